@@ -1,0 +1,3 @@
+from daxlint.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Analyses shared by rules: C syntax helpers, type resolution, call graphs."""

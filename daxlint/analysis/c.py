@@ -1,0 +1,120 @@
+"""Small helpers over tree-sitter-c trees.
+
+Kernel code is full of macros that tree-sitter cannot expand, so every helper
+here tolerates ERROR nodes and partial constructs: it answers None rather than
+guessing when the shape is not what it expects."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from tree_sitter import Node
+
+
+def walk(node: Node, types: set[str] | frozenset[str] | None = None) -> Iterator[Node]:
+    """Pre-order walk of ``node``'s subtree, optionally only nodes of ``types``."""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if types is None or n.type in types:
+            yield n
+        stack.extend(reversed(n.children))
+
+
+def text(node: Node | None) -> str:
+    if node is None or node.text is None:
+        return ""
+    return node.text.decode("utf-8", errors="replace")
+
+
+def declarator_name(decl: Node | None) -> str | None:
+    """The identifier a (possibly nested pointer/array/function) declarator declares."""
+    while decl is not None:
+        if decl.type in ("identifier", "field_identifier", "type_identifier"):
+            return text(decl)
+        inner = decl.child_by_field_name("declarator")
+        if inner is None:
+            # parenthesized_declarator has no field name
+            named = [c for c in decl.named_children if c.type != "attribute_specifier"]
+            inner = named[0] if decl.type == "parenthesized_declarator" and named else None
+        decl = inner
+    return None
+
+
+def function_declarator(fn: Node) -> Node | None:
+    d = fn.child_by_field_name("declarator")
+    while d is not None and d.type != "function_declarator":
+        d = d.child_by_field_name("declarator")
+    return d
+
+
+def function_name(fn: Node) -> str | None:
+    """Name of a function_definition node."""
+    d = function_declarator(fn)
+    return declarator_name(d.child_by_field_name("declarator")) if d is not None else None
+
+
+def functions(root: Node) -> Iterator[Node]:
+    """Every function_definition in the file, including ones tree-sitter put
+    under ERROR nodes or inside preprocessor conditionals."""
+    return walk(root, {"function_definition"})
+
+
+def enclosing_function(node: Node) -> Node | None:
+    n = node.parent
+    while n is not None:
+        if n.type == "function_definition":
+            return n
+        n = n.parent
+    return None
+
+
+def call_name(call: Node) -> str | None:
+    """Callee name of a call_expression when it is a plain identifier."""
+    fn = call.child_by_field_name("function")
+    if fn is not None and fn.type == "identifier":
+        return text(fn)
+    return None
+
+
+def call_args(call: Node) -> list[Node]:
+    args = call.child_by_field_name("arguments")
+    if args is None:
+        return []
+    return [a for a in args.named_children if a.type != "comment"]
+
+
+def calls(node: Node, names: set[str] | frozenset[str] | None = None) -> Iterator[Node]:
+    for c in walk(node, {"call_expression"}):
+        if names is None or call_name(c) in names:
+            yield c
+
+
+def identifiers(node: Node) -> Iterator[str]:
+    for n in walk(node, {"identifier"}):
+        yield text(n)
+
+
+def parameters(fn: Node) -> list[tuple[str | None, str, Node]]:
+    """(name, type text, declaration node) for each parameter of a function."""
+    d = function_declarator(fn)
+    out: list[tuple[str | None, str, Node]] = []
+    if d is None:
+        return out
+    plist = d.child_by_field_name("parameters")
+    for p in plist.named_children if plist is not None else []:
+        if p.type != "parameter_declaration":
+            continue
+        t = p.child_by_field_name("type")
+        out.append((declarator_name(p.child_by_field_name("declarator")), text(t), p))
+    return out
+
+
+def line(node: Node) -> int:
+    """1-based line of a node's start."""
+    return node.start_point[0] + 1
+
+
+def column(node: Node) -> int:
+    """1-based column (in bytes) of a node's start."""
+    return node.start_point[1] + 1

@@ -1,0 +1,75 @@
+"""Per-file result cache in the user cache directory (SQLite).
+
+Two tables: ``stat`` maps (path, size, mtime) to the content hash seen last
+time, so a warm run need not read unchanged files; ``results`` maps (content
+hash, path, rule set, kernel version, context) to the findings. Writes are
+committed in batches, so an interrupted run keeps what it stored."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from pathlib import Path
+
+from daxlint.model import Finding, InternalError, Skipped
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS stat (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, sha TEXT);
+CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, payload TEXT);
+"""
+
+
+class ResultCache:
+    def __init__(self, path: Path):
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(str(path), timeout=30)
+        self.db.executescript(SCHEMA)
+        self._stat: dict[str, tuple[int, int, str]] | None = None
+        self._pending_stat: list[tuple] = []
+        self._pending_results: list[tuple] = []
+
+    def _load_stat(self) -> dict[str, tuple[int, int, str]]:
+        if self._stat is None:
+            self._stat = {p: (s, m, h) for p, s, m, h in self.db.execute("SELECT path, size, mtime_ns, sha FROM stat")}
+        return self._stat
+
+    def known_hash(self, abspath: str, st: os.stat_result) -> str | None:
+        hit = self._load_stat().get(abspath)
+        if hit and hit[0] == st.st_size and hit[1] == st.st_mtime_ns:
+            return hit[2]
+        return None
+
+    def get(self, key: str) -> tuple[list[Finding], list[Skipped], list[InternalError], bool] | None:
+        row = self.db.execute("SELECT payload FROM results WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        d = json.loads(row[0])
+        return (
+            [Finding.from_dict(f) for f in d["f"]],
+            [Skipped(**s) for s in d.get("s", [])],
+            [InternalError(**e) for e in d.get("e", [])],
+            d.get("p", False),
+        )
+
+    def put(self, key: str, abspath: str, st: os.stat_result | None, sha: str, findings, skipped, parsed: bool) -> None:
+        if st is not None:
+            self._pending_stat.append((abspath, st.st_size, st.st_mtime_ns, sha))
+        payload = {"f": [f.to_dict() for f in findings], "s": [s.to_dict() for s in skipped], "p": parsed}
+        self._pending_results.append((key, json.dumps(payload)))
+        if len(self._pending_results) >= 500:
+            self.flush()
+
+    def flush(self) -> None:
+        if not (self._pending_stat or self._pending_results):
+            return
+        with self.db:
+            self.db.executemany("INSERT OR REPLACE INTO stat VALUES (?, ?, ?, ?)", self._pending_stat)
+            self.db.executemany("INSERT OR REPLACE INTO results VALUES (?, ?)", self._pending_results)
+        self._pending_stat.clear()
+        self._pending_results.clear()
+
+    def close(self) -> None:
+        self.flush()
+        self.db.close()

@@ -1,0 +1,138 @@
+"""The kernel API catalog: C declarations under rules/catalog/, one file per
+kernel version, parsed with pycparser. Rules ask it type questions instead of
+hard-coding version numbers."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from pycparser import c_ast, c_generator, c_parser
+
+from daxlint.kernel import KernelVersion
+from daxlint.paths import rules_dir
+
+_FILE_RE = re.compile(r"^linux-(\d+)\.(\d+)\.h$")
+_COMMENT_RE = re.compile(r"/\*.*?\*/|//[^\n]*", re.S)
+
+
+@dataclass(frozen=True)
+class FieldInfo:
+    name: str
+    type: str  # C spelling, e.g. "const vm_flags_t"
+    const: bool
+
+
+@dataclass(frozen=True)
+class FunctionInfo:
+    name: str
+    returns: str
+    params: tuple[tuple[str, str], ...]  # (name, type)
+
+
+@dataclass
+class Catalog:
+    version: KernelVersion
+    path: Path
+    structs: dict[str, dict[str, FieldInfo]] = field(default_factory=dict)
+    functions: dict[str, FunctionInfo] = field(default_factory=dict)
+    typedefs: set[str] = field(default_factory=set)
+    constants: dict[str, int] = field(default_factory=dict)
+    # (struct, member) -> parameters of a function-pointer member
+    member_signatures: dict[tuple[str, str], tuple[tuple[str, str], ...]] = field(default_factory=dict)
+
+    def struct_field(self, struct: str, name: str) -> FieldInfo | None:
+        return self.structs.get(struct, {}).get(name)
+
+    def field_is_const(self, struct: str, name: str) -> bool:
+        f = self.struct_field(struct, name)
+        return bool(f and f.const)
+
+    def structs_with_field(self, name: str) -> list[str]:
+        return sorted(s for s, fields in self.structs.items() if name in fields)
+
+    def has_function(self, name: str) -> bool:
+        return name in self.functions
+
+    def has_type(self, name: str) -> bool:
+        return name in self.typedefs or name in self.structs
+
+    def member_params(self, struct: str, member: str) -> tuple[tuple[str, str], ...] | None:
+        """Parameters of a function-pointer member, e.g. dax_operations.direct_access."""
+        return self.member_signatures.get((struct, member))
+
+
+def _type_string(node) -> str:
+    return c_generator.CGenerator().visit(node).strip()
+
+
+def _is_const(decl_type) -> bool:
+    quals = getattr(decl_type, "quals", None) or []
+    return "const" in quals
+
+
+def _params(funcdecl: c_ast.FuncDecl) -> tuple[tuple[str, str], ...]:
+    out = []
+    for p in (funcdecl.args.params if funcdecl.args else []):
+        if isinstance(p, c_ast.Typename):  # (void)
+            continue
+        out.append((p.name or "", _type_string(p.type)))
+    return tuple(out)
+
+
+def parse_catalog(path: Path, version: KernelVersion) -> Catalog:
+    # pycparser expects preprocessed input; comments are all our files have
+    # of the preprocessor, so blank them out (keeping newlines for coords).
+    text = _COMMENT_RE.sub(lambda m: "\n" * m.group(0).count("\n"), path.read_text())
+    ast = c_parser.CParser().parse(text, filename=str(path))
+    cat = Catalog(version=version, path=path)
+    for ext in ast.ext:
+        if isinstance(ext, c_ast.Typedef):
+            cat.typedefs.add(ext.name)
+        if isinstance(ext, c_ast.Decl):
+            t = ext.type
+            if isinstance(t, c_ast.FuncDecl):
+                cat.functions[ext.name] = FunctionInfo(ext.name, _type_string(t.type), _params(t))
+                continue
+            if isinstance(t, c_ast.Enum) and t.values:
+                for e in t.values.enumerators:
+                    cat.constants[e.name] = int(e.value.value.rstrip("uUlL"), 0) if e.value else 0
+                continue
+            if isinstance(t, c_ast.Struct) and t.decls is not None:
+                fields = {}
+                for d in t.decls:
+                    fields[d.name] = FieldInfo(d.name, _type_string(d.type), _is_const(d.type))
+                    ptr = d.type
+                    if isinstance(ptr, c_ast.PtrDecl) and isinstance(ptr.type, c_ast.FuncDecl):
+                        cat.member_signatures[(t.name, d.name)] = _params(ptr.type)
+                cat.structs[t.name] = fields
+    return cat
+
+
+def _available() -> list[tuple[KernelVersion, Path]]:
+    out = []
+    for p in (rules_dir() / "catalog").glob("linux-*.h"):
+        m = _FILE_RE.match(p.name)
+        if m:
+            out.append((KernelVersion(int(m.group(1)), int(m.group(2))), p))
+    return sorted(out)
+
+
+def newest_catalog_version() -> KernelVersion:
+    return _available()[-1][0]
+
+
+@lru_cache(maxsize=None)
+def catalog_for(version: KernelVersion) -> Catalog:
+    """The catalog of the newest file not above ``version`` (the oldest file
+    for kernels older than any we describe)."""
+    avail = _available()
+    if not avail:
+        raise RuntimeError(f"no kernel API catalog under {rules_dir() / 'catalog'}")
+    chosen = avail[0]
+    for v, p in avail:
+        if v <= version:
+            chosen = (v, p)
+    return parse_catalog(chosen[1], chosen[0])

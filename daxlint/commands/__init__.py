@@ -1,0 +1,1 @@
+"""CLI subcommands; each module exposes ``command`` (or ``commands``)."""

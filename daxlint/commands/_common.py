@@ -1,0 +1,108 @@
+"""Options and plumbing shared by the subcommands, so that every command
+agrees on formats, exit codes, rule selection and the kernel version."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from daxlint.cli import EXIT_CLEAN, EXIT_FINDINGS, UserError
+from daxlint.config import Config, load_config
+from daxlint.engine import Engine, EngineOptions
+from daxlint.files import InputError
+from daxlint.kernel import KernelContext, KernelVersion
+from daxlint.model import Report, Severity
+from daxlint.output import FORMATS, render
+from daxlint.registry import RuleSelectionError, select_rules
+
+
+def _split(values: tuple[str, ...]) -> list[str]:
+    out: list[str] = []
+    for v in values:
+        out.extend(x.strip() for x in v.split(",") if x.strip())
+    return out
+
+
+def selection_options(f):
+    f = click.option("--select", multiple=True, metavar="IDS", help="Only these rules (ids, prefixes like DAX3, or names); comma separated or repeated.")(f)
+    f = click.option("--ignore", multiple=True, metavar="IDS", help="Skip these rules (ids or prefixes).")(f)
+    f = click.option("--kernel-version", metavar="X.Y", help="Kernel version the rules assume (default: the tree's top Makefile).")(f)
+    f = click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="Config file (default: .daxlint.toml or pyproject.toml found upward).")(f)
+    return f
+
+
+def output_options(f):
+    f = click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True, help="Report format.")(f)
+    f = click.option("--output", "-o", "output", type=click.Path(dir_okay=False, writable=True), help="Write the report to FILE instead of stdout.")(f)
+    f = click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")(f)
+    f = click.option("--fail-on", type=click.Choice(["error", "warning", "info"]), default="info", show_default=True, help="Lowest severity that makes the exit status 1.")(f)
+    return f
+
+
+def engine_options(f):
+    f = click.option("--jobs", "-j", type=click.IntRange(min=0), default=0, help="Worker processes (default 0: every core).")(f)
+    f = click.option("--no-cache", is_flag=True, help="Neither read nor write the result cache.")(f)
+    return f
+
+
+def user_errors(fn):
+    """Turn library input errors into one-line usage errors (exit 2)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (InputError, RuleSelectionError, ValueError) as e:
+            raise UserError(str(e)) from None
+
+    return wrapper
+
+
+def load_settings(paths: list[Path], config_path: Path | None, select, ignore, kernel_version) -> tuple[Config, list, KernelContext]:
+    start = paths[0] if paths else Path.cwd()
+    cfg = load_config(start, config_path)
+    sel = _split(select) or cfg.select
+    ign = _split(ignore) + cfg.ignore
+    rules = select_rules(sel, ign)
+    kv = kernel_version or cfg.kernel_version
+    override = KernelVersion.parse(kv) if kv else None
+    kernel = KernelContext.for_paths(paths or [Path.cwd()], override)
+    return cfg, rules, kernel
+
+
+def make_engine(cfg: Config, rules, kernel: KernelContext, jobs: int = 0, no_cache: bool = False) -> Engine:
+    opts = EngineOptions(jobs=jobs, use_cache=not no_cache, per_file_ignores=cfg.per_file_ignores)
+    if cfg.max_file_size:
+        opts.max_bytes = cfg.max_file_size
+    return Engine(rules, kernel, opts)
+
+
+def exit_status(report: Report, fail_on: str, exit_zero: bool) -> int:
+    if exit_zero:
+        return EXIT_CLEAN
+    floor = Severity.parse(fail_on).rank
+    return EXIT_FINDINGS if any(f.severity.rank >= floor for f in report.findings) else EXIT_CLEAN
+
+
+def emit(report: Report, fmt: str, output: str | None, **render_kw) -> None:
+    """Write the report where the user asked; rich draws text on a terminal."""
+    if output is None and fmt == "text" and sys.stdout.isatty() and not os.environ.get("NO_COLOR"):
+        from daxlint.output.rich_text import print_report
+
+        print_report(report)
+        return
+    text = render(report, fmt, **render_kw)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        tmp = f"{output}.tmp-{os.getpid()}"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, output)
+    except OSError as e:
+        raise UserError(f"cannot write {output}: {e.strerror}") from None

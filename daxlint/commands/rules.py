@@ -1,0 +1,52 @@
+"""``daxlint rules`` and ``daxlint explain``."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from daxlint.cli import UserError
+from daxlint.registry import all_rules, rule_by_id
+
+
+@click.command("rules")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def rules_command(fmt):
+    """List every rule: id, name, severity, summary."""
+    rules = all_rules()
+    if fmt == "json":
+        click.echo(json.dumps([r.metadata() for r in rules], indent=2))
+        return 0
+    width = max(len(r.name) for r in rules)
+    for r in rules:
+        click.echo(f"{r.id}  {r.name:<{width}}  {r.severity.value:<7}  {r.summary}")
+    return 0
+
+
+@click.command("explain")
+@click.argument("rule_id")
+@click.option("--plain", is_flag=True, help="Print the Markdown source instead of rendering it.")
+def explain_command(rule_id, plain):
+    """Print a rule's documentation (e.g. daxlint explain DAX301)."""
+    cls = rule_by_id(rule_id)
+    if cls is None:
+        raise UserError(f"unknown rule {rule_id!r} (see 'daxlint rules')")
+    header = f"# {cls.id}: {cls.name}\n\n*{cls.summary}*  \nSeverity: {cls.severity.value}, confidence: {cls.confidence}\n\n"
+    text = header + cls.doc()
+    extra = getattr(cls, "explain_extra", None)
+    if callable(extra):
+        more = extra()
+        if more:
+            text += "\n\n" + more
+    if plain:
+        click.echo(text)
+        return 0
+    from rich.console import Console
+    from rich.markdown import Markdown
+
+    Console().print(Markdown(text))
+    return 0
+
+
+commands = [rules_command, explain_command]

@@ -1,0 +1,96 @@
+"""Project configuration: ``.daxlint.toml`` (top-level keys) or the
+``[tool.daxlint]`` table of a ``pyproject.toml``, whichever is found first
+walking up from the checked path. Command-line options win over it.
+
+    select = ["DAX1", "DAX3"]
+    ignore = ["DAX304"]
+    kernel-version = "6.1"
+    [per-file-ignores]            # [tool.daxlint.per-file-ignores]
+    "drivers/s390/*" = ["DAX103"]
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from daxlint.files import InputError
+
+KNOWN_KEYS = {"select", "ignore", "per-file-ignores", "kernel-version", "max-file-size"}
+
+
+@dataclass
+class Config:
+    select: list[str] = field(default_factory=list)
+    ignore: list[str] = field(default_factory=list)
+    per_file_ignores: dict[str, list[str]] = field(default_factory=dict)
+    kernel_version: str | None = None
+    max_file_size: int | None = None
+    source: Path | None = None
+
+
+def _load_table(path: Path) -> dict | None:
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as e:
+        raise InputError(f"{path}: invalid TOML ({e})") from None
+    except OSError as e:
+        raise InputError(f"{path}: cannot read ({e.strerror})") from None
+    if path.name == "pyproject.toml":
+        return data.get("tool", {}).get("daxlint")
+    return data
+
+
+def find_config(start: Path) -> tuple[Path, dict] | None:
+    p = start.resolve() if start.exists() else start.absolute()
+    if not p.is_dir():
+        p = p.parent
+    for d in (p, *p.parents):
+        for name in (".daxlint.toml", "pyproject.toml"):
+            f = d / name
+            if f.is_file():
+                table = _load_table(f)
+                if table is not None:
+                    return f, table
+    return None
+
+
+def _str_list(value, key: str, path: Path) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InputError(f"{path}: '{key}' must be a list of rule ids or prefixes")
+    return value
+
+
+def load_config(start: Path, explicit: Path | None = None) -> Config:
+    if explicit is not None:
+        if not explicit.is_file():
+            raise InputError(f"{explicit}: config file not found")
+        found = (explicit, _load_table(explicit) or {})
+    else:
+        found = find_config(start)
+    if found is None:
+        return Config()
+    path, table = found
+    unknown = set(table) - KNOWN_KEYS
+    if unknown:
+        raise InputError(f"{path}: unknown daxlint setting(s): {', '.join(sorted(unknown))}")
+    cfg = Config(source=path)
+    cfg.select = _str_list(table.get("select", []), "select", path)
+    cfg.ignore = _str_list(table.get("ignore", []), "ignore", path)
+    pfi = table.get("per-file-ignores", {})
+    if not isinstance(pfi, dict):
+        raise InputError(f"{path}: 'per-file-ignores' must be a table of glob = [rule ids]")
+    cfg.per_file_ignores = {k: _str_list(v, f"per-file-ignores.{k}", path) for k, v in pfi.items()}
+    kv = table.get("kernel-version")
+    if kv is not None:
+        cfg.kernel_version = str(kv)
+    mfs = table.get("max-file-size")
+    if mfs is not None:
+        if not isinstance(mfs, int) or mfs <= 0:
+            raise InputError(f"{path}: 'max-file-size' must be a positive number of bytes")
+        cfg.max_file_size = mfs
+    return cfg

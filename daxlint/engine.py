@@ -1,0 +1,262 @@
+"""The engine: parses each candidate file once and runs the enabled rules on
+its tree. Files that contain none of the enabled rules' trigger tokens are
+never parsed. Work is spread over processes; results are cached per file."""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import multiprocessing
+import os
+import re
+import signal
+import threading
+import traceback
+from dataclasses import dataclass, field
+
+from daxlint.cache import ResultCache
+from daxlint.files import DEFAULT_MAX_BYTES, classify_bytes, collect, read_source
+from daxlint.fingerprint import assign_fingerprints
+from daxlint.kernel import KernelContext
+from daxlint.model import Finding, InternalError, Report, Skipped
+from daxlint.paths import cache_dir
+from daxlint.registry import rule_matches, ruleset_signature
+from daxlint.rule import Rule, RuleContext
+from daxlint.source import SourceFile
+from daxlint.suppress import apply_suppressions, find_suppressions
+
+
+@dataclass
+class EngineOptions:
+    jobs: int = 0  # 0: every core
+    use_cache: bool = True
+    cache_path: str | None = None
+    max_bytes: int = DEFAULT_MAX_BYTES
+    timeout: float = 60.0  # seconds one file may take before it is skipped
+    per_file_ignores: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass
+class FileResult:
+    findings: list[Finding] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    errors: list[InternalError] = field(default_factory=list)
+    parsed: bool = False
+
+
+class FileTimeout(Exception):
+    pass
+
+
+class Engine:
+    def __init__(self, rules: list[type[Rule]], kernel: KernelContext, options: EngineOptions | None = None):
+        self.rule_classes = list(rules)
+        self.rules = [cls() for cls in self.rule_classes]
+        self.kernel = kernel
+        self.options = options or EngineOptions()
+        self.enabled_ids = {r.id for r in self.rules}
+        tokens = sorted({t for r in self.rules for t in r.tokens}, key=len, reverse=True)
+        self._always = [r for r in self.rules if not r.tokens]
+        self._token_re = re.compile(b"|".join(re.escape(t) for t in tokens)) if tokens else None
+
+    # -- one file -----------------------------------------------------------
+
+    def rules_for(self, data: bytes) -> list[Rule]:
+        """Rules whose trigger tokens occur in ``data``: the prefilter."""
+        if self._token_re is None:
+            return list(self._always)
+        if self._token_re.search(data) is None:
+            return list(self._always)
+        present = set(self._token_re.findall(data))
+        return [r for r in self.rules if not r.tokens or any(t in present for t in r.tokens)]
+
+    def analyze(self, display: str, data: bytes, abspath: str | None = None) -> FileResult:
+        """Run the enabled rules on one file's bytes."""
+        res = FileResult()
+        applicable = self.rules_for(data)
+        if not applicable:
+            return res
+        bad = classify_bytes(data)
+        if bad:
+            res.skipped.append(Skipped(display, bad))
+            return res
+        source = SourceFile(display, data)
+        _ = source.tree
+        res.parsed = True
+        raw: list[Finding] = []
+        for rule in applicable:
+            if getattr(rule, "reports_unused_suppressions", False):
+                continue
+            ctx = RuleContext(rule, source, self.kernel, abspath)
+            try:
+                out = rule.check(ctx)
+                if out is not None:
+                    for f in out:
+                        if f is not None and f not in ctx.findings:
+                            ctx.findings.append(f)
+            except FileTimeout:
+                raise
+            except Exception as e:  # a broken rule must not stop the run
+                tb = traceback.extract_tb(e.__traceback__)[-1]
+                res.errors.append(InternalError(display, rule.id, f"{type(e).__name__}: {e} (at {os.path.basename(tb.filename)}:{tb.lineno})"))
+                continue
+            raw.extend(ctx.findings)
+        sup = apply_suppressions(raw, find_suppressions(source))
+        res.findings = sup.kept
+        for rule in self.rules:
+            if getattr(rule, "reports_unused_suppressions", False):
+                ctx = RuleContext(rule, source, self.kernel, abspath)
+                unused = [s for s in sup.unused if s.rules is None or any(any(e.startswith(r) for e in self.enabled_ids) for r in s.rules)]
+                rule.report_unused(ctx, unused)
+                res.findings.extend(ctx.findings)
+        assign_fingerprints(res.findings)
+        return res
+
+    def analyze_file(self, display: str, abspath: str) -> tuple[str | None, FileResult]:
+        """(content sha, result) for a file on disk, with skips for bad input
+        and a per-file time limit."""
+        data, why = read_source(abspath, self.options.max_bytes)
+        if data is None:
+            return None, FileResult(skipped=[Skipped(display, why)])
+        sha = hashlib.sha1(data).hexdigest()
+        with _time_limit(self.options.timeout):
+            try:
+                return sha, self.analyze(display, data, abspath)
+            except FileTimeout:
+                return sha, FileResult(skipped=[Skipped(display, f"took longer than {self.options.timeout:g}s, skipped")])
+            except RecursionError:
+                return sha, FileResult(skipped=[Skipped(display, "nesting too deep to analyse")])
+
+    # -- many files ---------------------------------------------------------
+
+    def _cache_key(self, sha: str, display: str, abspath: str, stat_of) -> str:
+        ctx_files = sorted({p for r in self.rules for p in r.context_files(abspath)})
+        ctx_sig = [(p, stat_of(p)) for p in ctx_files]
+        material = json.dumps(
+            [sha, display, ruleset_signature(), sorted(self.enabled_ids), str(self.kernel.effective_version), ctx_sig, self.options.max_bytes]
+        )
+        return hashlib.sha1(material.encode()).hexdigest()
+
+    def check_paths(self, paths: list[str], progress=None) -> Report:
+        fileset = collect(paths)
+        report = Report(skipped=list(fileset.skipped))
+        report.kernel_version = str(self.kernel.effective_version)
+        cache = None
+        if self.options.use_cache:
+            try:
+                cache = ResultCache(_cache_file(self.options.cache_path))
+            except Exception as e:  # an unwritable cache dir must not stop a check
+                report.notes.append(f"cache disabled: {e}")
+        stat_memo: dict[str, tuple | None] = {}
+
+        def stat_of(p: str):
+            if p not in stat_memo:
+                try:
+                    st = os.stat(p)
+                    stat_memo[p] = (st.st_size, st.st_mtime_ns)
+                except OSError:
+                    stat_memo[p] = None
+            return stat_memo[p]
+
+        pending: list[tuple[str, str]] = []
+        stats: dict[str, os.stat_result] = {}
+        results: list[tuple[str, FileResult]] = []
+        for display, abspath in fileset.files:
+            if cache is not None:
+                try:
+                    st = os.stat(abspath)
+                except OSError:
+                    st = None
+                if st is not None:
+                    stats[abspath] = st
+                    sha = cache.known_hash(abspath, st)
+                    if sha is not None:
+                        hit = cache.get(self._cache_key(sha, display, abspath, stat_of))
+                        if hit is not None:
+                            f, s, e, parsed = hit
+                            results.append((display, FileResult(f, s, e, parsed)))
+                            continue
+            pending.append((display, abspath))
+        if progress:
+            progress(len(results), len(fileset.files))
+        try:
+            for display, abspath, sha, res in self._run(pending):
+                results.append((display, res))
+                if cache is not None and sha is not None and not res.errors:
+                    cache.put(self._cache_key(sha, display, abspath, stat_of), abspath, stats.get(abspath), sha, res.findings, res.skipped, res.parsed)
+                if progress:
+                    progress(len(results), len(fileset.files))
+        finally:
+            if cache is not None:
+                cache.close()
+        for display, res in results:
+            report.files_checked += 1
+            report.files_parsed += int(res.parsed)
+            ignored = self._per_file_ignores(display)
+            report.findings.extend(f for f in res.findings if not (ignored and rule_matches(f.rule_id, ignored)))
+            report.skipped.extend(res.skipped)
+            report.errors.extend(res.errors)
+        report.sort()
+        return report
+
+    def _per_file_ignores(self, display: str) -> list[str]:
+        out: list[str] = []
+        for pattern, ids in self.options.per_file_ignores.items():
+            if fnmatch.fnmatch(display, pattern) or fnmatch.fnmatch(display, "*/" + pattern):
+                out.extend(ids)
+        return out
+
+    def _run(self, items: list[tuple[str, str]]):
+        jobs = self.options.jobs or os.cpu_count() or 1
+        if jobs <= 1 or len(items) < 8:
+            for display, abspath in items:
+                sha, res = self.analyze_file(display, abspath)
+                yield display, abspath, sha, res
+            return
+        global _WORKER_ENGINE
+        _WORKER_ENGINE = self
+        ctx = multiprocessing.get_context("fork")
+        chunk = max(1, min(256, len(items) // (jobs * 8) or 1))
+        with ctx.Pool(jobs) as pool:
+            yield from pool.imap_unordered(_worker, items, chunksize=chunk)
+
+
+_WORKER_ENGINE: Engine | None = None
+
+
+def _worker(item: tuple[str, str]):
+    display, abspath = item
+    sha, res = _WORKER_ENGINE.analyze_file(display, abspath)
+    return display, abspath, sha, res
+
+
+def _cache_file(override: str | None):
+    from pathlib import Path
+
+    return Path(override) if override else cache_dir() / "results-v1.sqlite"
+
+
+class _time_limit:
+    """SIGALRM-based limit; a no-op off the main thread."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.active = False
+
+    def __enter__(self):
+        if self.seconds and threading.current_thread() is threading.main_thread():
+            self.active = True
+            self.old = signal.signal(signal.SIGALRM, self._raise)
+            signal.setitimer(signal.ITIMER_REAL, self.seconds)
+        return self
+
+    @staticmethod
+    def _raise(signum, frame):
+        raise FileTimeout()
+
+    def __exit__(self, *exc):
+        if self.active:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self.old)
+        return False

@@ -1,0 +1,111 @@
+"""Turning the paths a user names into the C files to check, and reading
+them safely: anything odd becomes a Skipped note, never an exception."""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass, field
+
+from daxlint.model import Skipped
+
+C_SUFFIXES = (".c", ".h")
+SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", ".tox", ".venv", "node_modules"}
+DEFAULT_MAX_BYTES = 4 * 1024 * 1024
+
+
+class InputError(Exception):
+    """Bad input from the user: exits 2 with one line."""
+
+
+@dataclass
+class FileSet:
+    files: list[tuple[str, str]] = field(default_factory=list)  # (display path, absolute path)
+    skipped: list[Skipped] = field(default_factory=list)
+
+
+def display_path(path: str) -> str:
+    """Path relative to the current directory when it is below it."""
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return path
+    return path if rel.startswith("..") else rel
+
+
+def collect(paths: list[str]) -> FileSet:
+    """Expand files and directories; directories yield their .c/.h files.
+    A missing path is an InputError; unreadable directories, broken links
+    and symlink loops are skipped with a note."""
+    fs = FileSet()
+    seen: set[str] = set()
+
+    def add(p: str) -> None:
+        ap = os.path.abspath(p)
+        if ap not in seen:
+            seen.add(ap)
+            fs.files.append((display_path(p), ap))
+
+    for p in paths:
+        try:
+            st = os.stat(p)
+        except OSError as e:
+            if os.path.islink(p):
+                fs.skipped.append(Skipped(display_path(p), f"broken symlink or symlink loop ({e.strerror})"))
+                continue
+            raise InputError(f"{p}: no such file or directory") from None
+        if stat.S_ISDIR(st.st_mode):
+            _walk(p, fs, add)
+        else:
+            add(p)
+    return fs
+
+
+def _walk(top: str, fs: FileSet, add) -> None:
+    def onerror(err: OSError) -> None:
+        fs.skipped.append(Skipped(display_path(err.filename or top), f"unreadable directory ({err.strerror})"))
+
+    # Directory symlinks are not followed (like git and ruff): kernel trees
+    # link dts directories into each other and following them would report
+    # the same file twice, or loop.
+    for dirpath, dirnames, filenames in os.walk(top, onerror=onerror):
+        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
+        for name in sorted(filenames):
+            if not name.endswith(C_SUFFIXES):
+                continue
+            full = os.path.join(dirpath, name)
+            if os.path.islink(full) and not os.path.exists(full):
+                fs.skipped.append(Skipped(display_path(full), "broken symlink or symlink loop"))
+                continue
+            add(full)
+
+
+def read_source(path: str, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[bytes | None, str | None]:
+    """(data, None) or (None, reason to skip)."""
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        return None, f"cannot stat ({e.strerror})"
+    if not stat.S_ISREG(st.st_mode):
+        return None, "not a regular file"
+    if st.st_size > max_bytes:
+        return None, f"too large ({st.st_size} bytes, limit {max_bytes})"
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(max_bytes + 1)
+    except OSError as e:
+        return None, f"unreadable ({e.strerror})"
+    if len(data) > max_bytes:
+        return None, f"too large (over {max_bytes} bytes)"
+    return data, None
+
+
+def classify_bytes(data: bytes) -> str | None:
+    """Reason the bytes are not C source text, or None."""
+    if b"\x00" in data[:8192] or b"\x00" in data:
+        return "binary file (contains NUL bytes)"
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return f"not UTF-8 (invalid byte at offset {e.start})"
+    return None

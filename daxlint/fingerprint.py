@@ -1,0 +1,29 @@
+"""Finding identity that survives unrelated edits: rule, path, enclosing
+function and the flagged line with white space folded - never the line
+number. Identical lines in one function are told apart by their order."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import Counter
+
+from daxlint.model import Finding
+
+_WS = re.compile(r"\s+")
+
+
+def normalise_code(line: str) -> str:
+    return _WS.sub(" ", line).strip()
+
+
+def assign_fingerprints(findings: list[Finding]) -> None:
+    """Set ``fingerprint`` on each finding (in place). Findings must be of one
+    file and sorted by position so the occurrence index is stable."""
+    seen: Counter = Counter()
+    for f in sorted(findings, key=Finding.sort_key):
+        base = (f.rule_id, f.path, f.function or "", normalise_code(f.snippet))
+        nth = seen[base]
+        seen[base] += 1
+        h = hashlib.sha256("\x1f".join((*base, str(nth))).encode("utf-8", "replace"))
+        f.fingerprint = h.hexdigest()[:16]

@@ -1,0 +1,165 @@
+"""What daxlint knows about the kernel tree being checked: where its top is,
+which version it is (from the top Makefile, or --kernel-version), and what its
+Kconfig files say."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from functools import total_ordering
+from pathlib import Path
+
+_VERSION_RE = re.compile(r"^\s*(\d+)\.(\d+)(?:\.\d+)?\s*$")
+_MAKEFILE_FIELD = re.compile(rb"^(VERSION|PATCHLEVEL)\s*=\s*(\d+)\s*$", re.M)
+
+
+@total_ordering
+@dataclass(frozen=True)
+class KernelVersion:
+    major: int
+    minor: int
+
+    @classmethod
+    def parse(cls, text: str) -> "KernelVersion":
+        m = _VERSION_RE.match(text or "")
+        if not m:
+            raise ValueError(f"invalid kernel version {text!r} (expected X.Y, e.g. 6.1)")
+        return cls(int(m.group(1)), int(m.group(2)))
+
+    def __lt__(self, other: "KernelVersion") -> bool:
+        return (self.major, self.minor) < (other.major, other.minor)
+
+    def __str__(self) -> str:
+        return f"{self.major}.{self.minor}"
+
+
+def read_makefile_version(makefile: Path) -> KernelVersion | None:
+    """VERSION/PATCHLEVEL from a kernel top Makefile, or None if it is not one."""
+    try:
+        with open(makefile, "rb") as fh:
+            head = fh.read(4096)
+    except OSError:
+        return None
+    fields = dict((k.decode(), int(v)) for k, v in _MAKEFILE_FIELD.findall(head))
+    if "VERSION" in fields and "PATCHLEVEL" in fields:
+        return KernelVersion(fields["VERSION"], fields["PATCHLEVEL"])
+    return None
+
+
+def find_tree_root(path: Path) -> Path | None:
+    """The nearest directory at or above ``path`` whose Makefile names a kernel
+    version (the top of a kernel tree)."""
+    p = path.resolve() if path.exists() else path.absolute()
+    if p.is_file():
+        p = p.parent
+    for candidate in (p, *p.parents):
+        mk = candidate / "Makefile"
+        if mk.is_file() and read_makefile_version(mk) is not None:
+            return candidate
+    return None
+
+
+_KCONFIG_SELECT = re.compile(r"^\s*select\s+(\w+)", re.M)
+_KCONFIG_DEPENDS = re.compile(r"^\s*depends\s+on\s+(.+)$", re.M)
+_KCONFIG_ENTRY = re.compile(r"^\s*(?:menu)?config\s+(\w+)\s*$", re.M)
+
+
+@dataclass
+class KconfigEntry:
+    symbol: str
+    path: str
+    line: int
+    selects: list[str] = field(default_factory=list)
+    depends: list[str] = field(default_factory=list)  # the raw expressions
+    text: str = ""
+
+
+def parse_kconfig(text: str, path: str = "Kconfig") -> list[KconfigEntry]:
+    """The config entries of one Kconfig file, with their select and depends
+    lines. Kconfig is line oriented, so a line scan is the parser here."""
+    entries: list[KconfigEntry] = []
+    current: KconfigEntry | None = None
+    for lineno, line in enumerate(text.splitlines(), 1):
+        m = _KCONFIG_ENTRY.match(line)
+        if m:
+            current = KconfigEntry(m.group(1), path, lineno)
+            entries.append(current)
+            continue
+        if current is None:
+            continue
+        if re.match(r"^\s*(endmenu|menu\s|choice|endchoice|if\s|endif|source\s|comment\s)", line):
+            current = None
+            continue
+        current.text += line + "\n"
+        s = _KCONFIG_SELECT.match(line)
+        if s:
+            current.selects.append(s.group(1))
+        d = _KCONFIG_DEPENDS.match(line)
+        if d:
+            current.depends.append(d.group(1).strip())
+    return entries
+
+
+class KernelContext:
+    """Per-run facts about the tree: version, catalog, Kconfig of directories.
+
+    Everything is read lazily and cached, and nothing is ever written."""
+
+    def __init__(self, root: Path | None, version: KernelVersion | None, version_source: str):
+        self.root = root
+        self.version = version
+        self.version_source = version_source  # "flag", "Makefile", "config" or "default"
+        self._kconfig: dict[str, list[KconfigEntry]] = {}
+        self._catalog = None
+
+    @classmethod
+    def for_paths(cls, paths: list[Path], override: KernelVersion | None = None) -> "KernelContext":
+        root = None
+        for p in paths:
+            root = find_tree_root(p)
+            if root:
+                break
+        if override is not None:
+            return cls(root, override, "flag")
+        if root is not None:
+            return cls(root, read_makefile_version(root / "Makefile"), "Makefile")
+        return cls(None, None, "default")
+
+    @property
+    def effective_version(self) -> KernelVersion:
+        """The version rules should assume: the tree's, or else the newest the
+        catalog describes (new code is written against mainline)."""
+        if self.version is not None:
+            return self.version
+        from daxlint.catalog import newest_catalog_version
+
+        return newest_catalog_version()
+
+    @property
+    def catalog(self):
+        if self._catalog is None:
+            from daxlint.catalog import catalog_for
+
+            self._catalog = catalog_for(self.effective_version)
+        return self._catalog
+
+    def kconfig_entries(self, directory: str) -> list[KconfigEntry]:
+        """Kconfig entries of ``directory`` (the Kconfig file in it, if any)."""
+        key = os.path.normpath(directory)
+        if key not in self._kconfig:
+            entries: list[KconfigEntry] = []
+            kpath = os.path.join(key, "Kconfig")
+            try:
+                with open(kpath, encoding="utf-8", errors="replace") as fh:
+                    entries = parse_kconfig(fh.read(), kpath)
+            except OSError:
+                pass
+            self._kconfig[key] = entries
+        return self._kconfig[key]
+
+    def directory_selects(self, directory: str, symbol: str) -> bool:
+        return any(symbol in e.selects for e in self.kconfig_entries(directory))
+
+    def has_kconfig(self, directory: str) -> bool:
+        return os.path.isfile(os.path.join(directory, "Kconfig"))

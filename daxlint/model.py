@@ -1,0 +1,106 @@
+"""The data that flows between the engine, the commands and the outputs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, asdict
+from enum import Enum
+
+
+class Severity(str, Enum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        return {"error": 3, "warning": 2, "info": 1}[self.value]
+
+    @classmethod
+    def parse(cls, value: "str | Severity") -> "Severity":
+        if isinstance(value, Severity):
+            return value
+        try:
+            return cls(value.lower())
+        except ValueError:
+            raise ValueError(f"unknown severity {value!r} (expected error, warning or info)") from None
+
+
+@dataclass
+class Finding:
+    rule_id: str
+    severity: Severity
+    path: str
+    line: int  # 1-based
+    column: int  # 1-based
+    message: str
+    fingerprint: str = ""
+    end_line: int | None = None
+    end_column: int | None = None
+    function: str | None = None  # enclosing function, part of the fingerprint
+    snippet: str = ""  # the flagged source line, stripped
+    fix: str | None = None  # a suggested replacement, in words or code
+    confidence: str = "high"
+    # Patch mode only.
+    patch: int | None = None
+    subject: str | None = None
+    fixed_by: int | None = None  # index of the later patch that removes it
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["severity"] = self.severity.value
+        for optional in ("patch", "subject", "fixed_by", "fix", "end_line", "end_column", "function"):
+            if d[optional] is None:
+                del d[optional]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Finding":
+        known = {f for f in cls.__dataclass_fields__}
+        kw = {k: v for k, v in d.items() if k in known}
+        kw["severity"] = Severity.parse(kw["severity"])
+        return cls(**kw)
+
+    def sort_key(self):
+        return (self.path, self.line, self.column, self.rule_id)
+
+
+@dataclass
+class Skipped:
+    path: str
+    reason: str
+
+    def to_dict(self) -> dict:
+        return {"path": self.path, "reason": self.reason}
+
+
+@dataclass
+class InternalError:
+    """A rule (or the parser) raised on one file; the run went on."""
+
+    path: str
+    rule_id: str | None
+    message: str
+
+    def to_dict(self) -> dict:
+        return {"path": self.path, "rule_id": self.rule_id, "message": self.message}
+
+
+@dataclass
+class Report:
+    findings: list[Finding] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    errors: list[InternalError] = field(default_factory=list)
+    files_checked: int = 0
+    files_parsed: int = 0
+    kernel_version: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def sort(self) -> None:
+        self.findings.sort(key=Finding.sort_key)
+        self.skipped.sort(key=lambda s: s.path)
+
+    def counts(self) -> dict[str, int]:
+        c = {s.value: 0 for s in Severity}
+        for f in self.findings:
+            c[f.severity.value] += 1
+        return c

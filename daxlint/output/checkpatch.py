@@ -1,0 +1,60 @@
+"""checkpatch.pl's report shape, so kernel developers read it without
+thinking: ``ERROR:TYPE: message`` then ``#N: FILE: path:line:`` and the line,
+and a closing ``total:`` line. Info findings print as CHECK."""
+
+from __future__ import annotations
+
+from itertools import groupby
+
+from daxlint.model import Report, Severity
+
+_LEVEL = {Severity.ERROR: "ERROR", Severity.WARNING: "WARNING", Severity.INFO: "CHECK"}
+
+
+def _one(f, terse: bool, show_types: bool) -> list[str]:
+    kind = f"{_LEVEL[f.severity]}:{f.rule_id}:" if show_types else f"{_LEVEL[f.severity]}:"
+    if terse:
+        return [f"{f.path}:{f.line}: {kind} {f.message}"]
+    lineno = f.patch_line if getattr(f, "patch_line", None) else f.line
+    out = [f"{kind} {f.message}", f"#{lineno}: FILE: {f.path}:{f.line}:"]
+    if f.snippet:
+        out.append(f"+{f.snippet}")
+    if f.fixed_by:
+        out.append(f"(removed again by patch {f.fixed_by} of this series)")
+    out.append("")
+    return out
+
+
+def totals(findings) -> str:
+    e = sum(f.severity is Severity.ERROR for f in findings)
+    w = sum(f.severity is Severity.WARNING for f in findings)
+    c = sum(f.severity is Severity.INFO for f in findings)
+    return f"total: {e} errors, {w} warnings, {c} checks"
+
+
+def render(report: Report, terse: bool = False, show_types: bool = True, lines_checked: int | None = None) -> str:
+    out: list[str] = []
+    patched = any(f.patch for f in report.findings)
+    if patched:
+        for (idx, subject), group in groupby(sorted(report.findings, key=lambda f: (f.patch or 0, f.path, f.line)), key=lambda f: (f.patch, f.subject)):
+            group = list(group)
+            if not terse:
+                out.append(f"Patch {idx} (\"{subject}\")")
+            for f in group:
+                out.extend(_one(f, terse, show_types))
+            if not terse:
+                out.append(totals(group))
+                out.append("")
+    else:
+        for f in report.findings:
+            out.extend(_one(f, terse, show_types))
+    for s in report.skipped:
+        out.append(f"NOTE: skipped {s.path}: {s.reason}")
+    for e in report.errors:
+        out.append(f"NOTE: internal error in {e.rule_id or 'daxlint'} on {e.path}: {e.message}")
+    if not terse or not report.findings:
+        tail = totals(report.findings)
+        if lines_checked is not None:
+            tail += f", {lines_checked} lines checked"
+        out.append(tail)
+    return "\n".join(out) + "\n"

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import json
+
+from daxlint import __version__
+from daxlint.model import Report
+
+
+def as_dict(report: Report, extra: dict | None = None) -> dict:
+    c = report.counts()
+    d = {
+        "findings": [f.to_dict() for f in report.findings],
+        "skipped": [s.to_dict() for s in report.skipped],
+        "errors": [e.to_dict() for e in report.errors],
+        "summary": {
+            "files_checked": report.files_checked,
+            "files_parsed": report.files_parsed,
+            "findings": len(report.findings),
+            "by_severity": c,
+        },
+        "kernel_version": report.kernel_version,
+        "notes": report.notes,
+        "daxlint_version": __version__,
+    }
+    if extra:
+        d.update(extra)
+    return d
+
+
+def render(report: Report, extra: dict | None = None) -> str:
+    return json.dumps(as_dict(report, extra), indent=2) + "\n"

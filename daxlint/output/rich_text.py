@@ -1,0 +1,51 @@
+"""The text report drawn with rich for a terminal: findings grouped by file
+with the flagged line, then a summary table."""
+
+from __future__ import annotations
+
+from itertools import groupby
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from daxlint.model import Report, Severity
+from daxlint.output.text import summary_line
+
+_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
+
+
+def print_report(report: Report, console: Console | None = None) -> None:
+    console = console or Console()
+    for path, group in groupby(report.findings, key=lambda f: f.path):
+        console.print(Text(path, style="bold underline"))
+        for f in group:
+            line = Text()
+            line.append(f"  {f.line}:{f.column} ", style="dim")
+            line.append(f"{f.severity.value:<7} ", style=_STYLE[f.severity])
+            line.append(f"{f.rule_id} ", style="bold")
+            line.append(f.message)
+            if f.patch:
+                line.append(f"  (patch {f.patch}: {f.subject})", style="dim")
+            console.print(line)
+            if f.snippet:
+                console.print(Text(f"      {f.snippet}", style="dim italic"))
+        console.print()
+    for s in report.skipped:
+        console.print(Text(f"skipped {s.path}: {s.reason}", style="magenta"))
+    for e in report.errors:
+        console.print(Text(f"internal error in {e.rule_id or 'daxlint'} on {e.path}: {e.message}", style="bold magenta"))
+    for n in report.notes:
+        console.print(Text(f"note: {n}", style="dim"))
+    if report.findings:
+        t = Table(title=None, show_edge=False)
+        t.add_column("rule")
+        t.add_column("severity")
+        t.add_column("count", justify="right")
+        counts: dict[tuple[str, Severity], int] = {}
+        for f in report.findings:
+            counts[(f.rule_id, f.severity)] = counts.get((f.rule_id, f.severity), 0) + 1
+        for (rid, sev), n in sorted(counts.items()):
+            t.add_row(rid, Text(sev.value, style=_STYLE[sev]), str(n))
+        console.print(t)
+    console.print(summary_line(report), style="bold")

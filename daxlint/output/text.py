@@ -1,0 +1,38 @@
+"""Plain text, one finding a line, the way compilers and ruff print them:
+``path:line:col: severity[RULE] message``."""
+
+from __future__ import annotations
+
+from daxlint.model import Report
+
+
+def finding_line(f) -> str:
+    where = f"{f.path}:{f.line}:{f.column}"
+    tail = f" (patch {f.patch}: {f.subject})" if f.patch else ""
+    if f.fixed_by:
+        tail += f" [removed again by patch {f.fixed_by}]"
+    return f"{where}: {f.severity.value}[{f.rule_id}] {f.message}{tail}"
+
+
+def summary_line(report: Report) -> str:
+    c = report.counts()
+    n = len(report.findings)
+    files = f"{report.files_checked} file{'s' if report.files_checked != 1 else ''}"
+    if n == 0:
+        return f"No findings in {files} (kernel {report.kernel_version})."
+    return (
+        f"Found {n} finding{'s' if n != 1 else ''} ({c['error']} error, {c['warning']} warning, {c['info']} info) "
+        f"in {files} (kernel {report.kernel_version})."
+    )
+
+
+def render(report: Report) -> str:
+    out = [finding_line(f) for f in report.findings]
+    for s in report.skipped:
+        out.append(f"{s.path}: skipped: {s.reason}")
+    for e in report.errors:
+        out.append(f"{e.path}: internal error in {e.rule_id or 'daxlint'}: {e.message}")
+    for note in report.notes:
+        out.append(f"note: {note}")
+    out.append(summary_line(report))
+    return "\n".join(out) + "\n"

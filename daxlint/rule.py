@@ -1,0 +1,150 @@
+"""The rule API. A rule is one class in one file under rules/: its metadata
+as class attributes, its doc as the class docstring (Markdown with the fixed
+headings), an optional tree-sitter query, and ``check()``."""
+
+from __future__ import annotations
+
+import inspect
+import textwrap
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+from tree_sitter import Node
+
+from daxlint.analysis.c import enclosing_function, function_name
+from daxlint.model import Finding, Severity
+
+if TYPE_CHECKING:
+    from daxlint.kernel import KernelContext
+    from daxlint.source import SourceFile
+
+DOC_HEADINGS = ("What it does", "Why is this bad", "Example", "Use instead", "References")
+
+
+class Rule:
+    id: ClassVar[str]
+    name: ClassVar[str]  # kebab-case, e.g. "direct-vm-flags-write"
+    severity: ClassVar[Severity]
+    confidence: ClassVar[str] = "high"  # high | medium | low
+    summary: ClassVar[str]
+    # Bytes of which at least one must occur in a file for the rule to run on
+    # it: the engine's prefilter. Empty means "run on every file".
+    tokens: ClassVar[tuple[bytes, ...]] = ()
+    # Tree-sitter query run once per file; its captures are in ctx.captures.
+    # A file ``<module>.scm`` beside the rule's module is used when query is None.
+    query: ClassVar[str | None] = None
+    aliases: ClassVar[tuple[str, ...]] = ()
+    # Set by the registry.
+    source_path: ClassVar[Path | None] = None
+
+    def check(self, ctx: "RuleContext") -> Iterable[Finding] | None:
+        raise NotImplementedError
+
+    def context_files(self, path: str) -> list[str]:
+        """Files besides ``path`` whose content changes this rule's verdict on
+        it (e.g. the directory's Kconfig); the result cache keys on them."""
+        return []
+
+    @classmethod
+    def doc(cls) -> str:
+        return textwrap.dedent(cls.__doc__ or "").strip()
+
+    @classmethod
+    def family(cls) -> str:
+        return cls.id[:4]
+
+    @classmethod
+    def query_source(cls) -> str | None:
+        if cls.query is not None:
+            return cls.query
+        if cls.source_path is not None:
+            scm = cls.source_path.with_suffix(".scm")
+            if scm.is_file():
+                return scm.read_text()
+        return None
+
+    @classmethod
+    def metadata(cls) -> dict:
+        return {
+            "id": cls.id,
+            "name": cls.name,
+            "severity": cls.severity.value,
+            "confidence": cls.confidence,
+            "summary": cls.summary,
+            "aliases": list(cls.aliases),
+        }
+
+
+class RuleContext:
+    """What a rule sees while it checks one file."""
+
+    def __init__(self, rule: Rule, source: "SourceFile", kernel: "KernelContext", abspath: str | None):
+        self.rule = rule
+        self.source = source
+        self.kernel = kernel
+        self.abspath = abspath  # None for in-memory sources (patch hunks)
+        self.findings: list[Finding] = []
+        self._captures: dict[str, list[Node]] | None = None
+
+    @property
+    def captures(self) -> dict[str, list[Node]]:
+        if self._captures is None:
+            q = type(self.rule).query_source()
+            self._captures = self.source.captures(q) if q else {}
+        return self._captures
+
+    @property
+    def version(self):
+        return self.kernel.effective_version
+
+    @property
+    def catalog(self):
+        return self.kernel.catalog
+
+    def report(
+        self,
+        node: Node | None,
+        message: str,
+        *,
+        severity: Severity | str | None = None,
+        line: int | None = None,
+        column: int | None = None,
+        fix: str | None = None,
+        confidence: str | None = None,
+    ) -> Finding:
+        """Record a finding at ``node`` (or an explicit line/column)."""
+        if node is not None:
+            line = node.start_point[0] + 1 if line is None else line
+            column = node.start_point[1] + 1 if column is None else column
+            end_line, end_column = node.end_point[0] + 1, node.end_point[1] + 1
+            fn = enclosing_function(node)
+            func = function_name(fn) if fn is not None else None
+        else:
+            end_line = end_column = None
+            func = None
+        line = line or 1
+        f = Finding(
+            rule_id=self.rule.id,
+            severity=Severity.parse(severity) if severity else self.rule.severity,
+            path=self.source.path,
+            line=line,
+            column=column or 1,
+            message=message,
+            end_line=end_line,
+            end_column=end_column,
+            function=func,
+            snippet=self.source.line_text(line).strip(),
+            fix=fix,
+            confidence=confidence or self.rule.confidence,
+        )
+        self.findings.append(f)
+        return f
+
+
+def rule_classes_in(module) -> list[type[Rule]]:
+    return [
+        obj
+        for _, obj in inspect.getmembers(module, inspect.isclass)
+        if issubclass(obj, Rule) and obj is not Rule and obj.__module__ == module.__name__ and hasattr(obj, "id")
+    ]

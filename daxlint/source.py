@@ -1,0 +1,68 @@
+"""One C file as the rules see it: its bytes, its text and its tree-sitter
+tree, parsed once and shared by every rule."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import tree_sitter
+import tree_sitter_c
+
+C_LANGUAGE = tree_sitter.Language(tree_sitter_c.language())
+_parser: tree_sitter.Parser | None = None
+
+
+def parser() -> tree_sitter.Parser:
+    global _parser
+    if _parser is None:
+        _parser = tree_sitter.Parser(C_LANGUAGE)
+    return _parser
+
+
+_queries: dict[str, tree_sitter.Query] = {}
+
+
+def compile_query(source: str) -> tree_sitter.Query:
+    """Compile a tree-sitter query once per process."""
+    q = _queries.get(source)
+    if q is None:
+        q = _queries[source] = tree_sitter.Query(C_LANGUAGE, source)
+    return q
+
+
+class SourceFile:
+    def __init__(self, path: str, data: bytes, text: str | None = None):
+        self.path = path  # as shown in reports
+        self.data = data
+        self._text = text
+
+    @cached_property
+    def text(self) -> str:
+        return self._text if self._text is not None else self.data.decode("utf-8", errors="replace")
+
+    @cached_property
+    def tree(self) -> tree_sitter.Tree:
+        return parser().parse(self.data)
+
+    @property
+    def root(self) -> tree_sitter.Node:
+        return self.tree.root_node
+
+    @cached_property
+    def lines(self) -> list[str]:
+        return self.text.splitlines()
+
+    def line_text(self, line: int) -> str:
+        """1-based line, '' past the end."""
+        return self.lines[line - 1] if 0 < line <= len(self.lines) else ""
+
+    def node_text(self, node: tree_sitter.Node) -> str:
+        return self.data[node.start_byte:node.end_byte].decode("utf-8", errors="replace")
+
+    def captures(self, query_source: str, node: tree_sitter.Node | None = None) -> dict[str, list[tree_sitter.Node]]:
+        cursor = tree_sitter.QueryCursor(compile_query(query_source))
+        return cursor.captures(node if node is not None else self.root)
+
+    def matches(self, query_source: str, node: tree_sitter.Node | None = None):
+        cursor = tree_sitter.QueryCursor(compile_query(query_source))
+        return cursor.matches(node if node is not None else self.root)

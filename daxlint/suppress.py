@@ -1,0 +1,67 @@
+"""Inline suppressions: a C comment ``daxlint: ignore`` (every rule) or
+``daxlint: ignore[DAX301,DAX1]`` silences findings on its own line and on
+the line below it. A suppression that silences nothing is itself reported
+(DAX001), so stale ones do not pile up."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from daxlint.analysis.c import walk
+from daxlint.model import Finding
+
+_SUPPRESS_RE = re.compile(r"daxlint:\s*ignore(?:\[([^\]]*)\])?", re.I)
+
+
+@dataclass
+class Suppression:
+    line: int  # 1-based line of the comment's start
+    end_line: int
+    column: int
+    rules: list[str] | None  # None: every rule
+    used: bool = False
+    text: str = ""
+
+    def covers(self, finding: Finding) -> bool:
+        if not (self.line <= finding.line <= self.end_line + 1):
+            return False
+        if self.rules is None:
+            return True
+        return any(finding.rule_id.startswith(r) for r in self.rules)
+
+
+def find_suppressions(source) -> list[Suppression]:
+    """Suppression comments of a parsed SourceFile (only real comments
+    count, not strings that happen to contain the words)."""
+    if b"daxlint" not in source.data:
+        return []
+    out = []
+    for node in walk(source.root, {"comment"}):
+        body = source.node_text(node)
+        m = _SUPPRESS_RE.search(body)
+        if not m:
+            continue
+        rules = None
+        if m.group(1) is not None:
+            rules = [r.strip().upper() for r in m.group(1).split(",") if r.strip()]
+        out.append(Suppression(node.start_point[0] + 1, node.end_point[0] + 1, node.start_point[1] + 1, rules, text=m.group(0)))
+    return out
+
+
+@dataclass
+class SuppressionResult:
+    kept: list[Finding] = field(default_factory=list)
+    suppressed: list[Finding] = field(default_factory=list)
+    unused: list[Suppression] = field(default_factory=list)
+
+
+def apply_suppressions(findings: list[Finding], suppressions: list[Suppression]) -> SuppressionResult:
+    res = SuppressionResult()
+    for f in findings:
+        hit = [s for s in suppressions if s.covers(f)]
+        for s in hit:
+            s.used = True
+        (res.suppressed if hit else res.kept).append(f)
+    res.unused = [s for s in suppressions if not s.used]
+    return res

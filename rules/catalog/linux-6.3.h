@@ -1,0 +1,126 @@
+/* daxlint kernel API catalog, v6.3: bc292ab00f6c makes vm_flags const behind vm_flags_* wrappers.
+ * Declarations written by the daxlint authors; see README.md. */
+
+typedef unsigned long long u64;
+typedef unsigned int u32;
+typedef unsigned long size_t;
+typedef long ssize_t;
+typedef unsigned long pgoff_t;
+typedef unsigned long long phys_addr_t;
+typedef unsigned long long resource_size_t;
+typedef unsigned long vm_flags_t;
+typedef unsigned int vm_fault_t;
+typedef unsigned int gfp_t;
+typedef int bool;
+typedef long loff_t;
+struct page;
+struct file;
+struct inode;
+struct device;
+struct dax_device;
+struct block_device;
+struct mm_struct;
+struct vm_fault;
+struct range { u64 start; u64 end; };
+
+/* include/linux/pfn_t.h: pfn_t and its flags (macros in the kernel). */
+typedef struct { u64 val; } pfn_t;
+enum pfn_t_flags {
+    PFN_SG_CHAIN = 0x8000000000000000,
+    PFN_SG_LAST = 0x4000000000000000,
+    PFN_DEV = 0x2000000000000000,
+    PFN_MAP = 0x1000000000000000,
+    PFN_SPECIAL = 0x0800000000000000
+};
+pfn_t __pfn_to_pfn_t(unsigned long pfn, u64 flags);
+pfn_t pfn_to_pfn_t(unsigned long pfn);
+pfn_t phys_to_pfn_t(phys_addr_t addr, u64 flags);
+pfn_t page_to_pfn_t(struct page *page);
+bool pfn_t_has_page(pfn_t pfn);
+unsigned long pfn_t_to_pfn(pfn_t pfn);
+struct page *pfn_t_to_page(pfn_t pfn);
+phys_addr_t pfn_t_to_phys(pfn_t pfn);
+bool pfn_t_devmap(pfn_t pfn);
+bool pfn_t_special(pfn_t pfn);
+
+/* include/linux/mm_types.h since bc292ab00f6c (v6.3): vm_flags is const and
+ * only the wrappers below may change it (they write __vm_flags). */
+struct vm_area_struct {
+    unsigned long vm_start;
+    unsigned long vm_end;
+    struct mm_struct *vm_mm;
+    unsigned long vm_page_prot;
+    const vm_flags_t vm_flags;
+    vm_flags_t __vm_flags;
+    unsigned long vm_pgoff;
+    struct file *vm_file;
+    void *vm_private_data;
+};
+void vm_flags_init(struct vm_area_struct *vma, vm_flags_t flags);
+void vm_flags_reset(struct vm_area_struct *vma, vm_flags_t flags);
+void vm_flags_reset_once(struct vm_area_struct *vma, vm_flags_t flags);
+void vm_flags_set(struct vm_area_struct *vma, vm_flags_t flags);
+void vm_flags_clear(struct vm_area_struct *vma, vm_flags_t flags);
+void vm_flags_mod(struct vm_area_struct *vma, vm_flags_t set, vm_flags_t clear);
+
+/* Other structs with a vm_flags member: writes to these are not vma writes. */
+struct vm_region { vm_flags_t vm_flags; unsigned long vm_start; unsigned long vm_end; };
+struct page_referenced_arg { int mapcount; int referenced; unsigned long vm_flags; };
+struct vm_fault { struct vm_area_struct *vma; unsigned long address; pgoff_t pgoff; unsigned int flags; };
+struct vm_operations_struct {
+    void (*open)(struct vm_area_struct *area);
+    void (*close)(struct vm_area_struct *area);
+    vm_fault_t (*fault)(struct vm_fault *vmf);
+    vm_fault_t (*huge_fault)(struct vm_fault *vmf, unsigned int order);
+    vm_fault_t (*page_mkwrite)(struct vm_fault *vmf);
+    vm_fault_t (*pfn_mkwrite)(struct vm_fault *vmf);
+};
+struct file_operations {
+    int (*mmap)(struct file *file, struct vm_area_struct *vma);
+    long (*unlocked_ioctl)(struct file *file, unsigned int cmd, unsigned long arg);
+    int (*open)(struct inode *inode, struct file *file);
+    int (*release)(struct inode *inode, struct file *file);
+    unsigned long (*get_unmapped_area)(struct file *file, unsigned long a, unsigned long b, unsigned long c, unsigned long d);
+};
+void mmap_write_lock(struct mm_struct *mm);
+void mmap_write_unlock(struct mm_struct *mm);
+void mmap_assert_write_locked(struct mm_struct *mm);
+bool vma_is_dax(struct vm_area_struct *vma);
+
+/* include/linux/memremap.h */
+enum memory_type {
+    MEMORY_DEVICE_PRIVATE = 1,
+    MEMORY_DEVICE_COHERENT = 2,
+    MEMORY_DEVICE_FS_DAX = 3,
+    MEMORY_DEVICE_GENERIC = 4,
+    MEMORY_DEVICE_PCI_P2PDMA = 5
+};
+struct dev_pagemap_ops;
+struct dev_pagemap {
+    struct range range;
+    int nr_range;
+    enum memory_type type;
+    unsigned int flags;
+    const struct dev_pagemap_ops *ops;
+    void *owner;
+};
+void *devm_memremap_pages(struct device *dev, struct dev_pagemap *pgmap);
+void *memremap_pages(struct dev_pagemap *pgmap, int nid);
+void *devm_memremap(struct device *dev, resource_size_t offset, size_t size, unsigned long flags);
+void *memremap(resource_size_t offset, size_t size, unsigned long flags);
+
+/* include/linux/dax.h */
+enum dax_access_mode { DAX_ACCESS = 0, DAX_RECOVERY_WRITE = 1 };
+struct dax_operations {
+    long (*direct_access)(struct dax_device *dax_dev, pgoff_t pgoff, long nr_pages, enum dax_access_mode mode, void **kaddr, pfn_t *pfn);
+    int (*zero_page_range)(struct dax_device *dax_dev, pgoff_t pgoff, size_t nr_pages);
+    size_t (*recovery_write)(struct dax_device *dax_dev, pgoff_t pgoff, void *addr, size_t bytes, void *iter);
+};
+struct dax_device *alloc_dax(void *private, const struct dax_operations *ops);
+int dax_add_host(struct dax_device *dax_dev, void *disk);
+long dax_direct_access(struct dax_device *dax_dev, pgoff_t pgoff, long nr_pages, enum dax_access_mode mode, void **kaddr, pfn_t *pfn);
+vm_fault_t vmf_insert_pfn_pmd(struct vm_fault *vmf, pfn_t pfn, bool write);
+vm_fault_t vmf_insert_pfn_pud(struct vm_fault *vmf, pfn_t pfn, bool write);
+vm_fault_t vmf_insert_mixed(struct vm_area_struct *vma, unsigned long addr, pfn_t pfn);
+vm_fault_t vmf_insert_mixed_mkwrite(struct vm_area_struct *vma, unsigned long addr, pfn_t pfn);
+vm_fault_t vmf_insert_pfn(struct vm_area_struct *vma, unsigned long addr, unsigned long pfn);
