@@ -20,8 +20,10 @@ TARBALL_DIR = Path("/usr/src")
 
 
 def cache_root() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "daxlint-kernels"
+    # Not under XDG_CACHE_HOME: tests point that at a temporary directory to
+    # isolate daxlint's result cache, and must still find the unpacked trees.
+    override = os.environ.get("DAXLINT_KERNELS_DIR")
+    return Path(override) if override else Path.home() / ".cache" / "daxlint-kernels"
 
 
 def tarball(version: str) -> Path:

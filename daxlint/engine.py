@@ -16,7 +16,7 @@ import traceback
 from dataclasses import dataclass, field
 
 from daxlint.cache import ResultCache
-from daxlint.files import DEFAULT_MAX_BYTES, classify_bytes, collect, read_source
+from daxlint.files import DEFAULT_MAX_BYTES, classify_bytes, collect, file_kind, read_source
 from daxlint.fingerprint import assign_fingerprints
 from daxlint.kernel import KernelContext
 from daxlint.model import Finding, InternalError, Report, Skipped
@@ -62,28 +62,34 @@ class Engine:
 
     # -- one file -----------------------------------------------------------
 
-    def rules_for(self, data: bytes) -> list[Rule]:
+    def rules_for(self, data: bytes, kind: str = "c") -> list[Rule]:
         """Rules whose trigger tokens occur in ``data``: the prefilter."""
-        if self._token_re is None:
-            return list(self._always)
-        if self._token_re.search(data) is None:
-            return list(self._always)
-        present = set(self._token_re.findall(data))
-        return [r for r in self.rules if not r.tokens or any(t in present for t in r.tokens)]
+        if self._token_re is None or self._token_re.search(data) is None:
+            present = set()
+        else:
+            present = set(self._token_re.findall(data))
+        return [r for r in self.rules if kind in r.file_kinds and (not r.tokens or any(t in present for t in r.tokens))]
+
+    @property
+    def file_kinds(self) -> tuple[str, ...]:
+        # The unused-suppression rule follows the others: it adds no file kind.
+        return tuple(sorted({k for r in self.rules if not getattr(r, "reports_unused_suppressions", False) for k in r.file_kinds} or {"c"}))
 
     def analyze(self, display: str, data: bytes, abspath: str | None = None) -> FileResult:
         """Run the enabled rules on one file's bytes."""
         res = FileResult()
-        applicable = self.rules_for(data)
-        if not applicable:
+        kind = file_kind(display)
+        applicable = self.rules_for(data, kind)
+        if not [r for r in applicable if not getattr(r, "reports_unused_suppressions", False)]:
             return res
         bad = classify_bytes(data)
         if bad:
             res.skipped.append(Skipped(display, bad))
             return res
         source = SourceFile(display, data)
-        _ = source.tree
-        res.parsed = True
+        if kind == "c":
+            _ = source.tree
+            res.parsed = True
         raw: list[Finding] = []
         for rule in applicable:
             if getattr(rule, "reports_unused_suppressions", False):
@@ -102,9 +108,9 @@ class Engine:
                 res.errors.append(InternalError(display, rule.id, f"{type(e).__name__}: {e} (at {os.path.basename(tb.filename)}:{tb.lineno})"))
                 continue
             raw.extend(ctx.findings)
-        sup = apply_suppressions(raw, find_suppressions(source))
+        sup = apply_suppressions(raw, find_suppressions(source, kind))
         res.findings = sup.kept
-        for rule in self.rules:
+        for rule in applicable:
             if getattr(rule, "reports_unused_suppressions", False):
                 ctx = RuleContext(rule, source, self.kernel, abspath)
                 unused = [s for s in sup.unused if s.rules is None or any(any(e.startswith(r) for e in self.enabled_ids) for r in s.rules)]
@@ -139,7 +145,7 @@ class Engine:
         return hashlib.sha1(material.encode()).hexdigest()
 
     def check_paths(self, paths: list[str], progress=None) -> Report:
-        fileset = collect(paths)
+        fileset = collect(paths, self.file_kinds)
         report = Report(skipped=list(fileset.skipped))
         report.kernel_version = str(self.kernel.effective_version)
         cache = None

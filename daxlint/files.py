@@ -33,7 +33,12 @@ def display_path(path: str) -> str:
     return path if rel.startswith("..") else rel
 
 
-def collect(paths: list[str]) -> FileSet:
+def file_kind(path: str) -> str:
+    """"kconfig" for Kconfig files, "c" for everything else we are given."""
+    return "kconfig" if os.path.basename(path).startswith("Kconfig") else "c"
+
+
+def collect(paths: list[str], kinds: tuple[str, ...] = ("c",)) -> FileSet:
     """Expand files and directories; directories yield their .c/.h files.
     A missing path is an InputError; unreadable directories, broken links
     and symlink loops are skipped with a note."""
@@ -55,13 +60,13 @@ def collect(paths: list[str]) -> FileSet:
                 continue
             raise InputError(f"{p}: no such file or directory") from None
         if stat.S_ISDIR(st.st_mode):
-            _walk(p, fs, add)
+            _walk(p, fs, add, kinds)
         else:
             add(p)
     return fs
 
 
-def _walk(top: str, fs: FileSet, add) -> None:
+def _walk(top: str, fs: FileSet, add, kinds: tuple[str, ...]) -> None:
     def onerror(err: OSError) -> None:
         fs.skipped.append(Skipped(display_path(err.filename or top), f"unreadable directory ({err.strerror})"))
 
@@ -71,7 +76,7 @@ def _walk(top: str, fs: FileSet, add) -> None:
     for dirpath, dirnames, filenames in os.walk(top, onerror=onerror):
         dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
         for name in sorted(filenames):
-            if not name.endswith(C_SUFFIXES):
+            if not (name.endswith(C_SUFFIXES) or ("kconfig" in kinds and name.startswith("Kconfig"))):
                 continue
             full = os.path.join(dirpath, name)
             if os.path.islink(full) and not os.path.exists(full):

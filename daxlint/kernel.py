@@ -101,15 +101,43 @@ def parse_kconfig(text: str, path: str = "Kconfig") -> list[KconfigEntry]:
     return entries
 
 
+class TreeReader:
+    """How rules read files other than the one being checked (a directory's
+    Kconfig, sibling sources). The default reads the disk; patch and audit
+    modes substitute readers over a patched copy or git objects."""
+
+    def read(self, path: str) -> bytes | None:
+        try:
+            with open(path, "rb") as fh:
+                return fh.read()
+        except OSError:
+            return None
+
+    def listdir(self, directory: str) -> list[str]:
+        try:
+            return sorted(os.listdir(directory))
+        except OSError:
+            return []
+
+    def signature(self, path: str):
+        """Something that changes when the file changes (for cache keys)."""
+        try:
+            st = os.stat(path)
+            return (st.st_size, st.st_mtime_ns)
+        except OSError:
+            return None
+
+
 class KernelContext:
     """Per-run facts about the tree: version, catalog, Kconfig of directories.
 
     Everything is read lazily and cached, and nothing is ever written."""
 
-    def __init__(self, root: Path | None, version: KernelVersion | None, version_source: str):
+    def __init__(self, root: Path | None, version: KernelVersion | None, version_source: str, reader: TreeReader | None = None):
         self.root = root
         self.version = version
         self.version_source = version_source  # "flag", "Makefile", "config" or "default"
+        self.reader = reader or TreeReader()
         self._kconfig: dict[str, list[KconfigEntry]] = {}
         self._catalog = None
 
@@ -148,18 +176,19 @@ class KernelContext:
         """Kconfig entries of ``directory`` (the Kconfig file in it, if any)."""
         key = os.path.normpath(directory)
         if key not in self._kconfig:
-            entries: list[KconfigEntry] = []
             kpath = os.path.join(key, "Kconfig")
-            try:
-                with open(kpath, encoding="utf-8", errors="replace") as fh:
-                    entries = parse_kconfig(fh.read(), kpath)
-            except OSError:
-                pass
-            self._kconfig[key] = entries
+            data = self.reader.read(kpath)
+            self._kconfig[key] = parse_kconfig(data.decode("utf-8", "replace"), kpath) if data is not None else []
         return self._kconfig[key]
 
     def directory_selects(self, directory: str, symbol: str) -> bool:
         return any(symbol in e.selects for e in self.kconfig_entries(directory))
 
     def has_kconfig(self, directory: str) -> bool:
-        return os.path.isfile(os.path.join(directory, "Kconfig"))
+        return self.reader.read(os.path.join(directory, "Kconfig")) is not None
+
+    def read(self, path: str) -> bytes | None:
+        return self.reader.read(path)
+
+    def listdir(self, directory: str) -> list[str]:
+        return self.reader.listdir(directory)

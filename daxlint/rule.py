@@ -35,6 +35,9 @@ class Rule:
     # A file ``<module>.scm`` beside the rule's module is used when query is None.
     query: ClassVar[str | None] = None
     aliases: ClassVar[tuple[str, ...]] = ()
+    # Which files the rule reads: "c" (.c/.h, parsed with tree-sitter) or
+    # "kconfig" (Kconfig* files, text only; ctx.source.tree is not built).
+    file_kinds: ClassVar[tuple[str, ...]] = ("c",)
     # Set by the registry.
     source_path: ClassVar[Path | None] = None
 

@@ -31,12 +31,20 @@ class Suppression:
         return any(finding.rule_id.startswith(r) for r in self.rules)
 
 
-def find_suppressions(source) -> list[Suppression]:
+def find_suppressions(source, kind: str = "c") -> list[Suppression]:
     """Suppression comments of a parsed SourceFile (only real comments
     count, not strings that happen to contain the words)."""
     if b"daxlint" not in source.data:
         return []
     out = []
+    if kind == "kconfig":  # '#' comments, line based
+        for i, line in enumerate(source.lines, 1):
+            hash_at = line.find("#")
+            m = _SUPPRESS_RE.search(line, hash_at) if hash_at >= 0 else None
+            if m:
+                rules = [r.strip().upper() for r in m.group(1).split(",") if r.strip()] if m.group(1) is not None else None
+                out.append(Suppression(i, i, hash_at + 1, rules, text=m.group(0)))
+        return out
     for node in walk(source.root, {"comment"}):
         body = source.node_text(node)
         m = _SUPPRESS_RE.search(body)

@@ -35,6 +35,7 @@ class UnusedSuppression(Rule):
     severity = Severity.INFO
     summary = "A daxlint: ignore comment that suppresses nothing"
     tokens = (b"daxlint",)
+    file_kinds = ("c", "kconfig")
     reports_unused_suppressions = True
 
     def check(self, ctx):

@@ -52,8 +52,12 @@ class DaxProviderWithoutPages(Rule):
 
     def context_files(self, path):
         d = os.path.dirname(path)
+        return [os.path.join(d, n) for n in self._listdir(d) if n.endswith(".c") or n == "Kconfig"]
+
+    @staticmethod
+    def _listdir(d):
         try:
-            return [os.path.join(d, n) for n in os.listdir(d) if n.endswith(".c") or n == "Kconfig"]
+            return sorted(os.listdir(d))
         except OSError:
             return []
 
@@ -61,15 +65,12 @@ class DaxProviderWithoutPages(Rule):
         if ctx.abspath is None:
             return False
         d = os.path.dirname(ctx.abspath)
-        for p in self.context_files(ctx.abspath):
-            if p == ctx.abspath or not p.endswith(".c"):
+        for name in ctx.kernel.listdir(d):
+            p = os.path.join(d, name)
+            if p == ctx.abspath or not name.endswith(".c"):
                 continue
-            try:
-                with open(p, "rb") as fh:
-                    data = fh.read()
-            except OSError:
-                continue
-            if any(t in data for t in PAGE_ESTABLISHERS):
+            data = ctx.kernel.read(p)
+            if data is not None and any(t in data for t in PAGE_ESTABLISHERS):
                 return True
         return ctx.kernel.directory_selects(d, "FS_DAX_LIMITED")
 

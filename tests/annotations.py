@@ -1,0 +1,55 @@
+"""Inline expectations in C fixtures, semgrep style.
+
+``/* ruleid: DAX101 */`` above a line says that line must be flagged by
+DAX101; ``/* ok: DAX101 */`` says it must not be. Several ids may be given,
+comma separated. A fixture may start with ``/* daxlint-fixture:
+kernel-version=6.1 */`` to fix the kernel version the rules assume.
+Every finding of an annotated rule in the file must be expected."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+_ANNOT = re.compile(r"/\*\s*(ruleid|ok)\s*:\s*([A-Z0-9, ]+?)\s*\*/|//\s*(ruleid|ok)\s*:\s*([A-Z0-9, ]+)")
+_CONFIG = re.compile(r"daxlint-fixture:\s*([^*]+)\*/")
+
+
+@dataclass
+class Expectations:
+    flagged: set[tuple[str, int]] = field(default_factory=set)  # (rule, line)
+    clean: set[tuple[str, int]] = field(default_factory=set)
+    rules: set[str] = field(default_factory=set)
+    config: dict[str, str] = field(default_factory=dict)
+
+
+def _target_line(lines: list[str], idx: int) -> int:
+    """The first line after ``idx`` (0-based) that is not itself only an annotation."""
+    j = idx + 1
+    while j < len(lines) and _ANNOT.fullmatch(lines[j].strip() or "x") is not None:
+        j += 1
+    return j + 1  # 1-based
+
+
+def parse_expectations(path: Path) -> Expectations:
+    lines = path.read_text().splitlines()
+    exp = Expectations()
+    head = "\n".join(lines[:5])
+    m = _CONFIG.search(head)
+    if m:
+        for item in m.group(1).split():
+            k, _, v = item.partition("=")
+            exp.config[k.strip()] = v.strip()
+    for i, line in enumerate(lines):
+        for a in _ANNOT.finditer(line):
+            kind = a.group(1) or a.group(3)
+            ids = [x.strip() for x in (a.group(2) or a.group(4)).split(",") if x.strip()]
+            # An annotation alone on its line points at the next code line;
+            # a trailing one points at its own line.
+            own = line[: a.start()].strip()
+            target = i + 1 if own else _target_line(lines, i)
+            for rid in ids:
+                exp.rules.add(rid)
+                (exp.flagged if kind == "ruleid" else exp.clean).add((rid, target))
+    return exp

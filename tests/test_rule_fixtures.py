@@ -1,0 +1,48 @@
+"""Every C fixture under tests/fixtures/rules is both example and test: the
+lines annotated ``ruleid`` must be flagged by that rule, ``ok`` lines must
+not be, and the annotated rules may flag nothing else in the file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from annotations import parse_expectations
+from conftest import FIXTURES
+from daxlint.engine import Engine, EngineOptions
+from daxlint.kernel import KernelContext, KernelVersion
+from daxlint.registry import all_rules, select_rules
+
+FIXTURE_FILES = sorted((FIXTURES / "rules").rglob("*.c"))
+
+
+def analyse_fixture(path: Path, rule_ids: set[str], kernel_version: str | None):
+    rules = select_rules(sorted(rule_ids))
+    version = KernelVersion.parse(kernel_version) if kernel_version else None
+    kernel = KernelContext(None, version, "flag" if version else "default")
+    engine = Engine(rules, kernel, EngineOptions(jobs=1, use_cache=False))
+    return engine.analyze(str(path), path.read_bytes(), str(path))
+
+
+@pytest.mark.parametrize("path", FIXTURE_FILES, ids=[str(p.relative_to(FIXTURES / "rules")) for p in FIXTURE_FILES])
+def test_fixture(path: Path):
+    exp = parse_expectations(path)
+    assert exp.rules, f"{path} has no ruleid/ok annotations"
+    res = analyse_fixture(path, exp.rules, exp.config.get("kernel-version"))
+    assert not res.errors, res.errors
+    got = {(f.rule_id, f.line) for f in res.findings if f.rule_id in exp.rules}
+    missing = sorted(exp.flagged - got)
+    unexpected = sorted(got - exp.flagged)
+    wrongly_flagged = sorted(exp.clean & got)
+    assert not missing, f"expected findings not reported: {missing}"
+    assert not wrongly_flagged, f"lines marked ok were flagged: {wrongly_flagged}"
+    assert not unexpected, f"findings without a ruleid annotation: {unexpected}"
+
+
+def test_every_rule_has_a_fixture():
+    annotated = set()
+    for p in FIXTURE_FILES:
+        annotated |= {rid for rid, _ in parse_expectations(p).flagged}
+    missing = [r.id for r in all_rules() if r.id not in annotated]
+    assert not missing, f"rules without a fixture line that they must flag: {missing}"
