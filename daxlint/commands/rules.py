@@ -32,7 +32,8 @@ def explain_command(rule_id, plain):
     cls = rule_by_id(rule_id)
     if cls is None:
         raise UserError(f"unknown rule {rule_id!r} (see 'daxlint rules')")
-    header = f"# {cls.id}: {cls.name}\n\n*{cls.summary}*  \nSeverity: {cls.severity.value}, confidence: {cls.confidence}\n\n"
+    summary = cls.summary.replace("\\", "\\\\").replace("*", "\\*").replace("_", "\\_")
+    header = f"# {cls.id}: {cls.name}\n\n{summary}\n\nSeverity: {cls.severity.value}, confidence: {cls.confidence}\n\n"
     text = header + cls.doc()
     extra = getattr(cls, "explain_extra", None)
     if callable(extra):
