@@ -12,7 +12,7 @@ import os
 import sqlite3
 from pathlib import Path
 
-from daxlint.model import Finding, InternalError, Skipped
+from daxlint.model import Finding, Skipped
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS stat (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, sha TEXT);
@@ -41,22 +41,25 @@ class ResultCache:
             return hit[2]
         return None
 
-    def get(self, key: str) -> tuple[list[Finding], list[Skipped], list[InternalError], bool] | None:
+    def get(self, key: str):
+        """The cached FileResult for ``key``, or None."""
+        from daxlint.engine import FileResult
+
         row = self.db.execute("SELECT payload FROM results WHERE key = ?", (key,)).fetchone()
         if row is None:
             return None
         d = json.loads(row[0])
-        return (
-            [Finding.from_dict(f) for f in d["f"]],
-            [Skipped(**s) for s in d.get("s", [])],
-            [InternalError(**e) for e in d.get("e", [])],
-            d.get("p", False),
+        return FileResult(
+            findings=[Finding.from_dict(f) for f in d["f"]],
+            skipped=[Skipped(**s) for s in d.get("s", [])],
+            parsed=d.get("p", False),
+            context=d.get("c", {}),
         )
 
-    def put(self, key: str, abspath: str, st: os.stat_result | None, sha: str, findings, skipped, parsed: bool) -> None:
+    def put(self, key: str, abspath: str, st: os.stat_result | None, sha: str, res) -> None:
         if st is not None:
             self._pending_stat.append((abspath, st.st_size, st.st_mtime_ns, sha))
-        payload = {"f": [f.to_dict() for f in findings], "s": [s.to_dict() for s in skipped], "p": parsed}
+        payload = {"f": [f.to_dict() for f in res.findings], "s": [s.to_dict() for s in res.skipped], "p": res.parsed, "c": res.context}
         self._pending_results.append((key, json.dumps(payload)))
         if len(self._pending_results) >= 500:
             self.flush()

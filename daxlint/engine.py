@@ -14,6 +14,7 @@ import signal
 import threading
 import traceback
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from daxlint.cache import ResultCache
 from daxlint.files import DEFAULT_MAX_BYTES, classify_bytes, collect, file_kind, read_source
@@ -43,6 +44,10 @@ class FileResult:
     skipped: list[Skipped] = field(default_factory=list)
     errors: list[InternalError] = field(default_factory=list)
     parsed: bool = False
+    # Other files the verdict depends on (a directory's Kconfig, siblings),
+    # with their signatures when analysed: a cached result is reused only
+    # while they are unchanged.
+    context: dict[str, object] = field(default_factory=dict)
 
 
 class FileTimeout(Exception):
@@ -91,6 +96,14 @@ class Engine:
             _ = source.tree
             res.parsed = True
         raw: list[Finding] = []
+        if abspath is not None:
+            for rule in applicable:
+                for p in rule.context_files(abspath):
+                    res.context[p] = self.kernel.reader.signature(p)
+                    # The directory too: its mtime moves when a sibling
+                    # appears or goes, which the file list alone misses.
+                    d = os.path.dirname(p)
+                    res.context.setdefault(d, self.kernel.reader.signature(d))
         for rule in applicable:
             if getattr(rule, "reports_unused_suppressions", False):
                 continue
@@ -136,13 +149,15 @@ class Engine:
 
     # -- many files ---------------------------------------------------------
 
-    def _cache_key(self, sha: str, display: str, abspath: str, stat_of) -> str:
-        ctx_files = sorted({p for r in self.rules for p in r.context_files(abspath)})
-        ctx_sig = [(p, stat_of(p)) for p in ctx_files]
-        material = json.dumps(
-            [sha, display, ruleset_signature(), sorted(self.enabled_ids), str(self.kernel.effective_version), ctx_sig, self.options.max_bytes]
-        )
-        return hashlib.sha1(material.encode()).hexdigest()
+    @cached_property
+    def _key_prefix(self) -> bytes:
+        """What every cache key of this run shares: rules, their code, version."""
+        return json.dumps(
+            [ruleset_signature(), sorted(self.enabled_ids), str(self.kernel.effective_version), self.options.max_bytes]
+        ).encode()
+
+    def _cache_key(self, sha: str, display: str) -> str:
+        return hashlib.sha1(self._key_prefix + b"\0" + sha.encode() + b"\0" + display.encode()).hexdigest()
 
     def check_paths(self, paths: list[str], progress=None) -> Report:
         fileset = collect(paths, self.file_kinds)
@@ -154,16 +169,16 @@ class Engine:
                 cache = ResultCache(_cache_file(self.options.cache_path))
             except Exception as e:  # an unwritable cache dir must not stop a check
                 report.notes.append(f"cache disabled: {e}")
-        stat_memo: dict[str, tuple | None] = {}
+        sig_memo: dict[str, object] = {}
 
-        def stat_of(p: str):
-            if p not in stat_memo:
-                try:
-                    st = os.stat(p)
-                    stat_memo[p] = (st.st_size, st.st_mtime_ns)
-                except OSError:
-                    stat_memo[p] = None
-            return stat_memo[p]
+        def context_unchanged(context: dict) -> bool:
+            for p, sig in context.items():
+                if p not in sig_memo:
+                    cur = self.kernel.reader.signature(p)
+                    sig_memo[p] = list(cur) if isinstance(cur, tuple) else cur
+                if sig_memo[p] != sig:
+                    return False
+            return True
 
         pending: list[tuple[str, str]] = []
         stats: dict[str, os.stat_result] = {}
@@ -178,10 +193,9 @@ class Engine:
                     stats[abspath] = st
                     sha = cache.known_hash(abspath, st)
                     if sha is not None:
-                        hit = cache.get(self._cache_key(sha, display, abspath, stat_of))
-                        if hit is not None:
-                            f, s, e, parsed = hit
-                            results.append((display, FileResult(f, s, e, parsed)))
+                        hit = cache.get(self._cache_key(sha, display))
+                        if hit is not None and context_unchanged(hit.context):
+                            results.append((display, hit))
                             continue
             pending.append((display, abspath))
         if progress:
@@ -190,7 +204,7 @@ class Engine:
             for display, abspath, sha, res in self._run(pending):
                 results.append((display, res))
                 if cache is not None and sha is not None and not res.errors:
-                    cache.put(self._cache_key(sha, display, abspath, stat_of), abspath, stats.get(abspath), sha, res.findings, res.skipped, res.parsed)
+                    cache.put(self._cache_key(sha, display), abspath, stats.get(abspath), sha, res)
                 if progress:
                     progress(len(results), len(fileset.files))
         finally:

@@ -46,7 +46,8 @@ class Rule:
 
     def context_files(self, path: str) -> list[str]:
         """Files besides ``path`` whose content changes this rule's verdict on
-        it (e.g. the directory's Kconfig); the result cache keys on them."""
+        it (e.g. the directory's Kconfig); a cached result is reused only while
+        they, and the directories holding them, are unchanged."""
         return []
 
     @classmethod

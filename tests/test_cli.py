@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_daxlint
+from conftest import FIXTURES, run_daxlint
 
 DIRECT_WRITE = textwrap.dedent("""\
     static int drv_mmap(struct file *file, struct vm_area_struct *vma)
@@ -285,3 +285,15 @@ def test_rules_and_explain():
         assert heading in out
     rc, out2, _ = run_daxlint("explain", "direct-vm-flags-write")
     assert out2 == out
+
+
+def test_cache_notices_changed_context_files(tmp_path):
+    """DAX201 looks at sibling files: a cached verdict must not outlive them."""
+    provider = (FIXTURES / "rules" / "DAX201" / "no_pages" / "pageless_dax.c").read_text()
+    tree = make_tree(tmp_path / "linux", (6, 1), {"drivers/pageless/main.c": provider})
+    env = {"XDG_CACHE_HOME": str(tmp_path / "xdg")}
+    rc, out, _ = run_daxlint("check", "--select", "DAX201", ".", cwd=tree, env=env)
+    assert rc == 1 and "drivers/pageless/main.c" in out
+    (tree / "drivers/pageless/pages.c").write_text("void setup(void) { devm_memremap_pages(dev, pgmap); }\n")
+    rc, out, _ = run_daxlint("check", "--select", "DAX201", ".", cwd=tree, env=env)
+    assert rc == 0, out

@@ -1,0 +1,165 @@
+"""The engine in-process: prefilter, parse-once, rule errors, time limits,
+parallel runs, fingerprints and robustness against arbitrary input."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import FIXTURES
+from daxlint.engine import Engine, EngineOptions
+from daxlint.kernel import KernelContext, KernelVersion
+from daxlint.model import Severity
+from daxlint.registry import all_rules, select_rules
+from daxlint.rule import Rule
+from daxlint.source import SourceFile
+
+V63 = KernelContext(None, KernelVersion(6, 3), "flag")
+WRITE = b"static int m(struct file *f, struct vm_area_struct *vma)\n{\n\tvma->vm_flags |= VM_IO;\n\treturn 0;\n}\n"
+
+
+def engine(rules=None, **opts) -> Engine:
+    return Engine(rules if rules is not None else list(all_rules()), V63, EngineOptions(jobs=1, use_cache=False, **opts))
+
+
+class ExplodingRule(Rule):
+    """## What it does\nRaises.\n## Why is this bad\n-\n## Example\n-\n## Use instead\n-\n## References\n-"""
+
+    id = "DAX990"
+    name = "exploding"
+    severity = Severity.ERROR
+    summary = "test rule that raises"
+    tokens = (b"vm_flags",)
+
+    def check(self, ctx):
+        raise ZeroDivisionError("boom")
+
+
+class SlowRule(Rule):
+    id = "DAX991"
+    name = "slow"
+    severity = Severity.ERROR
+    summary = "test rule that never finishes in time"
+    tokens = (b"vm_flags",)
+
+    def check(self, ctx):
+        time.sleep(5)
+
+
+class CountingRule(Rule):
+    id = "DAX992"
+    name = "counting"
+    severity = Severity.INFO
+    summary = "records the tree it was given"
+    tokens = (b"vm_flags",)
+    trees: list = []
+
+    def check(self, ctx):
+        CountingRule.trees.append(id(ctx.source.tree))
+
+
+def test_prefilter_skips_files_without_tokens():
+    e = engine()
+    res = e.analyze("a.c", b"int main(void) { return 0; }\n")
+    assert not res.parsed and res.findings == []
+    assert e.rules_for(b"nothing here") == []
+    assert [r.id for r in e.rules_for(b"x->vm_flags = 1")] == ["DAX301"]
+
+
+def test_tree_is_parsed_once_for_all_rules():
+    CountingRule.trees = []
+
+    class CountingRule2(CountingRule):
+        id = "DAX993"
+
+    e = engine([CountingRule, CountingRule2])
+    e.analyze("a.c", WRITE)
+    assert len(CountingRule.trees) == 2 and len(set(CountingRule.trees)) == 1
+
+
+def test_rule_error_is_reported_and_run_goes_on():
+    res = engine([ExplodingRule, *select_rules(["DAX301"])]).analyze("a.c", WRITE)
+    [err] = res.errors
+    assert err.rule_id == "DAX990" and "ZeroDivisionError: boom" in err.message
+    assert [(f.rule_id, f.line) for f in res.findings] == [("DAX301", 3)]
+
+
+def test_slow_file_is_skipped_with_a_note(tmp_path):
+    p = tmp_path / "slow.c"
+    p.write_bytes(WRITE)
+    sha, res = engine([SlowRule], timeout=0.3).analyze_file("slow.c", str(p))
+    [skip] = res.skipped
+    assert skip.path == "slow.c" and "took longer than 0.3s" in skip.reason
+
+
+def test_parallel_run_equals_serial(tmp_path):
+    for i in range(24):
+        body = WRITE if i % 3 == 0 else b"int x;\n"
+        (tmp_path / f"f{i:02}.c").write_bytes(body)
+    serial = Engine(list(all_rules()), V63, EngineOptions(jobs=1, use_cache=False)).check_paths([str(tmp_path)])
+    parallel = Engine(list(all_rules()), V63, EngineOptions(jobs=2, use_cache=False)).check_paths([str(tmp_path)])
+    key = lambda r: [(f.rule_id, f.path, f.line, f.fingerprint) for f in r.findings]
+    assert key(serial) == key(parallel)
+    assert len(serial.findings) == 8
+
+
+def test_fingerprint_survives_moved_lines():
+    before = engine().analyze("drv.c", WRITE).findings
+    moved = b"/* a new comment */\n#include <linux/mm.h>\n\n" + WRITE
+    after = engine().analyze("drv.c", moved).findings
+    assert [f.line for f in before] == [3] and [f.line for f in after] == [6]
+    assert [f.fingerprint for f in before] == [f.fingerprint for f in after]
+
+
+def test_identical_lines_get_distinct_fingerprints():
+    twice = WRITE.replace(b"\treturn 0;", b"\tvma->vm_flags |= VM_IO;\n\treturn 0;")
+    fps = [f.fingerprint for f in engine().analyze("drv.c", twice).findings]
+    assert len(fps) == 2 and len(set(fps)) == 2
+
+
+def test_error_nodes_from_kernel_macros_do_not_hide_findings():
+    src = (
+        b"static DEFINE_MUTEX(lock);\n"
+        b"SYSCALL_DEFINE2(foo, int, a, int, b)\n{\n\treturn 0;\n}\n"
+        b"static int __init m(struct file *f, struct vm_area_struct *vma) __must_check\n{\n"
+        b"\tlist_for_each_entry(x, &head, list) { }\n\tvma->vm_flags |= VM_IO;\n\treturn 0;\n}\n"
+    )
+    source = SourceFile("m.c", src)
+    assert source.root.has_error
+    assert [(f.rule_id, f.line) for f in engine().analyze("m.c", src).findings] == [("DAX301", 9)]
+
+
+KERNEL_LIKE = sorted((FIXTURES / "rules").rglob("*.c"))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=4096))
+def test_random_bytes_never_crash(data):
+    res = engine().analyze("fuzz.c", b"vm_flags PFN_DEV direct_access " + data)
+    assert res.errors == []
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.sampled_from(KERNEL_LIKE),
+    st.lists(st.tuples(st.floats(0, 1), st.integers(0, 40), st.sampled_from([b"", b"{", b"}", b"(", b")", b";", b"/*", b"*/", b"\"", b"#if 0\n", b"->", b"vm_flags", b"|=", b"PFN_DEV", b"\\\n"]))),
+)
+def test_mutated_kernel_like_c_never_crashes(path, edits):
+    data = bytearray(Path(path).read_bytes())
+    for where, cut, insert in edits:
+        i = int(where * len(data))
+        data[i:i + cut] = insert
+    res = Engine(list(all_rules()), V63, EngineOptions(jobs=1, use_cache=False, timeout=20)).analyze(str(path), bytes(data), str(path))
+    assert res.errors == []
+    for f in res.findings:
+        assert f.line >= 1 and f.column >= 1 and f.fingerprint
+
+
+def test_deeply_nested_input_does_not_crash():
+    data = b"int f(void) { x->vm_flags = " + b"(" * 20000 + b"1" + b")" * 20000 + b"; }\n"
+    res = engine().analyze("deep.c", data)
+    assert res.errors == []
