@@ -41,7 +41,12 @@ def read_makefile_version(makefile: Path) -> KernelVersion | None:
             head = fh.read(4096)
     except OSError:
         return None
-    fields = dict((k.decode(), int(v)) for k, v in _MAKEFILE_FIELD.findall(head))
+    return makefile_version(head)
+
+
+def makefile_version(data: bytes) -> KernelVersion | None:
+    """VERSION/PATCHLEVEL from the bytes of a top Makefile (e.g. a git blob)."""
+    fields = dict((k.decode(), int(v)) for k, v in _MAKEFILE_FIELD.findall(data[:4096]))
     if "VERSION" in fields and "PATCHLEVEL" in fields:
         return KernelVersion(fields["VERSION"], fields["PATCHLEVEL"])
     return None
