@@ -2,7 +2,10 @@
 
 Two tables: ``stat`` maps (path, size, mtime) to the content hash seen last
 time, so a warm run need not read unchanged files; ``results`` maps (content
-hash, path, rule set, kernel version, context) to the findings. Writes are
+hash, path, rule set, kernel version) to the findings and the context files
+they depend on. Most files of a kernel tree have no findings and depend on
+nothing else: the stat row says so (``empty``), and a warm run answers them
+without touching the results table. Writes are
 committed in batches, so an interrupted run keeps what it stored."""
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from pathlib import Path
 from daxlint.model import Finding, Skipped
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS stat (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, sha TEXT);
+CREATE TABLE IF NOT EXISTS stat (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, sha TEXT, key TEXT, empty INTEGER);
 CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, payload TEXT);
 """
 
@@ -26,19 +29,22 @@ class ResultCache:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(str(path), timeout=30)
         self.db.executescript(SCHEMA)
-        self._stat: dict[str, tuple[int, int, str]] | None = None
+        self._stat: dict[str, tuple[int, int, str, str, int]] | None = None
         self._pending_stat: list[tuple] = []
         self._pending_results: list[tuple] = []
 
-    def _load_stat(self) -> dict[str, tuple[int, int, str]]:
+    def _load_stat(self) -> dict[str, tuple[int, int, str, str, int]]:
         if self._stat is None:
-            self._stat = {p: (s, m, h) for p, s, m, h in self.db.execute("SELECT path, size, mtime_ns, sha FROM stat")}
+            rows = self.db.execute("SELECT path, size, mtime_ns, sha, key, empty FROM stat")
+            self._stat = {r[0]: r[1:] for r in rows}
         return self._stat
 
-    def known_hash(self, abspath: str, st: os.stat_result) -> str | None:
+    def known(self, abspath: str, st: os.stat_result) -> tuple[str, str, bool] | None:
+        """(content sha, result key, result is empty) recorded for this file
+        when it last had this size and mtime."""
         hit = self._load_stat().get(abspath)
         if hit and hit[0] == st.st_size and hit[1] == st.st_mtime_ns:
-            return hit[2]
+            return hit[2], hit[3], bool(hit[4])
         return None
 
     def get(self, key: str):
@@ -57,8 +63,9 @@ class ResultCache:
         )
 
     def put(self, key: str, abspath: str, st: os.stat_result | None, sha: str, res) -> None:
+        empty = not (res.findings or res.skipped or res.context)
         if st is not None:
-            self._pending_stat.append((abspath, st.st_size, st.st_mtime_ns, sha))
+            self._pending_stat.append((abspath, st.st_size, st.st_mtime_ns, sha, key, int(empty)))
         payload = {"f": [f.to_dict() for f in res.findings], "s": [s.to_dict() for s in res.skipped], "p": res.parsed, "c": res.context}
         self._pending_results.append((key, json.dumps(payload)))
         if len(self._pending_results) >= 500:
@@ -68,7 +75,7 @@ class ResultCache:
         if not (self._pending_stat or self._pending_results):
             return
         with self.db:
-            self.db.executemany("INSERT OR REPLACE INTO stat VALUES (?, ?, ?, ?)", self._pending_stat)
+            self.db.executemany("INSERT OR REPLACE INTO stat VALUES (?, ?, ?, ?, ?, ?)", self._pending_stat)
             self.db.executemany("INSERT OR REPLACE INTO results VALUES (?, ?)", self._pending_results)
         self._pending_stat.clear()
         self._pending_results.clear()

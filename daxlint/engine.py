@@ -191,9 +191,14 @@ class Engine:
                     st = None
                 if st is not None:
                     stats[abspath] = st
-                    sha = cache.known_hash(abspath, st)
-                    if sha is not None:
-                        hit = cache.get(self._cache_key(sha, display))
+                    known = cache.known(abspath, st)
+                    if known is not None:
+                        sha, stored_key, empty = known
+                        key = self._cache_key(sha, display)
+                        if empty and key == stored_key:
+                            results.append((display, FileResult()))
+                            continue
+                        hit = cache.get(key)
                         if hit is not None and context_unchanged(hit.context):
                             results.append((display, hit))
                             continue
@@ -254,7 +259,7 @@ def _worker(item: tuple[str, str]):
 def _cache_file(override: str | None):
     from pathlib import Path
 
-    return Path(override) if override else cache_dir() / "results-v1.sqlite"
+    return Path(override) if override else cache_dir() / "results-v2.sqlite"
 
 
 class _time_limit:

@@ -39,18 +39,12 @@ def file_kind(path: str) -> str:
 
 
 def collect(paths: list[str], kinds: tuple[str, ...] = ("c",)) -> FileSet:
-    """Expand files and directories; directories yield their .c/.h files.
-    A missing path is an InputError; unreadable directories, broken links
-    and symlink loops are skipped with a note."""
+    """Expand files and directories; directories yield their .c/.h files
+    (and Kconfig files when a rule wants them). A missing path is an
+    InputError; unreadable directories, broken links and symlink loops are
+    skipped with a note."""
     fs = FileSet()
     seen: set[str] = set()
-
-    def add(p: str) -> None:
-        ap = os.path.abspath(p)
-        if ap not in seen:
-            seen.add(ap)
-            fs.files.append((display_path(p), ap))
-
     for p in paths:
         try:
             st = os.stat(p)
@@ -59,30 +53,52 @@ def collect(paths: list[str], kinds: tuple[str, ...] = ("c",)) -> FileSet:
                 fs.skipped.append(Skipped(display_path(p), f"broken symlink or symlink loop ({e.strerror})"))
                 continue
             raise InputError(f"{p}: no such file or directory") from None
+        ap = os.path.abspath(p)
         if stat.S_ISDIR(st.st_mode):
-            _walk(p, fs, add, kinds)
-        else:
-            add(p)
+            _walk(ap, display_path(p), fs, seen, "kconfig" in kinds)
+        elif ap not in seen:
+            seen.add(ap)
+            fs.files.append((display_path(p), ap))
     return fs
 
 
-def _walk(top: str, fs: FileSet, add, kinds: tuple[str, ...]) -> None:
-    def onerror(err: OSError) -> None:
-        fs.skipped.append(Skipped(display_path(err.filename or top), f"unreadable directory ({err.strerror})"))
-
-    # Directory symlinks are not followed (like git and ruff): kernel trees
-    # link dts directories into each other and following them would report
-    # the same file twice, or loop.
-    for dirpath, dirnames, filenames in os.walk(top, onerror=onerror):
-        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
-        for name in sorted(filenames):
-            if not (name.endswith(C_SUFFIXES) or ("kconfig" in kinds and name.startswith("Kconfig"))):
+def _walk(top_abs: str, top_display: str, fs: FileSet, seen: set[str], want_kconfig: bool) -> None:
+    """Depth-first, sorted, with os.scandir so that no path is stat'ed or
+    made relative twice (this walk is most of a warm run on a kernel tree).
+    Directory symlinks are not followed (like git and ruff): kernel trees
+    link dts directories into each other, and following them would report
+    the same file twice, or loop."""
+    prefix_display = "" if top_display in (".", "") else top_display
+    stack = [(top_abs, prefix_display)]
+    while stack:
+        dir_abs, dir_display = stack.pop()
+        try:
+            with os.scandir(dir_abs) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as e:
+            fs.skipped.append(Skipped(dir_display or ".", f"unreadable directory ({e.strerror})"))
+            continue
+        subdirs = []
+        for entry in entries:
+            name = entry.name
+            shown = f"{dir_display}/{name}" if dir_display else name
+            try:
+                is_link = entry.is_symlink()
+                if entry.is_dir(follow_symlinks=False):
+                    if name not in SKIP_DIRS:
+                        subdirs.append((entry.path, shown))
+                    continue
+            except OSError:
                 continue
-            full = os.path.join(dirpath, name)
-            if os.path.islink(full) and not os.path.exists(full):
-                fs.skipped.append(Skipped(display_path(full), "broken symlink or symlink loop"))
+            if not (name.endswith(C_SUFFIXES) or (want_kconfig and name.startswith("Kconfig"))):
                 continue
-            add(full)
+            if is_link and not os.path.exists(entry.path):
+                fs.skipped.append(Skipped(shown, "broken symlink or symlink loop"))
+                continue
+            if entry.path not in seen:
+                seen.add(entry.path)
+                fs.files.append((shown, entry.path))
+        stack.extend(reversed(subdirs))
 
 
 def read_source(path: str, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[bytes | None, str | None]:
