@@ -1,4 +1,5 @@
-"""``daxlint check``: files, directories or a whole kernel tree."""
+"""``daxlint check``: files, directories or a whole kernel tree; as a CI
+gate with ``--diff`` (changed lines only) and baselines (new findings only)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,26 @@ from pathlib import Path
 
 import click
 
+from daxlint import baseline as baselines
+from daxlint import gitdiff
+from daxlint.cli import EXIT_CLEAN, UserError
 from daxlint.commands._common import (
     emit, engine_options, exit_status, load_settings, make_engine, output_options, selection_options, user_errors,
 )
-from daxlint.cli import UserError
+from daxlint.output.sarif import GITHUB_RESULT_LIMIT
 
 
 def _read_file_list() -> list[str]:
     return [line.strip() for line in sys.stdin if line.strip()]
+
+
+def _check_gate_options(diff_base, baseline_file, write_baseline_file, update_baseline) -> None:
+    if update_baseline and not baseline_file:
+        raise UserError("--update-baseline needs --baseline FILE")
+    if write_baseline_file and baseline_file:
+        raise UserError("--write-baseline records every finding; it cannot be combined with --baseline")
+    if write_baseline_file and diff_base:
+        raise UserError("--write-baseline records the whole tree; it cannot be combined with --diff")
 
 
 @click.command("check")
@@ -23,12 +36,18 @@ def _read_file_list() -> list[str]:
 @output_options
 @engine_options
 @click.option("--terse", is_flag=True, help="checkpatch format: one line per finding.")
+@click.option("--diff", "diff_base", metavar="REV", help="Report only findings on lines changed since git revision REV (staged, unstaged and untracked files); 'REV...' means since the merge base of REV and HEAD.")
+@click.option("--baseline", "baseline_file", metavar="FILE", help="Do not report findings recorded in baseline FILE; report entries that no longer match as fixed.")
+@click.option("--write-baseline", "write_baseline_file", metavar="FILE", help="Record the current findings in FILE (entries for paths not checked are kept) and exit 0.")
+@click.option("--update-baseline", is_flag=True, help="With --baseline: rewrite FILE without its fixed entries (new findings are not added; use --write-baseline for that).")
 @user_errors
-def command(paths, select, ignore, kernel_version, config_path, fmt, output, exit_zero, fail_on, jobs, no_cache, terse):
+def command(paths, select, ignore, kernel_version, config_path, fmt, output, exit_zero, fail_on, jobs, no_cache, terse,
+            diff_base, baseline_file, write_baseline_file, update_baseline):
     """Check C files, directories or a kernel tree (default: current directory).
 
     PATH '-' reads a list of files from standard input, one per line.
     """
+    _check_gate_options(diff_base, baseline_file, write_baseline_file, update_baseline)
     plist = list(paths) or ["."]
     if "-" in plist:
         plist = [p for p in plist if p != "-"] + _read_file_list()
@@ -36,8 +55,43 @@ def command(paths, select, ignore, kernel_version, config_path, fmt, output, exi
             raise UserError("no paths on standard input")
     cfg, rules, kernel = load_settings([Path(p) for p in plist], config_path, select, ignore, kernel_version)
     engine = make_engine(cfg, rules, kernel, jobs, no_cache)
-    report = engine.check_paths(plist)
+
+    diff = gitdiff.changed_since(diff_base, plist) if diff_base else None
+    targets = diff.files_to_check(engine.file_kinds) if diff else plist
+    report = engine.check_paths(targets)
     if kernel.version is None:
         report.notes.append(f"no kernel Makefile found above the checked paths; assuming v{kernel.effective_version} (use --kernel-version)")
-    emit(report, fmt, output, terse=terse)
+    # With --diff only the changed (and deleted) files were looked at, so
+    # only their baseline entries can be judged fixed.
+    scope = baselines.Scope(targets + (diff.deleted if diff else []), engine.enabled_ids, {s.path for s in report.skipped})
+
+    if write_baseline_file:
+        written, kept = baselines.write_baseline(write_baseline_file, report.findings, scope)
+        tail = f" ({kept} kept for paths or rules not checked)" if kept else ""
+        click.echo(f"daxlint: wrote {len(written.entries)} entries to baseline {write_baseline_file}{tail}", err=True)
+        return EXIT_CLEAN
+
+    extra: dict = {}
+    if baseline_file:
+        base = baselines.Baseline.load(baseline_file)
+        result = baselines.apply_baseline(base, report.findings, scope)
+        report.findings = result.new
+        if update_baseline and result.fixed:
+            base.entries = result.kept
+            base.save()
+        report.notes.extend(baselines.describe(result, base, updated=update_baseline))
+        extra["baseline"] = baselines.as_json(result, base, updated=update_baseline)
+    if diff:
+        shown = [f for f in report.findings if diff.covers(f.path, f.line, f.end_line)]
+        hidden = len(report.findings) - len(shown)
+        report.findings = shown
+        report.notes.append(diff.describe(hidden))
+        extra["diff"] = diff.as_json(hidden)
+
+    if fmt == "sarif" and len(report.findings) > GITHUB_RESULT_LIMIT:
+        click.echo(
+            f"daxlint: warning: {len(report.findings)} findings; the SARIF report keeps the first {GITHUB_RESULT_LIMIT} "
+            "(GitHub code scanning's limit per run), errors first", err=True,
+        )
+    emit(report, fmt, output, terse=terse, extra=extra or None)
     return exit_status(report, fail_on, exit_zero)

@@ -1,16 +1,40 @@
-"""SARIF 2.1.0 for GitHub code scanning and other SARIF viewers."""
+"""SARIF 2.1.0 for GitHub code scanning and other SARIF viewers.
+
+Every result carries ``partialFingerprints`` (daxlint's fingerprint: rule,
+path, function and normalised code, no line number) so an alert keeps its
+identity when lines move, and every rule carries its doc as help text.
+GitHub code scanning accepts at most 25,000 results per run; past that the
+report keeps the most severe ones and says so in a run notification."""
 
 from __future__ import annotations
 
 import json
+import os
+import re
+from pathlib import Path
+from urllib.parse import quote
 
 from daxlint import __version__
 from daxlint.model import Report, Severity
 
-SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 GITHUB_RESULT_LIMIT = 25000
+FINGERPRINT_KEY = "daxlintFingerprint/v1"
+SRCROOT = "%SRCROOT%"
 _LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
+# GitHub shows non-security alerts by properties["problem.severity"].
+_PROBLEM_SEVERITY = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "recommendation"}
 _PRECISION = {"high": "high", "medium": "medium", "low": "low"}
+_SECTION = re.compile(r"^##\s+(.+?)\s*$", re.M)
+
+
+def _section(doc: str, heading: str) -> str | None:
+    """The text under ``## heading`` in a rule doc, or None."""
+    parts = _SECTION.split(doc)
+    for title, body in zip(parts[1::2], parts[2::2]):
+        if title.strip().lower() == heading.lower():
+            return " ".join(body.split()) or None
+    return None
 
 
 def _rule_descriptor(cls) -> dict:
@@ -19,11 +43,51 @@ def _rule_descriptor(cls) -> dict:
         "id": cls.id,
         "name": cls.name,
         "shortDescription": {"text": cls.summary},
-        "fullDescription": {"text": cls.summary},
-        "help": {"text": doc, "markdown": doc},
+        "fullDescription": {"text": _section(doc, "What it does") or cls.summary},
+        "help": {"text": doc or cls.summary, "markdown": doc or cls.summary},
         "defaultConfiguration": {"level": _LEVEL[cls.severity]},
-        "properties": {"tags": ["dax", cls.family()], "precision": _PRECISION.get(cls.confidence, "medium")},
+        "properties": {
+            "tags": ["dax", cls.family()],
+            "precision": _PRECISION.get(cls.confidence, "medium"),
+            "problem.severity": _PROBLEM_SEVERITY[cls.severity],
+        },
     }
+
+
+def artifact_location(path: str) -> dict:
+    """A path as a SARIF artifactLocation: relative paths become
+    percent-encoded URIs relative to %SRCROOT% (the directory daxlint ran
+    in, which in CI is the repository's top), absolute ones file: URIs."""
+    if os.path.isabs(path):
+        return {"uri": Path(path).as_uri()}
+    return {"uri": quote(path.replace(os.sep, "/"), safe="/"), "uriBaseId": SRCROOT}
+
+
+def _result(f, index: dict[str, int]) -> dict:
+    region = {"startLine": max(1, f.line), "startColumn": max(1, f.column)}
+    if f.end_line and f.end_line >= f.line:
+        region["endLine"] = f.end_line
+        if f.end_column:
+            region["endColumn"] = f.end_column
+    r = {
+        "ruleId": f.rule_id,
+        "level": _LEVEL[f.severity],
+        "message": {"text": f.message},
+        "locations": [{"physicalLocation": {"artifactLocation": artifact_location(f.path), "region": region}}],
+        "partialFingerprints": {FINGERPRINT_KEY: f.fingerprint},
+    }
+    if f.rule_id in index:
+        r["ruleIndex"] = index[f.rule_id]
+    props = {}
+    if f.fix:
+        props["suggestion"] = f.fix
+    if f.patch:
+        props["patch"] = f.patch
+        if f.subject:
+            props["subject"] = f.subject
+    if props:
+        r["properties"] = props
+    return r
 
 
 def as_dict(report: Report, limit: int = GITHUB_RESULT_LIMIT) -> dict:
@@ -31,42 +95,29 @@ def as_dict(report: Report, limit: int = GITHUB_RESULT_LIMIT) -> dict:
 
     rules = list(all_rules())
     index = {cls.id: i for i, cls in enumerate(rules)}
-    results = []
-    findings = sorted(report.findings, key=lambda f: (-f.severity.rank, f.path, f.line))
+    findings = sorted(report.findings, key=lambda f: (-f.severity.rank, f.path, f.line, f.column, f.rule_id))
     notifications = []
     if len(findings) > limit:
         notifications.append({
             "level": "warning",
-            "message": {"text": f"{len(findings)} results, capped at {limit} (GitHub code scanning limit); errors first"},
+            "message": {"text": f"{len(findings)} results, capped at {limit} (GitHub code scanning's limit per run); the most severe are kept"},
         })
         findings = findings[:limit]
-    for f in findings:
-        region = {"startLine": f.line, "startColumn": f.column}
-        if f.end_line:
-            region["endLine"] = f.end_line
-            if f.end_column:
-                region["endColumn"] = f.end_column
-        r = {
-            "ruleId": f.rule_id,
-            "level": _LEVEL[f.severity],
-            "message": {"text": f.message},
-            "locations": [{"physicalLocation": {"artifactLocation": {"uri": f.path, "uriBaseId": "%SRCROOT%"}, "region": region}}],
-            "partialFingerprints": {"daxlintFingerprint/v1": f.fingerprint},
-        }
-        if f.rule_id in index:
-            r["ruleIndex"] = index[f.rule_id]
-        if f.fix:
-            r["properties"] = {"suggestion": f.fix}
-        results.append(r)
+    results = [_result(f, index) for f in findings]
     for s in report.skipped:
         notifications.append({"level": "note", "message": {"text": f"skipped {s.path}: {s.reason}"}})
     for e in report.errors:
         notifications.append({"level": "error", "message": {"text": f"internal error in {e.rule_id or 'daxlint'} on {e.path}: {e.message}"}})
+    for n in report.notes:
+        notifications.append({"level": "note", "message": {"text": n}})
     run = {
-        "tool": {"driver": {"name": "daxlint", "version": __version__, "rules": [_rule_descriptor(c) for c in rules]}},
+        "tool": {"driver": {"name": "daxlint", "version": __version__, "semanticVersion": __version__, "rules": [_rule_descriptor(c) for c in rules]}},
+        "originalUriBaseIds": {SRCROOT: {"uri": Path.cwd().as_uri().rstrip("/") + "/"}},
         "results": results,
         "invocations": [{"executionSuccessful": not report.errors, "toolExecutionNotifications": notifications}],
     }
+    if report.kernel_version:
+        run["properties"] = {"kernelVersion": report.kernel_version}
     return {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}
 
 

@@ -1,0 +1,210 @@
+"""Which lines changed since a git revision, for ``daxlint check --diff``.
+
+The work tree (staged and unstaged edits) is compared with the revision by
+``git diff -U0``, parsed with unidiff; untracked files that git does not
+ignore count as wholly new. Findings still come from whole-file analysis:
+this module only answers "is this finding on a changed line?".
+
+Git reports paths relative to the repository's top; findings use the paths
+the user typed (relative to the current directory), so every path here is
+kept absolute and mapped back to the user's spelling at the end."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass, field
+
+from unidiff import PatchSet
+from unidiff.errors import UnidiffParseError
+
+from daxlint.files import C_SUFFIXES, InputError
+
+# "origin/main..." means "since this branch left origin/main", as in
+# ``git diff origin/main...``: the merge base of the revision and HEAD.
+MERGE_BASE_SUFFIX = "..."
+
+
+class GitDiffError(InputError):
+    """--diff cannot be answered: no git, not a repository, unknown revision."""
+
+
+@dataclass
+class ChangedFile:
+    path: str  # absolute
+    lines: frozenset[int] | None  # changed line numbers in the new file; None: the whole file is new
+
+
+@dataclass
+class DiffScope:
+    """The files and lines changed since ``base`` under the checked paths."""
+
+    base: str  # the revision as the user gave it
+    commit: str  # what it resolved to (the merge base for "REV...")
+    root: str  # the repository's top directory
+    changed: dict[str, ChangedFile] = field(default_factory=dict)  # absolute path -> lines
+    deleted: list[str] = field(default_factory=list)  # absolute paths that no longer exist
+    user_paths: list[str] = field(default_factory=list)  # as typed, to spell results the same way
+
+    def files_to_check(self, kinds: tuple[str, ...] = ("c",)) -> list[str]:
+        """Changed files the engine should analyse, spelled as ``check PATH``
+        would spell them, so findings carry the same paths (and fingerprints)."""
+        out = []
+        for abspath in sorted(self.changed):
+            name = os.path.basename(abspath)
+            wanted = name.endswith(C_SUFFIXES) or ("kconfig" in kinds and name.startswith("Kconfig"))
+            if wanted and os.path.isfile(abspath):
+                out.append(self.spell(abspath))
+        return out
+
+    def spell(self, abspath: str) -> str:
+        """``abspath`` written below the user path that contains it."""
+        for typed in self.user_paths:
+            top = path_key(typed)
+            if abspath == top:
+                return typed
+            if abspath.startswith(top.rstrip(os.sep) + os.sep):
+                return os.path.normpath(os.path.join(typed, os.path.relpath(abspath, top)))
+        return abspath
+
+    def describe(self, hidden: int) -> str:
+        n = len(self.changed)
+        return (
+            f"--diff {self.base} ({self.commit[:12]}): {n} changed file{'s' if n != 1 else ''}; "
+            f"{hidden} finding{'s' if hidden != 1 else ''} on unchanged lines not shown"
+        )
+
+    def as_json(self, hidden: int) -> dict:
+        return {"base": self.base, "commit": self.commit, "changed_files": len(self.changed), "hidden": hidden}
+
+    def covers(self, path: str, line: int, end_line: int | None = None) -> bool:
+        """Does a finding at ``path`` spanning ``line``..``end_line`` touch a changed line?"""
+        entry = self.changed.get(path_key(path))
+        if entry is None:
+            return False
+        if entry.lines is None:
+            return True
+        last = max(line, end_line or line)
+        return any(n in entry.lines for n in range(line, last + 1))
+
+
+def path_key(path: str) -> str:
+    """One spelling per file: the real directory (git reports paths below the
+    real top directory) and the name itself (a symlinked file stays itself,
+    as git tracks the link, not its target)."""
+    path = os.path.abspath(path)
+    if os.path.isdir(path):
+        return os.path.realpath(path)
+    return os.path.join(os.path.realpath(os.path.dirname(path)), os.path.basename(path))
+
+
+def _git(args: list[str], cwd: str) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(
+            ["git", "-c", "core.quotepath=false", *args],
+            cwd=cwd,
+            capture_output=True,
+            stdin=subprocess.DEVNULL,
+        )
+    except FileNotFoundError:
+        raise GitDiffError("--diff needs git, and git is not installed") from None
+
+
+def _first_line(stderr: bytes) -> str:
+    text = stderr.decode("utf-8", "replace").strip()
+    return text.splitlines()[0] if text else "git failed"
+
+
+def repository_root(path: str) -> str:
+    """Top directory of the git work tree that holds ``path``."""
+    where = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
+    proc = _git(["rev-parse", "--show-toplevel"], where)
+    if proc.returncode != 0:
+        raise GitDiffError(f"--diff: {path} is not inside a git work tree")
+    return os.path.realpath(proc.stdout.decode("utf-8", "surrogateescape").strip())
+
+
+def resolve_revision(base: str, root: str) -> str:
+    """The commit id ``base`` names; ``REV...`` names the merge base of REV and HEAD."""
+    if not base or base.startswith("-"):
+        raise GitDiffError(f"--diff: {base!r} is not a git revision")
+    if base.endswith(MERGE_BASE_SUFFIX) and len(base) > len(MERGE_BASE_SUFFIX):
+        rev = base[: -len(MERGE_BASE_SUFFIX)]
+        tip = resolve_revision(rev, root)
+        proc = _git(["merge-base", tip, "HEAD"], root)
+        if proc.returncode != 0:
+            raise GitDiffError(f"--diff: {rev} and HEAD have no common ancestor (a shallow clone? fetch full history)")
+        return proc.stdout.decode().strip()
+    proc = _git(["rev-parse", "--verify", "--quiet", "--end-of-options", f"{base}^{{commit}}"], root)
+    if proc.returncode != 0:
+        raise GitDiffError(f"--diff: unknown git revision {base!r}")
+    return proc.stdout.decode().strip()
+
+
+def _pathspecs(paths: list[str], root: str) -> list[str]:
+    specs = []
+    for p in paths:
+        rel = os.path.relpath(path_key(p), root)
+        specs.append("." if rel == "." else rel)
+    return specs
+
+
+def _parse_diff(text: str, root: str) -> tuple[dict[str, ChangedFile], list[str]]:
+    try:
+        patch = PatchSet(text)
+    except UnidiffParseError as e:
+        raise GitDiffError(f"--diff: cannot parse git's diff output ({e})") from None
+    changed: dict[str, ChangedFile] = {}
+    deleted: list[str] = []
+    for pf in patch:
+        if pf.is_submodule:
+            continue
+        path = pf.path
+        if path.startswith('"'):
+            # Names git must quote (control characters, quotes, backslashes)
+            # never name kernel sources; leave them out rather than guess.
+            continue
+        abspath = os.path.join(root, path)
+        if pf.is_removed_file:
+            deleted.append(abspath)
+            continue
+        lines = frozenset(line.target_line_no for hunk in pf for line in hunk if line.is_added)
+        if pf.is_binary_file or not lines:
+            continue  # a pure rename, a mode change, a binary: no line to report on
+        changed[abspath] = ChangedFile(abspath, lines)
+    return changed, deleted
+
+
+def changed_since(base: str, paths: list[str]) -> DiffScope:
+    """Changed lines since ``base`` of the files under ``paths`` (which must
+    all be in one git work tree)."""
+    paths = paths or ["."]
+    for p in paths:
+        if not os.path.exists(p):
+            raise InputError(f"{p}: no such file or directory")
+    root = repository_root(paths[0])
+    for p in paths[1:]:
+        if repository_root(p) != root:
+            raise GitDiffError(f"--diff: {p} is not in the same git repository as {paths[0]}")
+    commit = resolve_revision(base, root)
+    specs = _pathspecs(paths, root)
+    proc = _git(
+        [
+            "--literal-pathspecs", "diff", "-U0", "--no-color", "--no-ext-diff", "--no-textconv",
+            "--find-renames", "--ignore-submodules", "--src-prefix=a/", "--dst-prefix=b/",
+            commit, "--", *specs,
+        ],
+        root,
+    )
+    if proc.returncode != 0:
+        raise GitDiffError(f"--diff: git diff failed: {_first_line(proc.stderr)}")
+    changed, deleted = _parse_diff(proc.stdout.decode("utf-8", "replace"), root)
+    proc = _git(["--literal-pathspecs", "ls-files", "-z", "--others", "--exclude-standard", "--", *specs], root)
+    if proc.returncode != 0:
+        raise GitDiffError(f"--diff: git ls-files failed: {_first_line(proc.stderr)}")
+    for name in proc.stdout.decode("utf-8", "surrogateescape").split("\0"):
+        if name:
+            abspath = os.path.join(root, name)
+            changed[abspath] = ChangedFile(abspath, None)
+    scope = DiffScope(base=base, commit=commit, root=root, changed=changed, deleted=sorted(deleted), user_paths=list(paths))
+    return scope
