@@ -9,7 +9,6 @@ import hashlib
 import json
 import multiprocessing
 import os
-import re
 import signal
 import threading
 import traceback
@@ -22,6 +21,7 @@ from daxlint.fingerprint import assign_fingerprints
 from daxlint.kernel import KernelContext
 from daxlint.model import Finding, InternalError, Report, Skipped
 from daxlint.paths import cache_dir
+from daxlint.prefilter import TokenMatcher
 from daxlint.registry import rule_matches, ruleset_signature
 from daxlint.rule import Rule, RuleContext
 from daxlint.source import SourceFile
@@ -61,18 +61,13 @@ class Engine:
         self.kernel = kernel
         self.options = options or EngineOptions()
         self.enabled_ids = {r.id for r in self.rules}
-        tokens = sorted({t for r in self.rules for t in r.tokens}, key=len, reverse=True)
-        self._always = [r for r in self.rules if not r.tokens]
-        self._token_re = re.compile(b"|".join(re.escape(t) for t in tokens)) if tokens else None
+        self._matcher = TokenMatcher([t for r in self.rules for t in r.tokens])
 
     # -- one file -----------------------------------------------------------
 
     def rules_for(self, data: bytes, kind: str = "c") -> list[Rule]:
         """Rules whose trigger tokens occur in ``data``: the prefilter."""
-        if self._token_re is None or self._token_re.search(data) is None:
-            present = set()
-        else:
-            present = set(self._token_re.findall(data))
+        present = self._matcher.present(data)
         return [r for r in self.rules if kind in r.file_kinds and (not r.tokens or any(t in present for t in r.tokens))]
 
     @property
@@ -91,7 +86,16 @@ class Engine:
         if bad:
             res.skipped.append(Skipped(display, bad))
             return res
-        source = SourceFile(display, data)
+        with _time_limit(self.options.timeout):
+            try:
+                return self._analyze_parsed(res, kind, applicable, SourceFile(display, data), abspath)
+            except FileTimeout:
+                return FileResult(skipped=[Skipped(display, f"took longer than {self.options.timeout:g}s, skipped")])
+            except RecursionError:
+                return FileResult(skipped=[Skipped(display, "nesting too deep to analyse")])
+
+    def _analyze_parsed(self, res: FileResult, kind: str, applicable: list[Rule], source: SourceFile, abspath: str | None) -> FileResult:
+        display = source.path
         if kind == "c":
             _ = source.tree
             res.parsed = True
@@ -138,14 +142,8 @@ class Engine:
         data, why = read_source(abspath, self.options.max_bytes)
         if data is None:
             return None, FileResult(skipped=[Skipped(display, why)])
-        sha = hashlib.sha1(data).hexdigest()
-        with _time_limit(self.options.timeout):
-            try:
-                return sha, self.analyze(display, data, abspath)
-            except FileTimeout:
-                return sha, FileResult(skipped=[Skipped(display, f"took longer than {self.options.timeout:g}s, skipped")])
-            except RecursionError:
-                return sha, FileResult(skipped=[Skipped(display, "nesting too deep to analyse")])
+        sha = hashlib.sha1(data).hexdigest() if self.options.use_cache else None
+        return sha, self.analyze(display, data, abspath)
 
     # -- many files ---------------------------------------------------------
 

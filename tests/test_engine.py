@@ -163,3 +163,20 @@ def test_deeply_nested_input_does_not_crash():
     data = b"int f(void) { x->vm_flags = " + b"(" * 20000 + b"1" + b")" * 20000 + b"; }\n"
     res = engine().analyze("deep.c", data)
     assert res.errors == []
+
+
+@given(st.binary(max_size=2048), st.lists(st.sampled_from([b"vm_flags", b"PFN_DEV", b"direct_access", b"\x00\xff", b"a.b*c"]), max_size=4))
+@settings(max_examples=100, deadline=None)
+def test_prefilter_matches_plain_search_with_and_without_hyperscan(data, inserted):
+    import daxlint.prefilter as pf
+
+    tokens = [b"vm_flags", b"PFN_DEV", b"direct_access", b"\x00\xff", b"a.b*c"]
+    blob = data + b"".join(inserted)
+    expected = {t for t in tokens if t in blob}
+    assert pf.TokenMatcher(tokens).present(blob) == expected
+    saved = pf.hyperscan
+    pf.hyperscan = None
+    try:
+        assert pf.TokenMatcher(tokens).present(blob) == expected
+    finally:
+        pf.hyperscan = saved
