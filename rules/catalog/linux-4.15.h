@@ -78,6 +78,12 @@ void mmap_write_lock(struct mm_struct *mm);
 void mmap_write_unlock(struct mm_struct *mm);
 void mmap_assert_write_locked(struct mm_struct *mm);
 bool vma_is_dax(struct vm_area_struct *vma);
+/* Lookups that hand back a vma (their results' vm_flags are vma flags). */
+struct vm_area_struct *find_vma(struct mm_struct *mm, unsigned long addr);
+struct vm_area_struct *find_vma_prev(struct mm_struct *mm, unsigned long addr, struct vm_area_struct **pprev);
+struct vm_area_struct *find_vma_intersection(struct mm_struct *mm, unsigned long start, unsigned long end);
+struct vm_area_struct *find_extend_vma(struct mm_struct *mm, unsigned long addr);
+struct mm_walk { struct mm_struct *mm; struct vm_area_struct *vma; void *private; };
 
 /* include/linux/memremap.h */
 enum memory_type {
