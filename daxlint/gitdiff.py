@@ -11,6 +11,7 @@ kept absolute and mapped back to the user's spelling at the end."""
 
 from __future__ import annotations
 
+import codecs
 import os
 import subprocess
 from dataclasses import dataclass, field
@@ -149,6 +150,14 @@ def _pathspecs(paths: list[str], root: str) -> list[str]:
     return specs
 
 
+def _unquote(name: str) -> str:
+    """Git writes names with quotes, backslashes or control characters as a
+    C string ("a\\"b.c"); unidiff keeps those quotes."""
+    if len(name) >= 2 and name[0] == name[-1] == '"':
+        return codecs.escape_decode(name[1:-1].encode("utf-8"))[0].decode("utf-8", "surrogateescape")
+    return name
+
+
 def _parse_diff(text: str, root: str) -> tuple[dict[str, ChangedFile], list[str]]:
     try:
         patch = PatchSet(text)
@@ -159,18 +168,15 @@ def _parse_diff(text: str, root: str) -> tuple[dict[str, ChangedFile], list[str]
     for pf in patch:
         if pf.is_submodule:
             continue
-        path = pf.path
-        if path.startswith('"'):
-            # Names git must quote (control characters, quotes, backslashes)
-            # never name kernel sources; leave them out rather than guess.
-            continue
-        abspath = os.path.join(root, path)
+        abspath = os.path.join(root, _unquote(pf.path))
         if pf.is_removed_file:
             deleted.append(abspath)
             continue
+        if pf.is_symlink or pf.is_binary_file:
+            continue  # a link's target is diffed (and checked) under its own name
         lines = frozenset(line.target_line_no for hunk in pf for line in hunk if line.is_added)
-        if pf.is_binary_file or not lines:
-            continue  # a pure rename, a mode change, a binary: no line to report on
+        if not lines:
+            continue  # a pure rename or a mode change: no line to report on
         changed[abspath] = ChangedFile(abspath, lines)
     return changed, deleted
 

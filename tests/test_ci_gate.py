@@ -146,6 +146,20 @@ def test_diff_paths_relative_to_cwd_and_limited_to_named_paths(repo):
     assert sorted(findings_of(out)) == [("DAX301", "linux/drivers/misc/new.c", 3), ("DAX301", "linux/fs/dax_new.c", 3)]
 
 
+def test_diff_names_git_must_quote(repo):
+    for name in ('drivers/misc/we"ird.c', "drivers/misc/spa ce.c", "drivers/misc/ünï.c"):
+        write(repo, name, "/* old */\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "odd names")
+    for name in ('drivers/misc/we"ird.c', "drivers/misc/spa ce.c", "drivers/misc/ünï.c"):
+        write(repo, name, mmap_fn("odd_mmap"))
+    (repo / "drivers/misc/link.c").symlink_to("spa ce.c")  # the link adds no lines of its own
+    git(repo, "add", "drivers/misc/link.c")
+    rc, out, err = run_daxlint("check", "--format", "json", "--diff", "HEAD", "drivers", cwd=repo)
+    assert rc == 1, err
+    assert findings_of(out) == [("DAX301", "drivers/misc/spa ce.c", 3), ("DAX301", 'drivers/misc/we"ird.c', 3), ("DAX301", "drivers/misc/ünï.c", 3)]
+
+
 def test_diff_deleted_and_renamed_files(repo):
     git(repo, "mv", "drivers/misc/old.c", "drivers/misc/moved.c")  # a pure move changes no line
     git(repo, "rm", "-q", "drivers/misc/ok.c")
