@@ -1,0 +1,431 @@
+"""What a C file does as a DAX provider: which functions implement
+``->direct_access`` (and whether they provide memory, forward to another
+dax device or only fail), which ops tables go to ``alloc_dax()``, where
+struct pages are established (``devm_memremap_pages()``), where memory is
+mapped without them (``devm_memremap()``, ``ioremap*()``) and which
+``dev_pagemap`` types are set. Spelling-independent: the facts hold for
+``pfn_t *pfn`` and for the ``unsigned long *pfn`` of kernels after the
+pfn_t removal, and for every ``->direct_access`` parameter list since v4.15.
+
+Directory-level questions (does any file of this driver establish pages?)
+go through ``DirectoryFacts``, which reads sibling files with the kernel
+reader so patch and audit modes see their own versions."""
+
+from __future__ import annotations
+
+import os
+import re
+import weakref
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from tree_sitter import Node
+
+from daxlint.analysis.c import call_args, enclosing_function, function_name, parameters, text, walk
+from daxlint.analysis.fileindex import FileIndex, callee_name, index_for, is_member_call, unwrap, value_parent
+from daxlint.source import SourceFile
+
+DIRECT_ACCESS = "direct_access"
+# Calls that hand a request on to another dax device.
+FORWARDING_CALLS = frozenset({"dax_direct_access"})
+PAGE_ESTABLISHERS = frozenset({"devm_memremap_pages", "memremap_pages"})
+# Mappings that give a kernel address but no struct page.
+PAGELESS_MAPPERS = frozenset(
+    {
+        "devm_memremap",
+        "memremap",
+        "ioremap",
+        "ioremap_cache",
+        "ioremap_wc",
+        "ioremap_wt",
+        "ioremap_uc",
+        "ioremap_nocache",
+        "ioremap_prot",
+        "ioremap_encrypted",
+        "devm_ioremap",
+        "devm_ioremap_wc",
+        "devm_ioremap_uc",
+        "devm_ioremap_nocache",
+        "devm_ioremap_resource",
+        "devm_ioremap_resource_wc",
+        "devm_platform_ioremap_resource",
+        "acpi_os_ioremap",
+    }
+)
+# dev_pagemap types that give DAX memory pages: fsdax needs FS_DAX; device-dax
+# used DEVDAX (v5.3-5.9) and GENERIC (v5.10 on).
+FSDAX_PGMAP_TYPES = frozenset({"MEMORY_DEVICE_FS_DAX"})
+DEVDAX_PGMAP_TYPES = frozenset({"MEMORY_DEVICE_FS_DAX", "MEMORY_DEVICE_DEVDAX", "MEMORY_DEVICE_GENERIC"})
+# Bytes whose presence makes a file worth analysing as a DAX provider.
+PROVIDER_TOKENS = (b"direct_access", b"alloc_dax")
+PAGE_TOKENS = (b"devm_memremap_pages", b"memremap_pages")
+
+_CONFIG_GATE = re.compile(rb"IS_ENABLED\(\s*CONFIG_(\w+)\s*\)|IS_REACHABLE\(\s*CONFIG_(\w+)\s*\)|^\s*#\s*if(?:def|\s+defined)?\s*\(?\s*CONFIG_(\w+)", re.M)
+
+
+@dataclass
+class DirectAccessImpl:
+    name: str
+    site: Node  # the `.direct_access = name` initializer or assignment
+    fn: Node | None  # its definition, when it is in this file
+    kind: str  # "provider" | "forwarder" | "error-only"
+    functions: frozenset[str] = frozenset()  # the impl and the in-file helpers it hands kaddr/pfn to
+
+    @property
+    def line(self) -> int:
+        return self.site.start_point[0] + 1
+
+
+@dataclass
+class MapCall:
+    """A call that maps memory: devm_memremap_pages() or a page-less mapper."""
+
+    call: Node
+    callee: str
+    function: str | None
+    # Where the returned address is kept: field member names and local names.
+    targets: frozenset[str] = frozenset()
+    field_targets: frozenset[str] = frozenset()
+
+    @property
+    def line(self) -> int:
+        return self.call.start_point[0] + 1
+
+
+@dataclass
+class PgmapType:
+    node: Node  # the write
+    value: str  # MEMORY_DEVICE_*
+    base: str  # the pagemap expression the type is written to ("pmem->pgmap", "pgmap", "" for initializers)
+
+    @property
+    def line(self) -> int:
+        return self.node.start_point[0] + 1
+
+
+def _out_params(fn: Node) -> list[str]:
+    """The kaddr and pfn parameters of a ->direct_access-shaped function: its
+    last two parameters in every version (and in dm targets)."""
+    names = [n for n, _, _ in parameters(fn) if n]
+    return names[-2:] if len(names) >= 2 else names
+
+
+def _writes_through(fn: Node, params: list[str]) -> bool:
+    """Whether ``fn`` stores through one of ``params`` (``*kaddr = ...``)."""
+    for a in walk(fn, {"assignment_expression"}):
+        left = a.child_by_field_name("left")
+        left = unwrap(left) if left is not None else None
+        if left is not None and left.type == "pointer_expression":
+            arg = left.child_by_field_name("argument")
+            if arg is not None and unwrap(arg).type == "identifier" and text(unwrap(arg)) in params:
+                return True
+    return False
+
+
+def _passes(call: Node, params: list[str]) -> list[int]:
+    """Indexes of the call's arguments that are one of ``params``."""
+    out = []
+    for i, a in enumerate(call_args(call)):
+        a = unwrap(a)
+        if a.type == "identifier" and text(a) in params:
+            out.append(i)
+    return out
+
+
+class DaxFacts:
+    """DAX provider facts of one file."""
+
+    def __init__(self, source: SourceFile):
+        self.source = source
+        self.index: FileIndex = index_for(source)
+
+    # -- ->direct_access ------------------------------------------------------
+
+    @cached_property
+    def direct_access_impls(self) -> list[DirectAccessImpl]:
+        out = []
+        seen = set()
+        for site, value in self.index.member_initializers.get(DIRECT_ACCESS, []):
+            value = unwrap(value)
+            if value.type != "identifier":
+                continue
+            name = text(value)
+            if name in ("NULL",) or (name, site.start_byte) in seen:
+                continue
+            seen.add((name, site.start_byte))
+            fn = self.index.functions.get(name)
+            kind, functions = self._classify(name, fn)
+            out.append(DirectAccessImpl(name, site, fn, kind, functions))
+        return out
+
+    def _classify(self, name: str, fn: Node | None) -> tuple[str, frozenset[str]]:
+        if fn is None:
+            # Defined in another file: assume it provides memory; the rules
+            # look at that file when they check it.
+            return "provider", frozenset({name})
+        functions = {name}
+        todo = [(fn, _out_params(fn))]
+        forwards = provides = False
+        depth = 0
+        while todo and depth < 8:
+            depth += 1
+            cur, params = todo.pop()
+            if not params:
+                continue
+            if _writes_through(cur, params):
+                provides = True
+            for call in walk(cur, {"call_expression"}):
+                callee = callee_name(call)
+                passed = _passes(call, params)
+                if not passed:
+                    continue
+                if callee in FORWARDING_CALLS or (callee == DIRECT_ACCESS and is_member_call(call)):
+                    forwards = True
+                    continue
+                helper = self.index.functions.get(callee or "") if not is_member_call(call) else None
+                if helper is None:
+                    provides = True  # an out-of-file helper fills kaddr/pfn
+                    continue
+                if callee in functions:
+                    continue
+                functions.add(callee)
+                hp = [n for n, _, _ in parameters(helper)]
+                todo.append((helper, [hp[i] for i in passed if i < len(hp) and hp[i]]))
+        if provides:
+            return "provider", frozenset(functions)
+        if forwards:
+            return "forwarder", frozenset(functions)
+        return "error-only", frozenset(functions)
+
+    @cached_property
+    def providers(self) -> list[DirectAccessImpl]:
+        return [i for i in self.direct_access_impls if i.kind == "provider"]
+
+    @cached_property
+    def provider_functions(self) -> frozenset[str]:
+        out: set[str] = set()
+        for impl in self.providers:
+            out |= impl.functions
+        return frozenset(out)
+
+    def is_direct_access_function(self, name: str | None) -> bool:
+        """Whether ``name`` implements ->direct_access or is a helper that
+        fills its kaddr/pfn (forwarders included: their pfn goes back to DAX)."""
+        if not name:
+            return False
+        return any(name in impl.functions for impl in self.direct_access_impls)
+
+    # -- alloc_dax ------------------------------------------------------------
+
+    @cached_property
+    def alloc_dax_calls(self) -> list[tuple[Node, str | None]]:
+        """(call, ops table name or None for NULL/unknown) for each alloc_dax()."""
+        out = []
+        for call in self.index.plain_calls_to("alloc_dax"):
+            ops = None
+            for a in call_args(call):
+                a = unwrap(a)
+                if a.type == "pointer_expression" and text(a).startswith("&"):
+                    arg = a.child_by_field_name("argument")
+                    if arg is not None and unwrap(arg).type == "identifier":
+                        ops = text(unwrap(arg))
+            out.append((call, ops))
+        return out
+
+    @cached_property
+    def fields_read_by_providers(self) -> frozenset[str]:
+        """Member names read in the provider functions: where their kaddr comes from."""
+        out: set[str] = set()
+        for name in self.provider_functions:
+            fn = self.index.functions.get(name)
+            if fn is None:
+                continue
+            for fe in walk(fn, {"field_expression"}):
+                f = fe.child_by_field_name("field")
+                if f is not None:
+                    out.add(text(f))
+        return frozenset(out)
+
+    # -- mappings ---------------------------------------------------------------
+
+    def _map_calls(self, names: frozenset[str]) -> list[MapCall]:
+        out = []
+        for name in sorted(names):
+            for call in self.index.plain_calls_to(name):
+                fn = enclosing_function(call)
+                fields, locals_ = self._result_targets(call, fn)
+                out.append(MapCall(call, name, function_name(fn) if fn is not None else None, frozenset(locals_), frozenset(fields)))
+        out.sort(key=lambda m: m.call.start_byte)
+        return out
+
+    def _result_targets(self, call: Node, fn: Node | None) -> tuple[set[str], set[str]]:
+        """Member names and local names that receive the call's result,
+        following one local variable into fields (``addr = devm_memremap();
+        ... pmem->virt_addr = addr;``)."""
+        fields: set[str] = set()
+        locals_: set[str] = set()
+        parent = value_parent(call)
+        target = None
+        if parent is not None and parent.type == "assignment_expression":
+            target = parent.child_by_field_name("left")
+        elif parent is not None and parent.type == "init_declarator":
+            target = parent.child_by_field_name("declarator")
+        if target is None:
+            return fields, locals_
+        target = unwrap(target)
+        if target.type == "field_expression":
+            f = target.child_by_field_name("field")
+            if f is not None:
+                fields.add(text(f))
+        elif target.type == "identifier" and fn is not None:
+            name = text(target)
+            locals_.add(name)
+            for a in walk(fn, {"assignment_expression"}):
+                right = a.child_by_field_name("right")
+                left = a.child_by_field_name("left")
+                if right is None or left is None:
+                    continue
+                right = unwrap(right)
+                if right.type == "identifier" and text(right) == name and a.start_byte > call.start_byte:
+                    left = unwrap(left)
+                    if left.type == "field_expression":
+                        f = left.child_by_field_name("field")
+                        if f is not None:
+                            fields.add(text(f))
+        return fields, locals_
+
+    @cached_property
+    def page_maps(self) -> list[MapCall]:
+        return self._map_calls(PAGE_ESTABLISHERS)
+
+    @cached_property
+    def pageless_maps(self) -> list[MapCall]:
+        return self._map_calls(PAGELESS_MAPPERS)
+
+    @cached_property
+    def pgmap_types(self) -> list[PgmapType]:
+        out = []
+        for w in self.index.field_writes("type"):
+            if w.value is None or w.op != "=":
+                continue
+            v = unwrap(w.value)
+            if v.type != "identifier" or not text(v).startswith("MEMORY_DEVICE_"):
+                continue
+            base = ""
+            if w.node.type == "assignment_expression":
+                left = unwrap(w.node.child_by_field_name("left"))
+                arg = left.child_by_field_name("argument") if left is not None else None
+                base = text(arg) if arg is not None else ""
+            out.append(PgmapType(w.node, text(v), base))
+        return out
+
+    # -- summaries ------------------------------------------------------------
+
+    @property
+    def is_provider(self) -> bool:
+        """Implements a ->direct_access that hands out memory, or gives an
+        ops table with one to alloc_dax()."""
+        return bool(self.providers)
+
+    @property
+    def establishes_pages(self) -> bool:
+        return bool(self.page_maps)
+
+    @property
+    def dax_context(self) -> bool:
+        """Anything DAX-provider-like: a direct_access of any kind or alloc_dax()."""
+        return bool(self.direct_access_impls or self.alloc_dax_calls)
+
+
+_FACTS: "weakref.WeakKeyDictionary[SourceFile, DaxFacts]" = weakref.WeakKeyDictionary()
+
+
+def facts_for(source: SourceFile) -> DaxFacts:
+    f = _FACTS.get(source)
+    if f is None:
+        f = _FACTS[source] = DaxFacts(source)
+    return f
+
+
+def config_gates(data: bytes) -> set[str]:
+    """CONFIG_ symbols a file tests with IS_ENABLED()/#ifdef: code it runs
+    only when that option is set."""
+    out = set()
+    for m in _CONFIG_GATE.finditer(data):
+        out.add((m.group(1) or m.group(2) or m.group(3)).decode())
+    return out
+
+
+@dataclass
+class SiblingSummary:
+    path: str
+    establishes_pages: bool
+    pgmap_types: list[str] = field(default_factory=list)
+    is_provider: bool = False
+    alloc_dax: bool = False
+    gates: set[str] = field(default_factory=set)
+
+
+class DirectoryFacts:
+    """Facts about the C files of one directory, read through the kernel
+    reader. Only files that mention the relevant tokens are parsed."""
+
+    def __init__(self, kernel, directory: str):
+        self.kernel = kernel
+        self.directory = directory
+        self._summaries: dict[str, SiblingSummary | None] = {}
+
+    def c_files(self) -> list[str]:
+        return [os.path.join(self.directory, n) for n in self.kernel.listdir(self.directory) if n.endswith(".c")]
+
+    def summary(self, path: str) -> SiblingSummary | None:
+        if path not in self._summaries:
+            self._summaries[path] = self._summarise(path)
+        return self._summaries[path]
+
+    def _summarise(self, path: str) -> SiblingSummary | None:
+        data = self.kernel.read(path)
+        if data is None:
+            return None
+        s = SiblingSummary(path, False, gates=config_gates(data))
+        if not any(t in data for t in PAGE_TOKENS + PROVIDER_TOKENS):
+            return s
+        facts = DaxFacts(SourceFile(path, data))
+        s.establishes_pages = facts.establishes_pages
+        s.pgmap_types = [t.value for t in facts.pgmap_types]
+        s.is_provider = facts.is_provider
+        s.alloc_dax = bool(facts.alloc_dax_calls)
+        return s
+
+    def summaries(self, exclude: str | None = None) -> list[SiblingSummary]:
+        out = []
+        for p in self.c_files():
+            if exclude is not None and os.path.normpath(p) == os.path.normpath(exclude):
+                continue
+            s = self.summary(p)
+            if s is not None:
+                out.append(s)
+        return out
+
+    def establishes_dax_pages(self, exclude: str | None = None) -> SiblingSummary | None:
+        """A sibling that maps pages with a DAX-capable pagemap type (or a
+        type set elsewhere), if any."""
+        for s in self.summaries(exclude):
+            if s.establishes_pages and (not s.pgmap_types or any(t in DEVDAX_PGMAP_TYPES for t in s.pgmap_types)):
+                return s
+        return None
+
+    def dax_context(self, exclude: str | None = None) -> bool:
+        return any(s.is_provider or s.alloc_dax for s in self.summaries(exclude))
+
+
+_DIRS: "weakref.WeakKeyDictionary[object, dict[str, DirectoryFacts]]" = weakref.WeakKeyDictionary()
+
+
+def directory_facts(kernel, directory: str) -> DirectoryFacts:
+    """Per-run memo of DirectoryFacts, keyed by the kernel context."""
+    per_kernel = _DIRS.setdefault(kernel, {})
+    key = os.path.normpath(directory)
+    if key not in per_kernel:
+        per_kernel[key] = DirectoryFacts(kernel, key)
+    return per_kernel[key]

@@ -1,0 +1,294 @@
+"""A per-file index of the things the DAX rules look up again and again:
+functions by name, calls by callee, macros defined in the file, writes to
+variables and struct fields, and the control structures that make a
+statement conditional. Built lazily once per SourceFile and shared by every
+rule that asks (several rules run on the same parsed file)."""
+
+from __future__ import annotations
+
+import weakref
+from collections import defaultdict
+from dataclasses import dataclass
+from functools import cached_property
+
+from tree_sitter import Node
+
+from daxlint.analysis.c import call_args, declarator_name, function_name, parameters, text, walk
+from daxlint.source import SourceFile
+
+# Statements under which a write happens only on some paths.
+CONTROL_TYPES = frozenset(
+    {
+        "if_statement",
+        "else_clause",
+        "switch_statement",
+        "case_statement",
+        "for_statement",
+        "while_statement",
+        "do_statement",
+        "conditional_expression",
+        "preproc_if",
+        "preproc_ifdef",
+        "preproc_else",
+        "preproc_elif",
+        "preproc_elifdef",
+    }
+)
+
+WRAPPERS = frozenset({"parenthesized_expression", "cast_expression"})
+
+
+@dataclass(frozen=True)
+class Macro:
+    name: str
+    params: tuple[str, ...] | None  # None for object-like macros
+    body: str
+    node: Node
+
+    @property
+    def line(self) -> int:
+        return self.node.start_point[0] + 1
+
+
+@dataclass(frozen=True)
+class Write:
+    """One write to a variable or field: ``x = v``, ``x |= v``, ``u64 x = v``
+    or a designated initializer ``.x = v``."""
+
+    node: Node  # the assignment / init_declarator / initializer_pair
+    op: str  # "=", "|=", "&=", ...
+    value: Node | None
+
+    @property
+    def line(self) -> int:
+        return self.node.start_point[0] + 1
+
+
+def unwrap(node: Node) -> Node:
+    """The expression inside parentheses and casts."""
+    while node is not None and node.type in WRAPPERS:
+        inner = node.child_by_field_name("value") if node.type == "cast_expression" else None
+        if inner is None:
+            named = [c for c in node.named_children if c.type != "comment"]
+            inner = named[-1] if named else None
+        if inner is None:
+            break
+        node = inner
+    return node
+
+
+def value_parent(node: Node) -> Node | None:
+    """The parent of an expression once parentheses and casts are left."""
+    parent = node.parent
+    while parent is not None and parent.type in WRAPPERS:
+        parent = parent.parent
+    return parent
+
+
+def enclosing(node: Node, types: frozenset[str] | set[str]) -> Node | None:
+    n = node.parent
+    while n is not None:
+        if n.type in types:
+            return n
+        n = n.parent
+    return None
+
+
+def contains(outer: Node, inner: Node) -> bool:
+    return outer.start_byte <= inner.start_byte and inner.end_byte <= outer.end_byte
+
+
+def conditional_relative_to(stmt: Node, anchor: Node | None, scope: Node) -> bool:
+    """True when ``stmt`` runs only on some of the paths that reach
+    ``anchor``: some control structure between ``stmt`` and ``scope``
+    does not also contain the anchor. With no anchor (the value is read
+    after ``scope`` ends) any control structure makes it conditional."""
+    n = stmt.parent
+    while n is not None and n != scope:
+        if n.type in CONTROL_TYPES and (anchor is None or not contains(n, anchor)):
+            return True
+        if n.type == "binary_expression":
+            op = n.child_by_field_name("operator")
+            if op is not None and text(op) in ("&&", "||") and (anchor is None or not contains(n, anchor)):
+                return True
+        n = n.parent
+    return False
+
+
+def callee_name(call: Node) -> str | None:
+    """Name of what a call_expression calls: ``f`` for ``f()``, ``m`` for
+    ``x->m()`` / ``x.m()`` (a call through a function-pointer member)."""
+    fn = call.child_by_field_name("function")
+    if fn is None:
+        return None
+    fn = unwrap(fn)
+    if fn.type == "identifier":
+        return text(fn)
+    if fn.type == "field_expression":
+        f = fn.child_by_field_name("field")
+        return text(f) if f is not None else None
+    return None
+
+
+def is_member_call(call: Node) -> bool:
+    fn = call.child_by_field_name("function")
+    return fn is not None and unwrap(fn).type == "field_expression"
+
+
+class FileIndex:
+    def __init__(self, source: SourceFile):
+        self.source = source
+        self.root = source.root
+        # name -> (the parsed wrapper file, kept alive for its nodes; the expression)
+        self._macro_trees: dict[str, tuple[SourceFile | None, Node | None]] = {}
+
+    # -- functions and calls -----------------------------------------------
+
+    @cached_property
+    def functions(self) -> dict[str, Node]:
+        out: dict[str, Node] = {}
+        for fn in walk(self.root, {"function_definition"}):
+            name = function_name(fn)
+            if name and name not in out:
+                out[name] = fn
+        return out
+
+    @cached_property
+    def calls(self) -> dict[str, list[Node]]:
+        out: dict[str, list[Node]] = defaultdict(list)
+        for c in walk(self.root, {"call_expression"}):
+            name = callee_name(c)
+            if name:
+                out[name].append(c)
+        return out
+
+    def calls_to(self, name: str) -> list[Node]:
+        return self.calls.get(name, [])
+
+    def plain_calls_to(self, name: str) -> list[Node]:
+        return [c for c in self.calls_to(name) if not is_member_call(c)]
+
+    def parameter_names(self, fn: Node) -> list[str | None]:
+        return [name for name, _, _ in parameters(fn)]
+
+    def function_referenced_indirectly(self, name: str) -> bool:
+        """Whether a function's name is used other than as a direct callee
+        (stored in an ops table, passed as a pointer)."""
+        for ident in self.identifiers.get(name, []):
+            parent = ident.parent
+            if parent is not None and parent.type == "call_expression" and parent.child_by_field_name("function") == ident:
+                continue
+            if parent is not None and parent.type == "function_declarator":
+                continue
+            return True
+        return False
+
+    @cached_property
+    def identifiers(self) -> dict[str, list[Node]]:
+        out: dict[str, list[Node]] = defaultdict(list)
+        for n in walk(self.root, {"identifier"}):
+            out[text(n)].append(n)
+        return out
+
+    # -- macros --------------------------------------------------------------
+
+    @cached_property
+    def macros(self) -> dict[str, Macro]:
+        out: dict[str, Macro] = {}
+        for d in walk(self.root, {"preproc_def", "preproc_function_def"}):
+            name = d.child_by_field_name("name")
+            value = d.child_by_field_name("value")
+            if name is None:
+                continue
+            params = None
+            if d.type == "preproc_function_def":
+                plist = d.child_by_field_name("parameters")
+                params = tuple(text(p) for p in (plist.named_children if plist is not None else []) if p.type == "identifier")
+            out.setdefault(text(name), Macro(text(name), params, text(value).strip() if value is not None else "", d))
+        return out
+
+    def macro_expression(self, name: str) -> Node | None:
+        """The body of a macro defined in this file, parsed as a C expression
+        (None when it is not one). Macro parameters appear as identifiers."""
+        if name in self._macro_trees:
+            return self._macro_trees[name][1]
+        macro = self.macros.get(name)
+        expr = None
+        wrapper = None
+        if macro is not None and macro.body and not macro.body.startswith(("do ", "do{", "{")):
+            wrapped = f"void __daxlint_macro(void)\n{{\n\t__daxlint_value = ({macro.body.replace(chr(92) + chr(10), ' ')});\n}}\n"
+            wrapper = SourceFile(f"<macro {name}>", wrapped.encode())
+            for a in walk(wrapper.root, {"assignment_expression"}):
+                right = a.child_by_field_name("right")
+                if right is not None and not right.has_error:
+                    expr = unwrap(right) if right.type == "parenthesized_expression" else right
+                break
+        self._macro_trees[name] = (wrapper, expr)
+        return expr
+
+    # -- writes --------------------------------------------------------------
+
+    @cached_property
+    def _writes(self) -> tuple[dict[str, list[Write]], dict[str, list[Write]]]:
+        """(writes to plain identifiers, writes to struct fields by member name)."""
+        idents: dict[str, list[Write]] = defaultdict(list)
+        fields: dict[str, list[Write]] = defaultdict(list)
+        for n in walk(self.root, {"assignment_expression", "init_declarator", "initializer_pair"}):
+            if n.type == "assignment_expression":
+                left = n.child_by_field_name("left")
+                op = n.child_by_field_name("operator")
+                w = Write(n, text(op) if op is not None else "=", n.child_by_field_name("right"))
+                left = unwrap(left) if left is not None else None
+                if left is None:
+                    continue
+                if left.type == "identifier":
+                    idents[text(left)].append(w)
+                elif left.type == "field_expression":
+                    f = left.child_by_field_name("field")
+                    if f is not None:
+                        fields[text(f)].append(w)
+            elif n.type == "init_declarator":
+                name = declarator_name(n.child_by_field_name("declarator"))
+                if name:
+                    idents[name].append(Write(n, "=", n.child_by_field_name("value")))
+            else:
+                designator = n.child_by_field_name("designator")
+                if designator is not None and designator.type == "field_designator":
+                    named = designator.named_children
+                    if named:
+                        fields[text(named[-1])].append(Write(n, "=", n.child_by_field_name("value")))
+        return idents, fields
+
+    def identifier_writes(self, name: str) -> list[Write]:
+        return self._writes[0].get(name, [])
+
+    def field_writes(self, member: str) -> list[Write]:
+        return self._writes[1].get(member, [])
+
+    # -- designated initializers ---------------------------------------------
+
+    @cached_property
+    def member_initializers(self) -> dict[str, list[tuple[Node, Node]]]:
+        """``.member = value`` pairs by member name, plus assignments
+        ``x->member = value`` / ``x.member = value`` whose value is a plain
+        identifier (ops tables filled in at run time)."""
+        out: dict[str, list[tuple[Node, Node]]] = defaultdict(list)
+        for member, writes in self._writes[1].items():
+            for w in writes:
+                if w.value is not None and w.op == "=":
+                    out[member].append((w.node, w.value))
+        return out
+
+    def call_argument(self, call: Node, index: int) -> Node | None:
+        args = call_args(call)
+        return args[index] if 0 <= index < len(args) else None
+
+
+_INDEXES: "weakref.WeakKeyDictionary[SourceFile, FileIndex]" = weakref.WeakKeyDictionary()
+
+
+def index_for(source: SourceFile) -> FileIndex:
+    idx = _INDEXES.get(source)
+    if idx is None:
+        idx = _INDEXES[source] = FileIndex(source)
+    return idx

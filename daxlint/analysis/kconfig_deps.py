@@ -1,0 +1,374 @@
+"""Kconfig dependencies, enough to answer "can this driver be built without
+ZONE_DEVICE?" and "which Kconfig entry builds this C file?".
+
+- ``parse_kconfig_symbols`` reads one Kconfig file keeping the enclosing
+  ``if`` / ``menu ... depends on`` conditions of every entry (which
+  daxlint.kernel's line scan does not need and does not keep).
+- ``KconfigIndex`` finds a symbol's definitions across the tree by
+  following ``source`` statements from the top Kconfig, through the kernel
+  reader; without a tree it knows only the files it was given.
+- ``guarantees(expr, targets)`` decides whether a dependency expression can
+  only be true when one of ``targets`` is enabled (``A && B`` if either
+  does, ``A || B`` if both do, a symbol if it is a target or its own
+  dependencies guarantee it).
+- ``makefile_objects`` maps CONFIG_ symbols of a kbuild Makefile to the C
+  files they build.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import weakref
+from dataclasses import dataclass, field
+
+_ENTRY = re.compile(r"^\s*(menuconfig|config)\s+(\w+)\s*$")
+_IF = re.compile(r"^\s*if\s+(.+?)\s*(#.*)?$")
+_ENDIF = re.compile(r"^\s*endif\b")
+_MENU = re.compile(r"^\s*menu\s+\"")
+_ENDMENU = re.compile(r"^\s*endmenu\b")
+_CHOICE = re.compile(r"^\s*choice\b")
+_ENDCHOICE = re.compile(r"^\s*endchoice\b")
+_DEPENDS = re.compile(r"^\s*depends\s+on\s+(.+?)\s*(#.*)?$")
+_SELECT = re.compile(r"^\s*select\s+(\w+)(?:\s+if\s+(.+?))?\s*(#.*)?$")
+_SOURCE = re.compile(r"^\s*(o?r?source)\s+\"([^\"]+)\"")
+_BLOCK_END = re.compile(r"^\s*(comment|source|osource|rsource|orsource|mainmenu)\b")
+_HELP = re.compile(r"^(\s*)(help|---help---)\s*$")
+
+
+def _indent(line: str) -> int:
+    return len(line.expandtabs(8)) - len(line.expandtabs(8).lstrip())
+
+
+@dataclass
+class Symbol:
+    name: str
+    path: str
+    line: int
+    depends: list[str] = field(default_factory=list)  # own `depends on` lines
+    context: list[str] = field(default_factory=list)  # enclosing `if` / menu conditions
+    selects: list[tuple[str, str | None]] = field(default_factory=list)  # (symbol, condition)
+
+    @property
+    def all_depends(self) -> list[str]:
+        return self.context + self.depends
+
+
+def _joined_lines(text: str):
+    """Lines with backslash continuations folded, keeping the first line number."""
+    buf, start = "", 0
+    for n, line in enumerate(text.splitlines(), 1):
+        if not buf:
+            start = n
+        if line.endswith("\\"):
+            buf += line[:-1] + " "
+            continue
+        yield start, buf + line
+        buf = ""
+    if buf:
+        yield start, buf
+
+
+def parse_kconfig_symbols(text: str, path: str = "Kconfig") -> tuple[list[Symbol], list[tuple[str, str]]]:
+    """(entries, source statements as (kind, path)) of one Kconfig file."""
+    symbols: list[Symbol] = []
+    sources: list[tuple[str, str]] = []
+    stack: list[tuple[str, list[str]]] = []  # ("if"|"menu"|"choice", conditions)
+    current: Symbol | None = None
+    menu_open = False  # just saw `menu "..."`: its depends lines go on the stack
+    help_indent: int | None = None  # inside a help text indented deeper than this
+    for lineno, line in _joined_lines(text):
+        if help_indent is not None:
+            if not line.strip() or _indent(line) > help_indent:
+                continue
+            help_indent = None
+        h = _HELP.match(line)
+        if h:
+            help_indent = _indent(line)
+            continue
+        m = _ENTRY.match(line)
+        if m:
+            current = Symbol(m.group(2), path, lineno, context=[c for _, conds in stack for c in conds])
+            symbols.append(current)
+            menu_open = False
+            continue
+        if _IF.match(line) and not line.strip().startswith("if_"):
+            stack.append(("if", [_IF.match(line).group(1)]))
+            current, menu_open = None, False
+            continue
+        if _ENDIF.match(line):
+            _pop(stack, "if")
+            current, menu_open = None, False
+            continue
+        if _MENU.match(line):
+            stack.append(("menu", []))
+            current, menu_open = None, True
+            continue
+        if _ENDMENU.match(line):
+            _pop(stack, "menu")
+            current, menu_open = None, False
+            continue
+        if _CHOICE.match(line):
+            stack.append(("choice", []))
+            current, menu_open = None, True
+            continue
+        if _ENDCHOICE.match(line):
+            _pop(stack, "choice")
+            current, menu_open = None, False
+            continue
+        s = _SOURCE.match(line)
+        if s:
+            sources.append((s.group(1), s.group(2)))
+            current, menu_open = None, False
+            continue
+        if _BLOCK_END.match(line):
+            current, menu_open = None, False
+            continue
+        d = _DEPENDS.match(line)
+        if d:
+            if current is not None:
+                current.depends.append(d.group(1))
+            elif menu_open and stack:
+                stack[-1][1].append(d.group(1))
+            continue
+        sel = _SELECT.match(line)
+        if sel and current is not None:
+            current.selects.append((sel.group(1), sel.group(2)))
+    return symbols, sources
+
+
+def _pop(stack, kind):
+    for i in range(len(stack) - 1, -1, -1):
+        if stack[i][0] == kind:
+            del stack[i]
+            return
+
+
+# -- dependency expressions ---------------------------------------------------
+
+_TOKEN = re.compile(r"\s*(\|\||&&|!=|<=|>=|[()!=<>]|\"[^\"]*\"|[A-Za-z0-9_]+)")
+
+
+def _tokens(expr: str) -> list[str]:
+    out, pos = [], 0
+    expr = expr.strip()
+    while pos < len(expr):
+        m = _TOKEN.match(expr, pos)
+        if not m:
+            pos += 1
+            continue
+        out.append(m.group(1))
+        pos = m.end()
+    return out
+
+
+def parse_expr(expr: str):
+    """A small Kconfig expression tree: ("sym", name) | ("and", a, b) |
+    ("or", a, b) | ("not", a) | ("cmp", name, op, value) | ("const",)."""
+    toks = _tokens(expr)
+    pos = 0
+
+    def peek():
+        return toks[pos] if pos < len(toks) else None
+
+    def take():
+        nonlocal pos
+        pos += 1
+        return toks[pos - 1]
+
+    def primary():
+        t = peek()
+        if t is None:
+            return ("const",)
+        if t == "!":
+            take()
+            return ("not", primary())
+        if t == "(":
+            take()
+            e = disj()
+            if peek() == ")":
+                take()
+            return e
+        take()
+        if peek() in ("=", "!=", "<", ">", "<=", ">="):
+            op = take()
+            value = take() if peek() is not None else ""
+            return ("cmp", t, op, value.strip('"'))
+        if t.startswith('"') or t in ("y", "m", "n"):
+            return ("const",)
+        return ("sym", t)
+
+    def conj():
+        e = primary()
+        while peek() == "&&":
+            take()
+            e = ("and", e, primary())
+        return e
+
+    def disj():
+        e = conj()
+        while peek() == "||":
+            take()
+            e = ("or", e, conj())
+        return e
+
+    return disj()
+
+
+# Facts for trees we cannot read (fixtures, patches without the tree): what
+# FS_DAX depends on since 569d0365f571 (v4.15).
+FS_DAX_DEPENDS_SINCE_4_15 = "MMU && (ZONE_DEVICE || FS_DAX_LIMITED)"
+
+
+class KconfigIndex:
+    """Symbol definitions of a tree, found by following `source` from the
+    top Kconfig (read lazily, once per run)."""
+
+    def __init__(self, reader, root: str | None, extra: dict[str, list[Symbol]] | None = None):
+        self.reader = reader
+        self.root = root
+        self._symbols: dict[str, list[Symbol]] | None = None
+        self.extra = extra or {}
+
+    def _load(self) -> dict[str, list[Symbol]]:
+        if self._symbols is not None:
+            return self._symbols
+        symbols: dict[str, list[Symbol]] = {}
+        if self.root:
+            arches = [a for a in self.reader.listdir(os.path.join(self.root, "arch"))]
+            seen: set[str] = set()
+            todo = [os.path.join(self.root, "Kconfig")]
+            while todo:
+                path = os.path.normpath(todo.pop())
+                if path in seen:
+                    continue
+                seen.add(path)
+                data = self.reader.read(path)
+                if data is None:
+                    continue
+                syms, sources = parse_kconfig_symbols(data.decode("utf-8", "replace"), path)
+                for s in syms:
+                    symbols.setdefault(s.name, []).append(s)
+                for kind, src in sources:
+                    base = os.path.dirname(path) if kind in ("rsource", "orsource") else self.root
+                    variants = [src]
+                    if "$(SRCARCH)" in src or "$(ARCH)" in src:
+                        variants = [src.replace("$(SRCARCH)", a).replace("$(ARCH)", a) for a in arches]
+                    for v in variants:
+                        if "$" in v or "*" in v:
+                            continue
+                        todo.append(os.path.join(base, v))
+        self._symbols = symbols
+        return symbols
+
+    def definitions(self, name: str) -> list[Symbol]:
+        return self._load().get(name, []) or self.extra.get(name, [])
+
+    def defines(self, name: str) -> bool:
+        return bool(self.definitions(name))
+
+    @property
+    def has_tree(self) -> bool:
+        return bool(self._load())
+
+
+def guarantees(node, targets: frozenset[str], index: KconfigIndex, local: dict[str, list[Symbol]], seen: frozenset[str] = frozenset()) -> bool:
+    """Whether the expression ``node`` can only hold when one of ``targets`` is set."""
+    kind = node[0]
+    if kind == "and":
+        return guarantees(node[1], targets, index, local, seen) or guarantees(node[2], targets, index, local, seen)
+    if kind == "or":
+        return guarantees(node[1], targets, index, local, seen) and guarantees(node[2], targets, index, local, seen)
+    if kind == "cmp":
+        name, op, value = node[1], node[2], node[3]
+        if op == "=" and value in ("y", "m"):
+            return symbol_guarantees(name, targets, index, local, seen)
+        if op == "!=" and value == "n":
+            return symbol_guarantees(name, targets, index, local, seen)
+        return False
+    if kind == "sym":
+        return symbol_guarantees(node[1], targets, index, local, seen)
+    return False
+
+
+def symbol_guarantees(name: str, targets: frozenset[str], index: KconfigIndex, local: dict[str, list[Symbol]], seen: frozenset[str] = frozenset()) -> bool:
+    if name in targets:
+        return True
+    if name in seen or len(seen) > 40:
+        return False
+    defs = local.get(name) or index.definitions(name)
+    if not defs:
+        return False
+    seen = seen | {name}
+    # Every definition must guarantee it (a symbol defined twice is enabled by either).
+    return all(entry_guarantees(d, targets, index, local, seen) for d in defs)
+
+
+def entry_guarantees(sym: Symbol, targets: frozenset[str], index: KconfigIndex, local: dict[str, list[Symbol]], seen: frozenset[str] = frozenset()) -> bool:
+    """Whether an entry can only be enabled with one of ``targets``: through
+    its dependencies, or because it selects a target unconditionally."""
+    if any(sel in targets and cond is None for sel, cond in sym.selects):
+        return True
+    return any(guarantees(parse_expr(d), targets, index, local, seen | {sym.name}) for d in sym.all_depends)
+
+
+# -- kbuild Makefiles -------------------------------------------------------------
+
+_OBJ = re.compile(r"^\s*obj-\$\(CONFIG_(\w+)\)\s*[:+]?=\s*(.*)$")
+_OBJ_Y = re.compile(r"^\s*obj-y\s*[:+]?=\s*(.*)$")
+_COMPOSITE = re.compile(r"^\s*([\w-]+?)-(y|objs|\$\(CONFIG_(\w+)\))\s*[:+]?=\s*(.*)$")
+
+
+def makefile_objects(text: str, directory: str) -> dict[str, set[str]]:
+    """CONFIG symbol -> the C files (paths in ``directory``) it builds,
+    following composite objects (``foo-y := a.o b.o``). Files built by a
+    composite's conditional part (``foo-$(CONFIG_X) += c.o``) belong to the
+    composite's symbol and to X."""
+    lines = [line for _, line in _joined_lines(text)]
+    composites: dict[str, list[tuple[str | None, str]]] = {}
+    top: list[tuple[str | None, str]] = []
+    for line in lines:
+        line = line.split("#", 1)[0]
+        m = _OBJ.match(line)
+        if m:
+            for obj in m.group(2).split():
+                top.append((m.group(1), obj))
+            continue
+        m = _OBJ_Y.match(line)
+        if m:
+            for obj in m.group(1).split():
+                top.append((None, obj))
+            continue
+        m = _COMPOSITE.match(line)
+        if m and not m.group(1).startswith(("obj", "subdir", "ccflags", "asflags", "ldflags", "always", "extra", "hostprogs", "targets", "clean")):
+            for obj in m.group(4).split():
+                composites.setdefault(m.group(1), []).append((m.group(3), obj))
+    out: dict[str, set[str]] = {}
+
+    def add(sym: str | None, obj: str, depth: int = 0):
+        if sym is None or not obj.endswith(".o") or depth > 4:
+            return
+        stem = obj[:-2]
+        if stem in composites:
+            for cond, part in composites[stem]:
+                add(sym, part, depth + 1)
+                if cond:
+                    add(cond, part, depth + 1)
+            return
+        out.setdefault(sym, set()).add(os.path.normpath(os.path.join(directory, stem + ".c")))
+
+    for sym, obj in top:
+        add(sym, obj)
+    return out
+
+
+_INDEXES: "weakref.WeakKeyDictionary[object, KconfigIndex]" = weakref.WeakKeyDictionary()
+
+
+def kconfig_index(kernel) -> KconfigIndex:
+    """The per-run index of a KernelContext's tree."""
+    idx = _INDEXES.get(kernel)
+    if idx is None:
+        root = str(kernel.root) if kernel.root is not None else None
+        idx = _INDEXES[kernel] = KconfigIndex(kernel.reader, root)
+    return idx

@@ -1,0 +1,570 @@
+"""pfn_t flag evaluation: which PFN_* flags a pfn_t can carry where it is
+built, and where the pfn goes afterwards.
+
+``pfn_t_has_page(p)`` is ``(p.val & PFN_MAP) || !(p.val & PFN_DEV)``, so a
+pfn is page-less when PFN_DEV is set and PFN_MAP is not. Drivers rarely
+write the flags inline: pmem keeps ``pmem->pfn_flags = PFN_DEV`` and ORs in
+PFN_MAP only on the paths that establish pages. The evaluator therefore
+follows the flags argument of a constructor through
+
+- local variables (every write before the use, in source order, a write
+  under a control structure that does not also contain the use counting as
+  "maybe"),
+- struct fields written anywhere in the file (matched by member name, each
+  writing function evaluated to its end) and designated initializers,
+- file-scope variables, macros defined in the file (object-like, and
+  function-like macros that wrap a constructor), and
+- parameters, through the calls of the function in the same file.
+
+The result is a set of possible flag combinations plus an "unknown" mark
+when some contribution could not be evaluated; rules only claim
+"page-less" when every combination is page-less and nothing is unknown.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+from functools import cached_property
+
+from tree_sitter import Node
+
+from daxlint.analysis.c import call_args, declarator_name, enclosing_function, function_name, parameters, text, walk
+from daxlint.analysis.dax import DaxFacts, facts_for
+from daxlint.analysis.fileindex import (
+    FileIndex,
+    Write,
+    callee_name,
+    conditional_relative_to,
+    index_for,
+    is_member_call,
+    unwrap,
+    value_parent,
+)
+from daxlint.source import SourceFile
+
+PFN_DEV = "PFN_DEV"
+PFN_MAP = "PFN_MAP"
+PFN_SPECIAL = "PFN_SPECIAL"
+PFN_FLAG_NAMES = frozenset({PFN_DEV, PFN_MAP, PFN_SPECIAL, "PFN_SG_CHAIN", "PFN_SG_LAST"})
+# name -> index of the flags argument
+FLAG_CONSTRUCTORS = {"__pfn_to_pfn_t": 1, "phys_to_pfn_t": 1}
+# Constructors whose pfn always has a page (flags 0, or from a struct page).
+PAGE_CONSTRUCTORS = frozenset({"pfn_to_pfn_t", "page_to_pfn_t"})
+# Where a page-less pfn is an error: huge DAX mappings and DAX inserts.
+DAX_FAULT_INSERTS = frozenset(
+    {
+        "vmf_insert_pfn_pmd",
+        "vmf_insert_pfn_pud",
+        "vmf_insert_pfn_pmd_prot",
+        "vmf_insert_pfn_pud_prot",
+        "insert_pfn_pmd",
+        "insert_pfn_pud",
+        "dax_insert_pfn_mkwrite",
+        "dax_insert_entry",
+        "dax_insert_pfn",
+    }
+)
+# Inserts that fall back to a special pte when the pfn has no page.
+MIXED_INSERTS = frozenset({"vmf_insert_mixed", "vmf_insert_mixed_mkwrite", "vmf_insert_mixed_prot", "vm_insert_mixed"})
+# mm internals of vmf_insert_pfn() on VM_PFNMAP mappings.
+PFNMAP_INTERNALS = frozenset({"insert_pfn", "track_pfn_insert", "vmf_insert_pfn_prot", "pfnmap_setup_cachemode_pfn"})
+# Bytes that mark a file as DAX code (a page-less pfn here is on a DAX path).
+DAX_FILE_MARKERS = (b".direct_access", b"dax_direct_access(", b"dax_iomap_", b"IS_DAX(", b"vma_is_dax(", b"alloc_dax(", b"dax_insert_")
+
+_MAX_COMBOS = 64
+_MAX_DEPTH = 6
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where (part of) a flags value came from, for messages."""
+
+    kind: str  # "local" | "field" | "global" | "macro" | "parameter"
+    name: str
+    line: int
+    value: str
+
+    def describe(self) -> str:
+        what = {
+            "local": f"local variable '{self.name}'",
+            "field": f"field '{self.name}'",
+            "global": f"variable '{self.name}'",
+            "macro": f"macro {self.name}",
+            "parameter": f"parameter '{self.name}'",
+        }.get(self.kind, self.name)
+        if self.kind == "macro":
+            return f"{what}, defined as '{self.value}' at line {self.line}"
+        return f"{what}, set to '{self.value}' at line {self.line}"
+
+
+@dataclass(frozen=True)
+class Flags:
+    """The flag combinations a value may carry."""
+
+    combos: frozenset = frozenset()
+    unknown: bool = False
+    origins: tuple[Origin, ...] = ()
+
+    @staticmethod
+    def of(*names: str) -> "Flags":
+        return Flags(frozenset({frozenset(names)}))
+
+    @staticmethod
+    def unknown_value() -> "Flags":
+        return Flags(frozenset(), True)
+
+    def bit_or(self, other: "Flags") -> "Flags":
+        if not self.combos or not other.combos:
+            combos = self.combos or other.combos
+            unknown = True
+        else:
+            combos = frozenset(a | b for a in self.combos for b in other.combos)
+            unknown = self.unknown or other.unknown
+        return Flags(combos, unknown, _merge(self.origins, other.origins))._capped()
+
+    def either(self, other: "Flags") -> "Flags":
+        return Flags(self.combos | other.combos, self.unknown or other.unknown, _merge(self.origins, other.origins))._capped()
+
+    def without(self, flags: "Flags") -> "Flags":
+        """``x & ~flags``: clears the flags (only when they are known)."""
+        if flags.unknown or len(flags.combos) != 1:
+            return Flags(self.combos, True, self.origins)
+        (clear,) = flags.combos
+        return Flags(frozenset(c - clear for c in self.combos), self.unknown, self.origins)
+
+    def with_origin(self, origin: Origin) -> "Flags":
+        return Flags(self.combos, self.unknown, _merge((origin,), self.origins))
+
+    def _capped(self) -> "Flags":
+        if len(self.combos) > _MAX_COMBOS:
+            return Flags(frozenset(), True, self.origins)
+        return self
+
+    # -- questions ------------------------------------------------------------
+
+    @property
+    def known(self) -> bool:
+        return bool(self.combos) and not self.unknown
+
+    def pageless_combos(self) -> list[frozenset]:
+        return [c for c in self.combos if PFN_DEV in c and PFN_MAP not in c]
+
+    @property
+    def always_pageless(self) -> bool:
+        return self.known and len(self.pageless_combos()) == len(self.combos)
+
+    @property
+    def maybe_pageless(self) -> bool:
+        return self.unknown or not self.combos or bool(self.pageless_combos())
+
+    @property
+    def always_has_page(self) -> bool:
+        return self.known and not self.pageless_combos()
+
+    def may_have(self, flag: str) -> bool:
+        return any(flag in c for c in self.combos)
+
+    def spelled(self) -> str:
+        """The combinations as C, e.g. 'PFN_DEV' or 'PFN_DEV | PFN_MAP'."""
+        order = ["PFN_DEV", "PFN_MAP", "PFN_SPECIAL", "PFN_SG_CHAIN", "PFN_SG_LAST"]
+        parts = []
+        for c in sorted(self.combos, key=lambda c: (len(c), sorted(c))):
+            parts.append(" | ".join(f for f in order if f in c) or "0")
+        return " or ".join(parts) + (" (partly unknown)" if self.unknown else "")
+
+
+def _merge(a: tuple[Origin, ...], b: tuple[Origin, ...]) -> tuple[Origin, ...]:
+    out = list(a)
+    for o in b:
+        if o not in out:
+            out.append(o)
+    return tuple(out[:6])
+
+
+@dataclass
+class Construction:
+    """One place a pfn_t is built with explicit flags."""
+
+    call: Node  # the constructor call (or the call of a wrapping macro)
+    name: str  # __pfn_to_pfn_t, phys_to_pfn_t or the macro's name
+    flags: Flags
+    flags_text: str
+    via_macro: str | None = None
+
+    @property
+    def line(self) -> int:
+        return self.call.start_point[0] + 1
+
+
+@dataclass(frozen=True)
+class Sink:
+    """Where a pfn_t value goes."""
+
+    kind: str  # "direct_access" | "dax_insert" | "pfnmap_huge" | "mixed" | "pfnmap" | "call" | "store" | "return" | "unknown"
+    detail: str  # callee or function name
+    node: Node
+
+    @property
+    def line(self) -> int:
+        return self.node.start_point[0] + 1
+
+
+SINK_RANK = {"direct_access": 5, "dax_insert": 5, "dax_mixed": 5, "pfnmap_huge": 3, "mixed": 3, "pfnmap": 2, "call": 2, "store": 1, "return": 1, "unknown": 0}
+
+
+class PfnAnalysis:
+    """pfn_t facts of one file."""
+
+    def __init__(self, source: SourceFile):
+        self.source = source
+        self.index: FileIndex = index_for(source)
+        self.dax: DaxFacts = facts_for(source)
+        self._stack: set = set()
+
+    # -- flags ----------------------------------------------------------------
+
+    def flags_of(self, node: Node, depth: int = 0, macro_args: dict[str, Node] | None = None) -> Flags:
+        """The flags an expression may evaluate to."""
+        if node is None or depth > _MAX_DEPTH:
+            return Flags.unknown_value()
+        node = unwrap(node)
+        t = node.type
+        if t == "identifier":
+            name = text(node)
+            if macro_args is not None and name in macro_args:
+                return self.flags_of(macro_args[name], depth + 1)
+            return self._identifier_flags(node, name, depth)
+        if t == "number_literal":
+            literal = text(node).rstrip("uUlL")
+            try:
+                return Flags.of() if int(literal, 0) == 0 else Flags.unknown_value()
+            except ValueError:
+                return Flags.unknown_value()
+        if t == "binary_expression":
+            op = node.child_by_field_name("operator")
+            left = self.flags_of(node.child_by_field_name("left"), depth + 1, macro_args)
+            right_node = node.child_by_field_name("right")
+            if op is not None and text(op) in ("|", "+"):
+                return left.bit_or(self.flags_of(right_node, depth + 1, macro_args))
+            if op is not None and text(op) == "&" and right_node is not None and unwrap(right_node).type == "unary_expression":
+                neg = unwrap(right_node)
+                if text(neg).startswith("~"):
+                    return left.without(self.flags_of(neg.child_by_field_name("argument"), depth + 1, macro_args))
+            return Flags.unknown_value()
+        if t == "conditional_expression":
+            a = self.flags_of(node.child_by_field_name("consequence"), depth + 1, macro_args)
+            b = self.flags_of(node.child_by_field_name("alternative"), depth + 1, macro_args)
+            return a.either(b)
+        if t == "field_expression":
+            f = node.child_by_field_name("field")
+            return self._storage_flags("field", text(f), node, depth) if f is not None else Flags.unknown_value()
+        return Flags.unknown_value()
+
+    def _identifier_flags(self, node: Node, name: str, depth: int) -> Flags:
+        if name in PFN_FLAG_NAMES:
+            return Flags.of(name)
+        fn = enclosing_function(node)
+        if fn is not None:
+            params = [n for n, _, _ in parameters(fn)]
+            if name in params:
+                return self._parameter_flags(fn, params.index(name), name, depth)
+            if self._declared_in(fn, name):
+                return self._storage_flags("local", name, node, depth, scope=fn)
+        if self.index.identifier_writes(name):
+            return self._storage_flags("global", name, node, depth)
+        macro = self.index.macros.get(name)
+        if macro is not None and macro.params is None:
+            key = ("macro", name)
+            if key in self._stack:
+                return Flags.unknown_value()
+            self._stack.add(key)
+            try:
+                expr = self.index.macro_expression(name)
+                value = self.flags_of(expr, depth + 1) if expr is not None else Flags.unknown_value()
+            finally:
+                self._stack.discard(key)
+            return value.with_origin(Origin("macro", name, macro.line, macro.body))
+        return Flags.unknown_value()
+
+    @staticmethod
+    def _declared_in(fn: Node, name: str) -> bool:
+        for d in walk(fn, {"declaration"}):
+            for child in d.children_by_field_name("declarator"):
+                target = child.child_by_field_name("declarator") if child.type == "init_declarator" else child
+                if declarator_name(target) == name:
+                    return True
+        return False
+
+    def _parameter_flags(self, fn: Node, index: int, name: str, depth: int) -> Flags:
+        fname = function_name(fn)
+        key = ("param", fname, index)
+        if not fname or key in self._stack or self.index.function_referenced_indirectly(fname):
+            return Flags.unknown_value()
+        calls = self.index.plain_calls_to(fname)
+        if not calls:
+            return Flags.unknown_value()
+        self._stack.add(key)
+        try:
+            value: Flags | None = None
+            for call in calls:
+                arg = self.index.call_argument(call, index)
+                v = self.flags_of(arg, depth + 1) if arg is not None else Flags.unknown_value()
+                value = v if value is None else value.either(v)
+        finally:
+            self._stack.discard(key)
+        return value.with_origin(Origin("parameter", f"{name}' of '{fname}", calls[0].start_point[0] + 1, text(self.index.call_argument(calls[0], index)))) if value else Flags.unknown_value()
+
+    def _storage_flags(self, kind: str, name: str, use: Node, depth: int, scope: Node | None = None) -> Flags:
+        """Flags held by a local, a global or a struct field at ``use``."""
+        key = (kind, name, scope.start_byte if scope is not None else None, use.start_byte if kind == "local" else None)
+        if key in self._stack:
+            return Flags.unknown_value()
+        self._stack.add(key)
+        try:
+            if kind == "field":
+                writes = self.index.field_writes(name)
+            else:
+                writes = self.index.identifier_writes(name)
+            if kind == "local":
+                writes = [w for w in writes if scope.start_byte <= w.node.start_byte < use.start_byte]
+                if self._address_taken(scope, name):
+                    return Flags.unknown_value()
+                return self._replay(writes, use, scope, Flags(), kind, name, depth)
+            if not writes:
+                return Flags.unknown_value()
+            # Fields and globals: the plain assignments anywhere are the base;
+            # each writing function is then replayed to its end (or to the use
+            # when it is in the same function).
+            use_fn = enclosing_function(use)
+            base = Flags()
+            for w in writes:
+                if w.op == "=":
+                    base = base.either(self._write_value(w, depth).with_origin(self._origin(kind, name, w)))
+            result = base
+            by_fn: dict[int, list[Write]] = {}
+            fns: dict[int, Node | None] = {}
+            for w in writes:
+                fn = enclosing_function(w.node)
+                k = fn.start_byte if fn is not None else -1
+                by_fn.setdefault(k, []).append(w)
+                fns[k] = fn
+            for k, ws in by_fn.items():
+                fn = fns[k]
+                if fn is None:
+                    continue
+                anchor = use if (use_fn is not None and fn == use_fn) else None
+                if anchor is not None:
+                    ws = [w for w in ws if w.node.start_byte < use.start_byte]
+                start = base if not ws or ws[0].op != "=" or conditional_relative_to(ws[0].node, anchor, fn) else Flags()
+                result = result.either(self._replay(ws, anchor, fn, start, kind, name, depth))
+            if not result.combos:
+                return Flags.unknown_value()
+            return result
+        finally:
+            self._stack.discard(key)
+
+    def _replay(self, writes: list[Write], anchor: Node | None, scope: Node, state: Flags, kind: str, name: str, depth: int) -> Flags:
+        for w in sorted(writes, key=lambda w: w.node.start_byte):
+            value = self._write_value(w, depth).with_origin(self._origin(kind, name, w))
+            if w.op == "=":
+                new = value
+            elif w.op == "|=":
+                new = state.bit_or(value) if state.combos else Flags(value.combos, True, value.origins)
+            elif w.op == "&=":
+                v = unwrap(w.value) if w.value is not None else None
+                if v is not None and v.type == "unary_expression" and text(v).startswith("~"):
+                    new = state.without(self.flags_of(v.child_by_field_name("argument"), depth + 1)).with_origin(self._origin(kind, name, w))
+                else:
+                    new = Flags(state.combos, True, state.origins)
+            else:
+                new = Flags.unknown_value()
+            if conditional_relative_to(w.node, anchor, scope):
+                state = state.either(new) if state.combos or state.unknown else Flags(new.combos, new.unknown, new.origins)
+            else:
+                state = new
+        if not state.combos:
+            return Flags.unknown_value() if kind == "local" else state
+        return state
+
+    def _write_value(self, w: Write, depth: int) -> Flags:
+        return self.flags_of(w.value, depth + 1) if w.value is not None else Flags.unknown_value()
+
+    @staticmethod
+    def _origin(kind: str, name: str, w: Write) -> Origin:
+        value = text(w.value) if w.value is not None else "?"
+        op = "" if w.op == "=" else f"{w.op} "
+        return Origin(kind, name, w.line, f"{op}{value}")
+
+    @staticmethod
+    def _address_taken(fn: Node, name: str) -> bool:
+        for p in walk(fn, {"pointer_expression"}):
+            if text(p).replace(" ", "") == "&" + name:
+                return True
+        return False
+
+    # -- constructions -----------------------------------------------------------
+
+    @cached_property
+    def constructor_macros(self) -> dict[str, tuple[int | None, Node, str]]:
+        """Function-like macros of this file whose body builds a pfn_t:
+        name -> (index of the macro parameter that is the flags, or None;
+        the constructor call inside the body; the constructor's name)."""
+        out = {}
+        for name, macro in self.index.macros.items():
+            if macro.params is None or not any(c in macro.body for c in FLAG_CONSTRUCTORS):
+                continue
+            expr = self.index.macro_expression(name)
+            if expr is None:
+                continue
+            for call in walk(expr, {"call_expression"}):
+                ctor = callee_name(call)
+                if ctor in FLAG_CONSTRUCTORS:
+                    flags = self.index.call_argument(call, FLAG_CONSTRUCTORS[ctor])
+                    idx = None
+                    if flags is not None and unwrap(flags).type == "identifier" and text(unwrap(flags)) in macro.params:
+                        idx = macro.params.index(text(unwrap(flags)))
+                    out[name] = (idx, call, ctor)
+                    break
+        return out
+
+    @cached_property
+    def constructions(self) -> list[Construction]:
+        out = []
+        for ctor, idx in FLAG_CONSTRUCTORS.items():
+            for call in self.index.plain_calls_to(ctor):
+                arg = self.index.call_argument(call, idx)
+                if arg is None:
+                    continue
+                out.append(Construction(call, ctor, self.flags_of(arg), text(arg)))
+        for mname, (idx, inner, ctor) in self.constructor_macros.items():
+            macro = self.index.macros[mname]
+            for call in self.index.plain_calls_to(mname):
+                args = call_args(call)
+                inner_flags = self.index.call_argument(inner, FLAG_CONSTRUCTORS[ctor])
+                if idx is not None:
+                    if idx >= len(args):
+                        continue
+                    flags = self.flags_of(args[idx])
+                    flags_text = text(args[idx])
+                else:
+                    bindings = {p: a for p, a in zip(macro.params or (), args)}
+                    flags = self.flags_of(inner_flags, macro_args=bindings) if inner_flags is not None else Flags.unknown_value()
+                    flags_text = text(inner_flags) if inner_flags is not None else "?"
+                flags = flags.with_origin(Origin("macro", mname, macro.line, macro.body))
+                out.append(Construction(call, ctor, flags, flags_text, via_macro=mname))
+        out.sort(key=lambda c: c.call.start_byte)
+        return out
+
+    # -- sinks -------------------------------------------------------------------
+
+    @cached_property
+    def is_dax_file(self) -> bool:
+        return any(m in self.source.data for m in DAX_FILE_MARKERS)
+
+    @cached_property
+    def maps_pfnmap(self) -> bool:
+        return b"VM_PFNMAP" in self.source.data
+
+    def sinks(self, value: Node, depth: int = 0) -> list[Sink]:
+        """Where the pfn_t computed by ``value`` ends up."""
+        if depth > _MAX_DEPTH:
+            return [Sink("unknown", "", value)]
+        fn = enclosing_function(value)
+        fname = function_name(fn) if fn is not None else None
+        parent = value_parent(value)
+        if parent is None:
+            return [Sink("unknown", "", value)]
+        if parent.type == "argument_list":
+            call = parent.parent
+            return [self._call_sink(call, value, depth)]
+        if parent.type == "assignment_expression" and _same(parent.child_by_field_name("right"), value):
+            left = unwrap(parent.child_by_field_name("left"))
+            if left.type == "pointer_expression" and text(left).startswith("*"):
+                target = unwrap(left.child_by_field_name("argument"))
+                if fn is not None and target.type == "identifier" and text(target) in [n for n, _, _ in parameters(fn)]:
+                    return [self._out_sink(fn, fname, parent, depth)]
+                return [Sink("store", text(left), parent)]
+            if left.type == "identifier" and fn is not None:
+                return self._local_sinks(fn, text(left), parent, depth)
+            return [Sink("store", text(left), parent)]
+        if parent.type == "init_declarator" and fn is not None:
+            name = declarator_name(parent.child_by_field_name("declarator"))
+            if name:
+                return self._local_sinks(fn, name, parent, depth)
+        if parent.type == "return_statement" and fn is not None:
+            return self._return_sinks(fn, fname, parent, depth)
+        return [Sink("unknown", "", value)]
+
+    def _call_sink(self, call: Node, arg: Node, depth: int) -> Sink:
+        callee = callee_name(call) or ""
+        if callee in DAX_FAULT_INSERTS:
+            if self.maps_pfnmap and not self.is_dax_file:
+                return Sink("pfnmap_huge", callee, call)
+            return Sink("dax_insert", callee, call)
+        if callee in MIXED_INSERTS:
+            return Sink("dax_mixed" if self.is_dax_file else "mixed", callee, call)
+        if callee in PFNMAP_INTERNALS:
+            return Sink("pfnmap", callee, call)
+        return Sink("call", callee, call)
+
+    def _out_sink(self, fn: Node, fname: str | None, at: Node, depth: int) -> Sink:
+        if self.dax.is_direct_access_function(fname):
+            return Sink("direct_access", fname or "", at)
+        return Sink("store", f"*out-parameter of {fname}()", at)
+
+    def _local_sinks(self, fn: Node, name: str, after: Node, depth: int) -> list[Sink]:
+        out: list[Sink] = []
+        for ident in walk(fn, {"identifier"}):
+            if ident.start_byte <= after.end_byte or text(ident) != name:
+                continue
+            parent = value_parent(ident)
+            if parent is None:
+                continue
+            if parent.type == "assignment_expression" and _same(parent.child_by_field_name("left"), ident):
+                break  # overwritten: later uses see another value
+            if parent.type == "field_expression":
+                continue  # pfn.val++ and friends: not a use of the pfn as a whole
+            out.extend(self.sinks(ident, depth + 1))
+        return out or [Sink("unknown", name, after)]
+
+    def _return_sinks(self, fn: Node, fname: str | None, at: Node, depth: int) -> list[Sink]:
+        if not fname or self.index.function_referenced_indirectly(fname):
+            return [Sink("return", fname or "", at)]
+        out: list[Sink] = []
+        for call in self.index.plain_calls_to(fname):
+            if enclosing_function(call) == fn:
+                continue
+            out.extend(self.sinks(call, depth + 1))
+        return out or [Sink("return", fname, at)]
+
+
+def _same(a: Node | None, b: Node | None) -> bool:
+    if a is None or b is None:
+        return False
+    return unwrap(a).start_byte == unwrap(b).start_byte and unwrap(a).end_byte == unwrap(b).end_byte
+
+
+def strongest(sinks: list[Sink]) -> Sink | None:
+    return max(sinks, key=lambda s: SINK_RANK.get(s.kind, 0)) if sinks else None
+
+
+_ANALYSES: "weakref.WeakKeyDictionary[SourceFile, PfnAnalysis]" = weakref.WeakKeyDictionary()
+
+
+def pfn_analysis(source: SourceFile) -> PfnAnalysis:
+    a = _ANALYSES.get(source)
+    if a is None:
+        a = _ANALYSES[source] = PfnAnalysis(source)
+    return a
+
+
+def page_required(catalog) -> bool:
+    """Whether the kernel requires struct page for fs-dax: from 569d0365f571
+    (v4.15, the catalogs from then declare pfn_t_special() of the same
+    series) and still after pfn_t itself is gone."""
+    return catalog.has_function("pfn_t_special") or not catalog.has_type("pfn_t")
+
+
+def pfn_t_exists(catalog) -> bool:
+    return catalog.has_type("pfn_t")
