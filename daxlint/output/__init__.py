@@ -18,5 +18,8 @@ def render(report, fmt: str, **kw) -> str:
     if fmt == "github":
         return github.render(report)
     if fmt == "checkpatch":
-        return checkpatch.render(report, terse=kw.get("terse", False), show_types=kw.get("show_types", True))
+        return checkpatch.render(
+            report, terse=kw.get("terse", False), show_types=kw.get("show_types", True),
+            lines_checked=kw.get("lines_checked"), patches=kw.get("patches"),
+        )
     raise ValueError(f"unknown format {fmt!r}")

@@ -32,7 +32,48 @@ def totals(findings) -> str:
     return f"total: {e} errors, {w} warnings, {c} checks"
 
 
-def render(report: Report, terse: bool = False, show_types: bool = True, lines_checked: int | None = None) -> str:
+def _series_totals(findings, lines_checked: int) -> str:
+    e = sum(f.severity is Severity.ERROR for f in findings)
+    w = sum(f.severity is Severity.WARNING for f in findings)
+    c = sum(f.severity is Severity.INFO for f in findings)
+    checks = f"{c} checks, " if c else ""
+    return f"total: {e} errors, {w} warnings, {checks}{lines_checked} lines checked"
+
+
+def render_series(report: Report, patches: list[dict], terse: bool = False, show_types: bool = True) -> str:
+    """One section per patch, as checkpatch.pl prints several files or a
+    ``--git`` range: a dashed header with the patch's name (its file, or
+    ``Commit <sha12> ("subject")``) when there is more than one, the
+    findings, ``total: ... lines checked`` and a verdict. ``--terse`` keeps
+    one line per finding and the totals of patches that have findings."""
+    out: list[str] = []
+    many = len(patches) > 1
+    for p in patches:
+        found = [f for f in report.findings if f.patch == p["index"]]
+        name = p["name"]
+        if many and not terse:
+            out += ["-" * len(name), name, "-" * len(name)]
+        for f in found:
+            out.extend(_one(f, terse, show_types))
+        if not terse:
+            for note in p.get("notes", []):
+                out += [f"NOTE: {note}", ""]
+        if not terse or found:
+            out.append(_series_totals(found, p.get("lines_checked", 0)))
+        if not terse:
+            out.append("")
+            verdict = "has DAX policy problems, please review." if found else "has no obvious DAX policy problems."
+            out += [f"{name} {verdict}", ""]
+    for s in report.skipped:
+        out.append(f"NOTE: skipped {s.path}: {s.reason}")
+    for e in report.errors:
+        out.append(f"NOTE: internal error in {e.rule_id or 'daxlint'} on {e.path}: {e.message}")
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+def render(report: Report, terse: bool = False, show_types: bool = True, lines_checked: int | None = None, patches: list[dict] | None = None) -> str:
+    if patches:
+        return render_series(report, patches, terse, show_types)
     out: list[str] = []
     patched = any(f.patch for f in report.findings)
     if patched:

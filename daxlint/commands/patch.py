@@ -1,0 +1,77 @@
+"""``daxlint patch``: the DAX-policy check of a patch series before
+``git send-email``, run like checkpatch.pl."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from daxlint.cli import UserError
+from daxlint.commands._common import (
+    emit, exit_status, load_settings, make_engine, output_options, selection_options, user_errors,
+)
+from daxlint.patchmode import (
+    MAX_INPUT_BYTES, STDIN_NAME, SeriesChecker, load_source, make_series, open_repository, parse_series,
+    read_git_range,
+)
+
+
+@click.command("patch")
+@click.argument("files", nargs=-1, type=str)
+@click.option(
+    "--tree", "tree_dir", metavar="DIR", type=click.Path(exists=True, file_okay=False),
+    help="Kernel checkout the series applies to: each patch is applied in turn to an in-memory copy "
+    "so rules see whole files. DIR itself, its index and HEAD are never changed.",
+)
+@click.option(
+    "--git", "git_range", metavar="RANGE",
+    help="Check the commits of RANGE one by one, like checkpatch.pl --git: A..B, REV-N (N commits up to REV) "
+    "or a single commit. The repository is --tree DIR or the current directory.",
+)
+@selection_options
+@output_options
+@click.option("--terse", is_flag=True, help="checkpatch format: one line per finding.")
+@user_errors
+def command(files, tree_dir, git_range, select, ignore, kernel_version, config_path, fmt, output, exit_zero, fail_on, terse):
+    """Check a patch series: FILE is an mbox, a git format-patch file or a
+    diff; '-' reads standard input.
+
+    Only lines the series adds or changes are reported, each with the patch
+    that introduced it; a finding a later patch removes again is marked as
+    fixed by that patch. Without --tree or --git the rules see each patch's
+    hunks and their context only.
+    """
+    if git_range and files:
+        raise UserError("give patch files or --git RANGE, not both")
+    if not git_range and not files:
+        raise UserError("no patches given: name FILE... ('-' for standard input) or --git RANGE")
+    if list(files).count("-") > 1:
+        raise UserError("'-' (standard input) given more than once")
+    where = Path(tree_dir) if tree_dir else Path.cwd()
+    cfg, rules, kernel = load_settings([where], config_path, select, ignore, kernel_version)
+    options = make_engine(cfg, rules, kernel, jobs=1, no_cache=True).options
+    repo = None
+    if git_range:
+        repo = open_repository(str(where))
+        if repo is None or repo.workdir is None:
+            raise UserError(f"--git: {where} is not in a git work tree")
+        patches, notes = parse_series(read_git_range(repo.workdir, git_range), lines_per_mail=True)
+        mode = "git"
+    else:
+        sources = [(STDIN_NAME, sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)) if f == "-" else load_source(f) for f in files]
+        patches, notes = parse_series(sources)
+        mode = "tree" if tree_dir else "hunks"
+    checker = SeriesChecker(rules, kernel, options, version_from_tree=kernel.version_source != "flag")
+    result = checker.check(patches, make_series(tree_dir, repo))
+    report = result.report
+    if mode == "hunks":
+        notes.append("no --tree: rules saw each patch's hunks and their context, not whole files")
+    if kernel.version is None and mode != "git":
+        notes.append(f"no kernel Makefile found; assuming v{report.kernel_version} (use --kernel-version or --tree)")
+    report.notes[:0] = notes
+    patch_info = [o.as_dict() for o in result.outcomes]
+    extra = {"mode": mode, "patches": patch_info, "lines_checked": result.lines_checked}
+    emit(report, fmt, output, terse=terse, extra=extra, patches=patch_info, lines_checked=result.lines_checked)
+    return exit_status(report, fail_on, exit_zero)
