@@ -121,7 +121,11 @@ def repository_root(path: str) -> str:
     where = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
     proc = _git(["rev-parse", "--show-toplevel"], where)
     if proc.returncode != 0:
-        raise GitDiffError(f"--diff: {path} is not inside a git work tree")
+        why = _first_line(proc.stderr)
+        if "not a git repository" in why:
+            raise GitDiffError(f"--diff: {path} is not inside a git work tree")
+        # e.g. "detected dubious ownership" in CI containers: say what git said.
+        raise GitDiffError(f"--diff: git cannot read the repository of {path}: {why}")
     return os.path.realpath(proc.stdout.decode("utf-8", "surrogateescape").strip())
 
 
