@@ -24,6 +24,25 @@ def rules_command(fmt):
     return 0
 
 
+def _corpus_section(rule_id: str) -> str:
+    """The corpus entries (historical changes) whose expectations name the
+    rule, as a Markdown section; empty when there are none. A broken corpus
+    must not break explain, so load errors leave the section out."""
+    from daxlint.corpus import CorpusError, entries_for_rule
+
+    try:
+        hits = entries_for_rule(rule_id)
+    except CorpusError:
+        return ""
+    if not hits:
+        return ""
+    lines = ["## In the corpus", "", f"Historical changes where the policy expects {rule_id} (`daxlint corpus ENTRY` runs one):", ""]
+    for entry, states in hits:
+        merged = "" if entry.merged else ", never merged"
+        lines.append(f"- `{entry.id}`: {entry.short_commit} \"{entry.subject}\" ({entry.version_label}{merged}), expected {' and '.join(states)}")
+    return "\n".join(lines)
+
+
 @click.command("explain")
 @click.argument("rule_id")
 @click.option("--plain", is_flag=True, help="Print the Markdown source instead of rendering it.")
@@ -40,6 +59,9 @@ def explain_command(rule_id, plain):
         more = extra()
         if more:
             text += "\n\n" + more
+    history = _corpus_section(cls.id)
+    if history:
+        text += "\n\n" + history
     if plain:
         click.echo(text)
         return 0

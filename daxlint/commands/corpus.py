@@ -1,0 +1,224 @@
+"""``daxlint corpus``: run the historical corpus and show how daxlint judges
+each change (rich on a terminal, plain text otherwise, or JSON)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from daxlint.cli import EXIT_CLEAN, EXIT_FINDINGS, UserError
+from daxlint.commands._common import user_errors
+from daxlint.corpus import EntryResult, StateResult, load_corpus, rule_summary, run_corpus, select_entries, to_json
+
+_VERDICT_STYLE = {"match": "bold green", "mismatch": "bold red"}
+_SIDE_STYLE = {"violates": "red", "fixes": "green", "sanctioned": "cyan", "complies": "blue"}
+
+
+def _ids(ids) -> str:
+    return " ".join(ids) if ids else "-"
+
+
+def _state_verdict(st: StateResult):
+    from rich.text import Text
+
+    if not st.present:
+        return Text("n/a (added by the change)", style="dim")
+    t = Text(st.status, style=_VERDICT_STYLE[st.status])
+    details = []
+    if st.missing:
+        details.append("missing " + ", ".join(st.missing))
+    if st.unexpected:
+        details.append("unexpected " + ", ".join(st.unexpected))
+    if st.errors:
+        details.append(f"{len(st.errors)} internal error(s)")
+    if details:
+        t.append(" (" + "; ".join(details) + ")", style="red")
+    return t
+
+
+def _entries_table(results: list[EntryResult]):
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title="daxlint corpus: historical DAX changes", title_justify="left", show_lines=False, expand=False)
+    table.add_column("entry", no_wrap=True)
+    table.add_column("commit", no_wrap=True)
+    table.add_column("landed", no_wrap=True)
+    table.add_column("side", no_wrap=True)
+    table.add_column("state (checked as)", no_wrap=True)
+    table.add_column("expected")
+    table.add_column("actual")
+    table.add_column("verdict")
+    for res in results:
+        e = res.entry
+        for i, st in enumerate(res.states):
+            first = i == 0
+            table.add_row(
+                Text(e.id, style="bold") if first else "",
+                Text(e.short_commit, style="yellow") if first else "",
+                e.version_label if first else "",
+                Text(e.side, style=_SIDE_STYLE[e.side]) if first else "",
+                f"{st.state} (v{st.kernel_version})",
+                _ids(st.expected),
+                _ids(st.actual) if st.present else "-",
+                _state_verdict(st),
+                end_section=i == len(res.states) - 1,
+            )
+    return table
+
+
+def _details(console, results: list[EntryResult], verbose: bool) -> None:
+    """Subjects for every entry; findings for mismatches (all with -v)."""
+    from rich.text import Text
+
+    for res in results:
+        e = res.entry
+        show_findings = verbose or res.status == "mismatch"
+        head = Text()
+        head.append(f"{e.id} ", style="bold")
+        head.append(f"{e.short_commit} ", style="yellow")
+        head.append(f'"{e.subject}"')
+        head.append(f"  {e.version_label}, {e.side}", style=_SIDE_STYLE[e.side])
+        if not e.merged:
+            head.append("  (never merged)", style="magenta")
+        head.append("  ")
+        head.append(res.status, style=_VERDICT_STYLE[res.status])
+        console.print(head)
+        if verbose:
+            console.print(Text(f"    {e.summary}", style="dim"))
+            if e.version_note:
+                console.print(Text(f"    {e.version_note}", style="dim italic"))
+        if show_findings:
+            for st in res.states:
+                for f in st.findings:
+                    mark = "" if f.rule_id in st.expected else "  <- not expected"
+                    console.print(Text(f"    {st.state}: {f.path}:{f.line}:{f.column} {f.rule_id} {f.severity.value}: {f.message}{mark}",
+                                       style="red" if mark else ""))
+                for rid in st.missing:
+                    note = " (no such rule yet)" if rid in st.unregistered else ""
+                    console.print(Text(f"    {st.state}: expected {rid}, not reported{note}", style="red"))
+                for err in st.errors:
+                    console.print(Text(f"    {st.state}: internal error in {err.rule_id or 'daxlint'} on {err.path}: {err.message}", style="bold magenta"))
+                for sk in st.skipped:
+                    console.print(Text(f"    {st.state}: skipped {sk.path}: {sk.reason}", style="magenta"))
+        up = res.upstream
+        if up is not None:
+            if up.status == "checked":
+                line = Text(f"    upstream {up.commit[:12]}: ", style="cyan")
+                for name in ("before", "after"):
+                    side = up.sides[name]
+                    ver = f"v{side.kernel_version}" if side.kernel_version else "v?"
+                    line.append(f"{name} ({ver}, {side.files} files) {_ids(side.rule_ids)}; ")
+                console.print(line)
+                if verbose:
+                    for name in ("before", "after"):
+                        for f in up.sides[name].findings:
+                            console.print(Text(f"      {name}: {f.path}:{f.line} {f.rule_id}: {f.message}", style="dim"))
+            else:
+                console.print(Text(f"    upstream: {up.status}: {up.note}", style="dim"))
+            if up.note and up.status == "checked":
+                console.print(Text(f"    note: {up.note}", style="dim"))
+
+
+def _rules_table(results: list[EntryResult]):
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title="per rule", title_justify="left")
+    table.add_column("rule", no_wrap=True)
+    table.add_column("name")
+    table.add_column("expected", justify="right")
+    table.add_column("matched", justify="right")
+    table.add_column("missed", justify="right")
+    table.add_column("unexpected", justify="right")
+    for row in rule_summary(results):
+        name = Text(row.name) if row.registered else Text("(not a daxlint rule yet)", style="magenta")
+        table.add_row(
+            row.rule_id,
+            name,
+            str(row.expected),
+            Text(str(row.matched), style="green" if row.matched else ""),
+            Text(str(row.missed), style="red" if row.missed else ""),
+            Text(str(row.unexpected), style="red" if row.unexpected else ""),
+        )
+    return table
+
+
+def render_rich(results: list[EntryResult], console, verbose: bool = False) -> None:
+    from rich.text import Text
+
+    console.print(_entries_table(results))
+    console.print()
+    _details(console, results, verbose)
+    console.print()
+    console.print(_rules_table(results))
+    matched = sum(r.status == "match" for r in results)
+    summary = Text(f"{len(results)} entries: {matched} match, {len(results) - matched} mismatch",
+                   style="bold green" if matched == len(results) else "bold red")
+    console.print(summary)
+
+
+def _console(file, tty: bool):
+    from rich.console import Console
+
+    if tty:
+        return Console(file=file)
+    # Not a terminal: no colour, and a width that keeps the tables readable in logs.
+    return Console(file=file, width=160, no_color=True, force_terminal=False, highlight=False)
+
+
+def _list_entries(entries) -> None:
+    for e in entries:
+        click.echo(f"{e.id:<28} {e.short_commit:<28} {e.version_label:<12} {e.side:<10} {e.subject}")
+
+
+@click.command("corpus")
+@click.argument("entries", nargs=-1)
+@click.option("--corpus", "corpus_path", type=click.Path(file_okay=False, path_type=Path), help="Corpus directory (default: the one shipped with daxlint).")
+@click.option("--kernel-git", metavar="DIR", help="Also check each entry's real upstream commit in this local kernel clone.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Report format.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), help="Write the report to FILE instead of stdout.")
+@click.option("--list", "list_only", is_flag=True, help="List the entries and exit.")
+@click.option("--verbose", "-v", is_flag=True, help="Show every entry's summary and findings, not only mismatches.")
+@user_errors
+def command(entries, corpus_path, kernel_git, fmt, output, list_only, verbose):
+    """Run the historical corpus: each upstream DAX change, reproduced before
+    and after, checked against what the policy says the rules must find.
+
+    ENTRIES select entries by id, id prefix (007), a word of the id
+    (vm-flags) or a commit id prefix. Exit status 1 when any entry does not
+    match its expectations.
+    """
+    selected = select_entries(load_corpus(corpus_path), entries)
+    if list_only:
+        _list_entries(selected)
+        return EXIT_CLEAN
+    results = run_corpus(selected, kernel_git)
+    status = EXIT_CLEAN if all(r.status == "match" for r in results) else EXIT_FINDINGS
+
+    if fmt == "json":
+        text = json.dumps(to_json(results), indent=2) + "\n"
+    else:
+        tty = output is None and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+        if tty:
+            render_rich(results, _console(sys.stdout, True), verbose)
+            return status
+        buf = io.StringIO()
+        render_rich(results, _console(buf, False), verbose)
+        text = buf.getvalue()
+    if output is None:
+        click.echo(text, nl=False)
+        return status
+    try:
+        tmp = f"{output}.tmp-{os.getpid()}"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, output)
+    except OSError as e:
+        raise UserError(f"cannot write {output}: {e.strerror}") from None
+    return status
