@@ -1,8 +1,12 @@
 """Resolving the C type of an expression well enough to tell a
 ``struct vm_area_struct`` from the other structs that have a ``vm_flags``
-member. Declarations are looked up in the enclosing function (parameters and
-locals), then at file scope; member types come from the kernel API catalog
-and from struct definitions in the file itself."""
+member. Declarations are looked up by block scope in the enclosing function
+(parameters, locals, ``for`` initialisers), then at file scope; member types
+come from struct definitions in the file itself and from the kernel API
+catalog; call results from the file's own prototypes and the catalog.
+
+An unknown type is ``None``, never a guess: the rules treat it as "not a
+vma" so that macro-heavy code stays quiet rather than noisy."""
 
 from __future__ import annotations
 
@@ -10,9 +14,17 @@ import re
 
 from tree_sitter import Node
 
-from daxlint.analysis.c import declarator_name, enclosing_function, text, walk
+from daxlint.analysis.c import call_args, call_name, declarator_name, enclosing_function, function_declarator, text, walk
 
 _STRUCT_RE = re.compile(r"\bstruct\s+(\w+)")
+_SCOPES = frozenset({"compound_statement", "for_statement", "function_definition", "translation_unit"})
+_PREPROC_BLOCKS = frozenset({"preproc_if", "preproc_ifdef", "preproc_else", "preproc_elif", "preproc_elifdef"})
+# Macros of the form NAME(ptr, type, member) whose value is a ``type *``.
+_CONTAINER_MACROS = frozenset(
+    {"container_of", "container_of_const", "list_entry", "list_first_entry", "list_last_entry",
+     "list_first_entry_or_null", "list_next_entry", "list_prev_entry", "hlist_entry", "rb_entry",
+     "rb_entry_safe", "hlist_entry_safe", "list_entry_rcu"}
+)
 
 
 def _strip_pointer(type_text: str) -> str:
@@ -38,18 +50,107 @@ def _decl_names(decl: Node):
             yield name, child
 
 
-class TypeResolver:
-    """Per-file resolver; cheap to build, memoises struct definitions."""
+def _pointer_suffix(declarator: Node) -> str:
+    """' *' per pointer level of a declarator (``**vmap`` -> ' * *')."""
+    out = ""
+    d = declarator.child_by_field_name("declarator") if declarator.type == "init_declarator" else declarator
+    while d is not None and d.type in ("pointer_declarator", "array_declarator"):
+        out += " *"
+        d = d.child_by_field_name("declarator")
+    return out
 
-    def __init__(self, source, catalog=None):
+
+def _block_declarations(block: Node):
+    """Declarations directly in a block, including ones inside #if/#ifdef
+    groups (kernel code declares under CONFIG_ conditionals)."""
+    for child in block.named_children:
+        if child.type == "declaration":
+            yield child
+        elif child.type in _PREPROC_BLOCKS:
+            yield from _block_declarations(child)
+
+
+class TypeResolver:
+    """Per-file resolver; cheap to build, memoises file-level facts.
+
+    ``root`` may be given when the caller analyses a different parse of the
+    same bytes (e.g. one with #else branches blanked out)."""
+
+    def __init__(self, source, catalog=None, root: Node | None = None):
         self.source = source
         self.catalog = catalog
+        self.root = root if root is not None else source.root
         self._file_structs: dict[str, dict[str, str]] | None = None
         self._globals: dict[str, str] | None = None
+        self._typedefs: dict[str, str] | None = None
+        self._returns: dict[str, str] | None = None
 
-    # -- declarations -------------------------------------------------------
+    # -- file-level facts ----------------------------------------------------
+
+    def globals(self) -> dict[str, str]:
+        if self._globals is None:
+            self._globals = {}
+            for decl in _block_declarations(self.root):
+                t = _declared_type(decl)
+                if not t:
+                    continue
+                for name, d in _decl_names(decl):
+                    self._globals[name] = t + _pointer_suffix(d)
+        return self._globals
+
+    def typedefs(self) -> dict[str, str]:
+        """File-local ``typedef struct x name;`` -> {name: 'struct x'}."""
+        if self._typedefs is None:
+            self._typedefs = {}
+            for td in walk(self.root, {"type_definition"}):
+                t = td.child_by_field_name("type")
+                for d in td.children_by_field_name("declarator"):
+                    name = declarator_name(d)
+                    if name and t is not None:
+                        self._typedefs[name] = text(t) + _pointer_suffix(d)
+        return self._typedefs
+
+    def function_returns(self) -> dict[str, str]:
+        """Return types of the functions the file defines or declares."""
+        if self._returns is None:
+            self._returns = {}
+            for node in walk(self.root, {"function_definition", "declaration"}):
+                d = node.child_by_field_name("declarator")
+                ptr = ""
+                while d is not None and d.type == "pointer_declarator":
+                    ptr += " *"
+                    d = d.child_by_field_name("declarator")
+                if d is None or d.type != "function_declarator":
+                    continue
+                name = declarator_name(d.child_by_field_name("declarator"))
+                t = node.child_by_field_name("type")
+                if name and t is not None:
+                    self._returns.setdefault(name, text(t) + ptr)
+        return self._returns
+
+    def file_structs(self) -> dict[str, dict[str, str]]:
+        if self._file_structs is None:
+            self._file_structs = {}
+            for st in walk(self.root, {"struct_specifier"}):
+                name = st.child_by_field_name("name")
+                body = st.child_by_field_name("body")
+                if name is None or body is None:
+                    continue
+                fields = {}
+                for fd in walk(body, {"field_declaration"}):
+                    t = _declared_type(fd) or ""
+                    for d in fd.children_by_field_name("declarator"):
+                        n = declarator_name(d)
+                        if n:
+                            fields[n] = t + _pointer_suffix(d)
+                self._file_structs[text(name)] = fields
+        return self._file_structs
+
+    # -- declarations ----------------------------------------------------------
 
     def _scope_decls(self, scope: Node, before: int | None) -> dict[str, str]:
+        """Every declaration in ``scope`` (before a byte offset), flat: kept
+        for callers that want a function's names without block scoping."""
         out: dict[str, str] = {}
         for decl in walk(scope, {"declaration", "parameter_declaration"}):
             if before is not None and decl.start_byte > before:
@@ -61,57 +162,109 @@ class TypeResolver:
                 out[name] = t
         return out
 
-    def globals(self) -> dict[str, str]:
-        if self._globals is None:
-            self._globals = {}
-            for decl in self.source.root.named_children:
-                if decl.type == "declaration":
-                    t = _declared_type(decl)
-                    for name, _ in _decl_names(decl):
+    def _lookup_in_scopes(self, ident: Node) -> str | None:
+        """The innermost declaration of ``ident``'s name visible at ident."""
+        name = text(ident)
+        pos = ident.start_byte
+        scope = ident.parent
+        while scope is not None:
+            if scope.type == "compound_statement":
+                for decl in _block_declarations(scope):
+                    if decl.start_byte > pos:
+                        break
+                    t = self._match(decl, name)
+                    if t:
+                        return t
+            elif scope.type == "for_statement":
+                init = scope.child_by_field_name("initializer")
+                if init is not None and init.type == "declaration":
+                    t = self._match(init, name)
+                    if t:
+                        return t
+            elif scope.type == "function_definition":
+                d = function_declarator(scope)
+                plist = d.child_by_field_name("parameters") if d is not None else None
+                for p in plist.named_children if plist is not None else []:
+                    if p.type == "parameter_declaration":
+                        t = self._match(p, name)
                         if t:
-                            self._globals[name] = t
-        return self._globals
+                            return t
+                return None
+            scope = scope.parent
+        return None
 
-    def file_structs(self) -> dict[str, dict[str, str]]:
-        if self._file_structs is None:
-            self._file_structs = {}
-            for st in walk(self.source.root, {"struct_specifier"}):
-                name = st.child_by_field_name("name")
-                body = st.child_by_field_name("body")
-                if name is None or body is None:
-                    continue
-                fields = {}
-                for fd in body.named_children:
-                    if fd.type != "field_declaration":
-                        continue
-                    t = _declared_type(fd) or ""
-                    for d in fd.children_by_field_name("declarator"):
-                        n = declarator_name(d)
-                        if n:
-                            fields[n] = t + (" *" if d.type == "pointer_declarator" else "")
-                self._file_structs[text(name)] = fields
-        return self._file_structs
+    @staticmethod
+    def _match(decl: Node, name: str) -> str | None:
+        t = _declared_type(decl)
+        if not t:
+            return None
+        if decl.type == "parameter_declaration":
+            d = decl.child_by_field_name("declarator")
+            return t + _pointer_suffix(d) if d is not None and declarator_name(d) == name else None
+        for n, d in _decl_names(decl):
+            if n == name:
+                return t + _pointer_suffix(d)
+        return None
+
+    def _lookup_anywhere_before(self, fn: Node, ident: Node) -> str | None:
+        """Fallback for declarations tree-sitter put where scopes do not reach
+        (inside ERROR nodes): any declaration of the name earlier in fn."""
+        name = text(ident)
+        found = None
+        for decl in walk(fn, {"declaration", "parameter_declaration"}):
+            if decl.start_byte > ident.start_byte:
+                continue
+            t = self._match(decl, name)
+            if t:
+                found = t
+        return found
 
     def variable_type(self, ident: Node) -> str | None:
-        name = text(ident)
-        fn = enclosing_function(ident)
-        if fn is not None:
-            local = self._scope_decls(fn, ident.start_byte)
-            if name in local:
-                return local[name]
-        return self.globals().get(name)
+        t = self._lookup_in_scopes(ident)
+        if t is None:
+            fn = enclosing_function(ident)
+            if fn is not None:
+                t = self._lookup_anywhere_before(fn, ident)
+        if t is None:
+            t = self.globals().get(text(ident))
+        return self._expand_typedef(t)
+
+    def _expand_typedef(self, t: str | None) -> str | None:
+        if t is None or struct_name(t):
+            return t
+        base = _strip_pointer(t).split()[-1] if _strip_pointer(t) else ""
+        target = self.typedefs().get(base)
+        return target if target is not None else t
 
     def member_type(self, struct: str, member: str) -> str | None:
         fs = self.file_structs().get(struct)
         if fs and member in fs:
-            return fs[member]
+            return self._expand_typedef(fs[member])
         if self.catalog is not None:
             f = self.catalog.struct_field(struct, member)
             if f is not None:
                 return f.type
         return None
 
-    # -- expressions --------------------------------------------------------
+    def call_type(self, call: Node) -> str | None:
+        name = call_name(call)
+        if name is None:
+            return None
+        if name in _CONTAINER_MACROS:
+            args = call_args(call)
+            # tree-sitter splits ``struct x`` in an argument list into an
+            # ERROR node holding 'struct' and an identifier: read the text.
+            m = _STRUCT_RE.search(text(call.child_by_field_name("arguments")))
+            if len(args) >= 2 and m:
+                return f"struct {m.group(1)} *"
+            return None
+        t = self.function_returns().get(name)
+        if t is None and self.catalog is not None:
+            info = self.catalog.functions.get(name)
+            t = info.returns if info is not None else None
+        return self._expand_typedef(t)
+
+    # -- expressions -----------------------------------------------------------
 
     def expression_type(self, node: Node) -> str | None:
         """The declared type text of an expression, or None when unknown."""
@@ -119,11 +272,11 @@ class TypeResolver:
         if t == "identifier":
             return self.variable_type(node)
         if t == "parenthesized_expression":
-            inner = [c for c in node.named_children]
-            return self.expression_type(inner[0]) if inner else None
+            inner = [c for c in node.named_children if c.type != "comment"]
+            return self.expression_type(inner[-1]) if inner else None
         if t == "cast_expression":
             tn = node.child_by_field_name("type")
-            return text(tn) if tn is not None else None
+            return self._expand_typedef(text(tn)) if tn is not None else None
         if t == "field_expression":
             base = node.child_by_field_name("argument")
             field = node.child_by_field_name("field")
@@ -138,6 +291,21 @@ class TypeResolver:
         if t == "subscript_expression":
             arg = node.child_by_field_name("argument")
             return self.expression_type(arg) if arg is not None else None
+        if t == "call_expression":
+            return self.call_type(node)
+        if t == "conditional_expression":
+            for part in ("consequence", "alternative"):
+                branch = node.child_by_field_name(part)
+                bt = self.expression_type(branch) if branch is not None else None
+                if bt:
+                    return bt
+            return None
+        if t == "comma_expression":
+            right = node.child_by_field_name("right")
+            return self.expression_type(right) if right is not None else None
+        if t == "assignment_expression":
+            left = node.child_by_field_name("left")
+            return self.expression_type(left) if left is not None else None
         return None
 
     def struct_of(self, node: Node) -> str | None:

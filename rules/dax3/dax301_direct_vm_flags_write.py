@@ -1,25 +1,34 @@
-from daxlint.analysis.c import text
-from daxlint.analysis.types import TypeResolver
+from daxlint.analysis.vmflags import model_for, wrapper_fix
 from daxlint.model import Severity
 from daxlint.rule import Rule
-
-_WRAPPER_FOR_OP = {
-    "=": "vm_flags_init(vma, flags) (new vma) or vm_flags_reset(vma, flags)",
-    "|=": "vm_flags_set(vma, flags)",
-    "&=": "vm_flags_clear(vma, flags) (pass the bits to clear, not the mask)",
-    "^=": "vm_flags_mod(vma, set, clear)",
-}
 
 
 class DirectVmFlagsWrite(Rule):
     """
     ## What it does
-    Flags direct writes to `vm_area_struct.vm_flags` (`=`, `|=`, `&=`, `^=`,
-    `++`, `--`) on kernels where the field is const behind the
-    `vm_flags_*()` wrappers (v6.3 and later, bc292ab00f6c). The kernel API
-    catalog decides per version whether the field is writable; writes to
-    other structs with a `vm_flags` member (`vm_region`,
-    `page_referenced_arg`, trace-event `__entry`) are not findings.
+    Flags direct writes to a `struct vm_area_struct`'s flags - `=`, `|=`,
+    `&=`, `^=`, `++`, `--`, `WRITE_ONCE()`, a store through a cast pointer
+    to the field, or a store to the private `__vm_flags` - on kernels where
+    `vm_flags` is const behind the `vm_flags_*()` wrappers (v6.3 and later,
+    bc292ab00f6c). The kernel API catalog of the checked version decides
+    whether the field is writable, so on v6.2 and older the rule is silent
+    (DAX302 still checks *where* those writes happen).
+
+    The written object must be a vma: the rule resolves its type through
+    parameter and local declarations (block scoped), `vmf->vma`, aliases such
+    as `struct vm_area_struct *area = vmf->vma`, casts, `container_of()`,
+    and vma lookups such as `find_vma()`. Writes to the other structs with
+    a `vm_flags` member (`vm_region`, `page_referenced_arg`, trace-event
+    `__entry`, s390 `ccw`), designated initializers (`.vm_flags = ...`),
+    locals named `vm_flags`, and files that `#define vm_flags` to something
+    else are never findings. An expression whose type cannot be resolved is
+    not reported.
+
+    Each finding carries the wrapper call that replaces it as its fix:
+    `|= X` -> `vm_flags_set(vma, X)`, `&= ~X` -> `vm_flags_clear(vma, X)`,
+    `= (vma->vm_flags & ~A) | B` -> `vm_flags_mod(vma, B, A)`, `= X` ->
+    `vm_flags_reset(vma, X)` (or `vm_flags_init()` for a vma that is not
+    visible yet), `WRITE_ONCE()` -> `vm_flags_reset_once()`.
 
     ## Why is this bad
     Since v6.3 vma flags may only change through `vm_flags_set/clear/mod/
@@ -35,6 +44,7 @@ class DirectVmFlagsWrite(Rule):
     static int mydrv_mmap(struct file *file, struct vm_area_struct *vma)
     {
             vma->vm_flags |= VM_IO | VM_DONTEXPAND;
+            vma->vm_flags &= ~VM_MAYWRITE;
             return 0;
     }
     ```
@@ -43,7 +53,7 @@ class DirectVmFlagsWrite(Rule):
     ```c
     static int mydrv_mmap(struct file *file, struct vm_area_struct *vma)
     {
-            vm_flags_set(vma, VM_IO | VM_DONTEXPAND);
+            vm_flags_mod(vma, VM_IO | VM_DONTEXPAND, VM_MAYWRITE);
             return 0;
     }
     ```
@@ -58,32 +68,27 @@ class DirectVmFlagsWrite(Rule):
     severity = Severity.ERROR
     summary = "Direct write to vma->vm_flags where the kernel requires vm_flags_*() wrappers"
     tokens = (b"vm_flags",)
-    query = """
-    (assignment_expression left: (field_expression field: (field_identifier) @field) @lhs) @write
-    (update_expression argument: (field_expression field: (field_identifier) @field) @lhs) @write
-    """
 
     def check(self, ctx):
         if not ctx.catalog.field_is_const("vm_area_struct", "vm_flags"):
             return  # before v6.3 a write under the mmap write lock is legal (DAX302 covers where)
-        resolver = TypeResolver(ctx.source, ctx.catalog)
-        writes = ctx.captures.get("write", [])
-        for write in writes:
-            lhs = write.child_by_field_name("left") or write.child_by_field_name("argument")
-            if lhs is None or lhs.type != "field_expression":
+        model = model_for(ctx.source, ctx.catalog)
+        for w in model.writes:
+            if not w.is_direct:
                 continue
-            field = lhs.child_by_field_name("field")
-            if text(field) != "vm_flags":
-                continue
-            base = lhs.child_by_field_name("argument")
-            if resolver.struct_of(base) != "vm_area_struct":
-                continue
-            op_node = write.child_by_field_name("operator")
-            op = text(op_node) if op_node is not None else "++"
-            wrapper = _WRAPPER_FOR_OP.get(op, "vm_flags_mod(vma, set, clear)")
+            fix = wrapper_fix(model, w)
+            target = f"{w.vma_text}->{w.field}" if not model.vma_pointer_text(w).startswith("&") else f"{w.vma_text}.{w.field}"
+            if w.field == "__vm_flags":
+                what = f"write '{w.op}' to the private {target}, behind the vm_flags_*() wrappers' back"
+            elif w.kind == "pointer":
+                what = f"write '{w.op}' to {target} through a pointer that casts away its const"
+            elif w.kind == "write_once":
+                what = f"WRITE_ONCE() to {target}"
+            else:
+                what = f"direct write '{w.op}' to {target}"
             ctx.report(
-                write,
-                f"direct write '{op}' to {text(base)}->vm_flags: vm_flags is const since v6.3 "
-                f"(checking v{ctx.version}); use {wrapper}",
-                fix=wrapper,
+                w.node,
+                f"{what}: vm_flags is const since v6.3 (bc292ab00f6c; checking v{ctx.version}) and only "
+                f"the wrappers, which assert the mmap write lock, may change it; use {fix}",
+                fix=fix,
             )

@@ -1,0 +1,370 @@
+"""One file's call graph, as far as one file can tell.
+
+What the DAX3xx rules need to know about a function that touches
+``vma->vm_flags``:
+
+- in which *role* the kernel calls it: registered through a designated
+  initializer (``.mmap = foo_mmap`` in a ``file_operations``,
+  ``.fault = foo_fault`` in a ``vm_operations_struct``, ...) or an
+  assignment (``ops->mmap = foo_mmap``), or reached from such a function
+  through calls inside the file;
+- whether it holds the mmap lock for write where it writes: it calls
+  ``mmap_write_lock*()`` / ``down_write(&mm->mmap_lock)`` earlier in its
+  body, or asserts the lock (``mmap_assert_write_locked()``, ...), or every
+  path into it from a role passes through a caller that did;
+- whether it holds the lock only for read.
+
+Calls to functions in other files are invisible here. A function no role
+reaches has an *unknown* context (its callers live elsewhere, e.g. mm/
+core code called from a syscall that took the lock); the rules stay quiet
+on it rather than guess."""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from dataclasses import dataclass, field
+
+from tree_sitter import Node
+
+from daxlint.analysis.c import call_args, call_name, declarator_name, function_declarator, functions, text, walk
+
+# -- roles -------------------------------------------------------------------
+
+MMAP = "mmap"
+FAULT = "fault"
+VMA_OPEN = "vm_open"
+VMA_CLOSE = "vm_close"
+FILE_OPEN = "open"
+RELEASE = "release"
+IOCTL = "ioctl"
+FILE_IO = "file_io"
+POST_MMAP = "post_mmap"
+READ_LOCKED = "read_locked"  # called while a caller in this file holds mmap_read_lock
+
+# Roles that run after ->mmap() returned, where vm_flags must not change.
+AFTER_MMAP_ROLES = frozenset({FAULT, VMA_OPEN, VMA_CLOSE, FILE_OPEN, RELEASE, IOCTL, FILE_IO, POST_MMAP, READ_LOCKED})
+
+ROLE_WHY = {
+    MMAP: "the ->mmap path, where the mmap lock is held for write",
+    FAULT: "a page-fault handler: the mmap lock is held only for read (or only the per-VMA lock)",
+    VMA_OPEN: "vm_operations_struct.open, run when an existing mapping is split or copied at fork, after ->mmap decided the flags",
+    VMA_CLOSE: "vm_operations_struct.close, run while the mapping is torn down (munmap may have downgraded the lock to read)",
+    FILE_OPEN: "a file ->open, which holds no mmap lock",
+    RELEASE: "a file ->release/->flush, which holds no mmap lock",
+    IOCTL: "an ioctl handler, which holds no mmap lock unless it takes it",
+    FILE_IO: "a file read/write/poll handler, which holds no mmap lock",
+    POST_MMAP: "a ->post_mmap hook, run after ->mmap() returned (the design rejected in 2017)",
+    READ_LOCKED: "code running under mmap_read_lock(), not the write lock",
+}
+
+_FAULT_MEMBERS = frozenset({"fault", "huge_fault", "page_mkwrite", "pfn_mkwrite", "map_pages", "access"})
+_FILE_IO_MEMBERS = frozenset(
+    {"read", "write", "read_iter", "write_iter", "poll", "llseek", "fsync", "splice_read", "splice_write", "fallocate"}
+)
+_NOT_MMAP_MEMBERS = frozenset({"post_mmap"})
+
+
+def _is_mmap_member(member: str) -> bool:
+    return member not in _NOT_MMAP_MEMBERS and (member in ("mmap", "mmap_prepare") or member.endswith("_mmap"))
+
+
+def _is_file_ops(struct: str | None) -> bool:
+    return bool(struct) and (struct.endswith("file_operations") or struct == "proc_ops")
+
+
+def classify_member(struct: str | None, member: str) -> str | None:
+    """The role of a function stored in ``struct.member``, or None."""
+    if member == "post_mmap":
+        return POST_MMAP
+    if _is_mmap_member(member):
+        return MMAP
+    if member.endswith("ioctl"):
+        return IOCTL
+    if struct == "vm_operations_struct" or struct is None:
+        if member in _FAULT_MEMBERS and (struct is not None or member != "access"):
+            return FAULT
+        if struct is not None and member == "open":
+            return VMA_OPEN
+        if struct is not None and member == "close":
+            return VMA_CLOSE
+        return None
+    if _is_file_ops(struct):
+        bare = member[5:] if struct == "proc_ops" and member.startswith("proc_") else member
+        if bare == "open":
+            return FILE_OPEN
+        if bare in ("release", "flush"):
+            return RELEASE
+        if bare in _FILE_IO_MEMBERS:
+            return FILE_IO
+    return None
+
+
+# -- locks -------------------------------------------------------------------
+
+_WRITE_LOCK_CALLS = frozenset(
+    {"mmap_write_lock", "mmap_write_lock_killable", "mmap_write_lock_nested", "mmap_write_trylock"}
+)
+_READ_LOCK_CALLS = frozenset({"mmap_read_lock", "mmap_read_lock_killable", "mmap_read_trylock", "lock_vma_under_rcu"})
+# Calls that assert the write lock for the whole function (lockdep checks them).
+_WRITE_ASSERT_CALLS = frozenset({"mmap_assert_write_locked", "vma_assert_write_locked", "vma_start_write"})
+_RWSEM_WRITE = frozenset({"down_write", "down_write_killable", "down_write_nested", "down_write_trylock"})
+_RWSEM_READ = frozenset({"down_read", "down_read_killable", "down_read_trylock"})
+_MMAP_SEM_RE = re.compile(r"\bmmap_(lock|sem)\b")
+_BUG_ON_RE = re.compile(r"^(VM_)?(BUG_ON|WARN_ON|WARN_ON_ONCE|VM_WARN_ON)$")
+
+
+@dataclass
+class LockFacts:
+    write_sites: list[int] = field(default_factory=list)  # byte offsets of write-lock calls
+    read_sites: list[int] = field(default_factory=list)
+    asserts_write: bool = False
+
+    def write_locked_at(self, pos: int) -> bool:
+        return self.asserts_write or any(p < pos for p in self.write_sites)
+
+    def read_locked_at(self, pos: int) -> bool:
+        """Only read-locked: a read lock taken earlier and no write lock anywhere
+        in the function (a function that takes either, by a condition, is
+        trusted to take the right one)."""
+        return not self.asserts_write and not self.write_sites and any(p < pos for p in self.read_sites)
+
+
+def _under_bug_on(call: Node, stop: Node) -> bool:
+    n = call.parent
+    while n is not None and n != stop:
+        if n.type == "call_expression" and _BUG_ON_RE.match(call_name(n) or ""):
+            return True
+        n = n.parent
+    return False
+
+
+def lock_facts(fn: Node) -> LockFacts:
+    facts = LockFacts()
+    for call in walk(fn, {"call_expression"}):
+        name = call_name(call)
+        if name is None:
+            continue
+        if name in _WRITE_ASSERT_CALLS:
+            facts.asserts_write = True
+        elif name == "lockdep_assert_held_write" and _MMAP_SEM_RE.search(text(call)):
+            facts.asserts_write = True
+        elif name in _WRITE_LOCK_CALLS:
+            facts.write_sites.append(call.start_byte)
+        elif name in _RWSEM_WRITE and _MMAP_SEM_RE.search(text(call)):
+            facts.write_sites.append(call.start_byte)
+        elif name in _READ_LOCK_CALLS or (name in _RWSEM_READ and _MMAP_SEM_RE.search(text(call))):
+            # BUG_ON(mmap_read_trylock(mm)) asserts that someone holds the lock
+            # for write (mm/memory.c vm_insert_page does this).
+            if name.endswith("trylock") and _under_bug_on(call, fn):
+                facts.asserts_write = True
+            else:
+                facts.read_sites.append(call.start_byte)
+    return facts
+
+
+# -- the graph ---------------------------------------------------------------
+
+
+@dataclass
+class Registration:
+    function: str  # the registered function's name
+    member: str  # e.g. "mmap", "fault", "post_mmap"
+    struct: str | None  # e.g. "file_operations"; None when unknown
+    role: str | None
+    node: Node  # the initializer_pair or assignment
+
+
+@dataclass
+class Context:
+    """How a role reaches a function: the registered entry and the call path."""
+
+    role: str
+    entry: str
+    path: tuple[str, ...]
+    registration: Registration | None = None
+
+    def describe(self) -> str:
+        via = " -> ".join(self.path)
+        reg = self.registration
+        if reg is not None:
+            where = f"{reg.struct}.{reg.member}" if reg.struct else f".{reg.member}"
+            head = f"{self.entry}() is registered as {where}"
+        else:
+            head = f"{self.entry}() holds mmap_read_lock() where it calls on"
+        return head + (f" and calls {via}" if len(self.path) > 1 else "")
+
+
+class CallGraph:
+    """Functions, calls, registrations and lock facts of one file."""
+
+    def __init__(self, root: Node, resolver=None):
+        self.root = root
+        self.resolver = resolver
+        self.definitions: dict[str, list[Node]] = {}
+        for fn in functions(root):
+            name = _function_name(fn)
+            if name:
+                self.definitions.setdefault(name, []).append(fn)
+        # caller -> [(callee, call-site byte offset)], per definition and per name
+        self.calls_in: dict[int, list[tuple[str, int]]] = {}
+        self.calls: dict[str, list[tuple[str, int]]] = {}
+        self._locks: dict[int, LockFacts] = {}
+        for name, defs in self.definitions.items():
+            edges = self.calls.setdefault(name, [])
+            for fn in defs:
+                own = self.calls_in[fn.start_byte] = list(self._edges(fn))
+                edges.extend(own)
+        self.registrations: list[Registration] = self._registrations()
+        self._contexts: dict[str, list[Context]] | None = None
+
+    # -- construction --------------------------------------------------------
+
+    def _edges(self, fn: Node):
+        body = fn.child_by_field_name("body")
+        if body is None:
+            return
+        for call in walk(body, {"call_expression"}):
+            callee = call_name(call)
+            if callee in self.definitions:
+                yield callee, call.start_byte
+            # A function of this file handed over as a callback runs in the
+            # caller's context (e.g. a walker invoked from ->mmap).
+            for arg in call_args(call):
+                ref = arg.child_by_field_name("argument") if arg.type == "pointer_expression" else arg
+                if ref is not None and ref.type == "identifier" and text(ref) in self.definitions:
+                    yield text(ref), call.start_byte
+
+    def _registrations(self) -> list[Registration]:
+        out: list[Registration] = []
+        for pair in walk(self.root, {"initializer_pair"}):
+            member = _designator_member(pair)
+            fn = _function_ref(pair.child_by_field_name("value"))
+            if member is None or fn is None:
+                continue
+            struct = self._initializer_struct(pair.parent)
+            out.append(Registration(fn, member, struct, classify_member(struct, member), pair))
+        for asg in walk(self.root, {"assignment_expression"}):
+            left = asg.child_by_field_name("left")
+            if left is None or left.type != "field_expression":
+                continue
+            fn = _function_ref(asg.child_by_field_name("right"))
+            field_node = left.child_by_field_name("field")
+            if fn is None or field_node is None or fn not in self.definitions:
+                continue
+            member = text(field_node)
+            base = left.child_by_field_name("argument")
+            struct = self.resolver.struct_of(base) if self.resolver is not None and base is not None else None
+            out.append(Registration(fn, member, struct, classify_member(struct, member), asg))
+        return out
+
+    def _initializer_struct(self, init_list: Node | None) -> str | None:
+        """The struct type an initializer list initialises, when it says so."""
+        n = init_list
+        while n is not None and n.type == "initializer_list":
+            parent = n.parent
+            if parent is None:
+                return None
+            if parent.type == "init_declarator":
+                decl = parent.parent
+                t = decl.child_by_field_name("type") if decl is not None else None
+                return _struct_of_type(t)
+            if parent.type == "compound_literal_expression":
+                return _struct_of_type(parent.child_by_field_name("type"))
+            if parent.type == "initializer_pair":
+                outer = self._initializer_struct(parent.parent)
+                member = _designator_member(parent)
+                if outer and member and self.resolver is not None:
+                    from daxlint.analysis.types import struct_name
+
+                    return struct_name(self.resolver.member_type(outer, member) or "")
+                return None
+            n = parent  # array of structs: { { .fault = ... }, ... }
+        return None
+
+    # -- queries -------------------------------------------------------------
+
+    def locks(self, fn: Node) -> LockFacts:
+        key = fn.start_byte
+        if key not in self._locks:
+            self._locks[key] = lock_facts(fn)
+        return self._locks[key]
+
+    def roles_of(self, name: str) -> list[Registration]:
+        return [r for r in self.registrations if r.function == name and r.role is not None]
+
+    def contexts(self) -> dict[str, list[Context]]:
+        """For every function, the roles that reach it without passing
+        through a call made under the mmap write lock."""
+        if self._contexts is not None:
+            return self._contexts
+        out: dict[str, list[Context]] = {}
+        seeds: list[Context] = [Context(r.role, r.function, (r.function,), r) for r in self.registrations if r.role and r.function in self.definitions]
+        # Callers that hold the lock for read make their callees read-locked.
+        for name, defs in self.definitions.items():
+            for fn in defs:
+                facts = self.locks(fn)
+                if not facts.read_sites or facts.write_sites or facts.asserts_write:
+                    continue
+                for callee, pos in self.calls_in[fn.start_byte]:
+                    if facts.read_locked_at(pos) and callee != name:
+                        seeds.append(Context(READ_LOCKED, name, (name, callee)))
+        for seed in seeds:
+            target = seed.path[-1]
+            queue = deque([(target, seed.path)])
+            seen = {target}
+            while queue:
+                name, path = queue.popleft()
+                ctx = Context(seed.role, seed.entry, path, seed.registration)
+                out.setdefault(name, []).append(ctx)
+                for fn in self.definitions.get(name, []):
+                    facts = self.locks(fn)
+                    if facts.asserts_write:
+                        continue
+                    for callee, pos in self.calls_in[fn.start_byte]:
+                        if callee in seen or facts.write_locked_at(pos):
+                            continue
+                        if any(self.locks(d).asserts_write for d in self.definitions.get(callee, [])):
+                            continue
+                        seen.add(callee)
+                        queue.append((callee, path + (callee,)))
+        self._contexts = out
+        return out
+
+    def contexts_of(self, name: str | None) -> list[Context]:
+        return self.contexts().get(name, []) if name else []
+
+
+def _function_name(fn: Node) -> str | None:
+    d = function_declarator(fn)
+    return declarator_name(d.child_by_field_name("declarator")) if d is not None else None
+
+
+def _designator_member(pair: Node) -> str | None:
+    des = pair.child_by_field_name("designator")
+    if des is None or des.type != "field_designator":
+        return None
+    ids = [c for c in des.named_children if c.type == "field_identifier"]
+    return text(ids[-1]) if ids else None
+
+
+def _function_ref(value: Node | None) -> str | None:
+    """``foo`` or ``&foo`` as a stored function pointer."""
+    if value is None:
+        return None
+    if value.type == "pointer_expression":
+        value = value.child_by_field_name("argument")
+    if value is not None and value.type == "identifier":
+        return text(value)
+    return None
+
+
+def _struct_of_type(t: Node | None) -> str | None:
+    if t is None:
+        return None
+    if t.type == "type_descriptor":
+        t = t.child_by_field_name("type")
+    if t is not None and t.type == "struct_specifier":
+        name = t.child_by_field_name("name")
+        return text(name) if name is not None else None
+    return None

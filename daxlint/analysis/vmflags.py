@@ -1,0 +1,559 @@
+"""Where a file changes ``vma->vm_flags``, and in what context.
+
+Shared by the DAX3xx rules so that a file is analysed once however many of
+them run: every write to a ``struct vm_area_struct``'s flags (a direct
+``=``/``|=``/``&=``/``^=``/``++``/``--``, ``WRITE_ONCE()``, a write through a
+pointer to the field, or a ``vm_flags_*()`` wrapper call), the flags it sets
+and clears, whether it depends on the DAX mode, and the call-graph context
+of the function it sits in."""
+
+from __future__ import annotations
+
+import re
+import weakref
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from tree_sitter import Node
+
+from daxlint.analysis.c import call_args, call_name, declarator_name, enclosing_function, function_name, text, walk
+from daxlint.analysis.callgraph import AFTER_MMAP_ROLES, MMAP, CallGraph, Context
+from daxlint.analysis.preproc import first_branch_only
+from daxlint.analysis.types import TypeResolver
+
+VMA_STRUCT = "vm_area_struct"
+FLAG_FIELDS = frozenset({"vm_flags", "__vm_flags"})
+# The v6.3 wrappers (bc292ab00f6c); index of the vma argument is 0 for all.
+WRAPPERS = frozenset({"vm_flags_set", "vm_flags_clear", "vm_flags_mod", "vm_flags_init", "vm_flags_reset",
+                      "vm_flags_reset_once", "__vm_flags_mod"})
+# Wrappers that initialise a vma nobody else can see yet: no lock needed.
+INIT_WRAPPERS = frozenset({"vm_flags_init"})
+
+# What makes a decision depend on the DAX mode of a file or mapping.
+DAX_PREDICATE_RE = re.compile(
+    r"\b(IS_DAX|S_DAX|IS_FSDAX|vma_is_dax|vma_is_fsdax|\w+_IS_DAX|FS_XFLAG_DAX|\w*_DAX_FL|XFS_DIFLAG2_DAX"
+    r"|daxdev_mapping_supported|dax_mapping)\b"
+)
+_VM_FLAG_RE = re.compile(r"^VM_[A-Z0-9_]+$")
+_EXITS = frozenset({"return_statement", "goto_statement", "break_statement", "continue_statement"})
+_COND_PARENTS = frozenset({"if_statement", "while_statement", "do_statement", "for_statement", "switch_statement"})
+
+
+@dataclass
+class VmFlagsWrite:
+    node: Node  # what to report: the assignment, update or call
+    kind: str  # "direct", "pointer" (through &vma->vm_flags), "write_once" or "wrapper"
+    op: str  # "=", "|=", "&=", "^=", "++", "--", or the wrapper's name
+    vma: Node | None  # the expression naming the vma
+    value: Node | None  # right-hand side / flags argument
+    field: str  # "vm_flags" or "__vm_flags" (wrappers: "vm_flags")
+    function: Node | None
+    set_flags: frozenset[str] = frozenset()
+    cleared_flags: frozenset[str] = frozenset()
+
+    @property
+    def function_name(self) -> str | None:
+        return function_name(self.function) if self.function is not None else None
+
+    @property
+    def is_direct(self) -> bool:
+        return self.kind != "wrapper"
+
+    @property
+    def vma_text(self) -> str:
+        return text(self.vma) if self.vma is not None else "vma"
+
+
+@dataclass
+class WriteContext:
+    locked: bool  # the mmap write lock is taken earlier in the function or asserted
+    read_locked: bool  # only mmap_read_lock() is held at the write
+    contexts: list[Context] = field(default_factory=list)  # roles reaching the function unlocked
+
+    @property
+    def in_mmap(self) -> bool:
+        return any(c.role == MMAP for c in self.contexts)
+
+    @property
+    def after_mmap(self) -> list[Context]:
+        return [c for c in self.contexts if c.role in AFTER_MMAP_ROLES]
+
+    @property
+    def unknown(self) -> bool:
+        return not self.contexts and not self.locked and not self.read_locked
+
+
+class VmFlagsModel:
+    """Per-file analysis; get it with :func:`model_for` so rules share it."""
+
+    def __init__(self, source, catalog):
+        self.source = source
+        self.catalog = catalog
+        self.macro_renamed = _redefines_vm_flags(source.data)
+
+    # -- trees -----------------------------------------------------------------
+
+    @cached_property
+    def root(self) -> Node:
+        """The tree to analyse: the file's own, or - when some vm_flags write
+        is stranded in an ERROR node outside any function and the file has
+        #else branches - a parse of the file with only first branches kept."""
+        root = self.source.root
+        if not any(enclosing_function(n) is None for n in self._candidates(root)):
+            return root
+        if b"#else" not in self.source.data and b"#elif" not in self.source.data:
+            return root
+        from daxlint.source import parser
+
+        self._variant_tree = parser().parse(first_branch_only(self.source.data))
+        return self._variant_tree.root_node
+
+    @cached_property
+    def resolver(self) -> TypeResolver:
+        return TypeResolver(self.source, self.catalog, self.root)
+
+    @cached_property
+    def graph(self) -> CallGraph:
+        return CallGraph(self.root, self.resolver)
+
+    # -- writes ----------------------------------------------------------------
+
+    @staticmethod
+    def _candidates(root: Node):
+        """Nodes that look like vm_flags writes, before any type check."""
+        for n in walk(root, {"field_identifier", "identifier"}):
+            t = n.text
+            if n.type == "field_identifier" and t in (b"vm_flags", b"__vm_flags"):
+                fe = n.parent
+                top = fe.parent if fe is not None else None
+                if top is not None and top.type in ("assignment_expression", "update_expression") and top.children[0] == fe:
+                    yield n
+            elif n.type == "identifier" and (t.startswith(b"vm_flags_") or t == b"__vm_flags_mod"):
+                yield n
+
+    @cached_property
+    def writes(self) -> list[VmFlagsWrite]:
+        out: list[VmFlagsWrite] = []
+        seen: set[int] = set()
+        aliases = self._field_pointer_aliases()
+        for n in walk(self.root, {"assignment_expression", "update_expression", "call_expression"}):
+            w = self._classify(n, aliases)
+            if w is not None and w.node.start_byte not in seen:
+                seen.add(w.node.start_byte)
+                out.append(w)
+        return out
+
+    def _classify(self, n: Node, aliases: dict[tuple[int, str], Node]) -> VmFlagsWrite | None:
+        if n.type == "call_expression":
+            name = call_name(n)
+            args = call_args(n)
+            if name in WRAPPERS and args:
+                value = args[1] if len(args) > 1 else None
+                w = VmFlagsWrite(n, "wrapper", name, args[0], value, "vm_flags", enclosing_function(n))
+                if name == "vm_flags_clear":
+                    w.cleared_flags = _flag_names(value, negated=False)
+                elif name == "vm_flags_mod":
+                    w.set_flags = _flag_names(value, negated=False)
+                    w.cleared_flags = _flag_names(args[2], negated=False) if len(args) > 2 else frozenset()
+                else:
+                    w.set_flags = self._expanded_flags(value, n)
+                return w
+            if name == "WRITE_ONCE" and len(args) == 2:
+                vma, fld = self._flags_field(args[0])
+                if vma is not None:
+                    w = VmFlagsWrite(n, "write_once", "=", vma, args[1], fld, enclosing_function(n))
+                    w.set_flags = self._expanded_flags(args[1], n)
+                    return w
+            return None
+        target = n.child_by_field_name("left") if n.type == "assignment_expression" else n.child_by_field_name("argument")
+        if target is None:
+            return None
+        op_node = n.child_by_field_name("operator")
+        op = text(op_node) if op_node is not None else ""
+        if n.type == "update_expression":
+            op = "++" if "++" in text(n) else "--"
+        kind = "direct"
+        if target.type == "pointer_expression" and text(target).startswith("*"):
+            inner = _strip_casts(target.child_by_field_name("argument"))
+            kind = "pointer"
+            if inner is not None and inner.type == "pointer_expression" and text(inner).startswith("&"):
+                target = inner.child_by_field_name("argument")
+            elif inner is not None and inner.type == "identifier":
+                fn = enclosing_function(n)
+                target = aliases.get((fn.start_byte if fn is not None else -1, text(inner)))
+            else:
+                return None
+            if target is None:
+                return None
+        vma, fld = self._flags_field(target)
+        if vma is None:
+            return None
+        value = n.child_by_field_name("right") if n.type == "assignment_expression" else None
+        w = VmFlagsWrite(n, kind, op, vma, value, fld, enclosing_function(n))
+        if op == "&=":
+            w.cleared_flags = _flag_names(value, negated=True) if value is not None else frozenset()
+        elif op in ("|=", "="):
+            w.set_flags = self._expanded_flags(value, n)
+            if op == "=":
+                w.cleared_flags = _flag_names(value, negated=True)
+        return w
+
+    def _flags_field(self, node: Node | None) -> tuple[Node | None, str]:
+        """(vma expression, field) when ``node`` is ``<vma>->vm_flags``."""
+        node = _strip_parens(node)
+        if node is None or node.type != "field_expression":
+            return None, ""
+        fld = node.child_by_field_name("field")
+        name = text(fld)
+        if name not in FLAG_FIELDS or (self.macro_renamed and name == "vm_flags"):
+            return None, ""
+        base = node.child_by_field_name("argument")
+        if base is None or self.resolver.struct_of(base) != VMA_STRUCT:
+            return None, ""
+        return base, name
+
+    def _field_pointer_aliases(self) -> dict[tuple[int, str], Node]:
+        """Locals holding ``&vma->vm_flags`` (possibly cast): (function, name) -> field node."""
+        out: dict[tuple[int, str], Node] = {}
+        if b"&" not in self.source.data:
+            return out
+        for ptr in walk(self.root, {"pointer_expression"}):
+            if not text(ptr).startswith("&"):
+                continue
+            fld = ptr.child_by_field_name("argument")
+            if fld is None or fld.type != "field_expression" or text(fld.child_by_field_name("field")) not in FLAG_FIELDS:
+                continue
+            holder = ptr.parent
+            while holder is not None and holder.type in ("cast_expression", "parenthesized_expression"):
+                holder = holder.parent
+            name = None
+            if holder is not None and holder.type == "init_declarator":
+                name = declarator_name(holder.child_by_field_name("declarator"))
+            elif holder is not None and holder.type == "assignment_expression":
+                left = holder.child_by_field_name("left")
+                name = text(left) if left is not None and left.type == "identifier" else None
+            fn = enclosing_function(ptr)
+            if name and fn is not None:
+                out[(fn.start_byte, name)] = fld
+        return out
+
+    def _expanded_flags(self, value: Node | None, at: Node) -> frozenset[str]:
+        """VM_* flags a value sets; a plain local variable is followed to the
+        values assigned to it earlier in the function (one level)."""
+        flags = set(_flag_names(value, negated=False))
+        if value is not None and value.type == "identifier":
+            fn = enclosing_function(at)
+            if fn is not None:
+                for v in _assigned_values(fn, text(value), at.start_byte):
+                    flags |= _flag_names(v, negated=False)
+        return frozenset(flags)
+
+    # -- contexts --------------------------------------------------------------
+
+    def context(self, w: VmFlagsWrite) -> WriteContext:
+        if w.function is None:
+            return WriteContext(False, False)
+        facts = self.graph.locks(w.function)
+        pos = w.node.start_byte
+        return WriteContext(facts.write_locked_at(pos), facts.read_locked_at(pos), self.graph.contexts_of(w.function_name))
+
+    def dax_dependence(self, w: VmFlagsWrite, flag: str | None = None) -> "DaxDependence | None":
+        """How the write depends on the DAX mode (IS_DAX(), S_DAX,
+        vma_is_dax(), a per-file DAX flag): the condition or value that
+        decides it and for which mode it runs; None when it does not.
+
+        ``flag`` narrows a value-based dependence to one flag: in
+        ``IS_DAX(i) ? VM_MIXEDMAP : 0`` the flag is set for DAX files."""
+        fn = w.function
+        pred = _DaxPredicate(_dax_tainted_locals(fn) if fn is not None else set())
+        if w.value is not None and pred.mentions(w.value):
+            return DaxDependence(w.value, _value_polarity(w.value, pred, flag))
+        found: DaxDependence | None = None
+        child, n = w.node, w.node.parent
+        while n is not None and n != fn:
+            dep = None
+            if n.type in _COND_PARENTS or n.type == "conditional_expression":
+                cond = n.child_by_field_name("condition")
+                if cond is not None and child != cond and pred.mentions(cond):
+                    pol = pred.polarity(cond) if n.type != "switch_statement" else 0
+                    if n.child_by_field_name("alternative") == child or (
+                        n.type == "if_statement" and _is_else_branch(n, child)
+                    ):
+                        pol = -pol
+                    dep = DaxDependence(cond, pol)
+            if dep is None and n.type == "compound_statement":
+                # An earlier guard that leaves the block: if (!IS_DAX(i)) return ...;
+                for stmt in n.named_children:
+                    if stmt.start_byte >= child.start_byte:
+                        break
+                    if stmt.type == "if_statement" and stmt.child_by_field_name("alternative") is None:
+                        cond = stmt.child_by_field_name("condition")
+                        body = stmt.child_by_field_name("consequence")
+                        if pred.mentions(cond) and body is not None and _leaves(body):
+                            dep = DaxDependence(cond, -pred.polarity(cond))
+            if dep is not None:
+                if found is None:
+                    found = dep
+                elif found.polarity == 0:
+                    found = DaxDependence(found.node, dep.polarity)
+                if found.polarity != 0:
+                    return found
+            child, n = n, n.parent
+        return found
+
+    def dax_condition(self, w: VmFlagsWrite) -> Node | None:
+        dep = self.dax_dependence(w)
+        return dep.node if dep is not None else None
+
+    # -- what the vma is ---------------------------------------------------------
+
+    def is_private_vma(self, w: VmFlagsWrite) -> bool:
+        """A vma nobody else can see yet: a struct on the stack (hugetlbfs'
+        pseudo_vma) or one this function just allocated with vm_area_alloc()/
+        vm_area_dup() and not yet inserted."""
+        vma = _strip_parens(w.vma)
+        if vma is None:
+            return False
+        if vma.type == "pointer_expression" and text(vma).startswith("&"):
+            vma = vma.child_by_field_name("argument")
+        if vma is None or vma.type != "identifier":
+            return False
+        declared = self.resolver._lookup_in_scopes(vma)
+        if declared is not None and "*" not in declared:
+            return True
+        if w.function is not None:
+            for v in _assigned_values(w.function, text(vma), w.node.start_byte):
+                if v is not None and v.type == "call_expression" and call_name(v) in _FRESH_VMA_CALLS:
+                    return True
+        return False
+
+    def vma_pointer_text(self, w: VmFlagsWrite) -> str:
+        """How to hand the vma to a wrapper: ``vma`` or ``&pseudo_vma``."""
+        if w.kind == "wrapper":
+            return w.vma_text
+        fe = w.vma.parent if w.vma is not None else None
+        if fe is not None and fe.type == "field_expression" and text(fe.child_by_field_name("operator")) == ".":
+            return "&" + w.vma_text
+        return w.vma_text
+
+
+_FRESH_VMA_CALLS = frozenset({"vm_area_alloc", "vm_area_dup"})
+
+
+@dataclass
+class DaxDependence:
+    node: Node  # the condition (or value) that mentions the DAX mode
+    polarity: int  # +1: runs only for DAX, -1: only for non-DAX, 0: depends, direction unknown
+
+
+class _DaxPredicate:
+    def __init__(self, tainted: set[str]):
+        self.tainted = tainted
+        self._tainted_re = re.compile(r"\b(" + "|".join(map(re.escape, sorted(tainted))) + r")\b") if tainted else None
+
+    def mentions(self, node: Node | None) -> bool:
+        if node is None:
+            return False
+        t = text(node)
+        return bool(DAX_PREDICATE_RE.search(t)) or bool(self._tainted_re and self._tainted_re.search(t))
+
+    def polarity(self, cond: Node | None) -> int:
+        """+1 when the condition being true means the file is DAX, -1 when it
+        means it is not, 0 when it cannot say (``a || IS_DAX(i)``)."""
+        c = _strip_parens(cond)
+        if c is None:
+            return 0
+        if c.type == "unary_expression" and text(c.child_by_field_name("operator")) == "!":
+            return -self.polarity(c.child_by_field_name("argument"))
+        if c.type == "binary_expression":
+            op = text(c.child_by_field_name("operator"))
+            left, right = c.child_by_field_name("left"), c.child_by_field_name("right")
+            if op == "&&":
+                pols = [self.polarity(x) for x in (left, right) if self.mentions(x)]
+                return pols[0] if len(pols) == 1 else 0
+            if op in ("==", "!="):
+                zero = [x for x in (left, right) if x is not None and text(x) in ("0", "false", "NULL")]
+                other = [x for x in (left, right) if x is not None and x not in zero]
+                if zero and other and self.mentions(other[0]):
+                    p = self.polarity(other[0])
+                    return -p if op == "==" else p
+                return 0
+            if op == "&":  # inode->i_flags & S_DAX
+                return 1 if self.mentions(c) else 0
+            return 0
+        if c.type in ("call_expression", "identifier", "field_expression"):
+            return 1 if self.mentions(c) else 0
+        return 0
+
+
+def _is_else_branch(if_stmt: Node, child: Node) -> bool:
+    alt = if_stmt.child_by_field_name("alternative")
+    return alt is not None and (alt == child or alt.start_byte <= child.start_byte < alt.end_byte)
+
+
+def _value_polarity(value: Node, pred: _DaxPredicate, flag: str | None) -> int:
+    """Polarity of ``flag`` in a value such as ``IS_DAX(i) ? VM_MIXEDMAP : 0``."""
+    for cx in walk(value, {"conditional_expression"}):
+        cond = cx.child_by_field_name("condition")
+        if not pred.mentions(cond):
+            continue
+        p = pred.polarity(cond)
+        for part, sign in (("consequence", 1), ("alternative", -1)):
+            branch = cx.child_by_field_name(part)
+            if branch is not None and (flag is None or flag in _flag_names(branch, negated=False)):
+                return p * sign
+    return 0
+
+
+_MODELS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def model_for(source, catalog) -> VmFlagsModel:
+    """The file's model, shared by every DAX3xx rule that runs on it."""
+    per_source = _MODELS.get(source)
+    if per_source is None:
+        per_source = _MODELS[source] = {}
+    key = id(catalog)
+    m = per_source.get(key)
+    if m is None:
+        m = per_source[key] = VmFlagsModel(source, catalog)
+    return m
+
+
+# -- helpers -------------------------------------------------------------------
+
+_RENAME_RE = re.compile(rb"^[ \t]*#[ \t]*define[ \t]+vm_flags\b", re.M)
+
+
+def _redefines_vm_flags(data: bytes) -> bool:
+    """``#define vm_flags vm_start`` (a BPF selftest does this): in such a
+    file ``->vm_flags`` is not the field at all."""
+    return b"define" in data and _RENAME_RE.search(data) is not None
+
+
+def _strip_parens(node: Node | None) -> Node | None:
+    while node is not None and node.type == "parenthesized_expression":
+        inner = [c for c in node.named_children if c.type != "comment"]
+        node = inner[-1] if inner else None
+    return node
+
+
+def _strip_casts(node: Node | None) -> Node | None:
+    while node is not None and node.type in ("parenthesized_expression", "cast_expression"):
+        node = node.child_by_field_name("value") if node.type == "cast_expression" else _strip_parens(node)
+    return node
+
+
+def _under_negation(node: Node, stop: Node) -> bool:
+    n = node.parent
+    while n is not None and n != stop:
+        if n.type == "unary_expression" and text(n.child_by_field_name("operator")) == "~":
+            return True
+        n = n.parent
+    return False
+
+
+def _flag_names(value: Node | None, negated: bool) -> frozenset[str]:
+    """VM_* identifiers in ``value`` that are (negated=True) or are not under a ``~``."""
+    if value is None:
+        return frozenset()
+    out = set()
+    for ident in walk(value, {"identifier"}):
+        name = text(ident)
+        if _VM_FLAG_RE.match(name) and _under_negation(ident, value.parent) == negated:
+            out.add(name)
+    return frozenset(out)
+
+
+def _assigned_values(fn: Node, name: str, before: int):
+    for n in walk(fn, {"init_declarator", "assignment_expression"}):
+        if n.start_byte >= before:
+            continue
+        if n.type == "init_declarator":
+            if declarator_name(n.child_by_field_name("declarator")) == name:
+                yield n.child_by_field_name("value")
+        else:
+            left = n.child_by_field_name("left")
+            if left is not None and left.type == "identifier" and text(left) == name:
+                yield n.child_by_field_name("right")
+
+
+def _dax_tainted_locals(fn: Node) -> set[str]:
+    """Locals whose value comes from a DAX predicate: ``bool dax = IS_DAX(inode);``."""
+    out: set[str] = set()
+    body = fn.child_by_field_name("body")
+    if body is None or not DAX_PREDICATE_RE.search(text(body)):
+        return out
+    for n in walk(body, {"init_declarator", "assignment_expression"}):
+        if n.type == "init_declarator":
+            name = declarator_name(n.child_by_field_name("declarator"))
+            value = n.child_by_field_name("value")
+        else:
+            left = n.child_by_field_name("left")
+            name = text(left) if left is not None and left.type == "identifier" else None
+            value = n.child_by_field_name("right")
+        if name and value is not None and DAX_PREDICATE_RE.search(text(value)):
+            out.add(name)
+    return out
+
+
+def _leaves(body: Node) -> bool:
+    """Whether a guard's body leaves the enclosing block (return, goto, ...)."""
+    if body.type in _EXITS:
+        return True
+    if body.type == "compound_statement":
+        stmts = [c for c in body.named_children if c.type != "comment"]
+        return bool(stmts) and stmts[-1].type in _EXITS
+    return False
+
+
+def _squash(node: Node | None) -> str:
+    return " ".join(text(node).split()) if node is not None else ""
+
+
+def _negated_operand(node: Node | None) -> Node | None:
+    """X when node is ``~X`` (parentheses allowed)."""
+    node = _strip_parens(node)
+    if node is not None and node.type == "unary_expression" and text(node.child_by_field_name("operator")) == "~":
+        return node.child_by_field_name("argument")
+    return None
+
+
+def _reads_own_flags(node: Node | None, vma_text: str) -> bool:
+    node = _strip_parens(node)
+    return node is not None and node.type == "field_expression" and text(node.child_by_field_name("field")) in FLAG_FIELDS and text(node.child_by_field_name("argument")) == vma_text
+
+
+def wrapper_fix(model: VmFlagsModel, w: VmFlagsWrite) -> str:
+    """The vm_flags_*() call that replaces a direct write, as code."""
+    vma = model.vma_pointer_text(w)
+    own = f"{w.vma_text}{'.' if vma.startswith('&') else '->'}vm_flags"
+    value = w.value
+    if w.kind == "write_once":
+        return f"vm_flags_reset_once({vma}, {_squash(value)})"
+    if w.op == "|=":
+        return f"vm_flags_set({vma}, {_squash(value)})"
+    if w.op == "&=":
+        cleared = _negated_operand(value)
+        if cleared is not None:
+            return f"vm_flags_clear({vma}, {_squash(cleared)})"
+        return f"vm_flags_reset({vma}, {own} & {_squash(value)})"
+    if w.op == "^=":
+        return f"vm_flags_reset({vma}, {own} ^ {_squash(value)})"
+    if w.op == "=":
+        v = _strip_parens(value)
+        if v is not None and v.type == "binary_expression":
+            op = text(v.child_by_field_name("operator"))
+            left, right = _strip_parens(v.child_by_field_name("left")), v.child_by_field_name("right")
+            if op == "|" and _reads_own_flags(left, w.vma_text):
+                return f"vm_flags_set({vma}, {_squash(right)})"
+            if op == "&" and _reads_own_flags(left, w.vma_text) and _negated_operand(right) is not None:
+                return f"vm_flags_clear({vma}, {_squash(_negated_operand(right))})"
+            if op == "|" and left is not None and left.type == "binary_expression" and text(left.child_by_field_name("operator")) == "&":
+                inner_l = left.child_by_field_name("left")
+                cleared = _negated_operand(left.child_by_field_name("right"))
+                if _reads_own_flags(inner_l, w.vma_text) and cleared is not None:
+                    return f"vm_flags_mod({vma}, {_squash(right)}, {_squash(cleared)})"
+        init = "vm_flags_init" if model.is_private_vma(w) else "vm_flags_reset"
+        return f"{init}({vma}, {_squash(value)})"
+    return f"vm_flags_set({vma}, ...) or vm_flags_clear({vma}, ...) with the intended flags"
