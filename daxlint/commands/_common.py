@@ -95,7 +95,11 @@ def emit(report: Report, fmt: str, output: str | None, **render_kw) -> None:
 
         print_report(report)
         return
-    text = render(report, fmt, **render_kw)
+    write_text(render(report, fmt, **render_kw), output)
+
+
+def write_text(text: str, output: str | None) -> None:
+    """Print ``text``, or replace the file ``output`` with it atomically."""
     if output is None:
         click.echo(text, nl=False)
         return
