@@ -19,6 +19,7 @@ import dataclasses
 import json
 import os
 import tempfile
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -170,8 +171,14 @@ class BaselineResult:
     @property
     def kept(self) -> list[BaselineEntry]:
         """The entries a shrunk baseline keeps: all but the fixed ones."""
-        fixed = set(self.fixed)
-        return [e for e in self.entries if e not in fixed]
+        drop = Counter(self.fixed)
+        kept = []
+        for e in self.entries:
+            if drop[e] > 0:
+                drop[e] -= 1
+            else:
+                kept.append(e)
+        return kept
 
 
 def apply_baseline(baseline: Baseline, findings: list[Finding], scope: Scope) -> BaselineResult:
