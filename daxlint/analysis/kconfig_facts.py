@@ -49,6 +49,13 @@ def fs_dax_limited_opt_in(kernel, path: str | None) -> LimitedOptIn | None:
     return None
 
 
+def display_path(kernel, path: str) -> str:
+    """``path`` relative to the tree top (or the current directory) for messages."""
+    base = str(kernel.root) if kernel.root is not None else os.getcwd()
+    rel = os.path.relpath(path, base)
+    return path if rel.startswith("..") else rel
+
+
 def kconfig_context_files(path: str) -> list[str]:
     """The Kconfig files a verdict on ``path`` may depend on (for the cache)."""
     d = os.path.dirname(path)

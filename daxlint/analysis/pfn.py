@@ -545,6 +545,14 @@ def _same(a: Node | None, b: Node | None) -> bool:
     return unwrap(a).start_byte == unwrap(b).start_byte and unwrap(a).end_byte == unwrap(b).end_byte
 
 
+# How bad a page-less pfn is at each kind of sink.
+DAX_SINKS = frozenset({"direct_access", "dax_insert", "dax_mixed"})
+
+
+def sink_severity(sink: "Sink | None") -> str:
+    return "error" if sink is not None and sink.kind in DAX_SINKS else "warning"
+
+
 def strongest(sinks: list[Sink]) -> Sink | None:
     return max(sinks, key=lambda s: SINK_RANK.get(s.kind, 0)) if sinks else None
 

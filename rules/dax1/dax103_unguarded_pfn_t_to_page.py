@@ -1,0 +1,245 @@
+import re
+
+from daxlint.analysis.c import call_args, declarator_name, enclosing_function, text, walk
+from daxlint.analysis.fileindex import callee_name, contains, index_for, unwrap, value_parent
+from daxlint.analysis.pfn import FLAG_CONSTRUCTORS, PAGE_CONSTRUCTORS, pfn_analysis
+from daxlint.model import Severity
+from daxlint.rule import Rule
+
+GUARDS = ("pfn_t_has_page", "pfn_t_devmap")
+# Calls whose argument being NULL-tested counts as a check of it.
+_CHECK_WRAPPERS = frozenset({"WARN_ON", "WARN_ON_ONCE", "BUG_ON", "unlikely", "likely", "IS_ERR_OR_NULL", "WARN", "WARN_ONCE"})
+_EXITS = frozenset({"return_statement", "goto_statement", "break_statement", "continue_statement"})
+_CONDITION_HOLDERS = frozenset({"if_statement", "while_statement", "do_statement", "for_statement", "conditional_expression"})
+# Where a pfn may come from that has no page: a DAX device.
+_DAX_FILLERS = frozenset({"dax_direct_access", "direct_access"})
+
+
+def _norm(s: str) -> str:
+    return re.sub(r"\s+", "", s)
+
+
+def _guard_re(arg: str, negated: bool) -> re.Pattern:
+    call = r"(?:%s)\(\(*%s\)*\)" % ("|".join(GUARDS), re.escape(arg))
+    return re.compile(r"!\(*" + call if negated else r"(?<![!\w])\(*" + call)
+
+
+def _condition(node):
+    if node.type == "conditional_expression":
+        return node.child_by_field_name("condition")
+    return node.child_by_field_name("condition")
+
+
+def _always_exits(stmt) -> bool:
+    if stmt is None:
+        return False
+    if stmt.type in _EXITS:
+        return True
+    if stmt.type == "expression_statement":
+        inner = stmt.named_children[0] if stmt.named_children else None
+        return inner is not None and inner.type == "call_expression" and callee_name(inner) in ("BUG", "panic")
+    if stmt.type == "compound_statement":
+        body = [c for c in stmt.named_children if c.type != "comment"]
+        return bool(body) and _always_exits(body[-1])
+    return False
+
+
+def _is_null_test_of(node, name: str) -> bool:
+    """Whether ``node`` (an expression) tests ``name`` against NULL."""
+    t = _norm(text(node))
+    patterns = (f"!{name}", f"{name}==NULL", f"{name}!=NULL", f"NULL=={name}", f"NULL!={name}", f"IS_ERR_OR_NULL({name})")
+    if any(p in t for p in patterns):
+        return True
+    return t.strip("()") == name
+
+
+class UnguardedPfnTToPage(Rule):
+    """
+    ## What it does
+    Finds `pfn_t_to_page()` whose result is used - dereferenced, passed on,
+    stored - without a guard: neither a `pfn_t_has_page()` /
+    `pfn_t_devmap()` test of the same pfn that dominates the call (an
+    enclosing `if`, or an earlier `if (!pfn_t_has_page(pfn)) return/goto`),
+    nor a NULL test of the result before its first use. Returning the
+    result is not a finding (the caller gets a nullable pointer, like from
+    `pfn_t_to_page()` itself), and neither is a pfn built by
+    `page_to_pfn_t()` / `pfn_to_pfn_t()` or with `PFN_MAP`. It is an
+    error when the pfn may be page-less (from `dax_direct_access()` or
+    built without `PFN_MAP`), a warning when its origin is unknown.
+
+    ## Why is this bad
+    `pfn_t_to_page()` returns NULL for a page-less pfn (PFN_DEV without
+    PFN_MAP): FS_DAX_LIMITED memory (s390 dcssblk), a pmem namespace
+    without a memmap, device memory mapped with `devm_memremap()`. Code
+    that assumes every DAX pfn has a page - the assumption 569d0365f571
+    made true only for DAX devices with ZONE_DEVICE pages - crashes on
+    exactly those devices. dm-writecache is the model: it refuses a
+    device whose pfn fails `pfn_t_has_page()`.
+
+    ## Example
+    ```c
+    rc = dax_direct_access(dax_dev, pgoff, 1, DAX_ACCESS, &kaddr, &pfn);
+    get_page(pfn_t_to_page(pfn));
+    ```
+
+    ## Use instead
+    ```c
+    rc = dax_direct_access(dax_dev, pgoff, 1, DAX_ACCESS, &kaddr, &pfn);
+    if (!pfn_t_has_page(pfn))
+            return -EOPNOTSUPP;
+    get_page(pfn_t_to_page(pfn));
+    ```
+
+    ## References
+    - 34c0fd540e79 "mm, dax, pmem: introduce pfn_t" (v4.5, `pfn_t_to_page()`, `pfn_t_has_page()`)
+    - 569d0365f571 "dax: require 'struct page' by default for filesystem dax" (v4.15)
+    - 785a3fab4adb "mm, dax: introduce pfn_t_special()" (page-less FS_DAX_LIMITED pfns)
+    - drivers/md/dm-writecache.c (persistent_memory_claim: the guard done right)
+    """
+
+    id = "DAX103"
+    name = "unguarded-pfn-t-to-page"
+    severity = Severity.ERROR
+    summary = "pfn_t_to_page() result used without a NULL or pfn_t_has_page() guard"
+    tokens = (b"pfn_t_to_page",)
+
+    def check(self, ctx):
+        index = index_for(ctx.source)
+        for call in index.plain_calls_to("pfn_t_to_page"):
+            args = call_args(call)
+            fn = enclosing_function(call)
+            if not args or fn is None:
+                continue
+            arg = _norm(text(args[0]))
+            origin, level = self._origin(ctx, args[0], fn, call)
+            if level is None:
+                continue  # has a page by construction
+            if self._guarded(call, arg, fn) or self._result_checked(call, fn):
+                continue
+            ctx.report(
+                call,
+                f"pfn_t_to_page({text(args[0])}) is used without a NULL or pfn_t_has_page() guard; {origin}: "
+                "pfn_t_to_page() returns NULL for a page-less pfn (PFN_DEV without PFN_MAP, e.g. FS_DAX_LIMITED "
+                "memory or a device mapped without ZONE_DEVICE pages)",
+                severity=level,
+                fix=f"check pfn_t_has_page({text(args[0])}) first, or test the returned page for NULL",
+            )
+
+    # -- where the pfn comes from -------------------------------------------------
+
+    def _origin(self, ctx, arg, fn, call) -> tuple[str, str | None]:
+        """(description, severity) of the pfn's origin; severity None when it
+        always has a page."""
+        arg = unwrap(arg)
+        analysis = pfn_analysis(ctx.source)
+        if arg.type == "call_expression":
+            return self._constructed(analysis, arg)
+        if arg.type != "identifier":
+            return "the pfn's origin is not visible here", Severity.WARNING.value
+        name = text(arg)
+        verdicts = []
+        for w in index_for(ctx.source).identifier_writes(name):
+            if not (fn.start_byte <= w.node.start_byte < call.start_byte) or w.value is None:
+                continue
+            value = unwrap(w.value)
+            if value.type == "call_expression":
+                verdicts.append(self._constructed(analysis, value))
+        for c in walk(fn, {"call_expression"}):
+            if c.start_byte >= call.start_byte or callee_name(c) not in _DAX_FILLERS:
+                continue
+            if any(_norm(text(a)) == "&" + name for a in call_args(c)):
+                verdicts.append((f"'{name}' comes from {callee_name(c)}() at line {c.start_point[0] + 1}, which may hand out a page-less pfn", Severity.ERROR.value))
+        if not verdicts:
+            return f"the origin of '{name}' is not visible here", Severity.WARNING.value
+        if all(level is None for _, level in verdicts):
+            return verdicts[0][0], None
+        worst = max((v for v in verdicts if v[1] is not None), key=lambda v: v[1] == Severity.ERROR.value)
+        return worst
+
+    @staticmethod
+    def _constructed(analysis, call) -> tuple[str, str | None]:
+        name = callee_name(call)
+        if name in PAGE_CONSTRUCTORS:
+            return f"built by {name}()", None
+        if name in FLAG_CONSTRUCTORS:
+            construction = next((c for c in analysis.constructions if c.call == call), None)
+            if construction is not None and construction.flags.always_has_page:
+                return f"built with {construction.flags.spelled()}", None
+            if construction is not None and construction.flags.known:
+                return f"built by {name}() with {construction.flags.spelled()}", Severity.ERROR.value
+        return f"built by {name}()", Severity.WARNING.value
+
+    # -- guards -----------------------------------------------------------------------
+
+    def _guarded(self, call, arg: str, fn) -> bool:
+        positive, negated = _guard_re(arg, False), _guard_re(arg, True)
+        n = call.parent
+        while n is not None and n != fn:
+            if n.type in ("if_statement", "conditional_expression"):
+                cond = _condition(n)
+                cond_text = _norm(text(cond)) if cond is not None else ""
+                branch = n.child_by_field_name("consequence")
+                if branch is not None and contains(branch, call) and positive.search(cond_text):
+                    return True
+                alt = n.child_by_field_name("alternative")
+                if alt is not None and contains(alt, call) and negated.search(cond_text):
+                    return True
+            if n.type == "binary_expression" and text(n.child_by_field_name("operator")) == "&&":
+                left = n.child_by_field_name("left")
+                if left is not None and not contains(left, call) and positive.search(_norm(text(left))):
+                    return True
+            n = n.parent
+        # An earlier `if (!pfn_t_has_page(pfn)) return/goto ...;` or BUG_ON(!...)
+        # in a block that also holds the call.
+        for stmt in walk(fn, {"if_statement", "expression_statement"}):
+            if stmt.end_byte > call.start_byte or stmt.parent is None or not contains(stmt.parent, call):
+                continue
+            if stmt.type == "if_statement":
+                cond = _condition(stmt)
+                if cond is not None and negated.search(_norm(text(cond))) and _always_exits(stmt.child_by_field_name("consequence")):
+                    return True
+            else:
+                t = _norm(text(stmt))
+                if t.startswith("BUG_ON(") and negated.search(t):
+                    return True
+        return False
+
+    def _result_checked(self, call, fn) -> bool:
+        parent = value_parent(call)
+        if parent is None:
+            return False
+        if parent.type == "return_statement":
+            return True
+        if parent.type == "unary_expression" and text(parent).startswith("!"):
+            return True
+        if parent.type == "binary_expression" and text(parent.child_by_field_name("operator")) in ("==", "!="):
+            return True
+        if parent.type in _CONDITION_HOLDERS or parent.type == "parenthesized_expression" and parent.parent is not None and parent.parent.type in _CONDITION_HOLDERS:
+            return True
+        target = None
+        if parent.type == "assignment_expression" and text(parent.child_by_field_name("operator")) == "=":
+            left = unwrap(parent.child_by_field_name("left"))
+            if left.type == "identifier":
+                target = text(left)
+        elif parent.type == "init_declarator":
+            target = declarator_name(parent.child_by_field_name("declarator"))
+        if target is None:
+            return False
+        # The first later mention of the variable must be a NULL test.
+        for ident in walk(fn, {"identifier"}):
+            if ident.start_byte <= parent.end_byte or text(ident) != target:
+                continue
+            holder = ident.parent
+            while holder is not None and holder != fn:
+                if holder.type in _CONDITION_HOLDERS:
+                    cond = _condition(holder)
+                    if cond is not None and contains(cond, ident):
+                        return _is_null_test_of(cond, target)
+                    break
+                if holder.type == "call_expression" and callee_name(holder) in _CHECK_WRAPPERS:
+                    return _is_null_test_of(holder, target)
+                if holder.type in ("expression_statement", "declaration", "return_statement"):
+                    break
+                holder = holder.parent
+            return False
+        return True  # never used again
