@@ -158,7 +158,8 @@ def render_rich(results: list[EntryResult], console, verbose: bool = False) -> N
     console.print()
     console.print(_rules_table(results))
     matched = sum(r.status == "match" for r in results)
-    summary = Text(f"{len(results)} entries: {matched} match, {len(results) - matched} mismatch",
+    noun = "entry" if len(results) == 1 else "entries"
+    summary = Text(f"{len(results)} {noun}: {matched} match, {len(results) - matched} mismatch",
                    style="bold green" if matched == len(results) else "bold red")
     console.print(summary)
 
