@@ -187,11 +187,10 @@ class Context:
     def describe(self) -> str:
         via = " -> ".join(self.path)
         reg = self.registration
-        if reg is not None:
-            where = f"{reg.struct}.{reg.member}" if reg.struct else f".{reg.member}"
-            head = f"{self.entry}() is registered as {where}"
-        else:
-            head = f"{self.entry}() holds mmap_read_lock() where it calls on"
+        if reg is None:
+            return f"{self.entry}() takes mmap_read_lock() and then calls {via}"
+        where = f"{reg.struct}.{reg.member}" if reg.struct else f".{reg.member}"
+        head = f"{self.entry}() is registered as {where}"
         return head + (f" and calls {via}" if len(self.path) > 1 else "")
 
 
@@ -324,6 +323,8 @@ class CallGraph:
                     for callee, pos in self.calls_in[fn.start_byte]:
                         if callee in seen or facts.write_locked_at(pos):
                             continue
+                        if seed.role != READ_LOCKED and facts.read_locked_at(pos):
+                            continue  # a READ_LOCKED seed from this caller covers it
                         if any(self.locks(d).asserts_write for d in self.definitions.get(callee, [])):
                             continue
                         seen.add(callee)

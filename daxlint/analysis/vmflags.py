@@ -267,7 +267,7 @@ class VmFlagsModel:
         fn = w.function
         pred = _DaxPredicate(_dax_tainted_locals(fn) if fn is not None else set())
         if w.value is not None and pred.mentions(w.value):
-            return DaxDependence(w.value, _value_polarity(w.value, pred, flag))
+            return DaxDependence(w.value, _value_polarity(w.value, pred, flag), in_value=True)
         found: DaxDependence | None = None
         child, n = w.node, w.node.parent
         while n is not None and n != fn:
@@ -344,6 +344,12 @@ _FRESH_VMA_CALLS = frozenset({"vm_area_alloc", "vm_area_dup"})
 class DaxDependence:
     node: Node  # the condition (or value) that mentions the DAX mode
     polarity: int  # +1: runs only for DAX, -1: only for non-DAX, 0: depends, direction unknown
+    in_value: bool = False  # the flags value itself tests the mode (IS_DAX(i) ? A : B)
+
+    @property
+    def text(self) -> str:
+        """The deciding expression, on one line, without its outer parentheses."""
+        return _squash(_strip_parens(self.node))
 
 
 class _DaxPredicate:

@@ -1,6 +1,5 @@
 import re
 
-from daxlint.analysis.c import text
 from daxlint.analysis.callgraph import ROLE_WHY
 from daxlint.analysis.vmflags import INIT_WRAPPERS, model_for
 from daxlint.model import Severity
@@ -99,14 +98,14 @@ class DaxModeDependentVmFlags(Rule):
                 continue
             c = model.context(w)
             after = c.after_mmap
-            cond = " ".join(text(dep.node).split())
+            cond = dep.text
             what = f"{w.op}()" if w.kind == "wrapper" else f"write '{w.op}' to {w.vma_text}->{w.field}"
             fix = "decide the DAX-dependent flags once, in ->mmap()"
             if after:
                 first = after[0]
                 ctx.report(
                     w.node,
-                    f"{what} depends on the DAX mode ({cond}) in {w.function_name}(), {ROLE_WHY[first.role]}: "
+                    f"{what} depends on the DAX mode ('{cond}') in {w.function_name}(), {ROLE_WHY[first.role]}: "
                     f"{first.describe()}. The DAX mode must be decided once, at mmap time",
                     fix=fix,
                 )
@@ -119,7 +118,7 @@ class DaxModeDependentVmFlags(Rule):
                 continue
             ctx.report(
                 w.node,
-                f"{what} depends on the DAX mode ({cond}) in {w.function_name}(), which no ->mmap in this file "
+                f"{what} depends on the DAX mode ('{cond}') in {w.function_name}(), which no ->mmap in this file "
                 "reaches: flags changed after mmap from IS_DAX() need a post-mmap fix-up",
                 fix=fix,
                 confidence="medium",

@@ -93,7 +93,7 @@ class MixedmapOnDax(Rule):
                 continue  # set only for non-DAX files
             evidence = None
             if dep is not None and dep.polarity > 0:
-                evidence = f"it runs only when {' '.join(text(dep.node).split())}"
+                evidence = f"the flag is chosen by '{dep.text}'" if dep.in_value else f"it is set only when '{dep.text}'"
             else:
                 if dax_ops is None:
                     dax_ops = _dax_vm_ops(model)
