@@ -926,7 +926,11 @@ class AppliedSeries:
             for rel, follow in ((fd.old_path, not fd.is_symlink), (fd.new_path, not fd.is_symlink)):
                 if rel is not None:
                     self.tree.ensure_inside(rel, follow, fd.where)
-            states.append(self._advance_file(fd, outcome))
+            st = self._advance_file(fd, outcome)
+            if fd.is_symlink and isinstance(st.new_data, bytes):
+                # a link this patch creates counts for its later files
+                self.tree.links[fd.new_path] = st.new_data.decode("utf-8", "surrogateescape").strip()
+            states.append(st)
         for st in states:  # renames and deletions after every file is read
             fd = st.diff
             if fd.old_path is not None and fd.status in ("deleted", "renamed"):
