@@ -115,6 +115,16 @@ def conditional_relative_to(stmt: Node, anchor: Node | None, scope: Node) -> boo
     return False
 
 
+def declared_in(fn: Node, name: str) -> bool:
+    """Whether ``fn`` declares a local variable ``name``."""
+    for d in walk(fn, {"declaration"}):
+        for child in d.children_by_field_name("declarator"):
+            target = child.child_by_field_name("declarator") if child.type == "init_declarator" else child
+            if declarator_name(target) == name:
+                return True
+    return False
+
+
 def callee_name(call: Node) -> str | None:
     """Name of what a call_expression calls: ``f`` for ``f()``, ``m`` for
     ``x->m()`` / ``x.m()`` (a call through a function-pointer member)."""

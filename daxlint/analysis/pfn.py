@@ -36,6 +36,7 @@ from daxlint.analysis.fileindex import (
     Write,
     callee_name,
     conditional_relative_to,
+    declared_in,
     index_for,
     is_member_call,
     unwrap,
@@ -269,7 +270,7 @@ class PfnAnalysis:
             params = [n for n, _, _ in parameters(fn)]
             if name in params:
                 return self._parameter_flags(fn, params.index(name), name, depth)
-            if self._declared_in(fn, name):
+            if declared_in(fn, name):
                 return self._storage_flags("local", name, node, depth, scope=fn)
         if self.index.identifier_writes(name):
             return self._storage_flags("global", name, node, depth)
@@ -286,15 +287,6 @@ class PfnAnalysis:
                 self._stack.discard(key)
             return value.with_origin(Origin("macro", name, macro.line, macro.body))
         return Flags.unknown_value()
-
-    @staticmethod
-    def _declared_in(fn: Node, name: str) -> bool:
-        for d in walk(fn, {"declaration"}):
-            for child in d.children_by_field_name("declarator"):
-                target = child.child_by_field_name("declarator") if child.type == "init_declarator" else child
-                if declarator_name(target) == name:
-                    return True
-        return False
 
     def _parameter_flags(self, fn: Node, index: int, name: str, depth: int) -> Flags:
         fname = function_name(fn)

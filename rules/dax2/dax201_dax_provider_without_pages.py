@@ -1,28 +1,40 @@
 import os
 
-from daxlint.analysis.c import walk, text
+from daxlint.analysis.dax import directory_facts, driver_context_files, facts_for
+from daxlint.analysis.kconfig_facts import display_path, fs_dax_limited_opt_in
+from daxlint.analysis.pfn import page_required
 from daxlint.model import Severity
 from daxlint.rule import Rule
-
-PAGE_ESTABLISHERS = (b"devm_memremap_pages", b"memremap_pages")
 
 
 class DaxProviderWithoutPages(Rule):
     """
     ## What it does
-    Finds a driver that provides DAX - a `dax_operations` with a
-    `.direct_access` method, or a call to `alloc_dax()` - but never
-    establishes struct pages for the memory: no `devm_memremap_pages()` /
-    `memremap_pages()` in the file or its directory, and no opt-in to the
-    page-less `FS_DAX_LIMITED` mode. Forwarders whose `direct_access` only
-    calls `dax_direct_access()` on another device (device-mapper targets)
-    are not findings.
+    Finds a DAX provider - a `->direct_access` implementation that hands
+    out memory (it fills `*kaddr` / `*pfn`, itself or through a helper)
+    and so, normally, an ops table given to `alloc_dax()` - in a file whose
+    driver never establishes struct pages: no `devm_memremap_pages()` /
+    `memremap_pages()` in the file or in another C file of its directory
+    (with an fsdax or devdax `dev_pagemap` type, when the type is set
+    there), no `select FS_DAX_LIMITED` in the driver's Kconfig, and no
+    `PFN_SPECIAL` (whose missing opt-in DAX102 reports).
+
+    Not findings: forwarders whose `direct_access` only passes the request
+    on to another dax device (`dax_direct_access()`, `ti->type->direct_access()`:
+    the device-mapper targets), implementations that only fail
+    (`return -EIO;`), and `alloc_dax(x, NULL)` (device-dax, which has no
+    `direct_access`). Works the same on kernels after the pfn_t removal,
+    where `->direct_access` returns `unsigned long *pfn`.
 
     ## Why is this bad
-    Since 569d0365f571 filesystem-DAX requires `struct page`; page-less DAX
-    memory cannot be forked, pinned by get_user_pages, used for O_DIRECT or
-    RDMA. ZONE_DEVICE (`devm_memremap_pages()` with a `MEMORY_DEVICE_FS_DAX`
-    `dev_pagemap`) is how a DAX driver gives its memory pages.
+    Since 569d0365f571 (v4.15) filesystem-DAX requires `struct page`: a
+    DAX device whose memory has none cannot have its mappings forked,
+    pinned by get_user_pages, used for O_DIRECT, RDMA, sendfile or
+    splice. ZONE_DEVICE - `devm_memremap_pages()` with a
+    `MEMORY_DEVICE_FS_DAX` `dev_pagemap` - is how a DAX driver gives its
+    memory pages (pmem, virtio-fs, device-dax); the only exception is the
+    FS_DAX_LIMITED opt-in (785a3fab4adb) of s390 dcssblk. Before v4.15 the
+    rule reports a warning.
 
     ## Example
     ```c
@@ -33,77 +45,55 @@ class DaxProviderWithoutPages(Rule):
 
     ## Use instead
     ```c
-    pgmap->type = MEMORY_DEVICE_FS_DAX;
-    addr = devm_memremap_pages(dev, pgmap);
+    md->pgmap.type = MEMORY_DEVICE_FS_DAX;
+    md->virt = devm_memremap_pages(dev, &md->pgmap);
+    md->dax_dev = alloc_dax(md, &mydax_ops);
     ```
 
     ## References
     - 569d0365f571 "dax: require 'struct page' by default for filesystem dax" (v4.15)
-    - 785a3fab4adb "mm, dax: introduce pfn_t_special()" (FS_DAX_LIMITED)
-    - drivers/nvdimm/pmem.c, drivers/dax/ (providers with pages)
+    - 785a3fab4adb "mm, dax: introduce pfn_t_special()" (FS_DAX_LIMITED, v4.15)
+    - Dan Williams, "dax: require 'struct page' for filesystem dax", 1 Oct 2017
+    - drivers/nvdimm/pmem.c, drivers/dax/, fs/fuse/virtio_fs.c (providers with pages); drivers/md/dm-linear.c (a forwarder)
     """
 
     id = "DAX201"
     name = "dax-provider-without-pages"
     severity = Severity.ERROR
     confidence = "medium"
-    summary = "DAX provider (direct_access / alloc_dax) that never establishes struct pages"
-    tokens = (b"direct_access", b"alloc_dax")
+    summary = "DAX provider (->direct_access / alloc_dax) whose driver never establishes struct pages"
+    tokens = (b"direct_access",)
 
     def context_files(self, path):
-        d = os.path.dirname(path)
-        return [os.path.join(d, n) for n in self._listdir(d) if n.endswith(".c") or n == "Kconfig"]
-
-    @staticmethod
-    def _listdir(d):
-        try:
-            return sorted(os.listdir(d))
-        except OSError:
-            return []
-
-    def _directory_has_pages(self, ctx) -> bool:
-        if ctx.abspath is None:
-            return False
-        d = os.path.dirname(ctx.abspath)
-        for name in ctx.kernel.listdir(d):
-            p = os.path.join(d, name)
-            if p == ctx.abspath or not name.endswith(".c"):
-                continue
-            data = ctx.kernel.read(p)
-            if data is not None and any(t in data for t in PAGE_ESTABLISHERS):
-                return True
-        return ctx.kernel.directory_selects(d, "FS_DAX_LIMITED")
+        return driver_context_files(path)
 
     def check(self, ctx):
-        data = ctx.source.data
-        if any(t in data for t in PAGE_ESTABLISHERS) or b"PFN_SPECIAL" in data or b"FS_DAX_LIMITED" in data:
+        facts = facts_for(ctx.source)
+        providers = facts.providers
+        if not providers or facts.establishes_pages or b"PFN_SPECIAL" in ctx.source.data:
             return
-        sites = []
-        for init in walk(ctx.source.root, {"initializer_pair"}):
-            designator = init.child_by_field_name("designator")
-            value = init.child_by_field_name("value")
-            if designator is not None and text(designator).endswith("direct_access") and value is not None:
-                sites.append((init, text(value)))
-        if not sites:
+        if fs_dax_limited_opt_in(ctx.kernel, ctx.abspath) is not None:
             return
-        impls = {}
-        for fn in walk(ctx.source.root, {"function_definition"}):
-            from daxlint.analysis.c import function_name
-
-            impls[function_name(fn)] = fn
-        providers = []
-        for init, impl in sites:
-            fn = impls.get(impl)
-            if fn is not None and b"dax_direct_access" in ctx.source.data[fn.start_byte:fn.end_byte]:
-                continue  # a forwarder: the device it forwards to owns the pages
-            providers.append((init, impl))
-        if not providers or self._directory_has_pages(ctx):
-            return
-        for init, impl in providers:
+        if ctx.abspath is not None:
+            sibling = directory_facts(ctx.kernel, os.path.dirname(ctx.abspath)).establishes_dax_pages(exclude=ctx.abspath)
+            if sibling is not None:
+                return
+        level = Severity.ERROR if page_required(ctx.catalog) else Severity.WARNING
+        backing = [m for m in facts.pageless_maps if m.field_targets & facts.fields_read_by_providers]
+        where = (
+            f"; its memory comes from {backing[0].callee}() at line {backing[0].line}" if backing else ""
+        )
+        for impl in providers:
+            allocs = [c for c, ops in facts.alloc_dax_calls if ops is not None]
+            registered = f", registered with alloc_dax() at line {allocs[0].start_point[0] + 1}" if allocs else ""
             ctx.report(
-                init,
-                f"DAX provider '.direct_access = {impl}' but neither this file nor its directory maps the memory "
-                "with devm_memremap_pages()/memremap_pages(), and FS_DAX_LIMITED is not selected: "
-                "filesystem-DAX requires struct page",
-                fix="establish ZONE_DEVICE pages with devm_memremap_pages() (MEMORY_DEVICE_FS_DAX pgmap)",
+                impl.site,
+                f"DAX provider '.direct_access = {impl.name}'{registered} establishes no struct pages: no "
+                f"devm_memremap_pages()/memremap_pages() in this file or its directory "
+                f"({display_path(ctx.kernel, os.path.dirname(ctx.abspath)) if ctx.abspath else 'unknown'}) and no "
+                f"select FS_DAX_LIMITED{where}; filesystem-DAX requires struct page (569d0365f571), without it "
+                "the mapping cannot be forked, pinned by get_user_pages or used for O_DIRECT"
+                + ("" if level == Severity.ERROR else " (allowed before v4.15)"),
+                severity=level,
+                fix="map the memory with devm_memremap_pages() and a MEMORY_DEVICE_FS_DAX dev_pagemap, and hand out PFN_DEV | PFN_MAP pfns",
             )

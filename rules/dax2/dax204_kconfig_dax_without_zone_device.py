@@ -1,0 +1,171 @@
+import os
+import re
+
+from daxlint.analysis.dax import PAGE_TOKENS, PROVIDER_TOKENS, DaxFacts, config_gates, directory_facts
+from daxlint.analysis.kconfig_deps import (
+    FS_DAX_DEPENDS_SINCE_4_15,
+    Symbol,
+    entry_guarantees,
+    kconfig_index,
+    makefile_objects,
+    parse_kconfig_symbols,
+    symbol_guarantees,
+)
+from daxlint.analysis.pfn import page_required
+from daxlint.model import Severity
+from daxlint.rule import Rule
+from daxlint.source import SourceFile
+
+PAGE_BACKING = frozenset({"ZONE_DEVICE", "FS_DAX_LIMITED"})
+_FSDAX = "it can be built without struct pages for its memory, and filesystem-DAX needs them since 569d0365f571"
+_STUB = (
+    "without ZONE_DEVICE {call}() is the stub that WARNs and returns -ENXIO, so the configuration builds "
+    "and the device fails to probe"
+)
+
+
+class KconfigDaxWithoutZoneDevice(Rule):
+    """
+    ## What it does
+    Reads Kconfig files and finds entries for DAX drivers that can be
+    enabled without ZONE_DEVICE (the kernel's struct pages for device
+    memory) and without the FS_DAX_LIMITED opt-in. An entry is a DAX
+    driver entry when it `select`s FS_DAX, depends on FS_DAX in a kernel
+    where FS_DAX itself does not require ZONE_DEVICE, or builds (per the
+    directory's kbuild Makefile) a C file that provides DAX
+    (`->direct_access` handing out memory) or maps DAX memory with
+    `devm_memremap_pages()`. Dependencies are followed through the whole
+    tree's Kconfig (`if` blocks, `menu ... depends on`, other symbols'
+    dependencies); `A || B` counts only if both sides do. A driver whose
+    C code tests `IS_ENABLED(CONFIG_X)` / `#ifdef CONFIG_X` for an X that
+    guarantees ZONE_DEVICE (pmem's `pmem_should_map_pages()`, virtio-fs's
+    `CONFIG_FUSE_DAX`) falls back at run time and is not reported.
+
+    ## Why is this bad
+    569d0365f571 (v4.15) made FS_DAX depend on `ZONE_DEVICE ||
+    FS_DAX_LIMITED`, because filesystem-DAX needs struct pages. A driver
+    entry that `select`s FS_DAX bypasses that dependency (select ignores
+    the selected symbol's own dependencies), and a DAX driver that maps
+    pages with `devm_memremap_pages()` but can be built without
+    ZONE_DEVICE gets the stub, which warns and fails at probe time. Either
+    way the configuration builds and the DAX device silently is not one.
+
+    ## Example
+    ```
+    config MYDAX
+            tristate "My DAX device"
+            select DAX
+            select FS_DAX
+    ```
+
+    ## Use instead
+    ```
+    config MYDAX
+            tristate "My DAX device"
+            depends on ZONE_DEVICE
+            select DAX
+    ```
+
+    ## References
+    - 569d0365f571 "dax: require 'struct page' by default for filesystem dax" (v4.15, fs/Kconfig)
+    - 785a3fab4adb "mm, dax: introduce pfn_t_special()" (FS_DAX_LIMITED)
+    - include/linux/memremap.h (the devm_memremap_pages() stub without ZONE_DEVICE)
+    - Documentation/kbuild/kconfig-language.rst ("select should be used with care")
+    """
+
+    id = "DAX204"
+    name = "kconfig-dax-without-zone-device"
+    severity = Severity.WARNING
+    confidence = "medium"
+    summary = "Kconfig entry of a DAX driver that can be built without ZONE_DEVICE (or FS_DAX_LIMITED)"
+    tokens = (b"DAX",)
+    file_kinds = ("kconfig",)
+
+    def context_files(self, path):
+        d = os.path.dirname(path)
+        try:
+            names = sorted(os.listdir(d))
+        except OSError:
+            names = []
+        return [os.path.join(d, n) for n in names if n.endswith(".c") or n == "Makefile"]
+
+    def check(self, ctx):
+        path = ctx.abspath or ctx.source.path
+        directory = os.path.dirname(os.path.abspath(path))
+        symbols, _ = parse_kconfig_symbols(ctx.source.text, path)
+        if not symbols:
+            return
+        index = kconfig_index(ctx.kernel)
+        local: dict[str, list[Symbol]] = {}
+        for s in symbols:
+            local.setdefault(s.name, []).append(s)
+        if not (ctx.kernel.root is not None and index.has_tree) and "FS_DAX" not in local and page_required(ctx.catalog):
+            # No tree to read fs/Kconfig from: FS_DAX's dependency since v4.15.
+            local["FS_DAX"] = [Symbol("FS_DAX", "fs/Kconfig", 0, depends=[FS_DAX_DEPENDS_SINCE_4_15])]
+        objects = self._objects(ctx, directory)
+        for sym in symbols:
+            reason, level, consequence = self._dax_role(ctx, sym, objects.get(sym.name, set()), directory)
+            if reason is None:
+                continue
+            if entry_guarantees(sym, PAGE_BACKING, index, local):
+                continue
+            if level != Severity.ERROR and self._gated(ctx, objects.get(sym.name, set()), directory, index, local):
+                continue
+            ctx.report(
+                None,
+                f"config {sym.name} {reason}, but nothing in its dependencies requires ZONE_DEVICE (or selects "
+                f"FS_DAX_LIMITED): {consequence}",
+                line=sym.line,
+                column=1,
+                severity=level,
+                fix="add 'depends on ZONE_DEVICE' (or, for page-less memory, 'select FS_DAX_LIMITED')",
+            )
+
+    # -- what the entry builds ----------------------------------------------------
+
+    @staticmethod
+    def _objects(ctx, directory: str) -> dict[str, set[str]]:
+        """CONFIG symbol -> C files, from the Makefile of the Kconfig's
+        directory and of its subdirectories one level down."""
+        out: dict[str, set[str]] = {}
+        dirs = [directory] + [os.path.join(directory, n) for n in ctx.kernel.listdir(directory) if "." not in n and n != "Kconfig"]
+        for d in dirs:
+            data = ctx.kernel.read(os.path.join(d, "Makefile"))
+            if data is None:
+                continue
+            for sym, files in makefile_objects(data.decode("utf-8", "replace"), d).items():
+                out.setdefault(sym, set()).update(files)
+        return out
+
+    def _dax_role(self, ctx, sym: Symbol, files: set[str], directory: str) -> tuple[str | None, Severity, str]:
+        """Why ``sym`` is a DAX driver entry (None when it is not one), how bad
+        missing page backing is for it, and what goes wrong without it."""
+        if any(sel == "FS_DAX" for sel, _ in sym.selects):
+            return "selects FS_DAX (select ignores FS_DAX's own 'depends on ZONE_DEVICE || FS_DAX_LIMITED')", Severity.ERROR, _FSDAX
+        if any(re.search(r"\bFS_DAX\b", d) for d in sym.depends):
+            return "depends on FS_DAX", Severity.WARNING, _FSDAX
+        for path in sorted(files):
+            data = ctx.kernel.read(path)
+            if data is None or not any(t in data for t in PROVIDER_TOKENS + PAGE_TOKENS):
+                continue
+            facts = DaxFacts(SourceFile(path, data))
+            name = os.path.basename(path)
+            if facts.providers:
+                return f"builds {name}, a DAX provider (->direct_access {facts.providers[0].name}())", Severity.WARNING, _FSDAX
+            if facts.page_maps and (facts.dax_context or directory_facts(ctx.kernel, os.path.dirname(path)).dax_context()):
+                call = facts.page_maps[0]
+                return f"builds {name}, which maps DAX memory with {call.callee}() (line {call.line})", Severity.WARNING, _STUB.format(call=call.callee)
+        return None, Severity.WARNING, ""
+
+    @staticmethod
+    def _gated(ctx, files: set[str], directory: str, index, local) -> bool:
+        """Whether the driver's C code enables its DAX part only under a
+        CONFIG_ option that itself requires ZONE_DEVICE."""
+        gates: set[str] = set()
+        for d in {os.path.dirname(p) for p in files} or {directory}:
+            for name in ctx.kernel.listdir(d):
+                if name.endswith(".c"):
+                    data = ctx.kernel.read(os.path.join(d, name))
+                    if data is not None:
+                        gates |= config_gates(data)
+        return any(symbol_guarantees(g, PAGE_BACKING, index, local) for g in gates)
