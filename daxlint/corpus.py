@@ -22,13 +22,13 @@ from daxlint.engine import Engine, EngineOptions, FileResult
 from daxlint.files import collect, file_kind, C_SUFFIXES
 from daxlint.kernel import KernelContext, KernelVersion, TreeReader
 from daxlint.model import Finding, InternalError, Skipped
+from daxlint.paths import corpus_dir
 from daxlint.registry import all_rules, select_rules
 
 STATES = ("before", "after")
 SIDES = ("violates", "fixes", "sanctioned", "complies")
 PSEUDO_PREFIX = "pseudo:"
 
-_PACKAGE_DIR = Path(__file__).resolve().parent
 _COMMIT_RE = re.compile(r"^[0-9a-f]{7,40}$")
 _RULE_ID_RE = re.compile(r"^DAX\d{3}$")
 _MAKEFILE_FIELD = re.compile(rb"^(VERSION|PATCHLEVEL)\s*=\s*(\d+)\s*$", re.M)
@@ -40,18 +40,6 @@ _KNOWN_KEYS = set(_REQUIRED) | {
 
 class CorpusError(ValueError):
     """A corpus directory or entry that cannot be used (bad input: exit 2)."""
-
-
-def corpus_dir() -> Path:
-    """The corpus shipped with daxlint: corpus/ in a checkout, daxlint/_corpus
-    in an installed wheel (like the rules directory, see daxlint.paths)."""
-    override = os.environ.get("DAXLINT_CORPUS_DIR")
-    if override:
-        return Path(override)
-    installed = _PACKAGE_DIR / "_corpus"
-    if installed.is_dir():
-        return installed
-    return _PACKAGE_DIR.parent / "corpus"
 
 
 # -- entries ----------------------------------------------------------------
@@ -218,20 +206,36 @@ def entries_for_rule(rule_id: str, entries: list[Entry] | None = None) -> list[t
 # -- running ----------------------------------------------------------------
 
 
-@dataclass
-class StateResult:
-    state: str
-    kernel_version: KernelVersion
-    present: bool  # False: the change added the code, there is no such state
-    expected: tuple[str, ...]
+@dataclass(kw_only=True)
+class Analysis:
+    """What the rules said about a set of files."""
+
     findings: list[Finding] = field(default_factory=list)
     errors: list[InternalError] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     files: int = 0
 
     @property
-    def actual(self) -> tuple[str, ...]:
+    def rule_ids(self) -> tuple[str, ...]:
         return tuple(sorted({f.rule_id for f in self.findings}))
+
+    def add(self, res: FileResult) -> None:
+        self.files += 1
+        self.findings.extend(res.findings)
+        self.errors.extend(res.errors)
+        self.skipped.extend(res.skipped)
+
+
+@dataclass
+class StateResult(Analysis):
+    state: str
+    kernel_version: KernelVersion
+    present: bool  # False: the change added the code, there is no such state
+    expected: tuple[str, ...]
+
+    @property
+    def actual(self) -> tuple[str, ...]:
+        return self.rule_ids
 
     @property
     def missing(self) -> tuple[str, ...]:
@@ -254,15 +258,8 @@ class StateResult:
 
 
 @dataclass
-class UpstreamSide:
+class UpstreamSide(Analysis):
     kernel_version: KernelVersion | None  # from the Makefile at that commit
-    findings: list[Finding] = field(default_factory=list)
-    errors: list[InternalError] = field(default_factory=list)
-    files: int = 0
-
-    @property
-    def rule_ids(self) -> tuple[str, ...]:
-        return tuple(sorted({f.rule_id for f in self.findings}))
 
 
 @dataclass
@@ -309,24 +306,17 @@ class _EngineCache:
         return self._engines[key]
 
 
-def _merge(into, res: FileResult) -> None:
-    into.findings.extend(res.findings)
-    into.errors.extend(res.errors)
-
-
 def run_state(entry: Entry, state: str, engines: _EngineCache) -> StateResult:
-    result = StateResult(state, entry.check_versions[state], entry.has_state(state), entry.expected[state])
+    result = StateResult(state=state, kernel_version=entry.check_versions[state], present=entry.has_state(state),
+                         expected=entry.expected[state])
     if not result.present:
         return result
     engine = engines.get(result.kernel_version)
     fileset = collect([str(entry.state_dir(state))], engine.file_kinds)
     result.skipped.extend(fileset.skipped)
     for _display, abspath in sorted(fileset.files):
-        display = os.path.relpath(abspath, entry.path)
-        _sha, res = engine.analyze_file(display, abspath)
-        result.files += 1
-        result.skipped.extend(res.skipped)
-        _merge(result, res)
+        _sha, res = engine.analyze_file(os.path.relpath(abspath, entry.path), abspath)
+        result.add(res)
     result.findings.sort(key=Finding.sort_key)
     return result
 
@@ -416,6 +406,7 @@ def _upstream_json(up: UpstreamResult) -> dict:
             "rule_ids": list(side.rule_ids),
             "findings": [_finding_json(f) for f in side.findings],
             "errors": [e.to_dict() for e in side.errors],
+            "skipped": [sk.to_dict() for sk in side.skipped],
         }
     return out
 
@@ -584,7 +575,7 @@ class KernelGit:
         reader = GitTreeReader(self.repo, commit.tree, root)
         version = _makefile_version(reader.read(f"{root}/Makefile"))
         engine = engines.get(version, reader, "Makefile")
-        side = UpstreamSide(version)
+        side = UpstreamSide(kernel_version=version)
         kinds = engine.file_kinds
         for rel in paths:
             if file_kind(rel) not in kinds:
@@ -592,10 +583,9 @@ class KernelGit:
             data = reader.read(f"{root}/{rel}")
             if data is None:
                 continue
-            side.files += 1
             try:
-                _merge(side, engine.analyze(rel, data, f"{root}/{rel}"))
+                side.add(engine.analyze(rel, data, f"{root}/{rel}"))
             except RecursionError:
-                side.errors.append(InternalError(rel, None, "nesting too deep to analyse"))
+                side.add(FileResult(skipped=[Skipped(rel, "nesting too deep to analyse")]))
         side.findings.sort(key=Finding.sort_key)
         return side

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import click
 
-from daxlint.cli import EXIT_CLEAN, EXIT_FINDINGS, UserError
-from daxlint.commands._common import user_errors
+from daxlint.cli import EXIT_CLEAN, EXIT_FINDINGS
+from daxlint.commands._common import user_errors, write_text
 from daxlint.corpus import EntryResult, StateResult, load_corpus, rule_summary, run_corpus, select_entries, to_json
 
 _VERDICT_STYLE = {"match": "bold green", "mismatch": "bold red"}
@@ -212,14 +212,5 @@ def command(entries, corpus_path, kernel_git, fmt, output, list_only, verbose):
         buf = io.StringIO()
         render_rich(results, _console(buf, False), verbose)
         text = buf.getvalue()
-    if output is None:
-        click.echo(text, nl=False)
-        return status
-    try:
-        tmp = f"{output}.tmp-{os.getpid()}"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, output)
-    except OSError as e:
-        raise UserError(f"cannot write {output}: {e.strerror}") from None
+    write_text(text, output)
     return status
