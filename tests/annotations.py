@@ -1,6 +1,6 @@
 """Inline expectations in C fixtures, semgrep style.
 
-``/* ruleid: DAX101 */`` above a line says that line must be flagged by
+``/* ruleid: DAX101 */`` (``# ruleid: DAX204`` in Kconfig fixtures) above a line says that line must be flagged by
 DAX101; ``/* ok: DAX101 */`` says it must not be. Several ids may be given,
 comma separated. A fixture may start with ``/* daxlint-fixture:
 kernel-version=6.1 */`` to fix the kernel version the rules assume.
@@ -12,8 +12,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-_ANNOT = re.compile(r"/\*\s*(ruleid|ok)\s*:\s*([A-Z0-9, ]+?)\s*\*/|//\s*(ruleid|ok)\s*:\s*([A-Z0-9, ]+)")
-_CONFIG = re.compile(r"daxlint-fixture:\s*([^*]+)\*/")
+# C comments, and `#` comments for Kconfig fixtures.
+_ANNOT = re.compile(r"/\*\s*(ruleid|ok)\s*:\s*([A-Z0-9, ]+?)\s*\*/|//\s*(ruleid|ok)\s*:\s*([A-Z0-9, ]+)|#\s*(ruleid|ok)\s*:\s*([A-Z0-9, ]+)")
+_CONFIG = re.compile(r"daxlint-fixture:\s*([^*\n]+)")
 
 
 @dataclass
@@ -43,8 +44,8 @@ def parse_expectations(path: Path) -> Expectations:
             exp.config[k.strip()] = v.strip()
     for i, line in enumerate(lines):
         for a in _ANNOT.finditer(line):
-            kind = a.group(1) or a.group(3)
-            ids = [x.strip() for x in (a.group(2) or a.group(4)).split(",") if x.strip()]
+            kind = a.group(1) or a.group(3) or a.group(5)
+            ids = [x.strip() for x in (a.group(2) or a.group(4) or a.group(6)).split(",") if x.strip()]
             # An annotation alone on its line points at the next code line;
             # a trailing one points at its own line.
             own = line[: a.start()].strip()

@@ -14,7 +14,8 @@ from daxlint.engine import Engine, EngineOptions
 from daxlint.kernel import KernelContext, KernelVersion
 from daxlint.registry import all_rules, select_rules
 
-FIXTURE_FILES = sorted((FIXTURES / "rules").rglob("*.c"))
+# C fixtures, and Kconfig fixtures for the Kconfig rules (they need annotations too).
+FIXTURE_FILES = sorted(p for p in (FIXTURES / "rules").rglob("*") if p.is_file() and (p.suffix == ".c" or p.name.startswith("Kconfig")))
 
 
 def analyse_fixture(path: Path, rule_ids: set[str], kernel_version: str | None):

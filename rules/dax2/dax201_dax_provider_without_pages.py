@@ -85,7 +85,7 @@ class DaxProviderWithoutPages(Rule):
         )
         for impl in providers:
             allocs = [c for c, ops in facts.alloc_dax_calls if ops is not None]
-            registered = f", registered with alloc_dax() at line {allocs[0].start_point[0] + 1}" if allocs else ""
+            registered = f" (registered with alloc_dax() at line {allocs[0].start_point[0] + 1})" if allocs else ""
             ctx.report(
                 impl.site,
                 f"DAX provider '.direct_access = {impl.name}'{registered} establishes no struct pages: no "
