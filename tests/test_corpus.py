@@ -233,7 +233,7 @@ def test_explain_links_rules_to_the_corpus():
     code, out, err = run_daxlint("explain", "DAX301", "--plain")
     assert code == 0, err
     assert "## In the corpus" in out
-    assert "014-vm-flags-wrappers" in out and "bc292ab00f6c" in out
+    assert "015-vm-flags-wrappers" in out and "bc292ab00f6c" in out
 
 
 # -- --kernel-git -----------------------------------------------------------
@@ -314,7 +314,7 @@ def test_kernel_git_text_report(tmp_path, kernel_clone):
     make_entry(corpus, "002-not-there", commit="0123456789ab")
     code, out, err = run_daxlint("corpus", "--corpus", str(corpus), "--kernel-git", str(clone))
     assert code == 0, err
-    assert f"upstream {second[:12]}: before (v6.3, 1 files) DAX301; after (v6.3, 1 files) -" in out
+    assert f"upstream {second[:12]}: before (v6.3, 1 file) DAX301; after (v6.3, 1 file) -" in out
     assert "upstream: missing: commit 0123456789ab is not in" in out
 
 
