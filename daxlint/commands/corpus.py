@@ -113,7 +113,8 @@ def _details(console, results: list[EntryResult], verbose: bool) -> None:
                 for name in ("before", "after"):
                     side = up.sides[name]
                     ver = f"v{side.kernel_version}" if side.kernel_version else "v?"
-                    line.append(f"{name} ({ver}, {side.files} files) {_ids(side.rule_ids)}; ")
+                    files = f"{side.files} file{'' if side.files == 1 else 's'}"
+                    line.append(f"{name} ({ver}, {files}) {_ids(side.rule_ids)}; ")
                 console.print(line)
                 if verbose:
                     for name in ("before", "after"):
