@@ -11,6 +11,7 @@ from daxlint.rule import Rule
 # A macro body that is a flags expression: names, |, parentheses, casts.
 _FLAGS_BODY = re.compile(r"^[\s()|\w]*$")
 _TESTS = frozenset({"&", "==", "!="})
+_DEFINITIONS = frozenset({"preproc_def", "preproc_function_def", "preproc_ifdef", "preproc_defined", "preproc_elifdef"})
 
 
 def _is_flag_test(ident) -> bool:
@@ -126,6 +127,8 @@ class PfnSpecialWithoutFsDaxLimited(Rule):
         flags macros defined in the file."""
         index = index_for(ctx.source)
         for ident in index.identifiers.get(PFN_SPECIAL, []):
+            if ident.parent is not None and ident.parent.type in _DEFINITIONS:
+                continue  # `#define PFN_SPECIAL ...`, `#ifdef PFN_SPECIAL`: names the flag, sets nothing
             if not _is_flag_test(ident):
                 yield ident, None
         for macro in index.macros.values():
