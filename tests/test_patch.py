@@ -362,6 +362,42 @@ def test_partial_text_layout():
     assert all(not l.strip() for l in lines[43:89])
 
 
+def test_partial_kconfig_gets_its_entry_back():
+    patches, _ = parse_series([("k.diff", textwrap.dedent("""\
+        --- a/drivers/dax/Kconfig
+        +++ b/drivers/dax/Kconfig
+        @@ -20,3 +20,4 @@ config DEV_DAX_PMEM
+         	tristate "PMEM DAX"
+         	depends on LIBNVDIMM
+        +	depends on FS_DAX
+         	default DEV_DAX
+        """).encode())])
+    (fd,) = patches[0].files
+    lines = partial_text(fd, declared_placements(fd)).decode().splitlines()
+    assert lines[18:22] == ["config DEV_DAX_PMEM", '\ttristate "PMEM DAX"', "\tdepends on LIBNVDIMM", "\tdepends on FS_DAX"]
+
+
+def test_partial_text_reopens_blocks_and_comments():
+    """A hunk that closes an if-block it does not show, or ends a comment
+    it does not show, is laid out so the parser sees a function body."""
+    patches, _ = parse_series([("p.diff", textwrap.dedent("""\
+        --- a/drivers/w.c
+        +++ b/drivers/w.c
+        @@ -50,6 +50,7 @@ w_mmap(struct file *file, struct vm_area_struct *vma)
+         		 * still inside a comment
+         		 */
+         		return -EINVAL;
+         	}
+        +	vma->vm_flags |= VM_IO;
+         	return 0;
+         }
+        """).encode())])
+    (fd,) = patches[0].files
+    lines = partial_text(fd, declared_placements(fd)).decode().splitlines()
+    assert lines[48] == "int w_mmap(struct file *file, struct vm_area_struct *vma) { { /*"
+    assert lines[53] == "\tvma->vm_flags |= VM_IO;"
+
+
 def test_map_line_follows_and_removes():
     patches, _ = parse_series([("p.diff", textwrap.dedent("""\
         --- a/f.c
