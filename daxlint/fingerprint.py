@@ -11,10 +11,13 @@ from collections import Counter
 from daxlint.model import Finding
 
 _WS = re.compile(r"\s+")
+# White space matters only between two word characters ("unsigned long");
+# next to punctuation ("VM_IO ;", "a|=b") it is style, not identity.
+_WS_NEAR_PUNCT = re.compile(r"\s+(?=\W)|(?<=\W)\s+")
 
 
 def normalise_code(line: str) -> str:
-    return _WS.sub(" ", line).strip()
+    return _WS_NEAR_PUNCT.sub("", _WS.sub(" ", line).strip())
 
 
 def assign_fingerprints(findings: list[Finding]) -> None:
