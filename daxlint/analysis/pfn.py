@@ -260,6 +260,14 @@ class PfnAnalysis:
         if t == "field_expression":
             f = node.child_by_field_name("field")
             return self._storage_flags("field", text(f), node, depth) if f is not None else Flags.unknown_value()
+        if t == "call_expression":
+            # `(u64)(PFN_DEV)` parses as a call of `(u64)`: a cast in disguise.
+            fn = node.child_by_field_name("function")
+            args = call_args(node)
+            if fn is not None and fn.type == "parenthesized_expression" and len(args) == 1:
+                inner = [c for c in fn.named_children if c.type != "comment"]
+                if len(inner) == 1 and inner[0].type in ("identifier", "type_identifier", "primitive_type"):
+                    return self.flags_of(args[0], depth + 1, macro_args)
         return Flags.unknown_value()
 
     def _identifier_flags(self, node: Node, name: str, depth: int) -> Flags:
