@@ -22,12 +22,14 @@ on it rather than guess."""
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections import deque
 from dataclasses import dataclass, field
 
 from tree_sitter import Node
 
-from daxlint.analysis.c import call_args, call_name, declarator_name, function_declarator, functions, text, walk
+from daxlint.analysis.c import call_name, declarator_name, function_declarator, text, walk
+from daxlint.analysis.locate import function_definitions, identifier_hits, node_at
 
 # -- roles -------------------------------------------------------------------
 
@@ -139,9 +141,10 @@ def _under_bug_on(call: Node, stop: Node) -> bool:
     return False
 
 
-def lock_facts(fn: Node) -> LockFacts:
+def lock_facts(fn: Node, calls: list[Node] | None = None) -> LockFacts:
+    """Lock facts of a function from its calls (all of them when not given)."""
     facts = LockFacts()
-    for call in walk(fn, {"call_expression"}):
+    for call in calls if calls is not None else walk(fn, {"call_expression"}):
         name = call_name(call)
         if name is None:
             continue
@@ -164,6 +167,18 @@ def lock_facts(fn: Node) -> LockFacts:
 
 
 # -- the graph ---------------------------------------------------------------
+
+# Member names that can give a function a role (see classify_member): the
+# registration scan only looks at stores to these.
+def _could_have_role(member: str) -> bool:
+    return any(classify_member(s, member) for s in (None, "vm_operations_struct", "file_operations", "proc_ops"))
+
+
+_MEMBER_STORE_RE = re.compile(rb"(?:\.|->)\s*([A-Za-z_]\w*)\s*=(?!=)")
+_LOCK_NAMES = frozenset(
+    n.encode() for n in _WRITE_LOCK_CALLS | _READ_LOCK_CALLS | _WRITE_ASSERT_CALLS | _RWSEM_WRITE | _RWSEM_READ
+    | {"lockdep_assert_held_write"}
+)
 
 
 @dataclass
@@ -197,64 +212,96 @@ class Context:
 class CallGraph:
     """Functions, calls, registrations and lock facts of one file."""
 
-    def __init__(self, root: Node, resolver=None):
+    def __init__(self, root: Node, data: bytes, resolver=None):
         self.root = root
+        self.data = data
         self.resolver = resolver
         self.definitions: dict[str, list[Node]] = {}
-        for fn in functions(root):
+        fns = function_definitions(root)
+        for fn in fns:
             name = _function_name(fn)
             if name:
                 self.definitions.setdefault(name, []).append(fn)
+        self._fn_starts = [fn.start_byte for fn in fns]
+        self._fns = fns
         # caller -> [(callee, call-site byte offset)], per definition and per name
-        self.calls_in: dict[int, list[tuple[str, int]]] = {}
+        self.calls_in: dict[int, list[tuple[str, int]]] = {fn.start_byte: [] for fn in fns}
+        # mmap-lock calls per definition, for lock facts
+        self.lock_calls: dict[int, list[Node]] = {fn.start_byte: [] for fn in fns}
+        interesting = {n.encode() for n in self.definitions} | _LOCK_NAMES
+        for word, pos in identifier_hits(data, interesting):
+            fn = self.function_at(pos)
+            if fn is None:
+                continue
+            node = node_at(root, pos, pos + len(word))
+            if node is None or node.type != "identifier":
+                continue
+            name = word.decode()
+            parent = node.parent
+            is_call = parent is not None and parent.type == "call_expression" and parent.child_by_field_name("function") == node
+            if is_call and word in _LOCK_NAMES:
+                self.lock_calls[fn.start_byte].append(parent)
+            if name not in self.definitions:
+                continue
+            if is_call:
+                self.calls_in[fn.start_byte].append((name, parent.start_byte))
+                continue
+            # A function of this file handed over as a callback runs in the
+            # caller's context (e.g. a walker invoked from ->mmap).
+            holder = parent.parent if parent is not None and parent.type == "pointer_expression" else parent
+            if holder is not None and holder.type == "argument_list" and holder.parent is not None:
+                self.calls_in[fn.start_byte].append((name, holder.parent.start_byte))
         self.calls: dict[str, list[tuple[str, int]]] = {}
-        self._locks: dict[int, LockFacts] = {}
         for name, defs in self.definitions.items():
             edges = self.calls.setdefault(name, [])
             for fn in defs:
-                own = self.calls_in[fn.start_byte] = list(self._edges(fn))
-                edges.extend(own)
+                edges.extend(self.calls_in[fn.start_byte])
+        self._locks: dict[int, LockFacts] = {}
         self.registrations: list[Registration] = self._registrations()
         self._contexts: dict[str, list[Context]] | None = None
 
     # -- construction --------------------------------------------------------
 
-    def _edges(self, fn: Node):
-        body = fn.child_by_field_name("body")
-        if body is None:
-            return
-        for call in walk(body, {"call_expression"}):
-            callee = call_name(call)
-            if callee in self.definitions:
-                yield callee, call.start_byte
-            # A function of this file handed over as a callback runs in the
-            # caller's context (e.g. a walker invoked from ->mmap).
-            for arg in call_args(call):
-                ref = arg.child_by_field_name("argument") if arg.type == "pointer_expression" else arg
-                if ref is not None and ref.type == "identifier" and text(ref) in self.definitions:
-                    yield text(ref), call.start_byte
+    def function_at(self, pos: int) -> Node | None:
+        """The function definition whose body holds byte ``pos``."""
+        i = bisect_right(self._fn_starts, pos) - 1
+        while i >= 0:
+            fn = self._fns[i]
+            if fn.start_byte <= pos < fn.end_byte:
+                return fn
+            i -= 1
+            if i >= 0 and self._fns[i].end_byte <= pos:
+                # Definitions do not nest in C; an earlier one that ended
+                # before pos cannot hold it, nor can any before that.
+                return None
+        return None
 
     def _registrations(self) -> list[Registration]:
         out: list[Registration] = []
-        for pair in walk(self.root, {"initializer_pair"}):
-            member = _designator_member(pair)
-            fn = _function_ref(pair.child_by_field_name("value"))
-            if member is None or fn is None:
+        for m in _MEMBER_STORE_RE.finditer(self.data):
+            member = m.group(1).decode()
+            if not _could_have_role(member):
                 continue
-            struct = self._initializer_struct(pair.parent)
-            out.append(Registration(fn, member, struct, classify_member(struct, member), pair))
-        for asg in walk(self.root, {"assignment_expression"}):
-            left = asg.child_by_field_name("left")
-            if left is None or left.type != "field_expression":
+            node = node_at(self.root, m.start(1), m.end(1))
+            if node is None or node.type != "field_identifier" or node.parent is None:
                 continue
-            fn = _function_ref(asg.child_by_field_name("right"))
-            field_node = left.child_by_field_name("field")
-            if fn is None or field_node is None or fn not in self.definitions:
-                continue
-            member = text(field_node)
-            base = left.child_by_field_name("argument")
-            struct = self.resolver.struct_of(base) if self.resolver is not None and base is not None else None
-            out.append(Registration(fn, member, struct, classify_member(struct, member), asg))
+            holder = node.parent
+            if holder.type == "field_designator" and holder.parent is not None and holder.parent.type == "initializer_pair":
+                pair = holder.parent
+                fn = _function_ref(pair.child_by_field_name("value"))
+                if fn is not None:
+                    struct = self._initializer_struct(pair.parent)
+                    out.append(Registration(fn, member, struct, classify_member(struct, member), pair))
+            elif holder.type == "field_expression" and holder.parent is not None and holder.parent.type == "assignment_expression":
+                asg = holder.parent
+                if asg.child_by_field_name("left") != holder:
+                    continue
+                fn = _function_ref(asg.child_by_field_name("right"))
+                if fn is None or fn not in self.definitions:
+                    continue
+                base = holder.child_by_field_name("argument")
+                struct = self.resolver.struct_of(base) if self.resolver is not None and base is not None else None
+                out.append(Registration(fn, member, struct, classify_member(struct, member), asg))
         return out
 
     def _initializer_struct(self, init_list: Node | None) -> str | None:
@@ -286,7 +333,7 @@ class CallGraph:
     def locks(self, fn: Node) -> LockFacts:
         key = fn.start_byte
         if key not in self._locks:
-            self._locks[key] = lock_facts(fn)
+            self._locks[key] = lock_facts(fn, self.lock_calls.get(key))
         return self._locks[key]
 
     def roles_of(self, name: str) -> list[Registration]:

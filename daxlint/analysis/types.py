@@ -15,6 +15,7 @@ import re
 from tree_sitter import Node
 
 from daxlint.analysis.c import call_args, call_name, declarator_name, enclosing_function, function_declarator, text, walk
+from daxlint.analysis.locate import identifier_nodes, node_at
 
 _STRUCT_RE = re.compile(r"\bstruct\s+(\w+)")
 _SCOPES = frozenset({"compound_statement", "for_statement", "function_definition", "translation_unit"})
@@ -80,10 +81,10 @@ class TypeResolver:
         self.source = source
         self.catalog = catalog
         self.root = root if root is not None else source.root
-        self._file_structs: dict[str, dict[str, str]] | None = None
+        self._file_structs: dict[str, dict[str, str] | None] | None = None
         self._globals: dict[str, str] | None = None
-        self._typedefs: dict[str, str] | None = None
-        self._returns: dict[str, str] | None = None
+        self._typedefs: dict[str, str | None] | None = None
+        self._returns: dict[str, str | None] | None = None
 
     # -- file-level facts ----------------------------------------------------
 
@@ -98,43 +99,64 @@ class TypeResolver:
                     self._globals[name] = t + _pointer_suffix(d)
         return self._globals
 
-    def typedefs(self) -> dict[str, str]:
-        """File-local ``typedef struct x name;`` -> {name: 'struct x'}."""
+    def typedef(self, name: str) -> str | None:
+        """What a file-local ``typedef struct x name;`` stands for."""
         if self._typedefs is None:
             self._typedefs = {}
-            for td in walk(self.root, {"type_definition"}):
-                t = td.child_by_field_name("type")
-                for d in td.children_by_field_name("declarator"):
-                    name = declarator_name(d)
-                    if name and t is not None:
-                        self._typedefs[name] = text(t) + _pointer_suffix(d)
-        return self._typedefs
+        if name not in self._typedefs:
+            found = None
+            if b"typedef" in self.source.data:
+                pattern = re.compile(rb"\btypedef\b[^;{}]*\b(" + re.escape(name.encode()) + rb")\s*;")
+                for m in pattern.finditer(self.source.data):
+                    td = node_at(self.root, m.start(1), m.end(1))
+                    while td is not None and td.type != "type_definition":
+                        td = td.parent
+                    if td is None:
+                        continue
+                    t = td.child_by_field_name("type")
+                    for d in td.children_by_field_name("declarator"):
+                        if declarator_name(d) == name and t is not None:
+                            found = text(t) + _pointer_suffix(d)
+                    if found:
+                        break
+            self._typedefs[name] = found
+        return self._typedefs[name]
 
-    def function_returns(self) -> dict[str, str]:
-        """Return types of the functions the file defines or declares."""
+    def function_return(self, name: str) -> str | None:
+        """Return type of a function the file defines or declares."""
         if self._returns is None:
             self._returns = {}
-            for node in walk(self.root, {"function_definition", "declaration"}):
-                d = node.child_by_field_name("declarator")
-                ptr = ""
-                while d is not None and d.type == "pointer_declarator":
-                    ptr += " *"
-                    d = d.child_by_field_name("declarator")
-                if d is None or d.type != "function_declarator":
+        if name not in self._returns:
+            found = None
+            for ident in identifier_nodes(self.root, self.source.data, (name.encode(),)):
+                d = ident.parent
+                if d is None or d.type != "function_declarator" or d.child_by_field_name("declarator") != ident:
                     continue
-                name = declarator_name(d.child_by_field_name("declarator"))
-                t = node.child_by_field_name("type")
-                if name and t is not None:
-                    self._returns.setdefault(name, text(t) + ptr)
-        return self._returns
+                ptr = ""
+                holder = d.parent
+                while holder is not None and holder.type == "pointer_declarator":
+                    ptr += " *"
+                    holder = holder.parent
+                if holder is not None and holder.type in ("function_definition", "declaration"):
+                    t = holder.child_by_field_name("type")
+                    if t is not None:
+                        found = text(t) + ptr
+                        break
+            self._returns[name] = found
+        return self._returns[name]
 
-    def file_structs(self) -> dict[str, dict[str, str]]:
+    def struct_fields(self, struct: str) -> dict[str, str] | None:
+        """Members of a struct the file defines: {name: type text}."""
         if self._file_structs is None:
             self._file_structs = {}
-            for st in walk(self.root, {"struct_specifier"}):
-                name = st.child_by_field_name("name")
-                body = st.child_by_field_name("body")
-                if name is None or body is None:
+        if struct not in self._file_structs:
+            fields = None
+            pattern = re.compile(rb"\bstruct\s+(" + re.escape(struct.encode()) + rb")\s*\{")
+            for m in pattern.finditer(self.source.data):
+                node = node_at(self.root, m.start(1), m.end(1))
+                st = node.parent if node is not None else None
+                body = st.child_by_field_name("body") if st is not None and st.type == "struct_specifier" else None
+                if body is None:
                     continue
                 fields = {}
                 for fd in walk(body, {"field_declaration"}):
@@ -143,8 +165,9 @@ class TypeResolver:
                         n = declarator_name(d)
                         if n:
                             fields[n] = t + _pointer_suffix(d)
-                self._file_structs[text(name)] = fields
-        return self._file_structs
+                break
+            self._file_structs[struct] = fields
+        return self._file_structs[struct]
 
     # -- declarations ----------------------------------------------------------
 
@@ -222,22 +245,22 @@ class TypeResolver:
     def variable_type(self, ident: Node) -> str | None:
         t = self._lookup_in_scopes(ident)
         if t is None:
-            fn = enclosing_function(ident)
-            if fn is not None:
-                t = self._lookup_anywhere_before(fn, ident)
-        if t is None:
             t = self.globals().get(text(ident))
+        if t is None:
+            fn = enclosing_function(ident)
+            if fn is not None and fn.has_error:
+                t = self._lookup_anywhere_before(fn, ident)
         return self._expand_typedef(t)
 
     def _expand_typedef(self, t: str | None) -> str | None:
         if t is None or struct_name(t):
             return t
         base = _strip_pointer(t).split()[-1] if _strip_pointer(t) else ""
-        target = self.typedefs().get(base)
+        target = self.typedef(base) if base else None
         return target if target is not None else t
 
     def member_type(self, struct: str, member: str) -> str | None:
-        fs = self.file_structs().get(struct)
+        fs = self.struct_fields(struct)
         if fs and member in fs:
             return self._expand_typedef(fs[member])
         if self.catalog is not None:
@@ -258,7 +281,7 @@ class TypeResolver:
             if len(args) >= 2 and m:
                 return f"struct {m.group(1)} *"
             return None
-        t = self.function_returns().get(name)
+        t = self.function_return(name)
         if t is None and self.catalog is not None:
             info = self.catalog.functions.get(name)
             t = info.returns if info is not None else None

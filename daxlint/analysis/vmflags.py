@@ -18,6 +18,7 @@ from tree_sitter import Node
 
 from daxlint.analysis.c import call_args, call_name, declarator_name, enclosing_function, function_name, text, walk
 from daxlint.analysis.callgraph import AFTER_MMAP_ROLES, MMAP, CallGraph, Context
+from daxlint.analysis.locate import identifier_hits, identifier_nodes, node_at
 from daxlint.analysis.preproc import first_branch_only
 from daxlint.analysis.types import TypeResolver
 
@@ -99,7 +100,7 @@ class VmFlagsModel:
         is stranded in an ERROR node outside any function and the file has
         #else branches - a parse of the file with only first branches kept."""
         root = self.source.root
-        if not any(enclosing_function(n) is None for n in self._candidates(root)):
+        if all(enclosing_function(n) is not None for n in _write_candidates(root, self.source.data)):
             return root
         if b"#else" not in self.source.data and b"#elif" not in self.source.data:
             return root
@@ -114,33 +115,21 @@ class VmFlagsModel:
 
     @cached_property
     def graph(self) -> CallGraph:
-        return CallGraph(self.root, self.resolver)
+        return CallGraph(self.root, self.source.data, self.resolver)
 
     # -- writes ----------------------------------------------------------------
-
-    @staticmethod
-    def _candidates(root: Node):
-        """Nodes that look like vm_flags writes, before any type check."""
-        for n in walk(root, {"field_identifier", "identifier"}):
-            t = n.text
-            if n.type == "field_identifier" and t in (b"vm_flags", b"__vm_flags"):
-                fe = n.parent
-                top = fe.parent if fe is not None else None
-                if top is not None and top.type in ("assignment_expression", "update_expression") and top.children[0] == fe:
-                    yield n
-            elif n.type == "identifier" and (t.startswith(b"vm_flags_") or t == b"__vm_flags_mod"):
-                yield n
 
     @cached_property
     def writes(self) -> list[VmFlagsWrite]:
         out: list[VmFlagsWrite] = []
         seen: set[int] = set()
         aliases = self._field_pointer_aliases()
-        for n in walk(self.root, {"assignment_expression", "update_expression", "call_expression"}):
+        for n in _write_candidates(self.root, self.source.data, aliases):
             w = self._classify(n, aliases)
             if w is not None and w.node.start_byte not in seen:
                 seen.add(w.node.start_byte)
                 out.append(w)
+        out.sort(key=lambda w: w.node.start_byte)
         return out
 
     def _classify(self, n: Node, aliases: dict[tuple[int, str], Node]) -> VmFlagsWrite | None:
@@ -215,13 +204,9 @@ class VmFlagsModel:
     def _field_pointer_aliases(self) -> dict[tuple[int, str], Node]:
         """Locals holding ``&vma->vm_flags`` (possibly cast): (function, name) -> field node."""
         out: dict[tuple[int, str], Node] = {}
-        if b"&" not in self.source.data:
-            return out
-        for ptr in walk(self.root, {"pointer_expression"}):
-            if not text(ptr).startswith("&"):
-                continue
-            fld = ptr.child_by_field_name("argument")
-            if fld is None or fld.type != "field_expression" or text(fld.child_by_field_name("field")) not in FLAG_FIELDS:
+        for fld in _flag_fields(self.root, self.source.data):
+            ptr = fld.parent
+            if ptr is None or ptr.type != "pointer_expression" or not text(ptr).startswith("&"):
                 continue
             holder = ptr.parent
             while holder is not None and holder.type in ("cast_expression", "parenthesized_expression"):
@@ -426,6 +411,43 @@ def model_for(source, catalog) -> VmFlagsModel:
     return m
 
 
+# -- candidate discovery: text search, then the node at each hit ---------------
+
+_FIELD_NAMES = (b"vm_flags", b"__vm_flags")
+_WRAPPER_NAMES = frozenset(w.encode() for w in WRAPPERS)
+
+
+def _flag_fields(root: Node, data: bytes):
+    """Every ``x->vm_flags`` / ``x.__vm_flags`` field expression."""
+    for node in identifier_nodes(root, data, _FIELD_NAMES):
+        if node.type == "field_identifier" and node.parent is not None and node.parent.type == "field_expression":
+            yield node.parent
+
+
+def _write_candidates(root: Node, data: bytes, aliases: dict | None = None):
+    """Assignments, updates and calls that may change vm_flags, unchecked."""
+    for fe in _flag_fields(root, data):
+        n, child = fe.parent, fe
+        # Climb through ``*(vm_flags_t *)&...`` to the store, if any.
+        while n is not None and n.type in ("parenthesized_expression", "cast_expression", "pointer_expression"):
+            n, child = n.parent, n
+        if n is None:
+            continue
+        if n.type in ("assignment_expression", "update_expression") and n.children and n.children[0] == child:
+            yield n
+        elif n.type == "argument_list" and n.parent is not None and call_name(n.parent) == "WRITE_ONCE":
+            yield n.parent
+    for node in identifier_nodes(root, data, _WRAPPER_NAMES):
+        if node.parent is not None and node.parent.type == "call_expression":
+            yield node.parent
+    # ``*flagsp |= X`` where flagsp = &vma->vm_flags
+    names = {name.encode() for _, name in aliases} if aliases else set()
+    for node in identifier_nodes(root, data, names):
+        n = node.parent
+        if n is not None and n.type == "pointer_expression" and n.parent is not None and n.parent.type == "assignment_expression":
+            yield n.parent
+
+
 # -- helpers -------------------------------------------------------------------
 
 _RENAME_RE = re.compile(rb"^[ \t]*#[ \t]*define[ \t]+vm_flags\b", re.M)
@@ -472,16 +494,23 @@ def _flag_names(value: Node | None, negated: bool) -> frozenset[str]:
 
 
 def _assigned_values(fn: Node, name: str, before: int):
-    for n in walk(fn, {"init_declarator", "assignment_expression"}):
-        if n.start_byte >= before:
+    """Values stored into local ``name`` in ``fn`` before byte ``before``:
+    ``T *name = v;`` and ``name = v;``."""
+    code = fn.text or b""
+    for word, pos in identifier_hits(code, {name.encode()}):
+        start = fn.start_byte + pos
+        if start >= before:
+            break
+        ident = fn.descendant_for_byte_range(start, start + len(word))
+        if ident is None or ident.type != "identifier" or ident.parent is None:
             continue
-        if n.type == "init_declarator":
-            if declarator_name(n.child_by_field_name("declarator")) == name:
-                yield n.child_by_field_name("value")
-        else:
-            left = n.child_by_field_name("left")
-            if left is not None and left.type == "identifier" and text(left) == name:
-                yield n.child_by_field_name("right")
+        d, p = ident, ident.parent
+        while p is not None and p.type == "pointer_declarator":
+            d, p = p, p.parent
+        if p is not None and p.type == "init_declarator" and p.child_by_field_name("declarator") == d:
+            yield p.child_by_field_name("value")
+        elif ident.parent.type == "assignment_expression" and ident.parent.child_by_field_name("left") == ident:
+            yield ident.parent.child_by_field_name("right")
 
 
 def _dax_tainted_locals(fn: Node) -> set[str]:

@@ -1,11 +1,11 @@
-from daxlint.analysis.c import call_name, declarator_name, text, walk
+import re
+
+from daxlint.analysis.c import declarator_name, text
+from daxlint.analysis.locate import identifier_nodes
 from daxlint.analysis.callgraph import POST_MMAP
 from daxlint.analysis.vmflags import INIT_WRAPPERS, model_for
 from daxlint.model import Severity
 from daxlint.rule import Rule
-
-# Calls that run another file's ->mmap() on the same vma (stacking filesystems).
-_NESTED_MMAP_CALLS = frozenset({"call_mmap", "vfs_mmap"})
 
 
 class PostMmapHook(Rule):
@@ -92,7 +92,12 @@ class PostMmapHook(Rule):
                 f"in 2017 - the VM decides the DAX mode once, in ->mmap(){writes}",
                 fix="drop the hook and decide the flags in ->mmap()",
             )
-        for fd in walk(model.root, {"field_declaration"}):
+        for ident in identifier_nodes(model.root, ctx.source.data, (b"post_mmap",)):
+            fd = ident.parent
+            while fd is not None and fd.type in ("pointer_declarator", "parenthesized_declarator", "function_declarator"):
+                fd = fd.parent
+            if fd is None or fd.type != "field_declaration":
+                continue
             for d in fd.children_by_field_name("declarator"):
                 if declarator_name(d) == "post_mmap" and "(" in text(d):
                     ctx.report(
@@ -121,15 +126,19 @@ class PostMmapHook(Rule):
             )
 
 
+_NESTED_MMAP_RE = re.compile(rb"\b(call_mmap|vfs_mmap)\s*\(|->\s*(mmap)\s*\(")
+
+
 def _first_nested_mmap(fn):
-    body = fn.child_by_field_name("body")
-    if body is None:
-        return None
-    for call in walk(body, {"call_expression"}):
-        name = call_name(call)
-        callee = call.child_by_field_name("function")
-        if name in _NESTED_MMAP_CALLS:
-            return call
-        if callee is not None and callee.type == "field_expression" and text(callee.child_by_field_name("field")) == "mmap":
+    """The first call in ``fn`` that runs another file's ->mmap() on the vma."""
+    code = fn.text or b""
+    for m in _NESTED_MMAP_RE.finditer(code):
+        group = 1 if m.group(1) else 2
+        start = fn.start_byte + m.start(group)
+        node = fn.descendant_for_byte_range(start, fn.start_byte + m.end(group))
+        call = node.parent if node is not None else None
+        if call is not None and call.type == "field_expression":
+            call = call.parent
+        if call is not None and call.type == "call_expression":
             return call
     return None

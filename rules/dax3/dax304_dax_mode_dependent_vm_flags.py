@@ -1,7 +1,7 @@
 import re
 
 from daxlint.analysis.callgraph import ROLE_WHY
-from daxlint.analysis.vmflags import INIT_WRAPPERS, model_for
+from daxlint.analysis.vmflags import DAX_PREDICATE_RE, INIT_WRAPPERS, model_for
 from daxlint.model import Severity
 from daxlint.rule import Rule
 
@@ -84,10 +84,13 @@ class DaxModeDependentVmFlags(Rule):
     name = "dax-mode-dependent-vm-flags"
     severity = Severity.ERROR
     summary = "vm_flags changed after ->mmap based on IS_DAX() / S_DAX / vma_is_dax()"
-    tokens = (b"IS_DAX", b"S_DAX", b"vma_is_dax", b"vma_is_fsdax", b"FS_XFLAG_DAX", b"_DAX_FL", b"dax_mapping", b"daxdev_mapping_supported")
+    # Every change of vm_flags spells "vm_flags"; the DAX predicates are
+    # checked on the bytes before anything is analysed. (vm_flags is the token
+    # DAX301/302 use, so running the family together parses no extra file.)
+    tokens = (b"vm_flags",)
 
     def check(self, ctx):
-        if b"vm_flags" not in ctx.source.data:
+        if not DAX_PREDICATE_RE.search(ctx.source.text):
             return
         model = model_for(ctx.source, ctx.catalog)
         for w in model.writes:

@@ -1,4 +1,7 @@
-from daxlint.analysis.c import call_name, text, walk
+import re
+
+from daxlint.analysis.c import function_name, text
+from daxlint.analysis.locate import identifier_nodes
 from daxlint.analysis.callgraph import FAULT
 from daxlint.analysis.vmflags import model_for
 from daxlint.kernel import KernelVersion
@@ -14,6 +17,8 @@ DAX_FAULT_CALLS = frozenset(
     {"dax_iomap_fault", "dax_finish_sync_fault", "dax_insert_pfn_mkwrite", "dax_pgoff_to_phys",
      "dax_iomap_pmd_fault", "dax_iomap_pte_fault"}
 )
+_DAX_FAULT_NAMES = frozenset(n.encode() for n in DAX_FAULT_CALLS)
+_VM_OPS_STORE_RE = re.compile(rb"(?:->|\.)\s*(vm_ops)\s*=(?!=)")
 _CONDITIONALS = frozenset({"if_statement", "conditional_expression", "switch_statement"})
 
 
@@ -81,7 +86,7 @@ class MixedmapOnDax(Rule):
     tokens = (b"VM_MIXEDMAP",)
 
     def check(self, ctx):
-        if ctx.version < FIRST_VERSION:
+        if ctx.version < FIRST_VERSION or b"vm_flags" not in ctx.source.data:
             return
         model = model_for(ctx.source, ctx.catalog)
         dax_ops: dict[str, str] | None = None
@@ -114,12 +119,11 @@ def _dax_vm_ops(model) -> dict[str, str]:
     call: {variable: 'handler() calls dax_iomap_fault()'}."""
     graph = model.graph
     dax_functions: dict[str, str] = {}
-    for name, defs in graph.definitions.items():
-        for fn in defs:
-            for call in walk(fn, {"call_expression"}):
-                if call_name(call) in DAX_FAULT_CALLS:
-                    dax_functions[name] = call_name(call)
-                    break
+    for ident in identifier_nodes(model.root, model.source.data, _DAX_FAULT_NAMES):
+        call = ident.parent
+        fn = graph.function_at(ident.start_byte)
+        if call is not None and call.type == "call_expression" and fn is not None:
+            dax_functions.setdefault(function_name(fn), text(ident))
     out: dict[str, str] = {}
     if not dax_functions:
         return out
@@ -152,7 +156,14 @@ def _installs_dax_vm_ops(w, dax_ops: dict[str, str]) -> str | None:
     fault handlers: ``vma->vm_ops = &dax_vm_ops`` not in another branch."""
     if not dax_ops:
         return None
-    for asg in walk(w.function, {"assignment_expression"}):
+    code = w.function.text or b""
+    for m in _VM_OPS_STORE_RE.finditer(code):
+        start = w.function.start_byte + m.start(1)
+        fld = w.function.descendant_for_byte_range(start, start + len(b"vm_ops"))
+        fe = fld.parent if fld is not None else None
+        asg = fe.parent if fe is not None else None
+        if asg is None or asg.type != "assignment_expression":
+            continue
         left = asg.child_by_field_name("left")
         right = asg.child_by_field_name("right")
         if left is None or right is None or left.type != "field_expression":
