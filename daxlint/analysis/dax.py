@@ -431,20 +431,15 @@ def directory_facts(kernel, directory: str) -> DirectoryFacts:
     return per_kernel[key]
 
 
-_LISTINGS: dict[str, list[str]] = {}
-
-
 def driver_context_files(path: str) -> list[str]:
     """The files a DAX2xx verdict on ``path`` depends on besides itself: the
     C files of its directory and the Kconfig files that describe it (the
-    result cache keys on them). context_files() is asked for every file of a
-    run, so each directory is listed once per process."""
+    result cache validates them)."""
     from daxlint.analysis.kconfig_facts import kconfig_context_files
 
     d = os.path.dirname(path)
-    if d not in _LISTINGS:
-        try:
-            _LISTINGS[d] = sorted(os.listdir(d))
-        except OSError:
-            _LISTINGS[d] = []
-    return [os.path.join(d, n) for n in _LISTINGS[d] if n.endswith(".c")] + kconfig_context_files(path)
+    try:
+        names = sorted(os.listdir(d))
+    except OSError:
+        names = []
+    return [os.path.join(d, n) for n in names if n.endswith(".c")] + kconfig_context_files(path)

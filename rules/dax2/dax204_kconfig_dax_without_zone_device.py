@@ -24,6 +24,13 @@ _STUB = (
 )
 
 
+def _listdir(d: str) -> list[str]:
+    try:
+        return sorted(os.listdir(d))
+    except OSError:
+        return []
+
+
 class KconfigDaxWithoutZoneDevice(Rule):
     """
     ## What it does
@@ -82,12 +89,13 @@ class KconfigDaxWithoutZoneDevice(Rule):
     file_kinds = ("kconfig",)
 
     def context_files(self, path):
+        # The C files and Makefiles the entries build (one directory level
+        # down too); the Kconfig files elsewhere in the tree are not listed.
         d = os.path.dirname(path)
-        try:
-            names = sorted(os.listdir(d))
-        except OSError:
-            names = []
-        return [os.path.join(d, n) for n in names if n.endswith(".c") or n == "Makefile"]
+        out = []
+        for sub in [d] + [os.path.join(d, n) for n in _listdir(d) if os.path.isdir(os.path.join(d, n))]:
+            out += [os.path.join(sub, n) for n in _listdir(sub) if n.endswith(".c") or n == "Makefile"]
+        return out
 
     def check(self, ctx):
         path = ctx.abspath or ctx.source.path
