@@ -1,0 +1,264 @@
+"""The analyses behind the DAX3xx rules, one question at a time: what type an
+expression has, which role a function plays, which lock it holds, how a
+write depends on the DAX mode, and which wrapper call replaces it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import run_daxlint
+from daxlint.analysis.callgraph import FAULT, IOCTL, MMAP, POST_MMAP, READ_LOCKED, VMA_OPEN, classify_member
+from daxlint.analysis.locate import function_definitions, identifier_hits
+from daxlint.analysis.preproc import first_branch_only
+from daxlint.analysis.vmflags import VmFlagsModel, wrapper_fix
+from daxlint.catalog import catalog_for
+from daxlint.kernel import KernelVersion
+from daxlint.source import SourceFile
+
+
+def model(code: str, version: str = "6.12") -> VmFlagsModel:
+    return VmFlagsModel(SourceFile("t.c", code.encode()), catalog_for(KernelVersion.parse(version)))
+
+
+def write_at(m: VmFlagsModel, line: int):
+    found = [w for w in m.writes if w.node.start_point[0] + 1 == line]
+    assert found, f"no vm_flags write found on line {line}: {[w.node.start_point[0] + 1 for w in m.writes]}"
+    return found[0]
+
+
+# -- the text helpers ----------------------------------------------------------
+
+
+def test_identifier_hits_are_whole_words_and_ordered():
+    data = b"vm_flags __vm_flags my_vm_flags vm_flags_set vm_flags"
+    assert [p for _, p in identifier_hits(data, {b"vm_flags", b"__vm_flags"})] == [0, 9, 45]
+    many = {f"name{i}".encode() for i in range(40)} | {b"vm_flags"}
+    assert [p for _, p in identifier_hits(data, many)] == [0, 45]
+
+
+def test_first_branch_only_keeps_offsets_and_drops_else_branches():
+    src = b"int f(void)\n{\n\tif (a\n#ifdef X\n\t    && b\n#endif\n\t    )\n\t\tc = 1;\n#if Y\n\td = 1;\n#elif Z\n\td = 2;\n#else\n\td = 3;\n#endif\n}\n"
+    out = first_branch_only(src)
+    assert len(out) == len(src) and out.count(b"\n") == src.count(b"\n")
+    assert b"&& b" in out and b"d = 1;" in out
+    assert b"d = 2;" not in out and b"d = 3;" not in out and b"#" not in out
+
+
+def test_function_definitions_found_under_preprocessor_groups():
+    sf = SourceFile("t.c", b"#ifdef CONFIG_X\nstatic int a(void) { return 0; }\n#else\nstatic int b(void) { return 1; }\n#endif\nint c(void) { return 2; }\n")
+    names = [fn.child_by_field_name("declarator").child_by_field_name("declarator").text for fn in function_definitions(sf.root)]
+    assert names == [b"a", b"b", b"c"]
+
+
+# -- types ---------------------------------------------------------------------
+
+
+TYPES = """\
+typedef struct vm_area_struct myvma_t;
+struct holder { struct vm_area_struct *vma; unsigned long vm_flags; };
+static struct vm_area_struct *pick(struct mm_struct *mm);
+
+static void f(struct vm_area_struct *vma, struct vm_region *regions, struct holder *h, void *p, myvma_t *t)
+{
+	{
+		struct vm_region *vma = regions;
+		vma->vm_flags = 0;
+	}
+	vma->vm_flags = 0;
+	h->vma->vm_flags = 0;
+	h->vm_flags = 0;
+	pick(h->mm)->vm_flags = 0;
+	container_of(p, struct vm_area_struct, vm_rb)->vm_flags = 0;
+	t->vm_flags = 0;
+	undeclared->vm_flags = 0;
+}
+"""
+
+
+@pytest.mark.parametrize(
+    "line, struct",
+    [(9, "vm_region"), (11, "vm_area_struct"), (12, "vm_area_struct"), (13, "holder"), (14, "vm_area_struct"),
+     (15, "vm_area_struct"), (16, "vm_area_struct"), (17, None)],
+)
+def test_resolver_types_the_written_object(line, struct):
+    m = model(TYPES)
+    lhs = [n for n in _assignments(m) if n.start_point[0] + 1 == line][0].child_by_field_name("left")
+    assert m.resolver.struct_of(lhs.child_by_field_name("argument")) == struct
+
+
+def _assignments(m):
+    from daxlint.analysis.c import walk
+
+    return list(walk(m.root, {"assignment_expression"}))
+
+
+def test_only_vma_writes_are_collected():
+    m = model(TYPES)
+    assert sorted(w.node.start_point[0] + 1 for w in m.writes) == [11, 12, 14, 15, 16]
+
+
+# -- call graph, roles and locks -------------------------------------------------
+
+
+GRAPH = """\
+static void helper(struct vm_area_struct *vma) { vma->vm_flags |= VM_IO; }
+static void locked_helper(struct vm_area_struct *vma) { mmap_assert_write_locked(vma->vm_mm); vma->vm_flags |= VM_IO; }
+static int drv_mmap(struct file *f, struct vm_area_struct *vma) { helper(vma); return 0; }
+static vm_fault_t drv_fault(struct vm_fault *vmf) { helper(vmf->vma); locked_helper(vmf->vma); return 0; }
+static void drv_open(struct vm_area_struct *vma) { }
+static long drv_ioctl(struct file *f, unsigned int c, unsigned long a)
+{
+	struct mm_struct *mm = current->mm;
+	helper(find_vma(mm, a));
+	mmap_write_lock(mm);
+	helper(find_vma(mm, a));
+	mmap_write_unlock(mm);
+	return 0;
+}
+static int scan(struct mm_struct *mm) { mmap_read_lock(mm); helper(find_vma(mm, 0)); mmap_read_unlock(mm); return 0; }
+static const struct vm_operations_struct drv_vm_ops = { .fault = drv_fault, .open = drv_open };
+static const struct file_operations drv_fops = { .mmap = drv_mmap, .unlocked_ioctl = drv_ioctl, .post_mmap = drv_mmap };
+"""
+
+
+def test_registrations_get_roles_from_struct_and_member():
+    m = model(GRAPH)
+    roles = {(r.function, r.struct, r.member, r.role) for r in m.graph.registrations}
+    assert ("drv_fault", "vm_operations_struct", "fault", FAULT) in roles
+    assert ("drv_open", "vm_operations_struct", "open", VMA_OPEN) in roles
+    assert ("drv_mmap", "file_operations", "mmap", MMAP) in roles
+    assert ("drv_ioctl", "file_operations", "unlocked_ioctl", IOCTL) in roles
+    assert ("drv_mmap", "file_operations", "post_mmap", POST_MMAP) in roles
+
+
+@pytest.mark.parametrize(
+    "struct, member, role",
+    [("fb_ops", "fb_mmap", MMAP), ("proc_ops", "proc_mmap", MMAP), ("proc_ops", "proc_ioctl", IOCTL),
+     ("drm_driver", "open", None), ("iommu_ops", "fault", None), (None, "fault", FAULT), (None, "access", None),
+     ("file_operations", "get_unmapped_area", None)],
+)
+def test_classify_member(struct, member, role):
+    assert classify_member(struct, member) == role
+
+
+def test_contexts_follow_calls_and_stop_at_the_write_lock():
+    m = model(GRAPH)
+    ctxs = {(c.role, c.entry) for c in m.graph.contexts_of("helper")}
+    # from ->mmap, from the fault handler, from the ioctl before it locks,
+    # and from scan() under the read lock
+    assert ctxs == {(MMAP, "drv_mmap"), (FAULT, "drv_fault"), (IOCTL, "drv_ioctl"), (READ_LOCKED, "scan"), (POST_MMAP, "drv_mmap")}
+    # an asserting function is never entered unlocked
+    assert m.graph.contexts_of("locked_helper") == []
+    helper_path = [c.path for c in m.graph.contexts_of("helper") if c.role == FAULT][0]
+    assert helper_path == ("drv_fault", "helper")
+
+
+def test_lock_facts_are_positional():
+    m = model(GRAPH)
+    fn = m.graph.definitions["drv_ioctl"][0]
+    facts = m.graph.locks(fn)
+    lock_at = facts.write_sites[0]
+    assert not facts.write_locked_at(lock_at - 1) and facts.write_locked_at(lock_at + 1)
+    scan = m.graph.locks(m.graph.definitions["scan"][0])
+    assert scan.read_locked_at(scan.read_sites[0] + 1) and not scan.write_locked_at(scan.read_sites[0] + 1)
+
+
+# -- DAX dependence ----------------------------------------------------------------
+
+
+DAX = """\
+static void f(struct vm_area_struct *vma, struct inode *inode, struct fsxattr *fa)
+{
+	bool dax = IS_DAX(inode);
+
+	if (IS_DAX(inode))
+		vma->vm_flags |= VM_HUGEPAGE;
+	else
+		vma->vm_flags |= VM_MIXEDMAP;
+	if (!vma_is_dax(vma) && vma->vm_file)
+		vma->vm_flags |= VM_MIXEDMAP;
+	if (dax)
+		vma->vm_flags |= VM_MIXEDMAP;
+	vma->vm_flags |= (inode->i_flags & S_DAX) ? VM_MIXEDMAP : 0;
+	if (vma->vm_file || IS_DAX(inode))
+		vma->vm_flags |= VM_IO;
+	vma->vm_flags |= VM_DONTDUMP;
+	if (!(fa->fsx_xflags & FS_XFLAG_DAX))
+		return;
+	vma->vm_flags |= VM_HUGEPAGE;
+}
+"""
+
+
+@pytest.mark.parametrize("line, polarity", [(6, 1), (8, -1), (10, -1), (12, 1), (13, 1), (15, 0), (16, None), (19, 1)])
+def test_dax_dependence_and_its_direction(line, polarity):
+    m = model(DAX, "6.1")
+    dep = m.dax_dependence(write_at(m, line), "VM_MIXEDMAP")
+    assert (dep.polarity if dep is not None else None) == polarity
+
+
+# -- fixes ---------------------------------------------------------------------------
+
+
+FIXES = """\
+static void f(struct vm_area_struct *vma, struct mm_struct *mm)
+{
+	struct vm_area_struct pseudo;
+	struct vm_area_struct *fresh = vm_area_alloc(mm);
+
+	vma->vm_flags |= VM_IO | VM_DONTEXPAND;
+	vma->vm_flags &= ~VM_MAYWRITE;
+	vma->vm_flags &= VM_LOCKED_CLEAR_MASK;
+	vma->vm_flags = (vma->vm_flags & ~VM_MIXEDMAP) | VM_PFNMAP;
+	vma->vm_flags = vma->vm_flags | VM_SHARED;
+	vma->vm_flags ^= VM_WRITE;
+	vma->vm_flags = newflags;
+	pseudo.vm_flags = VM_HUGETLB;
+	fresh->vm_flags = VM_READ;
+	WRITE_ONCE(vma->vm_flags, newflags);
+}
+"""
+
+
+@pytest.mark.parametrize(
+    "line, fix",
+    [
+        (6, "vm_flags_set(vma, VM_IO | VM_DONTEXPAND)"),
+        (7, "vm_flags_clear(vma, VM_MAYWRITE)"),
+        (8, "vm_flags_reset(vma, vma->vm_flags & VM_LOCKED_CLEAR_MASK)"),
+        (9, "vm_flags_mod(vma, VM_PFNMAP, VM_MIXEDMAP)"),
+        (10, "vm_flags_set(vma, VM_SHARED)"),
+        (11, "vm_flags_reset(vma, vma->vm_flags ^ VM_WRITE)"),
+        (12, "vm_flags_reset(vma, newflags)"),
+        (13, "vm_flags_init(&pseudo, VM_HUGETLB)"),
+        (14, "vm_flags_init(fresh, VM_READ)"),
+        (15, "vm_flags_reset_once(vma, newflags)"),
+    ],
+)
+def test_wrapper_fix(line, fix):
+    m = model(FIXES)
+    assert wrapper_fix(m, write_at(m, line)) == fix
+
+
+# -- end to end ----------------------------------------------------------------------
+
+
+def test_version_gate_and_fix_in_json(tmp_path):
+    src = tmp_path / "drv.c"
+    src.write_text("static int drv_mmap(struct file *f, struct vm_area_struct *vma)\n{\n\tvma->vm_flags |= VM_IO;\n\treturn 0;\n}\n")
+    code, out, err = run_daxlint("check", "--no-cache", "--select", "DAX301", "--kernel-version", "6.3", "--format", "json", str(src))
+    assert code == 1, err
+    (finding,) = json.loads(out)["findings"]
+    assert (finding["rule_id"], finding["line"], finding["fix"]) == ("DAX301", 3, "vm_flags_set(vma, VM_IO)")
+    code, out, err = run_daxlint("check", "--no-cache", "--select", "DAX3", "--kernel-version", "6.2", "--format", "json", str(src))
+    assert code == 0, (out, err)
+
+
+@pytest.mark.parametrize("rule", ["DAX301", "DAX302", "DAX303", "DAX304", "DAX305"])
+def test_explain(rule):
+    code, out, err = run_daxlint("explain", rule)
+    assert code == 0, err
+    for heading in ("What it does", "Why is this bad", "Example", "Use instead", "References"):
+        assert heading in out
