@@ -42,7 +42,7 @@ from unidiff.errors import UnidiffParseError
 from daxlint.engine import Engine, EngineOptions
 from daxlint.files import C_SUFFIXES, DEFAULT_MAX_BYTES, InputError, file_kind
 from daxlint.fingerprint import normalise_code
-from daxlint.kernel import KernelContext, KernelVersion, TreeReader, makefile_version
+from daxlint.kernel import KernelContext, TreeReader, makefile_version
 from daxlint.model import Finding, InternalError, Report, Skipped
 from daxlint.registry import rule_matches
 

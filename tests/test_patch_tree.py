@@ -40,12 +40,16 @@ def checkout_at(series, rev: str, dest: Path) -> Path:
     return dest
 
 
-def export_at(series, rev: str, dest: Path) -> Path:
+def export_tree(repo: GitRepo, rev: str, dest: Path) -> Path:
     """The tree at ``rev`` as plain files, no git."""
     dest.mkdir()
-    archive = subprocess.run(["git", "archive", rev], cwd=series["repo"].path, capture_output=True, check=True).stdout
+    archive = subprocess.run(["git", "archive", rev], cwd=repo.path, capture_output=True, check=True).stdout
     subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
     return dest
+
+
+def export_at(series, rev: str, dest: Path) -> Path:
+    return export_tree(series["repo"], rev, dest)
 
 
 @pytest.mark.parametrize("kind", ["git", "plain"])
@@ -166,13 +170,6 @@ def test_sibling_files_are_read_from_the_patched_copy(tmp_path):
     (tree / "drivers/nd/pages.c").write_text((repo.path / "drivers/nd/pages.c").read_text())
     rc, data = run_json("--tree", str(tree), str(files[0]), "--select", "DAX201")
     assert found(data) == set()
-
-
-def export_tree(repo: GitRepo, rev: str, dest: Path) -> Path:
-    dest.mkdir()
-    archive = subprocess.run(["git", "archive", rev], cwd=repo.path, capture_output=True, check=True).stdout
-    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
-    return dest
 
 
 def test_symlink_out_of_the_tree_is_refused(series, tmp_path):

@@ -68,6 +68,8 @@ def command(files, tree_dir, git_range, select, ignore, kernel_version, config_p
     report = result.report
     if mode == "hunks":
         notes.append("no --tree: rules saw each patch's hunks and their context, not whole files")
+        if kernel.version_source == "Makefile":
+            notes.append(f"kernel v{kernel.version} from {kernel.root}/Makefile, the tree around the current directory")
     if kernel.version is None and mode != "git":
         notes.append(f"no kernel Makefile found; assuming v{report.kernel_version} (use --kernel-version or --tree)")
     report.notes[:0] = notes
