@@ -23,12 +23,16 @@ import weakref
 from dataclasses import dataclass, field
 
 _ENTRY = re.compile(r"^\s*(menuconfig|config)\s+(\w+)\s*$")
-_IF = re.compile(r"^\s*if\s+(.+?)\s*(#.*)?$")
-_ENDIF = re.compile(r"^\s*endif\b")
-_MENU = re.compile(r"^\s*menu\s+\"")
-_ENDMENU = re.compile(r"^\s*endmenu\b")
-_CHOICE = re.compile(r"^\s*choice\b")
-_ENDCHOICE = re.compile(r"^\s*endchoice\b")
+# (pattern, block kind, opens): the blocks whose conditions apply to the
+# entries inside them.
+_BLOCKS = (
+    (re.compile(r"^\s*if\s+(.+?)\s*(#.*)?$"), "if", True),
+    (re.compile(r"^\s*endif\b"), "if", False),
+    (re.compile(r'^\s*menu\s+"'), "menu", True),
+    (re.compile(r"^\s*endmenu\b"), "menu", False),
+    (re.compile(r"^\s*choice\b"), "choice", True),
+    (re.compile(r"^\s*endchoice\b"), "choice", False),
+)
 _DEPENDS = re.compile(r"^\s*depends\s+on\s+(.+?)\s*(#.*)?$")
 _SELECT = re.compile(r"^\s*select\s+(\w+)(?:\s+if\s+(.+?))?\s*(#.*)?$")
 _SOURCE = re.compile(r"^\s*(o?r?source)\s+\"([^\"]+)\"")
@@ -92,29 +96,15 @@ def parse_kconfig_symbols(text: str, path: str = "Kconfig") -> tuple[list[Symbol
             symbols.append(current)
             menu_open = False
             continue
-        if _IF.match(line) and not line.strip().startswith("if_"):
-            stack.append(("if", [_IF.match(line).group(1)]))
-            current, menu_open = None, False
-            continue
-        if _ENDIF.match(line):
-            _pop(stack, "if")
-            current, menu_open = None, False
-            continue
-        if _MENU.match(line):
-            stack.append(("menu", []))
-            current, menu_open = None, True
-            continue
-        if _ENDMENU.match(line):
-            _pop(stack, "menu")
-            current, menu_open = None, False
-            continue
-        if _CHOICE.match(line):
-            stack.append(("choice", []))
-            current, menu_open = None, True
-            continue
-        if _ENDCHOICE.match(line):
-            _pop(stack, "choice")
-            current, menu_open = None, False
+        block = _block(line)
+        if block is not None:
+            kind, opens, condition = block
+            if opens:
+                stack.append((kind, [condition] if condition else []))
+            else:
+                _pop(stack, kind)
+            # `menu` and `choice` may carry `depends on` lines of their own.
+            current, menu_open = None, opens and kind != "if"
             continue
         s = _SOURCE.match(line)
         if s:
@@ -135,6 +125,15 @@ def parse_kconfig_symbols(text: str, path: str = "Kconfig") -> tuple[list[Symbol
         if sel and current is not None:
             current.selects.append((sel.group(1), sel.group(2)))
     return symbols, sources
+
+
+def _block(line: str) -> tuple[str, bool, str | None] | None:
+    """(kind, opens, `if` condition) when ``line`` opens or closes a block."""
+    for pattern, kind, opens in _BLOCKS:
+        m = pattern.match(line)
+        if m:
+            return kind, opens, m.group(1) if kind == "if" and opens else None
+    return None
 
 
 def _pop(stack, kind):
