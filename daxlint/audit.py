@@ -39,7 +39,7 @@ from pathlib import Path
 import pygit2
 
 from daxlint import __version__
-from daxlint.engine import Engine, EngineOptions, FileTimeout, _time_limit
+from daxlint.engine import Engine, EngineOptions
 from daxlint.files import C_SUFFIXES, DEFAULT_MAX_BYTES, InputError, file_kind
 from daxlint.fingerprint import normalise_code
 from daxlint.kernel import KernelContext, KernelVersion, TreeReader, makefile_version
@@ -313,6 +313,92 @@ class BlobResult:
         return cls([Finding.from_dict(f) for f in d["f"]], [Skipped(**s) for s in d.get("s", [])], [], d.get("d", {}))
 
 
+class BlobReader:
+    """Blob contents in bulk through one long-running ``git cat-file
+    --batch``: git's delta-base cache reads a packed kernel tree about twice
+    as fast as libgit2 does. Falls back to pygit2 when git is unavailable."""
+
+    def __init__(self, repo: pygit2.Repository):
+        self.repo = repo
+        self.proc = None
+        try:
+            self.proc = subprocess.Popen(
+                ["git", "--git-dir", repo.path, "cat-file", "--batch"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            )
+        except OSError:
+            self.proc = None
+
+    def read(self, oids: list[str]) -> list[bytes | None]:
+        """The contents of ``oids`` (at most a few hundred: the requests
+        must fit the pipe), None for a missing object or a non-blob."""
+        if self.proc is not None:
+            try:
+                return self._cat_file(oids)
+            except (OSError, ValueError):
+                self.close()  # a dead or confused git: go on without it
+        out: list[bytes | None] = []
+        for oid in oids:
+            try:
+                obj = self.repo[oid]
+                out.append(obj.data if isinstance(obj, pygit2.Blob) else None)
+            except (KeyError, ValueError, pygit2.GitError):
+                out.append(None)
+        return out
+
+    def _cat_file(self, oids: list[str]) -> list[bytes | None]:
+        stdin, stdout = self.proc.stdin, self.proc.stdout
+        stdin.write("".join(f"{o}\n" for o in oids).encode())
+        stdin.flush()
+        out: list[bytes | None] = []
+        for _ in oids:
+            header = stdout.readline().split()
+            if not header:
+                raise OSError("git cat-file ended early")
+            if len(header) != 3:  # "<oid> missing" / "ambiguous"
+                out.append(None)
+                continue
+            size = int(header[2])
+            data = stdout.read(size)
+            if len(data) != size or stdout.read(1) != b"\n":
+                raise OSError("git cat-file output truncated")
+            out.append(data if header[1] == b"blob" else None)
+        return out
+
+    def close(self) -> None:
+        if self.proc is not None:
+            proc, self.proc = self.proc, None
+            try:
+                proc.stdin.close()
+            except OSError:
+                pass
+            proc.kill()
+            proc.wait()
+
+
+class _RecordingProxy:
+    """Stands in for an object a rule helper builds once per tree (the
+    Kconfig symbol index), so that every file using it gets the files it
+    read as dependencies, not just the first file that built it."""
+
+    def __init__(self, inner, merge):
+        self._inner = inner
+        self._merge = merge
+
+    def __getattr__(self, name):
+        value = getattr(self._inner, name)
+        if callable(value):
+            def call(*args, **kwargs):
+                try:
+                    return value(*args, **kwargs)
+                finally:
+                    self._merge()
+
+            return call
+        self._merge()
+        return value
+
+
 class BlobAnalyzer:
     """The engine applied to blobs of a tree. One per process."""
 
@@ -321,7 +407,7 @@ class BlobAnalyzer:
         self.engine = Engine(rules, KernelContext(None, None, "default"), opts)
         self.kinds = self.engine.file_kinds
         self.max_bytes = max_bytes
-        self.timeout = timeout
+        self._tree_indexes: dict[str, tuple[object, GitTreeReader]] = {}
 
     def wanted(self, name: str) -> bool:
         """Whether a file of this name is one the enabled rules read."""
@@ -331,57 +417,70 @@ class BlobAnalyzer:
     def needs_rules(self, data: bytes, path: str) -> bool:
         return any(not getattr(r, "reports_unused_suppressions", False) for r in self.engine.rules_for(data, file_kind(path)))
 
-    def analyze(self, repo: pygit2.Repository, tree, path: str, oid: str, version: KernelVersion, version_source: str) -> BlobResult:
-        try:
-            blob = repo[oid]
-            data = blob.data
-        except (KeyError, ValueError, pygit2.GitError) as e:
-            return BlobResult(missing=f"object {oid[:12]} ({path}) cannot be read: {e or 'missing'}")
+    def analyze(self, repo: pygit2.Repository, tree, path: str, oid: str, data: bytes | None, version: KernelVersion, version_source: str) -> BlobResult:
+        if data is None:
+            return BlobResult(missing=f"object {oid[:12]} ({path}) is missing or not a file")
         if len(data) > self.max_bytes:
             return BlobResult(skipped=[Skipped(path, f"too large ({len(data)} bytes, limit {self.max_bytes})")])
         if not self.needs_rules(data, path):
             return BlobResult(negative=True)
         reader = GitTreeReader(repo, tree)
-        # Each file gets a fresh context: its Kconfig memo must not hide from
-        # the reader which files this file's verdict read.
-        self.engine.kernel = KernelContext(Path(VIRTUAL_ROOT), version, version_source, reader)
-        with _time_limit(self.timeout):
-            try:
-                res = self.engine.analyze(path, data, f"{VIRTUAL_ROOT}/{path}")
-            except FileTimeout:
-                return BlobResult(skipped=[Skipped(path, f"took longer than {self.timeout:g}s, skipped")])
-            except RecursionError:
-                return BlobResult(skipped=[Skipped(path, "nesting too deep to analyse")])
+        # Each file gets a fresh context, so that memos kept per context (a
+        # directory's Kconfig, its siblings' summaries) cannot hide from the
+        # reader which files this file's verdict read.
+        kernel = KernelContext(Path(VIRTUAL_ROOT), version, version_source, reader)
+        self._share_tree_index(kernel, reader, repo, tree)
+        self.engine.kernel = kernel
+        # The engine applies the per-file time limit and turns it into a skip.
+        res = self.engine.analyze(path, data, f"{VIRTUAL_ROOT}/{path}")
         return BlobResult(res.findings, res.skipped, res.errors, reader.deps)
+
+    def _share_tree_index(self, kernel: KernelContext, reader: GitTreeReader, repo, tree) -> None:
+        """Build the tree-wide Kconfig index once per tree rather than once per
+        file (it parses every Kconfig file); files that use it inherit its reads."""
+        try:
+            from daxlint.analysis import kconfig_deps
+
+            indexes, index_class = kconfig_deps._INDEXES, kconfig_deps.KconfigIndex
+        except (ImportError, AttributeError):
+            return  # the helper changed shape: every file builds its own
+        key = str(tree.id)
+        if key not in self._tree_indexes:
+            if len(self._tree_indexes) >= 2:
+                self._tree_indexes.pop(next(iter(self._tree_indexes)))
+            tree_reader = GitTreeReader(repo, tree)
+            self._tree_indexes[key] = (index_class(tree_reader, VIRTUAL_ROOT), tree_reader)
+        index, tree_reader = self._tree_indexes[key]
+        indexes[kernel] = _RecordingProxy(index, lambda: reader.deps.update(tree_reader.deps))
 
 
 # Worker processes: each opens the repository itself after the fork.
-_WORKER_ANALYZER: BlobAnalyzer | None = None
-_WORKER_REPO: pygit2.Repository | None = None
+_WORKER: tuple | None = None
 
 
 def _init_worker(analyzer: BlobAnalyzer, git_dir: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process handles ^C
-    global _WORKER_ANALYZER, _WORKER_REPO
-    _WORKER_ANALYZER = analyzer
-    _WORKER_REPO = pygit2.Repository(git_dir)
+    global _WORKER
+    repo = pygit2.Repository(git_dir)
+    _WORKER = (analyzer, repo, BlobReader(repo))
 
 
 def _run_task(task):
-    return analyze_items(_WORKER_ANALYZER, _WORKER_REPO, task)
+    return analyze_items(*_WORKER, task)
 
 
-def analyze_items(analyzer: BlobAnalyzer, repo: pygit2.Repository, task) -> list[tuple[str, str, BlobResult]]:
+def analyze_items(analyzer: BlobAnalyzer, repo: pygit2.Repository, blobs: BlobReader, task) -> list[tuple[str, str, BlobResult]]:
     """Analyse (path, blob id) items of one commit's tree."""
     commit_sha, version, version_source, items = task
     try:
         tree = repo[commit_sha].tree
     except (KeyError, ValueError, pygit2.GitError) as e:
         return [(p, o, BlobResult(missing=f"tree of {commit_sha[:12]} cannot be read: {e}")) for p, o in items]
+    contents = blobs.read([o for _, o in items])
     out = []
-    for path, oid in items:
+    for (path, oid), data in zip(items, contents):
         try:
-            res = analyzer.analyze(repo, tree, path, oid, version, version_source)
+            res = analyzer.analyze(repo, tree, path, oid, data, version, version_source)
         except Exception as e:  # a crash on one file must not end the audit
             res = BlobResult(errors=[InternalError(path, None, f"{type(e).__name__}: {e}")])
         out.append((path, oid, res))
@@ -408,16 +507,21 @@ class _Workers:
         self.repo = repo
         self.jobs = jobs
         self.pool = None
+        self.blobs = None
         if jobs > 1:
             ctx = multiprocessing.get_context("fork")
             self.pool = ctx.Pool(jobs, initializer=_init_worker, initargs=(analyzer, repo.path))
+        else:
+            self.blobs = BlobReader(repo.repo)
 
     def submit(self, task):
         if self.pool is None:
-            return _Done(lambda: analyze_items(self.analyzer, self.repo.repo, task))
+            return _Done(lambda: analyze_items(self.analyzer, self.repo.repo, self.blobs, task))
         return self.pool.apply_async(_run_task, (task,))
 
     def close(self, failed: bool) -> None:
+        if self.blobs is not None:
+            self.blobs.close()
         if self.pool is None:
             return
         if failed:
@@ -844,11 +948,11 @@ class Auditor:
 
     def _submit(self, plan: _Plan) -> None:
         """Take what the store knows; send the rest to the workers."""
-        items = list(plan.items.items())
-        negative = self.store.negatives([self._negative_key(p, o) for p, o in items])
+        neg_keys = {self._negative_key(p, o): (p, o) for p, o in plan.items.items()}
+        negative = self.store.negatives(list(neg_keys))
         rest = []
-        for p, o in items:
-            if self._negative_key(p, o) in negative:
+        for key, (p, o) in neg_keys.items():
+            if key in negative:
                 plan.cached[p] = BlobResult(negative=True)
             else:
                 rest.append((p, o))
@@ -896,7 +1000,12 @@ class Auditor:
         return out
 
     def _analyze_here(self, plan: _Plan, path: str, oid: str) -> BlobResult:
-        res = self.analyzer.analyze(self.git.repo, plan.tree, path, oid, plan.version, plan.version_source)
+        try:
+            obj = self.git.repo[oid]
+            data = obj.data if isinstance(obj, pygit2.Blob) else None
+        except (KeyError, ValueError, pygit2.GitError):
+            data = None
+        res = self.analyzer.analyze(self.git.repo, plan.tree, path, oid, data, plan.version, plan.version_source)
         if res.missing:
             raise _Unreadable(res.missing)
         self._remember(path, oid, plan.version, res)
@@ -1078,6 +1187,8 @@ class Auditor:
                     result.notes.append(f"open findings at {head[:12]} unknown: {e}")
                     continue
                 finally:
+                    if self._workers is not None:
+                        self._workers.close(False)
                     self._workers = None
                 self.store.put_tip(head, self._setup, tip)
                 self.store.commit()
@@ -1119,7 +1230,7 @@ def _ancestors(path: str) -> list[str]:
 
 
 def _digest(*parts) -> str:
-    return hashlib.sha1(json.dumps(parts, default=str).encode()).hexdigest()
+    return hashlib.sha1("\0".join(p if isinstance(p, str) else json.dumps(p, default=str) for p in parts).encode()).hexdigest()
 
 
 # -- diff excerpts for reports -----------------------------------------------

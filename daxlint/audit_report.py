@@ -215,7 +215,7 @@ def chart_svg(result: AuditResult, width: int = 960, height: int = 300) -> str:
     fams = result.families()
     if len(points) < 2 or not fams:
         return ""
-    left, right, top, bottom = 48, 16, 28, 58
+    left, right, top, bottom = 48, 16, 44, 58
     pw, ph = width - left - right, height - top - bottom
     n = len(points)
     ymax = max(1, max(p["open"].get(f, 0) for p in points for f in fams))
@@ -234,13 +234,15 @@ def chart_svg(result: AuditResult, width: int = 960, height: int = 300) -> str:
         out.append(f'<line x1="{left}" x2="{left + pw}" y1="{y(v):.1f}" y2="{y(v):.1f}" class="grid"/>')
         out.append(f'<text x="{left - 6}" y="{y(v) + 4:.1f}" class="tick" text-anchor="end">{v}</text>')
     ticks = min(n, 7)
-    seen = set()
+    seen: set[int] = set()
+    labels: set[str] = set()
     for k in range(ticks):
         i = round(k * (n - 1) / max(1, ticks - 1))
-        if i in seen:
+        label = points[i]["date"][:10]
+        if i in seen or label in labels:
             continue
         seen.add(i)
-        label = points[i]["date"][:10]
+        labels.add(label)
         anchor = "start" if i == 0 else "end" if i == n - 1 else "middle"
         out.append(f'<text x="{x(i):.1f}" y="{top + ph + 34}" class="tick" text-anchor="{anchor}">{escape(label)}</text>')
     for fi, fam in enumerate(fams):
@@ -271,11 +273,11 @@ def chart_svg(result: AuditResult, width: int = 960, height: int = 300) -> str:
     out.append(f'<line x1="{left}" x2="{left + pw}" y1="{top + ph}" y2="{top + ph}" class="axis"/>')
     lx = left
     for fi, fam in enumerate(fams):
-        out.append(f'<rect x="{lx}" y="6" width="12" height="12" rx="2" fill="{family_colour(fam, fi)}"/>')
+        out.append(f'<rect x="{lx}" y="8" width="12" height="12" rx="2" fill="{family_colour(fam, fi)}"/>')
         label = family_label(fam)
-        out.append(f'<text x="{lx + 17}" y="16" class="legend">{escape(label)}</text>')
+        out.append(f'<text x="{lx + 17}" y="18" class="legend">{escape(label)}</text>')
         lx += 30 + 7 * len(label)
-    out.append(f'<path d="M{lx + 6},{18} l-4,8 h8 z" class="mark"/><text x="{lx + 15}" y="26" class="legend">commit that introduced findings</text>')
+    out.append(f'<path d="M{lx + 6},{9} l-5,10 h10 z" class="mark"/><text x="{lx + 16}" y="18" class="legend">commit that introduced findings</text>')
     out.append(f'<text x="{left + pw / 2:.1f}" y="{height - 6}" class="tick" text-anchor="middle">commits, oldest to newest ({n - 1})</text>')
     out.append("</svg>")
     return "".join(out)
