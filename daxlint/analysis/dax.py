@@ -27,7 +27,7 @@ from daxlint.source import SourceFile
 
 DIRECT_ACCESS = "direct_access"
 # Calls that hand a request on to another dax device.
-FORWARDING_CALLS = frozenset({"dax_direct_access"})
+FORWARDING_CALLS = frozenset({"dax_direct_access", "bdev_direct_access"})  # the latter before v4.12
 PAGE_ESTABLISHERS = frozenset({"devm_memremap_pages", "memremap_pages"})
 # Mappings that give a kernel address but no struct page.
 PAGELESS_MAPPERS = frozenset(
@@ -104,8 +104,19 @@ class PgmapType:
 
 
 def _out_params(fn: Node) -> list[str]:
-    """The kaddr and pfn parameters of a ->direct_access-shaped function: its
-    last two parameters in every version (and in dm targets)."""
+    """The kaddr and pfn parameters of a ->direct_access-shaped function: by
+    type (``void **``, ``pfn_t *``) or name, whatever their position (v4.x dm
+    targets had ``(ti, sector, kaddr, pfn, size)``); else the last two."""
+    found = []
+    for name, type_text, decl in parameters(fn):
+        if not name:
+            continue
+        declarator = text(decl.child_by_field_name("declarator"))
+        pointer = declarator.lstrip().startswith("*")
+        if pointer and ("pfn_t" in type_text or declarator.replace(" ", "").startswith("**") or name in ("kaddr", "pfn")):
+            found.append(name)
+    if found:
+        return found
     names = [n for n, _, _ in parameters(fn) if n]
     return names[-2:] if len(names) >= 2 else names
 
@@ -176,11 +187,14 @@ class DaxFacts:
                 provides = True
             for call in walk(cur, {"call_expression"}):
                 callee = callee_name(call)
+                if callee in FORWARDING_CALLS or (callee == DIRECT_ACCESS and is_member_call(call)):
+                    # Asking another dax device (or, before v4.12, the block
+                    # device below) for the memory: whatever is written to
+                    # kaddr/pfn afterwards comes from there.
+                    forwards = True
+                    continue
                 passed = _passes(call, params)
                 if not passed:
-                    continue
-                if callee in FORWARDING_CALLS or (callee == DIRECT_ACCESS and is_member_call(call)):
-                    forwards = True
                     continue
                 helper = self.index.functions.get(callee or "") if not is_member_call(call) else None
                 if helper is None:
@@ -191,10 +205,10 @@ class DaxFacts:
                 functions.add(callee)
                 hp = [n for n, _, _ in parameters(helper)]
                 todo.append((helper, [hp[i] for i in passed if i < len(hp) and hp[i]]))
-        if provides:
-            return "provider", frozenset(functions)
         if forwards:
             return "forwarder", frozenset(functions)
+        if provides:
+            return "provider", frozenset(functions)
         return "error-only", frozenset(functions)
 
     @cached_property
