@@ -262,3 +262,13 @@ def test_explain(rule):
     assert code == 0, err
     for heading in ("What it does", "Why is this bad", "Example", "Use instead", "References"):
         assert heading in out
+
+
+def test_typedef_keeps_pointer_level_and_struct_objects_are_private():
+    m = model(
+        "typedef struct vm_area_struct vma_t;\n"
+        "static struct vm_area_struct gate;\n"
+        "static void f(vma_t *p, vma_t obj)\n{\n\tp->vm_flags = 0;\n\tobj.vm_flags = 0;\n\tgate.vm_flags = 0;\n}\n"
+    )
+    assert [m.is_private_vma(write_at(m, line)) for line in (5, 6, 7)] == [False, True, True]
+    assert wrapper_fix(m, write_at(m, 7)) == "vm_flags_init(&gate, 0)"

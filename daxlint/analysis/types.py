@@ -257,7 +257,7 @@ class TypeResolver:
             return t
         base = _strip_pointer(t).split()[-1] if _strip_pointer(t) else ""
         target = self.typedef(base) if base else None
-        return target if target is not None else t
+        return target + " *" * t.count("*") if target is not None else t
 
     def member_type(self, struct: str, member: str) -> str | None:
         fs = self.struct_fields(struct)

@@ -293,9 +293,10 @@ class VmFlagsModel:
     # -- what the vma is ---------------------------------------------------------
 
     def is_private_vma(self, w: VmFlagsWrite) -> bool:
-        """A vma nobody else can see yet: a struct on the stack (hugetlbfs'
-        pseudo_vma) or one this function just allocated with vm_area_alloc()/
-        vm_area_dup() and not yet inserted."""
+        """A vma nobody else can see yet: a struct object rather than a
+        pointer (hugetlbfs' pseudo_vma on the stack, the arch gate_vma; real
+        vmas always come from vm_area_alloc()), or one this function just
+        allocated with vm_area_alloc()/vm_area_dup() and not yet inserted."""
         vma = _strip_parens(w.vma)
         if vma is None:
             return False
@@ -303,7 +304,7 @@ class VmFlagsModel:
             vma = vma.child_by_field_name("argument")
         if vma is None or vma.type != "identifier":
             return False
-        declared = self.resolver._lookup_in_scopes(vma)
+        declared = self.resolver.variable_type(vma)
         if declared is not None and "*" not in declared:
             return True
         if w.function is not None:

@@ -40,9 +40,11 @@ class VmFlagsWriteOutsideMmap(Rule):
       (`mmap_assert_write_locked()`, `vma_start_write()`,
       `lockdep_assert_held_write(&mm->mmap_lock)`), and helpers called under
       it: an ioctl that takes the lock and then changes a vma is fine;
-    - `vm_flags_init()` and writes to a vma nobody can see yet (a struct on
-      the stack such as hugetlbfs' `pseudo_vma`, or one this function just
-      got from `vm_area_alloc()`);
+    - `vm_flags_init()` and writes to a vma nobody can see yet: a struct
+      object rather than a pointer (hugetlbfs' `pseudo_vma` on the stack, an
+      arch's static `gate_vma` - real vmas always come from
+      `vm_area_alloc()`), or one this function just got from
+      `vm_area_alloc()`;
     - **functions no role in the file reaches.** Their callers live in other
       files, so the rule cannot see whether they hold the lock. This is
       where mm/ core code falls (mmap.c, mprotect.c, mlock.c, madvise.c,
