@@ -69,7 +69,7 @@ def test_dax101_messages_say_where_the_flags_came_from():
     local = got[line_of(flows, "*pfn = phys_to_pfn_t(td->phys + PFN_PHYS(pgoff), flags);")]
     assert "local variable 'flags'" in local.message
     param = got[line_of(flows, "return phys_to_pfn_t(phys, flags);")]
-    assert "parameter 'flags' of 'toy_make_pfn'" in param.message
+    assert "parameter 'flags' of toy_make_pfn()" in param.message
 
 
 def test_dax101_version_awareness():

@@ -38,7 +38,6 @@ from daxlint.analysis.fileindex import (
     conditional_relative_to,
     declared_in,
     index_for,
-    is_member_call,
     unwrap,
     value_parent,
 )
@@ -85,6 +84,7 @@ class Origin:
     name: str
     line: int
     value: str
+    function: str = ""  # for parameters: whose
 
     def describe(self) -> str:
         what = {
@@ -92,7 +92,7 @@ class Origin:
             "field": f"field '{self.name}'",
             "global": f"variable '{self.name}'",
             "macro": f"macro {self.name}",
-            "parameter": f"parameter '{self.name}'",
+            "parameter": f"parameter '{self.name}' of {self.function}()",
         }.get(self.kind, self.name)
         if self.kind == "macro":
             return f"{what}, defined as '{self.value}' at line {self.line}"
@@ -313,7 +313,10 @@ class PfnAnalysis:
                 value = v if value is None else value.either(v)
         finally:
             self._stack.discard(key)
-        return value.with_origin(Origin("parameter", f"{name}' of '{fname}", calls[0].start_point[0] + 1, text(self.index.call_argument(calls[0], index)))) if value else Flags.unknown_value()
+        if value is None:
+            return Flags.unknown_value()
+        first = calls[0]
+        return value.with_origin(Origin("parameter", name, first.start_point[0] + 1, text(self.index.call_argument(first, index)), fname))
 
     def _storage_flags(self, kind: str, name: str, use: Node, depth: int, scope: Node | None = None) -> Flags:
         """Flags held by a local, a global or a struct field at ``use``."""

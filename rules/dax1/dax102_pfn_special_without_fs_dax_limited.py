@@ -1,7 +1,7 @@
 import os
 import re
 
-from daxlint.analysis.c import text, walk
+from daxlint.analysis.c import text
 from daxlint.analysis.fileindex import index_for
 from daxlint.analysis.kconfig_facts import display_path, driver_kconfig_dir, fs_dax_limited_opt_in, kconfig_context_files
 from daxlint.analysis.pfn import PFN_SPECIAL, pfn_analysis, sink_severity, strongest
