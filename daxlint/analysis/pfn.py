@@ -480,13 +480,13 @@ class PfnAnalysis:
             return [Sink("unknown", "", value)]
         if parent.type == "argument_list":
             call = parent.parent
-            return [self._call_sink(call, value, depth)]
+            return [self._call_sink(call)]
         if parent.type == "assignment_expression" and _same(parent.child_by_field_name("right"), value):
             left = unwrap(parent.child_by_field_name("left"))
             if left.type == "pointer_expression" and text(left).startswith("*"):
                 target = unwrap(left.child_by_field_name("argument"))
                 if fn is not None and target.type == "identifier" and text(target) in [n for n, _, _ in parameters(fn)]:
-                    return [self._out_sink(fn, fname, parent, depth)]
+                    return [self._out_sink(fname, parent)]
                 return [Sink("store", text(left), parent)]
             if left.type == "identifier" and fn is not None:
                 return self._local_sinks(fn, text(left), parent, depth)
@@ -499,7 +499,7 @@ class PfnAnalysis:
             return self._return_sinks(fn, fname, parent, depth)
         return [Sink("unknown", "", value)]
 
-    def _call_sink(self, call: Node, arg: Node, depth: int) -> Sink:
+    def _call_sink(self, call: Node) -> Sink:
         callee = callee_name(call) or ""
         if callee in DAX_FAULT_INSERTS:
             if self.maps_pfnmap and not self.is_dax_file:
@@ -511,7 +511,7 @@ class PfnAnalysis:
             return Sink("pfnmap", callee, call)
         return Sink("call", callee, call)
 
-    def _out_sink(self, fn: Node, fname: str | None, at: Node, depth: int) -> Sink:
+    def _out_sink(self, fname: str | None, at: Node) -> Sink:
         if self.dax.is_direct_access_function(fname):
             return Sink("direct_access", fname or "", at)
         return Sink("store", f"*out-parameter of {fname}()", at)
