@@ -593,3 +593,24 @@ def wrapper_fix(model: VmFlagsModel, w: VmFlagsWrite) -> str:
         init = "vm_flags_init" if model.is_private_vma(w) else "vm_flags_reset"
         return f"{init}({vma}, {_squash(value)})"
     return f"vm_flags_set({vma}, ...) or vm_flags_clear({vma}, ...) with the intended flags"
+
+
+_CONDITIONALS = frozenset({"if_statement", "conditional_expression", "switch_statement"})
+
+
+def exclusive_branches(a: Node, b: Node) -> bool:
+    """Whether two nodes sit in different arms of the same if/switch/?:."""
+    ancestors = []
+    n = a.parent
+    while n is not None:
+        ancestors.append(n)
+        n = n.parent
+    n = b.parent
+    while n is not None:
+        if n in ancestors:
+            if n.type == "compound_statement" and n.parent is not None and n.parent.type == "switch_statement":
+                return True  # different case labels of one switch
+            return n.type in _CONDITIONALS
+        n = n.parent
+    return False
+

@@ -3,7 +3,7 @@ import re
 from daxlint.analysis.c import declarator_name, text
 from daxlint.analysis.locate import identifier_nodes
 from daxlint.analysis.callgraph import POST_MMAP
-from daxlint.analysis.vmflags import INIT_WRAPPERS, model_for
+from daxlint.analysis.vmflags import INIT_WRAPPERS, exclusive_branches, model_for
 from daxlint.model import Severity
 from daxlint.rule import Rule
 
@@ -17,10 +17,13 @@ class PostMmapHook(Rule):
       (`.post_mmap = foo_post_mmap` in a `file_operations`, or an assignment
       `fops->post_mmap = ...`), and a `post_mmap` function pointer declared
       in a struct - the hook proposed for `file_operations` in 2017;
-    - in a stacking `->mmap` (overlayfs, coda, ecryptfs style) that hands
-      the vma to the lower file with `call_mmap()` / `vfs_mmap()` /
-      `file->f_op->mmap()`, a change of `vm_flags` *after* that call: it
-      overrides what the lower file's `->mmap` decided.
+    - in a stacking `->mmap` registered in the same file (overlayfs, coda,
+      ecryptfs style) that hands the vma to the lower file with
+      `call_mmap()` / `vfs_mmap()` / `file->f_op->mmap()`, a change of
+      `vm_flags` *after* that call (not in the other arm of an `if`): it
+      overrides what the lower file's `->mmap` decided. The mm core's own
+      `mmap_region()`, which calls `->mmap` and then finishes the vma, is
+      no registered `->mmap` and stays quiet.
 
     The writes inside a `post_mmap` hook are reported by DAX302 as well.
 
@@ -115,7 +118,7 @@ class PostMmapHook(Rule):
             if not c.in_mmap:
                 continue
             nested = _first_nested_mmap(w.function)
-            if nested is None or nested.start_byte > w.node.start_byte:
+            if nested is None or nested.start_byte > w.node.start_byte or exclusive_branches(nested, w.node):
                 continue
             ctx.report(
                 w.node,

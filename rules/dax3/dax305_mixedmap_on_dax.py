@@ -3,7 +3,7 @@ import re
 from daxlint.analysis.c import function_name, text
 from daxlint.analysis.locate import identifier_nodes
 from daxlint.analysis.callgraph import FAULT
-from daxlint.analysis.vmflags import model_for
+from daxlint.analysis.vmflags import exclusive_branches, model_for
 from daxlint.kernel import KernelVersion
 from daxlint.model import Severity
 from daxlint.rule import Rule
@@ -19,7 +19,6 @@ DAX_FAULT_CALLS = frozenset(
 )
 _DAX_FAULT_NAMES = frozenset(n.encode() for n in DAX_FAULT_CALLS)
 _VM_OPS_STORE_RE = re.compile(rb"(?:->|\.)\s*(vm_ops)\s*=(?!=)")
-_CONDITIONALS = frozenset({"if_statement", "conditional_expression", "switch_statement"})
 
 
 class MixedmapOnDax(Rule):
@@ -172,24 +171,6 @@ def _installs_dax_vm_ops(w, dax_ops: dict[str, str]) -> str | None:
             continue
         ref = right.child_by_field_name("argument") if right.type == "pointer_expression" else right
         variable = text(ref) if ref is not None else ""
-        if variable in dax_ops and not _exclusive_branches(asg, w.node):
+        if variable in dax_ops and not exclusive_branches(asg, w.node):
             return f"{w.function_name}() installs {variable}, whose {dax_ops[variable]}"
     return None
-
-
-def _exclusive_branches(a, b) -> bool:
-    """Whether two nodes sit in different arms of the same if/switch/?:."""
-    ancestors = []
-    n = a.parent
-    while n is not None:
-        ancestors.append(n)
-        n = n.parent
-    n = b.parent
-    while n is not None:
-        if n in ancestors:
-            if n.type == "compound_statement" and n.parent is not None and n.parent.type == "switch_statement":
-                return True  # different case labels of one switch
-            return n.type in _CONDITIONALS
-        n = n.parent
-    return False
-
