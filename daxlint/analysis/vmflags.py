@@ -64,6 +64,14 @@ class VmFlagsWrite:
     def vma_text(self) -> str:
         return text(self.vma) if self.vma is not None else "vma"
 
+    @property
+    def what(self) -> str:
+        """The change in words, for messages: ``vm_flags_set()`` or
+        ``write '|=' to vma->vm_flags``."""
+        if self.kind == "wrapper":
+            return f"{self.op}()"
+        return f"write '{self.op}' to {self.vma_text}->{self.field}"
+
 
 @dataclass
 class WriteContext:

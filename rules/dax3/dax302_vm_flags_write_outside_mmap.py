@@ -115,7 +115,7 @@ class VmFlagsWriteOutsideMmap(Rule):
             if c.locked:
                 continue
             fn = w.function_name
-            what = f"{w.op}()" if w.kind == "wrapper" else f"write '{w.op}' to {w.vma_text}->{w.field}"
+            what = w.what
             fix = "decide the flags once in ->mmap(), or take mmap_write_lock() around the change"
             if c.read_locked:
                 ctx.report(

@@ -102,7 +102,7 @@ class DaxModeDependentVmFlags(Rule):
             c = model.context(w)
             after = c.after_mmap
             cond = dep.text
-            what = f"{w.op}()" if w.kind == "wrapper" else f"write '{w.op}' to {w.vma_text}->{w.field}"
+            what = w.what
             fix = "decide the DAX-dependent flags once, in ->mmap()"
             if after:
                 first = after[0]
