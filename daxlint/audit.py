@@ -24,6 +24,7 @@ moved) is reported as moved.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import multiprocessing
@@ -111,6 +112,18 @@ class GitRepo:
     @property
     def is_shallow(self) -> bool:
         return bool(self.repo.is_shallow)
+
+    @functools.cached_property
+    def shallow_boundary(self) -> frozenset[str]:
+        """Commits of a shallow clone whose parents were not fetched (libgit2
+        shows them as root commits; git lists them in .git/shallow)."""
+        if not self.is_shallow:
+            return frozenset()
+        try:
+            with open(os.path.join(self.path, "shallow"), encoding="ascii", errors="replace") as fh:
+                return frozenset(line.strip() for line in fh if line.strip())
+        except OSError:
+            return frozenset()
 
     def rev_list(self, revisions: list[str], first_parent: bool) -> list[str]:
         """The commits of a rev-range, oldest first (parents before children).
@@ -915,6 +928,9 @@ class Auditor:
 
     def _plan_commit(self, info: CommitInfo) -> _Plan:
         parents = self._considered_parents(info.parents)
+        if info.sha in self.git.shallow_boundary:
+            return _Plan(info.sha, parents=parents, info=info,
+                         skip="its parents are not in this shallow clone ('git fetch --deepen' or '--unshallow' fetches them)")
         for p in parents:
             if self.git.commit(p) is None:
                 why = "shallow clone" if self.git.is_shallow else "missing object"
@@ -1195,9 +1211,23 @@ class Auditor:
             open_fps.update(tip["fingerprints"])
             by_rule.update(tip["by_rule"])
         result.open_at_end = dict(sorted(by_rule.items()))
+        # Follow each introduced finding through the range: fixed (and maybe
+        # brought back by a later commit, which then owns it) or moved to
+        # another file under a new fingerprint.
+        origin: dict[str, tuple[str, str]] = {}  # current fingerprint -> (commit, fingerprint when introduced)
         for s in shas:
             c = audits[s]
-            c.still_open = {f.fingerprint for f in c.introduced if f.fingerprint in open_fps}
+            c.still_open = set()
+            for f in c.fixed:
+                origin.pop(f.fingerprint, None)
+            for m in c.moved:
+                if m["from"]["fingerprint"] in origin:
+                    origin[m["to"]["fingerprint"]] = origin.pop(m["from"]["fingerprint"])
+            for f in c.introduced:
+                origin[f.fingerprint] = (s, f.fingerprint)
+        for current, (s, fp) in origin.items():
+            if current in open_fps:
+                audits[s].still_open.add(fp)
 
 
 def pair_moves(introduced: list[Finding], fixed: list[Finding]) -> list[dict]:
