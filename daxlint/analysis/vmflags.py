@@ -18,7 +18,7 @@ from tree_sitter import Node
 
 from daxlint.analysis.c import call_args, call_name, declarator_name, enclosing_function, function_name, text, walk
 from daxlint.analysis.callgraph import AFTER_MMAP_ROLES, MMAP, CallGraph, Context
-from daxlint.analysis.locate import identifier_hits, identifier_nodes, node_at
+from daxlint.analysis.locate import identifier_hits, identifier_nodes
 from daxlint.analysis.preproc import first_branch_only
 from daxlint.analysis.types import TypeResolver
 
