@@ -99,6 +99,19 @@ class RuleContext:
         return self._captures
 
     @property
+    def tree_relpath(self) -> str:
+        """The file's path relative to the top of the kernel tree when both
+        are known (for rules that treat e.g. tools/ differently), else the
+        path as shown."""
+        root = self.kernel.root
+        if root is not None and self.abspath is not None:
+            try:
+                return str(Path(self.abspath).resolve().relative_to(Path(root).resolve()))
+            except ValueError:
+                pass
+        return self.source.path
+
+    @property
     def version(self):
         return self.kernel.effective_version
 

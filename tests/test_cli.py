@@ -297,3 +297,11 @@ def test_cache_notices_changed_context_files(tmp_path):
     (tree / "drivers/pageless/pages.c").write_text("void setup(void) { devm_memremap_pages(dev, pgmap); }\n")
     rc, out, _ = run_daxlint("check", "--select", "DAX201", ".", cwd=tree, env=env)
     assert rc == 0, out
+
+
+def test_userspace_tools_may_set_mock_vmas_private_flags(tmp_path):
+    mock = "static void setup(struct vm_area_struct *vma, vm_flags_t flags)\n{\n\tvma->__vm_flags = flags;\n}\n"
+    tree = make_tree(tmp_path / "linux", (6, 12), {"tools/testing/vma/vma.c": mock, "mm/bad.c": mock})
+    rc, out, _ = run_daxlint("check", "--select", "DAX301", "--format", "json", ".", cwd=tree)
+    assert rc == 1
+    assert [(f["path"], f["line"]) for f in json.loads(out)["findings"]] == [("mm/bad.c", 3)]
