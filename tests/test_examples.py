@@ -12,4 +12,11 @@ def test_readme_sample_tree_reports_each_family():
     assert data["kernel_version"] == "6.6"
     got = {(f["rule_id"], f["path"], f["line"]) for f in data["findings"]}
     path = "examples/linux-sample/drivers/dax/sample/sample.c"
-    assert {("DAX101", path, 25), ("DAX201", path, 30), ("DAX301", path, 36)} <= got
+    kconfig = "examples/linux-sample/drivers/dax/sample/Kconfig"
+    assert got == {
+        ("DAX101", path, 25),
+        ("DAX201", path, 30),
+        ("DAX301", path, 36),
+        ("DAX202", path, 51),
+        ("DAX204", kconfig, 2),
+    }
