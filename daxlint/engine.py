@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from daxlint.cache import ResultCache
-from daxlint.files import DEFAULT_MAX_BYTES, classify_bytes, collect, file_kind, read_source
+from daxlint.files import DEFAULT_MAX_BYTES, SCAN_LIMIT_BYTES, classify_bytes, collect, file_kind, read_source
 from daxlint.fingerprint import assign_fingerprints
 from daxlint.kernel import KernelContext
 from daxlint.model import Finding, InternalError, Report, Skipped
@@ -139,10 +139,13 @@ class Engine:
     def analyze_file(self, display: str, abspath: str) -> tuple[str | None, FileResult]:
         """(content sha, result) for a file on disk, with skips for bad input
         and a per-file time limit."""
-        data, why = read_source(abspath, self.options.max_bytes)
+        data, why = read_source(abspath, self.options.max_bytes, SCAN_LIMIT_BYTES)
         if data is None:
             return None, FileResult(skipped=[Skipped(display, why)])
         sha = hashlib.sha1(data).hexdigest() if self.options.use_cache else None
+        if why is not None:  # too large to analyse: only say so if it mattered
+            wanted = [r for r in self.rules_for(data, file_kind(display)) if not getattr(r, "reports_unused_suppressions", False)]
+            return sha, FileResult(skipped=[Skipped(display, why)] if wanted else [])
         return sha, self.analyze(display, data, abspath)
 
     # -- many files ---------------------------------------------------------

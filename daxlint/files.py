@@ -12,6 +12,10 @@ from daxlint.model import Skipped
 C_SUFFIXES = (".c", ".h")
 SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", ".tox", ".venv", "node_modules"}
 DEFAULT_MAX_BYTES = 4 * 1024 * 1024
+# Files above the analysis limit are still scanned for trigger tokens up to
+# this size, so that a huge generated header that cannot match any rule (the
+# amdgpu register headers) passes quietly instead of cluttering the report.
+SCAN_LIMIT_BYTES = 64 * 1024 * 1024
 
 
 class InputError(Exception):
@@ -101,29 +105,34 @@ def _walk(top_abs: str, top_display: str, fs: FileSet, seen: set[str], want_kcon
         stack.extend(reversed(subdirs))
 
 
-def read_source(path: str, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[bytes | None, str | None]:
-    """(data, None) or (None, reason to skip)."""
+def read_source(path: str, max_bytes: int = DEFAULT_MAX_BYTES, scan_limit: int = 0) -> tuple[bytes | None, str | None]:
+    """(data, None), or (None, reason to skip). A file over ``max_bytes`` but
+    within ``scan_limit`` comes back as (data, "too large ...") so the
+    caller can tell whether it mattered."""
     try:
         st = os.stat(path)
     except OSError as e:
         return None, f"cannot stat ({e.strerror})"
     if not stat.S_ISREG(st.st_mode):
         return None, "not a regular file"
-    if st.st_size > max_bytes:
+    limit = max(max_bytes, scan_limit)
+    if st.st_size > limit:
         return None, f"too large ({st.st_size} bytes, limit {max_bytes})"
     try:
         with open(path, "rb") as fh:
-            data = fh.read(max_bytes + 1)
+            data = fh.read(limit + 1)
     except OSError as e:
         return None, f"unreadable ({e.strerror})"
-    if len(data) > max_bytes:
+    if len(data) > limit:
         return None, f"too large (over {max_bytes} bytes)"
+    if len(data) > max_bytes:
+        return data, f"too large ({len(data)} bytes, limit {max_bytes})"
     return data, None
 
 
 def classify_bytes(data: bytes) -> str | None:
     """Reason the bytes are not C source text, or None."""
-    if b"\x00" in data[:8192] or b"\x00" in data:
+    if b"\x00" in data:
         return "binary file (contains NUL bytes)"
     try:
         data.decode("utf-8")

@@ -305,3 +305,10 @@ def test_userspace_tools_may_set_mock_vmas_private_flags(tmp_path):
     rc, out, _ = run_daxlint("check", "--select", "DAX301", "--format", "json", ".", cwd=tree)
     assert rc == 1
     assert [(f["path"], f["line"]) for f in json.loads(out)["findings"]] == [("mm/bad.c", 3)]
+
+
+def test_huge_file_without_trigger_tokens_passes_quietly(tree):
+    (tree / "drivers/misc/regs.h").write_text("#define REG_A 0x1\n" * 40)
+    (tree / ".daxlint.toml").write_text("max-file-size = 300\n")
+    rc, out, _ = run_daxlint("check", "--format", "json", "drivers/misc/regs.h", cwd=tree)
+    assert rc == 0 and json.loads(out)["skipped"] == []
