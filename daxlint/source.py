@@ -35,6 +35,17 @@ class SourceFile:
         self.path = path  # as shown in reports
         self.data = data
         self._text = text
+        self._shared: dict = {}
+
+    def shared(self, factory, *args):
+        """``factory(self, *args)``, built once per file: analyses that several
+        rules consult (pfn flags, vm_flags writes, DAX facts) live as long as
+        the file does and are computed by whichever rule asks first."""
+        key = (factory, *(id(a) for a in args))
+        value = self._shared.get(key)
+        if value is None:
+            value = self._shared[key] = factory(self, *args)
+        return value
 
     @cached_property
     def text(self) -> str:

@@ -351,14 +351,8 @@ class DaxFacts:
         return bool(self.direct_access_impls or self.alloc_dax_calls)
 
 
-_FACTS: "weakref.WeakKeyDictionary[SourceFile, DaxFacts]" = weakref.WeakKeyDictionary()
-
-
 def facts_for(source: SourceFile) -> DaxFacts:
-    f = _FACTS.get(source)
-    if f is None:
-        f = _FACTS[source] = DaxFacts(source)
-    return f
+    return source.shared(DaxFacts)
 
 
 def config_gates(data: bytes) -> set[str]:

@@ -6,7 +6,6 @@ rule that asks (several rules run on the same parsed file)."""
 
 from __future__ import annotations
 
-import weakref
 from collections import defaultdict
 from dataclasses import dataclass
 from functools import cached_property
@@ -294,11 +293,5 @@ class FileIndex:
         return args[index] if 0 <= index < len(args) else None
 
 
-_INDEXES: "weakref.WeakKeyDictionary[SourceFile, FileIndex]" = weakref.WeakKeyDictionary()
-
-
 def index_for(source: SourceFile) -> FileIndex:
-    idx = _INDEXES.get(source)
-    if idx is None:
-        idx = _INDEXES[source] = FileIndex(source)
-    return idx
+    return source.shared(FileIndex)

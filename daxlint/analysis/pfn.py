@@ -23,7 +23,6 @@ when some contribution could not be evaluated; rules only claim
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -560,14 +559,8 @@ def strongest(sinks: list[Sink]) -> Sink | None:
     return max(sinks, key=lambda s: SINK_RANK.get(s.kind, 0)) if sinks else None
 
 
-_ANALYSES: "weakref.WeakKeyDictionary[SourceFile, PfnAnalysis]" = weakref.WeakKeyDictionary()
-
-
 def pfn_analysis(source: SourceFile) -> PfnAnalysis:
-    a = _ANALYSES.get(source)
-    if a is None:
-        a = _ANALYSES[source] = PfnAnalysis(source)
-    return a
+    return source.shared(PfnAnalysis)
 
 
 def page_required(catalog) -> bool:

@@ -10,7 +10,6 @@ of the function it sits in."""
 from __future__ import annotations
 
 import re
-import weakref
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -405,19 +404,9 @@ def _value_polarity(value: Node, pred: _DaxPredicate, flag: str | None) -> int:
     return 0
 
 
-_MODELS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
 def model_for(source, catalog) -> VmFlagsModel:
     """The file's model, shared by every DAX3xx rule that runs on it."""
-    per_source = _MODELS.get(source)
-    if per_source is None:
-        per_source = _MODELS[source] = {}
-    key = id(catalog)
-    m = per_source.get(key)
-    if m is None:
-        m = per_source[key] = VmFlagsModel(source, catalog)
-    return m
+    return source.shared(VmFlagsModel, catalog)
 
 
 # -- candidate discovery: text search, then the node at each hit ---------------
