@@ -24,6 +24,7 @@ moved) is reported as moved.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -232,10 +233,17 @@ def _lookup(tree, rel: str):
         return None
 
 
-def _dep_token(repo: pygit2.Repository, tree, key: str) -> str:
-    """What a dependency looked like: a file's blob id, or a hash of a
-    directory's names; "-" when absent."""
+def _dep_token(repo: pygit2.Repository, tree, key: str, indexes: "TreeIndexes | None" = None) -> str:
+    """What a dependency looked like. Keys: "f:path" (a file: its blob id),
+    "d:path" (a directory: a hash of its names), "s:SYMBOL" (the Kconfig
+    definitions of a symbol anywhere in the tree), "h:" (whether the tree
+    has a Kconfig tree at all); "-" when absent."""
     kind, rel = key[0], key[2:]
+    if kind in ("s", "h"):
+        if indexes is None:
+            return "?"
+        index = indexes.kconfig_index(repo, tree)
+        return _symbols_token(index.definitions(rel)) if kind == "s" else str(int(bool(index.has_tree)))
     obj = _lookup(tree, rel)
     if kind == "f":
         return str(obj.id) if obj is not None and obj.type_str == "blob" else "-"
@@ -244,9 +252,96 @@ def _dep_token(repo: pygit2.Repository, tree, key: str) -> str:
     return hashlib.sha1("\0".join(sorted(e.name for e in obj)).encode()).hexdigest()[:16]
 
 
-def deps_hold(repo: pygit2.Repository, tree, deps: dict[str, str]) -> bool:
-    """Whether the files a result read are the same in ``tree``."""
-    return all(_dep_token(repo, tree, k) == v for k, v in deps.items())
+def _symbols_token(definitions) -> str:
+    # Line numbers left out: an edit above a definition does not change it.
+    plain = [dataclasses.replace(d, line=0) if dataclasses.is_dataclass(d) and hasattr(d, "line") else d for d in definitions]
+    return hashlib.sha1(repr(plain).encode()).hexdigest()[:16]
+
+
+def deps_hold(repo: pygit2.Repository, tree, deps: dict[str, str], indexes: "TreeIndexes | None" = None) -> bool:
+    """Whether what a result read is the same in ``tree``."""
+    return all(_dep_token(repo, tree, k, indexes) == v for k, v in deps.items())
+
+
+def touches_kconfig(path: str) -> bool:
+    return path.rsplit("/", 1)[-1].startswith("Kconfig")
+
+
+class TreeIndexes:
+    """Objects that rule helpers build once for a whole tree - the Kconfig
+    symbol index (daxlint.analysis.kconfig_deps), which parses every Kconfig
+    file. Kept for the last few trees of this process; a new tree re-parses
+    only the Kconfig files whose text it has not seen."""
+
+    def __init__(self, keep: int = 4):
+        self.keep = keep
+        self._indexes: dict[str, tuple[object, GitTreeReader]] = {}
+        self._parsed: dict[tuple[bytes, str], object] = {}
+
+    def kconfig_index(self, repo: pygit2.Repository, tree):
+        return self.kconfig_index_and_reads(repo, tree)[0]
+
+    def kconfig_index_and_reads(self, repo: pygit2.Repository, tree) -> tuple[object, GitTreeReader]:
+        key = str(tree.id)
+        if key not in self._indexes:
+            from daxlint.analysis import kconfig_deps
+
+            reader = GitTreeReader(repo, tree)
+            index = kconfig_deps.KconfigIndex(reader, VIRTUAL_ROOT)
+            original = kconfig_deps.parse_kconfig_symbols
+            parsed = self._parsed
+
+            def parse(text: str, path: str = "Kconfig"):
+                memo = (hashlib.sha1(text.encode("utf-8", "surrogateescape")).digest(), path)
+                if memo not in parsed:
+                    parsed[memo] = original(text, path)
+                return parsed[memo]
+
+            # Load now, with the memo in place of the parser (the index reads
+            # every Kconfig file once, and consecutive commits share nearly all).
+            kconfig_deps.parse_kconfig_symbols = parse
+            try:
+                index.has_tree
+            finally:
+                kconfig_deps.parse_kconfig_symbols = original
+            if len(self._parsed) > 40000:
+                self._parsed.clear()
+            while len(self._indexes) >= self.keep:
+                self._indexes.pop(next(iter(self._indexes)))
+            self._indexes[key] = (index, reader)
+        return self._indexes[key]
+
+
+class _IndexView:
+    """What a file's rules see in place of the tree's Kconfig index: the
+    shared index, recording which symbols were looked up (and what their
+    definitions were) as that file's dependencies. Anything else asked of
+    the index makes the file depend on every Kconfig file it read."""
+
+    def __init__(self, indexes: TreeIndexes, repo, tree, deps: dict[str, str]):
+        self._indexes, self._repo, self._tree, self._deps = indexes, repo, tree, deps
+
+    def _index(self):
+        return self._indexes.kconfig_index(self._repo, self._tree)
+
+    def definitions(self, name: str):
+        found = self._index().definitions(name)
+        self._deps["s:" + name] = _symbols_token(found)
+        return found
+
+    def defines(self, name: str) -> bool:
+        return bool(self.definitions(name))
+
+    @property
+    def has_tree(self) -> bool:
+        found = bool(self._index().has_tree)
+        self._deps["h:"] = str(int(found))
+        return found
+
+    def __getattr__(self, name):
+        index, reads = self._indexes.kconfig_index_and_reads(self._repo, self._tree)
+        self._deps.update(reads.deps)
+        return getattr(index, name)
 
 
 class GitTreeReader(TreeReader):
@@ -389,29 +484,6 @@ class BlobReader:
             proc.wait()
 
 
-class _RecordingProxy:
-    """Stands in for an object a rule helper builds once per tree (the
-    Kconfig symbol index), so that every file using it gets the files it
-    read as dependencies, not just the first file that built it."""
-
-    def __init__(self, inner, merge):
-        self._inner = inner
-        self._merge = merge
-
-    def __getattr__(self, name):
-        value = getattr(self._inner, name)
-        if callable(value):
-            def call(*args, **kwargs):
-                try:
-                    return value(*args, **kwargs)
-                finally:
-                    self._merge()
-
-            return call
-        self._merge()
-        return value
-
-
 class BlobAnalyzer:
     """The engine applied to blobs of a tree. One per process."""
 
@@ -420,7 +492,7 @@ class BlobAnalyzer:
         self.engine = Engine(rules, KernelContext(None, None, "default"), opts)
         self.kinds = self.engine.file_kinds
         self.max_bytes = max_bytes
-        self._tree_indexes: dict[str, tuple[object, GitTreeReader]] = {}
+        self.indexes = TreeIndexes()
 
     def wanted(self, name: str) -> bool:
         """Whether a file of this name is one the enabled rules read."""
@@ -449,22 +521,15 @@ class BlobAnalyzer:
         return BlobResult(res.findings, res.skipped, res.errors, reader.deps)
 
     def _share_tree_index(self, kernel: KernelContext, reader: GitTreeReader, repo, tree) -> None:
-        """Build the tree-wide Kconfig index once per tree rather than once per
-        file (it parses every Kconfig file); files that use it inherit its reads."""
+        """Hand rules the tree's shared Kconfig index (through a view that
+        records this file's lookups) instead of one built per file."""
         try:
             from daxlint.analysis import kconfig_deps
 
-            indexes, index_class = kconfig_deps._INDEXES, kconfig_deps.KconfigIndex
+            views = kconfig_deps._INDEXES
         except (ImportError, AttributeError):
-            return  # the helper changed shape: every file builds its own
-        key = str(tree.id)
-        if key not in self._tree_indexes:
-            if len(self._tree_indexes) >= 2:
-                self._tree_indexes.pop(next(iter(self._tree_indexes)))
-            tree_reader = GitTreeReader(repo, tree)
-            self._tree_indexes[key] = (index_class(tree_reader, VIRTUAL_ROOT), tree_reader)
-        index, tree_reader = self._tree_indexes[key]
-        indexes[kernel] = _RecordingProxy(index, lambda: reader.deps.update(tree_reader.deps))
+            return  # the helper changed shape: every file builds its own index
+        views[kernel] = _IndexView(self.indexes, repo, tree, reader.deps)
 
 
 # Worker processes: each opens the repository itself after the fork.
@@ -964,18 +1029,19 @@ class Auditor:
 
     def _submit(self, plan: _Plan) -> None:
         """Take what the store knows; send the rest to the workers."""
-        neg_keys = {self._negative_key(p, o): (p, o) for p, o in plan.items.items()}
-        negative = self.store.negatives(list(neg_keys))
+        # Identical files at different paths share a negative key: keep every path.
+        neg_keys = {(p, o): self._negative_key(p, o) for p, o in plan.items.items()}
+        negative = self.store.negatives(list(set(neg_keys.values())))
         rest = []
-        for key, (p, o) in neg_keys.items():
+        for (p, o), key in neg_keys.items():
             if key in negative:
                 plan.cached[p] = BlobResult(negative=True)
             else:
                 rest.append((p, o))
-        keys = {self._result_key(p, o, plan.version): (p, o) for p, o in rest}
-        found = self.store.results(list(keys))
+        keys = {(p, o): self._result_key(p, o, plan.version) for p, o in rest}
+        found = self.store.results(list(keys.values()))
         misses = []
-        for key, (p, o) in keys.items():
+        for (p, o), key in keys.items():
             if key in found:
                 plan.cached[p] = BlobResult.from_payload(found[key])
             else:
@@ -1011,7 +1077,7 @@ class Auditor:
         for path, res in list(out.items()):
             if res.missing:
                 raise _Unreadable(res.missing)
-            if path in plan.cached and res.deps and not deps_hold(self.git.repo, plan.tree, res.deps):
+            if path in plan.cached and res.deps and not deps_hold(self.git.repo, plan.tree, res.deps, self.analyzer.indexes):
                 out[path] = self._analyze_here(plan, path, plan.items[path])
         return out
 
@@ -1026,16 +1092,6 @@ class Auditor:
             raise _Unreadable(res.missing)
         self._remember(path, oid, plan.version, res)
         return res
-
-    def _result_in(self, plan: _Plan, path: str, oid: str) -> BlobResult:
-        """One file's result in a plan's tree: the store's if still valid."""
-        key = self._result_key(path, oid, plan.version)
-        hit = self.store.results([key]).get(key)
-        if hit is not None:
-            res = BlobResult.from_payload(hit)
-            if deps_hold(self.git.repo, plan.tree, res.deps):
-                return res
-        return self._analyze_here(plan, path, oid)
 
     def _state_of(self, sha: str) -> State:
         """The state of a commit's tree: kept from finishing it, or built
@@ -1151,15 +1207,33 @@ class Auditor:
         verdict read a touched file or listed a directory that changed."""
         changed = {c.path for c in plan.changes}
         added_or_gone = {c.path for c in plan.changes if (c.old is None) != (c.new is None)}
-        dirs = {d for p in added_or_gone for d in _ancestors(p)}
+        touched_keys = {"f:" + p for p in changed} | {"d:" + d for p in added_or_gone for d in _ancestors(p)}
+        kconfig_changed = any(touches_kconfig(p) for p in changed)
+        redo: list[tuple[str, str]] = []
         for path, res in base.items():
             if path in new or path in changed or not res.deps:
                 continue
-            if any((k[0] == "f" and k[2:] in changed) or (k[0] == "d" and k[2:] in dirs) for k in res.deps):
+            # A touched file it read, or a directory it listed that gained or
+            # lost an entry (checked: most ancestors of a new file do not).
+            stale = any(_dep_token(self.git.repo, plan.tree, k) != res.deps[k] for k in touched_keys.intersection(res.deps))
+            if not stale and kconfig_changed:
+                # Lookups in the tree-wide Kconfig index: redo the file only
+                # if what it looked up is defined differently now.
+                index_keys = {k: v for k, v in res.deps.items() if k[0] in ("s", "h")}
+                stale = bool(index_keys) and not deps_hold(self.git.repo, plan.tree, index_keys, self.analyzer.indexes)
+            if stale:
                 oid = self.git.blob_id(plan.tree, path)
                 if oid is not None:
-                    plan.items[path] = oid
-                    new[path] = self._result_in(plan, path, oid)
+                    redo.append((path, oid))
+        if redo:
+            for path, oid in redo:
+                plan.items[path] = oid
+            handle = self._workers.submit((plan.sha, plan.version, plan.version_source, redo))
+            for path, oid, res in handle.get():
+                if res.missing:
+                    raise _Unreadable(res.missing)
+                self._remember(path, oid, plan.version, res)
+                new[path] = res
         affected = set(new) | (changed & set(base))
         old_entries = {p: base[p] for p in affected if p in base}
         # The parent's state is ours to change when no other commit needs it.

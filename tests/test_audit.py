@@ -335,3 +335,38 @@ def test_library_result_without_store_hits(history):
                      AuditOptions(jobs=1, kernel_version=KernelVersion(6, 3))).run(["HEAD~1..HEAD"])
     assert [(f.rule_id, f.path, f.line) for c in result.commits for f in c.introduced] == [("DAX301", "drivers/bar/bar.c", 3)]
     assert result.open_at_end == {"DAX301": 1} and result.heads == [history.head()]
+
+
+def test_identical_files_at_two_paths_are_both_audited(tmp_path):
+    r = ScratchRepo(tmp_path / "linux")
+    r.write("drivers/a/same.c", "int same;\n")
+    r.write("drivers/b/same.c", "int same;\n")
+    r.commit("base: two identical clean files")
+    r.write("drivers/a/dup.c", mmap_writer("dup_mmap"))
+    r.write("drivers/b/dup.c", mmap_writer("dup_mmap"))
+    r.commit("add the same writer twice")
+    _, doc = audit_json(r, "HEAD")
+    assert events(doc) == [
+        ("add the same writer twice", "introduced", "DAX301", "drivers/a/dup.c", 3),
+        ("add the same writer twice", "introduced", "DAX301", "drivers/b/dup.c", 3),
+    ]
+
+
+def test_kconfig_symbol_lookups_redo_only_files_whose_symbols_changed(tmp_path):
+    """xip.c's verdict looks FS_DAX_LIMITED up in the tree-wide Kconfig
+    index: a help-text edit of fs/Kconfig leaves it alone, removing the
+    symbol's definition re-analyses it (untouched) and changes the verdict."""
+    r = ScratchRepo(tmp_path / "linux")
+    r.write("Kconfig", 'mainmenu "Toy"\nsource "fs/Kconfig"\nsource "drivers/xip/Kconfig"\n')
+    r.write("fs/Kconfig", "config FS_DAX\n\tbool \"DAX\"\n\nconfig FS_DAX_LIMITED\n\tbool\n")
+    r.write("drivers/xip/xip.c", XIP_DRIVER)
+    r.write("drivers/xip/Kconfig", XIP_KCONFIG_LIMITED)
+    r.commit("base")
+    r.write("fs/Kconfig", "config FS_DAX\n\tbool \"DAX\"\n\thelp\n\t  Direct access.\n\nconfig FS_DAX_LIMITED\n\tbool\n")
+    r.commit("fs: help text")
+    r.write("fs/Kconfig", "config FS_DAX\n\tbool \"DAX\"\n\thelp\n\t  Direct access.\n")
+    r.commit("fs: remove FS_DAX_LIMITED")
+    _, doc = audit_json(r, "HEAD~2..HEAD")
+    assert [c["files_checked"] for c in doc["commits"]] == [1, 2]
+    assert ("fs: remove FS_DAX_LIMITED", "introduced", "DAX102", "drivers/xip/xip.c", 7) in events(doc)
+    assert ("fs: remove FS_DAX_LIMITED", "fixed", "DAX101", "drivers/xip/xip.c", 7) in events(doc)
