@@ -90,18 +90,11 @@ def build_synthetic(commits: int, seed: int) -> tuple[Path, str]:
 
     subprocess.run(["rm", "-rf", str(repo)], check=True)
     subprocess.run(["git", "clone", "-q", "--bare", "--shared", str(kernel), str(repo)], check=True)
+    from daxlint.audit import GitRepo
+
     src = pygit2.Repository(str(kernel))
     tree = src[base].tree
-    files: list[str] = []
-    stack = [("", tree)]
-    while stack:
-        prefix, t = stack.pop()
-        for e in t:
-            if e.type_str == "tree":
-                stack.append((f"{prefix}{e.name}/", e))
-            elif e.filemode == pygit2.enums.FileMode.BLOB:
-                files.append(prefix + e.name)
-    files.sort()
+    files = [path for path, _ in GitRepo(kernel).files(tree, lambda name: True)]
     c_files = [f for f in files if f.endswith(".c")]
     kconfigs = [f for f in files if f.rsplit("/", 1)[-1].startswith("Kconfig")]
     tokens = (b"vm_flags", b"PFN_DEV", b"direct_access", b"VM_MIXEDMAP", b"dax")

@@ -199,17 +199,32 @@ class GitRepo:
         return out
 
     def changes(self, old_tree, new_tree) -> list[Change]:
-        """Files that differ between two trees. Renames are a deletion and an
-        addition here; moved findings are paired up by the auditor."""
-        out = []
-        for d in self.repo.diff(old_tree, new_tree).deltas:
-            old = str(d.old_file.id) if d.old_file.mode in _REGULAR_MODES else None
-            new = str(d.new_file.id) if d.new_file.mode in _REGULAR_MODES else None
-            if d.old_file.path != d.new_file.path:  # only with rename detection, which is off
-                out.append(Change(d.old_file.path, old, None))
-                out.append(Change(d.new_file.path, None, new))
-            else:
-                out.append(Change(d.new_file.path, old, new))
+        """Files that differ between two trees, descending only into
+        subtrees whose ids differ (libgit2's tree diff walks far more of a
+        kernel tree). Renames are a deletion and an addition here; moved
+        findings are paired up by the auditor."""
+        out: list[Change] = []
+
+        def regular(entry) -> str | None:
+            return str(entry.id) if entry is not None and entry.filemode in _REGULAR_MODES else None
+
+        def subtree(entry):
+            return entry if entry is not None and entry.type_str == "tree" else None
+
+        def walk(prefix: str, old, new) -> None:
+            olds = {e.name: e for e in old} if old is not None else {}
+            news = {e.name: e for e in new} if new is not None else {}
+            for name in sorted(olds.keys() | news.keys()):
+                a, b = olds.get(name), news.get(name)
+                if a is not None and b is not None and a.id == b.id and a.filemode == b.filemode:
+                    continue
+                path = prefix + name
+                if subtree(a) is not None or subtree(b) is not None:
+                    walk(path + "/", subtree(a), subtree(b))
+                if regular(a) != regular(b):
+                    out.append(Change(path, regular(a), regular(b)))
+
+        walk("", old_tree, new_tree)
         return out
 
     @staticmethod
@@ -277,6 +292,47 @@ class TreeIndexes:
         self.keep = keep
         self._indexes: dict[str, tuple[object, GitTreeReader]] = {}
         self._parsed: dict[tuple[bytes, str], object] = {}
+        self._blobs: dict[str, bytes] = {}  # Kconfig files by blob id
+
+    def parse(self, text: str, path: str):
+        """kconfig_deps.parse_kconfig_symbols, remembered by text and path."""
+        from daxlint.analysis import kconfig_deps
+
+        memo = (hashlib.sha1(text.encode("utf-8", "surrogateescape")).digest(), path)
+        if memo not in self._parsed:
+            self._parsed[memo] = self._parser(kconfig_deps)(text, path)
+        return self._parsed[memo]
+
+    @staticmethod
+    def _parser(module):
+        # While an index loads, the module's name points at our memo, which
+        # keeps the real parser as __wrapped__.
+        fn = module.parse_kconfig_symbols
+        return getattr(fn, "__wrapped__", fn)
+
+    def changed_symbols(self, repo: pygit2.Repository, changes: list[Change]) -> set[str] | None:
+        """Names of the symbols whose definitions differ between the old and
+        new versions of changed Kconfig files; None when the change could
+        alter which Kconfig files the tree reads (a file added or removed, a
+        ``source`` line changed)."""
+        names: set[str] = set()
+        for c in changes:
+            if c.old is None or c.new is None:
+                return None
+            try:
+                old_text, new_text = (repo[o].data.decode("utf-8", "replace") for o in (c.old, c.new))
+            except (KeyError, ValueError, pygit2.GitError):
+                return None
+            path = f"{VIRTUAL_ROOT}/{c.path}"
+            (old_syms, old_src), (new_syms, new_src) = self.parse(old_text, path), self.parse(new_text, path)
+            if old_src != new_src:
+                return None
+            before, after = {}, {}
+            for syms, into in ((old_syms, before), (new_syms, after)):
+                for sym in syms:
+                    into.setdefault(sym.name, []).append(sym)
+            names.update(n for n in before.keys() | after.keys() if _symbols_token(before.get(n, [])) != _symbols_token(after.get(n, [])))
+        return names
 
     def kconfig_index(self, repo: pygit2.Repository, tree):
         return self.kconfig_index_and_reads(repo, tree)[0]
@@ -284,19 +340,22 @@ class TreeIndexes:
     def kconfig_index_and_reads(self, repo: pygit2.Repository, tree) -> tuple[object, GitTreeReader]:
         key = str(tree.id)
         if key not in self._indexes:
+            # Most commits change no Kconfig file: an index built for a
+            # recent tree serves if every file it read is the same here.
+            for index, reader in reversed(list(self._indexes.values())):
+                if deps_hold(repo, tree, reader.deps):
+                    self._remember(key, (index, reader))
+                    return index, reader
             from daxlint.analysis import kconfig_deps
 
-            reader = GitTreeReader(repo, tree)
+            reader = GitTreeReader(repo, tree, self._blobs)
             index = kconfig_deps.KconfigIndex(reader, VIRTUAL_ROOT)
-            original = kconfig_deps.parse_kconfig_symbols
-            parsed = self._parsed
+            original = self._parser(kconfig_deps)
 
             def parse(text: str, path: str = "Kconfig"):
-                memo = (hashlib.sha1(text.encode("utf-8", "surrogateescape")).digest(), path)
-                if memo not in parsed:
-                    parsed[memo] = original(text, path)
-                return parsed[memo]
+                return self.parse(text, path)
 
+            parse.__wrapped__ = original
             # Load now, with the memo in place of the parser (the index reads
             # every Kconfig file once, and consecutive commits share nearly all).
             kconfig_deps.parse_kconfig_symbols = parse
@@ -304,12 +363,16 @@ class TreeIndexes:
                 index.has_tree
             finally:
                 kconfig_deps.parse_kconfig_symbols = original
-            if len(self._parsed) > 40000:
+            if len(self._parsed) > 40000 or len(self._blobs) > 20000:
                 self._parsed.clear()
-            while len(self._indexes) >= self.keep:
-                self._indexes.pop(next(iter(self._indexes)))
-            self._indexes[key] = (index, reader)
+                self._blobs.clear()
+            self._remember(key, (index, reader))
         return self._indexes[key]
+
+    def _remember(self, key: str, entry: tuple[object, GitTreeReader]) -> None:
+        while len(self._indexes) >= self.keep:
+            self._indexes.pop(next(iter(self._indexes)))
+        self._indexes[key] = entry
 
 
 class _IndexView:
@@ -349,10 +412,11 @@ class GitTreeReader(TreeReader):
     they check. Records what was read (``deps``) so a result is reused only
     where those files are unchanged, and redone when a commit touches one."""
 
-    def __init__(self, repo: pygit2.Repository, tree):
+    def __init__(self, repo: pygit2.Repository, tree, blobs: dict[str, bytes] | None = None):
         self.repo = repo
         self.tree = tree
         self.deps: dict[str, str] = {}
+        self.blobs = blobs  # contents by blob id, shared by readers that reread the same files
 
     @staticmethod
     def relative(path: str) -> str | None:
@@ -371,15 +435,20 @@ class GitTreeReader(TreeReader):
         rel = self.relative(path)
         if rel is None:
             return None
-        key = "f:" + rel
-        self.deps[key] = _dep_token(self.repo, self.tree, key)
         obj = _lookup(self.tree, rel)
         if obj is None or obj.type_str != "blob":
+            self.deps["f:" + rel] = "-"
             return None
+        oid = self.deps["f:" + rel] = str(obj.id)
+        if self.blobs is not None and oid in self.blobs:
+            return self.blobs[oid]
         try:
-            return self.repo[obj.id].data
+            data = obj.data
         except (KeyError, pygit2.GitError):
             return None
+        if self.blobs is not None:
+            self.blobs[oid] = data
+        return data
 
     def listdir(self, directory: str) -> list[str]:
         rel = self.relative(directory)
@@ -1208,7 +1277,10 @@ class Auditor:
         changed = {c.path for c in plan.changes}
         added_or_gone = {c.path for c in plan.changes if (c.old is None) != (c.new is None)}
         touched_keys = {"f:" + p for p in changed} | {"d:" + d for p in added_or_gone for d in _ancestors(p)}
-        kconfig_changed = any(touches_kconfig(p) for p in changed)
+        kconfig_changes = [c for c in plan.changes if touches_kconfig(c.path)]
+        symbols_changed: set[str] | None = set()
+        if kconfig_changes and any(k[0] in ("s", "h") for res in base.values() for k in res.deps):
+            symbols_changed = self.analyzer.indexes.changed_symbols(self.git.repo, kconfig_changes)
         redo: list[tuple[str, str]] = []
         for path, res in base.items():
             if path in new or path in changed or not res.deps:
@@ -1216,11 +1288,14 @@ class Auditor:
             # A touched file it read, or a directory it listed that gained or
             # lost an entry (checked: most ancestors of a new file do not).
             stale = any(_dep_token(self.git.repo, plan.tree, k) != res.deps[k] for k in touched_keys.intersection(res.deps))
-            if not stale and kconfig_changed:
+            if not stale and kconfig_changes:
                 # Lookups in the tree-wide Kconfig index: redo the file only
-                # if what it looked up is defined differently now.
+                # if a symbol it looked up is defined differently now.
                 index_keys = {k: v for k, v in res.deps.items() if k[0] in ("s", "h")}
-                stale = bool(index_keys) and not deps_hold(self.git.repo, plan.tree, index_keys, self.analyzer.indexes)
+                if symbols_changed is None:  # the set of Kconfig files may differ: ask the new tree's index
+                    stale = bool(index_keys) and not deps_hold(self.git.repo, plan.tree, index_keys, self.analyzer.indexes)
+                else:
+                    stale = any("s:" + name in index_keys for name in symbols_changed)
             if stale:
                 oid = self.git.blob_id(plan.tree, path)
                 if oid is not None:
