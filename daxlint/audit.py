@@ -963,7 +963,6 @@ class Auditor:
                 audits[s] = CommitAudit.from_payload(hit)
         todo = [s for s in shas if s not in audits]
         result.stored_commits = len(shas) - len(todo)
-        in_range = set(shas)
         has_child = {p for q in shas for p in parents_of[q]}
         result.heads = [s for s in shas if s not in has_child]
         for s in todo:
@@ -971,7 +970,7 @@ class Auditor:
         self.progress("commits", result.stored_commits, len(shas))
         if todo:
             self._audit(todo, infos, audits, result, len(shas), keep=set(result.heads))
-        self._mark_still_open(shas, audits, result, in_range)
+        self._mark_still_open(shas, audits, result)
         result.commits = [audits[s] for s in shas]
         result.analysed_commits = len(todo)
         result.files_analysed = self._files_analysed
@@ -1336,7 +1335,7 @@ class Auditor:
     def _store_tip(self, sha: str, state: State) -> None:
         self.store.put_tip(sha, self._setup, self._tip_payload(state))
 
-    def _mark_still_open(self, shas: list[str], audits: dict[str, CommitAudit], result: AuditResult, in_range: set[str]) -> None:
+    def _mark_still_open(self, shas: list[str], audits: dict[str, CommitAudit], result: AuditResult) -> None:
         """Which introduced findings are still open at the range's head(s)."""
         open_fps: set[str] = set()
         by_rule: Counter = Counter()

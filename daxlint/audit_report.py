@@ -135,19 +135,25 @@ def print_audit(result: AuditResult, console=None, max_rows: int = 200) -> None:
     changed = changed_commits(result)
     if changed:
         t = Table(title="Commits that changed findings", title_justify="left", show_edge=False, pad_edge=False)
-        t.add_column("commit", style="bold")
-        t.add_column("date")
-        t.add_column("author", overflow="ellipsis", max_width=18)
-        t.add_column("subject", overflow="ellipsis", max_width=48, no_wrap=True)
-        t.add_column("+", justify="right", style="red")
-        t.add_column("-", justify="right", style="green")
-        t.add_column("open", justify="right")
+        # The subject gives way on narrow terminals (the author goes first);
+        # ids, dates and counts never do.
+        with_author = console.width >= 110
+        fixed_width = 12 + 10 + 3 + 3 + 4 + 3 * 6 + (21 if with_author else 0)
+        t.add_column("commit", style="bold", no_wrap=True, min_width=12)
+        t.add_column("date", no_wrap=True, min_width=10)
+        if with_author:
+            t.add_column("author", overflow="ellipsis", no_wrap=True, max_width=18)
+        t.add_column("subject", overflow="ellipsis", no_wrap=True, max_width=max(12, min(60, console.width - fixed_width)))
+        t.add_column("+", justify="right", style="red", no_wrap=True, min_width=3)
+        t.add_column("-", justify="right", style="green", no_wrap=True, min_width=3)
+        t.add_column("open", justify="right", no_wrap=True, min_width=4)
         shown = changed[-max_rows:]
         for c in shown:
+            who = [c.author] if with_author else []
             if c.skipped:
-                t.add_row(c.sha[:12], c.date[:10], c.author, Text(f"skipped: {c.skipped}", style="magenta"), "", "", "")
+                t.add_row(c.sha[:12], c.date[:10], *who, Text(f"skipped: {c.skipped}", style="magenta"), "", "", "")
                 continue
-            t.add_row(c.sha[:12], c.date[:10], c.author, c.subject, str(len(c.introduced) or ""), str(len(c.fixed) or ""),
+            t.add_row(c.sha[:12], c.date[:10], *who, c.subject, str(len(c.introduced) or ""), str(len(c.fixed) or ""),
                       str(sum(c.open_after.values())))
         console.print(t)
         if len(changed) > len(shown):
