@@ -108,21 +108,31 @@ def _walk(top_abs: str, top_display: str, fs: FileSet, seen: set[str], want_kcon
 def read_source(path: str, max_bytes: int = DEFAULT_MAX_BYTES, scan_limit: int = 0) -> tuple[bytes | None, str | None]:
     """(data, None), or (None, reason to skip). A file over ``max_bytes`` but
     within ``scan_limit`` comes back as (data, "too large ...") so the
-    caller can tell whether it mattered."""
+    caller can tell whether it mattered.
+
+    One open, one fstat and one read per file: this runs for every file of
+    a kernel tree, and buffered file objects cost more than the reading."""
     try:
-        st = os.stat(path)
-    except OSError as e:
-        return None, f"cannot stat ({e.strerror})"
-    if not stat.S_ISREG(st.st_mode):
-        return None, "not a regular file"
-    limit = max(max_bytes, scan_limit)
-    if st.st_size > limit:
-        return None, f"too large ({st.st_size} bytes, limit {max_bytes})"
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read(limit + 1)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as e:
         return None, f"unreadable ({e.strerror})"
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return None, "not a regular file"
+        limit = max(max_bytes, scan_limit)
+        if st.st_size > limit:
+            return None, f"too large ({st.st_size} bytes, limit {max_bytes})"
+        data = os.read(fd, st.st_size + 1)
+        if len(data) > st.st_size:  # it grew since fstat: read on to the limit
+            chunks = [data]
+            while chunks[-1] and sum(map(len, chunks)) <= limit:
+                chunks.append(os.read(fd, limit + 1))
+            data = b"".join(chunks)
+    except OSError as e:
+        return None, f"unreadable ({e.strerror})"
+    finally:
+        os.close(fd)
     if len(data) > limit:
         return None, f"too large (over {max_bytes} bytes)"
     if len(data) > max_bytes:

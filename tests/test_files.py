@@ -19,14 +19,14 @@ from daxlint.registry import all_rules
 def test_unreadable_file_is_skipped(tmp_path, monkeypatch):
     p = tmp_path / "secret.c"
     p.write_text("int vm_flags;\n")
-    real_open = open
+    real_open = os.open
 
     def deny(path, *a, **kw):
         if str(path) == str(p):
             raise PermissionError(13, "Permission denied", str(path))
         return real_open(path, *a, **kw)
 
-    monkeypatch.setattr("builtins.open", deny)
+    monkeypatch.setattr(os, "open", deny)
     data, why = read_source(str(p))
     assert data is None and why == "unreadable (Permission denied)"
 
