@@ -92,6 +92,37 @@ class Change:
     new: str | None
 
 
+def tree_changes(old_tree, new_tree) -> list[Change]:
+    """Files that differ between two trees, descending only into subtrees
+    whose ids differ (libgit2's tree diff walks far more of a kernel tree).
+    Renames are a deletion and an addition here; moved findings are paired
+    up by the auditor."""
+    out: list[Change] = []
+
+    def regular(entry) -> str | None:
+        return str(entry.id) if entry is not None and entry.filemode in _REGULAR_MODES else None
+
+    def subtree(entry):
+        return entry if entry is not None and entry.type_str == "tree" else None
+
+    def walk(prefix: str, old, new) -> None:
+        olds = {e.name: e for e in old} if old is not None else {}
+        news = {e.name: e for e in new} if new is not None else {}
+        for name in sorted(olds.keys() | news.keys()):
+            a, b = olds.get(name), news.get(name)
+            if a is not None and b is not None and a.id == b.id and a.filemode == b.filemode:
+                continue
+            path = prefix + name
+            if subtree(a) is not None or subtree(b) is not None:
+                walk(path + "/", subtree(a), subtree(b))
+            if regular(a) != regular(b):
+                out.append(Change(path, regular(a), regular(b)))
+
+    if old_tree.id != new_tree.id:
+        walk("", old_tree, new_tree)
+    return out
+
+
 class GitRepo:
     """The few things the audit asks of a repository, all read-only."""
 
@@ -199,33 +230,7 @@ class GitRepo:
         return out
 
     def changes(self, old_tree, new_tree) -> list[Change]:
-        """Files that differ between two trees, descending only into
-        subtrees whose ids differ (libgit2's tree diff walks far more of a
-        kernel tree). Renames are a deletion and an addition here; moved
-        findings are paired up by the auditor."""
-        out: list[Change] = []
-
-        def regular(entry) -> str | None:
-            return str(entry.id) if entry is not None and entry.filemode in _REGULAR_MODES else None
-
-        def subtree(entry):
-            return entry if entry is not None and entry.type_str == "tree" else None
-
-        def walk(prefix: str, old, new) -> None:
-            olds = {e.name: e for e in old} if old is not None else {}
-            news = {e.name: e for e in new} if new is not None else {}
-            for name in sorted(olds.keys() | news.keys()):
-                a, b = olds.get(name), news.get(name)
-                if a is not None and b is not None and a.id == b.id and a.filemode == b.filemode:
-                    continue
-                path = prefix + name
-                if subtree(a) is not None or subtree(b) is not None:
-                    walk(path + "/", subtree(a), subtree(b))
-                if regular(a) != regular(b):
-                    out.append(Change(path, regular(a), regular(b)))
-
-        walk("", old_tree, new_tree)
-        return out
+        return tree_changes(old_tree, new_tree)
 
     @staticmethod
     def blob_id(tree, path: str) -> str | None:
@@ -341,9 +346,15 @@ class TreeIndexes:
         key = str(tree.id)
         if key not in self._indexes:
             # Most commits change no Kconfig file: an index built for a
-            # recent tree serves if every file it read is the same here.
-            for index, reader in reversed(list(self._indexes.values())):
-                if deps_hold(repo, tree, reader.deps):
+            # recent tree serves if no file it read, and no directory it
+            # listed, differs between that tree and this one.
+            distinct = {id(entry[0]): entry for entry in self._indexes.values()}
+            for index, reader in reversed(list(distinct.values())):
+                changes = tree_changes(reader.tree, tree)
+                if not any(
+                    "f:" + c.path in reader.deps or ((c.old is None) != (c.new is None) and any("d:" + d in reader.deps for d in _ancestors(c.path)))
+                    for c in changes
+                ):
                     self._remember(key, (index, reader))
                     return index, reader
             from daxlint.analysis import kconfig_deps
