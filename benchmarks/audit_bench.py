@@ -241,7 +241,7 @@ def timed_audit(repo: Path, revisions: list[str], db: Path, jobs: int) -> dict:
 
 def git_log_seconds(repo: Path, rng: str) -> float:
     started = time.monotonic()
-    subprocess.run(["git", "--git-dir", str(repo), "log", "--first-parent", "-p", "--no-color", rng], stdout=subprocess.DEVNULL, check=True)
+    subprocess.run(["git", "--git-dir", str(repo), "log", "--first-parent", "-p", "--no-color", rng], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
     return round(time.monotonic() - started, 2)
 
 
