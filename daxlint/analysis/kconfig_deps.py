@@ -41,7 +41,18 @@ _HELP = re.compile(r"^(\s*)(help|---help---)\s*$")
 
 
 def _indent(line: str) -> int:
-    return len(line.expandtabs(8)) - len(line.expandtabs(8).lstrip())
+    expanded = line.expandtabs(8)
+    return len(expanded) - len(expanded.lstrip())
+
+
+# The first words of the only lines the parser acts on. Most Kconfig lines
+# are prompts, defaults and help text; skipping them before any regex runs
+# makes the whole-tree index several times cheaper.
+_KEYWORDS = frozenset({
+    "config", "menuconfig", "if", "endif", "menu", "endmenu", "choice", "endchoice",
+    "source", "osource", "rsource", "orsource", "comment", "mainmenu",
+    "depends", "select", "help", "---help---",
+})
 
 
 @dataclass
@@ -86,6 +97,9 @@ def parse_kconfig_symbols(text: str, path: str = "Kconfig") -> tuple[list[Symbol
             if not line.strip() or _indent(line) > help_indent:
                 continue
             help_indent = None
+        words = line.split(None, 1)
+        if not words or words[0] not in _KEYWORDS:
+            continue
         h = _HELP.match(line)
         if h:
             help_indent = _indent(line)
