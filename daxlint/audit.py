@@ -42,7 +42,8 @@ import pygit2
 
 from daxlint import __version__
 from daxlint.engine import Engine, EngineOptions
-from daxlint.files import C_SUFFIXES, DEFAULT_MAX_BYTES, InputError, file_kind
+from daxlint.files import DEFAULT_MAX_BYTES, InputError, file_kind
+from daxlint.files import wanted as files_wanted
 from daxlint.fingerprint import normalise_code
 from daxlint.kernel import KernelContext, KernelVersion, TreeReader, makefile_version
 from daxlint.model import Finding, InternalError, Severity, Skipped
@@ -576,8 +577,7 @@ class BlobAnalyzer:
 
     def wanted(self, name: str) -> bool:
         """Whether a file of this name is one the enabled rules read."""
-        base = name.rsplit("/", 1)[-1]
-        return base.endswith(C_SUFFIXES) or ("kconfig" in self.kinds and base.startswith("Kconfig"))
+        return files_wanted(name, self.kinds)
 
     def needs_rules(self, data: bytes, path: str) -> bool:
         return any(not getattr(r, "reports_unused_suppressions", False) for r in self.engine.rules_for(data, file_kind(path)))
@@ -1197,7 +1197,7 @@ class Auditor:
         if not self.options.per_file_ignores:
             return findings
         if path not in self._ignores:
-            self._ignores[path] = self.analyzer.engine._per_file_ignores(path)
+            self._ignores[path] = self.analyzer.engine.per_file_ignores(path)
         ignored = self._ignores[path]
         return [f for f in findings if not (ignored and rule_matches(f.rule_id, ignored))]
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from daxlint.engine import Engine, EngineOptions, FileResult
-from daxlint.files import collect, file_kind, C_SUFFIXES
+from daxlint.files import collect, file_kind, wanted
 from daxlint.kernel import KernelContext, KernelVersion, TreeReader
 from daxlint.model import Finding, InternalError, Skipped
 from daxlint.paths import corpus_dir
@@ -502,7 +502,7 @@ class GitTreeReader(TreeReader):
 
 
 def _analysable(path: str) -> bool:
-    return path.endswith(C_SUFFIXES) or file_kind(path) == "kconfig"
+    return wanted(path, ("c", "kconfig"))
 
 
 class KernelGit:

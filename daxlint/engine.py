@@ -219,14 +219,15 @@ class Engine:
         for display, res in results:
             report.files_checked += 1
             report.files_parsed += int(res.parsed)
-            ignored = self._per_file_ignores(display)
+            ignored = self.per_file_ignores(display)
             report.findings.extend(f for f in res.findings if not (ignored and rule_matches(f.rule_id, ignored)))
             report.skipped.extend(res.skipped)
             report.errors.extend(res.errors)
         report.sort()
         return report
 
-    def _per_file_ignores(self, display: str) -> list[str]:
+    def per_file_ignores(self, display: str) -> list[str]:
+        """Rule selectors the config's per-file-ignores give for ``display``."""
         out: list[str] = []
         for pattern, ids in self.options.per_file_ignores.items():
             if fnmatch.fnmatch(display, pattern) or fnmatch.fnmatch(display, "*/" + pattern):

@@ -37,6 +37,13 @@ def display_path(path: str) -> str:
     return path if rel.startswith("..") else rel
 
 
+def wanted(path: str, kinds: tuple[str, ...] = ("c",)) -> bool:
+    """Whether the engine reads a file of this name: C sources and headers,
+    and Kconfig files when a Kconfig rule is enabled."""
+    name = path.rsplit("/", 1)[-1]
+    return name.endswith(C_SUFFIXES) or ("kconfig" in kinds and name.startswith("Kconfig"))
+
+
 def file_kind(path: str) -> str:
     """"kconfig" for Kconfig files, "c" for everything else we are given."""
     return "kconfig" if os.path.basename(path).startswith("Kconfig") else "c"
@@ -59,14 +66,14 @@ def collect(paths: list[str], kinds: tuple[str, ...] = ("c",)) -> FileSet:
             raise InputError(f"{p}: no such file or directory") from None
         ap = os.path.abspath(p)
         if stat.S_ISDIR(st.st_mode):
-            _walk(ap, display_path(p), fs, seen, "kconfig" in kinds)
+            _walk(ap, display_path(p), fs, seen, kinds)
         elif ap not in seen:
             seen.add(ap)
             fs.files.append((display_path(p), ap))
     return fs
 
 
-def _walk(top_abs: str, top_display: str, fs: FileSet, seen: set[str], want_kconfig: bool) -> None:
+def _walk(top_abs: str, top_display: str, fs: FileSet, seen: set[str], kinds: tuple[str, ...]) -> None:
     """Depth-first, sorted, with os.scandir so that no path is stat'ed or
     made relative twice (this walk is most of a warm run on a kernel tree).
     Directory symlinks are not followed (like git and ruff): kernel trees
@@ -94,7 +101,7 @@ def _walk(top_abs: str, top_display: str, fs: FileSet, seen: set[str], want_kcon
                     continue
             except OSError:
                 continue
-            if not (name.endswith(C_SUFFIXES) or (want_kconfig and name.startswith("Kconfig"))):
+            if not wanted(name, kinds):
                 continue
             if is_link and not os.path.exists(entry.path):
                 fs.skipped.append(Skipped(shown, "broken symlink or symlink loop"))

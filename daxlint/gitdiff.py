@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from unidiff import PatchSet
 from unidiff.errors import UnidiffParseError
 
-from daxlint.files import C_SUFFIXES, InputError
+from daxlint.files import InputError, wanted
 
 # "origin/main..." means "since this branch left origin/main", as in
 # ``git diff origin/main...``: the merge base of the revision and HEAD.
@@ -52,9 +52,7 @@ class DiffScope:
         would spell them, so findings carry the same paths (and fingerprints)."""
         out = []
         for abspath in sorted(self.changed):
-            name = os.path.basename(abspath)
-            wanted = name.endswith(C_SUFFIXES) or ("kconfig" in kinds and name.startswith("Kconfig"))
-            if wanted and os.path.isfile(abspath):
+            if wanted(abspath, kinds) and os.path.isfile(abspath):
                 out.append(self.spell(abspath))
         return out
 

@@ -40,7 +40,7 @@ from unidiff.constants import DEV_NULL
 from unidiff.errors import UnidiffParseError
 
 from daxlint.engine import Engine, EngineOptions
-from daxlint.files import C_SUFFIXES, DEFAULT_MAX_BYTES, InputError, file_kind
+from daxlint.files import DEFAULT_MAX_BYTES, InputError, file_kind, wanted
 from daxlint.fingerprint import normalise_code
 from daxlint.kernel import KernelContext, TreeReader, makefile_version
 from daxlint.model import Finding, InternalError, Report, Skipped
@@ -1104,7 +1104,7 @@ class SeriesChecker:
 
     def _check_file(self, engine: Engine, patch: Patch, st: FileState, tree: SeriesTree, report: Report) -> list[Finding]:
         fd = st.diff
-        if fd.new_path is None or fd.binary or fd.is_symlink or not _wanted(fd.new_path, engine.file_kinds):
+        if fd.new_path is None or fd.binary or fd.is_symlink or not wanted(fd.new_path, engine.file_kinds):
             return []
         placements = st.placements
         added = added_lines(placements)
@@ -1121,7 +1121,7 @@ class SeriesChecker:
         report.files_parsed += int(res.parsed)
         report.skipped.extend(Skipped(s.path, f"{s.reason} ({patch.describe()})") for s in res.skipped)
         report.errors.extend(InternalError(e.path, e.rule_id, f"{e.message} ({patch.describe()})") for e in res.errors)
-        ignored = engine._per_file_ignores(fd.new_path)
+        ignored = engine.per_file_ignores(fd.new_path)
         before = None
         kept = []
         for f in res.findings:
@@ -1146,7 +1146,7 @@ class SeriesChecker:
 
     def _findings_before(self, engine: Engine, st: FileState, root: str) -> set:
         fd = st.diff
-        if fd.old_path is None or not _wanted(fd.old_path, engine.file_kinds):
+        if fd.old_path is None or not wanted(fd.old_path, engine.file_kinds):
             return set()
         old = st.old_data if isinstance(st.old_data, bytes) else partial_text(fd, declared_placements(fd), "old")
         res = engine.analyze(fd.old_path, old, os.path.join(root, fd.old_path))
@@ -1156,10 +1156,6 @@ class SeriesChecker:
 def _identity(f: Finding) -> tuple:
     return (f.rule_id, f.function or "", normalise_code(f.snippet))
 
-
-def _wanted(path: str, kinds: tuple[str, ...]) -> bool:
-    name = os.path.basename(path)
-    return name.endswith(C_SUFFIXES) or ("kconfig" in kinds and name.startswith("Kconfig"))
 
 
 def _carry_forward(open_findings, states: list[FileState], index: int):

@@ -242,7 +242,7 @@ def test_checkpatch_format(series):
     first = str(files[0])
     assert out.startswith("-" * len(first) + "\n" + first + "\n" + "-" * len(first) + "\n")
     n = patch_line_of(files[0], "DAX301")
-    assert f"ERROR:DAX301: direct write '|=' to vma->vm_flags" in out
+    assert "ERROR:DAX301: direct write '|=' to vma->vm_flags" in out
     assert f"\n#{n}: FILE: drivers/dax/mmap.c:6:\n+vma->vm_flags |= VM_IO | VM_DONTEXPAND;\n(removed again by patch 4 of this series)\n" in out
     n = patch_line_of(files[1], "DAX101")
     assert f"\n#{n}: FILE: drivers/dax/bus.c:17:\n" in out
