@@ -246,7 +246,8 @@ class Engine:
         ctx = multiprocessing.get_context("fork")
         chunk = max(1, min(256, len(items) // (jobs * 8) or 1))
         with ctx.Pool(jobs) as pool:
-            yield from pool.imap_unordered(_worker, items, chunksize=chunk)
+            for display, abspath, sha, res in pool.imap_unordered(_worker, items, chunksize=chunk):
+                yield display, abspath, sha, res if res is not None else FileResult()
 
 
 _WORKER_ENGINE: Engine | None = None
@@ -255,6 +256,10 @@ _WORKER_ENGINE: Engine | None = None
 def _worker(item: tuple[str, str]):
     display, abspath = item
     sha, res = _WORKER_ENGINE.analyze_file(display, abspath)
+    # Nearly every file of a tree has nothing to report: send None rather
+    # than pickling tens of thousands of empty results back to the parent.
+    if not (res.findings or res.skipped or res.errors or res.parsed or res.context):
+        res = None
     return display, abspath, sha, res
 
 
