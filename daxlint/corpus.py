@@ -459,48 +459,6 @@ def _makefile_version(data: bytes | None) -> KernelVersion | None:
     return None
 
 
-class GitTreeReader(TreeReader):
-    """Reads files of one git tree, addressed under a virtual absolute root
-    (``/<root>/path/in/tree``) so that rules can use ordinary path joins."""
-
-    def __init__(self, repo, tree, root: str):
-        self.repo = repo
-        self.tree = tree
-        self.root = root.rstrip("/")
-
-    def _rel(self, path: str) -> str | None:
-        norm = os.path.normpath(path)
-        if norm == self.root:
-            return ""
-        prefix = self.root + "/"
-        return norm[len(prefix):] if norm.startswith(prefix) else None
-
-    def _object(self, rel: str):
-        if rel == "":
-            return self.tree
-        try:
-            return self.tree[rel]
-        except KeyError:
-            return None
-
-    def read(self, path: str) -> bytes | None:
-        rel = self._rel(path)
-        obj = self._object(rel) if rel is not None else None
-        return obj.data if obj is not None and obj.type_str == "blob" else None
-
-    def listdir(self, directory: str) -> list[str]:
-        rel = self._rel(directory)
-        obj = self._object(rel) if rel is not None else None
-        if obj is None or obj.type_str != "tree":
-            return []
-        return sorted(e.name for e in obj)
-
-    def signature(self, path: str):
-        rel = self._rel(path)
-        obj = self._object(rel) if rel is not None else None
-        return str(obj.id) if obj is not None else None
-
-
 def _analysable(path: str) -> bool:
     return wanted(path, ("c", "kconfig"))
 
@@ -571,8 +529,10 @@ class KernelGit:
         return result
 
     def _analyse(self, commit, paths: list[str], engines: _EngineCache) -> UpstreamSide:
-        root = f"/kernel-git/{str(commit.id)[:12]}"
-        reader = GitTreeReader(self.repo, commit.tree, root)
+        from daxlint.audit import VIRTUAL_ROOT, GitTreeReader
+
+        root = VIRTUAL_ROOT
+        reader = GitTreeReader(self.repo, commit.tree)
         version = _makefile_version(reader.read(f"{root}/Makefile"))
         engine = engines.get(version, reader, "Makefile")
         side = UpstreamSide(kernel_version=version)
