@@ -580,7 +580,7 @@ class BlobAnalyzer:
         return files_wanted(name, self.kinds)
 
     def needs_rules(self, data: bytes, path: str) -> bool:
-        return any(not getattr(r, "reports_unused_suppressions", False) for r in self.engine.rules_for(data, file_kind(path)))
+        return self.engine.needs_analysis(data, file_kind(path))
 
     def analyze(self, repo: pygit2.Repository, tree, path: str, oid: str, data: bytes | None, version: KernelVersion, version_source: str) -> BlobResult:
         if data is None:

@@ -70,17 +70,21 @@ class Engine:
         present = self._matcher.present(data)
         return [r for r in self.rules if kind in r.file_kinds and (not r.tokens or any(t in present for t in r.tokens))]
 
+    def needs_analysis(self, data: bytes, kind: str = "c") -> bool:
+        """Whether some rule that finds things on its own could match ``data``."""
+        return any(not r.reports_unused_suppressions for r in self.rules_for(data, kind))
+
     @property
     def file_kinds(self) -> tuple[str, ...]:
         # The unused-suppression rule follows the others: it adds no file kind.
-        return tuple(sorted({k for r in self.rules if not getattr(r, "reports_unused_suppressions", False) for k in r.file_kinds} or {"c"}))
+        return tuple(sorted({k for r in self.rules if not r.reports_unused_suppressions for k in r.file_kinds} or {"c"}))
 
     def analyze(self, display: str, data: bytes, abspath: str | None = None) -> FileResult:
         """Run the enabled rules on one file's bytes."""
         res = FileResult()
         kind = file_kind(display)
         applicable = self.rules_for(data, kind)
-        if not [r for r in applicable if not getattr(r, "reports_unused_suppressions", False)]:
+        if all(r.reports_unused_suppressions for r in applicable):
             return res
         bad = classify_bytes(data)
         if bad:
@@ -109,7 +113,7 @@ class Engine:
                     d = os.path.dirname(p)
                     res.context.setdefault(d, self.kernel.reader.signature(d))
         for rule in applicable:
-            if getattr(rule, "reports_unused_suppressions", False):
+            if rule.reports_unused_suppressions:
                 continue
             ctx = RuleContext(rule, source, self.kernel, abspath)
             try:
@@ -128,7 +132,7 @@ class Engine:
         sup = apply_suppressions(raw, find_suppressions(source, kind))
         res.findings = sup.kept
         for rule in applicable:
-            if getattr(rule, "reports_unused_suppressions", False):
+            if rule.reports_unused_suppressions:
                 ctx = RuleContext(rule, source, self.kernel, abspath)
                 unused = [s for s in sup.unused if s.rules is None or any(any(e.startswith(r) for e in self.enabled_ids) for r in s.rules)]
                 rule.report_unused(ctx, unused)
@@ -144,8 +148,8 @@ class Engine:
             return None, FileResult(skipped=[Skipped(display, why)])
         sha = hashlib.sha1(data).hexdigest() if self.options.use_cache else None
         if why is not None:  # too large to analyse: only say so if it mattered
-            wanted = [r for r in self.rules_for(data, file_kind(display)) if not getattr(r, "reports_unused_suppressions", False)]
-            return sha, FileResult(skipped=[Skipped(display, why)] if wanted else [])
+            matters = self.needs_analysis(data, file_kind(display))
+            return sha, FileResult(skipped=[Skipped(display, why)] if matters else [])
         return sha, self.analyze(display, data, abspath)
 
     # -- many files ---------------------------------------------------------

@@ -38,6 +38,9 @@ class Rule:
     # Which files the rule reads: "c" (.c/.h, parsed with tree-sitter) or
     # "kconfig" (Kconfig* files, text only; ctx.source.tree is not built).
     file_kinds: ClassVar[tuple[str, ...]] = ("c",)
+    # True only for DAX001: it reports on the other rules' suppressions after
+    # they ran, so on its own it never makes a file worth parsing.
+    reports_unused_suppressions: ClassVar[bool] = False
     # Set by the registry.
     source_path: ClassVar[Path | None] = None
 
