@@ -141,8 +141,8 @@ class Engine:
         return res
 
     def analyze_file(self, display: str, abspath: str) -> tuple[str | None, FileResult]:
-        """(content sha, result) for a file on disk, with skips for bad input
-        and a per-file time limit."""
+        """(content sha, result) for a file on disk; unreadable, odd or huge
+        files become skips (analyze() applies the per-file time limit)."""
         data, why = read_source(abspath, self.options.max_bytes, SCAN_LIMIT_BYTES)
         if data is None:
             return None, FileResult(skipped=[Skipped(display, why)])

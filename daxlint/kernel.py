@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import total_ordering
 from pathlib import Path
 
@@ -65,47 +65,6 @@ def find_tree_root(path: Path) -> Path | None:
     return None
 
 
-_KCONFIG_SELECT = re.compile(r"^\s*select\s+(\w+)", re.M)
-_KCONFIG_DEPENDS = re.compile(r"^\s*depends\s+on\s+(.+)$", re.M)
-_KCONFIG_ENTRY = re.compile(r"^\s*(?:menu)?config\s+(\w+)\s*$", re.M)
-
-
-@dataclass
-class KconfigEntry:
-    symbol: str
-    path: str
-    line: int
-    selects: list[str] = field(default_factory=list)
-    depends: list[str] = field(default_factory=list)  # the raw expressions
-    text: str = ""
-
-
-def parse_kconfig(text: str, path: str = "Kconfig") -> list[KconfigEntry]:
-    """The config entries of one Kconfig file, with their select and depends
-    lines. Kconfig is line oriented, so a line scan is the parser here."""
-    entries: list[KconfigEntry] = []
-    current: KconfigEntry | None = None
-    for lineno, line in enumerate(text.splitlines(), 1):
-        m = _KCONFIG_ENTRY.match(line)
-        if m:
-            current = KconfigEntry(m.group(1), path, lineno)
-            entries.append(current)
-            continue
-        if current is None:
-            continue
-        if re.match(r"^\s*(endmenu|menu\s|choice|endchoice|if\s|endif|source\s|comment\s)", line):
-            current = None
-            continue
-        current.text += line + "\n"
-        s = _KCONFIG_SELECT.match(line)
-        if s:
-            current.selects.append(s.group(1))
-        d = _KCONFIG_DEPENDS.match(line)
-        if d:
-            current.depends.append(d.group(1).strip())
-    return entries
-
-
 class TreeReader:
     """How rules read files other than the one being checked (a directory's
     Kconfig, sibling sources). The default reads the disk; patch and audit
@@ -143,7 +102,7 @@ class KernelContext:
         self.version = version
         self.version_source = version_source  # "flag", "Makefile", "config" or "default"
         self.reader = reader or TreeReader()
-        self._kconfig: dict[str, list[KconfigEntry]] = {}
+        self._kconfig: dict[str, list] = {}
         self._catalog = None
 
     @classmethod
@@ -177,17 +136,17 @@ class KernelContext:
             self._catalog = catalog_for(self.effective_version)
         return self._catalog
 
-    def kconfig_entries(self, directory: str) -> list[KconfigEntry]:
-        """Kconfig entries of ``directory`` (the Kconfig file in it, if any)."""
+    def kconfig_entries(self, directory: str) -> list:
+        """Config entries (kconfig_deps.Symbol) of the Kconfig file in
+        ``directory``, if any."""
+        from daxlint.analysis.kconfig_deps import parse_kconfig_symbols
+
         key = os.path.normpath(directory)
         if key not in self._kconfig:
             kpath = os.path.join(key, "Kconfig")
             data = self.reader.read(kpath)
-            self._kconfig[key] = parse_kconfig(data.decode("utf-8", "replace"), kpath) if data is not None else []
+            self._kconfig[key] = parse_kconfig_symbols(data.decode("utf-8", "replace"), kpath)[0] if data is not None else []
         return self._kconfig[key]
-
-    def directory_selects(self, directory: str, symbol: str) -> bool:
-        return any(symbol in e.selects for e in self.kconfig_entries(directory))
 
     def has_kconfig(self, directory: str) -> bool:
         return self.reader.read(os.path.join(directory, "Kconfig")) is not None

@@ -42,10 +42,10 @@ def fs_dax_limited_opt_in(kernel, path: str | None) -> LimitedOptIn | None:
     if d is None:
         return None
     for e in kernel.kconfig_entries(d):
-        if FS_DAX_LIMITED in e.selects:
+        if any(name == FS_DAX_LIMITED for name, _condition in e.selects):
             idx = kconfig_index(kernel)
             exists = idx.defines(FS_DAX_LIMITED) if kernel.root is not None and idx.has_tree else True
-            return LimitedOptIn(e.symbol, e.path, e.line, exists)
+            return LimitedOptIn(e.name, e.path, e.line, exists)
     return None
 
 
