@@ -68,7 +68,11 @@ class Engine:
     def rules_for(self, data: bytes, kind: str = "c") -> list[Rule]:
         """Rules whose trigger tokens occur in ``data``: the prefilter."""
         present = self._matcher.present(data)
-        return [r for r in self.rules if kind in r.file_kinds and (not r.tokens or any(t in present for t in r.tokens))]
+        return [
+            r
+            for r in self.rules
+            if kind in r.file_kinds and (not r.tokens or any(t in present for t in r.tokens)) and r.could_match(data)
+        ]
 
     def needs_analysis(self, data: bytes, kind: str = "c") -> bool:
         """Whether some rule that finds things on its own could match ``data``."""

@@ -47,6 +47,14 @@ class Rule:
     def check(self, ctx: "RuleContext") -> Iterable[Finding] | None:
         raise NotImplementedError
 
+    def could_match(self, data: bytes) -> bool:
+        """A second look at a file whose tokens occur, still on its bytes and
+        before anything is parsed: False when the rule cannot fire there.
+        Worth overriding when the token is common and the pattern is not
+        (vm_flags is read in hundreds of kernel files, written in fewer than
+        half of them); it must never say False where check() would report."""
+        return True
+
     def context_files(self, path: str) -> list[str]:
         """Files besides ``path`` whose content changes this rule's verdict on
         it (e.g. the directory's Kconfig); a cached result is reused only while

@@ -272,3 +272,32 @@ def test_typedef_keeps_pointer_level_and_struct_objects_are_private():
     )
     assert [m.is_private_vma(write_at(m, line)) for line in (5, 6, 7)] == [False, True, True]
     assert wrapper_fix(m, write_at(m, 7)) == "vm_flags_init(&gate, 0)"
+
+
+@pytest.mark.parametrize(
+    "code, writes",
+    [
+        (b"vma->vm_flags |= VM_IO;", True),
+        (b"(vma->vm_flags)\n\t\t|= VM_IO;", True),
+        (b"gate_vma.vm_flags = VM_READ;", True),
+        (b"vma->__vm_flags &= ~VM_IO;", True),
+        (b"++vma->vm_flags;", True),
+        (b"WRITE_ONCE(vma->vm_flags, newflags);", True),
+        (b"unsigned long *p = &vma->vm_flags;", True),
+        (b"*(vm_flags_t *)&vma->vm_flags = flags;", True),
+        (b"vm_flags_set(vma, VM_IO);", True),
+        (b"__vm_flags_mod(vma, VM_IO, 0);", True),
+        (b"#define SETIO(v) (v)->vm_flags \\\n\t|= VM_IO", True),
+        (b"if (vma->vm_flags & VM_IO) return;", False),
+        (b"if (x && vma->vm_flags & VM_WRITE) return;", False),
+        (b"if (a == vma->vm_flags) return;", False),
+        (b"unsigned long f = vma->vm_flags;", False),
+        (b"vm_flags |= VM_IO; /* a local, not the field */", False),
+        (b"vm_flags_t flags = 0;", False),
+        (b"/* callers set vma->vm_flags before this */", False),
+    ],
+)
+def test_byte_prefilter_sees_writes_not_reads(code, writes):
+    from daxlint.analysis.vmflags import may_write_vm_flags
+
+    assert may_write_vm_flags(code) is writes

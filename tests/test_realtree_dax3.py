@@ -67,3 +67,30 @@ def test_dax3_on_real_tree(version):
         if entry["verdict"] == "true":
             assert hits, f"judged-true finding disappeared: {entry['rule']} {entry['path']}:{entry['line']} ({entry['function']})"
             assert hits[0]["severity"] == entry["severity"], (entry, hits[0]["severity"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("version", VERSIONS)
+def test_byte_prefilter_keeps_every_write(version):
+    """may_write_vm_flags() lets the engine skip parsing files that only read
+    vm_flags; on a whole tree it must say True for every file where the
+    parsed model finds a write, or DAX3xx would lose findings for speed."""
+    from daxlint.analysis.vmflags import may_write_vm_flags, model_for
+    from daxlint.catalog import catalog_for
+    from daxlint.kernel import KernelVersion
+    from daxlint.source import SourceFile
+
+    tree = kernel_tree_or_skip(version)
+    catalog = catalog_for(KernelVersion.parse("6.3"))
+    missed, skipped_reads, writers = [], 0, 0
+    for path in sorted(tree.rglob("*.[ch]")):
+        data = path.read_bytes()
+        if b"vm_flags" not in data:
+            continue
+        writes = model_for(SourceFile(str(path), data), catalog).writes
+        writers += bool(writes)
+        if writes and not may_write_vm_flags(data):
+            missed.append(f"{path.relative_to(tree)}:{writes[0].node.start_point[0] + 1}")
+        skipped_reads += not writes and not may_write_vm_flags(data)
+    assert not missed
+    assert writers > 100 and skipped_reads > 100  # the tree has both kinds

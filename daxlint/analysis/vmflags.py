@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from tree_sitter import Node
 
@@ -34,6 +34,8 @@ DAX_PREDICATE_RE = re.compile(
     r"\b(IS_DAX|S_DAX|IS_FSDAX|vma_is_dax|vma_is_fsdax|\w+_IS_DAX|FS_XFLAG_DAX|\w*_DAX_FL|XFS_DIFLAG2_DAX"
     r"|daxdev_mapping_supported|dax_mapping)\b"
 )
+# The same on a file's bytes, for the look before parsing.
+DAX_PREDICATE_BYTES_RE = re.compile(DAX_PREDICATE_RE.pattern.encode())
 _VM_FLAG_RE = re.compile(r"^VM_[A-Z0-9_]+$")
 _EXITS = frozenset({"return_statement", "goto_statement", "break_statement", "continue_statement"})
 _COND_PARENTS = frozenset({"if_statement", "while_statement", "do_statement", "for_statement", "switch_statement"})
@@ -444,6 +446,40 @@ def _write_candidates(root: Node, data: bytes, aliases: dict | None = None):
         n = node.parent
         if n is not None and n.type == "pointer_expression" and n.parent is not None and n.parent.type == "assignment_expression":
             yield n.parent
+
+
+# The same search on bytes, before any parse: could this file contain one of
+# the writes above? Reads of vm_flags are everywhere (328 files of 6.1 mention
+# it, 141 could write it), so DAX3xx rules ask this first. It must stay a
+# superset of _write_candidates(): each pattern mirrors one of its cases.
+_FIELD_ACCESS_BEFORE = re.compile(rb"(?:->|\.)[\s\\]*(?:__)?\Z")
+# x->vm_flags |= ..., (x->vm_flags) = ..., x->vm_flags++
+_STORE_AFTER = re.compile(rb"(?:[\s)\\]|/\*.*?\*/)*(?:(?:[-+*/%&|^]|<<|>>)?=(?!=)|\+\+|--)", re.S)
+# ++x->vm_flags, WRITE_ONCE(x->vm_flags, ...), p = &x->vm_flags, (T *)&x->vm_flags
+_STORE_BEFORE = re.compile(
+    rb"(?:\+\+|--|WRITE_ONCE\s*\(|(?:[=(,;{}?:!]|\breturn|\*\s*\))\s*&)[\s(]*[\w\s.>\-\[\]]*(?:->|\.)[\s\\]*(?:__)?\Z"
+)
+_WRAPPER_SUFFIXES = (b"_set", b"_clear", b"_mod", b"_init", b"_reset")
+_LOOK = 240  # bytes either side of a hit: one statement, generously
+
+
+@lru_cache(maxsize=8)
+def may_write_vm_flags(data: bytes) -> bool:
+    """False only when no ``vm_flags`` in ``data`` is written, taken by
+    address for a later write, or the name of a vm_flags_*() wrapper."""
+    pos = data.find(b"vm_flags")
+    while pos >= 0:
+        end = pos + 8
+        if data.startswith(_WRAPPER_SUFFIXES, end):
+            return True
+        if not (data[end : end + 1].isalnum() or data[end : end + 1] == b"_"):
+            before = data[max(0, pos - _LOOK) : pos]
+            if _FIELD_ACCESS_BEFORE.search(before) and (
+                _STORE_AFTER.match(data, end, end + _LOOK) or _STORE_BEFORE.search(before)
+            ):
+                return True
+        pos = data.find(b"vm_flags", end)
+    return False
 
 
 # -- helpers -------------------------------------------------------------------

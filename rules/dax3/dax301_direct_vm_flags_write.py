@@ -1,4 +1,4 @@
-from daxlint.analysis.vmflags import model_for, wrapper_fix
+from daxlint.analysis.vmflags import may_write_vm_flags, model_for, wrapper_fix
 from daxlint.model import Severity
 from daxlint.rule import Rule
 
@@ -68,6 +68,9 @@ class DirectVmFlagsWrite(Rule):
     severity = Severity.ERROR
     summary = "Direct write to vma->vm_flags where the kernel requires vm_flags_*() wrappers"
     tokens = (b"vm_flags",)
+
+    def could_match(self, data):
+        return may_write_vm_flags(data)
 
     def check(self, ctx):
         if not ctx.catalog.field_is_const("vm_area_struct", "vm_flags"):

@@ -1,5 +1,5 @@
 from daxlint.analysis.callgraph import ROLE_WHY, VMA_CLOSE, VMA_OPEN
-from daxlint.analysis.vmflags import INIT_WRAPPERS, model_for
+from daxlint.analysis.vmflags import INIT_WRAPPERS, may_write_vm_flags, model_for
 from daxlint.model import Severity
 from daxlint.rule import Rule
 
@@ -105,6 +105,9 @@ class VmFlagsWriteOutsideMmap(Rule):
     severity = Severity.ERROR
     summary = "vm_flags changed outside ->mmap without the mmap write lock (fault, ioctl, open, post-mmap hook)"
     tokens = (b"vm_flags",)
+
+    def could_match(self, data):
+        return may_write_vm_flags(data)
 
     def check(self, ctx):
         model = model_for(ctx.source, ctx.catalog)

@@ -1,7 +1,7 @@
 import re
 
 from daxlint.analysis.callgraph import ROLE_WHY
-from daxlint.analysis.vmflags import DAX_PREDICATE_RE, INIT_WRAPPERS, model_for
+from daxlint.analysis.vmflags import DAX_PREDICATE_BYTES_RE, INIT_WRAPPERS, may_write_vm_flags, model_for
 from daxlint.model import Severity
 from daxlint.rule import Rule
 
@@ -89,9 +89,10 @@ class DaxModeDependentVmFlags(Rule):
     # DAX301/302 use, so running the family together parses no extra file.)
     tokens = (b"vm_flags",)
 
+    def could_match(self, data):
+        return may_write_vm_flags(data) and DAX_PREDICATE_BYTES_RE.search(data) is not None
+
     def check(self, ctx):
-        if not DAX_PREDICATE_RE.search(ctx.source.text):
-            return
         model = model_for(ctx.source, ctx.catalog)
         for w in model.writes:
             if w.op in INIT_WRAPPERS or w.function is None or model.is_private_vma(w):

@@ -3,7 +3,7 @@ import re
 from daxlint.analysis.c import function_name, text
 from daxlint.analysis.locate import identifier_nodes
 from daxlint.analysis.callgraph import FAULT
-from daxlint.analysis.vmflags import exclusive_branches, model_for
+from daxlint.analysis.vmflags import exclusive_branches, may_write_vm_flags, model_for
 from daxlint.kernel import KernelVersion
 from daxlint.model import Severity
 from daxlint.rule import Rule
@@ -84,8 +84,11 @@ class MixedmapOnDax(Rule):
     summary = "VM_MIXEDMAP set on an fs-dax or device-dax mapping (unneeded since e1fb4a086495)"
     tokens = (b"VM_MIXEDMAP",)
 
+    def could_match(self, data):
+        return may_write_vm_flags(data)
+
     def check(self, ctx):
-        if ctx.version < FIRST_VERSION or b"vm_flags" not in ctx.source.data:
+        if ctx.version < FIRST_VERSION:
             return
         model = model_for(ctx.source, ctx.catalog)
         dax_ops: dict[str, str] | None = None
