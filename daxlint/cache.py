@@ -39,6 +39,11 @@ class ResultCache:
             self._stat = {r[0]: r[1:] for r in rows}
         return self._stat
 
+    def has_stat(self, abspath: str) -> bool:
+        """Whether anything was recorded for this path: when not, there is no
+        point in stat'ing it to ask known()."""
+        return abspath in self._load_stat()
+
     def known(self, abspath: str, st: os.stat_result) -> tuple[str, str, bool] | None:
         """(content sha, result key, result is empty) recorded for this file
         when it last had this size and mtime."""
@@ -62,13 +67,16 @@ class ResultCache:
             context=d.get("c", {}),
         )
 
-    def put(self, key: str, abspath: str, st: os.stat_result | None, sha: str, res) -> None:
+    def put(self, key: str, abspath: str, stamp: tuple[int, int] | None, sha: str, res) -> None:
+        """Record ``res`` under ``key``, and the file's (size, mtime_ns) stamp.
+        An empty result needs no row of its own: the stat row says so."""
         empty = not (res.findings or res.skipped or res.context)
-        if st is not None:
-            self._pending_stat.append((abspath, st.st_size, st.st_mtime_ns, sha, key, int(empty)))
-        payload = {"f": [f.to_dict() for f in res.findings], "s": [s.to_dict() for s in res.skipped], "p": res.parsed, "c": res.context}
-        self._pending_results.append((key, json.dumps(payload)))
-        if len(self._pending_results) >= 500:
+        if stamp is not None:
+            self._pending_stat.append((abspath, stamp[0], stamp[1], sha, key, int(empty)))
+        if not empty or stamp is None:
+            payload = {"f": [f.to_dict() for f in res.findings], "s": [s.to_dict() for s in res.skipped], "p": res.parsed, "c": res.context}
+            self._pending_results.append((key, json.dumps(payload)))
+        if len(self._pending_results) + len(self._pending_stat) >= 2000:
             self.flush()
 
     def flush(self) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import itertools
 import json
 import multiprocessing
 import os
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from daxlint.cache import ResultCache
-from daxlint.files import DEFAULT_MAX_BYTES, SCAN_LIMIT_BYTES, classify_bytes, collect, file_kind, read_source
+from daxlint.files import DEFAULT_MAX_BYTES, SCAN_LIMIT_BYTES, FileWalk, classify_bytes, file_kind, read_source_stat
 from daxlint.fingerprint import assign_fingerprints
 from daxlint.kernel import KernelContext
 from daxlint.model import Finding, InternalError, Report, Skipped
@@ -62,12 +63,15 @@ class Engine:
         self.options = options or EngineOptions()
         self.enabled_ids = {r.id for r in self.rules}
         self._matcher = TokenMatcher([t for r in self.rules for t in r.tokens])
+        self._tokenless = [r for r in self.rules if not r.tokens]
 
     # -- one file -----------------------------------------------------------
 
     def rules_for(self, data: bytes, kind: str = "c") -> list[Rule]:
         """Rules whose trigger tokens occur in ``data``: the prefilter."""
         present = self._matcher.present(data)
+        if not present and not self._tokenless:  # most files of a tree
+            return []
         return [
             r
             for r in self.rules
@@ -147,14 +151,34 @@ class Engine:
     def analyze_file(self, display: str, abspath: str) -> tuple[str | None, FileResult]:
         """(content sha, result) for a file on disk; unreadable, odd or huge
         files become skips (analyze() applies the per-file time limit)."""
-        data, why = read_source(abspath, self.options.max_bytes, SCAN_LIMIT_BYTES)
+        data, why, _st = read_source_stat(abspath, self.options.max_bytes, SCAN_LIMIT_BYTES)
+        res = self._analyze_read(display, abspath, data, why)
+        return (hashlib.sha1(data).hexdigest() if data is not None else None), res
+
+    def _analyze_read(self, display: str, abspath: str, data: bytes | None, why: str | None) -> FileResult:
         if data is None:
-            return None, FileResult(skipped=[Skipped(display, why)])
-        sha = hashlib.sha1(data).hexdigest() if self.options.use_cache else None
+            return FileResult(skipped=[Skipped(display, why)])
         if why is not None:  # too large to analyse: only say so if it mattered
             matters = self.needs_analysis(data, file_kind(display))
-            return sha, FileResult(skipped=[Skipped(display, why)] if matters else [])
-        return sha, self.analyze(display, data, abspath)
+            return FileResult(skipped=[Skipped(display, why)] if matters else [])
+        return self.analyze(display, data, abspath)
+
+    def _analyze_for_run(self, display: str, abspath: str):
+        """(sha, (size, mtime_ns), result or None) for check_paths(). The
+        content hash is taken only when the result is worth a cache row of
+        its own; an empty result is remembered by the file's stat alone, and
+        re-reading such a file costs no more than hashing it would."""
+        data, why, st = read_source_stat(abspath, self.options.max_bytes, SCAN_LIMIT_BYTES)
+        res = self._analyze_read(display, abspath, data, why)
+        stamp = (st.st_size, st.st_mtime_ns) if st is not None else None
+        if not (res.findings or res.skipped or res.errors or res.parsed or res.context):
+            return ("" if data is not None else None), stamp, None
+        sha = None
+        if data is not None and self.options.use_cache and (res.findings or res.skipped or res.context):
+            sha = hashlib.sha1(data).hexdigest()
+        elif data is not None:
+            sha = ""
+        return sha, stamp, res
 
     # -- many files ---------------------------------------------------------
 
@@ -168,64 +192,71 @@ class Engine:
     def _cache_key(self, sha: str, display: str) -> str:
         return hashlib.sha1(self._key_prefix + b"\0" + sha.encode() + b"\0" + display.encode()).hexdigest()
 
-    def check_paths(self, paths: list[str], progress=None) -> Report:
-        fileset = collect(paths, self.file_kinds)
-        report = Report(skipped=list(fileset.skipped))
+    def check_paths(self, paths: list[str]) -> Report:
+        walk = FileWalk(paths, self.file_kinds)
+        report = Report()
         report.kernel_version = str(self.kernel.effective_version)
         cache = None
         if self.options.use_cache:
             try:
                 cache = ResultCache(_cache_file(self.options.cache_path))
+                cache.has_stat("")  # load the stat table here: the walk below may run in another thread
             except Exception as e:  # an unwritable cache dir must not stop a check
                 report.notes.append(f"cache disabled: {e}")
-        sig_memo: dict[str, object] = {}
+                cache = None
+        results: list[tuple[str, FileResult]] = []  # files with something to report
+        deferred: list[tuple[str, str, str]] = []  # unchanged since a run that found something
+        checked = 0
 
-        def context_unchanged(context: dict) -> bool:
-            for p, sig in context.items():
-                if p not in sig_memo:
-                    cur = self.kernel.reader.signature(p)
-                    sig_memo[p] = list(cur) if isinstance(cur, tuple) else cur
-                if sig_memo[p] != sig:
-                    return False
-            return True
-
-        pending: list[tuple[str, str]] = []
-        stats: dict[str, os.stat_result] = {}
-        results: list[tuple[str, FileResult]] = []
-        for display, abspath in fileset.files:
-            if cache is not None:
-                try:
-                    st = os.stat(abspath)
-                except OSError:
-                    st = None
-                if st is not None:
-                    stats[abspath] = st
-                    known = cache.known(abspath, st)
+        def to_analyse():
+            """The walk, minus files the cache answers from their stat alone.
+            With several jobs this runs in the pool's feeder thread, so that
+            workers start on the first directories while the walk goes on;
+            it must not touch SQLite (the connection belongs to this thread)."""
+            nonlocal checked
+            for display, abspath in walk:
+                checked += 1
+                if cache is not None and cache.has_stat(abspath):
+                    try:
+                        known = cache.known(abspath, os.stat(abspath))
+                    except OSError:
+                        known = None
                     if known is not None:
                         sha, stored_key, empty = known
-                        key = self._cache_key(sha, display)
-                        if empty and key == stored_key:
-                            results.append((display, FileResult()))
+                        if empty and self._cache_key(sha, display) == stored_key:
                             continue
-                        hit = cache.get(key)
-                        if hit is not None and context_unchanged(hit.context):
-                            results.append((display, hit))
+                        if sha:
+                            deferred.append((display, abspath, sha))
                             continue
-            pending.append((display, abspath))
-        if progress:
-            progress(len(results), len(fileset.files))
-        try:
-            for display, abspath, sha, res in self._run(pending):
+                yield display, abspath
+
+        def record(display, abspath, sha, stamp, res):
+            if res is not None:
                 results.append((display, res))
-                if cache is not None and sha is not None and not res.errors:
-                    cache.put(self._cache_key(sha, display), abspath, stats.get(abspath), sha, res)
-                if progress:
-                    progress(len(results), len(fileset.files))
+            if cache is not None and sha is not None and not (res is not None and res.errors):
+                cache.put(self._cache_key(sha, display), abspath, stamp, sha, res or FileResult())
+
+        try:
+            for item in self._run(to_analyse()):
+                record(*item)
+            # Files unchanged since a run that found something: their result
+            # stands while the files it depends on are unchanged too.
+            sig_memo: dict[str, object] = {}
+            stale: list[tuple[str, str]] = []
+            for display, abspath, sha in deferred:
+                hit = cache.get(self._cache_key(sha, display))
+                if hit is not None and self._context_unchanged(hit.context, sig_memo):
+                    results.append((display, hit))
+                else:
+                    stale.append((display, abspath))
+            for item in self._run(stale):
+                record(*item)
         finally:
             if cache is not None:
                 cache.close()
+        report.files_checked = checked
+        report.skipped.extend(walk.skipped)
         for display, res in results:
-            report.files_checked += 1
             report.files_parsed += int(res.parsed)
             ignored = self.per_file_ignores(display)
             report.findings.extend(f for f in res.findings if not (ignored and rule_matches(f.rule_id, ignored)))
@@ -233,6 +264,15 @@ class Engine:
             report.errors.extend(res.errors)
         report.sort()
         return report
+
+    def _context_unchanged(self, context: dict, memo: dict) -> bool:
+        for p, sig in context.items():
+            if p not in memo:
+                cur = self.kernel.reader.signature(p)
+                memo[p] = list(cur) if isinstance(cur, tuple) else cur
+            if memo[p] != sig:
+                return False
+        return True
 
     def per_file_ignores(self, display: str) -> list[str]:
         """Rule selectors the config's per-file-ignores give for ``display``."""
@@ -242,33 +282,47 @@ class Engine:
                 out.extend(ids)
         return out
 
-    def _run(self, items: list[tuple[str, str]]):
+    def _run(self, items):
+        """(display, abspath, sha, stamp, result or None) for each item, in
+        no particular order. Fewer than a handful of files are not worth
+        starting processes for."""
         jobs = self.options.jobs or os.cpu_count() or 1
-        if jobs <= 1 or len(items) < 8:
-            for display, abspath in items:
-                sha, res = self.analyze_file(display, abspath)
-                yield display, abspath, sha, res
+        items = iter(items)
+        head = list(itertools.islice(items, _SERIAL_BELOW))
+        if jobs <= 1 or len(head) < _SERIAL_BELOW:
+            for display, abspath in itertools.chain(head, items):
+                yield display, abspath, *self._analyze_for_run(display, abspath)
             return
         global _WORKER_ENGINE
         _WORKER_ENGINE = self
         ctx = multiprocessing.get_context("fork")
-        chunk = max(1, min(256, len(items) // (jobs * 8) or 1))
         with ctx.Pool(jobs) as pool:
-            for display, abspath, sha, res in pool.imap_unordered(_worker, items, chunksize=chunk):
-                yield display, abspath, sha, res if res is not None else FileResult()
+            for out in pool.imap_unordered(_worker, _batches(itertools.chain(head, items), _BATCH)):
+                yield from out
 
 
+_SERIAL_BELOW = 8
+# Files per task: large enough that pickling and the pool's bookkeeping are
+# noise next to the reading, small enough that the expensive files (a few
+# hundred of 55k) do not leave one worker busy while the other waits.
+_BATCH = 128
 _WORKER_ENGINE: Engine | None = None
 
 
-def _worker(item: tuple[str, str]):
-    display, abspath = item
-    sha, res = _WORKER_ENGINE.analyze_file(display, abspath)
-    # Nearly every file of a tree has nothing to report: send None rather
-    # than pickling tens of thousands of empty results back to the parent.
-    if not (res.findings or res.skipped or res.errors or res.parsed or res.context):
-        res = None
-    return display, abspath, sha, res
+def _batches(items, size: int):
+    while batch := list(itertools.islice(items, size)):
+        yield batch
+
+
+def _worker(batch: list[tuple[str, str]]):
+    out = []
+    for display, abspath in batch:
+        sha, stamp, res = _WORKER_ENGINE._analyze_for_run(display, abspath)
+        # Nearly every file of a tree has nothing to report: send nothing
+        # back for it unless the cache wants its stat row.
+        if res is not None or (_WORKER_ENGINE.options.use_cache and sha is not None):
+            out.append((display, abspath, sha, stamp, res))
+    return out
 
 
 def _cache_file(override: str | None):

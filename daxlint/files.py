@@ -49,31 +49,49 @@ def file_kind(path: str) -> str:
     return "kconfig" if os.path.basename(path).startswith("Kconfig") else "c"
 
 
+class FileWalk:
+    """The files under ``paths``, yielded as (display path, absolute path)
+    while the walk goes on, so that a caller can start work on the first
+    directories before the last ones are listed. Bad paths are checked when
+    the walk is made: a missing path is an InputError then; unreadable
+    directories, broken links and symlink loops become notes in ``skipped``
+    as the walk reaches them."""
+
+    def __init__(self, paths: list[str], kinds: tuple[str, ...] = ("c",)):
+        self.kinds = kinds
+        self.skipped: list[Skipped] = []
+        self._roots: list[tuple[str, str, bool]] = []  # (absolute, display, is a directory)
+        for p in paths:
+            try:
+                st = os.stat(p)
+            except OSError as e:
+                if os.path.islink(p):
+                    self.skipped.append(Skipped(display_path(p), f"broken symlink or symlink loop ({e.strerror})"))
+                    continue
+                raise InputError(f"{p}: no such file or directory") from None
+            self._roots.append((os.path.abspath(p), display_path(p), stat.S_ISDIR(st.st_mode)))
+
+    def __iter__(self):
+        seen: set[str] = set()
+        for ap, shown, is_dir in self._roots:
+            if is_dir:
+                yield from _walk(ap, shown, seen, self.kinds, self.skipped)
+            elif ap not in seen:
+                seen.add(ap)
+                yield shown, ap
+
+
 def collect(paths: list[str], kinds: tuple[str, ...] = ("c",)) -> FileSet:
     """Expand files and directories; directories yield their .c/.h files
     (and Kconfig files when a rule wants them). A missing path is an
     InputError; unreadable directories, broken links and symlink loops are
     skipped with a note."""
-    fs = FileSet()
-    seen: set[str] = set()
-    for p in paths:
-        try:
-            st = os.stat(p)
-        except OSError as e:
-            if os.path.islink(p):
-                fs.skipped.append(Skipped(display_path(p), f"broken symlink or symlink loop ({e.strerror})"))
-                continue
-            raise InputError(f"{p}: no such file or directory") from None
-        ap = os.path.abspath(p)
-        if stat.S_ISDIR(st.st_mode):
-            _walk(ap, display_path(p), fs, seen, kinds)
-        elif ap not in seen:
-            seen.add(ap)
-            fs.files.append((display_path(p), ap))
-    return fs
+    walk = FileWalk(paths, kinds)
+    files = list(walk)
+    return FileSet(files=files, skipped=walk.skipped)
 
 
-def _walk(top_abs: str, top_display: str, fs: FileSet, seen: set[str], kinds: tuple[str, ...]) -> None:
+def _walk(top_abs: str, top_display: str, seen: set[str], kinds: tuple[str, ...], skipped: list[Skipped]):
     """Depth-first, sorted, with os.scandir so that no path is stat'ed or
     made relative twice (this walk is most of a warm run on a kernel tree).
     Directory symlinks are not followed (like git and ruff): kernel trees
@@ -87,49 +105,57 @@ def _walk(top_abs: str, top_display: str, fs: FileSet, seen: set[str], kinds: tu
             with os.scandir(dir_abs) as it:
                 entries = sorted(it, key=lambda e: e.name)
         except OSError as e:
-            fs.skipped.append(Skipped(dir_display or ".", f"unreadable directory ({e.strerror})"))
+            skipped.append(Skipped(dir_display or ".", f"unreadable directory ({e.strerror})"))
             continue
         subdirs = []
         for entry in entries:
             name = entry.name
-            shown = f"{dir_display}/{name}" if dir_display else name
             try:
                 is_link = entry.is_symlink()
                 if entry.is_dir(follow_symlinks=False):
                     if name not in SKIP_DIRS:
-                        subdirs.append((entry.path, shown))
+                        subdirs.append((entry.path, f"{dir_display}/{name}" if dir_display else name))
                     continue
             except OSError:
                 continue
             if not wanted(name, kinds):
                 continue
+            shown = f"{dir_display}/{name}" if dir_display else name
             if is_link and not os.path.exists(entry.path):
-                fs.skipped.append(Skipped(shown, "broken symlink or symlink loop"))
+                skipped.append(Skipped(shown, "broken symlink or symlink loop"))
                 continue
             if entry.path not in seen:
                 seen.add(entry.path)
-                fs.files.append((shown, entry.path))
+                yield shown, entry.path
         stack.extend(reversed(subdirs))
 
 
 def read_source(path: str, max_bytes: int = DEFAULT_MAX_BYTES, scan_limit: int = 0) -> tuple[bytes | None, str | None]:
     """(data, None), or (None, reason to skip). A file over ``max_bytes`` but
     within ``scan_limit`` comes back as (data, "too large ...") so the
-    caller can tell whether it mattered.
+    caller can tell whether it mattered."""
+    data, why, _st = read_source_stat(path, max_bytes, scan_limit)
+    return data, why
+
+
+def read_source_stat(path: str, max_bytes: int = DEFAULT_MAX_BYTES, scan_limit: int = 0):
+    """read_source(), plus the os.stat_result of the file as it was opened
+    (None when it could not be opened), for callers that cache by stat.
 
     One open, one fstat and one read per file: this runs for every file of
     a kernel tree, and buffered file objects cost more than the reading."""
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as e:
-        return None, f"unreadable ({e.strerror})"
+        return None, f"unreadable ({e.strerror})", None
+    st = None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            return None, "not a regular file"
+            return None, "not a regular file", st
         limit = max(max_bytes, scan_limit)
         if st.st_size > limit:
-            return None, f"too large ({st.st_size} bytes, limit {max_bytes})"
+            return None, f"too large ({st.st_size} bytes, limit {max_bytes})", st
         data = os.read(fd, st.st_size + 1)
         if len(data) > st.st_size:  # it grew since fstat: read on to the limit
             chunks = [data]
@@ -137,14 +163,14 @@ def read_source(path: str, max_bytes: int = DEFAULT_MAX_BYTES, scan_limit: int =
                 chunks.append(os.read(fd, limit + 1))
             data = b"".join(chunks)
     except OSError as e:
-        return None, f"unreadable ({e.strerror})"
+        return None, f"unreadable ({e.strerror})", st
     finally:
         os.close(fd)
     if len(data) > limit:
-        return None, f"too large (over {max_bytes} bytes)"
+        return None, f"too large (over {max_bytes} bytes)", st
     if len(data) > max_bytes:
-        return data, f"too large ({len(data)} bytes, limit {max_bytes})"
-    return data, None
+        return data, f"too large ({len(data)} bytes, limit {max_bytes})", st
+    return data, None, st
 
 
 def classify_bytes(data: bytes) -> str | None:

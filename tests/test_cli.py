@@ -231,9 +231,10 @@ def test_suppression_for_other_rule_does_not_silence(tree):
 
 
 def test_bad_files_are_skipped_with_a_note(tree):
-    (tree / "drivers/misc/binary.c").write_bytes(b"vm_flags\x00\x01\x02")
-    (tree / "drivers/misc/latin1.c").write_bytes("/* caf\xe9 */ int vm_flags;".encode("latin-1"))
-    (tree / "drivers/misc/huge.c").write_text("int vm_flags;\n" * 50)
+    # Each would interest a DAX3xx rule (a vm_flags write), so each skip matters.
+    (tree / "drivers/misc/binary.c").write_bytes(b"vma->vm_flags |= 1;\x00\x01\x02")
+    (tree / "drivers/misc/latin1.c").write_bytes("/* caf\xe9 */ void f(struct vm_area_struct *v) { v->vm_flags = 0; }".encode("latin-1"))
+    (tree / "drivers/misc/huge.c").write_text("void f(struct vm_area_struct *v) { v->vm_flags = 0; }\n" * 10)
     (tree / ".daxlint.toml").write_text("max-file-size = 300\n")
     os.symlink("loop.c", tree / "drivers/misc/loop.c")
     rc, out, err = run_daxlint("check", "--format", "json", ".", cwd=tree)
