@@ -233,20 +233,86 @@ def parse_expr(expr: str):
 FS_DAX_DEPENDS_SINCE_4_15 = "MMU && (ZONE_DEVICE || FS_DAX_LIMITED)"
 
 
+# Line breaks other than "\n" that str.splitlines() (and so the parser) honours.
+_ODD_BREAKS = ("\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029")
+# Where a source statement may be (what precedes the keyword is checked
+# apart), and the statement on a line.
+_SOURCE_CANDIDATE = re.compile(r'source[^\S\n]+"')
+_SOURCE_LINE = re.compile(r'(o?r?source)[^\S\n]+"([^"\n]+)"')
+# Every name an entry line could define (and some that no line does: help
+# text, continuations); a superset is all the lazy index needs. The name is
+# not consumed, so "config \\" before a "menuconfig X" line still finds X.
+_ENTRY_NAME = re.compile(r"config[\s\\]+(?=(\w+))")
+
+
+def _plain_sources(text: str) -> list[tuple[str, str]] | None:
+    """The source statements of a Kconfig file, found without parsing it:
+    None unless every line that may hold one is a line the parser would take
+    as it is (unindented, so never inside help text; no continuation before
+    or after it; no line breaks but "\\n")."""
+    if any(c in text for c in _ODD_BREAKS):
+        return None
+    out = []
+    for m in _SOURCE_CANDIDATE.finditer(text):
+        start = text.rfind("\n", 0, m.start()) + 1
+        lead = text[start:m.start()]
+        keyword = lead.lstrip()
+        if keyword not in ("", "o", "r", "or"):
+            continue  # not the line's first word
+        end = text.find("\n", m.end())
+        if keyword != lead or text.endswith("\\", start, len(text) if end < 0 else end) or (start >= 2 and text.startswith("\\\n", start - 2)):
+            return None
+        s = _SOURCE_LINE.match(text, start)
+        if s:
+            out.append((s.group(1), s.group(2)))
+    return out
+
+
+class _KconfigFile:
+    """One Kconfig file of the tree: its source statements, read when the
+    index loads, and its entries, parsed only when a symbol it may define is
+    looked up (most of a tree's 1,700 Kconfig files never are)."""
+
+    def __init__(self, path: str, text: str):
+        self.path = path
+        self.text = text
+        self._symbols: list[Symbol] | None = None
+        self.sources = _plain_sources(text)
+        if self.sources is None:
+            self._symbols, self.sources = parse_kconfig_symbols(text, path)
+
+    @property
+    def symbols(self) -> list[Symbol]:
+        if self._symbols is None:
+            self._symbols = parse_kconfig_symbols(self.text, self.path)[0]
+        return self._symbols
+
+    def names(self) -> set[str]:
+        """The names the file may define (exact once it has been parsed)."""
+        if self._symbols is not None:
+            return {s.name for s in self._symbols}
+        return set(_ENTRY_NAME.findall(self.text))
+
+
 class KconfigIndex:
     """Symbol definitions of a tree, found by following `source` from the
-    top Kconfig (read lazily, once per run)."""
+    top Kconfig (read lazily, once per run). Loading reads every Kconfig
+    file but parses a file only when a symbol it may define is asked for:
+    the answers are those of parsing them all."""
 
     def __init__(self, reader, root: str | None, extra: dict[str, list[Symbol]] | None = None):
         self.reader = reader
         self.root = root
-        self._symbols: dict[str, list[Symbol]] | None = None
+        self._files: list[_KconfigFile] | None = None
+        self._candidates: dict[str, list[int]] = {}  # name -> indexes into _files, in reading order
+        self._definitions: dict[str, list[Symbol]] = {}
+        self._has_tree: bool | None = None
         self.extra = extra or {}
 
-    def _load(self) -> dict[str, list[Symbol]]:
-        if self._symbols is not None:
-            return self._symbols
-        symbols: dict[str, list[Symbol]] = {}
+    def _load(self) -> list[_KconfigFile]:
+        if self._files is not None:
+            return self._files
+        files: list[_KconfigFile] = []
         if self.root:
             arches = [a for a in self.reader.listdir(os.path.join(self.root, "arch"))]
             seen: set[str] = set()
@@ -259,10 +325,11 @@ class KconfigIndex:
                 data = self.reader.read(path)
                 if data is None:
                     continue
-                syms, sources = parse_kconfig_symbols(data.decode("utf-8", "replace"), path)
-                for s in syms:
-                    symbols.setdefault(s.name, []).append(s)
-                for kind, src in sources:
+                f = _KconfigFile(path, data.decode("utf-8", "replace"))
+                for name in f.names():
+                    self._candidates.setdefault(name, []).append(len(files))
+                files.append(f)
+                for kind, src in f.sources:
                     base = os.path.dirname(path) if kind in ("rsource", "orsource") else self.root
                     variants = [src]
                     if "$(SRCARCH)" in src or "$(ARCH)" in src:
@@ -271,18 +338,27 @@ class KconfigIndex:
                         if "$" in v or "*" in v:
                             continue
                         todo.append(os.path.join(base, v))
-        self._symbols = symbols
-        return symbols
+        self._files = files
+        return files
 
     def definitions(self, name: str) -> list[Symbol]:
-        return self._load().get(name, []) or self.extra.get(name, [])
+        found = self._definitions.get(name)
+        if found is None:
+            files = self._load()
+            found = self._definitions[name] = [s for i in self._candidates.get(name, ()) for s in files[i].symbols if s.name == name]
+        return found or self.extra.get(name, [])
 
     def defines(self, name: str) -> bool:
         return bool(self.definitions(name))
 
     @property
     def has_tree(self) -> bool:
-        return bool(self._load())
+        """Whether the tree's Kconfig defines any symbol at all."""
+        if self._has_tree is None:
+            files = self._load()
+            maybe = sorted({i for ids in self._candidates.values() for i in ids})
+            self._has_tree = any(files[i].symbols for i in maybe)
+        return self._has_tree
 
 
 def guarantees(node, targets: frozenset[str], index: KconfigIndex, local: dict[str, list[Symbol]], seen: frozenset[str] = frozenset()) -> bool:
