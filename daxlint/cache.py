@@ -39,6 +39,10 @@ class ResultCache:
             self._stat = {r[0]: r[1:] for r in rows}
         return self._stat
 
+    def load_stat(self) -> None:
+        """Read the stat table now, in this thread (the connection's)."""
+        self._load_stat()
+
     def has_stat(self, abspath: str) -> bool:
         """Whether anything was recorded for this path: when not, there is no
         point in stat'ing it to ask known()."""

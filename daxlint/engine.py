@@ -200,7 +200,7 @@ class Engine:
         if self.options.use_cache:
             try:
                 cache = ResultCache(_cache_file(self.options.cache_path))
-                cache.has_stat("")  # load the stat table here: the walk below may run in another thread
+                cache.load_stat()  # here: the walk below may run in the pool's feeder thread
             except Exception as e:  # an unwritable cache dir must not stop a check
                 report.notes.append(f"cache disabled: {e}")
                 cache = None
