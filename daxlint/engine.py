@@ -62,21 +62,33 @@ class Engine:
         self.kernel = kernel
         self.options = options or EngineOptions()
         self.enabled_ids = {r.id for r in self.rules}
-        self._matcher = TokenMatcher([t for r in self.rules for t in r.tokens])
-        self._tokenless = [r for r in self.rules if not r.tokens]
+        # One matcher per file kind, over the tokens of the rules that find
+        # things on their own: the unused-suppression rule only ever follows
+        # them, so its token is looked for in the few files they match.
+        self._finders = [r for r in self.rules if not r.reports_unused_suppressions]
+        self._followers = [r for r in self.rules if r.reports_unused_suppressions]
+        self._matchers = {
+            kind: TokenMatcher([t for r in self._finders if kind in r.file_kinds for t in r.tokens]) for kind in ("c", "kconfig")
+        }
+        self._tokenless = any(not r.tokens for r in self._finders)
 
     # -- one file -----------------------------------------------------------
 
     def rules_for(self, data: bytes, kind: str = "c") -> list[Rule]:
-        """Rules whose trigger tokens occur in ``data``: the prefilter."""
-        present = self._matcher.present(data)
+        """Rules whose trigger tokens occur in ``data`` and that could match
+        it: the prefilter. The unused-suppression rule comes last, and only
+        with another rule."""
+        present = self._matchers[kind].present(data)
         if not present and not self._tokenless:  # most files of a tree
             return []
-        return [
+        out = [
             r
-            for r in self.rules
+            for r in self._finders
             if kind in r.file_kinds and (not r.tokens or any(t in present for t in r.tokens)) and r.could_match(data)
         ]
+        if out:
+            out += [r for r in self._followers if kind in r.file_kinds and (not r.tokens or any(t in data for t in r.tokens))]
+        return out
 
     def needs_analysis(self, data: bytes, kind: str = "c") -> bool:
         """Whether some rule that finds things on its own could match ``data``."""

@@ -3,7 +3,7 @@ import re
 from daxlint.analysis.c import declarator_name, text
 from daxlint.analysis.locate import identifier_nodes
 from daxlint.analysis.callgraph import POST_MMAP
-from daxlint.analysis.vmflags import INIT_WRAPPERS, exclusive_branches, model_for
+from daxlint.analysis.vmflags import INIT_WRAPPERS, exclusive_branches, may_write_vm_flags, model_for
 from daxlint.model import Severity
 from daxlint.rule import Rule
 
@@ -71,6 +71,10 @@ class PostMmapHook(Rule):
     severity = Severity.ERROR
     summary = "A hook that rewrites vm_flags after ->mmap() (post_mmap, or a stacked ->mmap overriding the lower file)"
     tokens = (b"post_mmap", b"call_mmap", b"vfs_mmap", b"->mmap(")
+
+    def could_match(self, data):
+        # A post_mmap member, or a vm_flags write after a nested ->mmap().
+        return b"post_mmap" in data or may_write_vm_flags(data)
 
     def check(self, ctx):
         model = model_for(ctx.source, ctx.catalog)
