@@ -156,7 +156,7 @@ class DaxFacts:
     def direct_access_impls(self) -> list[DirectAccessImpl]:
         out = []
         seen = set()
-        for site, value in self.index.member_initializers.get(DIRECT_ACCESS, []):
+        for site, value in self.index.member_initializers_of(DIRECT_ACCESS):
             value = unwrap(value)
             if value.type != "identifier":
                 continue
@@ -164,7 +164,7 @@ class DaxFacts:
             if name in ("NULL",) or (name, site.start_byte) in seen:
                 continue
             seen.add((name, site.start_byte))
-            fn = self.index.functions.get(name)
+            fn = self.index.function(name)
             kind, functions = self._classify(name, fn)
             out.append(DirectAccessImpl(name, site, fn, kind, functions))
         return out
@@ -196,7 +196,7 @@ class DaxFacts:
                 passed = _passes(call, params)
                 if not passed:
                     continue
-                helper = self.index.functions.get(callee or "") if not is_member_call(call) else None
+                helper = self.index.function(callee or "") if not is_member_call(call) else None
                 if helper is None:
                     provides = True  # an out-of-file helper fills kaddr/pfn
                     continue
@@ -251,7 +251,7 @@ class DaxFacts:
         """Member names read in the provider functions: where their kaddr comes from."""
         out: set[str] = set()
         for name in self.provider_functions:
-            fn = self.index.functions.get(name)
+            fn = self.index.function(name)
             if fn is None:
                 continue
             for fe in walk(fn, {"field_expression"}):
@@ -319,7 +319,7 @@ class DaxFacts:
     @cached_property
     def pgmap_types(self) -> list[PgmapType]:
         out = []
-        for w in self.index.field_writes("type"):
+        for w in self.index.field_writes_containing("type", b"MEMORY_DEVICE_"):
             if w.value is None or w.op != "=":
                 continue
             v = unwrap(w.value)

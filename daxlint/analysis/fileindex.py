@@ -35,6 +35,7 @@ CONTROL_TYPES = frozenset(
 )
 
 WRAPPERS = frozenset({"parenthesized_expression", "cast_expression"})
+WRITE_TYPES = frozenset({"assignment_expression", "init_declarator", "initializer_pair"})
 
 
 @dataclass(frozen=True)
@@ -144,12 +145,72 @@ def is_member_call(call: Node) -> bool:
     return fn is not None and unwrap(fn).type == "field_expression"
 
 
+_FUNCTION_TYPES = frozenset({"function_definition"})
+_CALL_TYPES = frozenset({"call_expression"})
+
+
+def _write_target(n: Node) -> tuple[bool, str, Write] | None:
+    """(is a struct field, variable or member name, the write) for a node of
+    WRITE_TYPES; None when it writes neither a name nor a field."""
+    if n.type == "assignment_expression":
+        left = n.child_by_field_name("left")
+        op = n.child_by_field_name("operator")
+        w = Write(n, text(op) if op is not None else "=", n.child_by_field_name("right"))
+        left = unwrap(left) if left is not None else None
+        if left is None:
+            return None
+        if left.type == "identifier":
+            return False, text(left), w
+        if left.type == "field_expression":
+            f = left.child_by_field_name("field")
+            if f is not None:
+                return True, text(f), w
+        return None
+    if n.type == "init_declarator":
+        name = declarator_name(n.child_by_field_name("declarator"))
+        return (False, name, Write(n, "=", n.child_by_field_name("value"))) if name else None
+    designator = n.child_by_field_name("designator")
+    if designator is not None and designator.type == "field_designator":
+        named = designator.named_children
+        if named:
+            return True, text(named[-1]), Write(n, "=", n.child_by_field_name("value"))
+    return None
+
+
 class FileIndex:
     def __init__(self, source: SourceFile):
         self.source = source
         self.root = source.root
         # name -> (the parsed wrapper file, kept alive for its nodes; the expression)
         self._macro_trees: dict[str, tuple[SourceFile | None, Node | None]] = {}
+        self._around_memo: dict[tuple[bytes, frozenset[str]], list[Node]] = {}
+
+    # -- nodes near a word ---------------------------------------------------
+
+    def around(self, token: bytes, types: frozenset[str]) -> list[Node]:
+        """The nodes of ``types`` whose text contains ``token``, in the order
+        walk() yields them. A question about one name (its calls, the writes
+        to one field) needs only the few places the name occurs, not a walk
+        of the whole tree."""
+        key = (token, types)
+        found = self._around_memo.get(key)
+        if found is None:
+            data = self.source.data
+            nodes: dict[int, Node] = {}
+            at = data.find(token)
+            while at >= 0:
+                # The smallest node around this occurrence, then every node
+                # that contains it: its ancestors.
+                n = self.root.descendant_for_byte_range(at, at + len(token))
+                while n is not None:
+                    if n.type in types:
+                        nodes.setdefault(n.id, n)
+                    n = n.parent
+                at = data.find(token, at + 1)
+            # Pre-order: a node before what it contains. Nodes of these types
+            # never share their exact span with another one.
+            found = self._around_memo[key] = sorted(nodes.values(), key=lambda n: (n.start_byte, -n.end_byte))
+        return found
 
     # -- functions and calls -----------------------------------------------
 
@@ -171,8 +232,24 @@ class FileIndex:
                 out[name].append(c)
         return out
 
+    def function(self, name: str) -> Node | None:
+        """``functions.get(name)``, without indexing every function when
+        the file has not been indexed yet."""
+        if not name:
+            return None
+        if "functions" in self.__dict__:
+            return self.functions.get(name)
+        for fn in self.around(name.encode(), _FUNCTION_TYPES):
+            if function_name(fn) == name:
+                return fn
+        return None
+
     def calls_to(self, name: str) -> list[Node]:
-        return self.calls.get(name, [])
+        if not name:
+            return []
+        if "calls" in self.__dict__:
+            return self.calls.get(name, [])
+        return [c for c in self.around(name.encode(), _CALL_TYPES) if callee_name(c) == name]
 
     def plain_calls_to(self, name: str) -> list[Node]:
         return [c for c in self.calls_to(name) if not is_member_call(c)]
@@ -242,31 +319,26 @@ class FileIndex:
         """(writes to plain identifiers, writes to struct fields by member name)."""
         idents: dict[str, list[Write]] = defaultdict(list)
         fields: dict[str, list[Write]] = defaultdict(list)
-        for n in walk(self.root, {"assignment_expression", "init_declarator", "initializer_pair"}):
-            if n.type == "assignment_expression":
-                left = n.child_by_field_name("left")
-                op = n.child_by_field_name("operator")
-                w = Write(n, text(op) if op is not None else "=", n.child_by_field_name("right"))
-                left = unwrap(left) if left is not None else None
-                if left is None:
-                    continue
-                if left.type == "identifier":
-                    idents[text(left)].append(w)
-                elif left.type == "field_expression":
-                    f = left.child_by_field_name("field")
-                    if f is not None:
-                        fields[text(f)].append(w)
-            elif n.type == "init_declarator":
-                name = declarator_name(n.child_by_field_name("declarator"))
-                if name:
-                    idents[name].append(Write(n, "=", n.child_by_field_name("value")))
-            else:
-                designator = n.child_by_field_name("designator")
-                if designator is not None and designator.type == "field_designator":
-                    named = designator.named_children
-                    if named:
-                        fields[text(named[-1])].append(Write(n, "=", n.child_by_field_name("value")))
+        for n in walk(self.root, WRITE_TYPES):
+            target = _write_target(n)
+            if target is not None:
+                is_field, name, w = target
+                (fields if is_field else idents)[name].append(w)
         return idents, fields
+
+    def field_writes_containing(self, member: str, token: bytes) -> list[Write]:
+        """The writes ``field_writes(member)`` lists whose text contains
+        ``token`` (the member name, a value being looked for), found where
+        the token occurs."""
+        if "_writes" in self.__dict__:
+            data = self.source.data
+            return [w for w in self.field_writes(member) if data.find(token, w.node.start_byte, w.node.end_byte) >= 0]
+        out = []
+        for n in self.around(token, WRITE_TYPES):
+            target = _write_target(n)
+            if target is not None and target[0] and target[1] == member:
+                out.append(target[2])
+        return out
 
     def identifier_writes(self, name: str) -> list[Write]:
         return self._writes[0].get(name, [])
@@ -287,6 +359,13 @@ class FileIndex:
                 if w.value is not None and w.op == "=":
                     out[member].append((w.node, w.value))
         return out
+
+    def member_initializers_of(self, member: str) -> list[tuple[Node, Node]]:
+        """``member_initializers.get(member, [])``, found where the member
+        name occurs."""
+        if "member_initializers" in self.__dict__:
+            return self.member_initializers.get(member, [])
+        return [(w.node, w.value) for w in self.field_writes_containing(member, member.encode()) if w.value is not None and w.op == "="]
 
     def call_argument(self, call: Node, index: int) -> Node | None:
         args = call_args(call)

@@ -75,7 +75,7 @@ class MemremapBacksDirectAccess(Rule):
         read_fields = facts.fields_read_by_providers
         read_names = set()
         for name in facts.provider_functions:
-            fn = index.functions.get(name)
+            fn = index.function(name)
             if fn is not None:
                 read_names |= {n for n, ids in index.identifiers.items() if any(fn.start_byte <= i.start_byte < fn.end_byte for i in ids)}
         impl_names = ", ".join(sorted({p.name for p in facts.providers}))
@@ -109,7 +109,7 @@ class MemremapBacksDirectAccess(Rule):
     @staticmethod
     def _local_to(index, m, name: str) -> bool:
         """Whether ``name`` is a local of the function that maps (not a file-scope variable)."""
-        fn = index.functions.get(m.function or "")
+        fn = index.function(m.function or "")
         if fn is None:
             return False
         return declared_in(fn, name) or name in index.parameter_names(fn)
