@@ -60,7 +60,11 @@ DEVDAX_PGMAP_TYPES = frozenset({"MEMORY_DEVICE_FS_DAX", "MEMORY_DEVICE_DEVDAX", 
 PROVIDER_TOKENS = (b"direct_access", b"alloc_dax")
 PAGE_TOKENS = (b"devm_memremap_pages", b"memremap_pages")
 
-_CONFIG_GATE = re.compile(rb"IS_ENABLED\(\s*CONFIG_(\w+)\s*\)|IS_REACHABLE\(\s*CONFIG_(\w+)\s*\)|^\s*#\s*if(?:def|\s+defined)?\s*\(?\s*CONFIG_(\w+)", re.M)
+_IS_ENABLED_GATE = re.compile(rb"IS_(?:ENABLED|REACHABLE)\(\s*CONFIG_(\w+)\s*\)")
+# A preprocessor test of CONFIG_X; config_gates() keeps the ones that are
+# directives (only blanks before the '#' on its line). Searching from the
+# '#' is many times faster than a pattern anchored at every line start.
+_IF_GATE = re.compile(rb"#\s*if(?:def|\s+defined)?\s*\(?\s*CONFIG_(\w+)")
 
 
 @dataclass
@@ -358,9 +362,11 @@ def facts_for(source: SourceFile) -> DaxFacts:
 def config_gates(data: bytes) -> set[str]:
     """CONFIG_ symbols a file tests with IS_ENABLED()/#ifdef: code it runs
     only when that option is set."""
-    out = set()
-    for m in _CONFIG_GATE.finditer(data):
-        out.add((m.group(1) or m.group(2) or m.group(3)).decode())
+    out = {name.decode() for name in _IS_ENABLED_GATE.findall(data)}
+    for m in _IF_GATE.finditer(data):
+        line_start = data.rfind(b"\n", 0, m.start()) + 1
+        if not data[line_start:m.start()].strip():
+            out.add(m.group(1).decode())
     return out
 
 
@@ -371,7 +377,6 @@ class SiblingSummary:
     pgmap_types: list[str] = field(default_factory=list)
     is_provider: bool = False
     alloc_dax: bool = False
-    gates: set[str] = field(default_factory=set)
 
 
 class DirectoryFacts:
@@ -392,13 +397,12 @@ class DirectoryFacts:
         return self._summaries[path]
 
     def _summarise(self, path: str) -> SiblingSummary | None:
-        data = self.kernel.read(path)
-        if data is None:
+        readable, facts = _read_facts(self.kernel, path)
+        if not readable:
             return None
-        s = SiblingSummary(path, False, gates=config_gates(data))
-        if not any(t in data for t in PAGE_TOKENS + PROVIDER_TOKENS):
+        s = SiblingSummary(path, False)
+        if facts is None:
             return s
-        facts = DaxFacts(SourceFile(path, data))
         s.establishes_pages = facts.establishes_pages
         s.pgmap_types = [t.value for t in facts.pgmap_types]
         s.is_provider = facts.is_provider
@@ -428,6 +432,31 @@ class DirectoryFacts:
 
 
 _DIRS: "weakref.WeakKeyDictionary[object, dict[str, DirectoryFacts]]" = weakref.WeakKeyDictionary()
+_FILES: "weakref.WeakKeyDictionary[object, dict[str, tuple[bool, DaxFacts | None]]]" = weakref.WeakKeyDictionary()
+
+
+def _read_facts(kernel, path: str) -> tuple[bool, DaxFacts | None]:
+    """(whether the file can be read, its DaxFacts when it mentions a DAX
+    token) for a file read through the kernel reader, once per run: a
+    driver's files are asked about by each of its siblings and by the
+    Kconfig entry that builds them."""
+    per_kernel = _FILES.setdefault(kernel, {})
+    key = os.path.normpath(path)
+    if key not in per_kernel:
+        data = kernel.read(path)
+        if data is None:
+            per_kernel[key] = (False, None)
+        elif not any(t in data for t in PAGE_TOKENS + PROVIDER_TOKENS):
+            per_kernel[key] = (True, None)
+        else:
+            per_kernel[key] = (True, DaxFacts(SourceFile(path, data)))
+    return per_kernel[key]
+
+
+def read_facts(kernel, path: str) -> DaxFacts | None:
+    """DaxFacts of a C file read through the kernel reader (parsed once per
+    run); None when it cannot be read or mentions no DAX token."""
+    return _read_facts(kernel, path)[1]
 
 
 def directory_facts(kernel, directory: str) -> DirectoryFacts:

@@ -1,7 +1,7 @@
 import os
 import re
 
-from daxlint.analysis.dax import PAGE_TOKENS, PROVIDER_TOKENS, DaxFacts, config_gates, directory_facts
+from daxlint.analysis.dax import config_gates, directory_facts, read_facts
 from daxlint.analysis.kconfig_deps import (
     FS_DAX_DEPENDS_SINCE_4_15,
     Symbol,
@@ -14,7 +14,6 @@ from daxlint.analysis.kconfig_deps import (
 from daxlint.analysis.pfn import page_required
 from daxlint.model import Severity
 from daxlint.rule import Rule
-from daxlint.source import SourceFile
 
 PAGE_BACKING = frozenset({"ZONE_DEVICE", "FS_DAX_LIMITED"})
 _FSDAX = "it can be built without struct pages for its memory, and filesystem-DAX needs them since 569d0365f571"
@@ -153,10 +152,9 @@ class KconfigDaxWithoutZoneDevice(Rule):
         if any(re.search(r"\bFS_DAX\b", d) for d in sym.depends):
             return "depends on FS_DAX", Severity.WARNING, _FSDAX
         for path in sorted(files):
-            data = ctx.kernel.read(path)
-            if data is None or not any(t in data for t in PROVIDER_TOKENS + PAGE_TOKENS):
+            facts = read_facts(ctx.kernel, path)
+            if facts is None:
                 continue
-            facts = DaxFacts(SourceFile(path, data))
             name = os.path.basename(path)
             if facts.providers:
                 return f"builds {name}, a DAX provider (->direct_access {facts.providers[0].name}())", Severity.WARNING, _FSDAX
