@@ -17,7 +17,7 @@ import os
 import re
 import weakref
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from tree_sitter import Node
 
@@ -368,6 +368,91 @@ def config_gates(data: bytes) -> set[str]:
         if not data[line_start:m.start()].strip():
             out.add(m.group(1).decode())
     return out
+
+
+# -- before parsing: can the file hold what the rules look for? -----------------
+#
+# Necessary conditions on the bytes, so that rules can decline a file before
+# it is parsed: a `.direct_access = f` / `x->direct_access = f` needs the
+# member name right after '.' or '->'; a `.type = MEMORY_DEVICE_X` needs the
+# enumerator after an assignment '=' (maybe through parentheses or a cast).
+# Where a comment or something unusual sits in between, the answer is yes.
+
+_IDENT_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+_IDENT_BYTES_1 = frozenset(bytes([c]) for c in _IDENT_BYTES)
+
+
+def _token_before(data: bytes, pos: int) -> int:
+    """Index of the last byte before ``pos`` that is not blank or part of a
+    line continuation; -1 at the start of the file."""
+    i = pos - 1
+    while i >= 0:
+        c = data[i]
+        if c in b" \t\r\n\f\v" or (c == 0x5C and data[i + 1 : i + 2] in (b"\n", b"\r")):
+            i -= 1
+        else:
+            return i
+    return -1
+
+
+def _unsure(data: bytes, i: int, pos: int) -> bool:
+    """Whether what precedes ``pos`` (last at ``i``) may be a comment or a
+    byte of a non-ASCII identifier: then the lexical test cannot say no."""
+    c = data[i]
+    if c >= 0x80 or (c == 0x2F and i > 0 and data[i - 1] == 0x2A):  # ... */
+        return True
+    # A // comment ending the line before (the occurrence is on a later line).
+    newline = data.find(b"\n", i, pos)
+    return newline >= 0 and data.rfind(b"//", data.rfind(b"\n", 0, i) + 1, i + 1) >= 0
+
+
+def _words(data: bytes, word: bytes):
+    """Start offsets of ``word`` where no identifier character precedes it."""
+    pos = data.find(word)
+    while pos >= 0:
+        if pos == 0 or data[pos - 1] not in _IDENT_BYTES:
+            yield pos
+        pos = data.find(word, pos + len(word))
+
+
+@lru_cache(maxsize=8)
+def may_assign_direct_access(data: bytes) -> bool:
+    """False only when no ``direct_access`` in ``data`` is a struct member
+    being named (after '.' or '->'): then no ops table sets one."""
+    end_of = len(DIRECT_ACCESS)
+    for pos in _words(data, DIRECT_ACCESS.encode()):
+        if data[pos + end_of : pos + end_of + 1] in _IDENT_BYTES_1:
+            continue  # a longer identifier
+        i = _token_before(data, pos)
+        if i < 0:
+            continue
+        if data[i] == 0x2E or (data[i] == 0x3E and i > 0 and data[i - 1] == 0x2D) or _unsure(data, i, pos):
+            return True
+    return False
+
+
+@lru_cache(maxsize=8)
+def may_assign_pgmap_type(data: bytes) -> bool:
+    """False only when no ``MEMORY_DEVICE_*`` in ``data`` is the whole value
+    of an assignment: compared (==, !=), switched on or passed, it sets no
+    pagemap type."""
+    for pos in _words(data, b"MEMORY_DEVICE_"):
+        i = _token_before(data, pos)
+        while i >= 0 and data[i] == 0x28:  # (MEMORY_DEVICE_X)
+            i = _token_before(data, i)
+        if i >= 0 and data[i] in _IDENT_BYTES:
+            # One word in between (an annotation macro): look past it.
+            while i >= 0 and data[i] in _IDENT_BYTES:
+                i -= 1
+            i = _token_before(data, i + 1)
+        if i < 0:
+            continue
+        c = data[i]
+        if c == 0x3D and (i == 0 or data[i - 1] not in b"=!<>"):
+            return True
+        if c == 0x29 or _unsure(data, i, pos):  # a cast's ')'
+            return True
+    return False
 
 
 @dataclass

@@ -1,6 +1,6 @@
 import os
 
-from daxlint.analysis.dax import directory_facts, driver_context_files, facts_for
+from daxlint.analysis.dax import directory_facts, driver_context_files, facts_for, may_assign_direct_access
 from daxlint.analysis.kconfig_facts import display_path, fs_dax_limited_opt_in
 from daxlint.analysis.pfn import page_required
 from daxlint.model import Severity
@@ -63,6 +63,10 @@ class DaxProviderWithoutPages(Rule):
     confidence = "medium"
     summary = "DAX provider (->direct_access / alloc_dax) whose driver never establishes struct pages"
     tokens = (b"direct_access",)
+
+    def could_match(self, data):
+        # PFN_SPECIAL anywhere in the file means an opt-in DAX102 judges.
+        return b"PFN_SPECIAL" not in data and may_assign_direct_access(data)
 
     def context_files(self, path):
         return driver_context_files(path)

@@ -1,4 +1,4 @@
-from daxlint.analysis.dax import PAGELESS_MAPPERS, facts_for
+from daxlint.analysis.dax import PAGELESS_MAPPERS, facts_for, may_assign_direct_access
 from daxlint.analysis.fileindex import declared_in, index_for
 from daxlint.analysis.kconfig_facts import fs_dax_limited_opt_in, kconfig_context_files
 from daxlint.analysis.pfn import page_required
@@ -58,6 +58,9 @@ class MemremapBacksDirectAccess(Rule):
     confidence = "medium"
     summary = "devm_memremap()/memremap()/ioremap*() range handed out by ->direct_access (no struct page)"
     tokens = (b"direct_access",)
+
+    def could_match(self, data):
+        return any(name.encode() in data for name in PAGELESS_MAPPERS) and may_assign_direct_access(data)
 
     def context_files(self, path):
         return kconfig_context_files(path)

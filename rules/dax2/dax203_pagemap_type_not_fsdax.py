@@ -1,6 +1,6 @@
 import os
 
-from daxlint.analysis.dax import DEVDAX_PGMAP_TYPES, FSDAX_PGMAP_TYPES, directory_facts, driver_context_files, facts_for
+from daxlint.analysis.dax import DEVDAX_PGMAP_TYPES, FSDAX_PGMAP_TYPES, directory_facts, driver_context_files, facts_for, may_assign_pgmap_type
 from daxlint.model import Severity
 from daxlint.rule import Rule
 
@@ -65,6 +65,9 @@ class PagemapTypeNotFsdax(Rule):
     confidence = "medium"
     summary = "dev_pagemap type in DAX code that cannot serve fsdax (or devdax)"
     tokens = (b"MEMORY_DEVICE_",)
+
+    def could_match(self, data):
+        return may_assign_pgmap_type(data)
 
     def context_files(self, path):
         return driver_context_files(path)
