@@ -165,7 +165,8 @@ class Engine:
         files become skips (analyze() applies the per-file time limit)."""
         data, why, _st = read_source_stat(abspath, self.options.max_bytes, SCAN_LIMIT_BYTES)
         res = self._analyze_read(display, abspath, data, why)
-        return (hashlib.sha1(data).hexdigest() if data is not None else None), res
+        sha = hashlib.sha1(data).hexdigest() if data is not None and self.options.use_cache else None
+        return sha, res
 
     def _analyze_read(self, display: str, abspath: str, data: bytes | None, why: str | None) -> FileResult:
         if data is None:
@@ -183,13 +184,14 @@ class Engine:
         data, why, st = read_source_stat(abspath, self.options.max_bytes, SCAN_LIMIT_BYTES)
         res = self._analyze_read(display, abspath, data, why)
         stamp = (st.st_size, st.st_mtime_ns) if st is not None else None
-        if not (res.findings or res.skipped or res.errors or res.parsed or res.context):
-            return ("" if data is not None else None), stamp, None
-        sha = None
-        if data is not None and self.options.use_cache and (res.findings or res.skipped or res.context):
+        if data is None:
+            sha = None  # nothing to key a cache row on
+        elif self.options.use_cache and (res.findings or res.skipped or res.context):
             sha = hashlib.sha1(data).hexdigest()
-        elif data is not None:
+        else:
             sha = ""
+        if not (res.findings or res.skipped or res.errors or res.parsed or res.context):
+            res = None
         return sha, stamp, res
 
     # -- many files ---------------------------------------------------------
