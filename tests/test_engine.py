@@ -186,3 +186,47 @@ def test_fingerprint_ignores_spacing_around_punctuation():
     a = engine().analyze("drv.c", WRITE).findings
     b = engine().analyze("drv.c", WRITE.replace(b"vma->vm_flags |= VM_IO;", b"vma->vm_flags|=VM_IO ;")).findings
     assert [f.fingerprint for f in a] == [f.fingerprint for f in b]
+
+
+def _swap_keeping_stat(path: Path, data: bytes) -> None:
+    """New content of the same size and mtime: only a stat-keyed cache misses it."""
+    st = path.stat()
+    assert len(data) == st.st_size
+    path.write_bytes(data)
+    import os
+
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def test_warm_parallel_run_answers_from_the_stat_table(tmp_path):
+    tree = tmp_path / "src"
+    tree.mkdir()
+    for i in range(24):
+        (tree / f"f{i:02}.c").write_bytes(WRITE if i % 3 == 0 else b"int x;\n")
+
+    def run():
+        opts = EngineOptions(jobs=2, use_cache=True, cache_path=str(tmp_path / "cache.sqlite"))
+        return [(f.rule_id, Path(f.path).name, f.line) for f in Engine(list(all_rules()), V63, opts).check_paths([str(tree)]).findings]
+
+    first = run()
+    assert ("DAX301", "f00.c", 3) in first and not any(name == "f01.c" for _, name, _ in first)
+    # Same size and mtime, different content: a warm run trusts the stat row,
+    # both for a file that had findings and for one that had none.
+    write = b"vma->vm_flags |= VM_IO;"
+    _swap_keeping_stat(tree / "f00.c", WRITE.replace(write, b"/*" + b" " * (len(write) - 4) + b"*/"))
+    _swap_keeping_stat(tree / "f01.c", b"int y;\n")
+    assert run() == first
+    # A real edit (new mtime) is read again, whatever the cache said.
+    (tree / "f01.c").write_bytes(WRITE)
+    assert ("DAX301", "f01.c", 3) in run()
+
+
+def test_first_cached_run_equals_uncached_run(tmp_path):
+    for i in range(24):
+        (tmp_path / f"f{i:02}.c").write_bytes(WRITE if i % 4 == 0 else b"int x;\n")
+    key = lambda r: [(f.rule_id, f.path, f.line, f.fingerprint) for f in r.findings]  # noqa: E731
+    uncached = Engine(list(all_rules()), V63, EngineOptions(jobs=2, use_cache=False)).check_paths([str(tmp_path)])
+    opts = EngineOptions(jobs=2, use_cache=True, cache_path=str(tmp_path / "c.sqlite"))
+    cached = [Engine(list(all_rules()), V63, opts).check_paths([str(tmp_path)]) for _ in range(2)]
+    assert key(uncached) == key(cached[0]) == key(cached[1])
+    assert uncached.files_checked == cached[0].files_checked == cached[1].files_checked == 24
