@@ -159,6 +159,8 @@ class DaxFacts:
     @cached_property
     def direct_access_impls(self) -> list[DirectAccessImpl]:
         out = []
+        if not may_assign_direct_access(self.source.data):
+            return out  # no ops table member named: nothing to parse for
         seen = set()
         for site, value in self.index.member_initializers_of(DIRECT_ACCESS):
             value = unwrap(value)

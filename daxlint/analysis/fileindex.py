@@ -180,10 +180,15 @@ def _write_target(n: Node) -> tuple[bool, str, Write] | None:
 class FileIndex:
     def __init__(self, source: SourceFile):
         self.source = source
-        self.root = source.root
         # name -> (the parsed wrapper file, kept alive for its nodes; the expression)
         self._macro_trees: dict[str, tuple[SourceFile | None, Node | None]] = {}
         self._around_memo: dict[tuple[bytes, frozenset[str]], list[Node]] = {}
+
+    @property
+    def root(self) -> Node:
+        # Parsed on first use: a question about a name the file never
+        # mentions is answered from its bytes alone.
+        return self.source.root
 
     # -- nodes near a word ---------------------------------------------------
 
