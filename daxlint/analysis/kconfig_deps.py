@@ -23,20 +23,22 @@ import weakref
 from dataclasses import dataclass, field
 
 _ENTRY = re.compile(r"^\s*(menuconfig|config)\s+(\w+)\s*$")
-# (pattern, block kind, opens): the blocks whose conditions apply to the
-# entries inside them.
-_BLOCKS = (
-    (re.compile(r"^\s*if\s+(.+?)\s*(#.*)?$"), "if", True),
-    (re.compile(r"^\s*endif\b"), "if", False),
-    (re.compile(r'^\s*menu\s+"'), "menu", True),
-    (re.compile(r"^\s*endmenu\b"), "menu", False),
-    (re.compile(r"^\s*choice\b"), "choice", True),
-    (re.compile(r"^\s*endchoice\b"), "choice", False),
-)
+# First word -> (pattern, block kind, opens): the blocks whose conditions
+# apply to the entries inside them.
+_BLOCKS = {
+    "if": (re.compile(r"^\s*if\s+(.+?)\s*(#.*)?$"), "if", True),
+    "endif": (re.compile(r"^\s*endif\b"), "if", False),
+    "menu": (re.compile(r'^\s*menu\s+"'), "menu", True),
+    "endmenu": (re.compile(r"^\s*endmenu\b"), "menu", False),
+    "choice": (re.compile(r"^\s*choice\b"), "choice", True),
+    "endchoice": (re.compile(r"^\s*endchoice\b"), "choice", False),
+}
 _DEPENDS = re.compile(r"^\s*depends\s+on\s+(.+?)\s*(#.*)?$")
 _SELECT = re.compile(r"^\s*select\s+(\w+)(?:\s+if\s+(.+?))?\s*(#.*)?$")
 _SOURCE = re.compile(r"^\s*(o?r?source)\s+\"([^\"]+)\"")
-_BLOCK_END = re.compile(r"^\s*(comment|source|osource|rsource|orsource|mainmenu)\b")
+_SOURCE_WORDS = frozenset({"source", "osource", "rsource", "orsource"})
+# Lines that end the entry above them (their first word is all it takes).
+_BLOCK_END_WORDS = _SOURCE_WORDS | {"comment", "mainmenu"}
 _HELP = re.compile(r"^(\s*)(help|---help---)\s*$")
 
 
@@ -92,62 +94,66 @@ def parse_kconfig_symbols(text: str, path: str = "Kconfig") -> tuple[list[Symbol
     current: Symbol | None = None
     menu_open = False  # just saw `menu "..."`: its depends lines go on the stack
     help_indent: int | None = None  # inside a help text indented deeper than this
-    for lineno, line in _joined_lines(text):
+    deeper: tuple[str, str] = ("", "")  # the help line's own indentation and one blank more
+    # Without a backslash there is nothing to fold: the plain lines will do.
+    lines = enumerate(text.splitlines(), 1) if "\\" not in text else _joined_lines(text)
+    for lineno, line in lines:
         if help_indent is not None:
-            if not line.strip() or _indent(line) > help_indent:
+            # Most help lines start with the help line's indentation and a
+            # blank more: deeper for certain, no need to expand tabs.
+            if line.startswith(deeper) or not line.strip() or _indent(line) > help_indent:
                 continue
             help_indent = None
         words = line.split(None, 1)
         if not words or words[0] not in _KEYWORDS:
             continue
-        h = _HELP.match(line)
-        if h:
-            help_indent = _indent(line)
+        # Each keyword has its one pattern (no other can match a line that
+        # starts with it).
+        word = words[0]
+        if word in ("help", "---help---"):
+            if _HELP.match(line):
+                help_indent = _indent(line)
+                lead = line[: len(line) - len(line.lstrip())]
+                deeper = (lead + " ", lead + "\t")
             continue
-        m = _ENTRY.match(line)
-        if m:
-            current = Symbol(m.group(2), path, lineno, context=[c for _, conds in stack for c in conds])
-            symbols.append(current)
-            menu_open = False
+        if word in ("config", "menuconfig"):
+            m = _ENTRY.match(line)
+            if m:
+                current = Symbol(m.group(2), path, lineno, context=[c for _, conds in stack for c in conds])
+                symbols.append(current)
+                menu_open = False
             continue
-        block = _block(line)
+        block = _BLOCKS.get(word)
         if block is not None:
-            kind, opens, condition = block
-            if opens:
-                stack.append((kind, [condition] if condition else []))
-            else:
-                _pop(stack, kind)
-            # `menu` and `choice` may carry `depends on` lines of their own.
-            current, menu_open = None, opens and kind != "if"
+            pattern, kind, opens = block
+            b = pattern.match(line)
+            if b:
+                if opens:
+                    condition = b.group(1) if kind == "if" else None
+                    stack.append((kind, [condition] if condition else []))
+                else:
+                    _pop(stack, kind)
+                # `menu` and `choice` may carry `depends on` lines of their own.
+                current, menu_open = None, opens and kind != "if"
             continue
-        s = _SOURCE.match(line)
-        if s:
-            sources.append((s.group(1), s.group(2)))
+        if word in _BLOCK_END_WORDS:
+            s = _SOURCE.match(line) if word in _SOURCE_WORDS else None
+            if s:
+                sources.append((s.group(1), s.group(2)))
             current, menu_open = None, False
             continue
-        if _BLOCK_END.match(line):
-            current, menu_open = None, False
-            continue
-        d = _DEPENDS.match(line)
-        if d:
-            if current is not None:
-                current.depends.append(d.group(1))
-            elif menu_open and stack:
-                stack[-1][1].append(d.group(1))
+        if word == "depends":
+            d = _DEPENDS.match(line)
+            if d:
+                if current is not None:
+                    current.depends.append(d.group(1))
+                elif menu_open and stack:
+                    stack[-1][1].append(d.group(1))
             continue
         sel = _SELECT.match(line)
         if sel and current is not None:
             current.selects.append((sel.group(1), sel.group(2)))
     return symbols, sources
-
-
-def _block(line: str) -> tuple[str, bool, str | None] | None:
-    """(kind, opens, `if` condition) when ``line`` opens or closes a block."""
-    for pattern, kind, opens in _BLOCKS:
-        m = pattern.match(line)
-        if m:
-            return kind, opens, m.group(1) if kind == "if" and opens else None
-    return None
 
 
 def _pop(stack, kind):

@@ -102,18 +102,19 @@ class KconfigDaxWithoutZoneDevice(Rule):
         symbols, _ = parse_kconfig_symbols(ctx.source.text, path)
         if not symbols:
             return
+        objects = self._objects(ctx, directory)
+        roles = [(sym, self._dax_role(ctx, sym, objects.get(sym.name, set()), directory)) for sym in symbols]
+        roles = [(sym, role) for sym, role in roles if role[0] is not None]
+        if not roles:
+            return  # no DAX driver here: the tree's Kconfig need not be read
         index = kconfig_index(ctx.kernel)
         local: dict[str, list[Symbol]] = {}
         for s in symbols:
             local.setdefault(s.name, []).append(s)
-        if not (ctx.kernel.root is not None and index.has_tree) and "FS_DAX" not in local and page_required(ctx.catalog):
+        if "FS_DAX" not in local and page_required(ctx.catalog) and not (ctx.kernel.root is not None and index.has_tree):
             # No tree to read fs/Kconfig from: FS_DAX's dependency since v4.15.
             local["FS_DAX"] = [Symbol("FS_DAX", "fs/Kconfig", 0, depends=[FS_DAX_DEPENDS_SINCE_4_15])]
-        objects = self._objects(ctx, directory)
-        for sym in symbols:
-            reason, level, consequence = self._dax_role(ctx, sym, objects.get(sym.name, set()), directory)
-            if reason is None:
-                continue
+        for sym, (reason, level, consequence) in roles:
             if entry_guarantees(sym, PAGE_BACKING, index, local):
                 continue
             if level != Severity.ERROR and self._gated(ctx, objects.get(sym.name, set()), directory, index, local):
