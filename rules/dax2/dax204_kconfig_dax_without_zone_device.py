@@ -111,7 +111,7 @@ class KconfigDaxWithoutZoneDevice(Rule):
         local: dict[str, list[Symbol]] = {}
         for s in symbols:
             local.setdefault(s.name, []).append(s)
-        if "FS_DAX" not in local and page_required(ctx.catalog) and not (ctx.kernel.root is not None and index.has_tree):
+        if "FS_DAX" not in local and not (ctx.kernel.root is not None and index.has_tree) and page_required(ctx.catalog):
             # No tree to read fs/Kconfig from: FS_DAX's dependency since v4.15.
             local["FS_DAX"] = [Symbol("FS_DAX", "fs/Kconfig", 0, depends=[FS_DAX_DEPENDS_SINCE_4_15])]
         for sym, (reason, level, consequence) in roles:
