@@ -131,7 +131,8 @@ class Engine:
                     # The directory too: its mtime moves when a sibling
                     # appears or goes, which the file list alone misses.
                     d = os.path.dirname(p)
-                    res.context.setdefault(d, self.kernel.reader.signature(d))
+                    if d not in res.context:
+                        res.context[d] = self.kernel.reader.signature(d)
         for rule in applicable:
             if rule.reports_unused_suppressions:
                 continue
