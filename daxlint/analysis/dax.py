@@ -23,6 +23,7 @@ from tree_sitter import Node
 
 from daxlint.analysis.c import call_args, enclosing_function, function_name, parameters, text, walk
 from daxlint.analysis.fileindex import FileIndex, callee_name, index_for, is_member_call, unwrap, value_parent
+from daxlint.analysis.locate import is_word_byte, word_starts
 from daxlint.source import SourceFile
 
 DIRECT_ACCESS = "direct_access"
@@ -380,10 +381,6 @@ def config_gates(data: bytes) -> set[str]:
 # enumerator after an assignment '=' (maybe through parentheses or a cast).
 # Where a comment or something unusual sits in between, the answer is yes.
 
-_IDENT_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
-_IDENT_BYTES_1 = frozenset(bytes([c]) for c in _IDENT_BYTES)
-
-
 def _token_before(data: bytes, pos: int) -> int:
     """Index of the last byte before ``pos`` that is not blank or part of a
     line continuation; -1 at the start of the file."""
@@ -408,23 +405,11 @@ def _unsure(data: bytes, i: int, pos: int) -> bool:
     return newline >= 0 and data.rfind(b"//", data.rfind(b"\n", 0, i) + 1, i + 1) >= 0
 
 
-def _words(data: bytes, word: bytes):
-    """Start offsets of ``word`` where no identifier character precedes it."""
-    pos = data.find(word)
-    while pos >= 0:
-        if pos == 0 or data[pos - 1] not in _IDENT_BYTES:
-            yield pos
-        pos = data.find(word, pos + len(word))
-
-
 @lru_cache(maxsize=8)
 def may_assign_direct_access(data: bytes) -> bool:
     """False only when no ``direct_access`` in ``data`` is a struct member
     being named (after '.' or '->'): then no ops table sets one."""
-    end_of = len(DIRECT_ACCESS)
-    for pos in _words(data, DIRECT_ACCESS.encode()):
-        if data[pos + end_of : pos + end_of + 1] in _IDENT_BYTES_1:
-            continue  # a longer identifier
+    for pos in word_starts(data, DIRECT_ACCESS.encode()):
         i = _token_before(data, pos)
         if i < 0:
             continue
@@ -438,13 +423,13 @@ def may_assign_pgmap_type(data: bytes) -> bool:
     """False only when no ``MEMORY_DEVICE_*`` in ``data`` is the whole value
     of an assignment: compared (==, !=), switched on or passed, it sets no
     pagemap type."""
-    for pos in _words(data, b"MEMORY_DEVICE_"):
+    for pos in word_starts(data, b"MEMORY_DEVICE_", whole=False):
         i = _token_before(data, pos)
         while i >= 0 and data[i] == 0x28:  # (MEMORY_DEVICE_X)
             i = _token_before(data, i)
-        if i >= 0 and data[i] in _IDENT_BYTES:
+        if i >= 0 and is_word_byte(data[i]):
             # One word in between (an annotation macro): look past it.
-            while i >= 0 and data[i] in _IDENT_BYTES:
+            while i >= 0 and is_word_byte(data[i]):
                 i -= 1
             i = _token_before(data, i + 1)
         if i < 0:

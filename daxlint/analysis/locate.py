@@ -29,16 +29,21 @@ def node_at(root: Node, start: int, end: int) -> Node | None:
     return root.descendant_for_byte_range(start, end)
 
 
-def _is_word_byte(b: int) -> bool:
+def is_word_byte(b: int) -> bool:
+    """Whether byte ``b`` can be part of a C identifier (ASCII)."""
     return b == 0x5F or 0x30 <= b <= 0x39 or 0x41 <= b <= 0x5A or 0x61 <= b <= 0x7A
 
 
-def _find_word(data: bytes, word: bytes, lo: int, end: int) -> Iterator[int]:
+def word_starts(data: bytes, word: bytes, lo: int = 0, end: int | None = None, whole: bool = True) -> Iterator[int]:
+    """Offsets of ``word`` in ``data[lo:end]`` that no identifier byte
+    precedes; with ``whole``, that none follows either (without it ``word``
+    is a prefix, as ``MEMORY_DEVICE_`` is of the enumerators)."""
     n = len(word)
+    end = len(data) if end is None else end
     pos = data.find(word, lo, end)
     while pos >= 0:
-        before_ok = pos == 0 or not _is_word_byte(data[pos - 1])
-        after_ok = pos + n >= len(data) or not _is_word_byte(data[pos + n])
+        before_ok = pos == 0 or not is_word_byte(data[pos - 1])
+        after_ok = not whole or pos + n >= len(data) or not is_word_byte(data[pos + n])
         if before_ok and after_ok:
             yield pos
         pos = data.find(word, pos + 1, end)
@@ -54,7 +59,7 @@ def identifier_hits(data: bytes, names: Iterable[bytes], lo: int = 0, hi: int | 
     end = len(data) if hi is None else hi
     if len(names) <= 24:
         # bytes.find() per name beats a regex alternation by far.
-        hits = sorted((pos, word) for word in names for pos in _find_word(data, word, lo, end))
+        hits = sorted((pos, word) for word in names for pos in word_starts(data, word, lo, end))
         for pos, word in hits:
             yield word, pos
         return

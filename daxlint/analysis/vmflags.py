@@ -17,7 +17,7 @@ from tree_sitter import Node
 
 from daxlint.analysis.c import call_args, call_name, declarator_name, enclosing_function, function_name, text, walk
 from daxlint.analysis.callgraph import AFTER_MMAP_ROLES, MMAP, CallGraph, Context
-from daxlint.analysis.locate import identifier_hits, identifier_nodes
+from daxlint.analysis.locate import identifier_hits, identifier_nodes, is_word_byte
 from daxlint.analysis.preproc import first_branch_only
 from daxlint.analysis.types import TypeResolver
 
@@ -472,7 +472,7 @@ def may_write_vm_flags(data: bytes) -> bool:
         end = pos + 8
         if data.startswith(_WRAPPER_SUFFIXES, end):
             return True
-        if not (data[end : end + 1].isalnum() or data[end : end + 1] == b"_"):
+        if end >= len(data) or not is_word_byte(data[end]):
             before = data[max(0, pos - _LOOK) : pos]
             if _FIELD_ACCESS_BEFORE.search(before) and (
                 _STORE_AFTER.match(data, end, end + _LOOK) or _STORE_BEFORE.search(before)
