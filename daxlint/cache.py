@@ -74,10 +74,9 @@ class ResultCache:
     def put(self, key: str, abspath: str, stamp: tuple[int, int] | None, sha: str, res) -> None:
         """Record ``res`` under ``key``, and the file's (size, mtime_ns) stamp.
         An empty result needs no row of its own: the stat row says so."""
-        empty = not (res.findings or res.skipped or res.context)
         if stamp is not None:
-            self._pending_stat.append((abspath, stamp[0], stamp[1], sha, key, int(empty)))
-        if not empty or stamp is None:
+            self._pending_stat.append((abspath, stamp[0], stamp[1], sha, key, int(not res.needs_own_row)))
+        if res.needs_own_row or stamp is None:
             payload = {"f": [f.to_dict() for f in res.findings], "s": [s.to_dict() for s in res.skipped], "p": res.parsed, "c": res.context}
             self._pending_results.append((key, json.dumps(payload)))
         if len(self._pending_results) + len(self._pending_stat) >= 2000:

@@ -50,6 +50,17 @@ class FileResult:
     # while they are unchanged.
     context: dict[str, object] = field(default_factory=dict)
 
+    @property
+    def needs_own_row(self) -> bool:
+        """Whether a cache must store the result itself; an empty one is
+        remembered by the file's stat row alone."""
+        return bool(self.findings or self.skipped or self.context)
+
+    @property
+    def is_empty(self) -> bool:
+        """Nothing for the report, not even a parse to count."""
+        return not (self.needs_own_row or self.errors or self.parsed)
+
 
 class FileTimeout(Exception):
     pass
@@ -187,13 +198,11 @@ class Engine:
         stamp = (st.st_size, st.st_mtime_ns) if st is not None else None
         if data is None:
             sha = None  # nothing to key a cache row on
-        elif self.options.use_cache and (res.findings or res.skipped or res.context):
+        elif self.options.use_cache and res.needs_own_row:
             sha = hashlib.sha1(data).hexdigest()
         else:
             sha = ""
-        if not (res.findings or res.skipped or res.errors or res.parsed or res.context):
-            res = None
-        return sha, stamp, res
+        return sha, stamp, (None if res.is_empty else res)
 
     # -- many files ---------------------------------------------------------
 
