@@ -208,7 +208,7 @@ def timed_audit(repo: Path, revisions: list[str], db: Path, jobs: int) -> dict:
     from the walk over commits."""
     from daxlint.audit import AuditOptions, Auditor, GitRepo
     from daxlint.audit_store import AuditStore
-    from daxlint.registry import select_rules
+    from daxlint.core.registry import select_rules
 
     marks = {"snapshot_done": None}
     started = time.monotonic()

@@ -41,13 +41,18 @@ from pathlib import Path
 import pygit2
 
 from daxlint import __version__
-from daxlint.engine import Engine, EngineOptions
-from daxlint.files import DEFAULT_MAX_BYTES, InputError, file_kind
-from daxlint.files import wanted as files_wanted
-from daxlint.fingerprint import normalise_code
-from daxlint.kernel import KernelContext, KernelVersion, TreeReader, makefile_version
+from daxlint.core.engine import Engine, EngineOptions
+from daxlint.core.files import DEFAULT_MAX_BYTES, file_kind
+from daxlint.errors import InputError
+from daxlint.core.files import wanted as files_wanted
+from daxlint.core.fingerprint import normalise_code
+from daxlint.core.kernel import KernelContext
+from daxlint.version import KernelVersion, makefile_version
+from daxlint.sources.tree import TreeReader
 from daxlint.model import Finding, InternalError, Severity, Skipped
-from daxlint.registry import rule_matches, ruleset_signature
+from daxlint.core.registry import rule_matches, ruleset_signature
+from daxlint.kconfig.index import KconfigIndex, kconfig_index
+from daxlint.kconfig.parser import parse_kconfig_symbols
 
 # Where rules believe the audited tree lives. It exists nowhere on disk, so a
 # rule that reads the disk instead of ctx.kernel finds nothing rather than
@@ -290,7 +295,7 @@ def touches_kconfig(path: str) -> bool:
 
 class TreeIndexes:
     """Objects that rule helpers build once for a whole tree - the Kconfig
-    symbol index (daxlint.analysis.kconfig_deps), which parses every Kconfig
+    symbol index (daxlint.kconfig.index), which parses every Kconfig
     file. Kept for the last few trees of this process; a new tree re-parses
     only the Kconfig files whose text it has not seen."""
 
@@ -301,20 +306,11 @@ class TreeIndexes:
         self._blobs: dict[str, bytes] = {}  # Kconfig files by blob id
 
     def parse(self, text: str, path: str):
-        """kconfig_deps.parse_kconfig_symbols, remembered by text and path."""
-        from daxlint.analysis import kconfig_deps
-
+        """parse_kconfig_symbols, remembered by text and path."""
         memo = (hashlib.sha1(text.encode("utf-8", "surrogateescape")).digest(), path)
         if memo not in self._parsed:
-            self._parsed[memo] = self._parser(kconfig_deps)(text, path)
+            self._parsed[memo] = parse_kconfig_symbols(text, path)
         return self._parsed[memo]
-
-    @staticmethod
-    def _parser(module):
-        # While an index loads, the module's name points at our memo, which
-        # keeps the real parser as __wrapped__.
-        fn = module.parse_kconfig_symbols
-        return getattr(fn, "__wrapped__", fn)
 
     def changed_symbols(self, repo: pygit2.Repository, changes: list[Change]) -> set[str] | None:
         """Names of the symbols whose definitions differ between the old and
@@ -358,23 +354,11 @@ class TreeIndexes:
                 ):
                     self._remember(key, (index, reader))
                     return index, reader
-            from daxlint.analysis import kconfig_deps
-
             reader = GitTreeReader(repo, tree, self._blobs)
-            index = kconfig_deps.KconfigIndex(reader, VIRTUAL_ROOT)
-            original = self._parser(kconfig_deps)
-
-            def parse(text: str, path: str = "Kconfig"):
-                return self.parse(text, path)
-
-            parse.__wrapped__ = original
-            # Load now, with the memo in place of the parser (the index reads
-            # every Kconfig file once, and consecutive commits share nearly all).
-            kconfig_deps.parse_kconfig_symbols = parse
-            try:
-                index.has_tree
-            finally:
-                kconfig_deps.parse_kconfig_symbols = original
+            # The index reads every Kconfig file once, and consecutive
+            # commits share nearly all: parse through the memo.
+            index = KconfigIndex(reader, VIRTUAL_ROOT, parse=self.parse)
+            index.has_tree  # load now
             if len(self._parsed) > 40000 or len(self._blobs) > 20000:
                 self._parsed.clear()
                 self._blobs.clear()
@@ -592,24 +576,13 @@ class BlobAnalyzer:
         reader = GitTreeReader(repo, tree)
         # Each file gets a fresh context, so that memos kept per context (a
         # directory's Kconfig, its siblings' summaries) cannot hide from the
-        # reader which files this file's verdict read.
-        kernel = KernelContext(Path(VIRTUAL_ROOT), version, version_source, reader)
-        self._share_tree_index(kernel, reader, repo, tree)
-        self.engine.kernel = kernel
+        # reader which files this file's verdict read. The tree's Kconfig
+        # index is shared, through a view that records this file's lookups.
+        view = _IndexView(self.indexes, repo, tree, reader.deps)
+        kernel = KernelContext(Path(VIRTUAL_ROOT), version, version_source, reader, memo={kconfig_index: view})
         # The engine applies the per-file time limit and turns it into a skip.
-        res = self.engine.analyze(path, data, f"{VIRTUAL_ROOT}/{path}")
+        res = self.engine.analyze(path, data, f"{VIRTUAL_ROOT}/{path}", kernel)
         return BlobResult(res.findings, res.skipped, res.errors, reader.deps)
-
-    def _share_tree_index(self, kernel: KernelContext, reader: GitTreeReader, repo, tree) -> None:
-        """Hand rules the tree's shared Kconfig index (through a view that
-        records this file's lookups) instead of one built per file."""
-        try:
-            from daxlint.analysis import kconfig_deps
-
-            views = kconfig_deps._INDEXES
-        except (ImportError, AttributeError):
-            return  # the helper changed shape: every file builds its own index
-        views[kernel] = _IndexView(self.indexes, repo, tree, reader.deps)
 
 
 # Worker processes: each opens the repository itself after the fork.
@@ -1052,7 +1025,7 @@ class Auditor:
         v = self.git.kernel_version(tree)
         if v is not None:
             return v, "Makefile"
-        from daxlint.catalog import newest_catalog_version
+        from daxlint.core.catalog import newest_catalog_version
 
         return newest_catalog_version(), "default"
 

@@ -186,7 +186,7 @@ def print_audit(result: AuditResult, console=None, max_rows: int = 200) -> None:
         console.print()
     totals = result.rule_totals()
     if totals:
-        from daxlint.registry import rule_by_id
+        from daxlint.core.registry import rule_by_id
 
         rt = Table(title="Per rule", title_justify="left", show_edge=False, pad_edge=False)
         for col in ("rule", "name", "introduced", "fixed", "moved", "still open", "open at end"):
@@ -303,7 +303,7 @@ def render_html(result: AuditResult, excerpt=None, diff_url: str | None = None, 
     from jinja2 import Environment, PackageLoader, select_autoescape
     from markupsafe import Markup
 
-    from daxlint.registry import rule_by_id
+    from daxlint.core.registry import rule_by_id
 
     env = Environment(loader=PackageLoader("daxlint", "templates"), autoescape=select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
     budget = [max_excerpts]

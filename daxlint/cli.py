@@ -1,27 +1,19 @@
 """The ``daxlint`` command line: a thin layer over the library.
 
-Subcommands live in daxlint/commands/, one module each exposing ``command``;
-they are discovered, so adding a command touches no list here. Every error a
-user can cause ends as one line on stderr and exit status 2."""
+Subcommands live in daxlint/commands/, one module each; this file adds each
+of them to the group. Every error a user can cause ends as one line on
+stderr and exit status 2."""
 
 from __future__ import annotations
 
-import importlib
 import os
-import pkgutil
 import sys
 
 import click
 
 from daxlint import __version__
-
-EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
-
-
-class UserError(click.ClickException):
-    """Bad input: printed as one line, exit 2."""
-
-    exit_code = EXIT_ERROR
+from daxlint.commands import audit, check, corpus, patch, rules
+from daxlint.errors import EXIT_ERROR
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -36,19 +28,8 @@ def cli() -> None:
     """
 
 
-def _register_commands() -> None:
-    import daxlint.commands as pkg
-
-    for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda i: i.name):
-        module = importlib.import_module(f"daxlint.commands.{info.name}")
-        for name in ("command", "commands"):
-            obj = getattr(module, name, None)
-            for cmd in obj if isinstance(obj, (list, tuple)) else [obj]:
-                if isinstance(cmd, click.Command):
-                    cli.add_command(cmd)
-
-
-_register_commands()
+for _command in (audit.command, check.command, corpus.command, patch.command, rules.rules_command, rules.explain_command):
+    cli.add_command(_command)
 
 
 def main(argv: list[str] | None = None) -> None:

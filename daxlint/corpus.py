@@ -18,12 +18,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from daxlint.engine import Engine, EngineOptions, FileResult
-from daxlint.files import collect, file_kind, wanted
-from daxlint.kernel import KernelContext, KernelVersion, TreeReader
+from daxlint.core.engine import Engine, EngineOptions
+from daxlint.model import FileResult
+from daxlint.core.files import collect, file_kind, wanted
+from daxlint.core.kernel import KernelContext
+from daxlint.version import KernelVersion
+from daxlint.sources.tree import TreeReader
 from daxlint.model import Finding, InternalError, Skipped
 from daxlint.paths import corpus_dir
-from daxlint.registry import all_rules, select_rules
+from daxlint.core.registry import all_rules, select_rules
 
 STATES = ("before", "after")
 SIDES = ("violates", "fixes", "sanctioned", "complies")
@@ -315,7 +318,7 @@ def run_state(entry: Entry, state: str, engines: _EngineCache) -> StateResult:
     fileset = collect([str(entry.state_dir(state))], engine.file_kinds)
     result.skipped.extend(fileset.skipped)
     for _display, abspath in sorted(fileset.files):
-        _sha, res = engine.analyze_file(os.path.relpath(abspath, entry.path), abspath)
+        res = engine.analyze_file(os.path.relpath(abspath, entry.path), abspath)
         result.add(res)
     result.findings.sort(key=Finding.sort_key)
     return result

@@ -87,6 +87,31 @@ class InternalError:
 
 
 @dataclass
+class FileResult:
+    """What the engine found in one file."""
+
+    findings: list[Finding] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    errors: list[InternalError] = field(default_factory=list)
+    parsed: bool = False
+    # Other files the verdict depends on (a directory's Kconfig, siblings),
+    # with their signatures when analysed: a cached result is reused only
+    # while they are unchanged.
+    context: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def needs_own_row(self) -> bool:
+        """Whether a cache must store the result itself; an empty one is
+        remembered by the file's stat row alone."""
+        return bool(self.findings or self.skipped or self.context)
+
+    @property
+    def is_empty(self) -> bool:
+        """Nothing for the report, not even a parse to count."""
+        return not (self.needs_own_row or self.errors or self.parsed)
+
+
+@dataclass
 class Report:
     findings: list[Finding] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)

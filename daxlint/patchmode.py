@@ -39,12 +39,15 @@ from unidiff import PatchSet
 from unidiff.constants import DEV_NULL
 from unidiff.errors import UnidiffParseError
 
-from daxlint.engine import Engine, EngineOptions
-from daxlint.files import DEFAULT_MAX_BYTES, InputError, file_kind, wanted
-from daxlint.fingerprint import normalise_code
-from daxlint.kernel import KernelContext, TreeReader, makefile_version
+from daxlint.core.engine import Engine, EngineOptions
+from daxlint.core.files import DEFAULT_MAX_BYTES, file_kind, wanted
+from daxlint.errors import InputError
+from daxlint.core.fingerprint import normalise_code
+from daxlint.core.kernel import KernelContext
+from daxlint.sources.tree import TreeReader
+from daxlint.version import makefile_version
 from daxlint.model import Finding, InternalError, Report, Skipped
-from daxlint.registry import rule_matches
+from daxlint.core.registry import rule_matches
 
 MAX_INPUT_BYTES = 256 * 1024 * 1024
 STDIN_NAME = "<stdin>"

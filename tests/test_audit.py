@@ -20,9 +20,9 @@ from audit_repo import (
 from conftest import run_daxlint
 from daxlint.audit import AuditOptions, Auditor, GitRepo, pair_moves
 from daxlint.audit_store import AuditStore
-from daxlint.kernel import KernelVersion
+from daxlint.version import KernelVersion
 from daxlint.model import Finding, Severity
-from daxlint.registry import select_rules
+from daxlint.core.registry import select_rules
 
 
 def events(doc: dict) -> list[tuple]:

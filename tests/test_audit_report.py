@@ -18,7 +18,7 @@ from conftest import run_daxlint
 from daxlint.audit import AuditOptions, Auditor, GitRepo, diff_excerpt
 from daxlint.audit_report import chart_svg, print_audit, render_html, sparkline
 from daxlint.audit_store import AuditStore
-from daxlint.registry import select_rules
+from daxlint.core.registry import select_rules
 
 
 @pytest.fixture(scope="module")

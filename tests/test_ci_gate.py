@@ -17,9 +17,9 @@ import pytest
 import yaml
 
 from conftest import REPO, run_daxlint
-from daxlint.baseline import Baseline, BaselineEntry, Scope, apply_baseline, baseline_fingerprints
-from daxlint.fingerprint import assign_fingerprints
-from daxlint.gitdiff import ChangedFile, DiffScope
+from daxlint.gate.baseline import Baseline, BaselineEntry, Scope, apply_baseline, baseline_fingerprints
+from daxlint.core.fingerprint import assign_fingerprints
+from daxlint.gate.gitdiff import ChangedFile, DiffScope
 from daxlint.model import Finding, Report, Severity
 from daxlint.output import github, sarif
 

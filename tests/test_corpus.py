@@ -19,7 +19,7 @@ import pytest
 
 from conftest import REPO, run_daxlint
 from daxlint.corpus import STATES, load_corpus
-from daxlint.registry import all_rules
+from daxlint.core.registry import all_rules
 
 CORPUS = REPO / "corpus"
 ENTRY_IDS = sorted(p.name for p in CORPUS.iterdir() if (p / "entry.toml").is_file())

@@ -12,12 +12,16 @@ from pathlib import Path
 import pytest
 
 from conftest import FIXTURES, run_daxlint
-from daxlint.analysis.kconfig_deps import KconfigIndex, entry_guarantees, makefile_objects, parse_kconfig_symbols
+from daxlint.kconfig.index import KconfigIndex, entry_guarantees
+from daxlint.kconfig.makefile import makefile_objects
+from daxlint.kconfig.parser import parse_kconfig_symbols
 from daxlint.analysis.pfn import Flags, pfn_analysis
-from daxlint.engine import Engine, EngineOptions
-from daxlint.kernel import KernelContext, KernelVersion, TreeReader
-from daxlint.registry import all_rules, select_rules
-from daxlint.source import SourceFile
+from daxlint.core.engine import Engine, EngineOptions
+from daxlint.core.kernel import KernelContext
+from daxlint.version import KernelVersion
+from daxlint.sources.tree import TreeReader
+from daxlint.core.registry import all_rules, select_rules
+from daxlint.core.source import SourceFile
 from test_rule_fixtures import analyse_fixture
 
 RULES = FIXTURES / "rules"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from daxlint.analysis.dax import DaxFacts, may_assign_direct_access, may_assign_pgmap_type
-from daxlint.source import SourceFile
+from daxlint.core.source import SourceFile
 
 REPO = Path(__file__).resolve().parent.parent
 

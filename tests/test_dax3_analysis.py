@@ -13,9 +13,9 @@ from daxlint.analysis.callgraph import FAULT, IOCTL, MMAP, POST_MMAP, READ_LOCKE
 from daxlint.analysis.locate import function_definitions, identifier_hits
 from daxlint.analysis.preproc import first_branch_only
 from daxlint.analysis.vmflags import VmFlagsModel, wrapper_fix
-from daxlint.catalog import catalog_for
-from daxlint.kernel import KernelVersion
-from daxlint.source import SourceFile
+from daxlint.core.catalog import catalog_for
+from daxlint.version import KernelVersion
+from daxlint.core.source import SourceFile
 
 
 def model(code: str, version: str = "6.12") -> VmFlagsModel:
@@ -89,7 +89,7 @@ def test_resolver_types_the_written_object(line, struct):
 
 
 def _assignments(m):
-    from daxlint.analysis.c import walk
+    from daxlint.core.syntax import walk
 
     return list(walk(m.root, {"assignment_expression"}))
 

@@ -10,12 +10,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import FIXTURES
-from daxlint.engine import Engine, EngineOptions
-from daxlint.kernel import KernelContext, KernelVersion
+from daxlint.core.runner import check_paths
+from daxlint.core.engine import Engine, EngineOptions
+from daxlint.core.kernel import KernelContext
+from daxlint.version import KernelVersion
 from daxlint.model import Severity
-from daxlint.registry import all_rules, select_rules
-from daxlint.rule import Rule
-from daxlint.source import SourceFile
+from daxlint.core.registry import all_rules, select_rules
+from daxlint.core.rule import Rule
+from daxlint.core.source import SourceFile
 
 V63 = KernelContext(None, KernelVersion(6, 3), "flag")
 WRITE = b"static int m(struct file *f, struct vm_area_struct *vma)\n{\n\tvma->vm_flags |= VM_IO;\n\treturn 0;\n}\n"
@@ -91,7 +93,7 @@ def test_rule_error_is_reported_and_run_goes_on():
 def test_slow_file_is_skipped_with_a_note(tmp_path):
     p = tmp_path / "slow.c"
     p.write_bytes(WRITE)
-    sha, res = engine([SlowRule], timeout=0.3).analyze_file("slow.c", str(p))
+    res = engine([SlowRule], timeout=0.3).analyze_file("slow.c", str(p))
     [skip] = res.skipped
     assert skip.path == "slow.c" and "took longer than 0.3s" in skip.reason
 
@@ -100,8 +102,8 @@ def test_parallel_run_equals_serial(tmp_path):
     for i in range(24):
         body = WRITE if i % 3 == 0 else b"int x;\n"
         (tmp_path / f"f{i:02}.c").write_bytes(body)
-    serial = Engine(list(all_rules()), V63, EngineOptions(jobs=1, use_cache=False)).check_paths([str(tmp_path)])
-    parallel = Engine(list(all_rules()), V63, EngineOptions(jobs=2, use_cache=False)).check_paths([str(tmp_path)])
+    serial = check_paths(Engine(list(all_rules()), V63, EngineOptions(jobs=1, use_cache=False)), [str(tmp_path)])
+    parallel = check_paths(Engine(list(all_rules()), V63, EngineOptions(jobs=2, use_cache=False)), [str(tmp_path)])
     key = lambda r: [(f.rule_id, f.path, f.line, f.fingerprint) for f in r.findings]
     assert key(serial) == key(parallel)
     assert len(serial.findings) == 8
@@ -168,7 +170,7 @@ def test_deeply_nested_input_does_not_crash():
 @given(st.binary(max_size=2048), st.lists(st.sampled_from([b"vm_flags", b"PFN_DEV", b"direct_access", b"\x00\xff", b"a.b*c"]), max_size=4))
 @settings(max_examples=100, deadline=None)
 def test_prefilter_matches_plain_search_with_and_without_hyperscan(data, inserted):
-    import daxlint.prefilter as pf
+    import daxlint.core.prefilter as pf
 
     tokens = [b"vm_flags", b"PFN_DEV", b"direct_access", b"\x00\xff", b"a.b*c"]
     blob = data + b"".join(inserted)
@@ -206,7 +208,7 @@ def test_warm_parallel_run_answers_from_the_stat_table(tmp_path):
 
     def run():
         opts = EngineOptions(jobs=2, use_cache=True, cache_path=str(tmp_path / "cache.sqlite"))
-        return [(f.rule_id, Path(f.path).name, f.line) for f in Engine(list(all_rules()), V63, opts).check_paths([str(tree)]).findings]
+        return [(f.rule_id, Path(f.path).name, f.line) for f in check_paths(Engine(list(all_rules()), V63, opts), [str(tree)]).findings]
 
     first = run()
     assert ("DAX301", "f00.c", 3) in first and not any(name == "f01.c" for _, name, _ in first)
@@ -225,8 +227,8 @@ def test_first_cached_run_equals_uncached_run(tmp_path):
     for i in range(24):
         (tmp_path / f"f{i:02}.c").write_bytes(WRITE if i % 4 == 0 else b"int x;\n")
     key = lambda r: [(f.rule_id, f.path, f.line, f.fingerprint) for f in r.findings]  # noqa: E731
-    uncached = Engine(list(all_rules()), V63, EngineOptions(jobs=2, use_cache=False)).check_paths([str(tmp_path)])
+    uncached = check_paths(Engine(list(all_rules()), V63, EngineOptions(jobs=2, use_cache=False)), [str(tmp_path)])
     opts = EngineOptions(jobs=2, use_cache=True, cache_path=str(tmp_path / "c.sqlite"))
-    cached = [Engine(list(all_rules()), V63, opts).check_paths([str(tmp_path)]) for _ in range(2)]
+    cached = [check_paths(Engine(list(all_rules()), V63, opts), [str(tmp_path)]) for _ in range(2)]
     assert key(uncached) == key(cached[0]) == key(cached[1])
     assert uncached.files_checked == cached[0].files_checked == cached[1].files_checked == 24

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from daxlint.analysis.fileindex import FileIndex
-from daxlint.source import SourceFile
+from daxlint.core.source import SourceFile
 
 # Our own C, shaped like the drivers the DAX rules read: two definitions of
 # one function under #ifdef, nested and member calls, ops tables filled by

@@ -8,12 +8,14 @@ import os
 
 from rich.console import Console
 
-from daxlint.engine import Engine, EngineOptions
-from daxlint.files import collect, read_source
-from daxlint.kernel import KernelContext, KernelVersion
+from daxlint.core.runner import check_paths
+from daxlint.core.engine import Engine, EngineOptions
+from daxlint.core.files import collect, read_source
+from daxlint.core.kernel import KernelContext
+from daxlint.version import KernelVersion
 from daxlint.model import Finding, Report, Severity, Skipped
 from daxlint.output.rich_text import print_report
-from daxlint.registry import all_rules
+from daxlint.core.registry import all_rules
 
 
 def test_unreadable_file_is_skipped(tmp_path, monkeypatch):
@@ -54,7 +56,7 @@ def test_fifo_is_skipped(tmp_path):
     fifo = tmp_path / "pipe.c"
     os.mkfifo(fifo)
     eng = Engine(list(all_rules()), KernelContext(None, KernelVersion(6, 3), "flag"), EngineOptions(jobs=1, use_cache=False))
-    report = eng.check_paths([str(fifo)])
+    report = check_paths(eng, [str(fifo)])
     assert [(s.reason) for s in report.skipped] == ["not a regular file"]
 
 

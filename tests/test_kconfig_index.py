@@ -7,8 +7,9 @@ from __future__ import annotations
 import os
 import random
 
-from daxlint.analysis.kconfig_deps import KconfigIndex, _KconfigFile, _plain_sources, parse_kconfig_symbols
-from daxlint.kernel import TreeReader
+from daxlint.kconfig.index import KconfigIndex, _KconfigFile, _plain_sources
+from daxlint.kconfig.parser import parse_kconfig_symbols
+from daxlint.sources.tree import TreeReader
 
 # Lines chosen to sit on the edges of the cheap scan: source statements in
 # help text, indented, continued, on odd line breaks; entry lines split by a

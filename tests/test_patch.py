@@ -430,8 +430,9 @@ def test_subjects_and_paths():
 
 
 def test_library_api_in_process(series):
-    from daxlint.kernel import KernelContext, KernelVersion
-    from daxlint.registry import select_rules
+    from daxlint.core.kernel import KernelContext
+    from daxlint.version import KernelVersion
+    from daxlint.core.registry import select_rules
 
     sources = [(str(p), p.read_bytes()) for p in series["files"]]
     patches, _ = parse_series(sources)

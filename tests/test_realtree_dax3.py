@@ -76,9 +76,9 @@ def test_byte_prefilter_keeps_every_write(version):
     vm_flags; on a whole tree it must say True for every file where the
     parsed model finds a write, or DAX3xx would lose findings for speed."""
     from daxlint.analysis.vmflags import may_write_vm_flags, model_for
-    from daxlint.catalog import catalog_for
-    from daxlint.kernel import KernelVersion
-    from daxlint.source import SourceFile
+    from daxlint.core.catalog import catalog_for
+    from daxlint.version import KernelVersion
+    from daxlint.core.source import SourceFile
 
     tree = kernel_tree_or_skip(version)
     catalog = catalog_for(KernelVersion.parse("6.3"))

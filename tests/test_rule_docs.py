@@ -10,8 +10,8 @@ import re
 import pytest
 
 from conftest import run_daxlint
-from daxlint.registry import all_rules
-from daxlint.rule import DOC_HEADINGS
+from daxlint.core.registry import all_rules
+from daxlint.core.rule import DOC_HEADINGS
 
 RULES = list(all_rules())
 COMMIT_ID = re.compile(r"\b[0-9a-f]{12}\b")

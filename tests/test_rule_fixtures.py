@@ -10,9 +10,10 @@ import pytest
 
 from annotations import parse_expectations
 from conftest import FIXTURES
-from daxlint.engine import Engine, EngineOptions
-from daxlint.kernel import KernelContext, KernelVersion
-from daxlint.registry import all_rules, select_rules
+from daxlint.core.engine import Engine, EngineOptions
+from daxlint.core.kernel import KernelContext
+from daxlint.version import KernelVersion
+from daxlint.core.registry import all_rules, select_rules
 
 # C fixtures, and Kconfig fixtures for the Kconfig rules (they need annotations too).
 FIXTURE_FILES = sorted(p for p in (FIXTURES / "rules").rglob("*") if p.is_file() and (p.suffix == ".c" or p.name.startswith("Kconfig")))

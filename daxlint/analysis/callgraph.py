@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 from tree_sitter import Node
 
-from daxlint.analysis.c import call_name, declarator_name, function_declarator, text, walk
+from daxlint.core.syntax import call_name, declarator_name, function_declarator, text, walk
 from daxlint.analysis.locate import function_definitions, identifier_hits, node_at
 
 # -- roles -------------------------------------------------------------------

@@ -15,16 +15,15 @@ from __future__ import annotations
 
 import os
 import re
-import weakref
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 
 from tree_sitter import Node
 
-from daxlint.analysis.c import call_args, enclosing_function, function_name, parameters, text, walk
+from daxlint.core.syntax import call_args, enclosing_function, function_name, parameters, text, walk
 from daxlint.analysis.fileindex import FileIndex, callee_name, index_for, is_member_call, unwrap, value_parent
 from daxlint.analysis.locate import is_word_byte, word_starts
-from daxlint.source import SourceFile
+from daxlint.core.source import SourceFile
 
 DIRECT_ACCESS = "direct_access"
 # Calls that hand a request on to another dax device.
@@ -503,26 +502,21 @@ class DirectoryFacts:
         return any(s.is_provider or s.alloc_dax for s in self.summaries(exclude))
 
 
-_DIRS: "weakref.WeakKeyDictionary[object, dict[str, DirectoryFacts]]" = weakref.WeakKeyDictionary()
-_FILES: "weakref.WeakKeyDictionary[object, dict[str, tuple[bool, DaxFacts | None]]]" = weakref.WeakKeyDictionary()
-
-
 def _read_facts(kernel, path: str) -> tuple[bool, DaxFacts | None]:
     """(whether the file can be read, its DaxFacts when it mentions a DAX
     token) for a file read through the kernel reader, once per run: a
     driver's files are asked about by each of its siblings and by the
     Kconfig entry that builds them."""
-    per_kernel = _FILES.setdefault(kernel, {})
-    key = os.path.normpath(path)
-    if key not in per_kernel:
+
+    def read() -> tuple[bool, DaxFacts | None]:
         data = kernel.read(path)
         if data is None:
-            per_kernel[key] = (False, None)
-        elif not any(t in data for t in PAGE_TOKENS + PROVIDER_TOKENS):
-            per_kernel[key] = (True, None)
-        else:
-            per_kernel[key] = (True, DaxFacts(SourceFile(path, data)))
-    return per_kernel[key]
+            return False, None
+        if not any(t in data for t in PAGE_TOKENS + PROVIDER_TOKENS):
+            return True, None
+        return True, DaxFacts(SourceFile(path, data))
+
+    return kernel.memo((_read_facts, os.path.normpath(path)), read)
 
 
 def read_facts(kernel, path: str) -> DaxFacts | None:
@@ -532,12 +526,9 @@ def read_facts(kernel, path: str) -> DaxFacts | None:
 
 
 def directory_facts(kernel, directory: str) -> DirectoryFacts:
-    """Per-run memo of DirectoryFacts, keyed by the kernel context."""
-    per_kernel = _DIRS.setdefault(kernel, {})
+    """DirectoryFacts of ``directory``, once per run."""
     key = os.path.normpath(directory)
-    if key not in per_kernel:
-        per_kernel[key] = DirectoryFacts(kernel, key)
-    return per_kernel[key]
+    return kernel.memo((directory_facts, key), lambda: DirectoryFacts(kernel, key))
 
 
 def driver_context_files(path: str) -> list[str]:

@@ -12,8 +12,8 @@ from functools import cached_property
 
 from tree_sitter import Node
 
-from daxlint.analysis.c import call_args, declarator_name, function_name, parameters, text, walk
-from daxlint.source import SourceFile
+from daxlint.core.syntax import call_args, declarator_name, function_name, parameters, text, walk
+from daxlint.core.source import SourceFile
 
 # Statements under which a write happens only on some paths.
 CONTROL_TYPES = frozenset(

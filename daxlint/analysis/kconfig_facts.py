@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from daxlint.analysis.kconfig_deps import kconfig_index
+from daxlint.kconfig.index import kconfig_index
 
 FS_DAX_LIMITED = "FS_DAX_LIMITED"
 

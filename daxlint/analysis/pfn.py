@@ -28,7 +28,7 @@ from functools import cached_property
 
 from tree_sitter import Node
 
-from daxlint.analysis.c import call_args, declarator_name, enclosing_function, function_name, parameters, text, walk
+from daxlint.core.syntax import call_args, declarator_name, enclosing_function, function_name, parameters, text, walk
 from daxlint.analysis.dax import DaxFacts, facts_for
 from daxlint.analysis.fileindex import (
     FileIndex,
@@ -40,7 +40,7 @@ from daxlint.analysis.fileindex import (
     unwrap,
     value_parent,
 )
-from daxlint.source import SourceFile
+from daxlint.core.source import SourceFile
 
 PFN_DEV = "PFN_DEV"
 PFN_MAP = "PFN_MAP"

@@ -14,7 +14,7 @@ import re
 
 from tree_sitter import Node
 
-from daxlint.analysis.c import call_args, call_name, declarator_name, enclosing_function, function_declarator, text, walk
+from daxlint.core.syntax import call_args, call_name, declarator_name, enclosing_function, function_declarator, text, walk
 from daxlint.analysis.locate import identifier_nodes, node_at
 
 _STRUCT_RE = re.compile(r"\bstruct\s+(\w+)")

@@ -15,7 +15,7 @@ from functools import cached_property, lru_cache
 
 from tree_sitter import Node
 
-from daxlint.analysis.c import call_args, call_name, declarator_name, enclosing_function, function_name, text, walk
+from daxlint.core.syntax import call_args, call_name, declarator_name, enclosing_function, function_name, text, walk
 from daxlint.analysis.callgraph import AFTER_MMAP_ROLES, MMAP, CallGraph, Context
 from daxlint.analysis.locate import identifier_hits, identifier_nodes, is_word_byte
 from daxlint.analysis.preproc import first_branch_only
@@ -113,7 +113,7 @@ class VmFlagsModel:
             return root
         if b"#else" not in self.source.data and b"#elif" not in self.source.data:
             return root
-        from daxlint.source import parser
+        from daxlint.core.source import parser
 
         self._variant_tree = parser().parse(first_branch_only(self.source.data))
         return self._variant_tree.root_node

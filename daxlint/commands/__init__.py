@@ -1,1 +1,1 @@
-"""CLI subcommands; each module exposes ``command`` (or ``commands``)."""
+"""CLI subcommands, one module each; daxlint.cli adds them to the group."""

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import click
 
-from daxlint.cli import EXIT_CLEAN, EXIT_FINDINGS, UserError
-from daxlint.commands._common import engine_options, load_settings, selection_options, user_errors, write_text
+from daxlint.errors import EXIT_CLEAN, EXIT_FINDINGS, UserError
+from daxlint.commands._options import engine_options, load_settings, selection_options, user_errors, write_text
 from daxlint.model import Severity
 
 

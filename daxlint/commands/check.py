@@ -8,12 +8,11 @@ from pathlib import Path
 
 import click
 
-from daxlint import baseline as baselines
-from daxlint import gitdiff
-from daxlint.cli import EXIT_CLEAN, UserError
-from daxlint.commands._common import (
-    emit, engine_options, exit_status, load_settings, make_engine, output_options, selection_options, user_errors,
-)
+from daxlint.gate import baseline as baselines
+from daxlint.gate import gitdiff
+from daxlint.errors import EXIT_CLEAN, UserError
+from daxlint.commands._options import emit, engine_options, exit_status, load_settings, make_engine, output_options, selection_options, user_errors
+from daxlint.core.runner import check_paths
 from daxlint.output.sarif import GITHUB_RESULT_LIMIT
 
 
@@ -58,7 +57,7 @@ def command(paths, select, ignore, kernel_version, config_path, fmt, output, exi
 
     diff = gitdiff.changed_since(diff_base, plist) if diff_base else None
     targets = diff.files_to_check(engine.file_kinds) if diff else plist
-    report = engine.check_paths(targets)
+    report = check_paths(engine, targets)
     if kernel.version is None:
         report.notes.append(f"no kernel Makefile found above the checked paths; assuming v{kernel.effective_version} (use --kernel-version)")
     # With --diff only the changed (and deleted) files were looked at, so

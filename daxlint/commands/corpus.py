@@ -11,8 +11,8 @@ from pathlib import Path
 
 import click
 
-from daxlint.cli import EXIT_CLEAN, EXIT_FINDINGS
-from daxlint.commands._common import user_errors, write_text
+from daxlint.errors import EXIT_CLEAN, EXIT_FINDINGS
+from daxlint.commands._options import user_errors, write_text
 from daxlint.corpus import EntryResult, StateResult, load_corpus, rule_summary, run_corpus, select_entries, to_json
 
 _VERDICT_STYLE = {"match": "bold green", "mismatch": "bold red"}

@@ -8,10 +8,8 @@ from pathlib import Path
 
 import click
 
-from daxlint.cli import UserError
-from daxlint.commands._common import (
-    emit, exit_status, load_settings, make_engine, output_options, selection_options, user_errors,
-)
+from daxlint.errors import UserError
+from daxlint.commands._options import emit, exit_status, load_settings, make_engine, output_options, selection_options, user_errors
 from daxlint.patchmode import (
     MAX_INPUT_BYTES, STDIN_NAME, SeriesChecker, load_source, make_series, open_repository, parse_series,
     read_git_range,

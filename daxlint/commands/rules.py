@@ -6,8 +6,8 @@ import json
 
 import click
 
-from daxlint.cli import UserError
-from daxlint.registry import all_rules, rule_by_id
+from daxlint.errors import UserError
+from daxlint.core.registry import all_rules, rule_by_id
 
 
 @click.command("rules")

@@ -26,7 +26,7 @@ def _command(level: str, props: list[tuple[str, object]], message: str) -> str:
 
 
 def _rule_names() -> dict[str, str]:
-    from daxlint.registry import all_rules
+    from daxlint.core.registry import all_rules
 
     return {cls.id: cls.name for cls in all_rules()}
 

@@ -91,7 +91,7 @@ def _result(f, index: dict[str, int]) -> dict:
 
 
 def as_dict(report: Report, limit: int = GITHUB_RESULT_LIMIT) -> dict:
-    from daxlint.registry import all_rules
+    from daxlint.core.registry import all_rules
 
     rules = list(all_rules())
     index = {cls.id: i for i, cls in enumerate(rules)}

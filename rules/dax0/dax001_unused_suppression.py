@@ -1,5 +1,5 @@
 from daxlint.model import Severity
-from daxlint.rule import Rule
+from daxlint.core.rule import Rule
 
 
 class UnusedSuppression(Rule):

@@ -1,12 +1,12 @@
 import os
 import re
 
-from daxlint.analysis.c import text
+from daxlint.core.syntax import text
 from daxlint.analysis.fileindex import index_for
 from daxlint.analysis.kconfig_facts import display_path, driver_kconfig_dir, fs_dax_limited_opt_in, kconfig_context_files
 from daxlint.analysis.pfn import PFN_SPECIAL, pfn_analysis, sink_severity, strongest
 from daxlint.model import Severity
-from daxlint.rule import Rule
+from daxlint.core.rule import Rule
 
 # A macro body that is a flags expression: names, |, parentheses, casts.
 _FLAGS_BODY = re.compile(r"^[\s()|\w]*$")

@@ -1,10 +1,10 @@
 import re
 
-from daxlint.analysis.c import call_args, declarator_name, enclosing_function, text, walk
+from daxlint.core.syntax import call_args, declarator_name, enclosing_function, text, walk
 from daxlint.analysis.fileindex import callee_name, contains, index_for, unwrap, value_parent
 from daxlint.analysis.pfn import FLAG_CONSTRUCTORS, PAGE_CONSTRUCTORS, pfn_analysis
 from daxlint.model import Severity
-from daxlint.rule import Rule
+from daxlint.core.rule import Rule
 
 GUARDS = ("pfn_t_has_page", "pfn_t_devmap")
 # Calls whose argument being NULL-tested counts as a check of it.

@@ -4,7 +4,7 @@ from daxlint.analysis.dax import directory_facts, driver_context_files, facts_fo
 from daxlint.analysis.kconfig_facts import display_path, fs_dax_limited_opt_in
 from daxlint.analysis.pfn import page_required
 from daxlint.model import Severity
-from daxlint.rule import Rule
+from daxlint.core.rule import Rule
 
 
 class DaxProviderWithoutPages(Rule):

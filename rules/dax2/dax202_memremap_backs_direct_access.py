@@ -3,7 +3,7 @@ from daxlint.analysis.fileindex import declared_in, index_for
 from daxlint.analysis.kconfig_facts import fs_dax_limited_opt_in, kconfig_context_files
 from daxlint.analysis.pfn import page_required
 from daxlint.model import Severity
-from daxlint.rule import Rule
+from daxlint.core.rule import Rule
 
 
 class MemremapBacksDirectAccess(Rule):

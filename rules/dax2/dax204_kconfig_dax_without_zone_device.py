@@ -2,18 +2,12 @@ import os
 import re
 
 from daxlint.analysis.dax import config_gates, directory_facts, read_facts
-from daxlint.analysis.kconfig_deps import (
-    FS_DAX_DEPENDS_SINCE_4_15,
-    Symbol,
-    entry_guarantees,
-    kconfig_index,
-    makefile_objects,
-    parse_kconfig_symbols,
-    symbol_guarantees,
-)
+from daxlint.kconfig.parser import FS_DAX_DEPENDS_SINCE_4_15, Symbol, parse_kconfig_symbols
+from daxlint.kconfig.index import entry_guarantees, kconfig_index, symbol_guarantees
+from daxlint.kconfig.makefile import makefile_objects
 from daxlint.analysis.pfn import page_required
 from daxlint.model import Severity
-from daxlint.rule import Rule
+from daxlint.core.rule import Rule
 
 PAGE_BACKING = frozenset({"ZONE_DEVICE", "FS_DAX_LIMITED"})
 _FSDAX = "it can be built without struct pages for its memory, and filesystem-DAX needs them since 569d0365f571"

@@ -1,11 +1,11 @@
 import re
 
-from daxlint.analysis.c import declarator_name, text
+from daxlint.core.syntax import declarator_name, text
 from daxlint.analysis.locate import identifier_nodes
 from daxlint.analysis.callgraph import POST_MMAP
 from daxlint.analysis.vmflags import INIT_WRAPPERS, exclusive_branches, may_write_vm_flags, model_for
 from daxlint.model import Severity
-from daxlint.rule import Rule
+from daxlint.core.rule import Rule
 
 
 class PostMmapHook(Rule):

@@ -3,7 +3,7 @@ import re
 from daxlint.analysis.callgraph import ROLE_WHY
 from daxlint.analysis.vmflags import DAX_PREDICATE_BYTES_RE, INIT_WRAPPERS, may_write_vm_flags, model_for
 from daxlint.model import Severity
-from daxlint.rule import Rule
+from daxlint.core.rule import Rule
 
 # Exported ->mmap helpers live in one file and are registered in another
 # (fuse_dax_mmap, generic_file_mmap, drm_gem_mmap_obj): a function that no

@@ -1,12 +1,12 @@
 import re
 
-from daxlint.analysis.c import function_name, text
+from daxlint.core.syntax import function_name, text
 from daxlint.analysis.locate import identifier_nodes
 from daxlint.analysis.callgraph import FAULT
 from daxlint.analysis.vmflags import exclusive_branches, may_write_vm_flags, model_for
-from daxlint.kernel import KernelVersion
+from daxlint.version import KernelVersion
 from daxlint.model import Severity
-from daxlint.rule import Rule
+from daxlint.core.rule import Rule
 
 MIXEDMAP = "VM_MIXEDMAP"
 # e1fb4a086495 "dax: remove VM_MIXEDMAP for fsdax and device dax" (v4.19):

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, ClassVar
 
 from tree_sitter import Node
 
-from daxlint.analysis.c import enclosing_function, function_name
+from daxlint.core.syntax import enclosing_function, function_name
 from daxlint.model import Finding, Severity
 
 if TYPE_CHECKING:
-    from daxlint.kernel import KernelContext
-    from daxlint.source import SourceFile
+    from daxlint.core.kernel import KernelContext
+    from daxlint.core.source import SourceFile
 
 DOC_HEADINGS = ("What it does", "Why is this bad", "Example", "Use instead", "References")
 

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from unidiff import PatchSet
 from unidiff.errors import UnidiffParseError
 
-from daxlint.files import InputError, wanted
+from daxlint.errors import InputError
+from daxlint.core.files import wanted
 
 # "origin/main..." means "since this branch left origin/main", as in
 # ``git diff origin/main...``: the merge base of the revision and HEAD.

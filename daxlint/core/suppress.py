@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from daxlint.analysis.c import walk
+from daxlint.core.syntax import walk
 from daxlint.model import Finding
 
 _SUPPRESS_RE = re.compile(r"daxlint:\s*ignore(?:\[([^\]]*)\])?", re.I)

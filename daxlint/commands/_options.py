@@ -10,14 +10,15 @@ from pathlib import Path
 
 import click
 
-from daxlint.cli import EXIT_CLEAN, EXIT_FINDINGS, UserError
-from daxlint.config import Config, load_config
-from daxlint.engine import Engine, EngineOptions
-from daxlint.files import InputError
-from daxlint.kernel import KernelContext, KernelVersion
+from daxlint.errors import EXIT_CLEAN, EXIT_FINDINGS, UserError
+from daxlint.core.config import Config, load_config
+from daxlint.core.engine import Engine, EngineOptions
+from daxlint.errors import InputError
+from daxlint.core.kernel import KernelContext
+from daxlint.version import KernelVersion
 from daxlint.model import Report, Severity
 from daxlint.output import FORMATS, render
-from daxlint.registry import RuleSelectionError, select_rules
+from daxlint.core.registry import RuleSelectionError, select_rules
 
 
 def _split(values: tuple[str, ...]) -> list[str]:

@@ -58,7 +58,7 @@ class ResultCache:
 
     def get(self, key: str):
         """The cached FileResult for ``key``, or None."""
-        from daxlint.engine import FileResult
+        from daxlint.model import FileResult
 
         row = self.db.execute("SELECT payload FROM results WHERE key = ?", (key,)).fetchone()
         if row is None:

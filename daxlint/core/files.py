@@ -7,6 +7,7 @@ import os
 import stat
 from dataclasses import dataclass, field
 
+from daxlint.errors import InputError
 from daxlint.model import Skipped
 
 C_SUFFIXES = (".c", ".h")
@@ -16,10 +17,6 @@ DEFAULT_MAX_BYTES = 4 * 1024 * 1024
 # this size, so that a huge generated header that cannot match any rule (the
 # amdgpu register headers) passes quietly instead of cluttering the report.
 SCAN_LIMIT_BYTES = 64 * 1024 * 1024
-
-
-class InputError(Exception):
-    """Bad input from the user: exits 2 with one line."""
 
 
 @dataclass

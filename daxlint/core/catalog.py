@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pycparser import c_ast, c_generator, c_parser
 
-from daxlint.kernel import KernelVersion
+from daxlint.version import KernelVersion
 from daxlint.paths import rules_dir
 
 _FILE_RE = re.compile(r"^linux-(\d+)\.(\d+)\.h$")

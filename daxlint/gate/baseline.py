@@ -23,8 +23,9 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from daxlint.files import InputError, display_path
-from daxlint.fingerprint import assign_fingerprints
+from daxlint.errors import InputError
+from daxlint.core.files import display_path
+from daxlint.core.fingerprint import assign_fingerprints
 from daxlint.model import Finding
 
 BASELINE_VERSION = 1

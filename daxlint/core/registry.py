@@ -13,7 +13,7 @@ from pathlib import Path
 
 from daxlint import __version__
 from daxlint.paths import rules_dir
-from daxlint.rule import Rule, rule_classes_in
+from daxlint.core.rule import Rule, rule_classes_in
 
 _ID_RE = re.compile(r"^DAX\d{3}$")
 

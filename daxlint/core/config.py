@@ -15,7 +15,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from daxlint.files import InputError
+from daxlint.errors import InputError
 
 KNOWN_KEYS = {"select", "ignore", "per-file-ignores", "kernel-version", "max-file-size"}
 

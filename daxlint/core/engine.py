@@ -1,0 +1,191 @@
+"""The engine: parses a file once and runs the enabled rules on its tree.
+Files that contain none of the enabled rules' trigger tokens are never
+parsed. Running it over many files (processes, cache) is
+``daxlint.core.runner``'s job."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import signal
+import threading
+import traceback
+from dataclasses import dataclass, field
+
+from daxlint.core.files import DEFAULT_MAX_BYTES, SCAN_LIMIT_BYTES, classify_bytes, file_kind, read_source_stat
+from daxlint.core.fingerprint import assign_fingerprints
+from daxlint.core.kernel import KernelContext
+from daxlint.core.prefilter import TokenMatcher
+from daxlint.core.rule import Rule, RuleContext
+from daxlint.core.source import SourceFile
+from daxlint.core.suppress import apply_suppressions, find_suppressions
+from daxlint.model import FileResult, Finding, InternalError, Skipped
+
+
+@dataclass
+class EngineOptions:
+    jobs: int = 0  # 0: every core
+    use_cache: bool = True
+    cache_path: str | None = None
+    max_bytes: int = DEFAULT_MAX_BYTES
+    timeout: float = 60.0  # seconds one file may take before it is skipped
+    per_file_ignores: dict[str, list[str]] = field(default_factory=dict)
+
+
+class FileTimeout(Exception):
+    pass
+
+
+class Engine:
+    def __init__(self, rules: list[type[Rule]], kernel: KernelContext, options: EngineOptions | None = None):
+        self.rule_classes = list(rules)
+        self.rules = [cls() for cls in self.rule_classes]
+        self.kernel = kernel
+        self.options = options or EngineOptions()
+        self.enabled_ids = {r.id for r in self.rules}
+        # One matcher per file kind, over the tokens of the rules that find
+        # things on their own: the unused-suppression rule only ever follows
+        # them, so its token is looked for in the few files they match.
+        self._finders = [r for r in self.rules if not r.reports_unused_suppressions]
+        self._followers = [r for r in self.rules if r.reports_unused_suppressions]
+        self._matchers = {
+            kind: TokenMatcher([t for r in self._finders if kind in r.file_kinds for t in r.tokens]) for kind in ("c", "kconfig")
+        }
+        self._tokenless = any(not r.tokens for r in self._finders)
+
+    def rules_for(self, data: bytes, kind: str = "c") -> list[Rule]:
+        """Rules whose trigger tokens occur in ``data`` and that could match
+        it: the prefilter. The unused-suppression rule comes last, and only
+        with another rule."""
+        present = self._matchers[kind].present(data)
+        if not present and not self._tokenless:  # most files of a tree
+            return []
+        out = [
+            r
+            for r in self._finders
+            if kind in r.file_kinds and (not r.tokens or any(t in present for t in r.tokens)) and r.could_match(data)
+        ]
+        if out:
+            out += [r for r in self._followers if kind in r.file_kinds and (not r.tokens or any(t in data for t in r.tokens))]
+        return out
+
+    def needs_analysis(self, data: bytes, kind: str = "c") -> bool:
+        """Whether some rule that finds things on its own could match ``data``."""
+        return any(not r.reports_unused_suppressions for r in self.rules_for(data, kind))
+
+    @property
+    def file_kinds(self) -> tuple[str, ...]:
+        # The unused-suppression rule follows the others: it adds no file kind.
+        return tuple(sorted({k for r in self.rules if not r.reports_unused_suppressions for k in r.file_kinds} or {"c"}))
+
+    def analyze(self, display: str, data: bytes, abspath: str | None = None, kernel: KernelContext | None = None) -> FileResult:
+        """Run the enabled rules on one file's bytes, against ``kernel`` (the
+        engine's own context unless a mode gives one per file)."""
+        res = FileResult()
+        kind = file_kind(display)
+        applicable = self.rules_for(data, kind)
+        if all(r.reports_unused_suppressions for r in applicable):
+            return res
+        bad = classify_bytes(data)
+        if bad:
+            res.skipped.append(Skipped(display, bad))
+            return res
+        with _time_limit(self.options.timeout):
+            try:
+                return self._analyze_parsed(res, kind, applicable, SourceFile(display, data), abspath, kernel or self.kernel)
+            except FileTimeout:
+                return FileResult(skipped=[Skipped(display, f"took longer than {self.options.timeout:g}s, skipped")])
+            except RecursionError:
+                return FileResult(skipped=[Skipped(display, "nesting too deep to analyse")])
+
+    def _analyze_parsed(self, res: FileResult, kind: str, applicable: list[Rule], source: SourceFile, abspath: str | None,
+                        kernel: KernelContext) -> FileResult:
+        display = source.path
+        if kind == "c":
+            _ = source.tree
+            res.parsed = True
+        raw: list[Finding] = []
+        if abspath is not None:
+            for rule in applicable:
+                for p in rule.context_files(abspath):
+                    res.context[p] = kernel.reader.signature(p)
+                    # The directory too: its mtime moves when a sibling
+                    # appears or goes, which the file list alone misses.
+                    d = os.path.dirname(p)
+                    if d not in res.context:
+                        res.context[d] = kernel.reader.signature(d)
+        for rule in applicable:
+            if rule.reports_unused_suppressions:
+                continue
+            ctx = RuleContext(rule, source, kernel, abspath)
+            try:
+                out = rule.check(ctx)
+                if out is not None:
+                    for f in out:
+                        if f is not None and f not in ctx.findings:
+                            ctx.findings.append(f)
+            except FileTimeout:
+                raise
+            except Exception as e:  # a broken rule must not stop the run
+                tb = traceback.extract_tb(e.__traceback__)[-1]
+                res.errors.append(InternalError(display, rule.id, f"{type(e).__name__}: {e} (at {os.path.basename(tb.filename)}:{tb.lineno})"))
+                continue
+            raw.extend(ctx.findings)
+        sup = apply_suppressions(raw, find_suppressions(source, kind))
+        res.findings = sup.kept
+        for rule in applicable:
+            if rule.reports_unused_suppressions:
+                ctx = RuleContext(rule, source, kernel, abspath)
+                unused = [s for s in sup.unused if s.rules is None or any(any(e.startswith(r) for e in self.enabled_ids) for r in s.rules)]
+                rule.report_unused(ctx, unused)
+                res.findings.extend(ctx.findings)
+        assign_fingerprints(res.findings)
+        return res
+
+    def analyze_file(self, display: str, abspath: str) -> FileResult:
+        """The result for a file on disk; unreadable, odd or huge files
+        become skips (analyze() applies the per-file time limit)."""
+        data, why, _st = read_source_stat(abspath, self.options.max_bytes, SCAN_LIMIT_BYTES)
+        return self.analyze_read(display, abspath, data, why)
+
+    def analyze_read(self, display: str, abspath: str, data: bytes | None, why: str | None) -> FileResult:
+        """The result for bytes read_source_stat() gave (or its reason not to)."""
+        if data is None:
+            return FileResult(skipped=[Skipped(display, why)])
+        if why is not None:  # too large to analyse: only say so if it mattered
+            matters = self.needs_analysis(data, file_kind(display))
+            return FileResult(skipped=[Skipped(display, why)] if matters else [])
+        return self.analyze(display, data, abspath)
+
+    def per_file_ignores(self, display: str) -> list[str]:
+        """Rule selectors the config's per-file-ignores give for ``display``."""
+        out: list[str] = []
+        for pattern, ids in self.options.per_file_ignores.items():
+            if fnmatch.fnmatch(display, pattern) or fnmatch.fnmatch(display, "*/" + pattern):
+                out.extend(ids)
+        return out
+
+
+class _time_limit:
+    """SIGALRM-based limit; a no-op off the main thread."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.active = False
+
+    def __enter__(self):
+        if self.seconds and threading.current_thread() is threading.main_thread():
+            self.active = True
+            self.old = signal.signal(signal.SIGALRM, self._raise)
+            signal.setitimer(signal.ITIMER_REAL, self.seconds)
+        return self
+
+    @staticmethod
+    def _raise(signum, frame):
+        raise FileTimeout()
+
+    def __exit__(self, *exc):
+        if self.active:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self.old)
+        return False

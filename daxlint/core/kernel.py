@@ -1,0 +1,102 @@
+"""What daxlint knows about the kernel tree being checked: where its top is,
+which version it is (from the top Makefile, or --kernel-version), what its
+Kconfig files say, and the run's memo of what rules computed about it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from daxlint.core.catalog import catalog_for, newest_catalog_version
+from daxlint.kconfig.parser import parse_kconfig_symbols
+from daxlint.sources.tree import TreeReader
+from daxlint.version import KernelVersion, read_makefile_version
+
+
+def find_tree_root(path: Path) -> Path | None:
+    """The nearest directory at or above ``path`` whose Makefile names a kernel
+    version (the top of a kernel tree)."""
+    p = path.resolve() if path.exists() else path.absolute()
+    if p.is_file():
+        p = p.parent
+    for candidate in (p, *p.parents):
+        mk = candidate / "Makefile"
+        if mk.is_file() and read_makefile_version(mk) is not None:
+            return candidate
+    return None
+
+
+class KernelContext:
+    """Per-run facts about the tree: version, catalog, Kconfig of directories.
+
+    Everything is read lazily and cached, and nothing is ever written.
+    ``memo`` holds what analyses compute about the tree once per run (a
+    directory's DAX facts, the Kconfig symbol index); a mode may seed it
+    (audit hands every file the tree's shared Kconfig index)."""
+
+    def __init__(self, root: Path | None, version: KernelVersion | None, version_source: str,
+                 reader: TreeReader | None = None, memo: dict | None = None):
+        self.root = root
+        self.version = version
+        self.version_source = version_source  # "flag", "Makefile", "config" or "default"
+        self.reader = reader or TreeReader()
+        self._memo: dict = dict(memo or {})
+        self._catalog = None
+
+    @classmethod
+    def for_paths(cls, paths: list[Path], override: KernelVersion | None = None) -> "KernelContext":
+        root = None
+        for p in paths:
+            root = find_tree_root(p)
+            if root:
+                break
+        if override is not None:
+            return cls(root, override, "flag")
+        if root is not None:
+            return cls(root, read_makefile_version(root / "Makefile"), "Makefile")
+        return cls(None, None, "default")
+
+    def memo(self, key, factory: Callable[[], Any]):
+        """``factory()``, computed once per run for ``key``."""
+        try:
+            return self._memo[key]
+        except KeyError:
+            value = self._memo[key] = factory()
+            return value
+
+    @property
+    def effective_version(self) -> KernelVersion:
+        """The version rules should assume: the tree's, or else the newest the
+        catalog describes (new code is written against mainline)."""
+        if self.version is not None:
+            return self.version
+        return newest_catalog_version()
+
+    @property
+    def catalog(self):
+        if self._catalog is None:
+            self._catalog = catalog_for(self.effective_version)
+        return self._catalog
+
+    def kconfig_entries(self, directory: str) -> list:
+        """Config entries (kconfig.parser.Symbol) of the Kconfig file in
+        ``directory``, if any."""
+        key = os.path.normpath(directory)
+
+        def parse():
+            kpath = os.path.join(key, "Kconfig")
+            data = self.reader.read(kpath)
+            return parse_kconfig_symbols(data.decode("utf-8", "replace"), kpath)[0] if data is not None else []
+
+        return self.memo(("kconfig-entries", key), parse)
+
+    def has_kconfig(self, directory: str) -> bool:
+        return self.reader.read(os.path.join(directory, "Kconfig")) is not None
+
+    def read(self, path: str) -> bytes | None:
+        return self.reader.read(path)
+
+    def listdir(self, directory: str) -> list[str]:
+        return self.reader.listdir(directory)

@@ -1,0 +1,199 @@
+"""Running the engine over many files: the walk, a pool of forked worker
+processes, and the per-file result cache. ``check_paths()`` is what
+``daxlint check`` (and the corpus) run; ``fork_pool()`` is the one pool
+every mode uses."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import multiprocessing
+import multiprocessing.pool
+import os
+import signal
+from pathlib import Path
+
+from daxlint.core.cache import ResultCache
+from daxlint.core.engine import Engine
+from daxlint.core.files import SCAN_LIMIT_BYTES, FileWalk, read_source_stat
+from daxlint.core.registry import rule_matches, ruleset_signature
+from daxlint.model import FileResult, Report
+from daxlint.paths import cache_dir
+
+_SERIAL_BELOW = 8
+# Files per task: large enough that pickling and the pool's bookkeeping are
+# noise next to the reading, small enough that the expensive files (a few
+# hundred of 55k) do not leave one worker busy while the other waits.
+_BATCH = 128
+
+
+def fork_pool(jobs: int, initializer=None, initargs: tuple = ()) -> multiprocessing.pool.Pool:
+    """``jobs`` worker processes forked from this one, so they inherit its
+    state (the engine, the rules, the catalog) instead of unpickling it.
+    Workers ignore ^C: the parent handles it and ends the pool."""
+    return multiprocessing.get_context("fork").Pool(jobs, initializer=_init_worker, initargs=(initializer, initargs))
+
+
+def _init_worker(initializer, initargs) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if initializer is not None:
+        initializer(*initargs)
+
+
+def key_prefix(engine: Engine) -> bytes:
+    """What every cache key of a run shares: rules, their code, version."""
+    return json.dumps(
+        [ruleset_signature(), sorted(engine.enabled_ids), str(engine.kernel.effective_version), engine.options.max_bytes]
+    ).encode()
+
+
+def cache_key(prefix: bytes, sha: str, display: str) -> str:
+    return hashlib.sha1(prefix + b"\0" + sha.encode() + b"\0" + display.encode()).hexdigest()
+
+
+def analyse_for_run(engine: Engine, display: str, abspath: str):
+    """(sha, (size, mtime_ns), result or None) for check_paths(). The
+    content hash is taken only when the result is worth a cache row of
+    its own; an empty result is remembered by the file's stat alone, and
+    re-reading such a file costs no more than hashing it would."""
+    data, why, st = read_source_stat(abspath, engine.options.max_bytes, SCAN_LIMIT_BYTES)
+    res = engine.analyze_read(display, abspath, data, why)
+    stamp = (st.st_size, st.st_mtime_ns) if st is not None else None
+    if data is None:
+        sha = None  # nothing to key a cache row on
+    elif engine.options.use_cache and res.needs_own_row:
+        sha = hashlib.sha1(data).hexdigest()
+    else:
+        sha = ""
+    return sha, stamp, (None if res.is_empty else res)
+
+
+def check_paths(engine: Engine, paths: list[str]) -> Report:
+    """Every wanted file under ``paths``, analysed (or answered by the cache)."""
+    walk = FileWalk(paths, engine.file_kinds)
+    report = Report()
+    report.kernel_version = str(engine.kernel.effective_version)
+    prefix = key_prefix(engine)
+    cache = None
+    if engine.options.use_cache:
+        try:
+            cache = ResultCache(_cache_file(engine.options.cache_path))
+            cache.load_stat()  # here: the walk below may run in the pool's feeder thread
+        except Exception as e:  # an unwritable cache dir must not stop a check
+            report.notes.append(f"cache disabled: {e}")
+            cache = None
+    results: list[tuple[str, FileResult]] = []  # files with something to report
+    deferred: list[tuple[str, str, str]] = []  # unchanged since a run that found something
+    checked = 0
+
+    def to_analyse():
+        """The walk, minus files the cache answers from their stat alone.
+        With several jobs this runs in the pool's feeder thread, so that
+        workers start on the first directories while the walk goes on;
+        it must not touch SQLite (the connection belongs to this thread)."""
+        nonlocal checked
+        for display, abspath in walk:
+            checked += 1
+            if cache is not None and cache.has_stat(abspath):
+                try:
+                    known = cache.known(abspath, os.stat(abspath))
+                except OSError:
+                    known = None
+                if known is not None:
+                    sha, stored_key, empty = known
+                    if empty and cache_key(prefix, sha, display) == stored_key:
+                        continue
+                    if sha:
+                        deferred.append((display, abspath, sha))
+                        continue
+            yield display, abspath
+
+    def record(display, abspath, sha, stamp, res):
+        if res is not None:
+            results.append((display, res))
+        if cache is not None and sha is not None and not (res is not None and res.errors):
+            cache.put(cache_key(prefix, sha, display), abspath, stamp, sha, res or FileResult())
+
+    try:
+        for item in _run(engine, to_analyse()):
+            record(*item)
+        # Files unchanged since a run that found something: their result
+        # stands while the files it depends on are unchanged too.
+        sig_memo: dict[str, object] = {}
+        stale: list[tuple[str, str]] = []
+        for display, abspath, sha in deferred:
+            hit = cache.get(cache_key(prefix, sha, display))
+            if hit is not None and _context_unchanged(engine, hit.context, sig_memo):
+                results.append((display, hit))
+            else:
+                stale.append((display, abspath))
+        for item in _run(engine, stale):
+            record(*item)
+    finally:
+        if cache is not None:
+            cache.close()
+    report.files_checked = checked
+    report.skipped.extend(walk.skipped)
+    for display, res in results:
+        report.files_parsed += int(res.parsed)
+        ignored = engine.per_file_ignores(display)
+        report.findings.extend(f for f in res.findings if not (ignored and rule_matches(f.rule_id, ignored)))
+        report.skipped.extend(res.skipped)
+        report.errors.extend(res.errors)
+    report.sort()
+    return report
+
+
+def _context_unchanged(engine: Engine, context: dict, memo: dict) -> bool:
+    for p, sig in context.items():
+        if p not in memo:
+            cur = engine.kernel.reader.signature(p)
+            memo[p] = list(cur) if isinstance(cur, tuple) else cur
+        if memo[p] != sig:
+            return False
+    return True
+
+
+def _run(engine: Engine, items):
+    """(display, abspath, sha, stamp, result or None) for each item, in
+    no particular order. Fewer than a handful of files are not worth
+    starting processes for."""
+    jobs = engine.options.jobs or os.cpu_count() or 1
+    items = iter(items)
+    head = list(itertools.islice(items, _SERIAL_BELOW))
+    if jobs <= 1 or len(head) < _SERIAL_BELOW:
+        for display, abspath in itertools.chain(head, items):
+            yield display, abspath, *analyse_for_run(engine, display, abspath)
+        return
+    with fork_pool(jobs, _set_worker_engine, (engine,)) as pool:
+        for out in pool.imap_unordered(_worker, _batches(itertools.chain(head, items), _BATCH)):
+            yield from out
+
+
+_WORKER_ENGINE: Engine | None = None  # in a worker process: the engine it forked with
+
+
+def _set_worker_engine(engine: Engine) -> None:
+    global _WORKER_ENGINE
+    _WORKER_ENGINE = engine
+
+
+def _batches(items, size: int):
+    while batch := list(itertools.islice(items, size)):
+        yield batch
+
+
+def _worker(batch: list[tuple[str, str]]):
+    out = []
+    for display, abspath in batch:
+        sha, stamp, res = analyse_for_run(_WORKER_ENGINE, display, abspath)
+        # Nearly every file of a tree has nothing to report: send nothing
+        # back for it unless the cache wants its stat row.
+        if res is not None or (_WORKER_ENGINE.options.use_cache and sha is not None):
+            out.append((display, abspath, sha, stamp, res))
+    return out
+
+
+def _cache_file(override: str | None) -> Path:
+    return Path(override) if override else cache_dir() / "results-v2.sqlite"

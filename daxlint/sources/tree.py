@@ -1,0 +1,33 @@
+"""Reading a kernel tree on disk, for rules that look beyond the file they
+check (a directory's Kconfig, sibling sources)."""
+
+from __future__ import annotations
+
+import os
+
+
+class TreeReader:
+    """How rules read files other than the one being checked (a directory's
+    Kconfig, sibling sources). The default reads the disk; patch and audit
+    modes substitute readers over a patched copy or git objects."""
+
+    def read(self, path: str) -> bytes | None:
+        try:
+            with open(path, "rb") as fh:
+                return fh.read()
+        except OSError:
+            return None
+
+    def listdir(self, directory: str) -> list[str]:
+        try:
+            return sorted(os.listdir(directory))
+        except OSError:
+            return []
+
+    def signature(self, path: str):
+        """Something that changes when the file changes (for cache keys)."""
+        try:
+            st = os.stat(path)
+            return (st.st_size, st.st_mtime_ns)
+        except OSError:
+            return None
