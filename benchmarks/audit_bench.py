@@ -90,7 +90,7 @@ def build_synthetic(commits: int, seed: int) -> tuple[Path, str]:
 
     subprocess.run(["rm", "-rf", str(repo)], check=True)
     subprocess.run(["git", "clone", "-q", "--bare", "--shared", str(kernel), str(repo)], check=True)
-    from daxlint.audit import GitRepo
+    from daxlint.sources.git import GitRepo
 
     src = pygit2.Repository(str(kernel))
     tree = src[base].tree
@@ -206,8 +206,9 @@ def build_synthetic(commits: int, seed: int) -> tuple[Path, str]:
 def timed_audit(repo: Path, revisions: list[str], db: Path, jobs: int) -> dict:
     """One in-process audit, with the time spent on whole trees separated
     from the walk over commits."""
-    from daxlint.audit import AuditOptions, Auditor, GitRepo
-    from daxlint.audit_store import AuditStore
+    from daxlint.audit.auditor import AuditOptions, Auditor
+    from daxlint.sources.git import GitRepo
+    from daxlint.audit.store import AuditStore
     from daxlint.core.registry import select_rules
 
     marks = {"snapshot_done": None}

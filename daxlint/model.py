@@ -98,6 +98,24 @@ class FileResult:
     # with their signatures when analysed: a cached result is reused only
     # while they are unchanged.
     context: dict[str, object] = field(default_factory=dict)
+    # Audit: no enabled rule could match the bytes, so nothing ran (a
+    # verdict that holds for any kernel version), or the blob could not be read.
+    unmatched: bool = False
+    unreadable: str | None = None
+
+    def to_payload(self) -> dict:
+        """The result as stored by the result cache and the audit store
+        (errors are never stored: a file that raised is analysed again)."""
+        return {"f": [f.to_dict() for f in self.findings], "s": [s.to_dict() for s in self.skipped], "p": self.parsed, "c": self.context}
+
+    @classmethod
+    def from_payload(cls, d: dict) -> "FileResult":
+        return cls(
+            findings=[Finding.from_dict(f) for f in d["f"]],
+            skipped=[Skipped(**s) for s in d.get("s", [])],
+            parsed=d.get("p", False),
+            context=d.get("c", {}),
+        )
 
     @property
     def needs_own_row(self) -> bool:

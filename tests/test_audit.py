@@ -18,8 +18,9 @@ from audit_repo import (
     PROVIDER, SIBLING_PAGES, XIP_DRIVER, XIP_KCONFIG, XIP_KCONFIG_LIMITED, ScratchRepo, makefile, mmap_clean, mmap_writer,
 )
 from conftest import run_daxlint
-from daxlint.audit import AuditOptions, Auditor, GitRepo, pair_moves
-from daxlint.audit_store import AuditStore
+from daxlint.audit.auditor import AuditOptions, Auditor, pair_moves
+from daxlint.sources.git import GitRepo
+from daxlint.audit.store import AuditStore
 from daxlint.version import KernelVersion
 from daxlint.model import Finding, Severity
 from daxlint.core.registry import select_rules

@@ -15,9 +15,12 @@ import pytest
 
 from audit_repo import ScratchRepo, mmap_clean, mmap_writer
 from conftest import run_daxlint
-from daxlint.audit import AuditOptions, Auditor, GitRepo, diff_excerpt
-from daxlint.audit_report import chart_svg, print_audit, render_html, sparkline
-from daxlint.audit_store import AuditStore
+from daxlint.audit.auditor import AuditOptions, Auditor
+from daxlint.sources.git import GitRepo
+from daxlint.audit.excerpt import diff_excerpt
+from daxlint.output.audit.html import chart_svg, render_html
+from daxlint.output.audit.rich_view import print_audit, sparkline
+from daxlint.audit.store import AuditStore
 from daxlint.core.registry import select_rules
 
 

@@ -18,7 +18,7 @@ import pygit2
 import pytest
 
 from conftest import REPO, run_daxlint
-from daxlint.corpus import STATES, load_corpus
+from daxlint.corpus.entries import STATES, load_corpus
 from daxlint.core.registry import all_rules
 
 CORPUS = REPO / "corpus"

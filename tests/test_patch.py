@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 
 from conftest import run_daxlint
-from daxlint.patchmode import (
-    PatchError, SeriesChecker, clean_subject, declared_placements, make_series, map_line, parse_series,
-    partial_text, repo_path,
-)
+from daxlint.patch.mail import PatchError, clean_subject, parse_series, repo_path
+from daxlint.patch.checker import SeriesChecker
+from daxlint.patch.apply import declared_placements, map_line
+from daxlint.patch.series import make_series
+from daxlint.patch.partial import partial_text
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Dax Tester", "GIT_AUTHOR_EMAIL": "dax@example.org",

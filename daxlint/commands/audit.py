@@ -67,9 +67,14 @@ def command(revisions, repo_dir, all_parents, select, ignore, kernel_version, co
     above --fail-on) that is still open at the end of the range, 0 when
     not, 2 on errors (bad range, not a repository).
     """
-    from daxlint.audit import AuditOptions, Auditor, GitRepo, diff_excerpt
-    from daxlint.audit_report import print_audit, render_csv, render_html, render_json, render_text
-    from daxlint.audit_store import AuditStore, StoreError
+    from daxlint.audit.auditor import AuditOptions, Auditor
+    from daxlint.sources.git import GitRepo
+    from daxlint.audit.excerpt import diff_excerpt
+    from daxlint.output.audit.rich_view import print_audit
+    from daxlint.output.audit.csv_out import render_csv
+    from daxlint.output.audit.html import render_html
+    from daxlint.output.audit.text import render_json, render_text
+    from daxlint.audit.store import AuditStore, StoreError
     from daxlint.paths import cache_dir
 
     if not repo_dir.is_dir():

@@ -13,7 +13,9 @@ import click
 
 from daxlint.errors import EXIT_CLEAN, EXIT_FINDINGS
 from daxlint.commands._options import user_errors, write_text
-from daxlint.corpus import EntryResult, StateResult, load_corpus, rule_summary, run_corpus, select_entries, to_json
+from daxlint.corpus.results import EntryResult, StateResult, rule_summary, to_json
+from daxlint.corpus.entries import load_corpus, select_entries
+from daxlint.corpus.runner import run_corpus
 
 _VERDICT_STYLE = {"match": "bold green", "mismatch": "bold red"}
 _SIDE_STYLE = {"violates": "red", "fixes": "green", "sanctioned": "cyan", "complies": "blue"}

@@ -10,10 +10,10 @@ import click
 
 from daxlint.errors import UserError
 from daxlint.commands._options import emit, exit_status, load_settings, make_engine, output_options, selection_options, user_errors
-from daxlint.patchmode import (
-    MAX_INPUT_BYTES, STDIN_NAME, SeriesChecker, load_source, make_series, open_repository, parse_series,
-    read_git_range,
-)
+from daxlint.patch.mail import MAX_INPUT_BYTES, STDIN_NAME, load_source, parse_series, read_git_range
+from daxlint.patch.checker import SeriesChecker
+from daxlint.patch.series import make_series
+from daxlint.sources.git import open_repository
 
 
 @click.command("patch")

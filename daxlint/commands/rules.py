@@ -28,7 +28,7 @@ def _corpus_section(rule_id: str) -> str:
     """The corpus entries (historical changes) whose expectations name the
     rule, as a Markdown section; empty when there are none. A broken corpus
     must not break explain, so load errors leave the section out."""
-    from daxlint.corpus import CorpusError, entries_for_rule
+    from daxlint.corpus.entries import CorpusError, entries_for_rule
 
     try:
         hits = entries_for_rule(rule_id)

@@ -15,7 +15,7 @@ import os
 import sqlite3
 from pathlib import Path
 
-from daxlint.model import Finding, Skipped
+from daxlint.model import FileResult
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS stat (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, sha TEXT, key TEXT, empty INTEGER);
@@ -58,27 +58,16 @@ class ResultCache:
 
     def get(self, key: str):
         """The cached FileResult for ``key``, or None."""
-        from daxlint.model import FileResult
-
         row = self.db.execute("SELECT payload FROM results WHERE key = ?", (key,)).fetchone()
-        if row is None:
-            return None
-        d = json.loads(row[0])
-        return FileResult(
-            findings=[Finding.from_dict(f) for f in d["f"]],
-            skipped=[Skipped(**s) for s in d.get("s", [])],
-            parsed=d.get("p", False),
-            context=d.get("c", {}),
-        )
+        return None if row is None else FileResult.from_payload(json.loads(row[0]))
 
-    def put(self, key: str, abspath: str, stamp: tuple[int, int] | None, sha: str, res) -> None:
+    def put(self, key: str, abspath: str, stamp: tuple[int, int] | None, sha: str, res: FileResult) -> None:
         """Record ``res`` under ``key``, and the file's (size, mtime_ns) stamp.
         An empty result needs no row of its own: the stat row says so."""
         if stamp is not None:
             self._pending_stat.append((abspath, stamp[0], stamp[1], sha, key, int(not res.needs_own_row)))
         if res.needs_own_row or stamp is None:
-            payload = {"f": [f.to_dict() for f in res.findings], "s": [s.to_dict() for s in res.skipped], "p": res.parsed, "c": res.context}
-            self._pending_results.append((key, json.dumps(payload)))
+            self._pending_results.append((key, json.dumps(res.to_payload())))
         if len(self._pending_results) + len(self._pending_stat) >= 2000:
             self.flush()
 

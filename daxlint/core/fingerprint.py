@@ -20,6 +20,14 @@ def normalise_code(line: str) -> str:
     return _WS_NEAR_PUNCT.sub("", _WS.sub(" ", line).strip())
 
 
+def identity(f: Finding) -> tuple[str, str, str]:
+    """What makes two findings the same problem wherever the code sits: rule,
+    enclosing function and the flagged line, white space folded. Patch mode
+    asks whether a finding was there before a patch; audit pairs a finding
+    that left one file with one that arrived in another (moved code)."""
+    return (f.rule_id, f.function or "", normalise_code(f.snippet))
+
+
 def assign_fingerprints(findings: list[Finding]) -> None:
     """Set ``fingerprint`` on each finding (in place). Findings must be of one
     file and sorted by position so the occurrence index is stable."""

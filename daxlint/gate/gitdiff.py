@@ -11,9 +11,7 @@ kept absolute and mapped back to the user's spelling at the end."""
 
 from __future__ import annotations
 
-import codecs
 import os
-import subprocess
 from dataclasses import dataclass, field
 
 from unidiff import PatchSet
@@ -21,6 +19,7 @@ from unidiff.errors import UnidiffParseError
 
 from daxlint.errors import InputError
 from daxlint.core.files import wanted
+from daxlint.sources.git import first_line, run_git, unquote_path
 
 # "origin/main..." means "since this branch left origin/main", as in
 # ``git diff origin/main...``: the merge base of the revision and HEAD.
@@ -98,29 +97,12 @@ def path_key(path: str) -> str:
     return os.path.join(os.path.realpath(os.path.dirname(path)), os.path.basename(path))
 
 
-def _git(args: list[str], cwd: str) -> subprocess.CompletedProcess:
-    try:
-        return subprocess.run(
-            ["git", "-c", "core.quotepath=false", *args],
-            cwd=cwd,
-            capture_output=True,
-            stdin=subprocess.DEVNULL,
-        )
-    except FileNotFoundError:
-        raise GitDiffError("--diff needs git, and git is not installed") from None
-
-
-def _first_line(stderr: bytes) -> str:
-    text = stderr.decode("utf-8", "replace").strip()
-    return text.splitlines()[0] if text else "git failed"
-
-
 def repository_root(path: str) -> str:
     """Top directory of the git work tree that holds ``path``."""
     where = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
-    proc = _git(["rev-parse", "--show-toplevel"], where)
+    proc = run_git(["rev-parse", "--show-toplevel"], cwd=where, purpose="--diff")
     if proc.returncode != 0:
-        why = _first_line(proc.stderr)
+        why = first_line(proc.stderr)
         if "not a git repository" in why:
             raise GitDiffError(f"--diff: {path} is not inside a git work tree")
         # e.g. "detected dubious ownership" in CI containers: say what git said.
@@ -135,11 +117,11 @@ def resolve_revision(base: str, root: str) -> str:
     if base.endswith(MERGE_BASE_SUFFIX) and len(base) > len(MERGE_BASE_SUFFIX):
         rev = base[: -len(MERGE_BASE_SUFFIX)]
         tip = resolve_revision(rev, root)
-        proc = _git(["merge-base", tip, "HEAD"], root)
+        proc = run_git(["merge-base", tip, "HEAD"], cwd=root, purpose="--diff")
         if proc.returncode != 0:
             raise GitDiffError(f"--diff: {rev} and HEAD have no common ancestor (a shallow clone? fetch full history)")
         return proc.stdout.decode().strip()
-    proc = _git(["rev-parse", "--verify", "--quiet", "--end-of-options", f"{base}^{{commit}}"], root)
+    proc = run_git(["rev-parse", "--verify", "--quiet", "--end-of-options", f"{base}^{{commit}}"], cwd=root, purpose="--diff")
     if proc.returncode != 0:
         raise GitDiffError(f"--diff: unknown git revision {base!r}")
     return proc.stdout.decode().strip()
@@ -153,14 +135,6 @@ def _pathspecs(paths: list[str], root: str) -> list[str]:
     return specs
 
 
-def _unquote(name: str) -> str:
-    """Git writes names with quotes, backslashes or control characters as a
-    C string ("a\\"b.c"); unidiff keeps those quotes."""
-    if len(name) >= 2 and name[0] == name[-1] == '"':
-        return codecs.escape_decode(name[1:-1].encode("utf-8"))[0].decode("utf-8", "surrogateescape")
-    return name
-
-
 def _parse_diff(text: str, root: str) -> tuple[dict[str, ChangedFile], list[str]]:
     try:
         patch = PatchSet(text)
@@ -171,7 +145,7 @@ def _parse_diff(text: str, root: str) -> tuple[dict[str, ChangedFile], list[str]
     for pf in patch:
         if pf.is_submodule:
             continue
-        abspath = os.path.join(root, _unquote(pf.path))
+        abspath = os.path.join(root, unquote_path(pf.path))
         if pf.is_removed_file:
             deleted.append(abspath)
             continue
@@ -197,20 +171,21 @@ def changed_since(base: str, paths: list[str]) -> DiffScope:
             raise GitDiffError(f"--diff: {p} is not in the same git repository as {paths[0]}")
     commit = resolve_revision(base, root)
     specs = _pathspecs(paths, root)
-    proc = _git(
+    proc = run_git(
         [
             "--literal-pathspecs", "diff", "-U0", "--no-color", "--no-ext-diff", "--no-textconv",
             "--find-renames", "--ignore-submodules", "--src-prefix=a/", "--dst-prefix=b/",
             commit, "--", *specs,
         ],
-        root,
+        cwd=root,
+        purpose="--diff",
     )
     if proc.returncode != 0:
-        raise GitDiffError(f"--diff: git diff failed: {_first_line(proc.stderr)}")
+        raise GitDiffError(f"--diff: git diff failed: {first_line(proc.stderr)}")
     changed, deleted = _parse_diff(proc.stdout.decode("utf-8", "replace"), root)
-    proc = _git(["--literal-pathspecs", "ls-files", "-z", "--others", "--exclude-standard", "--", *specs], root)
+    proc = run_git(["--literal-pathspecs", "ls-files", "-z", "--others", "--exclude-standard", "--", *specs], cwd=root, purpose="--diff")
     if proc.returncode != 0:
-        raise GitDiffError(f"--diff: git ls-files failed: {_first_line(proc.stderr)}")
+        raise GitDiffError(f"--diff: git ls-files failed: {first_line(proc.stderr)}")
     for name in proc.stdout.decode("utf-8", "surrogateescape").split("\0"):
         if name:
             abspath = os.path.join(root, name)

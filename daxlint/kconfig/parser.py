@@ -5,7 +5,6 @@ into a small tree for ``daxlint.kconfig.index.guarantees``."""
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 

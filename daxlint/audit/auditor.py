@@ -1,0 +1,566 @@
+"""The auditor: walks a range's commits, has the changed blobs analysed
+ahead on the workers, and finishes commits in order - what each
+introduced, fixed or moved, and what is still open at the range's end."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
+
+import pygit2
+
+from daxlint.audit.blobs import BlobAnalyzer, _Workers, remembered
+from daxlint.audit.deps import ancestors, dep_token, deps_hold, touches_kconfig
+from daxlint.audit.results import AuditResult, CommitAudit, family
+from daxlint.core.catalog import newest_catalog_version
+from daxlint.core.files import DEFAULT_MAX_BYTES, file_kind
+from daxlint.core.fingerprint import identity
+from daxlint.core.registry import rule_matches, ruleset_signature
+from daxlint.model import FileResult, Finding
+from daxlint.sources.git import Change, CommitInfo, GitRepo
+from daxlint.version import KernelVersion
+
+_SNAPSHOT_CHUNK = 48  # files per task when a whole tree is analysed
+
+@dataclass
+class AuditOptions:
+    jobs: int = 0  # 0: every core
+    kernel_version: KernelVersion | None = None  # overrides every commit's Makefile
+    all_parents: bool = False
+    max_bytes: int = DEFAULT_MAX_BYTES
+    timeout: float = 60.0
+    per_file_ignores: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass
+class _Plan:
+    """The work for one commit (or for the tree of a commit whose state
+    is needed as a base), submitted ahead of finishing it."""
+
+    sha: str
+    tree: object = None
+    version: KernelVersion | None = None
+    version_source: str = "Makefile"
+    parents: list[str] = field(default_factory=list)
+    whole_tree: str | None = None  # the reason, when every file is compared
+    changes: list[Change] = field(default_factory=list)
+    items: dict[str, str] = field(default_factory=dict)  # path -> blob id wanted in this tree
+    cached: dict[str, FileResult] = field(default_factory=dict)
+    handles: list = field(default_factory=list)
+    skip: str | None = None
+    info: CommitInfo | None = None
+
+
+class _Unreadable(Exception):
+    pass
+
+
+# A tree's state: the files whose result must be remembered (see
+# remembered()); a file not in it has no findings. Kept per commit
+# only while a later commit of the range still needs it as its parent.
+State = dict[str, FileResult]
+
+
+class Auditor:
+    def __init__(self, repo: GitRepo, rules, store, options: AuditOptions | None = None, progress=None):
+        self.git = repo
+        self.rules = list(rules)
+        self.store = store
+        self.options = options or AuditOptions()
+        self.progress = progress or (lambda *a, **k: None)
+        self.analyzer = BlobAnalyzer(self.rules, self.options.max_bytes, self.options.timeout, self.options.per_file_ignores)
+        enabled = sorted(r.id for r in self.rules)
+        self._blob_sig = _digest(ruleset_signature(), enabled, self.options.max_bytes)
+        self._setup = _digest(
+            self._blob_sig,
+            str(self.options.kernel_version) if self.options.kernel_version else "",
+            sorted((k, sorted(v)) for k, v in self.options.per_file_ignores.items()),
+        )
+        self._ignores: dict[str, list[str]] = {}
+        self._states: dict[str, State] = {}
+        self._counts: dict[str, dict[str, int]] = {}
+        self._snapshot_plans: dict[str, _Plan] = {}
+        self._uses: Counter = Counter()
+        self._files_analysed = 0
+        self._last_commit = 0.0
+        self._keep: set[str] = set()
+        self._workers: _Workers | None = None
+
+    # -- keys ---------------------------------------------------------------
+
+    def setup_key(self, parents: list[str]) -> str:
+        """Stored commits are valid for this setup; merges are judged
+        differently with --all-parents, so they get their own key."""
+        if self.options.all_parents and len(parents) > 1:
+            return self._setup + "-all"
+        return self._setup
+
+    def _negative_key(self, path: str, oid: str) -> str:
+        return _digest(self._blob_sig, file_kind(path), oid)
+
+    def _result_key(self, path: str, oid: str, version: KernelVersion) -> str:
+        return _digest(self._blob_sig, str(version), path, oid)
+
+    # -- entry point --------------------------------------------------------
+
+    def run(self, revisions: list[str]) -> AuditResult:
+        started = time.monotonic()
+        shas = self.git.rev_list(revisions, first_parent=not self.options.all_parents)
+        result = AuditResult(self.git.display, list(revisions), not self.options.all_parents)
+        if not shas:
+            result.notes.append(f"the range {result.range_text} has no commits")
+            return result
+        infos: dict[str, CommitInfo] = {}
+        parents_of: dict[str, list[str]] = {}
+        # Parents first (one cheap read per commit), then the store by setup.
+        for sha in shas:
+            c = self.git.commit(sha)
+            parents_of[sha] = [str(p) for p in c.parent_ids] if c is not None else []
+        stored = self.store.commits([(s, self.setup_key(parents_of[s])) for s in shas])
+        audits: dict[str, CommitAudit] = {}
+        for s in shas:
+            hit = stored.get((s, self.setup_key(parents_of[s])))
+            if hit is not None:
+                audits[s] = CommitAudit.from_payload(hit)
+        todo = [s for s in shas if s not in audits]
+        result.stored_commits = len(shas) - len(todo)
+        has_child = {p for q in shas for p in parents_of[q]}
+        result.heads = [s for s in shas if s not in has_child]
+        for s in todo:
+            infos[s] = self.git.commit_info(s)
+        self.progress("commits", result.stored_commits, len(shas))
+        if todo:
+            self._audit(todo, infos, audits, result, len(shas), keep=set(result.heads))
+        self._mark_still_open(shas, audits, result)
+        result.commits = [audits[s] for s in shas]
+        result.analysed_commits = len(todo)
+        result.files_analysed = self._files_analysed
+        result.elapsed = time.monotonic() - started
+        if self.git.is_shallow and any(c.skipped for c in result.commits):
+            result.notes.append("the repository is a shallow clone: commits at its boundary have no parent to compare with")
+        return result
+
+    def _audit(self, todo: list[str], infos, audits, result: AuditResult, total: int, keep: set[str]) -> None:
+        for s in todo:
+            for p in self._considered_parents(infos[s].parents):
+                self._uses[p] += 1
+        self._keep = keep
+        jobs = self.options.jobs or os.cpu_count() or 1
+        workers = _Workers(self.analyzer, self.git, jobs)
+        self._workers = workers
+        failed = True
+        done = total - len(todo)
+        try:
+            will_have_state: set[str] = set()
+            window: deque[_Plan] = deque()
+            pending = iter(todo)
+            ahead = 1 if jobs <= 1 else max(8, 4 * jobs)
+
+            def fill():
+                while len(window) < ahead:
+                    sha = next(pending, None)
+                    if sha is None:
+                        return
+                    info = infos[sha]
+                    for p in self._considered_parents(info.parents):
+                        if p not in will_have_state and p not in self._snapshot_plans and self.git.commit(p) is not None:
+                            self._snapshot_plans[p] = self._plan_tree(p)
+                    plan = self._plan_commit(info)
+                    if plan.skip is None:
+                        will_have_state.add(sha)
+                    window.append(plan)
+
+            fill()
+            while window:
+                plan = window.popleft()
+                ca = self._finish_commit(plan)
+                audits[plan.sha] = ca
+                self.store.put_commit(plan.sha, self.setup_key(plan.info.parents), ca.store_payload())
+                done += 1
+                self.progress("commits", done, total, ca)
+                if time.monotonic() - self._last_commit > 1.0:
+                    self.store.commit()
+                    self._last_commit = time.monotonic()
+                fill()
+            failed = False
+        finally:
+            # Whatever finished is kept, also on ^C or an error.
+            try:
+                self.store.commit()
+            finally:
+                self._workers = None
+                workers.close(failed)
+
+    def _considered_parents(self, parents: list[str]) -> list[str]:
+        return list(parents) if self.options.all_parents else list(parents[:1])
+
+    # -- planning -----------------------------------------------------------
+
+    def _version(self, tree) -> tuple[KernelVersion, str]:
+        if self.options.kernel_version is not None:
+            return self.options.kernel_version, "flag"
+        v = self.git.kernel_version(tree)
+        if v is not None:
+            return v, "Makefile"
+        return newest_catalog_version(), "default"
+
+    def _plan_tree(self, sha: str, info: CommitInfo | None = None) -> _Plan:
+        """Every wanted file of a commit's tree."""
+        commit = self.git.commit(sha)
+        plan = _Plan(sha, info=info)
+        try:
+            plan.tree = commit.tree
+            plan.version, plan.version_source = self._version(plan.tree)
+            plan.items = dict(self.git.files(plan.tree, self.analyzer.wanted))
+        except (KeyError, pygit2.GitError) as e:
+            plan.skip = f"tree of {sha[:12]} cannot be read ({e})"
+            return plan
+        self._submit(plan)
+        return plan
+
+    def _plan_commit(self, info: CommitInfo) -> _Plan:
+        parents = self._considered_parents(info.parents)
+        if info.sha in self.git.shallow_boundary:
+            return _Plan(info.sha, parents=parents, info=info,
+                         skip="its parents are not in this shallow clone ('git fetch --deepen' or '--unshallow' fetches them)")
+        for p in parents:
+            if self.git.commit(p) is None:
+                why = "shallow clone" if self.git.is_shallow else "missing object"
+                return _Plan(info.sha, parents=parents, info=info, skip=f"parent {p[:12]} is not in the repository ({why})")
+        if not parents:
+            plan = self._plan_tree(info.sha, info)
+            plan.whole_tree = "root commit"
+            return plan
+        commit = self.git.commit(info.sha)
+        p1 = self.git.commit(parents[0])
+        try:
+            tree, ptree = commit.tree, p1.tree
+            version, source = self._version(tree)
+            pversion, _ = self._version(ptree)
+        except (KeyError, pygit2.GitError) as e:
+            return _Plan(info.sha, parents=parents, info=info, skip=f"tree cannot be read ({e})")
+        if version != pversion:
+            plan = self._plan_tree(info.sha, info)
+            plan.parents = parents
+            plan.whole_tree = f"kernel version {pversion} -> {version}"
+            return plan
+        plan = _Plan(info.sha, tree=tree, version=version, version_source=source, parents=parents, info=info)
+        try:
+            plan.changes = self.git.changes(ptree, tree)
+        except pygit2.GitError as e:
+            plan.skip = f"cannot compare with {parents[0][:12]} ({e})"
+            return plan
+        plan.items = {c.path: c.new for c in plan.changes if c.new is not None and self.analyzer.wanted(c.path)}
+        self._submit(plan)
+        return plan
+
+    def _submit(self, plan: _Plan) -> None:
+        """Take what the store knows; send the rest to the workers."""
+        # Identical files at different paths share a negative key: keep every path.
+        neg_keys = {(p, o): self._negative_key(p, o) for p, o in plan.items.items()}
+        negative = self.store.negatives(list(set(neg_keys.values())))
+        rest = []
+        for (p, o), key in neg_keys.items():
+            if key in negative:
+                plan.cached[p] = FileResult(unmatched=True)
+            else:
+                rest.append((p, o))
+        keys = {(p, o): self._result_key(p, o, plan.version) for p, o in rest}
+        found = self.store.results(list(keys.values()))
+        misses = []
+        for (p, o), key in keys.items():
+            if key in found:
+                plan.cached[p] = FileResult.from_payload(found[key])
+            else:
+                misses.append((p, o))
+        if self._workers is None:  # outside a run's pool: analyse here
+            self._workers = _Workers(self.analyzer, self.git, 1)
+        for i in range(0, len(misses), _SNAPSHOT_CHUNK):
+            plan.handles.append(self._workers.submit((plan.sha, plan.version, plan.version_source, misses[i : i + _SNAPSHOT_CHUNK])))
+
+    # -- finishing ----------------------------------------------------------
+
+    def _remember(self, path: str, oid: str, version: KernelVersion, res: FileResult) -> None:
+        self._files_analysed += 1
+        if res.unreadable or res.errors:
+            return  # not cached: the next run tries again
+        if res.unmatched:
+            self.store.put_negative(self._negative_key(path, oid))
+        else:
+            self.store.put_result(self._result_key(path, oid, version), res.to_payload())
+
+    def _collect(self, plan: _Plan, progress_kind: str | None = None) -> dict[str, FileResult]:
+        """The results of a plan's files, waiting for the workers, with cached
+        results that read other files checked against this tree."""
+        out = dict(plan.cached)
+        total, done = len(plan.items), len(plan.cached)
+        for handle in plan.handles:
+            for path, oid, res in handle.get():
+                self._remember(path, oid, plan.version, res)
+                out[path] = res
+                done += 1
+            if progress_kind:
+                self.progress(progress_kind, done, total, plan.sha)
+        for path, res in list(out.items()):
+            if res.unreadable:
+                raise _Unreadable(res.unreadable)
+            if path in plan.cached and res.context and not deps_hold(self.git.repo, plan.tree, res.context, self.analyzer.indexes):
+                out[path] = self._analyze_here(plan, path, plan.items[path])
+        return out
+
+    def _analyze_here(self, plan: _Plan, path: str, oid: str) -> FileResult:
+        try:
+            obj = self.git.repo[oid]
+            data = obj.data if isinstance(obj, pygit2.Blob) else None
+        except (KeyError, ValueError, pygit2.GitError):
+            data = None
+        res = self.analyzer.analyze(self.git.repo, plan.tree, path, oid, data, plan.version, plan.version_source)
+        if res.unreadable:
+            raise _Unreadable(res.unreadable)
+        self._remember(path, oid, plan.version, res)
+        return res
+
+    def _state_of(self, sha: str) -> State:
+        """The state of a commit's tree: kept from finishing it, or built
+        from a snapshot of its whole tree (mostly from the store)."""
+        if sha in self._states:
+            return self._states[sha]
+        plan = self._snapshot_plans.pop(sha, None) or self._plan_tree(sha)
+        if plan.skip:
+            raise _Unreadable(plan.skip)
+        results = self._collect(plan, "snapshot")
+        state = {p: r for p, r in results.items() if remembered(r)}
+        self._states[sha] = state
+        self._counts[sha] = self._family_counts(state)
+        return state
+
+    def _release(self, sha: str) -> None:
+        self._uses[sha] -= 1
+        if self._uses[sha] <= 0 and sha not in self._keep:
+            self._states.pop(sha, None)
+            self._counts.pop(sha, None)
+
+    def _visible(self, path: str, findings: list[Finding]) -> list[Finding]:
+        """Findings minus the config's per-file-ignores."""
+        if not self.options.per_file_ignores:
+            return findings
+        if path not in self._ignores:
+            self._ignores[path] = self.analyzer.engine.per_file_ignores(path)
+        ignored = self._ignores[path]
+        return [f for f in findings if not (ignored and rule_matches(f.rule_id, ignored))]
+
+    def _family_counts(self, state: State) -> dict[str, int]:
+        c: Counter = Counter()
+        for path, res in state.items():
+            for f in self._visible(path, res.findings):
+                c[family(f.rule_id)] += 1
+        return dict(sorted(c.items()))
+
+    def _finish_commit(self, plan: _Plan) -> CommitAudit:
+        ca = CommitAudit.for_commit(plan.info)
+        ca.kernel_version = str(plan.version) if plan.version else None
+        ca.compared_whole_tree = plan.whole_tree
+        parents = plan.parents
+        try:
+            if plan.skip:
+                raise _Unreadable(plan.skip)
+            if parents:
+                try:
+                    base = self._state_of(parents[0])
+                except _Unreadable as e:
+                    raise _Unreadable(f"parent {parents[0][:12]} cannot be audited: {e}") from None
+                before = self._counts[parents[0]]
+            else:
+                base, before = {}, {}
+            new = self._collect(plan)
+            if plan.whole_tree:
+                state = {p: r for p, r in new.items() if remembered(r)}
+                affected = set(base) | set(state)
+                old_entries = base
+            else:
+                state, affected, old_entries = self._apply_changes(plan, base, new)
+            others = [self._state_of(p) for p in parents[1:]]
+        except _Unreadable as e:
+            ca.skipped = str(e)
+            for p in parents:
+                self._release(p)
+            return ca
+        ca.files_checked = len(plan.items)
+        delta: Counter = Counter()
+        for path in sorted(affected):
+            old = {f.fingerprint: f for f in self._visible(path, old_entries[path].findings if path in old_entries else [])}
+            cur = {f.fingerprint: f for f in self._visible(path, state[path].findings if path in state else [])}
+            for fp, f in cur.items():
+                if fp not in old:
+                    ca.introduced.append(f)
+                    delta[family(f.rule_id)] += 1
+            for fp, f in old.items():
+                if fp not in cur:
+                    ca.fixed.append(f)
+                    delta[family(f.rule_id)] -= 1
+            res = new.get(path)
+            if res is not None:
+                ca.skipped_files.extend(res.skipped)
+                ca.errors.extend(res.errors)
+        if others:
+            # A merge is judged like git's combined diff: it introduced what
+            # no parent had, and fixed what every parent had.
+            def has(st: State, f: Finding) -> bool:
+                return f.path in st and any(g.fingerprint == f.fingerprint for g in st[f.path].findings)
+
+            ca.introduced = [f for f in ca.introduced if not any(has(o, f) for o in others)]
+            ca.fixed = [f for f in ca.fixed if all(has(o, f) for o in others)]
+        ca.moved = pair_moves(ca.introduced, ca.fixed)
+        ca.introduced.sort(key=Finding.sort_key)
+        ca.fixed.sort(key=Finding.sort_key)
+        ca.open_before = dict(before)
+        after = Counter(before)
+        after.update(delta)
+        ca.open_after = {k: v for k, v in sorted(after.items()) if v}
+        self._states[plan.sha] = state
+        self._counts[plan.sha] = ca.open_after
+        for p in parents:
+            self._release(p)
+        if plan.sha in self._keep:
+            self._store_tip(plan.sha, state)
+        if self._uses[plan.sha] <= 0 and plan.sha not in self._keep:
+            self._states.pop(plan.sha, None)
+            self._counts.pop(plan.sha, None)
+        return ca
+
+    def _apply_changes(self, plan: _Plan, base: State, new: dict[str, FileResult]) -> tuple[State, set[str], State]:
+        """The state after a commit that touched ``plan.changes``: the
+        touched files' new results, and re-analysis of unchanged files whose
+        verdict read a touched file or listed a directory that changed."""
+        changed = {c.path for c in plan.changes}
+        added_or_gone = {c.path for c in plan.changes if (c.old is None) != (c.new is None)}
+        touched_keys = {"f:" + p for p in changed} | {"d:" + d for p in added_or_gone for d in ancestors(p)}
+        kconfig_changes = [c for c in plan.changes if touches_kconfig(c.path)]
+        symbols_changed: set[str] | None = set()
+        if kconfig_changes and any(k[0] in ("s", "h") for res in base.values() for k in res.context):
+            symbols_changed = self.analyzer.indexes.changed_symbols(self.git.repo, kconfig_changes)
+        redo: list[tuple[str, str]] = []
+        for path, res in base.items():
+            if path in new or path in changed or not res.context:
+                continue
+            # A touched file it read, or a directory it listed that gained or
+            # lost an entry (checked: most ancestors of a new file do not).
+            stale = any(dep_token(self.git.repo, plan.tree, k) != res.context[k] for k in touched_keys.intersection(res.context))
+            if not stale and kconfig_changes:
+                # Lookups in the tree-wide Kconfig index: redo the file only
+                # if a symbol it looked up is defined differently now.
+                index_keys = {k: v for k, v in res.context.items() if k[0] in ("s", "h")}
+                if symbols_changed is None:  # the set of Kconfig files may differ: ask the new tree's index
+                    stale = bool(index_keys) and not deps_hold(self.git.repo, plan.tree, index_keys, self.analyzer.indexes)
+                else:
+                    stale = any("s:" + name in index_keys for name in symbols_changed)
+            if stale:
+                oid = self.git.blob_id(plan.tree, path)
+                if oid is not None:
+                    redo.append((path, oid))
+        if redo:
+            for path, oid in redo:
+                plan.items[path] = oid
+            handle = self._workers.submit((plan.sha, plan.version, plan.version_source, redo))
+            for path, oid, res in handle.get():
+                if res.unreadable:
+                    raise _Unreadable(res.unreadable)
+                self._remember(path, oid, plan.version, res)
+                new[path] = res
+        affected = set(new) | (changed & set(base))
+        old_entries = {p: base[p] for p in affected if p in base}
+        # The parent's state is ours to change when no other commit needs it.
+        state = base if self._uses[plan.parents[0]] <= 1 and plan.parents[0] not in self._keep else dict(base)
+        for path in affected:
+            res = new.get(path)
+            if res is not None and remembered(res):
+                state[path] = res
+            else:
+                state.pop(path, None)
+        if state is base:
+            self._states.pop(plan.parents[0], None)  # it now describes this commit
+        return state, affected, old_entries
+
+    # -- the end of the range ----------------------------------------------
+
+    def _tip_payload(self, state: State) -> dict:
+        fps, by_rule = [], Counter()
+        for path, res in state.items():
+            for f in self._visible(path, res.findings):
+                fps.append(f.fingerprint)
+                by_rule[f.rule_id] += 1
+        return {"fingerprints": sorted(fps), "by_rule": dict(sorted(by_rule.items()))}
+
+    def _store_tip(self, sha: str, state: State) -> None:
+        self.store.put_tip(sha, self._setup, self._tip_payload(state))
+
+    def _mark_still_open(self, shas: list[str], audits: dict[str, CommitAudit], result: AuditResult) -> None:
+        """Which introduced findings are still open at the range's head(s)."""
+        open_fps: set[str] = set()
+        by_rule: Counter = Counter()
+        for head in result.heads:
+            tip = self.store.tip(head, self._setup)
+            if tip is None:
+                if audits[head].skipped:
+                    result.notes.append(f"{head[:12]} could not be audited, so what is still open at the end of the range is unknown")
+                    continue
+                try:
+                    tip = self._tip_payload(self._state_of(head))
+                except _Unreadable as e:
+                    result.notes.append(f"open findings at {head[:12]} unknown: {e}")
+                    continue
+                finally:
+                    if self._workers is not None:
+                        self._workers.close(False)
+                    self._workers = None
+                self.store.put_tip(head, self._setup, tip)
+                self.store.commit()
+            open_fps.update(tip["fingerprints"])
+            by_rule.update(tip["by_rule"])
+        result.open_at_end = dict(sorted(by_rule.items()))
+        # Follow each introduced finding through the range: fixed (and maybe
+        # brought back by a later commit, which then owns it) or moved to
+        # another file under a new fingerprint.
+        origin: dict[str, tuple[str, str]] = {}  # current fingerprint -> (commit, fingerprint when introduced)
+        for s in shas:
+            c = audits[s]
+            c.still_open = set()
+            for f in c.fixed:
+                origin.pop(f.fingerprint, None)
+            for m in c.moved:
+                if m["from"]["fingerprint"] in origin:
+                    origin[m["to"]["fingerprint"]] = origin.pop(m["from"]["fingerprint"])
+            for f in c.introduced:
+                origin[f.fingerprint] = (s, f.fingerprint)
+        for current, (s, fp) in origin.items():
+            if current in open_fps:
+                audits[s].still_open.add(fp)
+
+
+def pair_moves(introduced: list[Finding], fixed: list[Finding]) -> list[dict]:
+    """Pair a fixed and an introduced finding of the same rule, function and
+    code in different files: the code moved (a rename, a function moved to
+    another file). Paired findings leave both lists."""
+    gone: dict[tuple, list[Finding]] = {}
+    for f in fixed:
+        gone.setdefault(identity(f), []).append(f)
+    moved, paired_new, paired_old = [], [], []
+    for f in introduced:
+        for g in gone.get(identity(f), []):
+            if g.path != f.path and not any(g is x for x in paired_old):
+                moved.append({"rule_id": f.rule_id, "message": f.message, "from": {"path": g.path, "line": g.line, "fingerprint": g.fingerprint},
+                              "to": {"path": f.path, "line": f.line, "fingerprint": f.fingerprint}})
+                paired_new.append(f)
+                paired_old.append(g)
+                break
+    introduced[:] = [f for f in introduced if not any(f is x for x in paired_new)]
+    fixed[:] = [f for f in fixed if not any(f is x for x in paired_old)]
+    return moved
+
+
+def _digest(*parts) -> str:
+    return hashlib.sha1("\0".join(p if isinstance(p, str) else json.dumps(p, default=str) for p in parts).encode()).hexdigest()

@@ -1,0 +1,136 @@
+"""The engine applied to blobs of a commit's tree, in this process or on a
+pool of forked workers that each open the repository themselves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pygit2
+
+from daxlint.audit.deps import TreeIndexes, _IndexView
+from daxlint.core.engine import Engine, EngineOptions
+from daxlint.core.files import DEFAULT_MAX_BYTES, file_kind
+from daxlint.core.files import wanted as files_wanted
+from daxlint.core.kernel import KernelContext
+from daxlint.core.runner import fork_pool
+from daxlint.kconfig.index import kconfig_index
+from daxlint.model import FileResult, InternalError, Skipped
+from daxlint.sources.git import VIRTUAL_ROOT, BlobReader, GitRepo, GitTreeReader
+from daxlint.version import KernelVersion
+
+def remembered(res: FileResult) -> bool:
+    """Whether a tree's state must remember a file's result: it has
+    findings, or its verdict hangs on other files."""
+    return bool(res.findings or res.context)
+
+
+class BlobAnalyzer:
+    """The engine applied to blobs of a tree. One per process."""
+
+    def __init__(self, rules, max_bytes: int = DEFAULT_MAX_BYTES, timeout: float = 60.0, per_file_ignores: dict | None = None):
+        opts = EngineOptions(jobs=1, use_cache=False, max_bytes=max_bytes, timeout=timeout, per_file_ignores=per_file_ignores or {})
+        self.engine = Engine(rules, KernelContext(None, None, "default"), opts)
+        self.kinds = self.engine.file_kinds
+        self.max_bytes = max_bytes
+        self.indexes = TreeIndexes()
+
+    def wanted(self, name: str) -> bool:
+        """Whether a file of this name is one the enabled rules read."""
+        return files_wanted(name, self.kinds)
+
+    def needs_rules(self, data: bytes, path: str) -> bool:
+        return self.engine.needs_analysis(data, file_kind(path))
+
+    def analyze(self, repo: pygit2.Repository, tree, path: str, oid: str, data: bytes | None, version: KernelVersion, version_source: str) -> FileResult:
+        if data is None:
+            return FileResult(unreadable=f"object {oid[:12]} ({path}) is missing or not a file")
+        if len(data) > self.max_bytes:
+            return FileResult(skipped=[Skipped(path, f"too large ({len(data)} bytes, limit {self.max_bytes})")])
+        if not self.needs_rules(data, path):
+            return FileResult(unmatched=True)
+        reader = GitTreeReader(repo, tree)
+        # Each file gets a fresh context, so that memos kept per context (a
+        # directory's Kconfig, its siblings' summaries) cannot hide from the
+        # reader which files this file's verdict read. The tree's Kconfig
+        # index is shared, through a view that records this file's lookups.
+        view = _IndexView(self.indexes, repo, tree, reader.deps)
+        kernel = KernelContext(Path(VIRTUAL_ROOT), version, version_source, reader, memo={kconfig_index: view})
+        # The engine applies the per-file time limit and turns it into a skip.
+        res = self.engine.analyze(path, data, f"{VIRTUAL_ROOT}/{path}", kernel)
+        # What the verdict depends on is what the reader saw it read.
+        return FileResult(res.findings, res.skipped, res.errors, context=reader.deps)
+
+
+# Worker processes: each opens the repository itself after the fork.
+_WORKER: tuple | None = None
+
+
+def _init_worker(analyzer: BlobAnalyzer, git_dir: str) -> None:
+    global _WORKER
+    repo = pygit2.Repository(git_dir)
+    _WORKER = (analyzer, repo, BlobReader(repo))
+
+
+def _run_task(task):
+    return analyze_items(*_WORKER, task)
+
+
+def analyze_items(analyzer: BlobAnalyzer, repo: pygit2.Repository, blobs: BlobReader, task) -> list[tuple[str, str, FileResult]]:
+    """Analyse (path, blob id) items of one commit's tree."""
+    commit_sha, version, version_source, items = task
+    try:
+        tree = repo[commit_sha].tree
+    except (KeyError, ValueError, pygit2.GitError) as e:
+        return [(p, o, FileResult(unreadable=f"tree of {commit_sha[:12]} cannot be read: {e}")) for p, o in items]
+    contents = blobs.read([o for _, o in items])
+    out = []
+    for (path, oid), data in zip(items, contents):
+        try:
+            res = analyzer.analyze(repo, tree, path, oid, data, version, version_source)
+        except Exception as e:  # a crash on one file must not end the audit
+            res = FileResult(errors=[InternalError(path, None, f"{type(e).__name__}: {e}")])
+        out.append((path, oid, res))
+    return out
+
+
+class _Done:
+    """A task run in this process, when it is asked for (one job)."""
+
+    def __init__(self, fn):
+        self._fn = fn
+        self._value = None
+        self._ran = False
+
+    def get(self):
+        if not self._ran:
+            self._value, self._ran = self._fn(), True
+        return self._value
+
+
+class _Workers:
+    def __init__(self, analyzer: BlobAnalyzer, repo: GitRepo, jobs: int):
+        self.analyzer = analyzer
+        self.repo = repo
+        self.jobs = jobs
+        self.pool = None
+        self.blobs = None
+        if jobs > 1:
+            self.pool = fork_pool(jobs, _init_worker, (analyzer, repo.path))
+        else:
+            self.blobs = BlobReader(repo.repo)
+
+    def submit(self, task):
+        if self.pool is None:
+            return _Done(lambda: analyze_items(self.analyzer, self.repo.repo, self.blobs, task))
+        return self.pool.apply_async(_run_task, (task,))
+
+    def close(self, failed: bool) -> None:
+        if self.blobs is not None:
+            self.blobs.close()
+        if self.pool is None:
+            return
+        if failed:
+            self.pool.terminate()
+        else:
+            self.pool.close()
+        self.pool.join()

@@ -1,0 +1,160 @@
+"""What a file's verdict read besides the file itself, and whether it still
+holds in another tree. Keys: "f:path" (a file: its blob id), "d:path" (a
+directory: a hash of its names), "s:SYMBOL" (the Kconfig definitions of a
+symbol anywhere in the tree), "h:" (whether the tree has a Kconfig tree at
+all). The tree-wide Kconfig index is built once per tree and shared by
+every file of it (TreeIndexes, seen through an _IndexView per file)."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+
+import pygit2
+
+from daxlint.kconfig.index import KconfigIndex
+from daxlint.kconfig.parser import parse_kconfig_symbols
+from daxlint.sources.git import VIRTUAL_ROOT, Change, GitTreeReader, tree_changes, tree_token
+
+def dep_token(repo: pygit2.Repository, tree, key: str, indexes: "TreeIndexes | None" = None) -> str:
+    """What a dependency looked like. Keys: "f:path" (a file: its blob id),
+    "d:path" (a directory: a hash of its names), "s:SYMBOL" (the Kconfig
+    definitions of a symbol anywhere in the tree), "h:" (whether the tree
+    has a Kconfig tree at all); "-" when absent."""
+    kind, rel = key[0], key[2:]
+    if kind in ("s", "h"):
+        if indexes is None:
+            return "?"
+        index = indexes.kconfig_index(repo, tree)
+        return symbols_token(index.definitions(rel)) if kind == "s" else str(int(bool(index.has_tree)))
+    return tree_token(tree, key)
+
+
+def symbols_token(definitions) -> str:
+    # Line numbers left out: an edit above a definition does not change it.
+    plain = [dataclasses.replace(d, line=0) if dataclasses.is_dataclass(d) and hasattr(d, "line") else d for d in definitions]
+    return hashlib.sha1(repr(plain).encode()).hexdigest()[:16]
+
+
+def deps_hold(repo: pygit2.Repository, tree, deps: dict[str, str], indexes: "TreeIndexes | None" = None) -> bool:
+    """Whether what a result read is the same in ``tree``."""
+    return all(dep_token(repo, tree, k, indexes) == v for k, v in deps.items())
+
+
+def touches_kconfig(path: str) -> bool:
+    return path.rsplit("/", 1)[-1].startswith("Kconfig")
+
+
+class TreeIndexes:
+    """Objects that rule helpers build once for a whole tree - the Kconfig
+    symbol index (daxlint.kconfig.index), which parses every Kconfig
+    file. Kept for the last few trees of this process; a new tree re-parses
+    only the Kconfig files whose text it has not seen."""
+
+    def __init__(self, keep: int = 4):
+        self.keep = keep
+        self._indexes: dict[str, tuple[object, GitTreeReader]] = {}
+        self._parsed: dict[tuple[bytes, str], object] = {}
+        self._blobs: dict[str, bytes] = {}  # Kconfig files by blob id
+
+    def parse(self, text: str, path: str):
+        """parse_kconfig_symbols, remembered by text and path."""
+        memo = (hashlib.sha1(text.encode("utf-8", "surrogateescape")).digest(), path)
+        if memo not in self._parsed:
+            self._parsed[memo] = parse_kconfig_symbols(text, path)
+        return self._parsed[memo]
+
+    def changed_symbols(self, repo: pygit2.Repository, changes: list[Change]) -> set[str] | None:
+        """Names of the symbols whose definitions differ between the old and
+        new versions of changed Kconfig files; None when the change could
+        alter which Kconfig files the tree reads (a file added or removed, a
+        ``source`` line changed)."""
+        names: set[str] = set()
+        for c in changes:
+            if c.old is None or c.new is None:
+                return None
+            try:
+                old_text, new_text = (repo[o].data.decode("utf-8", "replace") for o in (c.old, c.new))
+            except (KeyError, ValueError, pygit2.GitError):
+                return None
+            path = f"{VIRTUAL_ROOT}/{c.path}"
+            (old_syms, old_src), (new_syms, new_src) = self.parse(old_text, path), self.parse(new_text, path)
+            if old_src != new_src:
+                return None
+            before, after = {}, {}
+            for syms, into in ((old_syms, before), (new_syms, after)):
+                for sym in syms:
+                    into.setdefault(sym.name, []).append(sym)
+            names.update(n for n in before.keys() | after.keys() if symbols_token(before.get(n, [])) != symbols_token(after.get(n, [])))
+        return names
+
+    def kconfig_index(self, repo: pygit2.Repository, tree):
+        return self.kconfig_index_and_reads(repo, tree)[0]
+
+    def kconfig_index_and_reads(self, repo: pygit2.Repository, tree) -> tuple[object, GitTreeReader]:
+        key = str(tree.id)
+        if key not in self._indexes:
+            # Most commits change no Kconfig file: an index built for a
+            # recent tree serves if no file it read, and no directory it
+            # listed, differs between that tree and this one.
+            distinct = {id(entry[0]): entry for entry in self._indexes.values()}
+            for index, reader in reversed(list(distinct.values())):
+                changes = tree_changes(reader.tree, tree)
+                if not any(
+                    "f:" + c.path in reader.deps or ((c.old is None) != (c.new is None) and any("d:" + d in reader.deps for d in ancestors(c.path)))
+                    for c in changes
+                ):
+                    self._remember(key, (index, reader))
+                    return index, reader
+            reader = GitTreeReader(repo, tree, self._blobs)
+            # The index reads every Kconfig file once, and consecutive
+            # commits share nearly all: parse through the memo.
+            index = KconfigIndex(reader, VIRTUAL_ROOT, parse=self.parse)
+            index.has_tree  # load now
+            if len(self._parsed) > 40000 or len(self._blobs) > 20000:
+                self._parsed.clear()
+                self._blobs.clear()
+            self._remember(key, (index, reader))
+        return self._indexes[key]
+
+    def _remember(self, key: str, entry: tuple[object, GitTreeReader]) -> None:
+        while len(self._indexes) >= self.keep:
+            self._indexes.pop(next(iter(self._indexes)))
+        self._indexes[key] = entry
+
+
+class _IndexView:
+    """What a file's rules see in place of the tree's Kconfig index: the
+    shared index, recording which symbols were looked up (and what their
+    definitions were) as that file's dependencies. Anything else asked of
+    the index makes the file depend on every Kconfig file it read."""
+
+    def __init__(self, indexes: TreeIndexes, repo, tree, deps: dict[str, str]):
+        self._indexes, self._repo, self._tree, self._deps = indexes, repo, tree, deps
+
+    def _index(self):
+        return self._indexes.kconfig_index(self._repo, self._tree)
+
+    def definitions(self, name: str):
+        found = self._index().definitions(name)
+        self._deps["s:" + name] = symbols_token(found)
+        return found
+
+    def defines(self, name: str) -> bool:
+        return bool(self.definitions(name))
+
+    @property
+    def has_tree(self) -> bool:
+        found = bool(self._index().has_tree)
+        self._deps["h:"] = str(int(found))
+        return found
+
+    def __getattr__(self, name):
+        index, reads = self._indexes.kconfig_index_and_reads(self._repo, self._tree)
+        self._deps.update(reads.deps)
+        return getattr(index, name)
+
+
+def ancestors(path: str) -> list[str]:
+    parts = path.split("/")[:-1]
+    return ["/".join(parts[:i]) for i in range(len(parts), -1, -1)]

@@ -1,0 +1,34 @@
+"""``daxlint audit`` as plain text and as JSON."""
+
+from __future__ import annotations
+
+import json
+
+from daxlint.audit.results import AuditResult
+from daxlint.output.audit import changed_commits, summary_line
+from daxlint.output.text import finding_line
+
+def render_text(result: AuditResult) -> str:
+    out = []
+    for c in changed_commits(result):
+        out.append(f"{c.sha[:12]} {c.date[:10]} {c.author}: {c.subject}")
+        if c.skipped:
+            out.append(f"  skipped: {c.skipped}")
+        if c.compared_whole_tree:
+            out.append(f"  (whole tree compared: {c.compared_whole_tree})")
+        for f in c.introduced:
+            out.append(f"  + {finding_line(f)}{' [still open]' if f.fingerprint in c.still_open else ''}")
+        for f in c.fixed:
+            out.append(f"  - {finding_line(f)}")
+        for m in c.moved:
+            out.append(f"  ~ {m['rule_id']} moved {m['from']['path']}:{m['from']['line']} -> {m['to']['path']}:{m['to']['line']}")
+        for e in c.errors:
+            out.append(f"  internal error in {e.rule_id or 'daxlint'} on {e.path}: {e.message}")
+    for note in result.notes:
+        out.append(f"note: {note}")
+    out.append(summary_line(result))
+    return "\n".join(out) + "\n"
+
+
+def render_json(result: AuditResult) -> str:
+    return json.dumps(result.to_dict(), indent=2) + "\n"

@@ -1,0 +1,150 @@
+"""Checking a series patch by patch: the rules run on each file a patch
+leaves behind, and only findings on lines the patch adds or changes are
+kept, each naming the patch that introduced it. A finding whose line a
+later patch removes is marked ``fixed_by`` that patch: the series does not
+bisect cleanly there."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from daxlint.core.engine import Engine, EngineOptions
+from daxlint.core.files import wanted
+from daxlint.core.fingerprint import identity
+from daxlint.core.kernel import KernelContext
+from daxlint.core.registry import rule_matches
+from daxlint.model import Finding, InternalError, Report, Skipped
+from daxlint.patch.apply import added_lines, declared_placements, map_line
+from daxlint.patch.mail import Patch
+from daxlint.patch.partial import partial_text
+from daxlint.patch.series import SERIES_ROOT, FileState, PatchOutcome, SeriesReader, SeriesTree
+from daxlint.sources.git import GitTreeReader
+from daxlint.version import makefile_version
+
+@dataclass
+class SeriesResult:
+    report: Report
+    outcomes: list[PatchOutcome]
+
+    @property
+    def lines_checked(self) -> int:
+        return sum(o.patch.lines_checked for o in self.outcomes)
+
+
+class SeriesChecker:
+    """Runs the rules over a series, patch by patch."""
+
+    def __init__(self, rules, kernel: KernelContext, options: EngineOptions | None = None, version_from_tree: bool = True):
+        self.rules = rules
+        self.kernel = kernel
+        self.options = options or EngineOptions(jobs=1, use_cache=False)
+        self.version_from_tree = version_from_tree
+
+    def _engine(self, tree: SeriesTree) -> Engine:
+        version, source = self.kernel.version, self.kernel.version_source
+        if self.version_from_tree and isinstance(tree.base, GitTreeReader):
+            mk = tree.base.read("Makefile")
+            found = makefile_version(mk) if mk else None
+            if found is not None:
+                version, source = found, "Makefile"
+        root = None if tree.root == SERIES_ROOT else tree.root
+        kernel = KernelContext(Path(root) if root else None, version, source, reader=SeriesReader(tree))
+        return Engine(self.rules, kernel, self.options)
+
+    def check(self, patches: list[Patch], series) -> SeriesResult:
+        report = Report()
+        outcomes: list[PatchOutcome] = []
+        open_findings: list[tuple[Finding, str, int]] = []  # (finding, path now, line now)
+        for patch in patches:
+            outcome = PatchOutcome(patch, applied=True if getattr(series, "has_base", True) else None)
+            states = series.advance(patch, outcome)
+            open_findings = _carry_forward(open_findings, states, patch.index)
+            engine = self._engine(series.tree)
+            outcome.kernel_version = str(engine.kernel.effective_version)
+            if report.kernel_version is None:
+                report.kernel_version = outcome.kernel_version
+            for st in states:
+                found = self._check_file(engine, patch, st, series.tree, report)
+                report.findings.extend(found)
+                open_findings.extend((f, st.diff.new_path, f.line) for f in found)
+            outcomes.append(outcome)
+            report.notes.extend(f"{patch.describe()} {note}" for note in outcome.notes)
+        report.findings.sort(key=lambda f: (f.patch or 0, f.path, f.line, f.column, f.rule_id))
+        return SeriesResult(report, outcomes)
+
+    def _check_file(self, engine: Engine, patch: Patch, st: FileState, tree: SeriesTree, report: Report) -> list[Finding]:
+        fd = st.diff
+        if fd.new_path is None or fd.binary or fd.is_symlink or not wanted(fd.new_path, engine.file_kinds):
+            return []
+        placements = st.placements
+        added = added_lines(placements)
+        if not added:
+            return []  # a pure rename or a deletion introduces nothing
+        whole = isinstance(st.new_data, bytes)
+        data = st.new_data if whole else partial_text(fd, placements, "new")
+        abspath = os.path.join(tree.root, fd.new_path)
+        report.files_checked += 1
+        if len(data) > engine.options.max_bytes:
+            report.skipped.append(Skipped(fd.new_path, f"too large ({len(data)} bytes, limit {engine.options.max_bytes}) ({patch.describe()})"))
+            return []
+        res = engine.analyze(fd.new_path, data, abspath)
+        report.files_parsed += int(res.parsed)
+        report.skipped.extend(Skipped(s.path, f"{s.reason} ({patch.describe()})") for s in res.skipped)
+        report.errors.extend(InternalError(e.path, e.rule_id, f"{e.message} ({patch.describe()})") for e in res.errors)
+        ignored = engine.per_file_ignores(fd.new_path)
+        before = None
+        kept = []
+        for f in res.findings:
+            if ignored and rule_matches(f.rule_id, ignored):
+                continue
+            span = range(f.line, max(f.end_line or f.line, f.line) + 1)
+            if f.line not in added:
+                if not any(n in added for n in span):
+                    continue
+                # The change is inside the flagged construct but not on its
+                # first line: it is this patch's only if it was not there before.
+                if before is None:
+                    before = self._findings_before(engine, st, tree.root)
+                if identity(f) in before:
+                    continue
+            f.patch = patch.index
+            f.subject = patch.subject
+            first_added = next(n for n in span if n in added)
+            f.patch_line = fd.line_base + added[first_added].diff_line_no
+            kept.append(f)
+        return kept
+
+    def _findings_before(self, engine: Engine, st: FileState, root: str) -> set:
+        fd = st.diff
+        if fd.old_path is None or not wanted(fd.old_path, engine.file_kinds):
+            return set()
+        old = st.old_data if isinstance(st.old_data, bytes) else partial_text(fd, declared_placements(fd), "old")
+        res = engine.analyze(fd.old_path, old, os.path.join(root, fd.old_path))
+        return {identity(f) for f in res.findings}
+
+
+
+def _carry_forward(open_findings, states: list[FileState], index: int):
+    """Follow earlier patches' findings through this patch: a later patch
+    that removes the flagged line fixes it (and the series does not bisect
+    cleanly until then)."""
+    if not open_findings:
+        return open_findings
+    by_old = {st.diff.old_path: st for st in states if st.diff.old_path is not None and st.diff.status != "copied"}
+    still = []
+    for f, path, line in open_findings:
+        st = by_old.get(path)
+        if st is None:
+            still.append((f, path, line))
+            continue
+        if st.diff.new_path is None:
+            f.fixed_by = index
+            continue
+        moved = map_line(st.placements, line) if st.placements else line
+        if moved is None:
+            f.fixed_by = index
+            continue
+        still.append((f, st.diff.new_path, moved))
+    return still

@@ -1,0 +1,411 @@
+"""Every use of git in daxlint: running the git command, reading commits,
+trees and blobs with pygit2 (and in bulk through ``git cat-file
+--batch``), comparing trees, and git's quoting of file names. Everything
+here is read-only: nothing writes a repository, its index or a work tree."""
+
+from __future__ import annotations
+
+import codecs
+import functools
+import hashlib
+import os
+import subprocess
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import pygit2
+
+from daxlint.errors import InputError
+from daxlint.sources.tree import TreeReader
+from daxlint.version import KernelVersion, makefile_version
+
+# Where rules believe a tree read from git objects lives. It exists nowhere
+# on disk, so a rule that reads the disk instead of its kernel context's
+# reader finds nothing rather than the work tree of some other commit.
+VIRTUAL_ROOT = "/.daxlint-git-tree"
+
+REGULAR_MODES = (pygit2.enums.FileMode.BLOB, pygit2.enums.FileMode.BLOB_EXECUTABLE)
+
+
+class RepositoryError(InputError):
+    """Not a repository, a repository that cannot be opened, a bad range,
+    or no git to ask."""
+
+
+def run_git(args: list[str], *, cwd: str | None = None, git_dir: str | None = None, purpose: str = "daxlint") -> subprocess.CompletedProcess:
+    """``git args`` with output captured as bytes, no prompt and no pager;
+    paths are not quoted (core.quotepath=false) and diffs get a/ b/
+    prefixes whatever the user's configuration says. ``purpose`` names
+    what needs git, for the error when it is not installed."""
+    cmd = ["git", "-c", "core.quotepath=false", "-c", "diff.noprefix=false", "-c", "diff.mnemonicPrefix=false"]
+    if git_dir is not None:
+        cmd += ["--git-dir", git_dir]
+    try:
+        return subprocess.run(
+            [*cmd, *args], cwd=cwd, capture_output=True, stdin=subprocess.DEVNULL,
+            env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
+        )
+    except FileNotFoundError:
+        raise RepositoryError(f"{purpose} needs git, and git is not installed") from None
+
+
+def first_line(stderr: bytes) -> str:
+    """What git said, in one line."""
+    text = stderr.decode("utf-8", "replace").strip()
+    return text.splitlines()[0] if text else "git failed"
+
+
+def unquote_path(name: str) -> str:
+    """A file name as git writes it: names with quotes, backslashes or
+    control characters come as a C string ("a\\"b.c", octal escapes for
+    other bytes); anything else as it is."""
+    if len(name) >= 2 and name[0] == name[-1] == '"':
+        raw = codecs.escape_decode(name[1:-1].encode("utf-8", "surrogateescape"))[0]
+        return raw.decode("utf-8", "surrogateescape")
+    return name
+
+
+def open_repository(path: str) -> pygit2.Repository | None:
+    """The repository holding ``path``, or None."""
+    try:
+        found = pygit2.discover_repository(path)
+    except Exception:
+        return None
+    if not found:
+        return None
+    try:
+        return pygit2.Repository(found)
+    except Exception:
+        return None
+
+
+def format_patches(repo_dir: str, log_args: list[str], purpose: str) -> list[tuple[str, bytes]]:
+    """(sha, ``git format-patch -M --stdout -1`` mail) for each non-merge
+    commit ``git log log_args`` lists, oldest first."""
+
+    def git(args: list[str]) -> bytes:
+        proc = run_git(args, cwd=repo_dir, purpose=purpose)
+        if proc.returncode != 0:
+            msg = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+            raise RepositoryError(f"{purpose}: git {args[0]} failed: {msg[0] if msg else 'exit ' + str(proc.returncode)}")
+        return proc.stdout
+
+    shas = git(["log", "--no-color", "--no-merges", "--format=%H", *log_args]).decode().split()
+    return [
+        (sha, git(["format-patch", "-M", "--stdout", "--no-color", "--src-prefix=a/", "--dst-prefix=b/", "-1", sha]))
+        for sha in reversed(shas)
+    ]
+
+
+@dataclass
+class CommitInfo:
+    sha: str
+    subject: str
+    author: str
+    email: str
+    date: str  # author date, ISO 8601 with the author's offset
+    parents: list[str]
+
+
+@dataclass
+class Change:
+    path: str
+    old: str | None  # blob id before, None when absent or not a regular file
+    new: str | None
+
+
+def tree_changes(old_tree, new_tree) -> list[Change]:
+    """Files that differ between two trees, descending only into subtrees
+    whose ids differ (libgit2's tree diff walks far more of a kernel tree).
+    Renames are a deletion and an addition here; moved findings are paired
+    up by the auditor."""
+    out: list[Change] = []
+
+    def regular(entry) -> str | None:
+        return str(entry.id) if entry is not None and entry.filemode in REGULAR_MODES else None
+
+    def subtree(entry):
+        return entry if entry is not None and entry.type_str == "tree" else None
+
+    def walk(prefix: str, old, new) -> None:
+        olds = {e.name: e for e in old} if old is not None else {}
+        news = {e.name: e for e in new} if new is not None else {}
+        for name in sorted(olds.keys() | news.keys()):
+            a, b = olds.get(name), news.get(name)
+            if a is not None and b is not None and a.id == b.id and a.filemode == b.filemode:
+                continue
+            path = prefix + name
+            if subtree(a) is not None or subtree(b) is not None:
+                walk(path + "/", subtree(a), subtree(b))
+            if regular(a) != regular(b):
+                out.append(Change(path, regular(a), regular(b)))
+
+    if old_tree.id != new_tree.id:
+        walk("", old_tree, new_tree)
+    return out
+
+
+class GitRepo:
+    """The few things the audit asks of a repository, all read-only."""
+
+    def __init__(self, path: str | os.PathLike):
+        try:
+            found = pygit2.discover_repository(str(path))
+        except pygit2.GitError as e:
+            raise RepositoryError(f"{path}: cannot open repository: {e}") from None
+        if not found:
+            raise RepositoryError(f"{path}: not a git repository")
+        try:
+            self.repo = pygit2.Repository(found)
+        except pygit2.GitError as e:
+            raise RepositoryError(f"{path}: cannot open repository: {e}") from None
+        self.path = self.repo.path  # the git directory
+        self.display = self.repo.workdir or self.repo.path
+        self._versions: dict[str, KernelVersion | None] = {}
+
+    @property
+    def is_shallow(self) -> bool:
+        return bool(self.repo.is_shallow)
+
+    @functools.cached_property
+    def shallow_boundary(self) -> frozenset[str]:
+        """Commits of a shallow clone whose parents were not fetched (libgit2
+        shows them as root commits; git lists them in .git/shallow)."""
+        if not self.is_shallow:
+            return frozenset()
+        try:
+            with open(os.path.join(self.path, "shallow"), encoding="ascii", errors="replace") as fh:
+                return frozenset(line.strip() for line in fh if line.strip())
+        except OSError:
+            return frozenset()
+
+    def rev_list(self, revisions: list[str], first_parent: bool) -> list[str]:
+        """The commits of a rev-range, oldest first (parents before children).
+        git itself parses the range, so every form ``git log`` takes works."""
+        for r in revisions:
+            if not r or r.startswith("-"):
+                raise RepositoryError(f"bad revision {r!r}: a revision range such as v6.1..v6.2 is expected")
+        args = ["rev-list", "--reverse", "--topo-order"]
+        if first_parent:
+            args.append("--first-parent")
+        args += ["--end-of-options", *revisions, "--"]
+        proc = run_git(args, git_dir=self.path, purpose="daxlint audit (to resolve the revision range)")
+        if proc.returncode != 0:
+            lines = [ln.strip() for ln in proc.stderr.decode("utf-8", "replace").splitlines() if ln.strip()]
+            msg = next((ln for ln in lines if ln.startswith("fatal:")), lines[0] if lines else f"git rev-list exited {proc.returncode}")
+            msg = msg.removeprefix("fatal:").strip()
+            hint = " (the repository is a shallow clone: 'git fetch --unshallow' fetches the rest)" if self.is_shallow else ""
+            raise RepositoryError(f"bad revision range {' '.join(revisions)!r}: {msg}{hint}")
+        return proc.stdout.decode().split()
+
+    def commit(self, sha: str):
+        try:
+            obj = self.repo.get(sha)
+        except (ValueError, pygit2.GitError):
+            return None
+        return obj if isinstance(obj, pygit2.Commit) else None
+
+    def commit_info(self, sha: str) -> CommitInfo:
+        c = self.repo[sha]
+        sig = c.author
+        tz = timezone(timedelta(minutes=sig.offset))
+        message = c.raw_message.decode("utf-8", "replace")
+        return CommitInfo(
+            sha=sha,
+            subject=message.strip().split("\n", 1)[0].strip() if message.strip() else "",
+            author=sig.raw_name.decode("utf-8", "replace"),
+            email=sig.raw_email.decode("utf-8", "replace"),
+            date=datetime.fromtimestamp(sig.time, tz).isoformat(),
+            parents=[str(p) for p in c.parent_ids],
+        )
+
+    def kernel_version(self, tree) -> KernelVersion | None:
+        """VERSION.PATCHLEVEL from the tree's top Makefile."""
+        try:
+            entry = tree["Makefile"]
+        except KeyError:
+            return None
+        key = str(entry.id)
+        if key not in self._versions:
+            try:
+                blob = self.repo[entry.id]
+                self._versions[key] = makefile_version(blob.data) if isinstance(blob, pygit2.Blob) else None
+            except (KeyError, pygit2.GitError):
+                self._versions[key] = None
+        return self._versions[key]
+
+    def files(self, tree, wanted) -> list[tuple[str, str]]:
+        """(path, blob id) of the regular files in ``tree`` whose name ``wanted`` accepts."""
+        out: list[tuple[str, str]] = []
+        stack = [("", tree)]
+        while stack:
+            prefix, t = stack.pop()
+            for entry in t:
+                if entry.type_str == "tree":
+                    stack.append((f"{prefix}{entry.name}/", entry))
+                elif entry.filemode in REGULAR_MODES and wanted(entry.name):
+                    out.append((prefix + entry.name, str(entry.id)))
+        out.sort()
+        return out
+
+    def changes(self, old_tree, new_tree) -> list[Change]:
+        return tree_changes(old_tree, new_tree)
+
+    @staticmethod
+    def blob_id(tree, path: str) -> str | None:
+        try:
+            entry = tree[path]
+        except (KeyError, ValueError):
+            return None
+        return str(entry.id) if entry.filemode in REGULAR_MODES else None
+
+
+def lookup(tree, rel: str):
+    """The entry at ``rel`` in ``tree`` ("" is the tree itself), or None."""
+    if tree is None:
+        return None
+    if rel == "":
+        return tree
+    try:
+        return tree[rel]
+    except (KeyError, ValueError):
+        return None
+
+
+def tree_token(tree, key: str) -> str:
+    """What a file ("f:path": its blob id) or a directory ("d:path": a hash
+    of its names) looks like in ``tree``; "-" when absent."""
+    kind, rel = key[0], key[2:]
+    obj = lookup(tree, rel)
+    if kind == "f":
+        return str(obj.id) if obj is not None and obj.type_str == "blob" else "-"
+    if obj is None or obj.type_str != "tree":
+        return "-"
+    return hashlib.sha1("\0".join(sorted(e.name for e in obj)).encode()).hexdigest()[:16]
+
+
+class GitTreeReader(TreeReader):
+    """The files of one commit's tree (None: an empty tree), for rules that
+    read beyond the file they check and for patch mode's ``--git``. Paths
+    are tree-relative or under VIRTUAL_ROOT. Records what was read
+    (``deps``) so a result is reused only where those files are unchanged.
+    A symbolic link is never followed: its blob holds a path, not a file."""
+
+    def __init__(self, repo: pygit2.Repository, tree, blobs: dict[str, bytes] | None = None):
+        self.repo = repo
+        self.tree = tree
+        self.deps: dict[str, str] = {}
+        self.blobs = blobs  # contents by blob id, shared by readers that reread the same files
+
+    @staticmethod
+    def relative(path: str) -> str | None:
+        """The tree path for a path a rule built from ctx.abspath (or a
+        tree-relative one); None for anything outside the tree."""
+        p = os.path.normpath(str(path))
+        if p == VIRTUAL_ROOT or p == ".":
+            return ""
+        if p.startswith(VIRTUAL_ROOT + "/"):
+            return p[len(VIRTUAL_ROOT) + 1 :]
+        if os.path.isabs(p) or p.startswith(".."):
+            return None
+        return p
+
+    def read(self, path: str) -> bytes | None:
+        rel = self.relative(path)
+        if rel is None:
+            return None
+        obj = lookup(self.tree, rel)
+        if obj is None or obj.type_str != "blob":
+            self.deps["f:" + rel] = "-"
+            return None
+        oid = self.deps["f:" + rel] = str(obj.id)
+        if obj.filemode == pygit2.enums.FileMode.LINK:
+            return None
+        if self.blobs is not None and oid in self.blobs:
+            return self.blobs[oid]
+        try:
+            data = obj.data
+        except (KeyError, pygit2.GitError):
+            return None
+        if self.blobs is not None:
+            self.blobs[oid] = data
+        return data
+
+    def listdir(self, directory: str) -> list[str]:
+        rel = self.relative(directory)
+        if rel is None:
+            return []
+        key = "d:" + rel
+        self.deps[key] = tree_token(self.tree, key)
+        obj = lookup(self.tree, rel)
+        return sorted(e.name for e in obj) if obj is not None and obj.type_str == "tree" else []
+
+    def readlink(self, rel: str) -> str | None:
+        return None  # reading git objects never follows a link
+
+    def signature(self, path: str):
+        rel = self.relative(path)
+        return None if rel is None else tree_token(self.tree, "f:" + rel)
+
+
+class BlobReader:
+    """Blob contents in bulk through one long-running ``git cat-file
+    --batch``: git's delta-base cache reads a packed kernel tree about twice
+    as fast as libgit2 does. Falls back to pygit2 when git is unavailable."""
+
+    def __init__(self, repo: pygit2.Repository):
+        self.repo = repo
+        self.proc = None
+        try:
+            self.proc = subprocess.Popen(
+                ["git", "--git-dir", repo.path, "cat-file", "--batch"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            )
+        except OSError:
+            self.proc = None
+
+    def read(self, oids: list[str]) -> list[bytes | None]:
+        """The contents of ``oids`` (at most a few hundred: the requests
+        must fit the pipe), None for a missing object or a non-blob."""
+        if self.proc is not None:
+            try:
+                return self._cat_file(oids)
+            except (OSError, ValueError):
+                self.close()  # a dead or confused git: go on without it
+        out: list[bytes | None] = []
+        for oid in oids:
+            try:
+                obj = self.repo[oid]
+                out.append(obj.data if isinstance(obj, pygit2.Blob) else None)
+            except (KeyError, ValueError, pygit2.GitError):
+                out.append(None)
+        return out
+
+    def _cat_file(self, oids: list[str]) -> list[bytes | None]:
+        stdin, stdout = self.proc.stdin, self.proc.stdout
+        stdin.write("".join(f"{o}\n" for o in oids).encode())
+        stdin.flush()
+        out: list[bytes | None] = []
+        for _ in oids:
+            header = stdout.readline().split()
+            if not header:
+                raise OSError("git cat-file ended early")
+            if len(header) != 3:  # "<oid> missing" / "ambiguous"
+                out.append(None)
+                continue
+            size = int(header[2])
+            data = stdout.read(size)
+            if len(data) != size or stdout.read(1) != b"\n":
+                raise OSError("git cat-file output truncated")
+            out.append(data if header[1] == b"blob" else None)
+        return out
+
+    def close(self) -> None:
+        if self.proc is not None:
+            proc, self.proc = self.proc, None
+            try:
+                proc.stdin.close()
+            except OSError:
+                pass
+            proc.kill()
+            proc.wait()
