@@ -18,7 +18,8 @@ from audit_repo import (
     PROVIDER, SIBLING_PAGES, XIP_DRIVER, XIP_KCONFIG, XIP_KCONFIG_LIMITED, ScratchRepo, makefile, mmap_clean, mmap_writer,
 )
 from conftest import run_daxlint
-from daxlint.audit.auditor import AuditOptions, Auditor, pair_moves
+from daxlint.audit.auditor import AuditOptions, Auditor
+from daxlint.audit.results import pair_moves
 from daxlint.sources.git import GitRepo
 from daxlint.audit.store import AuditStore
 from daxlint.version import KernelVersion

@@ -121,9 +121,9 @@ def _constructions(code: str):
 
 def test_flags_algebra():
     dev, mapped = Flags.of("PFN_DEV"), Flags.of("PFN_MAP")
-    assert dev.always_pageless and not dev.bit_or(mapped).maybe_pageless
+    assert dev.always_pageless and dev.bit_or(mapped).always_has_page
     either = dev.either(dev.bit_or(mapped))
-    assert not either.always_pageless and either.maybe_pageless and not either.always_has_page
+    assert not either.always_pageless and either.pageless_combos() and not either.always_has_page
     assert dev.bit_or(mapped).without(mapped).always_pageless
     assert not dev.bit_or(Flags.unknown_value()).always_pageless
 

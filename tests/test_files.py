@@ -10,7 +10,7 @@ from rich.console import Console
 
 from daxlint.core.runner import check_paths
 from daxlint.core.engine import Engine, EngineOptions
-from daxlint.core.files import collect, read_source
+from daxlint.core.files import collect, read_source_stat
 from daxlint.core.kernel import KernelContext
 from daxlint.version import KernelVersion
 from daxlint.model import Finding, Report, Severity, Skipped
@@ -29,7 +29,7 @@ def test_unreadable_file_is_skipped(tmp_path, monkeypatch):
         return real_open(path, *a, **kw)
 
     monkeypatch.setattr(os, "open", deny)
-    data, why = read_source(str(p))
+    data, why, _st = read_source_stat(str(p))
     assert data is None and why == "unreadable (Permission denied)"
 
 

@@ -336,9 +336,6 @@ class CallGraph:
             self._locks[key] = lock_facts(fn, self.lock_calls.get(key))
         return self._locks[key]
 
-    def roles_of(self, name: str) -> list[Registration]:
-        return [r for r in self.registrations if r.function == name and r.role is not None]
-
     def contexts(self) -> dict[str, list[Context]]:
         """For every function, the roles that reach it without passing
         through a call made under the mmap write lock."""

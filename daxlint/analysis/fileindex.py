@@ -85,15 +85,6 @@ def value_parent(node: Node) -> Node | None:
     return parent
 
 
-def enclosing(node: Node, types: frozenset[str] | set[str]) -> Node | None:
-    n = node.parent
-    while n is not None:
-        if n.type in types:
-            return n
-        n = n.parent
-    return None
-
-
 def contains(outer: Node, inner: Node) -> bool:
     return outer.start_byte <= inner.start_byte and inner.end_byte <= outer.end_byte
 

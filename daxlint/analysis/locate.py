@@ -92,12 +92,3 @@ def function_definitions(root: Node) -> list[Node]:
                 stack.append(child)
     out.sort(key=lambda n: n.start_byte)
     return out
-
-
-def regex_nodes(root: Node, data: bytes, pattern: re.Pattern, group: int = 0, types: Iterable[str] | None = None) -> Iterator[Node]:
-    """The node spanning each match (or match group) of ``pattern``."""
-    wanted = frozenset(types) if types is not None else None
-    for m in pattern.finditer(data):
-        node = node_at(root, m.start(group), m.end(group))
-        if node is not None and (wanted is None or node.type in wanted):
-            yield node

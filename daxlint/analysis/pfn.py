@@ -41,6 +41,7 @@ from daxlint.analysis.fileindex import (
     value_parent,
 )
 from daxlint.core.source import SourceFile
+from daxlint.model import Severity
 
 PFN_DEV = "PFN_DEV"
 PFN_MAP = "PFN_MAP"
@@ -153,10 +154,6 @@ class Flags:
     @property
     def always_pageless(self) -> bool:
         return self.known and len(self.pageless_combos()) == len(self.combos)
-
-    @property
-    def maybe_pageless(self) -> bool:
-        return self.unknown or not self.combos or bool(self.pageless_combos())
 
     @property
     def always_has_page(self) -> bool:
@@ -551,8 +548,8 @@ def _same(a: Node | None, b: Node | None) -> bool:
 DAX_SINKS = frozenset({"direct_access", "dax_insert", "dax_mixed"})
 
 
-def sink_severity(sink: "Sink | None") -> str:
-    return "error" if sink is not None and sink.kind in DAX_SINKS else "warning"
+def sink_severity(sink: "Sink | None") -> Severity:
+    return Severity.ERROR if sink is not None and sink.kind in DAX_SINKS else Severity.WARNING
 
 
 def strongest(sinks: list[Sink]) -> Sink | None:

@@ -171,20 +171,6 @@ class TypeResolver:
 
     # -- declarations ----------------------------------------------------------
 
-    def _scope_decls(self, scope: Node, before: int | None) -> dict[str, str]:
-        """Every declaration in ``scope`` (before a byte offset), flat: kept
-        for callers that want a function's names without block scoping."""
-        out: dict[str, str] = {}
-        for decl in walk(scope, {"declaration", "parameter_declaration"}):
-            if before is not None and decl.start_byte > before:
-                continue
-            t = _declared_type(decl)
-            if not t:
-                continue
-            for name, _ in _decl_names(decl):
-                out[name] = t
-        return out
-
     def _lookup_in_scopes(self, ident: Node) -> str | None:
         """The innermost declaration of ``ident``'s name visible at ident."""
         name = text(ident)

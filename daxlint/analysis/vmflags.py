@@ -51,7 +51,6 @@ class VmFlagsWrite:
     field: str  # "vm_flags" or "__vm_flags" (wrappers: "vm_flags")
     function: Node | None
     set_flags: frozenset[str] = frozenset()
-    cleared_flags: frozenset[str] = frozenset()
 
     @property
     def function_name(self) -> str | None:
@@ -148,12 +147,9 @@ class VmFlagsModel:
             if name in WRAPPERS and args:
                 value = args[1] if len(args) > 1 else None
                 w = VmFlagsWrite(n, "wrapper", name, args[0], value, "vm_flags", enclosing_function(n))
-                if name == "vm_flags_clear":
-                    w.cleared_flags = _flag_names(value, negated=False)
-                elif name == "vm_flags_mod":
+                if name == "vm_flags_mod":
                     w.set_flags = _flag_names(value, negated=False)
-                    w.cleared_flags = _flag_names(args[2], negated=False) if len(args) > 2 else frozenset()
-                else:
+                elif name != "vm_flags_clear":
                     w.set_flags = self._expanded_flags(value, n)
                 return w
             if name == "WRITE_ONCE" and len(args) == 2:
@@ -188,12 +184,8 @@ class VmFlagsModel:
             return None
         value = n.child_by_field_name("right") if n.type == "assignment_expression" else None
         w = VmFlagsWrite(n, kind, op, vma, value, fld, enclosing_function(n))
-        if op == "&=":
-            w.cleared_flags = _flag_names(value, negated=True) if value is not None else frozenset()
-        elif op in ("|=", "="):
+        if op in ("|=", "="):
             w.set_flags = self._expanded_flags(value, n)
-            if op == "=":
-                w.cleared_flags = _flag_names(value, negated=True)
         return w
 
     def _flags_field(self, node: Node | None) -> tuple[Node | None, str]:
@@ -294,10 +286,6 @@ class VmFlagsModel:
                     return found
             child, n = n, n.parent
         return found
-
-    def dax_condition(self, w: VmFlagsWrite) -> Node | None:
-        dep = self.dax_dependence(w)
-        return dep.node if dep is not None else None
 
     # -- what the vma is ---------------------------------------------------------
 

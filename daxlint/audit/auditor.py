@@ -15,10 +15,9 @@ import pygit2
 
 from daxlint.audit.blobs import BlobAnalyzer, _Workers, remembered
 from daxlint.audit.deps import ancestors, dep_token, deps_hold, touches_kconfig
-from daxlint.audit.results import AuditResult, CommitAudit, family
+from daxlint.audit.results import AuditResult, CommitAudit, family, follow_to_end, pair_moves
 from daxlint.core.catalog import newest_catalog_version
 from daxlint.core.files import DEFAULT_MAX_BYTES, file_kind
-from daxlint.core.fingerprint import identity
 from daxlint.core.registry import rule_matches, ruleset_signature
 from daxlint.model import FileResult, Finding
 from daxlint.sources.git import Change, CommitInfo, GitRepo
@@ -522,44 +521,7 @@ class Auditor:
             open_fps.update(tip["fingerprints"])
             by_rule.update(tip["by_rule"])
         result.open_at_end = dict(sorted(by_rule.items()))
-        # Follow each introduced finding through the range: fixed (and maybe
-        # brought back by a later commit, which then owns it) or moved to
-        # another file under a new fingerprint.
-        origin: dict[str, tuple[str, str]] = {}  # current fingerprint -> (commit, fingerprint when introduced)
-        for s in shas:
-            c = audits[s]
-            c.still_open = set()
-            for f in c.fixed:
-                origin.pop(f.fingerprint, None)
-            for m in c.moved:
-                if m["from"]["fingerprint"] in origin:
-                    origin[m["to"]["fingerprint"]] = origin.pop(m["from"]["fingerprint"])
-            for f in c.introduced:
-                origin[f.fingerprint] = (s, f.fingerprint)
-        for current, (s, fp) in origin.items():
-            if current in open_fps:
-                audits[s].still_open.add(fp)
-
-
-def pair_moves(introduced: list[Finding], fixed: list[Finding]) -> list[dict]:
-    """Pair a fixed and an introduced finding of the same rule, function and
-    code in different files: the code moved (a rename, a function moved to
-    another file). Paired findings leave both lists."""
-    gone: dict[tuple, list[Finding]] = {}
-    for f in fixed:
-        gone.setdefault(identity(f), []).append(f)
-    moved, paired_new, paired_old = [], [], []
-    for f in introduced:
-        for g in gone.get(identity(f), []):
-            if g.path != f.path and not any(g is x for x in paired_old):
-                moved.append({"rule_id": f.rule_id, "message": f.message, "from": {"path": g.path, "line": g.line, "fingerprint": g.fingerprint},
-                              "to": {"path": f.path, "line": f.line, "fingerprint": f.fingerprint}})
-                paired_new.append(f)
-                paired_old.append(g)
-                break
-    introduced[:] = [f for f in introduced if not any(f is x for x in paired_new)]
-    fixed[:] = [f for f in fixed if not any(f is x for x in paired_old)]
-    return moved
+        follow_to_end(shas, audits, open_fps)
 
 
 def _digest(*parts) -> str:

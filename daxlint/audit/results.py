@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from daxlint import __version__
+from daxlint.core.fingerprint import identity
 from daxlint.model import Finding, InternalError, Severity, Skipped
 from daxlint.sources.git import CommitInfo
 
@@ -196,3 +197,46 @@ class AuditResult:
             "notes": self.notes,
             "daxlint_version": __version__,
         }
+
+
+def follow_to_end(shas: list[str], audits: dict[str, CommitAudit], open_fps: set[str]) -> None:
+    """Mark each commit's introduced findings that are still open at the
+    range's end (``open_fps``: the fingerprints open at its head(s))."""
+    # Follow each introduced finding through the range: fixed (and maybe
+    # brought back by a later commit, which then owns it) or moved to
+    # another file under a new fingerprint.
+    origin: dict[str, tuple[str, str]] = {}  # current fingerprint -> (commit, fingerprint when introduced)
+    for s in shas:
+        c = audits[s]
+        c.still_open = set()
+        for f in c.fixed:
+            origin.pop(f.fingerprint, None)
+        for m in c.moved:
+            if m["from"]["fingerprint"] in origin:
+                origin[m["to"]["fingerprint"]] = origin.pop(m["from"]["fingerprint"])
+        for f in c.introduced:
+            origin[f.fingerprint] = (s, f.fingerprint)
+    for current, (s, fp) in origin.items():
+        if current in open_fps:
+            audits[s].still_open.add(fp)
+
+
+def pair_moves(introduced: list[Finding], fixed: list[Finding]) -> list[dict]:
+    """Pair a fixed and an introduced finding of the same rule, function and
+    code in different files: the code moved (a rename, a function moved to
+    another file). Paired findings leave both lists."""
+    gone: dict[tuple, list[Finding]] = {}
+    for f in fixed:
+        gone.setdefault(identity(f), []).append(f)
+    moved, paired_new, paired_old = [], [], []
+    for f in introduced:
+        for g in gone.get(identity(f), []):
+            if g.path != f.path and not any(g is x for x in paired_old):
+                moved.append({"rule_id": f.rule_id, "message": f.message, "from": {"path": g.path, "line": g.line, "fingerprint": g.fingerprint},
+                              "to": {"path": f.path, "line": f.line, "fingerprint": f.fingerprint}})
+                paired_new.append(f)
+                paired_old.append(g)
+                break
+    introduced[:] = [f for f in introduced if not any(f is x for x in paired_new)]
+    fixed[:] = [f for f in fixed if not any(f is x for x in paired_old)]
+    return moved

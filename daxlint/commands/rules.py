@@ -71,5 +71,3 @@ def explain_command(rule_id, plain):
     Console().print(Markdown(text))
     return 0
 
-
-commands = [rules_command, explain_command]

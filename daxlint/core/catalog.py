@@ -40,8 +40,6 @@ class Catalog:
     functions: dict[str, FunctionInfo] = field(default_factory=dict)
     typedefs: set[str] = field(default_factory=set)
     constants: dict[str, int] = field(default_factory=dict)
-    # (struct, member) -> parameters of a function-pointer member
-    member_signatures: dict[tuple[str, str], tuple[tuple[str, str], ...]] = field(default_factory=dict)
 
     def struct_field(self, struct: str, name: str) -> FieldInfo | None:
         return self.structs.get(struct, {}).get(name)
@@ -50,18 +48,11 @@ class Catalog:
         f = self.struct_field(struct, name)
         return bool(f and f.const)
 
-    def structs_with_field(self, name: str) -> list[str]:
-        return sorted(s for s, fields in self.structs.items() if name in fields)
-
     def has_function(self, name: str) -> bool:
         return name in self.functions
 
     def has_type(self, name: str) -> bool:
         return name in self.typedefs or name in self.structs
-
-    def member_params(self, struct: str, member: str) -> tuple[tuple[str, str], ...] | None:
-        """Parameters of a function-pointer member, e.g. dax_operations.direct_access."""
-        return self.member_signatures.get((struct, member))
 
 
 def _type_string(node) -> str:
@@ -104,9 +95,6 @@ def parse_catalog(path: Path, version: KernelVersion) -> Catalog:
                 fields = {}
                 for d in t.decls:
                     fields[d.name] = FieldInfo(d.name, _type_string(d.type), _is_const(d.type))
-                    ptr = d.type
-                    if isinstance(ptr, c_ast.PtrDecl) and isinstance(ptr.type, c_ast.FuncDecl):
-                        cat.member_signatures[(t.name, d.name)] = _params(ptr.type)
                 cat.structs[t.name] = fields
     return cat
 

@@ -127,17 +127,12 @@ def _walk(top_abs: str, top_display: str, seen: set[str], kinds: tuple[str, ...]
         stack.extend(reversed(subdirs))
 
 
-def read_source(path: str, max_bytes: int = DEFAULT_MAX_BYTES, scan_limit: int = 0) -> tuple[bytes | None, str | None]:
-    """(data, None), or (None, reason to skip). A file over ``max_bytes`` but
-    within ``scan_limit`` comes back as (data, "too large ...") so the
-    caller can tell whether it mattered."""
-    data, why, _st = read_source_stat(path, max_bytes, scan_limit)
-    return data, why
-
-
 def read_source_stat(path: str, max_bytes: int = DEFAULT_MAX_BYTES, scan_limit: int = 0):
-    """read_source(), plus the os.stat_result of the file as it was opened
-    (None when it could not be opened), for callers that cache by stat.
+    """(data, None, stat), or (None, reason to skip, stat). A file over
+    ``max_bytes`` but within ``scan_limit`` comes back as (data, "too large
+    ...", stat) so the caller can tell whether it mattered. The
+    os.stat_result is the file's as it was opened (None when it could not
+    be opened), for callers that cache by stat.
 
     One open, one fstat and one read per file: this runs for every file of
     a kernel tree, and buffered file objects cost more than the reading."""

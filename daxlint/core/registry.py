@@ -45,7 +45,6 @@ def _load(root: Path) -> tuple[type[Rule], ...]:
                 raise RuntimeError(f"{path}: rule id {cls.id!r} is not of the form DAXnnn")
             if cls.id in found:
                 raise RuntimeError(f"{path}: rule id {cls.id} is defined twice")
-            cls.source_path = path
             found[cls.id] = cls
     return tuple(found[k] for k in sorted(found))
 
@@ -105,12 +104,12 @@ def rule_matches(rule_id: str, selectors: list[str]) -> bool:
 
 @lru_cache(maxsize=None)
 def ruleset_signature() -> str:
-    """Changes whenever a rule, its query, the catalog or daxlint changes:
+    """Changes whenever a rule, the catalog or daxlint changes:
     part of every cache key."""
     h = hashlib.sha256(__version__.encode())
     root = rules_dir()
     for p in sorted(root.rglob("*")):
-        if p.is_file() and p.suffix in (".py", ".scm", ".h"):
+        if p.is_file() and p.suffix in (".py", ".h"):
             h.update(str(p.relative_to(root)).encode())
             h.update(p.read_bytes())
     pkg = Path(__file__).resolve().parent

@@ -1,6 +1,6 @@
 """The rule API. A rule is one class in one file under rules/: its metadata
 as class attributes, its doc as the class docstring (Markdown with the fixed
-headings), an optional tree-sitter query, and ``check()``."""
+headings), and ``check()``."""
 
 from __future__ import annotations
 
@@ -31,9 +31,6 @@ class Rule:
     # Bytes of which at least one must occur in a file for the rule to run on
     # it: the engine's prefilter. Empty means "run on every file".
     tokens: ClassVar[tuple[bytes, ...]] = ()
-    # Tree-sitter query run once per file; its captures are in ctx.captures.
-    # A file ``<module>.scm`` beside the rule's module is used when query is None.
-    query: ClassVar[str | None] = None
     aliases: ClassVar[tuple[str, ...]] = ()
     # Which files the rule reads: "c" (.c/.h, parsed with tree-sitter) or
     # "kconfig" (Kconfig* files, text only; ctx.source.tree is not built).
@@ -41,8 +38,6 @@ class Rule:
     # True only for DAX001: it reports on the other rules' suppressions after
     # they ran, so on its own it never makes a file worth parsing.
     reports_unused_suppressions: ClassVar[bool] = False
-    # Set by the registry.
-    source_path: ClassVar[Path | None] = None
 
     def check(self, ctx: "RuleContext") -> Iterable[Finding] | None:
         raise NotImplementedError
@@ -70,16 +65,6 @@ class Rule:
         return cls.id[:4]
 
     @classmethod
-    def query_source(cls) -> str | None:
-        if cls.query is not None:
-            return cls.query
-        if cls.source_path is not None:
-            scm = cls.source_path.with_suffix(".scm")
-            if scm.is_file():
-                return scm.read_text()
-        return None
-
-    @classmethod
     def metadata(cls) -> dict:
         return {
             "id": cls.id,
@@ -100,14 +85,6 @@ class RuleContext:
         self.kernel = kernel
         self.abspath = abspath  # None for in-memory sources (patch hunks)
         self.findings: list[Finding] = []
-        self._captures: dict[str, list[Node]] | None = None
-
-    @property
-    def captures(self) -> dict[str, list[Node]]:
-        if self._captures is None:
-            q = type(self.rule).query_source()
-            self._captures = self.source.captures(q) if q else {}
-        return self._captures
 
     @property
     def tree_relpath(self) -> str:
@@ -135,7 +112,7 @@ class RuleContext:
         node: Node | None,
         message: str,
         *,
-        severity: Severity | str | None = None,
+        severity: Severity | None = None,
         line: int | None = None,
         column: int | None = None,
         fix: str | None = None,
@@ -154,7 +131,7 @@ class RuleContext:
         line = line or 1
         f = Finding(
             rule_id=self.rule.id,
-            severity=Severity.parse(severity) if severity else self.rule.severity,
+            severity=severity or self.rule.severity,
             path=self.source.path,
             line=line,
             column=column or 1,

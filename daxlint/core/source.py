@@ -19,17 +19,6 @@ def parser() -> tree_sitter.Parser:
     return _parser
 
 
-_queries: dict[str, tree_sitter.Query] = {}
-
-
-def compile_query(source: str) -> tree_sitter.Query:
-    """Compile a tree-sitter query once per process."""
-    q = _queries.get(source)
-    if q is None:
-        q = _queries[source] = tree_sitter.Query(C_LANGUAGE, source)
-    return q
-
-
 class SourceFile:
     def __init__(self, path: str, data: bytes, text: str | None = None):
         self.path = path  # as shown in reports
@@ -69,11 +58,3 @@ class SourceFile:
 
     def node_text(self, node: tree_sitter.Node) -> str:
         return self.data[node.start_byte:node.end_byte].decode("utf-8", errors="replace")
-
-    def captures(self, query_source: str, node: tree_sitter.Node | None = None) -> dict[str, list[tree_sitter.Node]]:
-        cursor = tree_sitter.QueryCursor(compile_query(query_source))
-        return cursor.captures(node if node is not None else self.root)
-
-    def matches(self, query_source: str, node: tree_sitter.Node | None = None):
-        cursor = tree_sitter.QueryCursor(compile_query(query_source))
-        return cursor.matches(node if node is not None else self.root)

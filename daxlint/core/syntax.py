@@ -54,10 +54,6 @@ def function_name(fn: Node) -> str | None:
     return declarator_name(d.child_by_field_name("declarator")) if d is not None else None
 
 
-def functions(root: Node) -> Iterator[Node]:
-    """Every function_definition in the file, including ones tree-sitter put
-    under ERROR nodes or inside preprocessor conditionals."""
-    return walk(root, {"function_definition"})
 
 
 def enclosing_function(node: Node) -> Node | None:
@@ -84,15 +80,8 @@ def call_args(call: Node) -> list[Node]:
     return [a for a in args.named_children if a.type != "comment"]
 
 
-def calls(node: Node, names: set[str] | frozenset[str] | None = None) -> Iterator[Node]:
-    for c in walk(node, {"call_expression"}):
-        if names is None or call_name(c) in names:
-            yield c
 
 
-def identifiers(node: Node) -> Iterator[str]:
-    for n in walk(node, {"identifier"}):
-        yield text(n)
 
 
 def parameters(fn: Node) -> list[tuple[str | None, str, Node]]:
@@ -108,13 +97,3 @@ def parameters(fn: Node) -> list[tuple[str | None, str, Node]]:
         t = p.child_by_field_name("type")
         out.append((declarator_name(p.child_by_field_name("declarator")), text(t), p))
     return out
-
-
-def line(node: Node) -> int:
-    """1-based line of a node's start."""
-    return node.start_point[0] + 1
-
-
-def column(node: Node) -> int:
-    """1-based column (in bytes) of a node's start."""
-    return node.start_point[1] + 1

@@ -6,38 +6,38 @@ from daxlint.core.rule import Rule
 # What each kind of sink means for a page-less pfn, and how bad it is.
 _SINK_TEXT = {
     "direct_access": (
-        "error",
+        Severity.ERROR,
         "returned from the ->direct_access implementation {detail}(): filesystem-DAX requires struct page "
         "since 569d0365f571, and a page-less DAX mapping cannot be forked, pinned by get_user_pages, "
         "or used for O_DIRECT, RDMA or splice",
     ),
     "dax_insert": (
-        "error",
+        Severity.ERROR,
         "passed to {detail}() on a DAX fault path: a huge mapping of a page-less pfn cannot be pinned by get_user_pages",
     ),
     "dax_mixed": (
-        "error",
+        Severity.ERROR,
         "passed to {detail}() in DAX code: without a page the pte is special, so get_user_pages, fork and "
         "O_DIRECT cannot use the DAX mapping",
     ),
     "pfnmap_huge": (
-        "warning",
+        Severity.WARNING,
         "passed to {detail}() for a VM_PFNMAP mapping of device memory: a special huge entry that "
         "get_user_pages refuses - fine for MMIO, never for DAX memory",
     ),
     "mixed": (
-        "warning",
+        Severity.WARNING,
         "passed to {detail}(): without a page the pte is special and get_user_pages cannot follow it - "
         "acceptable for XIP or framebuffer memory on VM_MIXEDMAP, not for DAX",
     ),
     "pfnmap": (
-        "warning",
+        Severity.WARNING,
         "passed to {detail}() (the VM_PFNMAP path of vmf_insert_pfn): page-less by design for device memory, "
         "which get_user_pages, fork and O_DIRECT cannot use",
     ),
 }
 _DEFAULT_SINK = (
-    "warning",
+    Severity.WARNING,
     "not seen reaching a DAX path in this file; whoever maps it gets memory that get_user_pages, fork and O_DIRECT cannot use",
 )
 
@@ -152,8 +152,8 @@ class PfnDevWithoutMap(Rule):
                 continue
             sink = strongest(analysis.sinks(c.call))
             level, template = _SINK_TEXT.get(sink.kind, _DEFAULT_SINK) if sink is not None else _DEFAULT_SINK
-            if level == "error" and not required:
-                level = "warning"
+            if level is Severity.ERROR and not required:
+                level = Severity.WARNING
                 template += " (allowed before v4.15, an error from 569d0365f571 on)"
             ctx.report(
                 c.call,
@@ -161,6 +161,6 @@ class PfnDevWithoutMap(Rule):
                 f"{template.format(detail=sink.detail if sink else '')}{note}",
                 severity=level,
                 fix="map the memory with devm_memremap_pages() (MEMORY_DEVICE_FS_DAX dev_pagemap) and pass PFN_DEV | PFN_MAP"
-                if level == "error"
+                if level is Severity.ERROR
                 else "if the memory has no struct page, keep it out of DAX and GUP paths; otherwise give it pages and add PFN_MAP",
             )

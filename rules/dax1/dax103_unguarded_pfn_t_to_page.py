@@ -135,7 +135,7 @@ class UnguardedPfnTToPage(Rule):
         if arg.type == "call_expression":
             return self._constructed(analysis, arg)
         if arg.type != "identifier":
-            return "the pfn's origin is not visible here", Severity.WARNING.value
+            return "the pfn's origin is not visible here", Severity.WARNING
         name = text(arg)
         verdicts = []
         for w in index_for(ctx.source).identifier_writes(name):
@@ -148,12 +148,12 @@ class UnguardedPfnTToPage(Rule):
             if c.start_byte >= call.start_byte or callee_name(c) not in _DAX_FILLERS:
                 continue
             if any(_norm(text(a)) == "&" + name for a in call_args(c)):
-                verdicts.append((f"'{name}' comes from {callee_name(c)}() at line {c.start_point[0] + 1}, which may hand out a page-less pfn", Severity.ERROR.value))
+                verdicts.append((f"'{name}' comes from {callee_name(c)}() at line {c.start_point[0] + 1}, which may hand out a page-less pfn", Severity.ERROR))
         if not verdicts:
-            return f"the origin of '{name}' is not visible here", Severity.WARNING.value
+            return f"the origin of '{name}' is not visible here", Severity.WARNING
         if all(level is None for _, level in verdicts):
             return verdicts[0][0], None
-        worst = max((v for v in verdicts if v[1] is not None), key=lambda v: v[1] == Severity.ERROR.value)
+        worst = max((v for v in verdicts if v[1] is not None), key=lambda v: v[1] == Severity.ERROR)
         return worst
 
     @staticmethod
@@ -166,8 +166,8 @@ class UnguardedPfnTToPage(Rule):
             if construction is not None and construction.flags.always_has_page:
                 return f"built with {construction.flags.spelled()}", None
             if construction is not None and construction.flags.known:
-                return f"built by {name}() with {construction.flags.spelled()}", Severity.ERROR.value
-        return f"built by {name}()", Severity.WARNING.value
+                return f"built by {name}() with {construction.flags.spelled()}", Severity.ERROR
+        return f"built by {name}()", Severity.WARNING
 
     # -- guards -----------------------------------------------------------------------
 
