@@ -16,6 +16,7 @@ from functools import cached_property, lru_cache
 from tree_sitter import Node
 
 from daxlint.core.syntax import call_args, call_name, declarator_name, enclosing_function, function_name, text, walk
+from daxlint.analysis.flow import BLOCKS, exiting_guards
 from daxlint.analysis.callgraph import AFTER_MMAP_ROLES, MMAP, CallGraph, Context
 from daxlint.analysis.locate import identifier_hits, identifier_nodes, is_word_byte
 from daxlint.analysis.preproc import first_branch_only
@@ -37,7 +38,6 @@ DAX_PREDICATE_RE = re.compile(
 # The same on a file's bytes, for the look before parsing.
 DAX_PREDICATE_BYTES_RE = re.compile(DAX_PREDICATE_RE.pattern.encode())
 _VM_FLAG_RE = re.compile(r"^VM_[A-Z0-9_]+$")
-_EXITS = frozenset({"return_statement", "goto_statement", "break_statement", "continue_statement"})
 _COND_PARENTS = frozenset({"if_statement", "while_statement", "do_statement", "for_statement", "switch_statement"})
 
 
@@ -267,16 +267,12 @@ class VmFlagsModel:
                     ):
                         pol = -pol
                     dep = DaxDependence(cond, pol)
-            if dep is None and n.type == "compound_statement":
+            if dep is None and n.type in BLOCKS:
                 # An earlier guard that leaves the block: if (!IS_DAX(i)) return ...;
-                for stmt in n.named_children:
-                    if stmt.start_byte >= child.start_byte:
-                        break
-                    if stmt.type == "if_statement" and stmt.child_by_field_name("alternative") is None:
-                        cond = stmt.child_by_field_name("condition")
-                        body = stmt.child_by_field_name("consequence")
-                        if pred.mentions(cond) and body is not None and _leaves(body):
-                            dep = DaxDependence(cond, -pred.polarity(cond))
+                for stmt in exiting_guards(n, child):
+                    cond = stmt.child_by_field_name("condition")
+                    if stmt.child_by_field_name("alternative") is None and pred.mentions(cond):
+                        dep = DaxDependence(cond, -pred.polarity(cond))
             if dep is not None:
                 if found is None:
                     found = dep
@@ -554,16 +550,6 @@ def _dax_tainted_locals(fn: Node) -> set[str]:
     return out
 
 
-def _leaves(body: Node) -> bool:
-    """Whether a guard's body leaves the enclosing block (return, goto, ...)."""
-    if body.type in _EXITS:
-        return True
-    if body.type == "compound_statement":
-        stmts = [c for c in body.named_children if c.type != "comment"]
-        return bool(stmts) and stmts[-1].type in _EXITS
-    return False
-
-
 def _squash(node: Node | None) -> str:
     return " ".join(text(node).split()) if node is not None else ""
 
@@ -614,24 +600,3 @@ def wrapper_fix(model: VmFlagsModel, w: VmFlagsWrite) -> str:
         init = "vm_flags_init" if model.is_private_vma(w) else "vm_flags_reset"
         return f"{init}({vma}, {_squash(value)})"
     return f"vm_flags_set({vma}, ...) or vm_flags_clear({vma}, ...) with the intended flags"
-
-
-_CONDITIONALS = frozenset({"if_statement", "conditional_expression", "switch_statement"})
-
-
-def exclusive_branches(a: Node, b: Node) -> bool:
-    """Whether two nodes sit in different arms of the same if/switch/?:."""
-    ancestors = []
-    n = a.parent
-    while n is not None:
-        ancestors.append(n)
-        n = n.parent
-    n = b.parent
-    while n is not None:
-        if n in ancestors:
-            if n.type == "compound_statement" and n.parent is not None and n.parent.type == "switch_statement":
-                return True  # different case labels of one switch
-            return n.type in _CONDITIONALS
-        n = n.parent
-    return False
-

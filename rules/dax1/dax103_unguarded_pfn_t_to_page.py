@@ -2,6 +2,7 @@ import re
 
 from daxlint.core.syntax import call_args, declarator_name, enclosing_function, text, walk
 from daxlint.analysis.fileindex import callee_name, contains, index_for, unwrap, value_parent
+from daxlint.analysis.flow import BLOCKS, exiting_guards
 from daxlint.analysis.pfn import FLAG_CONSTRUCTORS, PAGE_CONSTRUCTORS, pfn_analysis
 from daxlint.model import Severity
 from daxlint.core.rule import Rule
@@ -9,7 +10,6 @@ from daxlint.core.rule import Rule
 GUARDS = ("pfn_t_has_page", "pfn_t_devmap")
 # Calls whose argument being NULL-tested counts as a check of it.
 _CHECK_WRAPPERS = frozenset({"WARN_ON", "WARN_ON_ONCE", "BUG_ON", "unlikely", "likely", "IS_ERR_OR_NULL", "WARN", "WARN_ONCE"})
-_EXITS = frozenset({"return_statement", "goto_statement", "break_statement", "continue_statement"})
 _CONDITION_HOLDERS = frozenset({"if_statement", "while_statement", "do_statement", "for_statement", "conditional_expression"})
 # Where a pfn may come from that has no page: a DAX device.
 _DAX_FILLERS = frozenset({"dax_direct_access", "direct_access"})
@@ -28,20 +28,6 @@ def _condition(node):
     if node.type == "conditional_expression":
         return node.child_by_field_name("condition")
     return node.child_by_field_name("condition")
-
-
-def _always_exits(stmt) -> bool:
-    if stmt is None:
-        return False
-    if stmt.type in _EXITS:
-        return True
-    if stmt.type == "expression_statement":
-        inner = stmt.named_children[0] if stmt.named_children else None
-        return inner is not None and inner.type == "call_expression" and callee_name(inner) in ("BUG", "panic")
-    if stmt.type == "compound_statement":
-        body = [c for c in stmt.named_children if c.type != "comment"]
-        return bool(body) and _always_exits(body[-1])
-    return False
 
 
 def _is_null_test_of(node, name: str) -> bool:
@@ -191,17 +177,20 @@ class UnguardedPfnTToPage(Rule):
             n = n.parent
         # An earlier `if (!pfn_t_has_page(pfn)) return/goto ...;` or BUG_ON(!...)
         # in a block that also holds the call.
-        for stmt in walk(fn, {"if_statement", "expression_statement"}):
-            if stmt.end_byte > call.start_byte or stmt.parent is None or not contains(stmt.parent, call):
-                continue
-            if stmt.type == "if_statement":
-                cond = _condition(stmt)
-                if cond is not None and negated.search(_norm(text(cond))) and _always_exits(stmt.child_by_field_name("consequence")):
-                    return True
-            else:
-                t = _norm(text(stmt))
-                if t.startswith("BUG_ON(") and negated.search(t):
-                    return True
+        child, n = call, call.parent
+        while n is not None and n != fn:
+            if n.type in BLOCKS:
+                for stmt in exiting_guards(n, child):
+                    cond = _condition(stmt)
+                    if cond is not None and negated.search(_norm(text(cond))):
+                        return True
+                for stmt in n.named_children:
+                    if stmt.start_byte >= child.start_byte:
+                        break
+                    t = _norm(text(stmt))
+                    if stmt.type == "expression_statement" and t.startswith("BUG_ON(") and negated.search(t):
+                        return True
+            child, n = n, n.parent
         return False
 
     def _result_checked(self, call, fn) -> bool:

@@ -3,7 +3,8 @@ import re
 from daxlint.core.syntax import declarator_name, text
 from daxlint.analysis.locate import identifier_nodes
 from daxlint.analysis.callgraph import POST_MMAP
-from daxlint.analysis.vmflags import INIT_WRAPPERS, exclusive_branches, may_write_vm_flags, model_for
+from daxlint.analysis.flow import exclusive_branches
+from daxlint.analysis.vmflags import INIT_WRAPPERS, may_write_vm_flags, model_for
 from daxlint.model import Severity
 from daxlint.core.rule import Rule
 

@@ -3,7 +3,8 @@ import re
 from daxlint.core.syntax import function_name, text
 from daxlint.analysis.locate import identifier_nodes
 from daxlint.analysis.callgraph import FAULT
-from daxlint.analysis.vmflags import exclusive_branches, may_write_vm_flags, model_for
+from daxlint.analysis.flow import exclusive_branches
+from daxlint.analysis.vmflags import may_write_vm_flags, model_for
 from daxlint.version import KernelVersion
 from daxlint.model import Severity
 from daxlint.core.rule import Rule
