@@ -207,9 +207,9 @@ def timed_audit(repo: Path, revisions: list[str], db: Path, jobs: int) -> dict:
     """One in-process audit, with the time spent on whole trees separated
     from the walk over commits."""
     from daxlint.audit.auditor import AuditOptions, Auditor
-    from daxlint.sources.git import GitRepo
     from daxlint.audit.store import AuditStore
     from daxlint.core.registry import select_rules
+    from daxlint.sources.git import GitRepo
 
     marks = {"snapshot_done": None}
     started = time.monotonic()
@@ -242,7 +242,12 @@ def timed_audit(repo: Path, revisions: list[str], db: Path, jobs: int) -> dict:
 
 def git_log_seconds(repo: Path, rng: str) -> float:
     started = time.monotonic()
-    subprocess.run(["git", "--git-dir", str(repo), "log", "--first-parent", "-p", "--no-color", rng], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    subprocess.run(
+        ["git", "--git-dir", str(repo), "log", "--first-parent", "-p", "--no-color", rng],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        check=True,
+    )
     return round(time.monotonic() - started, 2)
 
 
@@ -254,16 +259,23 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--json", default=str(HERE / "results" / "audit.json"))
     args = ap.parse_args()
-    results: dict = {"machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()},
-                     "jobs": args.jobs, "cases": {}}
+    results: dict = {
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()},
+        "jobs": args.jobs,
+        "cases": {},
+    }
     with tempfile.TemporaryDirectory(prefix="daxlint-audit-bench-") as tmp:
         if "kernel" in args.cases:
             repo = build_kernel_repo()
             db = Path(tmp) / "kernel.sqlite"
             cold = timed_audit(repo, ["HEAD"], db, args.jobs)
             warm = timed_audit(repo, ["HEAD"], db, args.jobs)
-            results["cases"]["kernel"] = {"range": "linux-source 6.1, 6.12 (2 commits)", "cold": cold, "warm": warm,
-                                          "git_log_p_seconds": git_log_seconds(repo, "HEAD")}
+            results["cases"]["kernel"] = {
+                "range": "linux-source 6.1, 6.12 (2 commits)",
+                "cold": cold,
+                "warm": warm,
+                "git_log_p_seconds": git_log_seconds(repo, "HEAD"),
+            }
             print(f"kernel 6.1 -> 6.12: cold {cold['seconds']}s ({cold['files_analysed']} blobs), warm {warm['seconds']}s", flush=True)
         if "synthetic" in args.cases:
             print(f"building a synthetic history of {args.commits} commits ...", flush=True)
@@ -273,11 +285,19 @@ def main() -> None:
             extend = timed_audit(repo, [f"{base}..main"], db, args.jobs)
             warm = timed_audit(repo, [f"{base}..main"], db, args.jobs)
             base_log = git_log_seconds(repo, f"{base}..main")
-            results["cases"]["synthetic"] = {"commits": args.commits, "cold": cold, "extend_by_100": extend, "warm": warm,
-                                             "git_log_p_seconds": base_log}
-            print(f"synthetic {args.commits - 100} commits on 6.1: cold {cold['seconds']}s (base tree {cold['base_tree_seconds']}s, "
-                  f"walk {cold['walk_commits_per_second']} commits/s); +100 commits {extend['seconds']}s; warm {warm['seconds']}s; "
-                  f"git log -p {base_log}s", flush=True)
+            results["cases"]["synthetic"] = {
+                "commits": args.commits,
+                "cold": cold,
+                "extend_by_100": extend,
+                "warm": warm,
+                "git_log_p_seconds": base_log,
+            }
+            print(
+                f"synthetic {args.commits - 100} commits on 6.1: cold {cold['seconds']}s (base tree {cold['base_tree_seconds']}s, "
+                f"walk {cold['walk_commits_per_second']} commits/s); +100 commits {extend['seconds']}s; warm {warm['seconds']}s; "
+                f"git log -p {base_log}s",
+                flush=True,
+            )
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, asdict
+from dataclasses import asdict, dataclass, field
 from enum import Enum
 
 
@@ -16,7 +16,7 @@ class Severity(str, Enum):
         return {"error": 3, "warning": 2, "info": 1}[self.value]
 
     @classmethod
-    def parse(cls, value: "str | Severity") -> "Severity":
+    def parse(cls, value: str | Severity) -> Severity:
         if isinstance(value, Severity):
             return value
         try:
@@ -55,7 +55,7 @@ class Finding:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Finding":
+    def from_dict(cls, d: dict) -> Finding:
         known = {f for f in cls.__dataclass_fields__}
         kw = {k: v for k, v in d.items() if k in known}
         kw["severity"] = Severity.parse(kw["severity"])
@@ -109,7 +109,7 @@ class FileResult:
         return {"f": [f.to_dict() for f in self.findings], "s": [s.to_dict() for s in self.skipped], "p": self.parsed, "c": self.context}
 
     @classmethod
-    def from_payload(cls, d: dict) -> "FileResult":
+    def from_payload(cls, d: dict) -> FileResult:
         return cls(
             findings=[Finding.from_dict(f) for f in d["f"]],
             skipped=[Skipped(**s) for s in d.get("s", [])],

@@ -19,13 +19,13 @@ class KernelVersion:
     minor: int
 
     @classmethod
-    def parse(cls, text: str) -> "KernelVersion":
+    def parse(cls, text: str) -> KernelVersion:
         m = _VERSION_RE.match(text or "")
         if not m:
             raise ValueError(f"invalid kernel version {text!r} (expected X.Y, e.g. 6.1)")
         return cls(int(m.group(1)), int(m.group(2)))
 
-    def __lt__(self, other: "KernelVersion") -> bool:
+    def __lt__(self, other: KernelVersion) -> bool:
         return (self.major, self.minor) < (other.major, other.minor)
 
     def __str__(self) -> str:

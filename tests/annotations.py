@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 # C comments, and `#` comments for Kconfig fixtures.
-_ANNOT = re.compile(r"/\*\s*(ruleid|ok)\s*:\s*([A-Z0-9, ]+?)\s*\*/|//\s*(ruleid|ok)\s*:\s*([A-Z0-9, ]+)|#\s*(ruleid|ok)\s*:\s*([A-Z0-9, ]+)")
+_ANNOT = re.compile(
+    r"/\*\s*(ruleid|ok)\s*:\s*([A-Z0-9, ]+?)\s*\*/|//\s*(ruleid|ok)\s*:\s*([A-Z0-9, ]+)|#\s*(ruleid|ok)\s*:\s*([A-Z0-9, ]+)"
+)
 _CONFIG = re.compile(r"daxlint-fixture:\s*([^*\n]+)")
 
 

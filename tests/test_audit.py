@@ -15,16 +15,24 @@ import tarfile
 import pytest
 
 from audit_repo import (
-    PROVIDER, SIBLING_PAGES, XIP_DRIVER, XIP_KCONFIG, XIP_KCONFIG_LIMITED, ScratchRepo, makefile, mmap_clean, mmap_writer,
+    PROVIDER,
+    SIBLING_PAGES,
+    XIP_DRIVER,
+    XIP_KCONFIG,
+    XIP_KCONFIG_LIMITED,
+    ScratchRepo,
+    makefile,
+    mmap_clean,
+    mmap_writer,
 )
 from conftest import run_daxlint
 from daxlint.audit.auditor import AuditOptions, Auditor
 from daxlint.audit.results import pair_moves
-from daxlint.sources.git import GitRepo
 from daxlint.audit.store import AuditStore
-from daxlint.version import KernelVersion
-from daxlint.model import Finding, Severity
 from daxlint.core.registry import select_rules
+from daxlint.model import Finding, Severity
+from daxlint.sources.git import GitRepo
+from daxlint.version import KernelVersion
 
 
 def events(doc: dict) -> list[tuple]:
@@ -67,7 +75,11 @@ def history(tmp_path):
 def test_introduced_fixed_and_moved_per_commit(history):
     code, doc = audit_json(history, "HEAD~5..HEAD")
     assert [c["subject"] for c in doc["commits"]] == [
-        "foo: add mmap", "foo: add a header comment", "foo: rename drv.c to foo.c", "foo: use vm_flags_set", "bar: add mmap",
+        "foo: add mmap",
+        "foo: add a header comment",
+        "foo: rename drv.c to foo.c",
+        "foo: use vm_flags_set",
+        "bar: add mmap",
     ]
     assert events(doc) == [
         ("foo: add mmap", "introduced", "DAX301", "drivers/foo/drv.c", 3),
@@ -80,7 +92,8 @@ def test_introduced_fixed_and_moved_per_commit(history):
     assert by_subject["foo: add a header comment"]["introduced"] == [] == by_subject["foo: add a header comment"]["fixed"]
     moved = by_subject["foo: rename drv.c to foo.c"]["moved"]
     assert [(m["rule_id"], m["from"]["path"], m["to"]["path"], m["to"]["line"]) for m in moved] == [
-        ("DAX301", "drivers/foo/drv.c", "drivers/foo/foo.c", 5)]
+        ("DAX301", "drivers/foo/drv.c", "drivers/foo/foo.c", 5)
+    ]
     fix = by_subject["foo: use vm_flags_set"]
     assert (fix["author"], fix["email"], fix["date"][:10]) == ("Bob Fixer", "bob@example.org", "2024-01-06")
     first = by_subject["foo: add mmap"]["introduced"][0]
@@ -190,7 +203,8 @@ def test_merges_first_parent_and_all_parents(tmp_path):
     assert events(first) == [("Merge branch 'topic'", "introduced", "DAX301", "drivers/topic/t.c", 3)]
     _, every = audit_json(r, "--all-parents", "HEAD~2..HEAD")
     assert sorted(c["subject"] for c in every["commits"]) == sorted(
-        ["main: unrelated", "topic: add a writer", "topic: a clean file", "Merge branch 'topic'"])
+        ["main: unrelated", "topic: add a writer", "topic: a clean file", "Merge branch 'topic'"]
+    )
     assert events(every) == [("topic: add a writer", "introduced", "DAX301", "drivers/topic/t.c", 3)]
     assert every["commits"][-1]["sha"] == merge
     assert every["commits"][-1]["open_after"] == {"DAX3": 1}
@@ -333,8 +347,9 @@ def test_store_is_keyed_by_rules_and_version(history, tmp_path):
 
 
 def test_library_result_without_store_hits(history):
-    result = Auditor(GitRepo(history.path), select_rules(["DAX3"]), AuditStore(":memory:"),
-                     AuditOptions(jobs=1, kernel_version=KernelVersion(6, 3))).run(["HEAD~1..HEAD"])
+    result = Auditor(
+        GitRepo(history.path), select_rules(["DAX3"]), AuditStore(":memory:"), AuditOptions(jobs=1, kernel_version=KernelVersion(6, 3))
+    ).run(["HEAD~1..HEAD"])
     assert [(f.rule_id, f.path, f.line) for c in result.commits for f in c.introduced] == [("DAX301", "drivers/bar/bar.c", 3)]
     assert result.open_at_end == {"DAX301": 1} and result.heads == [history.head()]
 
@@ -360,13 +375,13 @@ def test_kconfig_symbol_lookups_redo_only_files_whose_symbols_changed(tmp_path):
     symbol's definition re-analyses it (untouched) and changes the verdict."""
     r = ScratchRepo(tmp_path / "linux")
     r.write("Kconfig", 'mainmenu "Toy"\nsource "fs/Kconfig"\nsource "drivers/xip/Kconfig"\n')
-    r.write("fs/Kconfig", "config FS_DAX\n\tbool \"DAX\"\n\nconfig FS_DAX_LIMITED\n\tbool\n")
+    r.write("fs/Kconfig", 'config FS_DAX\n\tbool "DAX"\n\nconfig FS_DAX_LIMITED\n\tbool\n')
     r.write("drivers/xip/xip.c", XIP_DRIVER)
     r.write("drivers/xip/Kconfig", XIP_KCONFIG_LIMITED)
     r.commit("base")
-    r.write("fs/Kconfig", "config FS_DAX\n\tbool \"DAX\"\n\thelp\n\t  Direct access.\n\nconfig FS_DAX_LIMITED\n\tbool\n")
+    r.write("fs/Kconfig", 'config FS_DAX\n\tbool "DAX"\n\thelp\n\t  Direct access.\n\nconfig FS_DAX_LIMITED\n\tbool\n')
     r.commit("fs: help text")
-    r.write("fs/Kconfig", "config FS_DAX\n\tbool \"DAX\"\n\thelp\n\t  Direct access.\n")
+    r.write("fs/Kconfig", 'config FS_DAX\n\tbool "DAX"\n\thelp\n\t  Direct access.\n')
     r.commit("fs: remove FS_DAX_LIMITED")
     _, doc = audit_json(r, "HEAD~2..HEAD")
     assert [c["files_checked"] for c in doc["commits"]] == [1, 2]

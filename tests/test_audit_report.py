@@ -16,12 +16,12 @@ import pytest
 from audit_repo import ScratchRepo, mmap_clean, mmap_writer
 from conftest import run_daxlint
 from daxlint.audit.auditor import AuditOptions, Auditor
-from daxlint.sources.git import GitRepo
 from daxlint.audit.excerpt import diff_excerpt
-from daxlint.output.audit.html import chart_svg, render_html
-from daxlint.output.audit.rich_view import print_audit, sparkline
 from daxlint.audit.store import AuditStore
 from daxlint.core.registry import select_rules
+from daxlint.output.audit.html import chart_svg, render_html
+from daxlint.output.audit.rich_view import print_audit, sparkline
+from daxlint.sources.git import GitRepo
 
 
 @pytest.fixture(scope="module")
@@ -77,14 +77,17 @@ def test_html_report_is_self_contained_and_linked(result, history, tmp_path):
     ids = set(re.findall(r'id="([^"]+)"', page))
     targets = set(re.findall(r'href="#([^"]+)"', page))
     assert targets and targets <= ids, targets - ids
-    for name, back in (("alpha", 6), ("beta", 4), ("gamma", 2)):
+    for _name, back in (("alpha", 6), ("beta", 4), ("gamma", 2)):
         assert f'id="c-{history.head(f"HEAD~{back}")[:12]}"' in page
     # The introduced line is shown in its diff, marked; the fixed one too.
     assert re.search(r'<span class="l add hit">.*vma-&gt;vm_flags \|= VM_IO;</span>', page)
     assert re.search(r'<span class="l del hit">.*vma-&gt;vm_flags \|= VM_IO;</span>', page)
     assert page.count('class="pill open">still open') == 2 and page.count('class="pill out">fixed later') == 1
-    assert re.search(r"<td><b>DAX301</b></td><td>direct-vm-flags-write</td><td>DAX3xx vm_flags</td>"
-                     r'<td class="num">3</td><td class="num">1</td><td class="num">0</td><td class="num">2</td><td class="num">2</td>', page)
+    assert re.search(
+        r"<td><b>DAX301</b></td><td>direct-vm-flags-write</td><td>DAX3xx vm_flags</td>"
+        r'<td class="num">3</td><td class="num">1</td><td class="num">0</td><td class="num">2</td><td class="num">2</td>',
+        page,
+    )
 
 
 def test_chart_follows_open_counts(result):
@@ -100,8 +103,17 @@ def test_chart_follows_open_counts(result):
 
 def test_html_option_writes_the_report(history, tmp_path):
     out = tmp_path / "audit.html"
-    code, stdout, err = run_daxlint("audit", "--repo", str(history.path), "--no-cache", "--html", str(out),
-                                    "--diff-url", "https://example.org/linux/commit/{sha}#diff-{path_sha256}R{line}", "HEAD~7..HEAD")
+    code, stdout, err = run_daxlint(
+        "audit",
+        "--repo",
+        str(history.path),
+        "--no-cache",
+        "--html",
+        str(out),
+        "--diff-url",
+        "https://example.org/linux/commit/{sha}#diff-{path_sha256}R{line}",
+        "HEAD~7..HEAD",
+    )
     assert code == 1, err
     page = out.read_text()
     assert "<svg" in page and "Commits that introduced or fixed findings" in page
@@ -152,9 +164,21 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
 def test_html_report_renders_in_headless_chromium(result, history, tmp_path):
     page = tmp_path / "audit.html"
-    page.write_text(render_html(result, excerpt=lambda c, f, side: diff_excerpt(GitRepo(history.path), c.sha, c.parents[0], f.path, f.line, side)))
-    flags = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", "--hide-scrollbars"]
+    page.write_text(
+        render_html(result, excerpt=lambda c, f, side: diff_excerpt(GitRepo(history.path), c.sha, c.parents[0], f.path, f.line, side))
+    )
+    flags = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--hide-scrollbars",
+    ]
     dom = subprocess.run([*flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120).stdout
     assert "DAX policy audit of" in dom and "<svg" in dom and "alpha: add mmap" in dom
     shot = tmp_path / "shot.png"

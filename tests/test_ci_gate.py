@@ -17,8 +17,8 @@ import pytest
 import yaml
 
 from conftest import REPO, run_daxlint
-from daxlint.gate.baseline import Baseline, BaselineEntry, Scope, apply_baseline, baseline_fingerprints
 from daxlint.core.fingerprint import assign_fingerprints
+from daxlint.gate.baseline import Baseline, BaselineEntry, Scope, apply_baseline, baseline_fingerprints
 from daxlint.gate.gitdiff import ChangedFile, DiffScope
 from daxlint.model import Finding, Report, Severity
 from daxlint.output import github, sarif
@@ -40,7 +40,11 @@ def git(repo: Path, *args: str) -> str:
     env = {**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
     proc = subprocess.run(
         ["git", "-c", "user.name=daxlint tests", "-c", "user.email=tests@daxlint.invalid", "-c", "commit.gpgsign=false", *args],
-        cwd=repo, capture_output=True, text=True, env=env, check=True,
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
     )
     return proc.stdout
 
@@ -72,7 +76,7 @@ def findings_of(out: str) -> list[tuple[str, str, int]]:
 
 
 def only_line(err: str) -> str:
-    lines = [l for l in err.splitlines() if l.strip()]
+    lines = [ln for ln in err.splitlines() if ln.strip()]
     assert len(lines) == 1, err
     assert "Traceback" not in err
     return lines[0]
@@ -156,7 +160,11 @@ def test_diff_names_git_must_quote(repo):
     git(repo, "add", "drivers/misc/link.c")
     rc, out, err = run_daxlint("check", "--format", "json", "--diff", "HEAD", "drivers", cwd=repo)
     assert rc == 1, err
-    assert findings_of(out) == [("DAX301", "drivers/misc/spa ce.c", 3), ("DAX301", 'drivers/misc/we"ird.c', 3), ("DAX301", "drivers/misc/ünï.c", 3)]
+    assert findings_of(out) == [
+        ("DAX301", "drivers/misc/spa ce.c", 3),
+        ("DAX301", 'drivers/misc/we"ird.c', 3),
+        ("DAX301", "drivers/misc/ünï.c", 3),
+    ]
 
 
 def test_diff_deleted_and_renamed_files(repo):
@@ -205,13 +213,19 @@ def test_baseline_survives_moved_lines_and_lets_new_findings_through(repo):
     data = json.loads((repo / "daxlint-baseline.json").read_text())
     assert data["version"] == 1
     assert {(e["rule_id"], e["path"], e["line"]) for e in data["entries"]} == {
-        ("DAX301", "drivers/misc/old.c", 3), ("DAX301", "drivers/misc/two.c", 3), ("DAX301", "drivers/misc/two.c", 9)}
+        ("DAX301", "drivers/misc/old.c", 3),
+        ("DAX301", "drivers/misc/two.c", 3),
+        ("DAX301", "drivers/misc/two.c", 9),
+    }
     assert all(set(e) >= {"fingerprint", "rule_id", "path", "message", "line"} for e in data["entries"])
 
     # Insert and delete lines around the known findings, re-indent one: still known.
     write(repo, "drivers/misc/old.c", "/* one */\n/* two */\n\n" + mmap_fn("old_mmap").replace("\tvma", "        vma"))
-    write(repo, "drivers/misc/two.c", "#include <linux/mm.h>\n" + mmap_fn("first_mmap") + mmap_fn("second_mmap", "VM_DONTEXPAND")
-          + "\n" + mmap_fn("third_mmap"))
+    write(
+        repo,
+        "drivers/misc/two.c",
+        "#include <linux/mm.h>\n" + mmap_fn("first_mmap") + mmap_fn("second_mmap", "VM_DONTEXPAND") + "\n" + mmap_fn("third_mmap"),
+    )
     rc, out, err = run_daxlint("check", "--format", "json", "--baseline", "daxlint-baseline.json", ".", cwd=repo)
     assert rc == 1, err
     # The new function is reported even though its flagged line equals a known one.
@@ -397,15 +411,17 @@ def test_github_workflow_commands(repo):
     assert rc == 1
     lines = out.splitlines()
     pattern = re.compile(r"^::error file=(?P<file>[^,]+),line=(?P<line>\d+),col=(?P<col>\d+),.*title=(?P<title>[^,:]+)::(?P<msg>.+)$")
-    parsed = [pattern.match(l).groupdict() for l in lines if l.startswith("::error")]
+    parsed = [pattern.match(ln).groupdict() for ln in lines if ln.startswith("::error")]
     assert [(p["file"], p["line"], p["col"]) for p in parsed] == [("drivers/misc/a%2Cb%3Ac.c", "3", "2"), ("drivers/misc/old.c", "3", "2")]
     assert all(p["title"] == "DAX301 (direct-vm-flags-write)" and p["msg"].startswith("DAX301: direct write") for p in parsed)
     assert lines[-1].startswith("Found 2 findings")
 
 
 def test_github_escapes_and_notices():
-    rep = Report(findings=[Finding("DAX101", Severity.WARNING, "x.c", 4, 1, "50% of\nthis", fix="use PFN_MAP")],
-                 notes=["baseline bl.json: 1 known finding not shown"])
+    rep = Report(
+        findings=[Finding("DAX101", Severity.WARNING, "x.c", 4, 1, "50% of\nthis", fix="use PFN_MAP")],
+        notes=["baseline bl.json: 1 known finding not shown"],
+    )
     rep.skipped = []
     out = github.render(rep)
     assert "::warning file=x.c,line=4,col=1,title=DAX101 (pfn-dev-without-map)::DAX101: 50%25 of%0Athis%0Afix: use PFN_MAP" in out
@@ -416,7 +432,11 @@ def _many(n: int) -> list[Finding]:
     out = []
     for i in range(n):
         sev = Severity.ERROR if i % 3 == 0 else Severity.INFO
-        out.append(Finding("DAX301", sev, f"dir with space/f{i % 7}.c", i + 1, 1, f"m{i}", function="f", snippet=f"x{i};", end_line=i + 1, end_column=4))
+        out.append(
+            Finding(
+                "DAX301", sev, f"dir with space/f{i % 7}.c", i + 1, 1, f"m{i}", function="f", snippet=f"x{i};", end_line=i + 1, end_column=4
+            )
+        )
     assign_fingerprints(out)
     return out
 
@@ -504,7 +524,7 @@ def daxlint_on_path(tmp_path):
     bindir = tmp_path / "bin"
     bindir.mkdir()
     shim = bindir / "daxlint"
-    shim.write_text(f"#!/bin/sh\nexec {sys.executable} -m daxlint \"$@\"\n")
+    shim.write_text(f'#!/bin/sh\nexec {sys.executable} -m daxlint "$@"\n')
     shim.chmod(shim.stat().st_mode | stat.S_IEXEC)
     return bindir
 
@@ -518,12 +538,23 @@ def test_action_script_runs_daxlint_with_the_inputs(repo, daxlint_on_path, tmp_p
     outputs = tmp_path / "github_output"
     outputs.write_text("")
     env = {**os.environ, "PATH": f"{daxlint_on_path}{os.pathsep}{os.environ['PATH']}", "GITHUB_OUTPUT": str(outputs), "NO_COLOR": "1"}
-    inputs = {"paths": "drivers", "base-ref": "", "baseline": "bl.json", "format": "json", "output": "",
-              "fail-on": "error", "kernel-version": "", "args": "--select DAX3", "working-directory": "."}
+    inputs = {
+        "paths": "drivers",
+        "base-ref": "",
+        "baseline": "bl.json",
+        "format": "json",
+        "output": "",
+        "fail-on": "error",
+        "kernel-version": "",
+        "args": "--select DAX3",
+        "working-directory": ".",
+    }
     for key, value in step["env"].items():
         name = EXPR.search(value).group(1).strip().removeprefix("inputs.")
         env[key] = inputs[name]
-    proc = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]], cwd=repo, env=env, capture_output=True, text=True)
+    proc = subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]], cwd=repo, env=env, capture_output=True, text=True
+    )
     assert proc.returncode == 1, proc.stderr
     assert findings_of(proc.stdout) == [("DAX301", "drivers/misc/new.c", 3)]
     assert json.loads(proc.stdout)["baseline"]["suppressed"] == 1
@@ -533,7 +564,9 @@ def test_action_script_runs_daxlint_with_the_inputs(repo, daxlint_on_path, tmp_p
     git(repo, "commit", "-q", "-m", "new")
     env["DAXLINT_BASE_REF"] = "HEAD"
     env["DAXLINT_FORMAT"] = "github"
-    proc = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]], cwd=repo, env=env, capture_output=True, text=True)
+    proc = subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]], cwd=repo, env=env, capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "exit-code=0" in outputs.read_text().splitlines()[-1]
 

@@ -45,7 +45,7 @@ def tree(tmp_path):
 
 
 def only_line_on_stderr(err: str) -> str:
-    lines = [l for l in err.splitlines() if l.strip()]
+    lines = [ln for ln in err.splitlines() if ln.strip()]
     assert len(lines) == 1, err
     assert "Traceback" not in err
     return lines[0]
@@ -134,7 +134,7 @@ def test_checkpatch_format(tree):
     rc, out, _ = run_daxlint("check", "--format", "checkpatch", ".", cwd=tree)
     assert rc == 1
     lines = out.splitlines()
-    i = next(i for i, l in enumerate(lines) if l.startswith("ERROR:DAX301: "))
+    i = next(i for i, ln in enumerate(lines) if ln.startswith("ERROR:DAX301: "))
     assert lines[i + 1] == "#3: FILE: drivers/misc/drv.c:3:"
     assert lines[i + 2] == "+vma->vm_flags |= VM_IO;"
     assert lines[-1] == "total: 1 errors, 0 warnings, 0 checks"
@@ -279,7 +279,7 @@ def test_no_cache_writes_no_cache(tree, tmp_path):
 def test_rules_and_explain():
     rc, out, _ = run_daxlint("rules")
     assert rc == 0
-    assert any(l.startswith("DAX301  direct-vm-flags-write") for l in out.splitlines())
+    assert any(ln.startswith("DAX301  direct-vm-flags-write") for ln in out.splitlines())
     rc, out, _ = run_daxlint("explain", "DAX301")
     assert rc == 0
     for heading in ("What it does", "Why is this bad", "Example", "Use instead", "References"):

@@ -18,8 +18,8 @@ import pygit2
 import pytest
 
 from conftest import REPO, run_daxlint
-from daxlint.corpus.entries import STATES, load_corpus
 from daxlint.core.registry import all_rules
+from daxlint.corpus.entries import STATES, load_corpus
 
 CORPUS = REPO / "corpus"
 ENTRY_IDS = sorted(p.name for p in CORPUS.iterdir() if (p / "entry.toml").is_file())
@@ -106,14 +106,25 @@ static int drv_mmap(struct file *file, struct vm_area_struct *vma)
 """
 
 
-def make_entry(root: Path, name: str, *, commit="bc292ab00f6c", before=DIRECT_WRITE, after=WRAPPER,
-               expected_before=("DAX301",), expected_after=(), version="6.3", extra="") -> Path:
+def make_entry(
+    root: Path,
+    name: str,
+    *,
+    commit="bc292ab00f6c",
+    before=DIRECT_WRITE,
+    after=WRAPPER,
+    expected_before=("DAX301",),
+    expected_after=(),
+    version="6.3",
+    extra="",
+) -> Path:
     entry = root / name
     for state, code in (("before", before), ("after", after)):
         if code is not None:
             (entry / state).mkdir(parents=True)
             (entry / state / "drv.c").write_text(code)
-    (entry / "entry.toml").write_text(textwrap.dedent(f"""\
+    (entry / "entry.toml").write_text(
+        textwrap.dedent(f"""\
         upstream_commit = "{commit}"
         subject = "test: {name}"
         kernel_version = "{version}"
@@ -121,7 +132,9 @@ def make_entry(root: Path, name: str, *, commit="bc292ab00f6c", before=DIRECT_WR
         summary = "A test entry."
         expected_before = {json.dumps(list(expected_before))}
         expected_after = {json.dumps(list(expected_after))}
-        """) + extra)
+        """)
+        + extra
+    )
     return entry
 
 
@@ -150,8 +163,14 @@ def test_mismatch_exits_1_and_says_what_differs(tmp_path):
 
 def test_version_per_state(tmp_path):
     # The same direct write is legal as v6.2 and a finding as v6.3.
-    make_entry(tmp_path, "001-versions", after=DIRECT_WRITE, expected_before=(), expected_after=("DAX301",),
-               extra='kernel_version_before = "6.2"\n')
+    make_entry(
+        tmp_path,
+        "001-versions",
+        after=DIRECT_WRITE,
+        expected_before=(),
+        expected_after=("DAX301",),
+        extra='kernel_version_before = "6.2"\n',
+    )
     code, out, err = run_daxlint("corpus", "--corpus", str(tmp_path), "--format", "json")
     assert code == 0, err
     states = json.loads(out)["entries"][0]["states"]
@@ -195,7 +214,7 @@ def test_selection_and_list(tmp_path):
     "toml_extra, message",
     [
         ('kernel_version_after = "six"\n', "kernel_version_after"),
-        ('expected_typo = []\n', "unknown key"),
+        ("expected_typo = []\n", "unknown key"),
     ],
 )
 def test_bad_entry_is_a_usage_error(tmp_path, toml_extra, message):

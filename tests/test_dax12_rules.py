@@ -10,19 +10,19 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from test_rule_fixtures import analyse_fixture
 
 from conftest import FIXTURES, run_daxlint
-from daxlint.kconfig.index import KconfigIndex, entry_guarantees
-from daxlint.kconfig.makefile import makefile_objects
-from daxlint.kconfig.parser import parse_kconfig_symbols
 from daxlint.analysis.pfn import Flags, pfn_analysis
 from daxlint.core.engine import Engine, EngineOptions
 from daxlint.core.kernel import KernelContext
-from daxlint.version import KernelVersion
-from daxlint.sources.tree import TreeReader
 from daxlint.core.registry import all_rules, select_rules
 from daxlint.core.source import SourceFile
-from test_rule_fixtures import analyse_fixture
+from daxlint.kconfig.index import KconfigIndex, entry_guarantees
+from daxlint.kconfig.makefile import makefile_objects
+from daxlint.kconfig.parser import parse_kconfig_symbols
+from daxlint.sources.tree import TreeReader
+from daxlint.version import KernelVersion
 
 RULES = FIXTURES / "rules"
 
@@ -337,7 +337,10 @@ def test_clean_provider_exits_zero_and_pageless_provider_exits_one(tmp_path):
 
         static const struct dax_operations p_ops = { .direct_access = p_direct_access };
         """
-    tree = _tree(tmp_path, {"drivers/p/p.c": provider, "drivers/p/pages.c": "void f(struct p *p) { p->virt = devm_memremap_pages(p->dev, &p->pgmap); }\n"})
+    tree = _tree(
+        tmp_path,
+        {"drivers/p/p.c": provider, "drivers/p/pages.c": "void f(struct p *p) { p->virt = devm_memremap_pages(p->dev, &p->pgmap); }\n"},
+    )
     code, out, err = run_daxlint("check", "--no-cache", "--select", "DAX1,DAX2", "drivers", cwd=tree)
     assert code == 0, out + err
     (tree / "drivers/p/pages.c").write_text("void f(struct p *p) { p->virt = devm_memremap(p->dev, p->phys, p->size, MEMREMAP_WB); }\n")
@@ -382,7 +385,7 @@ def test_rules_survive_code_tree_sitter_cannot_parse():
 def test_kconfig_rule_survives_odd_kconfig():
     rules = select_rules(["DAX204"])
     engine = Engine(rules, KernelContext(None, KernelVersion(6, 1), "flag"), EngineOptions(jobs=1, use_cache=False))
-    odd = b"config\nif\nendif\nendif\nmenu \"x\"\nconfig A_DAX\n\tselect FS_DAX if (\n\tdepends on ((( ||\nsource\n"
+    odd = b'config\nif\nendif\nendif\nmenu "x"\nconfig A_DAX\n\tselect FS_DAX if (\n\tdepends on ((( ||\nsource\n'
     res = engine.analyze("Kconfig", odd, None)
     assert not res.errors, res.errors
 
@@ -392,6 +395,8 @@ def test_page_rules_prefilter_on_tokens():
     for rule in all_rules():
         if rule.id.startswith(("DAX1", "DAX2")):
             assert rule.tokens, rule.id
-    engine = Engine(select_rules(["DAX1", "DAX2"]), KernelContext(None, KernelVersion(6, 1), "flag"), EngineOptions(jobs=1, use_cache=False))
+    engine = Engine(
+        select_rules(["DAX1", "DAX2"]), KernelContext(None, KernelVersion(6, 1), "flag"), EngineOptions(jobs=1, use_cache=False)
+    )
     res = engine.analyze("plain.c", b"int main(void) { return 0; }\n", None)
     assert not res.parsed

@@ -14,8 +14,8 @@ from daxlint.analysis.locate import function_definitions, identifier_hits
 from daxlint.analysis.preproc import first_branch_only
 from daxlint.analysis.vmflags import VmFlagsModel, wrapper_fix
 from daxlint.core.catalog import catalog_for
-from daxlint.version import KernelVersion
 from daxlint.core.source import SourceFile
+from daxlint.version import KernelVersion
 
 
 def model(code: str, version: str = "6.12") -> VmFlagsModel:
@@ -47,7 +47,10 @@ def test_first_branch_only_keeps_offsets_and_drops_else_branches():
 
 
 def test_function_definitions_found_under_preprocessor_groups():
-    sf = SourceFile("t.c", b"#ifdef CONFIG_X\nstatic int a(void) { return 0; }\n#else\nstatic int b(void) { return 1; }\n#endif\nint c(void) { return 2; }\n")
+    sf = SourceFile(
+        "t.c",
+        b"#ifdef CONFIG_X\nstatic int a(void) { return 0; }\n#else\nstatic int b(void) { return 1; }\n#endif\nint c(void) { return 2; }\n",
+    )
     names = [fn.child_by_field_name("declarator").child_by_field_name("declarator").text for fn in function_definitions(sf.root)]
     assert names == [b"a", b"b", b"c"]
 
@@ -79,8 +82,16 @@ static void f(struct vm_area_struct *vma, struct vm_region *regions, struct hold
 
 @pytest.mark.parametrize(
     "line, struct",
-    [(9, "vm_region"), (11, "vm_area_struct"), (12, "vm_area_struct"), (13, "holder"), (14, "vm_area_struct"),
-     (15, "vm_area_struct"), (16, "vm_area_struct"), (17, None)],
+    [
+        (9, "vm_region"),
+        (11, "vm_area_struct"),
+        (12, "vm_area_struct"),
+        (13, "holder"),
+        (14, "vm_area_struct"),
+        (15, "vm_area_struct"),
+        (16, "vm_area_struct"),
+        (17, None),
+    ],
 )
 def test_resolver_types_the_written_object(line, struct):
     m = model(TYPES)
@@ -135,9 +146,16 @@ def test_registrations_get_roles_from_struct_and_member():
 
 @pytest.mark.parametrize(
     "struct, member, role",
-    [("fb_ops", "fb_mmap", MMAP), ("proc_ops", "proc_mmap", MMAP), ("proc_ops", "proc_ioctl", IOCTL),
-     ("drm_driver", "open", None), ("iommu_ops", "fault", None), (None, "fault", FAULT), (None, "access", None),
-     ("file_operations", "get_unmapped_area", None)],
+    [
+        ("fb_ops", "fb_mmap", MMAP),
+        ("proc_ops", "proc_mmap", MMAP),
+        ("proc_ops", "proc_ioctl", IOCTL),
+        ("drm_driver", "open", None),
+        ("iommu_ops", "fault", None),
+        (None, "fault", FAULT),
+        (None, "access", None),
+        ("file_operations", "get_unmapped_area", None),
+    ],
 )
 def test_classify_member(struct, member, role):
     assert classify_member(struct, member) == role

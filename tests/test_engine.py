@@ -10,14 +10,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import FIXTURES
-from daxlint.core.runner import check_paths
 from daxlint.core.engine import Engine, EngineOptions
 from daxlint.core.kernel import KernelContext
-from daxlint.version import KernelVersion
-from daxlint.model import Severity
 from daxlint.core.registry import all_rules, select_rules
 from daxlint.core.rule import Rule
+from daxlint.core.runner import check_paths
 from daxlint.core.source import SourceFile
+from daxlint.model import Severity
+from daxlint.version import KernelVersion
 
 V63 = KernelContext(None, KernelVersion(6, 3), "flag")
 WRITE = b"static int m(struct file *f, struct vm_area_struct *vma)\n{\n\tvma->vm_flags |= VM_IO;\n\treturn 0;\n}\n"
@@ -104,7 +104,10 @@ def test_parallel_run_equals_serial(tmp_path):
         (tmp_path / f"f{i:02}.c").write_bytes(body)
     serial = check_paths(Engine(list(all_rules()), V63, EngineOptions(jobs=1, use_cache=False)), [str(tmp_path)])
     parallel = check_paths(Engine(list(all_rules()), V63, EngineOptions(jobs=2, use_cache=False)), [str(tmp_path)])
-    key = lambda r: [(f.rule_id, f.path, f.line, f.fingerprint) for f in r.findings]
+
+    def key(r):
+        return [(f.rule_id, f.path, f.line, f.fingerprint) for f in r.findings]
+
     assert key(serial) == key(parallel)
     assert len(serial.findings) == 8
 
@@ -148,13 +151,21 @@ def test_random_bytes_never_crash(data):
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.sampled_from(KERNEL_LIKE),
-    st.lists(st.tuples(st.floats(0, 1), st.integers(0, 40), st.sampled_from([b"", b"{", b"}", b"(", b")", b";", b"/*", b"*/", b"\"", b"#if 0\n", b"->", b"vm_flags", b"|=", b"PFN_DEV", b"\\\n"]))),
+    st.lists(
+        st.tuples(
+            st.floats(0, 1),
+            st.integers(0, 40),
+            st.sampled_from(
+                [b"", b"{", b"}", b"(", b")", b";", b"/*", b"*/", b'"', b"#if 0\n", b"->", b"vm_flags", b"|=", b"PFN_DEV", b"\\\n"]
+            ),
+        )
+    ),
 )
 def test_mutated_kernel_like_c_never_crashes(path, edits):
     data = bytearray(Path(path).read_bytes())
     for where, cut, insert in edits:
         i = int(where * len(data))
-        data[i:i + cut] = insert
+        data[i : i + cut] = insert
     res = Engine(list(all_rules()), V63, EngineOptions(jobs=1, use_cache=False, timeout=20)).analyze(str(path), bytes(data), str(path))
     assert res.errors == []
     for f in res.findings:

@@ -8,14 +8,14 @@ import os
 
 from rich.console import Console
 
-from daxlint.core.runner import check_paths
 from daxlint.core.engine import Engine, EngineOptions
 from daxlint.core.files import collect, read_source_stat
 from daxlint.core.kernel import KernelContext
-from daxlint.version import KernelVersion
+from daxlint.core.registry import all_rules
+from daxlint.core.runner import check_paths
 from daxlint.model import Finding, Report, Severity, Skipped
 from daxlint.output.rich_text import print_report
-from daxlint.core.registry import all_rules
+from daxlint.version import KernelVersion
 
 
 def test_unreadable_file_is_skipped(tmp_path, monkeypatch):

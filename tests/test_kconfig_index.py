@@ -25,35 +25,35 @@ _LINES = [
     "config NOT_AN_ENTRY",
     "\tdepends on FOO && !BAR",
     "\tselect ZONE_DEVICE if FOO",
-    "\tbool \"prompt\"",
+    '\tbool "prompt"',
     "\thelp",
     "  ---help---",
-    "\t  Some help that says source \"help/Kconfig\" in passing.",
-    "\t  source \"help/indented\"",
+    '\t  Some help that says source "help/Kconfig" in passing.',
+    '\t  source "help/indented"',
     "\t  ends with a backslash \\",
-    "source \"top/Kconfig\"",
-    "source  \"spaced/Kconfig\"",
-    "source\t\"tabbed/Kconfig\"",
-    "\tsource \"indented/Kconfig\"",
-    "  rsource \"rel/Kconfig\"",
-    "rsource \"rel/Kconfig\"",
-    "osource \"optional/Kconfig\"",
-    "orsource \"optrel/Kconfig\"",
-    "source \"continued/Kconfig\" \\",
-    "source\"glued\"",
-    "xsource \"not/a/statement\"",
-    "or source \"two/words\"",
-    "source \"unterminated",
-    "source \"formfeed\"\x0c",
-    "source \"carriage\"\r",
-    "\u00a0source \"nbsp\"",
+    'source "top/Kconfig"',
+    'source  "spaced/Kconfig"',
+    'source\t"tabbed/Kconfig"',
+    '\tsource "indented/Kconfig"',
+    '  rsource "rel/Kconfig"',
+    'rsource "rel/Kconfig"',
+    'osource "optional/Kconfig"',
+    'orsource "optrel/Kconfig"',
+    'source "continued/Kconfig" \\',
+    'source"glued"',
+    'xsource "not/a/statement"',
+    'or source "two/words"',
+    'source "unterminated',
+    'source "formfeed"\x0c',
+    'source "carriage"\r',
+    '\u00a0source "nbsp"',
     "if FOO",
     "endif",
-    "menu \"m\"",
+    'menu "m"',
     "endmenu",
     "choice",
     "endchoice",
-    "comment \"c\"",
+    'comment "c"',
     "",
     "\t",
     "   ",
@@ -120,14 +120,20 @@ def test_lazy_index_matches_parsing_every_file(tmp_path):
     root = str(tmp_path)
     _write(root, "Kconfig", 'mainmenu "t"\nsource "arch/$(SRCARCH)/Kconfig"\nsource "drivers/Kconfig"\nsource "fs/Kconfig"\n')
     for arch in ("alpha", "beta"):
-        _write(root, f"arch/{arch}/Kconfig", f"config MMU\n\tdef_bool y\n\tdepends on {arch.upper()}\nconfig {arch.upper()}\n\tdef_bool y\n")
+        _write(
+            root, f"arch/{arch}/Kconfig", f"config MMU\n\tdef_bool y\n\tdepends on {arch.upper()}\nconfig {arch.upper()}\n\tdef_bool y\n"
+        )
     _write(
         root,
         "drivers/Kconfig",
         'menu "Drivers"\nsource "drivers/dax/Kconfig"\n\tsource "drivers/nvdimm/Kconfig"\nendmenu\n'
-        "config HELPFUL\n\tbool\n\thelp\n\t  source \"drivers/never/Kconfig\" is only prose\n",
+        'config HELPFUL\n\tbool\n\thelp\n\t  source "drivers/never/Kconfig" is only prose\n',
     )
-    _write(root, "drivers/dax/Kconfig", "menuconfig DAX\n\ttristate\nif DAX\nconfig DEV_DAX\n\tdepends on ZONE_DEVICE\nendif\nrsource \"Kconfig.more\"\n")
+    _write(
+        root,
+        "drivers/dax/Kconfig",
+        'menuconfig DAX\n\ttristate\nif DAX\nconfig DEV_DAX\n\tdepends on ZONE_DEVICE\nendif\nrsource "Kconfig.more"\n',
+    )
     _write(root, "drivers/dax/Kconfig.more", "config DEV_DAX_EXTRA\n\tdepends on DEV_DAX && \\\n\t\tMMU\n")
     _write(root, "drivers/nvdimm/Kconfig", "config LIBNVDIMM\n\tdepends on MMU\nconfig \\\nSPLIT_ENTRY\n\tbool\n")
     _write(root, "drivers/never/Kconfig", "config NEVER_READ\n\tbool\n")

@@ -14,16 +14,19 @@ from pathlib import Path
 import pytest
 
 from conftest import run_daxlint
-from daxlint.patch.mail import PatchError, clean_subject, parse_series, repo_path
-from daxlint.patch.checker import SeriesChecker
 from daxlint.patch.apply import declared_placements, map_line
-from daxlint.patch.series import make_series
+from daxlint.patch.checker import SeriesChecker
+from daxlint.patch.mail import PatchError, clean_subject, parse_series, repo_path
 from daxlint.patch.partial import partial_text
+from daxlint.patch.series import make_series
 
 GIT_ENV = {
-    "GIT_AUTHOR_NAME": "Dax Tester", "GIT_AUTHOR_EMAIL": "dax@example.org",
-    "GIT_COMMITTER_NAME": "Dax Tester", "GIT_COMMITTER_EMAIL": "dax@example.org",
-    "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull,
+    "GIT_AUTHOR_NAME": "Dax Tester",
+    "GIT_AUTHOR_EMAIL": "dax@example.org",
+    "GIT_COMMITTER_NAME": "Dax Tester",
+    "GIT_COMMITTER_EMAIL": "dax@example.org",
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_CONFIG_GLOBAL": os.devnull,
 }
 
 
@@ -113,9 +116,7 @@ def _steps(n: int, indent: str = "\t") -> str:
 OLD_NAME_C = (
     "// SPDX-License-Identifier: GPL-2.0\n"
     "static int helper(int x)\n{\n\treturn x;\n}\n\n"
-    "static int named_mmap(struct file *file, struct vm_area_struct *vma)\n{\n\tint x = 0;\n\n"
-    + _steps(14)
-    + "\treturn x;\n}\n"
+    "static int named_mmap(struct file *file, struct vm_area_struct *vma)\n{\n\tint x = 0;\n\n" + _steps(14) + "\treturn x;\n}\n"
 )
 
 
@@ -204,8 +205,12 @@ def test_separate_patch_files(series):
     assert data["mode"] == "hunks"
     assert [p["index"] for p in data["patches"]] == [1, 2, 3, 4]
     statuses = {(fd["path"], fd["status"]) for p in data["patches"] for fd in p["files"]}
-    assert {("drivers/dax/new_name.c", "renamed"), ("drivers/dax/obsolete.c", "deleted"),
-            ("drivers/dax/logo.bin", "added"), ("drivers/dax/final_name.c", "renamed")} <= statuses
+    assert {
+        ("drivers/dax/new_name.c", "renamed"),
+        ("drivers/dax/obsolete.c", "deleted"),
+        ("drivers/dax/logo.bin", "added"),
+        ("drivers/dax/final_name.c", "renamed"),
+    } <= statuses
 
 
 def test_mbox_numbers_lines_in_the_mbox(series):
@@ -244,7 +249,9 @@ def test_checkpatch_format(series):
     assert out.startswith("-" * len(first) + "\n" + first + "\n" + "-" * len(first) + "\n")
     n = patch_line_of(files[0], "DAX301")
     assert "ERROR:DAX301: direct write '|=' to vma->vm_flags" in out
-    assert f"\n#{n}: FILE: drivers/dax/mmap.c:6:\n+vma->vm_flags |= VM_IO | VM_DONTEXPAND;\n(removed again by patch 4 of this series)\n" in out
+    assert (
+        f"\n#{n}: FILE: drivers/dax/mmap.c:6:\n+vma->vm_flags |= VM_IO | VM_DONTEXPAND;\n(removed again by patch 4 of this series)\n" in out
+    )
     n = patch_line_of(files[1], "DAX101")
     assert f"\n#{n}: FILE: drivers/dax/bus.c:17:\n" in out
     assert "WARNING:DAX101:" in out
@@ -257,9 +264,10 @@ def test_checkpatch_format(series):
 
 
 def test_checkpatch_terse(series):
-    rc, out, _ = run_daxlint("patch", str(series["mbox"]), "--kernel-version", "6.3", "--select", "DAX1,DAX3",
-                             "--format", "checkpatch", "--terse")
-    lines = [l for l in out.splitlines() if not l.startswith("total:")]
+    rc, out, _ = run_daxlint(
+        "patch", str(series["mbox"]), "--kernel-version", "6.3", "--select", "DAX1,DAX3", "--format", "checkpatch", "--terse"
+    )
+    lines = [ln for ln in out.splitlines() if not ln.startswith("total:")]
     assert lines[0].startswith("drivers/dax/mmap.c:6: ERROR:DAX301: ")
     assert lines[1].startswith("drivers/dax/bus.c:17: WARNING:DAX101: ")
     assert lines[2].startswith("drivers/dax/new_name.c:17: ERROR:DAX301: ")
@@ -279,7 +287,9 @@ def test_other_formats(series, fmt):
     if fmt == "sarif":
         results = json.loads(out)["runs"][0]["results"]
         assert {(r["ruleId"], r["locations"][0]["physicalLocation"]["region"]["startLine"]) for r in results} >= {
-            ("DAX301", 6), ("DAX101", 17)}
+            ("DAX301", 6),
+            ("DAX101", 17),
+        }
 
 
 def test_exit_zero_and_fail_on(series):
@@ -294,7 +304,9 @@ def test_only_added_lines_count(tmp_path):
     a multi-line call whose flags the patch changes on its second line is."""
     repo = GitRepo(tmp_path / "linux")
     repo.write("Makefile", MAKEFILE)
-    repo.write("drivers/x.c", textwrap.dedent("""\
+    repo.write(
+        "drivers/x.c",
+        textwrap.dedent("""\
         static int old_mmap(struct file *file, struct vm_area_struct *vma)
         {
         	vma->vm_flags |= VM_IO;
@@ -307,9 +319,10 @@ def test_only_added_lines_count(tmp_path):
         			     PFN_DEV | PFN_MAP);
         	return 1;
         }
-        """))
+        """),
+    )
     base = repo.commit("base")
-    repo.edit("drivers/x.c", "\treturn 0;\n", "\tpr_debug(\"mapped\\n\");\n\treturn 0;\n")
+    repo.edit("drivers/x.c", "\treturn 0;\n", '\tpr_debug("mapped\\n");\n\treturn 0;\n')
     repo.edit("drivers/x.c", "PFN_DEV | PFN_MAP);", "PFN_DEV);")
     repo.commit("x: debug and drop PFN_MAP")
     (patch,) = repo.format_patch(f"{base}..HEAD", tmp_path / "out")
@@ -326,9 +339,11 @@ def test_hunk_header_function_gives_rules_the_parameters(tmp_path):
     hunk header's function line is put back above the hunk."""
     repo = GitRepo(tmp_path / "linux")
     repo.write("Makefile", MAKEFILE)
-    repo.write("drivers/y.c", "static int helper(int x)\n{\n\treturn x;\n}\n\n"
-               "static int far_mmap(struct file *file, struct vm_area_struct *vma)\n{\n\tint x = 0;\n\n"
-               + _steps(20) + "\treturn x;\n}\n")
+    repo.write(
+        "drivers/y.c",
+        "static int helper(int x)\n{\n\treturn x;\n}\n\n"
+        "static int far_mmap(struct file *file, struct vm_area_struct *vma)\n{\n\tint x = 0;\n\n" + _steps(20) + "\treturn x;\n}\n",
+    )
     base = repo.commit("base")
     repo.edit("drivers/y.c", "/* step 15 */\n", "/* step 15 */\n\tvma->vm_flags |= VM_LOCKED;\n")
     repo.commit("y: lock")
@@ -340,7 +355,11 @@ def test_hunk_header_function_gives_rules_the_parameters(tmp_path):
 
 
 def test_partial_text_layout():
-    patches, _ = parse_series([("p.diff", textwrap.dedent("""\
+    patches, _ = parse_series(
+        [
+            (
+                "p.diff",
+                textwrap.dedent("""\
         --- a/drivers/z.c
         +++ b/drivers/z.c
         @@ -40,3 +40,4 @@ static int z_mmap(struct file *file,
@@ -352,7 +371,10 @@ def test_partial_text_layout():
          	.owner = THIS_MODULE,
         +	.direct_access = z_direct_access,
          };
-        """).encode())])
+        """).encode(),
+            )
+        ]
+    )
     (fd,) = patches[0].files
     text = partial_text(fd, declared_placements(fd)).decode()
     lines = text.splitlines()
@@ -360,11 +382,15 @@ def test_partial_text_layout():
     assert lines[40] == "\tvma->vm_flags |= VM_IO;"  # new line 41 stays line 41
     assert lines[89] == "static const struct dax_operations z_ops = {"
     assert lines[91] == "\t.direct_access = z_direct_access,"
-    assert all(not l.strip() for l in lines[43:89])
+    assert all(not ln.strip() for ln in lines[43:89])
 
 
 def test_partial_kconfig_gets_its_entry_back():
-    patches, _ = parse_series([("k.diff", textwrap.dedent("""\
+    patches, _ = parse_series(
+        [
+            (
+                "k.diff",
+                textwrap.dedent("""\
         --- a/drivers/dax/Kconfig
         +++ b/drivers/dax/Kconfig
         @@ -20,3 +20,4 @@ config DEV_DAX_PMEM
@@ -372,7 +398,10 @@ def test_partial_kconfig_gets_its_entry_back():
          	depends on LIBNVDIMM
         +	depends on FS_DAX
          	default DEV_DAX
-        """).encode())])
+        """).encode(),
+            )
+        ]
+    )
     (fd,) = patches[0].files
     lines = partial_text(fd, declared_placements(fd)).decode().splitlines()
     assert lines[18:22] == ["config DEV_DAX_PMEM", '\ttristate "PMEM DAX"', "\tdepends on LIBNVDIMM", "\tdepends on FS_DAX"]
@@ -381,7 +410,11 @@ def test_partial_kconfig_gets_its_entry_back():
 def test_partial_text_reopens_blocks_and_comments():
     """A hunk that closes an if-block it does not show, or ends a comment
     it does not show, is laid out so the parser sees a function body."""
-    patches, _ = parse_series([("p.diff", textwrap.dedent("""\
+    patches, _ = parse_series(
+        [
+            (
+                "p.diff",
+                textwrap.dedent("""\
         --- a/drivers/w.c
         +++ b/drivers/w.c
         @@ -50,6 +50,7 @@ w_mmap(struct file *file, struct vm_area_struct *vma)
@@ -392,7 +425,10 @@ def test_partial_text_reopens_blocks_and_comments():
         +	vma->vm_flags |= VM_IO;
          	return 0;
          }
-        """).encode())])
+        """).encode(),
+            )
+        ]
+    )
     (fd,) = patches[0].files
     lines = partial_text(fd, declared_placements(fd)).decode().splitlines()
     assert lines[48] == "int w_mmap(struct file *file, struct vm_area_struct *vma) { { /*"
@@ -400,7 +436,11 @@ def test_partial_text_reopens_blocks_and_comments():
 
 
 def test_map_line_follows_and_removes():
-    patches, _ = parse_series([("p.diff", textwrap.dedent("""\
+    patches, _ = parse_series(
+        [
+            (
+                "p.diff",
+                textwrap.dedent("""\
         --- a/f.c
         +++ b/f.c
         @@ -3,3 +3,4 @@
@@ -412,7 +452,10 @@ def test_map_line_follows_and_removes():
          j
         -k
          l
-        """).encode())])
+        """).encode(),
+            )
+        ]
+    )
     pl = declared_placements(patches[0].files[0])
     assert map_line(pl, 1) == 1
     assert map_line(pl, 4) == 5
@@ -432,8 +475,8 @@ def test_subjects_and_paths():
 
 def test_library_api_in_process(series):
     from daxlint.core.kernel import KernelContext
-    from daxlint.version import KernelVersion
     from daxlint.core.registry import select_rules
+    from daxlint.version import KernelVersion
 
     sources = [(str(p), p.read_bytes()) for p in series["files"]]
     patches, _ = parse_series(sources)
@@ -448,7 +491,7 @@ def test_library_api_in_process(series):
 
 
 def one_error_line(err: str) -> str:
-    lines = [l for l in err.splitlines() if l.strip()]
+    lines = [ln for ln in err.splitlines() if ln.strip()]
     assert len(lines) == 1 and "Traceback" not in err, err
     return lines[0]
 
@@ -487,10 +530,13 @@ def test_broken_base64_mail(tmp_path):
     assert "not valid base64" in one_error_line(err)
 
 
-@pytest.mark.parametrize("content,message", [
-    ("just some text\n", "no diff found"),
-    ("\x00\x01binary", "binary data"),
-])
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        ("just some text\n", "no diff found"),
+        ("\x00\x01binary", "binary data"),
+    ],
+)
 def test_not_a_patch(tmp_path, content, message):
     p = tmp_path / "x.patch"
     p.write_bytes(content.encode())
@@ -498,13 +544,16 @@ def test_not_a_patch(tmp_path, content, message):
     assert rc == 2 and message in one_error_line(err)
 
 
-@pytest.mark.parametrize("args,message", [
-    ((), "no patches given"),
-    (("missing.patch",), "missing.patch: no such file"),
-    (("-", "-"), "more than once"),
-    (("x.patch", "--git", "HEAD"), "not both"),
-    (("x.patch", "--kernel-version", "six"), "invalid kernel version"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        ((), "no patches given"),
+        (("missing.patch",), "missing.patch: no such file"),
+        (("-", "-"), "more than once"),
+        (("x.patch", "--git", "HEAD"), "not both"),
+        (("x.patch", "--kernel-version", "six"), "invalid kernel version"),
+    ],
+)
 def test_usage_errors(tmp_path, args, message):
     (tmp_path / "x.patch").write_text("--- a/x.c\n+++ b/x.c\n@@ -1 +1 @@\n-a\n+b\n")
     rc, _, err = run_daxlint("patch", *args, cwd=tmp_path, stdin="")
@@ -537,7 +586,8 @@ def test_bare_diff_and_quoted_printable_mail(tmp_path):
     qp = diff.replace("\t", "=09")
     (tmp_path / "qp.eml").write_text(
         "From: a@example.org\nSubject: [PATCH] q: add\nContent-Type: text/plain; charset=utf-8\n"
-        "Content-Transfer-Encoding: quoted-printable\n\n" + qp)
+        "Content-Transfer-Encoding: quoted-printable\n\n" + qp
+    )
     rc, data = run_json(str(tmp_path / "qp.eml"), "--kernel-version", "6.3")
     assert found(data) == {(1, "DAX301", "drivers/q.c", 3, None)}
     assert data["findings"][0]["subject"] == "q: add"

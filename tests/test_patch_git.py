@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 import re
 
-from conftest import run_daxlint
 from test_patch import EXPECTED, MAKEFILE, SUBJECTS, GitRepo, found, one_error_line, series  # noqa: F401
+
+from conftest import run_daxlint
 
 
 def git_json(repo, *args):
@@ -92,8 +93,11 @@ def test_merges_are_left_out(tmp_path):
 
 def test_bad_ranges(series, tmp_path):
     repo = series["repo"].path
-    for expr, message in (("no-such-branch..HEAD", "git log failed"), ("--output=/tmp/x", "not a git revision"),
-                          ("HEAD..HEAD", "names no commits")):
+    for expr, message in (
+        ("no-such-branch..HEAD", "git log failed"),
+        ("--output=/tmp/x", "not a git revision"),
+        ("HEAD..HEAD", "names no commits"),
+    ):
         rc, _, err = run_daxlint("patch", "--git", expr, cwd=repo)
         assert rc == 2 and message in one_error_line(err), (expr, err)
     rc, _, err = run_daxlint("patch", "--git", "HEAD", cwd=tmp_path)

@@ -8,9 +8,9 @@ import hashlib
 import os
 
 import pytest
+from test_patch import GitRepo, found, run_json
 
 from conftest import kernel_tree_or_skip
-from test_patch import GitRepo, found, run_json
 
 DRM_GEM = "drivers/gpu/drm/drm_gem.c"
 # In drm_gem_mmap_obj(), whose signature takes two lines: the hunk header

@@ -11,9 +11,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from test_patch import EXPECTED, MAKEFILE, GitRepo, _steps, found, one_error_line, run_json, series  # noqa: F401
 
 from conftest import run_daxlint
-from test_patch import EXPECTED, MAKEFILE, GitRepo, _steps, found, one_error_line, run_json, series  # noqa: F401
 
 
 def tree_state(root: Path) -> dict:
@@ -24,7 +24,13 @@ def tree_state(root: Path) -> dict:
         for name in dirnames + filenames:
             p = Path(dirpath) / name
             st = p.lstat()
-            content = hashlib.sha1(p.read_bytes()).hexdigest() if p.is_file() and not p.is_symlink() else os.readlink(p) if p.is_symlink() else None
+            content = (
+                hashlib.sha1(p.read_bytes()).hexdigest()
+                if p.is_file() and not p.is_symlink()
+                else os.readlink(p)
+                if p.is_symlink()
+                else None
+            )
             state[str(p.relative_to(root))] = (st.st_mode, st.st_size, st.st_mtime_ns, content)
     return state
 
@@ -110,9 +116,12 @@ def test_whole_files_let_rules_see_a_split_signature(tmp_path):
     on over two; with the tree the parameter's type is known."""
     repo = GitRepo(tmp_path / "linux")
     repo.write("Makefile", MAKEFILE)
-    text = ("static int helper(int x)\n{\n\treturn x;\n}\n\n"
-            "static int split_mmap(struct file *file,\n\t\t      struct vm_area_struct *area)\n{\n\tint x = 0;\n\n"
-            + _steps(20) + "\treturn x;\n}\n")
+    text = (
+        "static int helper(int x)\n{\n\treturn x;\n}\n\n"
+        "static int split_mmap(struct file *file,\n\t\t      struct vm_area_struct *area)\n{\n\tint x = 0;\n\n"
+        + _steps(20)
+        + "\treturn x;\n}\n"
+    )
     repo.write("drivers/s.c", text)
     base = repo.commit("base")
     repo.edit("drivers/s.c", "/* step 15 */\n", "/* step 15 */\n\tarea->vm_flags |= VM_IO;\n")
@@ -136,7 +145,9 @@ def test_sibling_files_are_read_from_the_patched_copy(tmp_path):
     repo.write("Makefile", MAKEFILE)
     repo.write("drivers/nd/core.c", "int core;\n")
     base = repo.commit("base")
-    repo.write("drivers/nd/prov.c", textwrap.dedent("""\
+    repo.write(
+        "drivers/nd/prov.c",
+        textwrap.dedent("""\
         static long prov_direct_access(struct dax_device *dax_dev, pgoff_t pgoff, long nr_pages,
         			       enum dax_access_mode mode, void **kaddr, pfn_t *pfn)
         {
@@ -158,9 +169,12 @@ def test_sibling_files_are_read_from_the_patched_copy(tmp_path):
         	pdev->dax_dev = alloc_dax(pdev, &prov_ops);
         	return 0;
         }
-        """))
+        """),
+    )
     repo.commit("nd: add a DAX provider")
-    repo.write("drivers/nd/pages.c", "int map(struct dev_pagemap *pgmap)\n{\n\treturn PTR_ERR_OR_ZERO(devm_memremap_pages(NULL, pgmap));\n}\n")
+    repo.write(
+        "drivers/nd/pages.c", "int map(struct dev_pagemap *pgmap)\n{\n\treturn PTR_ERR_OR_ZERO(devm_memremap_pages(NULL, pgmap));\n}\n"
+    )
     repo.commit("nd: map the pages")
     files = repo.format_patch(f"{base}..HEAD", tmp_path / "out")
     tree = export_tree(repo, base, tmp_path / "plain")

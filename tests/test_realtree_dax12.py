@@ -77,7 +77,9 @@ def test_whole_tree_matches_judged_findings(version):
     lost = expected - got
     assert not lost, f"judged findings no longer reported: {sorted(lost)}"
     unjudged = got - allowed
-    assert not unjudged, f"new findings nobody has judged (read them, then add them to {DATA.name}/dax12-{version}.json): {sorted(unjudged)}"
+    assert not unjudged, (
+        f"new findings nobody has judged (read them, then add them to {DATA.name}/dax12-{version}.json): {sorted(unjudged)}"
+    )
     changed = {k: (severity[k], sorted(got_severity[k])) for k in expected if got_severity.get(k) != {severity[k]}}
     assert not changed, f"severity changed (judged, now): {changed}"
 

@@ -77,8 +77,8 @@ def test_byte_prefilter_keeps_every_write(version):
     parsed model finds a write, or DAX3xx would lose findings for speed."""
     from daxlint.analysis.vmflags import may_write_vm_flags, model_for
     from daxlint.core.catalog import catalog_for
-    from daxlint.version import KernelVersion
     from daxlint.core.source import SourceFile
+    from daxlint.version import KernelVersion
 
     tree = kernel_tree_or_skip(version)
     catalog = catalog_for(KernelVersion.parse("6.3"))

@@ -12,8 +12,8 @@ from annotations import parse_expectations
 from conftest import FIXTURES
 from daxlint.core.engine import Engine, EngineOptions
 from daxlint.core.kernel import KernelContext
-from daxlint.version import KernelVersion
 from daxlint.core.registry import all_rules, select_rules
+from daxlint.version import KernelVersion
 
 # C fixtures, and Kconfig fixtures for the Kconfig rules (they need annotations too).
 FIXTURE_FILES = sorted(p for p in (FIXTURES / "rules").rglob("*") if p.is_file() and (p.suffix == ".c" or p.name.startswith("Kconfig")))

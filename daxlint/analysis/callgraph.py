@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 
 from tree_sitter import Node
 
-from daxlint.core.syntax import call_name, declarator_name, function_declarator, text, walk
 from daxlint.analysis.locate import function_definitions, identifier_hits, node_at
+from daxlint.core.syntax import call_name, declarator_name, function_declarator, text, walk
 
 # -- roles -------------------------------------------------------------------
 
@@ -104,9 +104,7 @@ def classify_member(struct: str | None, member: str) -> str | None:
 
 # -- locks -------------------------------------------------------------------
 
-_WRITE_LOCK_CALLS = frozenset(
-    {"mmap_write_lock", "mmap_write_lock_killable", "mmap_write_lock_nested", "mmap_write_trylock"}
-)
+_WRITE_LOCK_CALLS = frozenset({"mmap_write_lock", "mmap_write_lock_killable", "mmap_write_lock_nested", "mmap_write_trylock"})
 _READ_LOCK_CALLS = frozenset({"mmap_read_lock", "mmap_read_lock_killable", "mmap_read_trylock", "lock_vma_under_rcu"})
 # Calls that assert the write lock for the whole function (lockdep checks them).
 _WRITE_ASSERT_CALLS = frozenset({"mmap_assert_write_locked", "vma_assert_write_locked", "vma_start_write"})
@@ -168,6 +166,7 @@ def lock_facts(fn: Node, calls: list[Node] | None = None) -> LockFacts:
 
 # -- the graph ---------------------------------------------------------------
 
+
 # Member names that can give a function a role (see classify_member): the
 # registration scan only looks at stores to these.
 def _could_have_role(member: str) -> bool:
@@ -176,8 +175,8 @@ def _could_have_role(member: str) -> bool:
 
 _MEMBER_STORE_RE = re.compile(rb"(?:\.|->)\s*([A-Za-z_]\w*)\s*=(?!=)")
 _LOCK_NAMES = frozenset(
-    n.encode() for n in _WRITE_LOCK_CALLS | _READ_LOCK_CALLS | _WRITE_ASSERT_CALLS | _RWSEM_WRITE | _RWSEM_READ
-    | {"lockdep_assert_held_write"}
+    n.encode()
+    for n in _WRITE_LOCK_CALLS | _READ_LOCK_CALLS | _WRITE_ASSERT_CALLS | _RWSEM_WRITE | _RWSEM_READ | {"lockdep_assert_held_write"}
 )
 
 
@@ -342,7 +341,9 @@ class CallGraph:
         if self._contexts is not None:
             return self._contexts
         out: dict[str, list[Context]] = {}
-        seeds: list[Context] = [Context(r.role, r.function, (r.function,), r) for r in self.registrations if r.role and r.function in self.definitions]
+        seeds: list[Context] = [
+            Context(r.role, r.function, (r.function,), r) for r in self.registrations if r.role and r.function in self.definitions
+        ]
         # Callers that hold the lock for read make their callees read-locked.
         for name, defs in self.definitions.items():
             for fn in defs:

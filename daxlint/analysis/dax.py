@@ -20,10 +20,10 @@ from functools import cached_property, lru_cache
 
 from tree_sitter import Node
 
-from daxlint.core.syntax import call_args, enclosing_function, function_name, parameters, text, walk
 from daxlint.analysis.fileindex import FileIndex, callee_name, index_for, is_member_call, unwrap, value_parent
 from daxlint.analysis.locate import is_word_byte, word_starts
 from daxlint.core.source import SourceFile
+from daxlint.core.syntax import call_args, enclosing_function, function_name, parameters, text, walk
 
 DIRECT_ACCESS = "direct_access"
 # Calls that hand a request on to another dax device.
@@ -367,7 +367,7 @@ def config_gates(data: bytes) -> set[str]:
     out = {name.decode() for name in _IS_ENABLED_GATE.findall(data)}
     for m in _IF_GATE.finditer(data):
         line_start = data.rfind(b"\n", 0, m.start()) + 1
-        if not data[line_start:m.start()].strip():
+        if not data[line_start : m.start()].strip():
             out.add(m.group(1).decode())
     return out
 
@@ -379,6 +379,7 @@ def config_gates(data: bytes) -> set[str]:
 # member name right after '.' or '->'; a `.type = MEMORY_DEVICE_X` needs the
 # enumerator after an assignment '=' (maybe through parentheses or a cast).
 # Where a comment or something unusual sits in between, the answer is yes.
+
 
 def _token_before(data: bytes, pos: int) -> int:
     """Index of the last byte before ``pos`` that is not blank or part of a

@@ -12,8 +12,8 @@ from functools import cached_property
 
 from tree_sitter import Node
 
-from daxlint.core.syntax import call_args, declarator_name, function_name, parameters, text, walk
 from daxlint.core.source import SourceFile
+from daxlint.core.syntax import call_args, declarator_name, function_name, parameters, text, walk
 
 # Statements under which a write happens only on some paths.
 CONTROL_TYPES = frozenset(

@@ -19,8 +19,17 @@ IDENT_RE = re.compile(rb"[A-Za-z_]\w*")
 # Nodes that can hold function definitions (kernel code defines functions
 # under #ifdef, and tree-sitter sometimes wraps them in ERROR nodes).
 _DEFINITION_CONTAINERS = frozenset(
-    {"translation_unit", "preproc_if", "preproc_ifdef", "preproc_else", "preproc_elif", "preproc_elifdef",
-     "ERROR", "linkage_specification", "declaration_list"}
+    {
+        "translation_unit",
+        "preproc_if",
+        "preproc_ifdef",
+        "preproc_else",
+        "preproc_elif",
+        "preproc_elifdef",
+        "ERROR",
+        "linkage_specification",
+        "declaration_list",
+    }
 )
 
 

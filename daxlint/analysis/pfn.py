@@ -28,7 +28,6 @@ from functools import cached_property
 
 from tree_sitter import Node
 
-from daxlint.core.syntax import call_args, declarator_name, enclosing_function, function_name, parameters, text, walk
 from daxlint.analysis.dax import DaxFacts, facts_for
 from daxlint.analysis.fileindex import (
     FileIndex,
@@ -41,6 +40,7 @@ from daxlint.analysis.fileindex import (
     value_parent,
 )
 from daxlint.core.source import SourceFile
+from daxlint.core.syntax import call_args, declarator_name, enclosing_function, function_name, parameters, text, walk
 from daxlint.model import Severity
 
 PFN_DEV = "PFN_DEV"
@@ -108,14 +108,14 @@ class Flags:
     origins: tuple[Origin, ...] = ()
 
     @staticmethod
-    def of(*names: str) -> "Flags":
+    def of(*names: str) -> Flags:
         return Flags(frozenset({frozenset(names)}))
 
     @staticmethod
-    def unknown_value() -> "Flags":
+    def unknown_value() -> Flags:
         return Flags(frozenset(), True)
 
-    def bit_or(self, other: "Flags") -> "Flags":
+    def bit_or(self, other: Flags) -> Flags:
         if not self.combos or not other.combos:
             combos = self.combos or other.combos
             unknown = True
@@ -124,20 +124,20 @@ class Flags:
             unknown = self.unknown or other.unknown
         return Flags(combos, unknown, _merge(self.origins, other.origins))._capped()
 
-    def either(self, other: "Flags") -> "Flags":
+    def either(self, other: Flags) -> Flags:
         return Flags(self.combos | other.combos, self.unknown or other.unknown, _merge(self.origins, other.origins))._capped()
 
-    def without(self, flags: "Flags") -> "Flags":
+    def without(self, flags: Flags) -> Flags:
         """``x & ~flags``: clears the flags (only when they are known)."""
         if flags.unknown or len(flags.combos) != 1:
             return Flags(self.combos, True, self.origins)
         (clear,) = flags.combos
         return Flags(frozenset(c - clear for c in self.combos), self.unknown, self.origins)
 
-    def with_origin(self, origin: Origin) -> "Flags":
+    def with_origin(self, origin: Origin) -> Flags:
         return Flags(self.combos, self.unknown, _merge((origin,), self.origins))
 
-    def _capped(self) -> "Flags":
+    def _capped(self) -> Flags:
         if len(self.combos) > _MAX_COMBOS:
             return Flags(frozenset(), True, self.origins)
         return self
@@ -207,7 +207,18 @@ class Sink:
         return self.node.start_point[0] + 1
 
 
-SINK_RANK = {"direct_access": 5, "dax_insert": 5, "dax_mixed": 5, "pfnmap_huge": 3, "mixed": 3, "pfnmap": 2, "call": 2, "store": 1, "return": 1, "unknown": 0}
+SINK_RANK = {
+    "direct_access": 5,
+    "dax_insert": 5,
+    "dax_mixed": 5,
+    "pfnmap_huge": 3,
+    "mixed": 3,
+    "pfnmap": 2,
+    "call": 2,
+    "store": 1,
+    "return": 1,
+    "unknown": 0,
+}
 
 
 class PfnAnalysis:
@@ -373,7 +384,9 @@ class PfnAnalysis:
             elif w.op == "&=":
                 v = unwrap(w.value) if w.value is not None else None
                 if v is not None and v.type == "unary_expression" and text(v).startswith("~"):
-                    new = state.without(self.flags_of(v.child_by_field_name("argument"), depth + 1)).with_origin(self._origin(kind, name, w))
+                    new = state.without(self.flags_of(v.child_by_field_name("argument"), depth + 1)).with_origin(
+                        self._origin(kind, name, w)
+                    )
                 else:
                     new = Flags(state.combos, True, state.origins)
             else:
@@ -548,7 +561,7 @@ def _same(a: Node | None, b: Node | None) -> bool:
 DAX_SINKS = frozenset({"direct_access", "dax_insert", "dax_mixed"})
 
 
-def sink_severity(sink: "Sink | None") -> Severity:
+def sink_severity(sink: Sink | None) -> Severity:
     return Severity.ERROR if sink is not None and sink.kind in DAX_SINKS else Severity.WARNING
 
 

@@ -14,17 +14,29 @@ import re
 
 from tree_sitter import Node
 
-from daxlint.core.syntax import call_args, call_name, declarator_name, enclosing_function, function_declarator, text, walk
 from daxlint.analysis.locate import identifier_nodes, node_at
+from daxlint.core.syntax import call_args, call_name, declarator_name, enclosing_function, function_declarator, text, walk
 
 _STRUCT_RE = re.compile(r"\bstruct\s+(\w+)")
 _SCOPES = frozenset({"compound_statement", "for_statement", "function_definition", "translation_unit"})
 _PREPROC_BLOCKS = frozenset({"preproc_if", "preproc_ifdef", "preproc_else", "preproc_elif", "preproc_elifdef"})
 # Macros of the form NAME(ptr, type, member) whose value is a ``type *``.
 _CONTAINER_MACROS = frozenset(
-    {"container_of", "container_of_const", "list_entry", "list_first_entry", "list_last_entry",
-     "list_first_entry_or_null", "list_next_entry", "list_prev_entry", "hlist_entry", "rb_entry",
-     "rb_entry_safe", "hlist_entry_safe", "list_entry_rcu"}
+    {
+        "container_of",
+        "container_of_const",
+        "list_entry",
+        "list_first_entry",
+        "list_last_entry",
+        "list_first_entry_or_null",
+        "list_next_entry",
+        "list_prev_entry",
+        "hlist_entry",
+        "rb_entry",
+        "rb_entry_safe",
+        "hlist_entry_safe",
+        "list_entry_rcu",
+    }
 )
 
 

@@ -15,18 +15,19 @@ from functools import cached_property, lru_cache
 
 from tree_sitter import Node
 
-from daxlint.core.syntax import call_args, call_name, declarator_name, enclosing_function, function_name, text, walk
-from daxlint.analysis.flow import BLOCKS, exiting_guards
 from daxlint.analysis.callgraph import AFTER_MMAP_ROLES, MMAP, CallGraph, Context
+from daxlint.analysis.flow import BLOCKS, exiting_guards
 from daxlint.analysis.locate import identifier_hits, identifier_nodes, is_word_byte
 from daxlint.analysis.preproc import first_branch_only
 from daxlint.analysis.types import TypeResolver
+from daxlint.core.syntax import call_args, call_name, declarator_name, enclosing_function, function_name, text, walk
 
 VMA_STRUCT = "vm_area_struct"
 FLAG_FIELDS = frozenset({"vm_flags", "__vm_flags"})
 # The v6.3 wrappers (bc292ab00f6c); index of the vma argument is 0 for all.
-WRAPPERS = frozenset({"vm_flags_set", "vm_flags_clear", "vm_flags_mod", "vm_flags_init", "vm_flags_reset",
-                      "vm_flags_reset_once", "__vm_flags_mod"})
+WRAPPERS = frozenset(
+    {"vm_flags_set", "vm_flags_clear", "vm_flags_mod", "vm_flags_init", "vm_flags_reset", "vm_flags_reset_once", "__vm_flags_mod"}
+)
 # Wrappers that initialise a vma nobody else can see yet: no lock needed.
 INIT_WRAPPERS = frozenset({"vm_flags_init"})
 
@@ -243,7 +244,7 @@ class VmFlagsModel:
         pos = w.node.start_byte
         return WriteContext(facts.write_locked_at(pos), facts.read_locked_at(pos), self.graph.contexts_of(w.function_name))
 
-    def dax_dependence(self, w: VmFlagsWrite, flag: str | None = None) -> "DaxDependence | None":
+    def dax_dependence(self, w: VmFlagsWrite, flag: str | None = None) -> DaxDependence | None:
         """How the write depends on the DAX mode (IS_DAX(), S_DAX,
         vma_is_dax(), a per-file DAX flag): the condition or value that
         decides it and for which mode it runs; None when it does not.
@@ -262,9 +263,7 @@ class VmFlagsModel:
                 cond = n.child_by_field_name("condition")
                 if cond is not None and child != cond and pred.mentions(cond):
                     pol = pred.polarity(cond) if n.type != "switch_statement" else 0
-                    if n.child_by_field_name("alternative") == child or (
-                        n.type == "if_statement" and _is_else_branch(n, child)
-                    ):
+                    if n.child_by_field_name("alternative") == child or (n.type == "if_statement" and _is_else_branch(n, child)):
                         pol = -pol
                     dep = DaxDependence(cond, pol)
             if dep is None and n.type in BLOCKS:
@@ -458,9 +457,7 @@ def may_write_vm_flags(data: bytes) -> bool:
             return True
         if end >= len(data) or not is_word_byte(data[end]):
             before = data[max(0, pos - _LOOK) : pos]
-            if _FIELD_ACCESS_BEFORE.search(before) and (
-                _STORE_AFTER.match(data, end, end + _LOOK) or _STORE_BEFORE.search(before)
-            ):
+            if _FIELD_ACCESS_BEFORE.search(before) and (_STORE_AFTER.match(data, end, end + _LOOK) or _STORE_BEFORE.search(before)):
                 return True
         pos = data.find(b"vm_flags", end)
     return False
@@ -564,7 +561,12 @@ def _negated_operand(node: Node | None) -> Node | None:
 
 def _reads_own_flags(node: Node | None, vma_text: str) -> bool:
     node = _strip_parens(node)
-    return node is not None and node.type == "field_expression" and text(node.child_by_field_name("field")) in FLAG_FIELDS and text(node.child_by_field_name("argument")) == vma_text
+    return (
+        node is not None
+        and node.type == "field_expression"
+        and text(node.child_by_field_name("field")) in FLAG_FIELDS
+        and text(node.child_by_field_name("argument")) == vma_text
+    )
 
 
 def wrapper_fix(model: VmFlagsModel, w: VmFlagsWrite) -> str:

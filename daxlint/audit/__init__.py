@@ -21,4 +21,3 @@ file. Fingerprints ignore line numbers, so code that moves inside a file is
 neither; a finding whose code went to another file (a rename, a function
 moved) is reported as moved.
 """
-

@@ -25,6 +25,7 @@ from daxlint.version import KernelVersion
 
 _SNAPSHOT_CHUNK = 48  # files per task when a whole tree is analysed
 
+
 @dataclass
 class AuditOptions:
     jobs: int = 0  # 0: every core
@@ -224,8 +225,12 @@ class Auditor:
     def _plan_commit(self, info: CommitInfo) -> _Plan:
         parents = self._considered_parents(info.parents)
         if info.sha in self.git.shallow_boundary:
-            return _Plan(info.sha, parents=parents, info=info,
-                         skip="its parents are not in this shallow clone ('git fetch --deepen' or '--unshallow' fetches them)")
+            return _Plan(
+                info.sha,
+                parents=parents,
+                info=info,
+                skip="its parents are not in this shallow clone ('git fetch --deepen' or '--unshallow' fetches them)",
+            )
         for p in parents:
             if self.git.commit(p) is None:
                 why = "shallow clone" if self.git.is_shallow else "missing object"

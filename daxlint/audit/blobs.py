@@ -18,6 +18,7 @@ from daxlint.model import FileResult, InternalError, Skipped
 from daxlint.sources.git import VIRTUAL_ROOT, BlobReader, GitRepo, GitTreeReader
 from daxlint.version import KernelVersion
 
+
 def remembered(res: FileResult) -> bool:
     """Whether a tree's state must remember a file's result: it has
     findings, or its verdict hangs on other files."""
@@ -41,7 +42,9 @@ class BlobAnalyzer:
     def needs_rules(self, data: bytes, path: str) -> bool:
         return self.engine.needs_analysis(data, file_kind(path))
 
-    def analyze(self, repo: pygit2.Repository, tree, path: str, oid: str, data: bytes | None, version: KernelVersion, version_source: str) -> FileResult:
+    def analyze(
+        self, repo: pygit2.Repository, tree, path: str, oid: str, data: bytes | None, version: KernelVersion, version_source: str
+    ) -> FileResult:
         if data is None:
             return FileResult(unreadable=f"object {oid[:12]} ({path}) is missing or not a file")
         if len(data) > self.max_bytes:

@@ -16,7 +16,8 @@ from daxlint.kconfig.index import KconfigIndex
 from daxlint.kconfig.parser import parse_kconfig_symbols
 from daxlint.sources.git import VIRTUAL_ROOT, Change, GitTreeReader, tree_changes, tree_token
 
-def dep_token(repo: pygit2.Repository, tree, key: str, indexes: "TreeIndexes | None" = None) -> str:
+
+def dep_token(repo: pygit2.Repository, tree, key: str, indexes: TreeIndexes | None = None) -> str:
     """What a dependency looked like. Keys: "f:path" (a file: its blob id),
     "d:path" (a directory: a hash of its names), "s:SYMBOL" (the Kconfig
     definitions of a symbol anywhere in the tree), "h:" (whether the tree
@@ -36,7 +37,7 @@ def symbols_token(definitions) -> str:
     return hashlib.sha1(repr(plain).encode()).hexdigest()[:16]
 
 
-def deps_hold(repo: pygit2.Repository, tree, deps: dict[str, str], indexes: "TreeIndexes | None" = None) -> bool:
+def deps_hold(repo: pygit2.Repository, tree, deps: dict[str, str], indexes: TreeIndexes | None = None) -> bool:
     """Whether what a result read is the same in ``tree``."""
     return all(dep_token(repo, tree, k, indexes) == v for k, v in deps.items())
 
@@ -101,7 +102,8 @@ class TreeIndexes:
             for index, reader in reversed(list(distinct.values())):
                 changes = tree_changes(reader.tree, tree)
                 if not any(
-                    "f:" + c.path in reader.deps or ((c.old is None) != (c.new is None) and any("d:" + d in reader.deps for d in ancestors(c.path)))
+                    "f:" + c.path in reader.deps
+                    or ((c.old is None) != (c.new is None) and any("d:" + d in reader.deps for d in ancestors(c.path)))
                     for c in changes
                 ):
                     self._remember(key, (index, reader))
@@ -110,7 +112,7 @@ class TreeIndexes:
             # The index reads every Kconfig file once, and consecutive
             # commits share nearly all: parse through the memo.
             index = KconfigIndex(reader, VIRTUAL_ROOT, parse=self.parse)
-            index.has_tree  # load now
+            _ = index.has_tree  # load now
             if len(self._parsed) > 40000 or len(self._blobs) > 20000:
                 self._parsed.clear()
                 self._blobs.clear()

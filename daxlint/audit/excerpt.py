@@ -6,6 +6,7 @@ import pygit2
 
 from daxlint.sources.git import GitRepo
 
+
 def diff_excerpt(git: GitRepo, sha: str, parent: str | None, path: str, line: int, side: str = "new", context: int = 3) -> dict:
     """The lines of ``path`` around ``line`` as commit ``sha`` changed them
     (``side`` "new" for an introduced finding, "old" for a fixed one):
@@ -25,8 +26,16 @@ def diff_excerpt(git: GitRepo, sha: str, parent: str | None, path: str, line: in
                 for i, dl in enumerate(hl):
                     if (dl.new_lineno if want_new else dl.old_lineno) == line and dl.origin in ("+", "-", " "):
                         lo, hi = max(0, i - context - 2), min(len(hl), i + context + 3)
-                        rows = [[d.origin, d.old_lineno if d.old_lineno > 0 else None, d.new_lineno if d.new_lineno > 0 else None,
-                                 d.content.rstrip("\n")] for d in hl[lo:hi] if d.origin in ("+", "-", " ")]
+                        rows = [
+                            [
+                                d.origin,
+                                d.old_lineno if d.old_lineno > 0 else None,
+                                d.new_lineno if d.new_lineno > 0 else None,
+                                d.content.rstrip("\n"),
+                            ]
+                            for d in hl[lo:hi]
+                            if d.origin in ("+", "-", " ")
+                        ]
                         target = next(j for j, r in enumerate(rows) if (r[2] if want_new else r[1]) == line)
                         return {"lines": rows, "target": target, "note": None}
         oid = new_oid if want_new else old_oid
@@ -40,5 +49,9 @@ def diff_excerpt(git: GitRepo, sha: str, parent: str | None, path: str, line: in
     lo, hi = max(1, line - context), min(len(text), line + context)
     rows = [[origin, None if want_new else n, n if want_new else None, text[n - 1]] for n in range(lo, hi + 1)]
     target = line - lo if rows else None
-    note = None if whole_file else "this line is not part of the commit's diff: the verdict changed with another file (a Kconfig, a sibling) or the kernel version"
+    note = (
+        None
+        if whole_file
+        else "this line is not part of the commit's diff: the verdict changed with another file (a Kconfig, a sibling) or the kernel version"
+    )
     return {"lines": rows, "target": target, "note": note}

@@ -45,7 +45,7 @@ class CommitAudit:
     still_open: set[str] = field(default_factory=set)  # fingerprints of ``introduced`` open at the range's end
 
     @classmethod
-    def for_commit(cls, info: CommitInfo) -> "CommitAudit":
+    def for_commit(cls, info: CommitInfo) -> CommitAudit:
         return cls(info.sha, info.subject, info.author, info.email, info.date, list(info.parents))
 
     def store_payload(self) -> dict:
@@ -57,7 +57,7 @@ class CommitAudit:
         return d
 
     @classmethod
-    def from_payload(cls, d: dict) -> "CommitAudit":
+    def from_payload(cls, d: dict) -> CommitAudit:
         return cls(
             sha=d["sha"],
             subject=d["subject"],
@@ -232,8 +232,14 @@ def pair_moves(introduced: list[Finding], fixed: list[Finding]) -> list[dict]:
     for f in introduced:
         for g in gone.get(identity(f), []):
             if g.path != f.path and not any(g is x for x in paired_old):
-                moved.append({"rule_id": f.rule_id, "message": f.message, "from": {"path": g.path, "line": g.line, "fingerprint": g.fingerprint},
-                              "to": {"path": f.path, "line": f.line, "fingerprint": f.fingerprint}})
+                moved.append(
+                    {
+                        "rule_id": f.rule_id,
+                        "message": f.message,
+                        "from": {"path": g.path, "line": g.line, "fingerprint": g.fingerprint},
+                        "to": {"path": f.path, "line": f.line, "fingerprint": f.fingerprint},
+                    }
+                )
                 paired_new.append(f)
                 paired_old.append(g)
                 break

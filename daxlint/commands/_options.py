@@ -10,15 +10,14 @@ from pathlib import Path
 
 import click
 
-from daxlint.errors import EXIT_CLEAN, EXIT_FINDINGS, UserError
 from daxlint.core.config import Config, load_config
 from daxlint.core.engine import Engine, EngineOptions
-from daxlint.errors import InputError
 from daxlint.core.kernel import KernelContext
-from daxlint.version import KernelVersion
+from daxlint.core.registry import RuleSelectionError, select_rules
+from daxlint.errors import EXIT_CLEAN, EXIT_FINDINGS, InputError, UserError
 from daxlint.model import Report, Severity
 from daxlint.output import FORMATS, render
-from daxlint.core.registry import RuleSelectionError, select_rules
+from daxlint.version import KernelVersion
 
 
 def _split(values: tuple[str, ...]) -> list[str]:
@@ -29,18 +28,33 @@ def _split(values: tuple[str, ...]) -> list[str]:
 
 
 def selection_options(f):
-    f = click.option("--select", multiple=True, metavar="IDS", help="Only these rules (ids, prefixes like DAX3, or names); comma separated or repeated.")(f)
+    f = click.option(
+        "--select", multiple=True, metavar="IDS", help="Only these rules (ids, prefixes like DAX3, or names); comma separated or repeated."
+    )(f)
     f = click.option("--ignore", multiple=True, metavar="IDS", help="Skip these rules (ids or prefixes).")(f)
     f = click.option("--kernel-version", metavar="X.Y", help="Kernel version the rules assume (default: the tree's top Makefile).")(f)
-    f = click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="Config file (default: .daxlint.toml or pyproject.toml found upward).")(f)
+    f = click.option(
+        "--config",
+        "config_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Config file (default: .daxlint.toml or pyproject.toml found upward).",
+    )(f)
     return f
 
 
 def output_options(f):
     f = click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True, help="Report format.")(f)
-    f = click.option("--output", "-o", "output", type=click.Path(dir_okay=False, writable=True), help="Write the report to FILE instead of stdout.")(f)
+    f = click.option(
+        "--output", "-o", "output", type=click.Path(dir_okay=False, writable=True), help="Write the report to FILE instead of stdout."
+    )(f)
     f = click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")(f)
-    f = click.option("--fail-on", type=click.Choice(["error", "warning", "info"]), default="info", show_default=True, help="Lowest severity that makes the exit status 1.")(f)
+    f = click.option(
+        "--fail-on",
+        type=click.Choice(["error", "warning", "info"]),
+        default="info",
+        show_default=True,
+        help="Lowest severity that makes the exit status 1.",
+    )(f)
     return f
 
 

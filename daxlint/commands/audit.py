@@ -9,8 +9,8 @@ from pathlib import Path
 
 import click
 
-from daxlint.errors import EXIT_CLEAN, EXIT_FINDINGS, UserError
 from daxlint.commands._options import engine_options, load_settings, selection_options, user_errors, write_text
+from daxlint.errors import EXIT_CLEAN, EXIT_FINDINGS, UserError
 from daxlint.model import Severity
 
 
@@ -22,8 +22,13 @@ def _progress_printer(enabled: bool):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     progress = Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
-        console=Console(stderr=True), transient=True,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
     )
     tasks: dict[str, int] = {}
 
@@ -40,21 +45,53 @@ def _progress_printer(enabled: bool):
 
 @click.command("audit")
 @click.argument("revisions", nargs=-1, required=True, metavar="RANGE")
-@click.option("--repo", "repo_dir", default=".", show_default=True, type=click.Path(file_okay=False, path_type=Path), help="The git repository.")
+@click.option(
+    "--repo", "repo_dir", default=".", show_default=True, type=click.Path(file_okay=False, path_type=Path), help="The git repository."
+)
 @click.option("--all-parents", is_flag=True, help="Also walk the other sides of merges (default: first-parent history).")
 @selection_options
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "csv"]), default="text", show_default=True, help="Report format.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the report to FILE instead of stdout.")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Also write a self-contained HTML report to FILE.")
-@click.option("--diff-url", metavar="TEMPLATE", help="Link findings in the HTML report to a web diff: {sha}, {path}, {line}, {path_sha256}.")
-@click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), help="Audit store (default: audit-v1.sqlite in the user cache directory).")
+@click.option(
+    "--diff-url", metavar="TEMPLATE", help="Link findings in the HTML report to a web diff: {sha}, {path}, {line}, {path_sha256}."
+)
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Audit store (default: audit-v1.sqlite in the user cache directory).",
+)
 @engine_options
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when the range introduced findings that are still open.")
-@click.option("--fail-on", type=click.Choice(["error", "warning", "info"]), default="info", show_default=True, help="Lowest severity that makes the exit status 1.")
+@click.option(
+    "--fail-on",
+    type=click.Choice(["error", "warning", "info"]),
+    default="info",
+    show_default=True,
+    help="Lowest severity that makes the exit status 1.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @user_errors
-def command(revisions, repo_dir, all_parents, select, ignore, kernel_version, config_path, fmt, output, html_path, diff_url, db_path,
-            jobs, no_cache, exit_zero, fail_on, quiet):
+def command(
+    revisions,
+    repo_dir,
+    all_parents,
+    select,
+    ignore,
+    kernel_version,
+    config_path,
+    fmt,
+    output,
+    html_path,
+    diff_url,
+    db_path,
+    jobs,
+    no_cache,
+    exit_zero,
+    fail_on,
+    quiet,
+):
     """Audit the commits of a git range: what each introduced and fixed.
 
     RANGE is anything git rev-list takes (v6.1..v6.2, origin/main..HEAD,
@@ -68,14 +105,14 @@ def command(revisions, repo_dir, all_parents, select, ignore, kernel_version, co
     not, 2 on errors (bad range, not a repository).
     """
     from daxlint.audit.auditor import AuditOptions, Auditor
-    from daxlint.sources.git import GitRepo
     from daxlint.audit.excerpt import diff_excerpt
-    from daxlint.output.audit.rich_view import print_audit
+    from daxlint.audit.store import AuditStore, StoreError
     from daxlint.output.audit.csv_out import render_csv
     from daxlint.output.audit.html import render_html
+    from daxlint.output.audit.rich_view import print_audit
     from daxlint.output.audit.text import render_json, render_text
-    from daxlint.audit.store import AuditStore, StoreError
     from daxlint.paths import cache_dir
+    from daxlint.sources.git import GitRepo
 
     if not repo_dir.is_dir():
         raise UserError(f"{repo_dir}: no such directory")
@@ -113,6 +150,7 @@ def command(revisions, repo_dir, all_parents, select, ignore, kernel_version, co
         render = {"text": render_text, "json": render_json, "csv": render_csv}[fmt]
         write_text(render(result), output)
     if html_path:
+
         def excerpt(c, f, side):
             parent = c.parents[0] if c.parents else None
             return diff_excerpt(git, c.sha, parent, f.path, f.line, "new" if side == "new" else "old")

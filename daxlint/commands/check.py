@@ -8,11 +8,20 @@ from pathlib import Path
 
 import click
 
+from daxlint.commands._options import (
+    emit,
+    engine_options,
+    exit_status,
+    load_settings,
+    make_engine,
+    output_options,
+    selection_options,
+    user_errors,
+)
+from daxlint.core.runner import check_paths
+from daxlint.errors import EXIT_CLEAN, UserError
 from daxlint.gate import baseline as baselines
 from daxlint.gate import gitdiff
-from daxlint.errors import EXIT_CLEAN, UserError
-from daxlint.commands._options import emit, engine_options, exit_status, load_settings, make_engine, output_options, selection_options, user_errors
-from daxlint.core.runner import check_paths
 from daxlint.output.sarif import GITHUB_RESULT_LIMIT
 
 
@@ -35,13 +44,48 @@ def _check_gate_options(diff_base, baseline_file, write_baseline_file, update_ba
 @output_options
 @engine_options
 @click.option("--terse", is_flag=True, help="checkpatch format: one line per finding.")
-@click.option("--diff", "diff_base", metavar="REV", help="Report only findings on lines changed since git revision REV (staged, unstaged and untracked files); 'REV...' means since the merge base of REV and HEAD.")
-@click.option("--baseline", "baseline_file", metavar="FILE", help="Do not report findings recorded in baseline FILE; report entries that no longer match as fixed.")
-@click.option("--write-baseline", "write_baseline_file", metavar="FILE", help="Record the current findings in FILE (entries for paths not checked are kept) and exit 0.")
-@click.option("--update-baseline", is_flag=True, help="With --baseline: rewrite FILE without its fixed entries (new findings are not added; use --write-baseline for that).")
+@click.option(
+    "--diff",
+    "diff_base",
+    metavar="REV",
+    help="Report only findings on lines changed since git revision REV (staged, unstaged and untracked files); 'REV...' means since the merge base of REV and HEAD.",
+)
+@click.option(
+    "--baseline",
+    "baseline_file",
+    metavar="FILE",
+    help="Do not report findings recorded in baseline FILE; report entries that no longer match as fixed.",
+)
+@click.option(
+    "--write-baseline",
+    "write_baseline_file",
+    metavar="FILE",
+    help="Record the current findings in FILE (entries for paths not checked are kept) and exit 0.",
+)
+@click.option(
+    "--update-baseline",
+    is_flag=True,
+    help="With --baseline: rewrite FILE without its fixed entries (new findings are not added; use --write-baseline for that).",
+)
 @user_errors
-def command(paths, select, ignore, kernel_version, config_path, fmt, output, exit_zero, fail_on, jobs, no_cache, terse,
-            diff_base, baseline_file, write_baseline_file, update_baseline):
+def command(
+    paths,
+    select,
+    ignore,
+    kernel_version,
+    config_path,
+    fmt,
+    output,
+    exit_zero,
+    fail_on,
+    jobs,
+    no_cache,
+    terse,
+    diff_base,
+    baseline_file,
+    write_baseline_file,
+    update_baseline,
+):
     """Check C files, directories or a kernel tree (default: current directory).
 
     PATH '-' reads a list of files from standard input, one per line.
@@ -59,7 +103,9 @@ def command(paths, select, ignore, kernel_version, config_path, fmt, output, exi
     targets = diff.files_to_check(engine.file_kinds) if diff else plist
     report = check_paths(engine, targets)
     if kernel.version is None:
-        report.notes.append(f"no kernel Makefile found above the checked paths; assuming v{kernel.effective_version} (use --kernel-version)")
+        report.notes.append(
+            f"no kernel Makefile found above the checked paths; assuming v{kernel.effective_version} (use --kernel-version)"
+        )
     # With --diff only the changed (and deleted) files were looked at, so
     # only their baseline entries can be judged fixed.
     scope = baselines.Scope(targets + (diff.deleted if diff else []), engine.enabled_ids, {s.path for s in report.skipped})
@@ -90,7 +136,8 @@ def command(paths, select, ignore, kernel_version, config_path, fmt, output, exi
     if fmt == "sarif" and len(report.findings) > GITHUB_RESULT_LIMIT:
         click.echo(
             f"daxlint: warning: {len(report.findings)} findings; the SARIF report keeps the first {GITHUB_RESULT_LIMIT} "
-            "(GitHub code scanning's limit per run), errors first", err=True,
+            "(GitHub code scanning's limit per run), errors first",
+            err=True,
         )
     emit(report, fmt, output, terse=terse, extra=extra or None)
     return exit_status(report, fail_on, exit_zero)

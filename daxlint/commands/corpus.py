@@ -11,11 +11,11 @@ from pathlib import Path
 
 import click
 
-from daxlint.errors import EXIT_CLEAN, EXIT_FINDINGS
 from daxlint.commands._options import user_errors, write_text
-from daxlint.corpus.results import EntryResult, StateResult, rule_summary, to_json
 from daxlint.corpus.entries import load_corpus, select_entries
+from daxlint.corpus.results import EntryResult, StateResult, rule_summary, to_json
 from daxlint.corpus.runner import run_corpus
+from daxlint.errors import EXIT_CLEAN, EXIT_FINDINGS
 
 _VERDICT_STYLE = {"match": "bold green", "mismatch": "bold red"}
 _SIDE_STYLE = {"violates": "red", "fixes": "green", "sanctioned": "cyan", "complies": "blue"}
@@ -99,13 +99,22 @@ def _details(console, results: list[EntryResult], verbose: bool) -> None:
             for st in res.states:
                 for f in st.findings:
                     mark = "" if f.rule_id in st.expected else "  <- not expected"
-                    console.print(Text(f"    {st.state}: {f.path}:{f.line}:{f.column} {f.rule_id} {f.severity.value}: {f.message}{mark}",
-                                       style="red" if mark else ""))
+                    console.print(
+                        Text(
+                            f"    {st.state}: {f.path}:{f.line}:{f.column} {f.rule_id} {f.severity.value}: {f.message}{mark}",
+                            style="red" if mark else "",
+                        )
+                    )
                 for rid in st.missing:
                     note = " (no such rule yet)" if rid in st.unregistered else ""
                     console.print(Text(f"    {st.state}: expected {rid}, not reported{note}", style="red"))
                 for err in st.errors:
-                    console.print(Text(f"    {st.state}: internal error in {err.rule_id or 'daxlint'} on {err.path}: {err.message}", style="bold magenta"))
+                    console.print(
+                        Text(
+                            f"    {st.state}: internal error in {err.rule_id or 'daxlint'} on {err.path}: {err.message}",
+                            style="bold magenta",
+                        )
+                    )
                 for sk in st.skipped:
                     console.print(Text(f"    {st.state}: skipped {sk.path}: {sk.reason}", style="magenta"))
         up = res.upstream
@@ -162,8 +171,10 @@ def render_rich(results: list[EntryResult], console, verbose: bool = False) -> N
     console.print(_rules_table(results))
     matched = sum(r.status == "match" for r in results)
     noun = "entry" if len(results) == 1 else "entries"
-    summary = Text(f"{len(results)} {noun}: {matched} match, {len(results) - matched} mismatch",
-                   style="bold green" if matched == len(results) else "bold red")
+    summary = Text(
+        f"{len(results)} {noun}: {matched} match, {len(results) - matched} mismatch",
+        style="bold green" if matched == len(results) else "bold red",
+    )
     console.print(summary)
 
 
@@ -183,7 +194,12 @@ def _list_entries(entries) -> None:
 
 @click.command("corpus")
 @click.argument("entries", nargs=-1)
-@click.option("--corpus", "corpus_path", type=click.Path(file_okay=False, path_type=Path), help="Corpus directory (default: the one shipped with daxlint).")
+@click.option(
+    "--corpus",
+    "corpus_path",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Corpus directory (default: the one shipped with daxlint).",
+)
 @click.option("--kernel-git", metavar="DIR", help="Also check each entry's real upstream commit in this local kernel clone.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Report format.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), help="Write the report to FILE instead of stdout.")

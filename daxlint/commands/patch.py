@@ -8,10 +8,10 @@ from pathlib import Path
 
 import click
 
-from daxlint.errors import UserError
 from daxlint.commands._options import emit, exit_status, load_settings, make_engine, output_options, selection_options, user_errors
-from daxlint.patch.mail import MAX_INPUT_BYTES, STDIN_NAME, load_source, parse_series, read_git_range
+from daxlint.errors import UserError
 from daxlint.patch.checker import SeriesChecker
+from daxlint.patch.mail import MAX_INPUT_BYTES, STDIN_NAME, load_source, parse_series, read_git_range
 from daxlint.patch.series import make_series
 from daxlint.sources.git import open_repository
 
@@ -19,12 +19,17 @@ from daxlint.sources.git import open_repository
 @click.command("patch")
 @click.argument("files", nargs=-1, type=str)
 @click.option(
-    "--tree", "tree_dir", metavar="DIR", type=click.Path(exists=True, file_okay=False),
+    "--tree",
+    "tree_dir",
+    metavar="DIR",
+    type=click.Path(exists=True, file_okay=False),
     help="Kernel checkout the series applies to: each patch is applied in turn to an in-memory copy "
     "so rules see whole files. DIR itself, its index and HEAD are never changed.",
 )
 @click.option(
-    "--git", "git_range", metavar="RANGE",
+    "--git",
+    "git_range",
+    metavar="RANGE",
     help="Check the commits of RANGE one by one, like checkpatch.pl --git: A..B, REV-N (N commits up to REV) "
     "or a single commit. The repository is --tree DIR or the current directory.",
 )

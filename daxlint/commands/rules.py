@@ -6,8 +6,8 @@ import json
 
 import click
 
-from daxlint.errors import UserError
 from daxlint.core.registry import all_rules, rule_by_id
+from daxlint.errors import UserError
 
 
 @click.command("rules")
@@ -39,7 +39,9 @@ def _corpus_section(rule_id: str) -> str:
     lines = ["## In the corpus", "", f"Historical changes where the policy expects {rule_id} (`daxlint corpus ENTRY` runs one):", ""]
     for entry, states in hits:
         merged = "" if entry.merged else ", never merged"
-        lines.append(f"- `{entry.id}`: {entry.short_commit} \"{entry.subject}\" ({entry.version_label}{merged}), expected {' and '.join(states)}")
+        lines.append(
+            f'- `{entry.id}`: {entry.short_commit} "{entry.subject}" ({entry.version_label}{merged}), expected {" and ".join(states)}'
+        )
     return "\n".join(lines)
 
 
@@ -70,4 +72,3 @@ def explain_command(rule_id, plain):
 
     Console().print(Markdown(text))
     return 0
-

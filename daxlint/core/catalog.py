@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from pycparser import c_ast, c_generator, c_parser
 
-from daxlint.version import KernelVersion
 from daxlint.paths import rules_dir
+from daxlint.version import KernelVersion
 
 _FILE_RE = re.compile(r"^linux-(\d+)\.(\d+)\.h$")
 _COMMENT_RE = re.compile(r"/\*.*?\*/|//[^\n]*", re.S)
@@ -66,7 +66,7 @@ def _is_const(decl_type) -> bool:
 
 def _params(funcdecl: c_ast.FuncDecl) -> tuple[tuple[str, str], ...]:
     out = []
-    for p in (funcdecl.args.params if funcdecl.args else []):
+    for p in funcdecl.args.params if funcdecl.args else []:
         if isinstance(p, c_ast.Typename):  # (void)
             continue
         out.append((p.name or "", _type_string(p.type)))
@@ -112,7 +112,7 @@ def newest_catalog_version() -> KernelVersion:
     return _available()[-1][0]
 
 
-@lru_cache(maxsize=None)
+@cache
 def catalog_for(version: KernelVersion) -> Catalog:
     """The catalog of the newest file not above ``version`` (the oldest file
     for kernels older than any we describe)."""

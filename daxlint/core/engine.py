@@ -98,8 +98,9 @@ class Engine:
             except RecursionError:
                 return FileResult(skipped=[Skipped(display, "nesting too deep to analyse")])
 
-    def _analyze_parsed(self, res: FileResult, kind: str, applicable: list[Rule], source: SourceFile, abspath: str | None,
-                        kernel: KernelContext) -> FileResult:
+    def _analyze_parsed(
+        self, res: FileResult, kind: str, applicable: list[Rule], source: SourceFile, abspath: str | None, kernel: KernelContext
+    ) -> FileResult:
         display = source.path
         if kind == "c":
             _ = source.tree
@@ -128,7 +129,9 @@ class Engine:
                 raise
             except Exception as e:  # a broken rule must not stop the run
                 tb = traceback.extract_tb(e.__traceback__)[-1]
-                res.errors.append(InternalError(display, rule.id, f"{type(e).__name__}: {e} (at {os.path.basename(tb.filename)}:{tb.lineno})"))
+                res.errors.append(
+                    InternalError(display, rule.id, f"{type(e).__name__}: {e} (at {os.path.basename(tb.filename)}:{tb.lineno})")
+                )
                 continue
             raw.extend(ctx.findings)
         sup = apply_suppressions(raw, find_suppressions(source, kind))

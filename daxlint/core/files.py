@@ -42,7 +42,7 @@ def wanted(path: str, kinds: tuple[str, ...] = ("c",)) -> bool:
 
 
 def file_kind(path: str) -> str:
-    """"kconfig" for Kconfig files, "c" for everything else we are given."""
+    """ "kconfig" for Kconfig files, "c" for everything else we are given."""
     return "kconfig" if os.path.basename(path).startswith("Kconfig") else "c"
 
 

@@ -36,8 +36,14 @@ class KernelContext:
     directory's DAX facts, the Kconfig symbol index); a mode may seed it
     (audit hands every file the tree's shared Kconfig index)."""
 
-    def __init__(self, root: Path | None, version: KernelVersion | None, version_source: str,
-                 reader: TreeReader | None = None, memo: dict | None = None):
+    def __init__(
+        self,
+        root: Path | None,
+        version: KernelVersion | None,
+        version_source: str,
+        reader: TreeReader | None = None,
+        memo: dict | None = None,
+    ):
         self.root = root
         self.version = version
         self.version_source = version_source  # "flag", "Makefile", "config" or "default"
@@ -46,7 +52,7 @@ class KernelContext:
         self._catalog = None
 
     @classmethod
-    def for_paths(cls, paths: list[Path], override: KernelVersion | None = None) -> "KernelContext":
+    def for_paths(cls, paths: list[Path], override: KernelVersion | None = None) -> KernelContext:
         root = None
         for p in paths:
             root = find_tree_root(p)

@@ -8,12 +8,12 @@ import hashlib
 import importlib.util
 import re
 import sys
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from daxlint import __version__
-from daxlint.paths import rules_dir
 from daxlint.core.rule import Rule, rule_classes_in
+from daxlint.paths import rules_dir
 
 _ID_RE = re.compile(r"^DAX\d{3}$")
 
@@ -27,7 +27,7 @@ def _module_name(path: Path, root: Path) -> str:
     return "daxlint_rules." + ".".join(re.sub(r"\W", "_", p) for p in rel.parts)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load(root: Path) -> tuple[type[Rule], ...]:
     found: dict[str, type[Rule]] = {}
     for path in sorted(root.rglob("*.py")):
@@ -102,7 +102,7 @@ def rule_matches(rule_id: str, selectors: list[str]) -> bool:
     return any(_matches(cls, s) for s in selectors)
 
 
-@lru_cache(maxsize=None)
+@cache
 def ruleset_signature() -> str:
     """Changes whenever a rule, the catalog or daxlint changes:
     part of every cache key."""

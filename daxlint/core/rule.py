@@ -39,7 +39,7 @@ class Rule:
     # they ran, so on its own it never makes a file worth parsing.
     reports_unused_suppressions: ClassVar[bool] = False
 
-    def check(self, ctx: "RuleContext") -> Iterable[Finding] | None:
+    def check(self, ctx: RuleContext) -> Iterable[Finding] | None:
         raise NotImplementedError
 
     def could_match(self, data: bytes) -> bool:
@@ -79,7 +79,7 @@ class Rule:
 class RuleContext:
     """What a rule sees while it checks one file."""
 
-    def __init__(self, rule: Rule, source: "SourceFile", kernel: "KernelContext", abspath: str | None):
+    def __init__(self, rule: Rule, source: SourceFile, kernel: KernelContext, abspath: str | None):
         self.rule = rule
         self.source = source
         self.kernel = kernel

@@ -57,4 +57,4 @@ class SourceFile:
         return self.lines[line - 1] if 0 < line <= len(self.lines) else ""
 
     def node_text(self, node: tree_sitter.Node) -> str:
-        return self.data[node.start_byte:node.end_byte].decode("utf-8", errors="replace")
+        return self.data[node.start_byte : node.end_byte].decode("utf-8", errors="replace")

@@ -54,8 +54,6 @@ def function_name(fn: Node) -> str | None:
     return declarator_name(d.child_by_field_name("declarator")) if d is not None else None
 
 
-
-
 def enclosing_function(node: Node) -> Node | None:
     n = node.parent
     while n is not None:
@@ -78,10 +76,6 @@ def call_args(call: Node) -> list[Node]:
     if args is None:
         return []
     return [a for a in args.named_children if a.type != "comment"]
-
-
-
-
 
 
 def parameters(fn: Node) -> list[tuple[str | None, str, Node]]:

@@ -19,7 +19,12 @@ _COMMIT_RE = re.compile(r"^[0-9a-f]{7,40}$")
 _RULE_ID_RE = re.compile(r"^DAX\d{3}$")
 _REQUIRED = ("upstream_commit", "subject", "kernel_version", "side", "summary", "expected_before", "expected_after")
 _KNOWN_KEYS = set(_REQUIRED) | {
-    "kernel_version_approximate", "merged", "kernel_version_before", "kernel_version_after", "version_note", "related",
+    "kernel_version_approximate",
+    "merged",
+    "kernel_version_before",
+    "kernel_version_after",
+    "version_note",
+    "related",
 }
 
 
@@ -67,7 +72,7 @@ class Entry:
 
 def _version(value, where: str) -> KernelVersion:
     if not isinstance(value, str):
-        raise CorpusError(f"{where}: expected a version string like \"4.15\", got {value!r}")
+        raise CorpusError(f'{where}: expected a version string like "4.15", got {value!r}')
     try:
         return KernelVersion.parse(value)
     except ValueError as e:
@@ -164,8 +169,10 @@ def select_entries(entries: list[Entry], selectors: Iterable[str]) -> list[Entry
     for sel in selectors:
         low = sel.lower()
         hits = [
-            e for e in entries
-            if e.id.startswith(sel) or low in e.id.lower()
+            e
+            for e in entries
+            if e.id.startswith(sel)
+            or low in e.id.lower()
             or (not e.pseudo and len(low) >= 7 and (e.upstream_commit.startswith(low) or low.startswith(e.upstream_commit)))
         ]
         if not hits:

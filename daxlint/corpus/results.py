@@ -10,6 +10,7 @@ from daxlint.corpus.entries import Entry
 from daxlint.model import FileResult, Finding, InternalError, Skipped
 from daxlint.version import KernelVersion
 
+
 @dataclass(kw_only=True)
 class Analysis:
     """What the rules said about a set of files."""
@@ -191,8 +192,14 @@ def to_json(results: list[EntryResult]) -> dict:
             item["upstream"] = _upstream_json(res.upstream)
         entries.append(item)
     rules = [
-        {"rule_id": r.rule_id, "registered": r.registered, "expected": r.expected, "matched": r.matched,
-         "missed": r.missed, "unexpected": r.unexpected}
+        {
+            "rule_id": r.rule_id,
+            "registered": r.registered,
+            "expected": r.expected,
+            "matched": r.matched,
+            "missed": r.missed,
+            "unexpected": r.unexpected,
+        }
         for r in rule_summary(results)
     ]
     matched = sum(r.status == "match" for r in results)

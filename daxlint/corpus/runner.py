@@ -18,6 +18,7 @@ from daxlint.sources.git import VIRTUAL_ROOT, GitTreeReader
 from daxlint.sources.tree import TreeReader
 from daxlint.version import KernelVersion, makefile_version
 
+
 class EngineCache:
     """One engine per kernel version (and reader): engines are cheap, but the
     catalog and compiled rules are worth sharing within a run."""
@@ -35,8 +36,9 @@ class EngineCache:
 
 
 def run_state(entry: Entry, state: str, engines: EngineCache) -> StateResult:
-    result = StateResult(state=state, kernel_version=entry.check_versions[state], present=entry.has_state(state),
-                         expected=entry.expected[state])
+    result = StateResult(
+        state=state, kernel_version=entry.check_versions[state], present=entry.has_state(state), expected=entry.expected[state]
+    )
     if not result.present:
         return result
     engine = engines.get(result.kernel_version)
@@ -49,7 +51,7 @@ def run_state(entry: Entry, state: str, engines: EngineCache) -> StateResult:
     return result
 
 
-def run_entry(entry: Entry, engines: EngineCache | None = None, git: "KernelGit | None" = None) -> EntryResult:
+def run_entry(entry: Entry, engines: EngineCache | None = None, git: KernelGit | None = None) -> EntryResult:
     engines = engines or EngineCache()
     result = EntryResult(entry, [run_state(entry, s, engines) for s in STATES])
     if git is not None:

@@ -23,9 +23,9 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from daxlint.errors import InputError
 from daxlint.core.files import display_path
 from daxlint.core.fingerprint import assign_fingerprints
+from daxlint.errors import InputError
 from daxlint.model import Finding
 
 BASELINE_VERSION = 1
@@ -66,7 +66,7 @@ class Baseline:
         return os.path.normpath(os.path.join(self.root, entry.path))
 
     @classmethod
-    def load(cls, file: str) -> "Baseline":
+    def load(cls, file: str) -> Baseline:
         try:
             with open(file, encoding="utf-8") as fh:
                 text = fh.read()
@@ -83,13 +83,19 @@ class Baseline:
         if not isinstance(data, dict) or "entries" not in data or not isinstance(data.get("version"), int):
             raise BaselineError(f"{file} is not a daxlint baseline (expected an object with 'version' and 'entries')")
         if data["version"] > BASELINE_VERSION:
-            raise BaselineError(f"baseline {file} has version {data['version']}; this daxlint reads version {BASELINE_VERSION} (upgrade daxlint)")
+            raise BaselineError(
+                f"baseline {file} has version {data['version']}; this daxlint reads version {BASELINE_VERSION} (upgrade daxlint)"
+            )
         entries = []
         for i, raw in enumerate(data["entries"] if isinstance(data["entries"], list) else [None]):
             if not isinstance(raw, dict) or not all(isinstance(raw.get(k), str) and raw.get(k) for k in ("fingerprint", "rule_id", "path")):
                 raise BaselineError(f"baseline {file}: entry {i + 1} lacks a fingerprint, rule_id or path")
             line = raw.get("line")
-            entries.append(BaselineEntry(raw["fingerprint"], raw["rule_id"], raw["path"], str(raw.get("message", "")), line if isinstance(line, int) else 0))
+            entries.append(
+                BaselineEntry(
+                    raw["fingerprint"], raw["rule_id"], raw["path"], str(raw.get("message", "")), line if isinstance(line, int) else 0
+                )
+            )
         return cls(file, entries)
 
     def save(self) -> None:

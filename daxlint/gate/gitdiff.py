@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from unidiff import PatchSet
 from unidiff.errors import UnidiffParseError
 
-from daxlint.errors import InputError
 from daxlint.core.files import wanted
+from daxlint.errors import InputError
 from daxlint.sources.git import first_line, run_git, unquote_path
 
 # "origin/main..." means "since this branch left origin/main", as in
@@ -173,9 +173,19 @@ def changed_since(base: str, paths: list[str]) -> DiffScope:
     specs = _pathspecs(paths, root)
     proc = run_git(
         [
-            "--literal-pathspecs", "diff", "-U0", "--no-color", "--no-ext-diff", "--no-textconv",
-            "--find-renames", "--ignore-submodules", "--src-prefix=a/", "--dst-prefix=b/",
-            commit, "--", *specs,
+            "--literal-pathspecs",
+            "diff",
+            "-U0",
+            "--no-color",
+            "--no-ext-diff",
+            "--no-textconv",
+            "--find-renames",
+            "--ignore-submodules",
+            "--src-prefix=a/",
+            "--dst-prefix=b/",
+            commit,
+            "--",
+            *specs,
         ],
         cwd=root,
         purpose="--diff",

@@ -39,12 +39,16 @@ def _plain_sources(text: str) -> list[tuple[str, str]] | None:
     out = []
     for m in _SOURCE_CANDIDATE.finditer(text):
         start = text.rfind("\n", 0, m.start()) + 1
-        lead = text[start:m.start()]
+        lead = text[start : m.start()]
         keyword = lead.lstrip()
         if keyword not in ("", "o", "r", "or"):
             continue  # not the line's first word
         end = text.find("\n", m.end())
-        if keyword != lead or text.endswith("\\", start, len(text) if end < 0 else end) or (start >= 2 and text.startswith("\\\n", start - 2)):
+        if (
+            keyword != lead
+            or text.endswith("\\", start, len(text) if end < 0 else end)
+            or (start >= 2 and text.startswith("\\\n", start - 2))
+        ):
             return None
         s = _SOURCE_LINE.match(text, start)
         if s:
@@ -148,7 +152,9 @@ class KconfigIndex:
         return self._has_tree
 
 
-def guarantees(node, targets: frozenset[str], index: KconfigIndex, local: dict[str, list[Symbol]], seen: frozenset[str] = frozenset()) -> bool:
+def guarantees(
+    node, targets: frozenset[str], index: KconfigIndex, local: dict[str, list[Symbol]], seen: frozenset[str] = frozenset()
+) -> bool:
     """Whether the expression ``node`` can only hold when one of ``targets`` is set."""
     kind = node[0]
     if kind == "and":
@@ -167,7 +173,9 @@ def guarantees(node, targets: frozenset[str], index: KconfigIndex, local: dict[s
     return False
 
 
-def symbol_guarantees(name: str, targets: frozenset[str], index: KconfigIndex, local: dict[str, list[Symbol]], seen: frozenset[str] = frozenset()) -> bool:
+def symbol_guarantees(
+    name: str, targets: frozenset[str], index: KconfigIndex, local: dict[str, list[Symbol]], seen: frozenset[str] = frozenset()
+) -> bool:
     if name in targets:
         return True
     if name in seen or len(seen) > 40:
@@ -180,7 +188,9 @@ def symbol_guarantees(name: str, targets: frozenset[str], index: KconfigIndex, l
     return all(entry_guarantees(d, targets, index, local, seen) for d in defs)
 
 
-def entry_guarantees(sym: Symbol, targets: frozenset[str], index: KconfigIndex, local: dict[str, list[Symbol]], seen: frozenset[str] = frozenset()) -> bool:
+def entry_guarantees(
+    sym: Symbol, targets: frozenset[str], index: KconfigIndex, local: dict[str, list[Symbol]], seen: frozenset[str] = frozenset()
+) -> bool:
     """Whether an entry can only be enabled with one of ``targets``: through
     its dependencies, or because it selects a target unconditionally."""
     if any(sel in targets and cond is None for sel, cond in sym.selects):

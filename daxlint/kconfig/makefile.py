@@ -7,7 +7,6 @@ import re
 
 from daxlint.kconfig.parser import joined_lines
 
-
 _OBJ = re.compile(r"^\s*obj-\$\(CONFIG_(\w+)\)\s*[:+]?=\s*(.*)$")
 _OBJ_Y = re.compile(r"^\s*obj-y\s*[:+]?=\s*(.*)$")
 _COMPOSITE = re.compile(r"^\s*([\w-]+?)-(y|objs|\$\(CONFIG_(\w+)\))\s*[:+]?=\s*(.*)$")
@@ -34,7 +33,9 @@ def makefile_objects(text: str, directory: str) -> dict[str, set[str]]:
                 top.append((None, obj))
             continue
         m = _COMPOSITE.match(line)
-        if m and not m.group(1).startswith(("obj", "subdir", "ccflags", "asflags", "ldflags", "always", "extra", "hostprogs", "targets", "clean")):
+        if m and not m.group(1).startswith(
+            ("obj", "subdir", "ccflags", "asflags", "ldflags", "always", "extra", "hostprogs", "targets", "clean")
+        ):
             for obj in m.group(4).split():
                 composites.setdefault(m.group(1), []).append((m.group(3), obj))
     out: dict[str, set[str]] = {}

@@ -36,11 +36,28 @@ def _indent(line: str) -> int:
 # The first words of the only lines the parser acts on. Most Kconfig lines
 # are prompts, defaults and help text; skipping them before any regex runs
 # makes the whole-tree index several times cheaper.
-_KEYWORDS = frozenset({
-    "config", "menuconfig", "if", "endif", "menu", "endmenu", "choice", "endchoice",
-    "source", "osource", "rsource", "orsource", "comment", "mainmenu",
-    "depends", "select", "help", "---help---",
-})
+_KEYWORDS = frozenset(
+    {
+        "config",
+        "menuconfig",
+        "if",
+        "endif",
+        "menu",
+        "endmenu",
+        "choice",
+        "endchoice",
+        "source",
+        "osource",
+        "rsource",
+        "orsource",
+        "comment",
+        "mainmenu",
+        "depends",
+        "select",
+        "help",
+        "---help---",
+    }
+)
 
 
 @dataclass

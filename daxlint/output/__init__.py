@@ -19,7 +19,10 @@ def render(report, fmt: str, **kw) -> str:
         return github.render(report)
     if fmt == "checkpatch":
         return checkpatch.render(
-            report, terse=kw.get("terse", False), show_types=kw.get("show_types", True),
-            lines_checked=kw.get("lines_checked"), patches=kw.get("patches"),
+            report,
+            terse=kw.get("terse", False),
+            show_types=kw.get("show_types", True),
+            lines_checked=kw.get("lines_checked"),
+            patches=kw.get("patches"),
         )
     raise ValueError(f"unknown format {fmt!r}")

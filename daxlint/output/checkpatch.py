@@ -71,16 +71,20 @@ def render_series(report: Report, patches: list[dict], terse: bool = False, show
     return "\n".join(out).rstrip("\n") + "\n"
 
 
-def render(report: Report, terse: bool = False, show_types: bool = True, lines_checked: int | None = None, patches: list[dict] | None = None) -> str:
+def render(
+    report: Report, terse: bool = False, show_types: bool = True, lines_checked: int | None = None, patches: list[dict] | None = None
+) -> str:
     if patches:
         return render_series(report, patches, terse, show_types)
     out: list[str] = []
     patched = any(f.patch for f in report.findings)
     if patched:
-        for (idx, subject), group in groupby(sorted(report.findings, key=lambda f: (f.patch or 0, f.path, f.line)), key=lambda f: (f.patch, f.subject)):
+        for (idx, subject), group in groupby(
+            sorted(report.findings, key=lambda f: (f.patch or 0, f.path, f.line)), key=lambda f: (f.patch, f.subject)
+        ):
             group = list(group)
             if not terse:
-                out.append(f"Patch {idx} (\"{subject}\")")
+                out.append(f'Patch {idx} ("{subject}")')
             for f in group:
                 out.extend(_one(f, terse, show_types))
             if not terse:

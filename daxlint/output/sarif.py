@@ -98,20 +98,33 @@ def as_dict(report: Report, limit: int = GITHUB_RESULT_LIMIT) -> dict:
     findings = sorted(report.findings, key=lambda f: (-f.severity.rank, f.path, f.line, f.column, f.rule_id))
     notifications = []
     if len(findings) > limit:
-        notifications.append({
-            "level": "warning",
-            "message": {"text": f"{len(findings)} results, capped at {limit} (GitHub code scanning's limit per run); the most severe are kept"},
-        })
+        notifications.append(
+            {
+                "level": "warning",
+                "message": {
+                    "text": f"{len(findings)} results, capped at {limit} (GitHub code scanning's limit per run); the most severe are kept"
+                },
+            }
+        )
         findings = findings[:limit]
     results = [_result(f, index) for f in findings]
     for s in report.skipped:
         notifications.append({"level": "note", "message": {"text": f"skipped {s.path}: {s.reason}"}})
     for e in report.errors:
-        notifications.append({"level": "error", "message": {"text": f"internal error in {e.rule_id or 'daxlint'} on {e.path}: {e.message}"}})
+        notifications.append(
+            {"level": "error", "message": {"text": f"internal error in {e.rule_id or 'daxlint'} on {e.path}: {e.message}"}}
+        )
     for n in report.notes:
         notifications.append({"level": "note", "message": {"text": n}})
     run = {
-        "tool": {"driver": {"name": "daxlint", "version": __version__, "semanticVersion": __version__, "rules": [_rule_descriptor(c) for c in rules]}},
+        "tool": {
+            "driver": {
+                "name": "daxlint",
+                "version": __version__,
+                "semanticVersion": __version__,
+                "rules": [_rule_descriptor(c) for c in rules],
+            }
+        },
         "originalUriBaseIds": {SRCROOT: {"uri": Path.cwd().as_uri().rstrip("/") + "/"}},
         "results": results,
         "invocations": [{"executionSuccessful": not report.errors, "toolExecutionNotifications": notifications}],

@@ -20,4 +20,3 @@ hunks: rules run on the hunks' new side and context, laid out at their real
 line numbers. When a hunk starts inside a function, the function line from
 the hunk header is put back in the gap above it, so rules see the function
 and its parameters even though the rest of the function is missing."""
-

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from daxlint.patch.mail import FileDiff
 
+
 class ApplyError(Exception):
     pass
 
@@ -69,7 +70,9 @@ def apply_hunks(old: bytes, fd: FileDiff) -> tuple[bytes, list[Placement]]:
         declared = (hunk.source_start - 1 if hunk.source_length else hunk.source_start) + drift
         pos = _find_block(keys, want_keys, declared, cursor)
         if pos is None:
-            raise ApplyError(f"{fd.path}: hunk #{n} (@@ -{hunk.source_start},{hunk.source_length} +{hunk.target_start},{hunk.target_length} @@) does not apply")
+            raise ApplyError(
+                f"{fd.path}: hunk #{n} (@@ -{hunk.source_start},{hunk.source_length} +{hunk.target_start},{hunk.target_length} @@) does not apply"
+            )
         drift = pos - (declared - drift)
         out.extend(lines[cursor:pos])
         placements.append(Placement(hunk, pos, len(out)))
@@ -91,7 +94,7 @@ def _find_block(keys: list[str], block: list[str], expected: int, floor: int) ->
     expected = min(max(expected, floor), last)
     for distance in range(0, max(expected - floor, last - expected) + 1):
         for pos in (expected - distance, expected + distance) if distance else (expected,):
-            if floor <= pos <= last and keys[pos:pos + n] == block:
+            if floor <= pos <= last and keys[pos : pos + n] == block:
                 return pos
     return None
 

@@ -23,6 +23,7 @@ from daxlint.patch.series import SERIES_ROOT, FileState, PatchOutcome, SeriesRea
 from daxlint.sources.git import GitTreeReader
 from daxlint.version import makefile_version
 
+
 @dataclass
 class SeriesResult:
     report: Report
@@ -87,7 +88,9 @@ class SeriesChecker:
         abspath = os.path.join(tree.root, fd.new_path)
         report.files_checked += 1
         if len(data) > engine.options.max_bytes:
-            report.skipped.append(Skipped(fd.new_path, f"too large ({len(data)} bytes, limit {engine.options.max_bytes}) ({patch.describe()})"))
+            report.skipped.append(
+                Skipped(fd.new_path, f"too large ({len(data)} bytes, limit {engine.options.max_bytes}) ({patch.describe()})")
+            )
             return []
         res = engine.analyze(fd.new_path, data, abspath)
         report.files_parsed += int(res.parsed)
@@ -123,7 +126,6 @@ class SeriesChecker:
         old = st.old_data if isinstance(st.old_data, bytes) else partial_text(fd, declared_placements(fd), "old")
         res = engine.analyze(fd.old_path, old, os.path.join(root, fd.old_path))
         return {identity(f) for f in res.findings}
-
 
 
 def _carry_forward(open_findings, states: list[FileState], index: int):

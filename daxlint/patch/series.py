@@ -102,7 +102,7 @@ class SeriesTree:
         for path, data in self.changed.items():
             if not path.startswith(prefix):
                 continue
-            rest = path[len(prefix):]
+            rest = path[len(prefix) :]
             head, _, tail = rest.partition("/")
             if tail:
                 names.add(head)  # a directory the series created files in
@@ -137,10 +137,8 @@ class SeriesTree:
                 continue
             joined = target if target.startswith("/") else os.path.normpath(os.path.join(os.path.dirname(prefix), target))
             if joined.startswith("/") or joined == ".." or joined.startswith("../"):
-                raise PatchError(
-                    f"{where}: refusing {original!r}: {prefix} is a symbolic link to {target!r}, outside the tree"
-                )
-            rest = parts[i + 1:]
+                raise PatchError(f"{where}: refusing {original!r}: {prefix} is a symbolic link to {target!r}, outside the tree")
+            rest = parts[i + 1 :]
             self._resolve([p for p in joined.split("/") if p not in ("", ".")] + rest, follow_last, where, original, depth + 1)
             return
 
@@ -206,7 +204,10 @@ class PatchOutcome:
             "source": p.source,
             "line": p.line,
             "lines_checked": p.lines_checked,
-            "files": [{"path": fd.path, "status": fd.status, **({"old_path": fd.old_path} if fd.status in ("renamed", "copied") else {})} for fd in p.files],
+            "files": [
+                {"path": fd.path, "status": fd.status, **({"old_path": fd.old_path} if fd.status in ("renamed", "copied") else {})}
+                for fd in p.files
+            ],
             "kernel_version": self.kernel_version,
         }
         if p.commit:

@@ -32,7 +32,9 @@ class RepositoryError(InputError):
     or no git to ask."""
 
 
-def run_git(args: list[str], *, cwd: str | None = None, git_dir: str | None = None, purpose: str = "daxlint") -> subprocess.CompletedProcess:
+def run_git(
+    args: list[str], *, cwd: str | None = None, git_dir: str | None = None, purpose: str = "daxlint"
+) -> subprocess.CompletedProcess:
     """``git args`` with output captured as bytes, no prompt and no pager;
     paths are not quoted (core.quotepath=false) and diffs get a/ b/
     prefixes whatever the user's configuration says. ``purpose`` names
@@ -42,7 +44,10 @@ def run_git(args: list[str], *, cwd: str | None = None, git_dir: str | None = No
         cmd += ["--git-dir", git_dir]
     try:
         return subprocess.run(
-            [*cmd, *args], cwd=cwd, capture_output=True, stdin=subprocess.DEVNULL,
+            [*cmd, *args],
+            cwd=cwd,
+            capture_output=True,
+            stdin=subprocess.DEVNULL,
             env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
         )
     except FileNotFoundError:
@@ -359,7 +364,9 @@ class BlobReader:
         try:
             self.proc = subprocess.Popen(
                 ["git", "--git-dir", repo.path, "cat-file", "--batch"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
             )
         except OSError:
             self.proc = None

@@ -1,5 +1,5 @@
-from daxlint.model import Severity
 from daxlint.core.rule import Rule
+from daxlint.model import Severity
 
 
 class UnusedSuppression(Rule):
@@ -46,5 +46,10 @@ class UnusedSuppression(Rule):
     def report_unused(self, ctx, unused):
         for s in unused:
             which = "any rule" if s.rules is None else ", ".join(s.rules)
-            ctx.report(None, f"unused suppression '{s.text}': no finding of {which} on this line or the next",
-                       line=s.line, column=s.column, fix="remove the comment")
+            ctx.report(
+                None,
+                f"unused suppression '{s.text}': no finding of {which} on this line or the next",
+                line=s.line,
+                column=s.column,
+                fix="remove the comment",
+            )

@@ -1,7 +1,7 @@
 from daxlint.analysis.kconfig_facts import fs_dax_limited_opt_in, kconfig_context_files
 from daxlint.analysis.pfn import PFN_SPECIAL, page_required, pfn_analysis, pfn_t_exists, strongest
-from daxlint.model import Severity
 from daxlint.core.rule import Rule
+from daxlint.model import Severity
 
 # What each kind of sink means for a page-less pfn, and how bad it is.
 _SINK_TEXT = {

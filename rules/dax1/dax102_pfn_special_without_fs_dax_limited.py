@@ -1,12 +1,12 @@
 import os
 import re
 
-from daxlint.core.syntax import text
 from daxlint.analysis.fileindex import index_for
 from daxlint.analysis.kconfig_facts import display_path, driver_kconfig_dir, fs_dax_limited_opt_in, kconfig_context_files
 from daxlint.analysis.pfn import PFN_SPECIAL, pfn_analysis, sink_severity, strongest
-from daxlint.model import Severity
 from daxlint.core.rule import Rule
+from daxlint.core.syntax import text
+from daxlint.model import Severity
 
 # A macro body that is a flags expression: names, |, parentheses, casts.
 _FLAGS_BODY = re.compile(r"^[\s()|\w]*$")
@@ -113,8 +113,7 @@ class PfnSpecialWithoutFsDaxLimited(Rule):
         for node, line in self._flag_settings(ctx):
             ctx.report(
                 node,
-                f"PFN_SPECIAL is set here but {why}: PFN_SPECIAL is only honoured as the FS_DAX_LIMITED exception "
-                "(785a3fab4adb)",
+                f"PFN_SPECIAL is set here but {why}: PFN_SPECIAL is only honoured as the FS_DAX_LIMITED exception (785a3fab4adb)",
                 line=line,
                 severity=Severity.WARNING,
                 fix="add 'select FS_DAX_LIMITED' to the driver's Kconfig entry",

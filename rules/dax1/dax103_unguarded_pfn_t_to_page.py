@@ -1,11 +1,11 @@
 import re
 
-from daxlint.core.syntax import call_args, declarator_name, enclosing_function, text, walk
 from daxlint.analysis.fileindex import callee_name, contains, index_for, unwrap, value_parent
 from daxlint.analysis.flow import BLOCKS, exiting_guards
 from daxlint.analysis.pfn import FLAG_CONSTRUCTORS, PAGE_CONSTRUCTORS, pfn_analysis
-from daxlint.model import Severity
 from daxlint.core.rule import Rule
+from daxlint.core.syntax import call_args, declarator_name, enclosing_function, text, walk
+from daxlint.model import Severity
 
 GUARDS = ("pfn_t_has_page", "pfn_t_devmap")
 # Calls whose argument being NULL-tested counts as a check of it.
@@ -20,7 +20,7 @@ def _norm(s: str) -> str:
 
 
 def _guard_re(arg: str, negated: bool) -> re.Pattern:
-    call = r"(?:%s)\(\(*%s\)*\)" % ("|".join(GUARDS), re.escape(arg))
+    call = r"(?:{})\(\(*{}\)*\)".format("|".join(GUARDS), re.escape(arg))
     return re.compile(r"!\(*" + call if negated else r"(?<![!\w])\(*" + call)
 
 
@@ -134,7 +134,12 @@ class UnguardedPfnTToPage(Rule):
             if c.start_byte >= call.start_byte or callee_name(c) not in _DAX_FILLERS:
                 continue
             if any(_norm(text(a)) == "&" + name for a in call_args(c)):
-                verdicts.append((f"'{name}' comes from {callee_name(c)}() at line {c.start_point[0] + 1}, which may hand out a page-less pfn", Severity.ERROR))
+                verdicts.append(
+                    (
+                        f"'{name}' comes from {callee_name(c)}() at line {c.start_point[0] + 1}, which may hand out a page-less pfn",
+                        Severity.ERROR,
+                    )
+                )
         if not verdicts:
             return f"the origin of '{name}' is not visible here", Severity.WARNING
         if all(level is None for _, level in verdicts):
@@ -203,7 +208,12 @@ class UnguardedPfnTToPage(Rule):
             return True
         if parent.type == "binary_expression" and text(parent.child_by_field_name("operator")) in ("==", "!="):
             return True
-        if parent.type in _CONDITION_HOLDERS or parent.type == "parenthesized_expression" and parent.parent is not None and parent.parent.type in _CONDITION_HOLDERS:
+        if (
+            parent.type in _CONDITION_HOLDERS
+            or parent.type == "parenthesized_expression"
+            and parent.parent is not None
+            and parent.parent.type in _CONDITION_HOLDERS
+        ):
             return True
         target = None
         if parent.type == "assignment_expression" and text(parent.child_by_field_name("operator")) == "=":

@@ -3,8 +3,8 @@ import os
 from daxlint.analysis.dax import directory_facts, driver_context_files, facts_for, may_assign_direct_access
 from daxlint.analysis.kconfig_facts import display_path, fs_dax_limited_opt_in
 from daxlint.analysis.pfn import page_required
-from daxlint.model import Severity
 from daxlint.core.rule import Rule
+from daxlint.model import Severity
 
 
 class DaxProviderWithoutPages(Rule):
@@ -84,9 +84,7 @@ class DaxProviderWithoutPages(Rule):
                 return
         level = Severity.ERROR if page_required(ctx.catalog) else Severity.WARNING
         backing = [m for m in facts.pageless_maps if m.field_targets & facts.fields_read_by_providers]
-        where = (
-            f"; its memory comes from {backing[0].callee}() at line {backing[0].line}" if backing else ""
-        )
+        where = f"; its memory comes from {backing[0].callee}() at line {backing[0].line}" if backing else ""
         for impl in providers:
             allocs = [c for c, ops in facts.alloc_dax_calls if ops is not None]
             registered = f" (registered with alloc_dax() at line {allocs[0].start_point[0] + 1})" if allocs else ""

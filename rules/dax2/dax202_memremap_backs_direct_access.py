@@ -2,8 +2,8 @@ from daxlint.analysis.dax import PAGELESS_MAPPERS, facts_for, may_assign_direct_
 from daxlint.analysis.fileindex import declared_in, index_for
 from daxlint.analysis.kconfig_facts import fs_dax_limited_opt_in, kconfig_context_files
 from daxlint.analysis.pfn import page_required
-from daxlint.model import Severity
 from daxlint.core.rule import Rule
+from daxlint.model import Severity
 
 
 class MemremapBacksDirectAccess(Rule):

@@ -1,8 +1,15 @@
 import os
 
-from daxlint.analysis.dax import DEVDAX_PGMAP_TYPES, FSDAX_PGMAP_TYPES, directory_facts, driver_context_files, facts_for, may_assign_pgmap_type
-from daxlint.model import Severity
+from daxlint.analysis.dax import (
+    DEVDAX_PGMAP_TYPES,
+    FSDAX_PGMAP_TYPES,
+    directory_facts,
+    driver_context_files,
+    facts_for,
+    may_assign_pgmap_type,
+)
 from daxlint.core.rule import Rule
+from daxlint.model import Severity
 
 _WHY_NOT = {
     "MEMORY_DEVICE_PRIVATE": "device-private pages are not CPU-addressable: the CPU faults them back with migrate_to_ram()",

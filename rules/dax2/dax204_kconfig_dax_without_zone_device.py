@@ -2,19 +2,16 @@ import os
 import re
 
 from daxlint.analysis.dax import config_gates, directory_facts, read_facts
-from daxlint.kconfig.parser import FS_DAX_DEPENDS_SINCE_4_15, Symbol, parse_kconfig_symbols
+from daxlint.analysis.pfn import page_required
+from daxlint.core.rule import Rule
 from daxlint.kconfig.index import entry_guarantees, kconfig_index, symbol_guarantees
 from daxlint.kconfig.makefile import makefile_objects
-from daxlint.analysis.pfn import page_required
+from daxlint.kconfig.parser import FS_DAX_DEPENDS_SINCE_4_15, Symbol, parse_kconfig_symbols
 from daxlint.model import Severity
-from daxlint.core.rule import Rule
 
 PAGE_BACKING = frozenset({"ZONE_DEVICE", "FS_DAX_LIMITED"})
 _FSDAX = "it can be built without struct pages for its memory, and filesystem-DAX needs them since 569d0365f571"
-_STUB = (
-    "without ZONE_DEVICE {call}() is the stub that WARNs and returns -ENXIO, so the configuration builds "
-    "and the device fails to probe"
-)
+_STUB = "without ZONE_DEVICE {call}() is the stub that WARNs and returns -ENXIO, so the configuration builds and the device fails to probe"
 
 
 def _listdir(d: str) -> list[str]:
@@ -155,7 +152,11 @@ class KconfigDaxWithoutZoneDevice(Rule):
                 return f"builds {name}, a DAX provider (->direct_access {facts.providers[0].name}())", Severity.WARNING, _FSDAX
             if facts.page_maps and (facts.dax_context or directory_facts(ctx.kernel, os.path.dirname(path)).dax_context()):
                 call = facts.page_maps[0]
-                return f"builds {name}, which maps DAX memory with {call.callee}() (line {call.line})", Severity.WARNING, _STUB.format(call=call.callee)
+                return (
+                    f"builds {name}, which maps DAX memory with {call.callee}() (line {call.line})",
+                    Severity.WARNING,
+                    _STUB.format(call=call.callee),
+                )
         return None, Severity.WARNING, ""
 
     @staticmethod

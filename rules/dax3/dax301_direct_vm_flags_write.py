@@ -1,6 +1,6 @@
 from daxlint.analysis.vmflags import may_write_vm_flags, model_for, wrapper_fix
-from daxlint.model import Severity
 from daxlint.core.rule import Rule
+from daxlint.model import Severity
 
 
 class DirectVmFlagsWrite(Rule):

@@ -1,7 +1,7 @@
 from daxlint.analysis.callgraph import ROLE_WHY, VMA_CLOSE, VMA_OPEN
 from daxlint.analysis.vmflags import INIT_WRAPPERS, may_write_vm_flags, model_for
-from daxlint.model import Severity
 from daxlint.core.rule import Rule
+from daxlint.model import Severity
 
 # The vma's own ->open/->close run with the lock held for write (split, fork,
 # munmap before any downgrade): wrong place, but no data race.

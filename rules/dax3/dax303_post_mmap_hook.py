@@ -1,12 +1,12 @@
 import re
 
-from daxlint.core.syntax import declarator_name, text
-from daxlint.analysis.locate import identifier_nodes
 from daxlint.analysis.callgraph import POST_MMAP
 from daxlint.analysis.flow import exclusive_branches
+from daxlint.analysis.locate import identifier_nodes
 from daxlint.analysis.vmflags import INIT_WRAPPERS, may_write_vm_flags, model_for
-from daxlint.model import Severity
 from daxlint.core.rule import Rule
+from daxlint.core.syntax import declarator_name, text
+from daxlint.model import Severity
 
 
 class PostMmapHook(Rule):
@@ -89,7 +89,9 @@ class PostMmapHook(Rule):
             if reg.role != POST_MMAP:
                 continue
             where = f"{reg.struct}.post_mmap" if reg.struct else ".post_mmap"
-            reached = [name for name in writers if any(c.role == POST_MMAP and c.entry == reg.function for c in model.graph.contexts_of(name))]
+            reached = [
+                name for name in writers if any(c.role == POST_MMAP and c.entry == reg.function for c in model.graph.contexts_of(name))
+            ]
             writes = ""
             if reached:
                 w = writers[reached[0]]

@@ -2,8 +2,8 @@ import re
 
 from daxlint.analysis.callgraph import ROLE_WHY
 from daxlint.analysis.vmflags import DAX_PREDICATE_BYTES_RE, INIT_WRAPPERS, may_write_vm_flags, model_for
-from daxlint.model import Severity
 from daxlint.core.rule import Rule
+from daxlint.model import Severity
 
 # Exported ->mmap helpers live in one file and are registered in another
 # (fuse_dax_mmap, generic_file_mmap, drm_gem_mmap_obj): a function that no
@@ -127,4 +127,3 @@ class DaxModeDependentVmFlags(Rule):
                 fix=fix,
                 confidence="medium",
             )
-

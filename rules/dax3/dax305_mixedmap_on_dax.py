@@ -1,13 +1,13 @@
 import re
 
-from daxlint.core.syntax import function_name, text
-from daxlint.analysis.locate import identifier_nodes
 from daxlint.analysis.callgraph import FAULT
 from daxlint.analysis.flow import exclusive_branches
+from daxlint.analysis.locate import identifier_nodes
 from daxlint.analysis.vmflags import may_write_vm_flags, model_for
-from daxlint.version import KernelVersion
-from daxlint.model import Severity
 from daxlint.core.rule import Rule
+from daxlint.core.syntax import function_name, text
+from daxlint.model import Severity
+from daxlint.version import KernelVersion
 
 MIXEDMAP = "VM_MIXEDMAP"
 # e1fb4a086495 "dax: remove VM_MIXEDMAP for fsdax and device dax" (v4.19):
@@ -15,8 +15,14 @@ MIXEDMAP = "VM_MIXEDMAP"
 FIRST_VERSION = KernelVersion(4, 19)
 # Calls that only a DAX fault path makes: fs-dax and device-dax.
 DAX_FAULT_CALLS = frozenset(
-    {"dax_iomap_fault", "dax_finish_sync_fault", "dax_insert_pfn_mkwrite", "dax_pgoff_to_phys",
-     "dax_iomap_pmd_fault", "dax_iomap_pte_fault"}
+    {
+        "dax_iomap_fault",
+        "dax_finish_sync_fault",
+        "dax_insert_pfn_mkwrite",
+        "dax_pgoff_to_phys",
+        "dax_iomap_pmd_fault",
+        "dax_iomap_pte_fault",
+    }
 )
 _DAX_FAULT_NAMES = frozenset(n.encode() for n in DAX_FAULT_CALLS)
 _VM_OPS_STORE_RE = re.compile(rb"(?:->|\.)\s*(vm_ops)\s*=(?!=)")

@@ -7,7 +7,22 @@ import io
 
 from daxlint.audit.results import AuditResult
 
-CSV_COLUMNS = ["sha", "date", "author", "subject", "change", "rule_id", "severity", "path", "line", "column", "message", "fingerprint", "still_open", "moved_from"]
+CSV_COLUMNS = [
+    "sha",
+    "date",
+    "author",
+    "subject",
+    "change",
+    "rule_id",
+    "severity",
+    "path",
+    "line",
+    "column",
+    "message",
+    "fingerprint",
+    "still_open",
+    "moved_from",
+]
 
 
 def render_csv(result: AuditResult) -> str:
@@ -21,11 +36,37 @@ def render_csv(result: AuditResult) -> str:
         if c.skipped:
             w.writerow(base + ["skipped", "", "", "", "", "", c.skipped, "", "", ""])
         for f in c.introduced:
-            w.writerow(base + ["introduced", f.rule_id, f.severity.value, f.path, f.line, f.column, f.message, f.fingerprint,
-                               "yes" if f.fingerprint in c.still_open else "no", ""])
+            w.writerow(
+                base
+                + [
+                    "introduced",
+                    f.rule_id,
+                    f.severity.value,
+                    f.path,
+                    f.line,
+                    f.column,
+                    f.message,
+                    f.fingerprint,
+                    "yes" if f.fingerprint in c.still_open else "no",
+                    "",
+                ]
+            )
         for f in c.fixed:
             w.writerow(base + ["fixed", f.rule_id, f.severity.value, f.path, f.line, f.column, f.message, f.fingerprint, "", ""])
         for m in c.moved:
-            w.writerow(base + ["moved", m["rule_id"], "", m["to"]["path"], m["to"]["line"], "", m["message"], m["to"]["fingerprint"], "",
-                               f"{m['from']['path']}:{m['from']['line']}"])
+            w.writerow(
+                base
+                + [
+                    "moved",
+                    m["rule_id"],
+                    "",
+                    m["to"]["path"],
+                    m["to"]["line"],
+                    "",
+                    m["message"],
+                    m["to"]["fingerprint"],
+                    "",
+                    f"{m['from']['path']}:{m['from']['line']}",
+                ]
+            )
     return buf.getvalue()

@@ -10,6 +10,7 @@ from daxlint.audit.results import AuditResult, CommitAudit, family
 from daxlint.model import Finding
 from daxlint.output.audit import family_colour, family_label, summary_line
 
+
 def _nice_step(span: float, ticks: int = 5) -> int:
     raw = max(1.0, span / ticks)
     mag = 10 ** int(len(str(int(raw))) - 1)
@@ -41,8 +42,10 @@ def chart_svg(result: AuditResult, width: int = 960, height: int = 300) -> str:
     def y(v: float) -> float:
         return top + ph - ph * v / ytop
 
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="100%" role="img" '
-           f'aria-label="Open findings per family over the audited commits" class="chart">']
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="100%" role="img" '
+        f'aria-label="Open findings per family over the audited commits" class="chart">'
+    ]
     for v in range(0, ytop + 1, step):
         out.append(f'<line x1="{left}" x2="{left + pw}" y1="{y(v):.1f}" y2="{y(v):.1f}" class="grid"/>')
         out.append(f'<text x="{left - 6}" y="{y(v) + 4:.1f}" class="tick" text-anchor="end">{v}</text>')
@@ -75,14 +78,18 @@ def chart_svg(result: AuditResult, width: int = 960, height: int = 300) -> str:
             if points[i]["open"].get(fam, 0) != points[i - 1]["open"].get(fam, 0):
                 p = points[i]
                 tip = f"{p['sha'][:12]} {p['date'][:10]} {p['subject']}\n{family_label(fam)}: {points[i - 1]['open'].get(fam, 0)} → {p['open'].get(fam, 0)}"
-                out.append(f'<a href="#c-{p["sha"][:12]}"><circle cx="{x(i):.1f}" cy="{y(p["open"].get(fam, 0)):.1f}" r="3.5" fill="{colour}">'
-                           f"<title>{escape(tip)}</title></circle></a>")
+                out.append(
+                    f'<a href="#c-{p["sha"][:12]}"><circle cx="{x(i):.1f}" cy="{y(p["open"].get(fam, 0)):.1f}" r="3.5" fill="{colour}">'
+                    f"<title>{escape(tip)}</title></circle></a>"
+                )
     for i in range(1, n):
         p = points[i]
         c = next((c for c in result.commits if c.sha == p["sha"]), None)
         if c is not None and c.introduced:
             tip = f"{c.sha[:12]} {c.date[:10]} {c.subject}\nintroduced {len(c.introduced)}"
-            out.append(f'<a href="#c-{c.sha[:12]}"><path d="M{x(i):.1f},{top + ph + 6} l-4,8 h8 z" class="mark"><title>{escape(tip)}</title></path></a>')
+            out.append(
+                f'<a href="#c-{c.sha[:12]}"><path d="M{x(i):.1f},{top + ph + 6} l-4,8 h8 z" class="mark"><title>{escape(tip)}</title></path></a>'
+            )
     out.append(f'<line x1="{left}" x2="{left + pw}" y1="{top + ph}" y2="{top + ph}" class="axis"/>')
     lx = left
     for fi, fam in enumerate(fams):
@@ -90,8 +97,12 @@ def chart_svg(result: AuditResult, width: int = 960, height: int = 300) -> str:
         label = family_label(fam)
         out.append(f'<text x="{lx + 17}" y="18" class="legend">{escape(label)}</text>')
         lx += 30 + 7 * len(label)
-    out.append(f'<path d="M{lx + 6},{9} l-5,10 h10 z" class="mark"/><text x="{lx + 16}" y="18" class="legend">commit that introduced findings</text>')
-    out.append(f'<text x="{left + pw / 2:.1f}" y="{height - 6}" class="tick" text-anchor="middle">commits, oldest to newest ({n - 1})</text>')
+    out.append(
+        f'<path d="M{lx + 6},{9} l-5,10 h10 z" class="mark"/><text x="{lx + 16}" y="18" class="legend">commit that introduced findings</text>'
+    )
+    out.append(
+        f'<text x="{left + pw / 2:.1f}" y="{height - 6}" class="tick" text-anchor="middle">commits, oldest to newest ({n - 1})</text>'
+    )
     out.append("</svg>")
     return "".join(out)
 
@@ -112,7 +123,12 @@ def render_html(result: AuditResult, excerpt=None, diff_url: str | None = None, 
 
     from daxlint.core.registry import rule_by_id
 
-    env = Environment(loader=PackageLoader("daxlint.output.audit", "templates"), autoescape=select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
+    env = Environment(
+        loader=PackageLoader("daxlint.output.audit", "templates"),
+        autoescape=select_autoescape(["html", "j2"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     budget = [max_excerpts]
 
     def event(c: CommitAudit, f: Finding, side: str, n: int) -> dict:
@@ -133,23 +149,31 @@ def render_html(result: AuditResult, excerpt=None, diff_url: str | None = None, 
     for c in result.commits:
         if not (c.introduced or c.fixed or c.moved):
             continue
-        commits.append({
-            "c": c,
-            "anchor": f"c-{c.sha[:12]}",
-            "introduced": [event(c, f, "new", i) for i, f in enumerate(c.introduced)],
-            "fixed": [event(c, f, "old", i) for i, f in enumerate(c.fixed)],
-            "open_total": sum(c.open_after.values()),
-            "url": diff_url.split("#", 1)[0].format(sha=c.sha, path="", line="", path_sha256="") if diff_url else None,
-        })
+        commits.append(
+            {
+                "c": c,
+                "anchor": f"c-{c.sha[:12]}",
+                "introduced": [event(c, f, "new", i) for i, f in enumerate(c.introduced)],
+                "fixed": [event(c, f, "old", i) for i, f in enumerate(c.fixed)],
+                "open_total": sum(c.open_after.values()),
+                "url": diff_url.split("#", 1)[0].format(sha=c.sha, path="", line="", path_sha256="") if diff_url else None,
+            }
+        )
     totals = []
     for rid, row in result.rule_totals().items():
         cls = rule_by_id(rid)
         totals.append({"id": rid, "name": cls.name if cls else "", "family": family_label(family(rid)), **row})
     fams = result.families()
     points = result.timeline()
-    family_rows = [{"label": family_label(f), "colour": family_colour(f, i),
-                    "start": points[0]["open"].get(f, 0) if points else 0, "end": points[-1]["open"].get(f, 0) if points else 0}
-                   for i, f in enumerate(fams)]
+    family_rows = [
+        {
+            "label": family_label(f),
+            "colour": family_colour(f, i),
+            "start": points[0]["open"].get(f, 0) if points else 0,
+            "end": points[-1]["open"].get(f, 0) if points else 0,
+        }
+        for i, f in enumerate(fams)
+    ]
     template = env.get_template("audit.html.j2")
     return template.render(
         result=result,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from daxlint.audit.results import AuditResult
 from daxlint.output.audit import SPARK, changed_commits, family_colour, family_label, summary_line
 
+
 def sparkline(values: list[int], width: int) -> str:
     """``values`` squeezed into ``width`` cells (the last value of each cell)."""
     if not values:
@@ -53,11 +54,20 @@ def print_audit(result: AuditResult, console=None, max_rows: int = 200) -> None:
             if c.skipped:
                 t.add_row(c.sha[:12], c.date[:10], *who, Text(f"skipped: {c.skipped}", style="magenta"), "", "", "")
                 continue
-            t.add_row(c.sha[:12], c.date[:10], *who, c.subject, str(len(c.introduced) or ""), str(len(c.fixed) or ""),
-                      str(sum(c.open_after.values())))
+            t.add_row(
+                c.sha[:12],
+                c.date[:10],
+                *who,
+                c.subject,
+                str(len(c.introduced) or ""),
+                str(len(c.fixed) or ""),
+                str(sum(c.open_after.values())),
+            )
         console.print(t)
         if len(changed) > len(shown):
-            console.print(Text(f"({len(changed) - len(shown)} earlier commits not shown; --format json or --html has them all)", style="dim"))
+            console.print(
+                Text(f"({len(changed) - len(shown)} earlier commits not shown; --format json or --html has them all)", style="dim")
+            )
         for c in shown:
             for f in c.introduced:
                 line = Text(f"  {c.sha[:12]} ", style="dim")
@@ -93,7 +103,15 @@ def print_audit(result: AuditResult, console=None, max_rows: int = 200) -> None:
             rt.add_column(col, justify="left" if col in ("rule", "name") else "right")
         for rid, row in totals.items():
             cls = rule_by_id(rid)
-            rt.add_row(rid, cls.name if cls else "", str(row["introduced"]), str(row["fixed"]), str(row["moved"]), str(row["still_open"]), str(row["open_at_end"]))
+            rt.add_row(
+                rid,
+                cls.name if cls else "",
+                str(row["introduced"]),
+                str(row["fixed"]),
+                str(row["moved"]),
+                str(row["still_open"]),
+                str(row["open_at_end"]),
+            )
         console.print(rt)
     for note in result.notes:
         console.print(Text(f"note: {note}", style="dim"))

@@ -8,6 +8,7 @@ from daxlint.audit.results import AuditResult
 from daxlint.output.audit import changed_commits, summary_line
 from daxlint.output.text import finding_line
 
+
 def render_text(result: AuditResult) -> str:
     out = []
     for c in changed_commits(result):
