@@ -42,6 +42,23 @@ def test_fixture(path: Path):
     assert not unexpected, f"findings without a ruleid annotation: {unexpected}"
 
 
+def _findings_text(path: Path) -> str:
+    exp = parse_expectations(path)
+    res = analyse_fixture(path, exp.rules, exp.config.get("kernel-version"))
+    rows = [f"{f.line}:{f.column} {f.severity.value} {f.rule_id} {f.message}" for f in res.findings if f.rule_id in exp.rules]
+    return "\n".join(rows) if rows else "(no findings)"
+
+
+@pytest.mark.parametrize("rule_id", [r.id for r in all_rules()])
+def test_rule_snapshot(rule_id: str, snapshot):
+    """Every finding of a rule's fixtures with its line, column, severity and
+    message: a change of wording or severity shows as a snapshot diff to
+    review (``pytest --snapshot-update`` records the new one)."""
+    paths = [p for p in FIXTURE_FILES if p.relative_to(FIXTURES / "rules").parts[0] == rule_id]
+    text = "\n\n".join(f"== {p.relative_to(FIXTURES / 'rules')}\n{_findings_text(p)}" for p in paths)
+    assert text == snapshot
+
+
 def test_every_rule_has_a_fixture():
     annotated = set()
     for p in FIXTURE_FILES:

@@ -1,1 +1,1 @@
-"""Analyses shared by rules: C syntax helpers, type resolution, call graphs."""
+"""Analyses shared by rules: pfn_t flags, vm_flags writes and their context, DAX provider facts, types, call graphs, control flow."""

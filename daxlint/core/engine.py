@@ -184,10 +184,10 @@ class _time_limit:
         return self
 
     @staticmethod
-    def _raise(signum, frame):
+    def _raise(_signum, _frame):
         raise FileTimeout()
 
-    def __exit__(self, *exc):
+    def __exit__(self, *_exc):
         if self.active:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, self.old)

@@ -1,3 +1,5 @@
+"""``daxlint --format json``: the report as one JSON object."""
+
 from __future__ import annotations
 
 import json
