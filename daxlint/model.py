@@ -45,11 +45,13 @@ class Finding:
     subject: str | None = None
     fixed_by: int | None = None  # index of the later patch that removes it
     patch_line: int | None = None  # line of the added line in the patch file (checkpatch's #N)
+    # Checking a version range: the releases the finding applies to ("6.3..6.12").
+    versions: str | None = None
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["severity"] = self.severity.value
-        for optional in ("patch", "subject", "fixed_by", "patch_line", "fix", "end_line", "end_column", "function"):
+        for optional in ("patch", "subject", "fixed_by", "patch_line", "fix", "end_line", "end_column", "function", "versions"):
             if d[optional] is None:
                 del d[optional]
         return d

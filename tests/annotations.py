@@ -2,9 +2,12 @@
 
 ``/* ruleid: DAX101 */`` (``# ruleid: DAX204`` in Kconfig fixtures) above a line says that line must be flagged by
 DAX101; ``/* ok: DAX101 */`` says it must not be. Several ids may be given,
-comma separated. A fixture may start with ``/* daxlint-fixture:
-kernel-version=6.1 */`` to fix the kernel version the rules assume.
-Every finding of an annotated rule in the file must be expected."""
+comma separated; ``/* ruleid: DAX301 versions=6.3..6.12 */`` also says for
+which releases of the checked range. A fixture may start with ``/*
+daxlint-fixture: kernel-version=6.1 */`` to fix the kernel version (or
+range, ``4.14..6.12``) the rules assume, and ``define=NAME[=VALUE],...``
+for the macros the build defines. Every finding of an annotated rule in
+the file must be expected."""
 
 from __future__ import annotations
 
@@ -14,7 +17,8 @@ from pathlib import Path
 
 # C comments, and `#` comments for Kconfig fixtures.
 _ANNOT = re.compile(
-    r"/\*\s*(ruleid|ok)\s*:\s*([A-Z0-9, ]+?)\s*\*/|//\s*(ruleid|ok)\s*:\s*([A-Z0-9, ]+)|#\s*(ruleid|ok)\s*:\s*([A-Z0-9, ]+)"
+    r"/\*\s*(ruleid|ok)\s*:\s*([A-Z0-9, ]+?)\s*(?:versions=([0-9., ]+?)\s*)?\*/"
+    r"|//\s*(ruleid|ok)\s*:\s*([A-Z0-9, ]+)|#\s*(ruleid|ok)\s*:\s*([A-Z0-9, ]+)"
 )
 _CONFIG = re.compile(r"daxlint-fixture:\s*([^*\n]+)")
 
@@ -25,6 +29,7 @@ class Expectations:
     clean: set[tuple[str, int]] = field(default_factory=set)
     rules: set[str] = field(default_factory=set)
     config: dict[str, str] = field(default_factory=dict)
+    versions: dict[tuple[str, int], str] = field(default_factory=dict)  # (rule, line) -> "6.3..6.12"
 
 
 def _target_line(lines: list[str], idx: int) -> int:
@@ -46,8 +51,8 @@ def parse_expectations(path: Path) -> Expectations:
             exp.config[k.strip()] = v.strip()
     for i, line in enumerate(lines):
         for a in _ANNOT.finditer(line):
-            kind = a.group(1) or a.group(3) or a.group(5)
-            ids = [x.strip() for x in (a.group(2) or a.group(4) or a.group(6)).split(",") if x.strip()]
+            kind = a.group(1) or a.group(4) or a.group(6)
+            ids = [x.strip() for x in (a.group(2) or a.group(5) or a.group(7)).split(",") if x.strip()]
             # An annotation alone on its line points at the next code line;
             # a trailing one points at its own line.
             own = line[: a.start()].strip()
@@ -55,4 +60,6 @@ def parse_expectations(path: Path) -> Expectations:
             for rid in ids:
                 exp.rules.add(rid)
                 (exp.flagged if kind == "ruleid" else exp.clean).add((rid, target))
+                if a.group(3):
+                    exp.versions[(rid, target)] = a.group(3).strip()
     return exp

@@ -81,12 +81,15 @@ XIP_KCONFIG_LIMITED = 'config TOY_XIP\n\ttristate "Toy XIP segments"\n\tselect F
 
 
 class ScratchRepo:
-    def __init__(self, path: Path, version: str = "6.3"):
+    def __init__(self, path: Path, version: str | None = "6.3"):
+        """A kernel-like tree whose top Makefile names ``version``; None
+        makes an out-of-tree module's repository (no kernel Makefile)."""
         self.path = path
         self.day = 0
         path.mkdir(parents=True, exist_ok=True)
         self.git("init", "-q", "-b", "main")
-        self.write("Makefile", makefile(version))
+        if version is not None:
+            self.write("Makefile", makefile(version))
 
     def git(self, *args: str, author: str = "Ann Author <ann@example.org>") -> str:
         name, email = author[:-1].split(" <")

@@ -29,7 +29,7 @@ RULES = FIXTURES / "rules"
 
 def findings(relpath: str, rule: str, version: str | None = None) -> dict[int, object]:
     """line -> finding of ``rule`` in a fixture."""
-    res = analyse_fixture(RULES / relpath, {rule}, version)
+    res = analyse_fixture(RULES / relpath, {rule}, {"kernel-version": version} if version else {})
     assert not res.errors, res.errors
     return {f.line: f for f in res.findings if f.rule_id == rule}
 

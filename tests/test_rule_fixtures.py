@@ -10,19 +10,24 @@ import pytest
 
 from annotations import parse_expectations
 from conftest import FIXTURES
+from daxlint.core.build import BuildSetup, parse_define
 from daxlint.core.engine import Engine, EngineOptions
 from daxlint.core.kernel import KernelContext
 from daxlint.core.registry import all_rules, select_rules
-from daxlint.version import KernelVersion
+from daxlint.version import VersionRange
 
 # C fixtures, and Kconfig fixtures for the Kconfig rules (they need annotations too).
 FIXTURE_FILES = sorted(p for p in (FIXTURES / "rules").rglob("*") if p.is_file() and (p.suffix == ".c" or p.name.startswith("Kconfig")))
 
 
-def analyse_fixture(path: Path, rule_ids: set[str], kernel_version: str | None):
+def analyse_fixture(path: Path, rule_ids: set[str], config: dict[str, str]):
+    """The findings of the annotated rules on a fixture, for the kernel
+    version (or range) and the macros its config line gives."""
     rules = select_rules(sorted(rule_ids))
-    version = KernelVersion.parse(kernel_version) if kernel_version else None
-    kernel = KernelContext(None, version, "flag" if version else "default")
+    kv = config.get("kernel-version")
+    versions = VersionRange.parse(kv) if kv else None
+    build = BuildSetup(dict(parse_define(d) for d in config.get("define", "").split(",") if d))
+    kernel = KernelContext(None, versions.last if versions else None, "flag" if versions else "default", versions=versions, build=build)
     engine = Engine(rules, kernel, EngineOptions(jobs=1, use_cache=False))
     return engine.analyze(str(path), path.read_bytes(), str(path))
 
@@ -31,7 +36,7 @@ def analyse_fixture(path: Path, rule_ids: set[str], kernel_version: str | None):
 def test_fixture(path: Path):
     exp = parse_expectations(path)
     assert exp.rules, f"{path} has no ruleid/ok annotations"
-    res = analyse_fixture(path, exp.rules, exp.config.get("kernel-version"))
+    res = analyse_fixture(path, exp.rules, exp.config)
     assert not res.errors, res.errors
     got = {(f.rule_id, f.line) for f in res.findings if f.rule_id in exp.rules}
     missing = sorted(exp.flagged - got)
@@ -40,12 +45,19 @@ def test_fixture(path: Path):
     assert not missing, f"expected findings not reported: {missing}"
     assert not wrongly_flagged, f"lines marked ok were flagged: {wrongly_flagged}"
     assert not unexpected, f"findings without a ruleid annotation: {unexpected}"
+    versions = {(f.rule_id, f.line): f.versions for f in res.findings if (f.rule_id, f.line) in exp.versions}
+    assert versions == exp.versions, "findings apply to other versions than annotated"
 
 
 def _findings_text(path: Path) -> str:
     exp = parse_expectations(path)
-    res = analyse_fixture(path, exp.rules, exp.config.get("kernel-version"))
-    rows = [f"{f.line}:{f.column} {f.severity.value} {f.rule_id} {f.message}" for f in res.findings if f.rule_id in exp.rules]
+    res = analyse_fixture(path, exp.rules, exp.config)
+    rows = [
+        f"{f.line}:{f.column} {f.severity.value} {f.rule_id}{f' [{f.versions}]' if f.versions else ''} {f.message}"
+        + (f"\n    fix: {f.fix}".replace("\n", "\n    ") if f.fix and "\n" in f.fix else "")
+        for f in res.findings
+        if f.rule_id in exp.rules
+    ]
     return "\n".join(rows) if rows else "(no findings)"
 
 

@@ -20,7 +20,11 @@ from daxlint.analysis.flow import BLOCKS, exiting_guards
 from daxlint.analysis.locate import identifier_hits, identifier_nodes, is_word_byte
 from daxlint.analysis.preproc import first_branch_only
 from daxlint.analysis.types import TypeResolver
+from daxlint.core.build import compat_shims
+from daxlint.core.catalog import api_history
+from daxlint.core.preprocessor import scan
 from daxlint.core.syntax import call_args, call_name, declarator_name, enclosing_function, function_name, text, walk
+from daxlint.version import KernelVersion
 
 VMA_STRUCT = "vm_area_struct"
 FLAG_FIELDS = frozenset({"vm_flags", "__vm_flags"})
@@ -135,6 +139,10 @@ class VmFlagsModel:
         aliases = self._field_pointer_aliases()
         for n in _write_candidates(self.root, self.source.data, aliases):
             w = self._classify(n, aliases)
+            if w is not None and w.is_direct and w.function_name in WRAPPERS:
+                # A compat shim's body (a module's own vm_flags_set() for
+                # kernels before v6.3): calls to it count as the wrapper.
+                continue
             if w is not None and w.node.start_byte not in seen:
                 seen.add(w.node.start_byte)
                 out.append(w)
@@ -602,3 +610,64 @@ def wrapper_fix(model: VmFlagsModel, w: VmFlagsWrite) -> str:
         init = "vm_flags_init" if model.is_private_vma(w) else "vm_flags_reset"
         return f"{init}({vma}, {_squash(value)})"
     return f"vm_flags_set({vma}, ...) or vm_flags_clear({vma}, ...) with the intended flags"
+
+
+# The release whose vm_flags wrappers the fixes call (bc292ab00f6c).
+WRAPPERS_SINCE = KernelVersion(6, 3)
+_FLAG_WORD = re.compile(r"\bVM_[A-Z0-9_]+\b")
+_VERSION_GUARD = re.compile(r"LINUX_VERSION_CODE\s*>=\s*KERNEL_VERSION\s*\(\s*6\s*,\s*3\s*,\s*\d+\s*\)")
+_CONFTEST_MACRO = re.compile(r"\bHAVE_VM_FLAGS_\w+\b")
+
+
+def build_fix(model: VmFlagsModel, w: VmFlagsWrite, kernel) -> tuple[str, str]:
+    """The fix for a direct write as the checked build needs it: the
+    wrapper call, naming only flags the kernel has; and when the checked
+    range reaches kernels without the wrappers, the call under the file's
+    own version guard (or a LINUX_VERSION_CODE test) with the write kept for
+    the older kernels - unless the file has a compat shim for the wrapper,
+    which makes the plain call build everywhere. Returns (the call, the fix)."""
+    call = _with_existing_flags(wrapper_fix(model, w), kernel.effective_version, model.source.original)
+    if kernel.whole_range.first >= WRAPPERS_SINCE:
+        return call, call
+    wrapper = call.split("(", 1)[0]
+    if any(name == wrapper for name, _, _ in compat_shims(model.source.original, WRAPPERS)):
+        return call, call
+    old = _squash(w.node)
+    return call, f"{_guard(model.source.original)}\n\t{call};\n#else\n\t{old};\n#endif"
+
+
+def _with_existing_flags(call: str, version: KernelVersion, original: bytes) -> str:
+    """``call`` with flags the kernel no longer has (VM_RESERVED since v3.7)
+    replaced by what took their place, unless the file defines them."""
+    history = api_history()
+
+    def replace(m: re.Match) -> str:
+        name = m.group(0)
+        life = history.macros.get(name)
+        if life is None or life.exists_in(version) or not life.replaced_by or defines_macro(original, name):
+            return name
+        # Inside an OR of flags the replacement needs no parentheses.
+        before = call[: m.start()].rstrip()[-1:]
+        after = call[m.end() :].lstrip()[:1]
+        bare = before in ("|", ",", "(") and after in ("|", ",", ")")
+        return life.replaced_by if bare or "|" not in life.replaced_by else f"({life.replaced_by})"
+
+    return _FLAG_WORD.sub(replace, call)
+
+
+def _guard(original: bytes) -> str:
+    """The directive under which the file already uses the wrappers (its
+    conftest macro or its version test), or a version test."""
+    for group in scan(original).groups:
+        for branch in group.branches:
+            version_test = _VERSION_GUARD.search(branch.expr)
+            if version_test:
+                return f"#if {version_test.group(0)}"
+            m = _CONFTEST_MACRO.search(branch.expr)
+            if m:
+                return f"#ifdef {m.group(0)}"
+    return "#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)"
+
+
+def defines_macro(data: bytes, name: str) -> bool:
+    return any(d.name == name and d.value is not None for d in scan(data).defines)

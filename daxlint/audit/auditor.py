@@ -16,12 +16,13 @@ import pygit2
 from daxlint.audit.blobs import BlobAnalyzer, _Workers, remembered
 from daxlint.audit.deps import ancestors, dep_token, deps_hold, touches_kconfig
 from daxlint.audit.results import AuditResult, CommitAudit, family, follow_to_end, pair_moves
+from daxlint.core.build import BuildSetup
 from daxlint.core.catalog import newest_catalog_version
 from daxlint.core.files import DEFAULT_MAX_BYTES, file_kind
 from daxlint.core.registry import rule_matches, ruleset_signature
 from daxlint.model import FileResult, Finding
 from daxlint.sources.git import Change, CommitInfo, GitRepo
-from daxlint.version import KernelVersion
+from daxlint.version import KernelVersion, VersionRange
 
 _SNAPSHOT_CHUNK = 48  # files per task when a whole tree is analysed
 
@@ -29,7 +30,13 @@ _SNAPSHOT_CHUNK = 48  # files per task when a whole tree is analysed
 @dataclass
 class AuditOptions:
     jobs: int = 0  # 0: every core
-    kernel_version: KernelVersion | None = None  # overrides every commit's Makefile
+    kernel_version: VersionRange | None = None  # overrides every commit's Makefile
+    build: BuildSetup = field(default_factory=BuildSetup)  # -D, -U, [macros]
+
+    def __post_init__(self):
+        if isinstance(self.kernel_version, KernelVersion):
+            self.kernel_version = VersionRange.single(self.kernel_version)
+
     all_parents: bool = False
     max_bytes: int = DEFAULT_MAX_BYTES
     timeout: float = 60.0
@@ -43,7 +50,7 @@ class _Plan:
 
     sha: str
     tree: object = None
-    version: KernelVersion | None = None
+    version: VersionRange | None = None
     version_source: str = "Makefile"
     parents: list[str] = field(default_factory=list)
     whole_tree: str | None = None  # the reason, when every file is compared
@@ -72,14 +79,20 @@ class Auditor:
         self.store = store
         self.options = options or AuditOptions()
         self.progress = progress or (lambda *a, **k: None)
-        self.analyzer = BlobAnalyzer(self.rules, self.options.max_bytes, self.options.timeout, self.options.per_file_ignores)
+        self.analyzer = BlobAnalyzer(
+            self.rules, self.options.max_bytes, self.options.timeout, self.options.per_file_ignores, self.options.build
+        )
         enabled = sorted(r.id for r in self.rules)
         self._blob_sig = _digest(ruleset_signature(), enabled, self.options.max_bytes)
+        # What the build defines changes verdicts, not which files match.
+        self._build_key = _digest(sorted((k, s.value, str(s.versions)) for k, s in self.options.build.macros.items()))
         self._setup = _digest(
             self._blob_sig,
             str(self.options.kernel_version) if self.options.kernel_version else "",
             sorted((k, sorted(v)) for k, v in self.options.per_file_ignores.items()),
+            self._build_key,
         )
+        self._assumed_version = False  # some commit had no top Makefile
         self._ignores: dict[str, list[str]] = {}
         self._states: dict[str, State] = {}
         self._counts: dict[str, dict[str, int]] = {}
@@ -102,8 +115,8 @@ class Auditor:
     def _negative_key(self, path: str, oid: str) -> str:
         return _digest(self._blob_sig, file_kind(path), oid)
 
-    def _result_key(self, path: str, oid: str, version: KernelVersion) -> str:
-        return _digest(self._blob_sig, str(version), path, oid)
+    def _result_key(self, path: str, oid: str, version: VersionRange) -> str:
+        return _digest(self._blob_sig, str(version), self._build_key, path, oid)
 
     # -- entry point --------------------------------------------------------
 
@@ -142,6 +155,11 @@ class Auditor:
         result.elapsed = time.monotonic() - started
         if self.git.is_shallow and any(c.skipped for c in result.commits):
             result.notes.append("the repository is a shallow clone: commits at its boundary have no parent to compare with")
+        if self._assumed_version:
+            result.notes.append(
+                f"no kernel top Makefile in some commits of the range; assumed v{newest_catalog_version()} for them "
+                "(use --kernel-version X.Y or A.B..C.D for an out-of-tree driver)"
+            )
         return result
 
     def _audit(self, todo: list[str], infos, audits, result: AuditResult, total: int, keep: set[str]) -> None:
@@ -200,13 +218,14 @@ class Auditor:
 
     # -- planning -----------------------------------------------------------
 
-    def _version(self, tree) -> tuple[KernelVersion, str]:
+    def _version(self, tree) -> tuple[VersionRange, str]:
         if self.options.kernel_version is not None:
             return self.options.kernel_version, "flag"
         v = self.git.kernel_version(tree)
         if v is not None:
-            return v, "Makefile"
-        return newest_catalog_version(), "default"
+            return VersionRange.single(v), "Makefile"
+        self._assumed_version = True
+        return VersionRange.single(newest_catalog_version()), "default"
 
     def _plan_tree(self, sha: str, info: CommitInfo | None = None) -> _Plan:
         """Every wanted file of a commit's tree."""
@@ -288,7 +307,7 @@ class Auditor:
 
     # -- finishing ----------------------------------------------------------
 
-    def _remember(self, path: str, oid: str, version: KernelVersion, res: FileResult) -> None:
+    def _remember(self, path: str, oid: str, version: VersionRange, res: FileResult) -> None:
         self._files_analysed += 1
         if res.unreadable or res.errors:
             return  # not cached: the next run tries again

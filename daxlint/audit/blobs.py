@@ -8,6 +8,7 @@ from pathlib import Path
 import pygit2
 
 from daxlint.audit.deps import TreeIndexes, _IndexView
+from daxlint.core.build import BuildSetup
 from daxlint.core.engine import Engine, EngineOptions
 from daxlint.core.files import DEFAULT_MAX_BYTES, file_kind
 from daxlint.core.files import wanted as files_wanted
@@ -16,7 +17,7 @@ from daxlint.core.runner import fork_pool
 from daxlint.kconfig.index import kconfig_index
 from daxlint.model import FileResult, InternalError, Skipped
 from daxlint.sources.git import VIRTUAL_ROOT, BlobReader, GitRepo, GitTreeReader
-from daxlint.version import KernelVersion
+from daxlint.version import VersionRange
 
 
 def remembered(res: FileResult) -> bool:
@@ -28,9 +29,17 @@ def remembered(res: FileResult) -> bool:
 class BlobAnalyzer:
     """The engine applied to blobs of a tree. One per process."""
 
-    def __init__(self, rules, max_bytes: int = DEFAULT_MAX_BYTES, timeout: float = 60.0, per_file_ignores: dict | None = None):
+    def __init__(
+        self,
+        rules,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        timeout: float = 60.0,
+        per_file_ignores: dict | None = None,
+        build: BuildSetup | None = None,
+    ):
         opts = EngineOptions(jobs=1, use_cache=False, max_bytes=max_bytes, timeout=timeout, per_file_ignores=per_file_ignores or {})
         self.engine = Engine(rules, KernelContext(None, None, "default"), opts)
+        self.build = build or BuildSetup()
         self.kinds = self.engine.file_kinds
         self.max_bytes = max_bytes
         self.indexes = TreeIndexes()
@@ -43,7 +52,7 @@ class BlobAnalyzer:
         return self.engine.needs_analysis(data, file_kind(path))
 
     def analyze(
-        self, repo: pygit2.Repository, tree, path: str, oid: str, data: bytes | None, version: KernelVersion, version_source: str
+        self, repo: pygit2.Repository, tree, path: str, oid: str, data: bytes | None, version: VersionRange, version_source: str
     ) -> FileResult:
         if data is None:
             return FileResult(unreadable=f"object {oid[:12]} ({path}) is missing or not a file")
@@ -57,7 +66,9 @@ class BlobAnalyzer:
         # reader which files this file's verdict read. The tree's Kconfig
         # index is shared, through a view that records this file's lookups.
         view = _IndexView(self.indexes, repo, tree, reader.deps)
-        kernel = KernelContext(Path(VIRTUAL_ROOT), version, version_source, reader, memo={kconfig_index: view})
+        kernel = KernelContext(
+            Path(VIRTUAL_ROOT), version.last, version_source, reader, memo={kconfig_index: view}, versions=version, build=self.build
+        )
         # The engine applies the per-file time limit and turns it into a skip.
         res = self.engine.analyze(path, data, f"{VIRTUAL_ROOT}/{path}", kernel)
         # What the verdict depends on is what the reader saw it read.

@@ -10,14 +10,16 @@ from pathlib import Path
 
 import click
 
+from daxlint.core.build import BuildSetup, parse_define, parse_undefine
 from daxlint.core.config import Config, load_config
+from daxlint.core.dkms import dkms_range, find_dkms_conf
 from daxlint.core.engine import Engine, EngineOptions
-from daxlint.core.kernel import KernelContext
+from daxlint.core.kernel import KernelContext, find_tree_root
 from daxlint.core.registry import RuleSelectionError, select_rules
 from daxlint.errors import EXIT_CLEAN, EXIT_FINDINGS, InputError, UserError
 from daxlint.model import Report, Severity
 from daxlint.output import FORMATS, render
-from daxlint.version import KernelVersion
+from daxlint.version import VersionRange
 
 
 def _split(values: tuple[str, ...]) -> list[str]:
@@ -32,7 +34,21 @@ def selection_options(f):
         "--select", multiple=True, metavar="IDS", help="Only these rules (ids, prefixes like DAX3, or names); comma separated or repeated."
     )(f)
     f = click.option("--ignore", multiple=True, metavar="IDS", help="Skip these rules (ids or prefixes).")(f)
-    f = click.option("--kernel-version", metavar="X.Y", help="Kernel version the rules assume (default: the tree's top Makefile).")(f)
+    f = click.option(
+        "--kernel-version",
+        metavar="X.Y|A.B..C.D",
+        help="Kernel version, or range of versions, the code is checked for (default: the tree's top Makefile, "
+        "else an out-of-tree module's dkms.conf).",
+    )(f)
+    f = click.option(
+        "--define",
+        "-D",
+        "defines",
+        multiple=True,
+        metavar="NAME[=VALUE]",
+        help="A macro the build defines, as the compiler's -D (e.g. a conftest's HAVE_VM_FLAGS_SET).",
+    )(f)
+    f = click.option("--undefine", "-U", "undefines", multiple=True, metavar="NAME", help="A macro the build leaves undefined.")(f)
     f = click.option(
         "--config",
         "config_path",
@@ -77,16 +93,40 @@ def user_errors(fn):
     return wrapper
 
 
-def load_settings(paths: list[Path], config_path: Path | None, select, ignore, kernel_version) -> tuple[Config, list, KernelContext]:
-    start = paths[0] if paths else Path.cwd()
+def load_settings(
+    paths: list[Path], config_path: Path | None, select, ignore, kernel_version, defines=(), undefines=()
+) -> tuple[Config, list, KernelContext]:
+    """The config, the rules and the kernel context a command runs with.
+    The version (or range) comes from --kernel-version, the config, the
+    tree's top Makefile or, for an out-of-tree module, its dkms.conf."""
+    paths = paths or [Path.cwd()]
+    start = paths[0]
     cfg = load_config(start, config_path)
     sel = _split(select) or cfg.select
     ign = _split(ignore) + cfg.ignore
     rules = select_rules(sel, ign)
+    macros = dict(cfg.macros)
+    macros.update(parse_define(d) for d in defines)
+    macros.update(parse_undefine(u) for u in undefines)
+    build = BuildSetup(macros)
     kv = kernel_version or cfg.kernel_version
-    override = KernelVersion.parse(kv) if kv else None
-    kernel = KernelContext.for_paths(paths or [Path.cwd()], override)
+    override, source = (VersionRange.parse(kv), "flag") if kv else (None, "flag")
+    if override is None and not any(find_tree_root(p) for p in paths):
+        conf = find_dkms_conf(start)
+        override = dkms_range(conf) if conf is not None else None
+        source = f"{conf}" if override is not None else source
+    kernel = KernelContext.for_paths(paths, override, source, build)
     return cfg, rules, kernel
+
+
+def version_note(kernel: KernelContext) -> str | None:
+    """The note every mode prints when the version was not given and the
+    tree has no top Makefile (or the range came from dkms.conf)."""
+    if kernel.version_source.endswith("dkms.conf"):
+        return f"checking v{kernel.version_label}, the kernels BUILD_EXCLUSIVE_KERNEL admits in {kernel.version_source}"
+    if kernel.version is None:
+        return f"no kernel Makefile found above the checked paths; assuming v{kernel.effective_version} (use --kernel-version)"
+    return None
 
 
 def make_engine(cfg: Config, rules, kernel: KernelContext, jobs: int = 0, no_cache: bool = False) -> Engine:

@@ -80,6 +80,8 @@ def command(
     select,
     ignore,
     kernel_version,
+    defines,
+    undefines,
     config_path,
     fmt,
     output,
@@ -117,10 +119,11 @@ def command(
     if not repo_dir.is_dir():
         raise UserError(f"{repo_dir}: no such directory")
     git = GitRepo(repo_dir)
-    cfg, rules, kernel = load_settings([repo_dir], config_path, select, ignore, kernel_version)
+    cfg, rules, kernel = load_settings([repo_dir], config_path, select, ignore, kernel_version, defines, undefines)
     options = AuditOptions(
         jobs=jobs,
-        kernel_version=kernel.version if kernel.version_source == "flag" else None,
+        kernel_version=kernel.checked if kernel.version_source not in ("Makefile", "default") else None,
+        build=kernel.build,
         all_parents=all_parents,
         per_file_ignores=cfg.per_file_ignores,
     )

@@ -17,6 +17,7 @@ from daxlint.commands._options import (
     output_options,
     selection_options,
     user_errors,
+    version_note,
 )
 from daxlint.core.runner import check_paths
 from daxlint.errors import EXIT_CLEAN, UserError
@@ -73,6 +74,8 @@ def command(
     select,
     ignore,
     kernel_version,
+    defines,
+    undefines,
     config_path,
     fmt,
     output,
@@ -96,16 +99,15 @@ def command(
         plist = [p for p in plist if p != "-"] + _read_file_list()
         if not plist:
             raise UserError("no paths on standard input")
-    cfg, rules, kernel = load_settings([Path(p) for p in plist], config_path, select, ignore, kernel_version)
+    cfg, rules, kernel = load_settings([Path(p) for p in plist], config_path, select, ignore, kernel_version, defines, undefines)
     engine = make_engine(cfg, rules, kernel, jobs, no_cache)
 
     diff = gitdiff.changed_since(diff_base, plist) if diff_base else None
     targets = diff.files_to_check(engine.file_kinds) if diff else plist
     report = check_paths(engine, targets)
-    if kernel.version is None:
-        report.notes.append(
-            f"no kernel Makefile found above the checked paths; assuming v{kernel.effective_version} (use --kernel-version)"
-        )
+    note = version_note(kernel)
+    if note:
+        report.notes.append(note)
     # With --diff only the changed (and deleted) files were looked at, so
     # only their baseline entries can be judged fixed.
     scope = baselines.Scope(targets + (diff.deleted if diff else []), engine.enabled_ids, {s.path for s in report.skipped})

@@ -8,7 +8,16 @@ from pathlib import Path
 
 import click
 
-from daxlint.commands._options import emit, exit_status, load_settings, make_engine, output_options, selection_options, user_errors
+from daxlint.commands._options import (
+    emit,
+    exit_status,
+    load_settings,
+    make_engine,
+    output_options,
+    selection_options,
+    user_errors,
+    version_note,
+)
 from daxlint.errors import UserError
 from daxlint.patch.checker import SeriesChecker
 from daxlint.patch.mail import MAX_INPUT_BYTES, STDIN_NAME, load_source, parse_series, read_git_range
@@ -37,7 +46,9 @@ from daxlint.sources.git import open_repository
 @output_options
 @click.option("--terse", is_flag=True, help="checkpatch format: one line per finding.")
 @user_errors
-def command(files, tree_dir, git_range, select, ignore, kernel_version, config_path, fmt, output, exit_zero, fail_on, terse):
+def command(
+    files, tree_dir, git_range, select, ignore, kernel_version, defines, undefines, config_path, fmt, output, exit_zero, fail_on, terse
+):
     """Check a patch series: FILE is an mbox, a git format-patch file or a
     diff; '-' reads standard input.
 
@@ -53,7 +64,7 @@ def command(files, tree_dir, git_range, select, ignore, kernel_version, config_p
     if list(files).count("-") > 1:
         raise UserError("'-' (standard input) given more than once")
     where = Path(tree_dir) if tree_dir else Path.cwd()
-    cfg, rules, kernel = load_settings([where], config_path, select, ignore, kernel_version)
+    cfg, rules, kernel = load_settings([where], config_path, select, ignore, kernel_version, defines, undefines)
     options = make_engine(cfg, rules, kernel, jobs=1, no_cache=True).options
     repo = None
     if git_range:
@@ -66,7 +77,7 @@ def command(files, tree_dir, git_range, select, ignore, kernel_version, config_p
         sources = [(STDIN_NAME, sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)) if f == "-" else load_source(f) for f in files]
         patches, notes = parse_series(sources)
         mode = "tree" if tree_dir else "hunks"
-    checker = SeriesChecker(rules, kernel, options, version_from_tree=kernel.version_source != "flag")
+    checker = SeriesChecker(rules, kernel, options, version_from_tree=kernel.version_source in ("Makefile", "default"))
     result = checker.check(patches, make_series(tree_dir, repo))
     report = result.report
     if mode == "hunks":
@@ -75,6 +86,8 @@ def command(files, tree_dir, git_range, select, ignore, kernel_version, config_p
             notes.append(f"kernel v{kernel.version} from {kernel.root}/Makefile, the tree around the current directory")
     if kernel.version is None and mode != "git":
         notes.append(f"no kernel Makefile found; assuming v{report.kernel_version} (use --kernel-version or --tree)")
+    elif kernel.version_source.endswith("dkms.conf"):
+        notes.append(version_note(kernel))
     report.notes[:0] = notes
     patch_info = [o.as_dict() for o in result.outcomes]
     extra = {"mode": mode, "patches": patch_info, "lines_checked": result.lines_checked}

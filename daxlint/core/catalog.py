@@ -5,6 +5,7 @@ hard-coding version numbers."""
 from __future__ import annotations
 
 import re
+import tomllib
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -124,3 +125,52 @@ def catalog_for(version: KernelVersion) -> Catalog:
         if v <= version:
             chosen = (v, p)
     return parse_catalog(chosen[1], chosen[0])
+
+
+@dataclass(frozen=True)
+class Lifetime:
+    since: KernelVersion | None
+    until: KernelVersion | None  # the first release without it
+    replaced_by: str | None = None
+    commit: str | None = None
+
+    def exists_in(self, version: KernelVersion) -> bool:
+        return (self.since is None or self.since <= version) and (self.until is None or version < self.until)
+
+
+@dataclass(frozen=True)
+class ApiHistory:
+    """rules/catalog/history.toml: when kernel macros and functions came and
+    went. Unlisted names are unknown (None), not absent."""
+
+    macros: dict[str, Lifetime]
+    functions: dict[str, Lifetime]
+
+    def macro_defined(self, name: str, version: KernelVersion) -> bool | None:
+        life = self.macros.get(name)
+        return None if life is None else life.exists_in(version)
+
+    def has_function(self, name: str, version: KernelVersion) -> bool | None:
+        life = self.functions.get(name)
+        return None if life is None else life.exists_in(version)
+
+
+@cache
+def api_history() -> ApiHistory:
+    path = rules_dir() / "catalog" / "history.toml"
+    with open(path, "rb") as fh:
+        data = tomllib.load(fh)
+
+    def lifetimes(table: dict) -> dict[str, Lifetime]:
+        out = {}
+        for name, entry in table.items():
+            since, until = entry.get("since"), entry.get("until")
+            out[name] = Lifetime(
+                KernelVersion.parse(since) if since else None,
+                KernelVersion.parse(until) if until else None,
+                entry.get("replaced_by"),
+                entry.get("commit"),
+            )
+        return out
+
+    return ApiHistory(lifetimes(data.get("macros", {})), lifetimes(data.get("functions", {})))

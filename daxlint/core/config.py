@@ -4,9 +4,11 @@ walking up from the checked path. Command-line options win over it.
 
     select = ["DAX1", "DAX3"]
     ignore = ["DAX304"]
-    kernel-version = "6.1"
+    kernel-version = "6.1"        # or a range: "4.14..6.12"
     [per-file-ignores]            # [tool.daxlint.per-file-ignores]
     "drivers/s390/*" = ["DAX103"]
+    [macros]                      # what the module's conftest decides
+    HAVE_VM_FLAGS_SET = ">=6.3"
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from daxlint.core.build import MacroSpec, parse_config_macro
 from daxlint.errors import InputError
 
-KNOWN_KEYS = {"select", "ignore", "per-file-ignores", "kernel-version", "max-file-size"}
+KNOWN_KEYS = {"select", "ignore", "per-file-ignores", "kernel-version", "max-file-size", "macros"}
 
 
 @dataclass
@@ -27,6 +30,7 @@ class Config:
     per_file_ignores: dict[str, list[str]] = field(default_factory=dict)
     kernel_version: str | None = None
     max_file_size: int | None = None
+    macros: dict[str, MacroSpec] = field(default_factory=dict)
     source: Path | None = None
 
 
@@ -88,6 +92,10 @@ def load_config(start: Path, explicit: Path | None = None) -> Config:
     kv = table.get("kernel-version")
     if kv is not None:
         cfg.kernel_version = str(kv)
+    macros = table.get("macros", {})
+    if not isinstance(macros, dict):
+        raise InputError(f"{path}: 'macros' must be a table of NAME = value or version constraint")
+    cfg.macros = {name: parse_config_macro(name, value, str(path)) for name, value in macros.items()}
     mfs = table.get("max-file-size")
     if mfs is not None:
         if not isinstance(mfs, int) or mfs <= 0:

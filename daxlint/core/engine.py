@@ -12,6 +12,7 @@ import threading
 import traceback
 from dataclasses import dataclass, field
 
+from daxlint.core.build import View, include_candidates, views
 from daxlint.core.files import DEFAULT_MAX_BYTES, SCAN_LIMIT_BYTES, classify_bytes, file_kind, read_source_stat
 from daxlint.core.fingerprint import assign_fingerprints
 from daxlint.core.kernel import KernelContext
@@ -20,6 +21,7 @@ from daxlint.core.rule import Rule, RuleContext
 from daxlint.core.source import SourceFile
 from daxlint.core.suppress import apply_suppressions, find_suppressions
 from daxlint.model import FileResult, Finding, InternalError, Skipped
+from daxlint.version import describe_versions
 
 
 @dataclass
@@ -90,31 +92,86 @@ class Engine:
         if bad:
             res.skipped.append(Skipped(display, bad))
             return res
+        kernel = kernel or self.kernel
         with _time_limit(self.options.timeout):
             try:
-                return self._analyze_parsed(res, kind, applicable, SourceFile(display, data), abspath, kernel or self.kernel)
+                return self._analyze_views(res, kind, applicable, display, data, abspath, kernel)
             except FileTimeout:
                 return FileResult(skipped=[Skipped(display, f"took longer than {self.options.timeout:g}s, skipped")])
             except RecursionError:
                 return FileResult(skipped=[Skipped(display, "nesting too deep to analyse")])
 
-    def _analyze_parsed(
-        self, res: FileResult, kind: str, applicable: list[Rule], source: SourceFile, abspath: str | None, kernel: KernelContext
+    def _analyze_views(
+        self, res: FileResult, kind: str, applicable: list[Rule], display: str, data: bytes, abspath: str | None, kernel: KernelContext
     ) -> FileResult:
-        display = source.path
-        if kind == "c":
-            _ = source.tree
-            res.parsed = True
-        raw: list[Finding] = []
+        """Each view of the file the checked versions compile is parsed once
+        and checked for the versions it serves; a finding of several
+        versions is reported once, with the versions it applies to."""
         if abspath is not None:
             for rule in applicable:
                 for p in rule.context_files(abspath):
-                    res.context[p] = kernel.reader.signature(p)
-                    # The directory too: its mtime moves when a sibling
-                    # appears or goes, which the file list alone misses.
-                    d = os.path.dirname(p)
-                    if d not in res.context:
-                        res.context[d] = kernel.reader.signature(d)
+                    self._depend_on(res, kernel, p)
+        checked = kernel.checked
+        if kind != "c":
+            file_views = [View(data, [(checked.last, [checked.last])])]
+        else:
+            thresholds = {t for r in applicable for t in r.version_thresholds}
+            file_views = views(data, list(checked), kernel.build, thresholds, self._include_reader(res, kernel, abspath))
+        merged: dict[tuple[str, str], tuple[Finding, list]] = {}
+        for view in file_views:
+            source = SourceFile(display, view.data, original=data)
+            if kind == "c":
+                _ = source.tree
+                res.parsed = True
+            for version, served in view.runs:
+                for f in self._check_source(res, kind, applicable, source, abspath, kernel.at(version)):
+                    key = (f.fingerprint, f.severity.value)
+                    if key not in merged:
+                        merged[key] = (f, [])
+                    elif version > merged[key][1][-1]:
+                        merged[key] = (f, merged[key][1])  # the newest release words it
+                    merged[key][1].extend(served)
+        res.findings = [f for f, _ in merged.values()]
+        if kernel.versions is not None:
+            for f, served in merged.values():
+                f.versions = describe_versions(sorted(served))
+        res.findings.sort(key=Finding.sort_key)
+        return res
+
+    def _depend_on(self, res: FileResult, kernel: KernelContext, path: str) -> None:
+        """Record a file the verdict read, for the cache."""
+        res.context[path] = kernel.reader.signature(path)
+        # The directory too: its mtime moves when a sibling
+        # appears or goes, which the file list alone misses.
+        d = os.path.dirname(path)
+        if d not in res.context:
+            res.context[d] = kernel.reader.signature(d)
+
+    def _include_reader(self, res: FileResult, kernel: KernelContext, abspath: str | None):
+        """Reads the headers a file includes from the checked tree (their
+        #defines count), recording them as context."""
+        if abspath is None:
+            return None
+        root = str(kernel.root) if kernel.root is not None else None
+
+        def read(inc) -> bytes | None:
+            for candidate in include_candidates(inc, abspath, root):
+                data = kernel.reader.read(candidate)
+                self._depend_on(res, kernel, candidate)
+                if data is not None:
+                    return data
+            return None
+
+        return read
+
+    def _check_source(
+        self, res: FileResult, kind: str, applicable: list[Rule], source: SourceFile, abspath: str | None, kernel: KernelContext
+    ) -> list[Finding]:
+        """The findings of one run of the rules on one view, suppressions
+        applied and fingerprints assigned; a rule that raises becomes an
+        internal error in ``res``."""
+        display = source.path
+        raw: list[Finding] = []
         for rule in applicable:
             if rule.reports_unused_suppressions:
                 continue
@@ -129,21 +186,21 @@ class Engine:
                 raise
             except Exception as e:  # a broken rule must not stop the run
                 tb = traceback.extract_tb(e.__traceback__)[-1]
-                res.errors.append(
-                    InternalError(display, rule.id, f"{type(e).__name__}: {e} (at {os.path.basename(tb.filename)}:{tb.lineno})")
-                )
+                error = InternalError(display, rule.id, f"{type(e).__name__}: {e} (at {os.path.basename(tb.filename)}:{tb.lineno})")
+                if error not in res.errors:
+                    res.errors.append(error)
                 continue
             raw.extend(ctx.findings)
         sup = apply_suppressions(raw, find_suppressions(source, kind))
-        res.findings = sup.kept
+        findings = sup.kept
         for rule in applicable:
             if rule.reports_unused_suppressions:
                 ctx = RuleContext(rule, source, kernel, abspath)
                 unused = [s for s in sup.unused if s.rules is None or any(any(e.startswith(r) for e in self.enabled_ids) for r in s.rules)]
                 rule.report_unused(ctx, unused)
-                res.findings.extend(ctx.findings)
-        assign_fingerprints(res.findings)
-        return res
+                findings.extend(ctx.findings)
+        assign_fingerprints(findings)
+        return findings
 
     def analyze_file(self, display: str, abspath: str) -> FileResult:
         """The result for a file on disk; unreadable, odd or huge files

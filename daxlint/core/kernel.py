@@ -9,10 +9,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from daxlint.core.build import BuildSetup
 from daxlint.core.catalog import catalog_for, newest_catalog_version
 from daxlint.kconfig.parser import parse_kconfig_symbols
 from daxlint.sources.tree import TreeReader
-from daxlint.version import KernelVersion, read_makefile_version
+from daxlint.version import KernelVersion, VersionRange, read_makefile_version
 
 
 def find_tree_root(path: Path) -> Path | None:
@@ -34,7 +35,12 @@ class KernelContext:
     Everything is read lazily and cached, and nothing is ever written.
     ``memo`` holds what analyses compute about the tree once per run (a
     directory's DAX facts, the Kconfig symbol index); a mode may seed it
-    (audit hands every file the tree's shared Kconfig index)."""
+    (audit hands every file the tree's shared Kconfig index).
+
+    ``versions`` is the range the code is checked for (``--kernel-version
+    4.14..6.12``); ``version`` is then its newest release, and rules run on
+    ``at(v)``, a context for one release of it. ``build`` holds what the
+    build defines besides the version (-D/-U, [macros], Kbuild's config)."""
 
     def __init__(
         self,
@@ -43,26 +49,68 @@ class KernelContext:
         version_source: str,
         reader: TreeReader | None = None,
         memo: dict | None = None,
+        versions: VersionRange | None = None,
+        build: BuildSetup | None = None,
+        within: VersionRange | None = None,
     ):
         self.root = root
-        self.version = version
-        self.version_source = version_source  # "flag", "Makefile", "config" or "default"
+        self.versions = versions if versions is not None and not versions.is_single else None
+        self.version = self.versions.last if self.versions is not None else version
+        self.version_source = version_source  # "flag", "Makefile", "config", "dkms.conf", "kbuild" or "default"
         self.reader = reader or TreeReader()
-        self._memo: dict = dict(memo or {})
+        self.build = build or BuildSetup()
+        # The range a context for one of its releases belongs to (at()).
+        self.within = within
+        self._memo: dict = memo if memo is not None else {}
         self._catalog = None
 
     @classmethod
-    def for_paths(cls, paths: list[Path], override: KernelVersion | None = None) -> KernelContext:
+    def for_paths(
+        cls, paths: list[Path], override: VersionRange | None = None, source: str = "flag", build: BuildSetup | None = None
+    ) -> KernelContext:
         root = None
         for p in paths:
             root = find_tree_root(p)
             if root:
                 break
         if override is not None:
-            return cls(root, override, "flag")
+            return cls(root, override.last, source, versions=override, build=build)
         if root is not None:
-            return cls(root, read_makefile_version(root / "Makefile"), "Makefile")
-        return cls(None, None, "default")
+            return cls(root, read_makefile_version(root / "Makefile"), "Makefile", build=build)
+        return cls(None, None, "default", build=build)
+
+    @property
+    def checked(self) -> VersionRange:
+        """The versions the code is checked for."""
+        return self.versions if self.versions is not None else VersionRange.single(self.effective_version)
+
+    @property
+    def whole_range(self) -> VersionRange:
+        """Every version the run checks, also from a context for one of them."""
+        return self.within or self.checked
+
+    @property
+    def version_label(self) -> str:
+        """ "6.1", or "4.14..6.12" for a range."""
+        return str(self.checked)
+
+    def setup_key(self) -> list:
+        """What a cached result depends on about the build: the versions and
+        the macros, sublevel and configuration it defines."""
+        b = self.build
+        macros = sorted((name, spec.value, str(spec.versions) if spec.versions else None) for name, spec in b.macros.items())
+        return [self.version_label, macros, b.sublevel, b.config_complete]
+
+    def at(self, version: KernelVersion) -> KernelContext:
+        """This context for one release (itself when that is all it checks)."""
+        if self.versions is None and version == self.effective_version:
+            return self
+        return self.memo(
+            ("at", version),
+            # One memo for every release: what rules learn about other files
+            # (a sibling's DAX facts, the Kconfig index) does not depend on it.
+            lambda: KernelContext(self.root, version, self.version_source, self.reader, self._memo, build=self.build, within=self.checked),
+        )
 
     def memo(self, key, factory: Callable[[], Any]):
         """``factory()``, computed once per run for ``key``."""

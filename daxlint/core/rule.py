@@ -14,6 +14,7 @@ from tree_sitter import Node
 
 from daxlint.core.syntax import enclosing_function, function_name
 from daxlint.model import Finding, Severity
+from daxlint.version import KernelVersion
 
 if TYPE_CHECKING:
     from daxlint.core.kernel import KernelContext
@@ -35,6 +36,9 @@ class Rule:
     # Which files the rule reads: "c" (.c/.h, parsed with tree-sitter) or
     # "kconfig" (Kconfig* files, text only; ctx.source.tree is not built).
     file_kinds: ClassVar[tuple[str, ...]] = ("c",)
+    # Releases at which the rule's verdict changes other than through the
+    # catalog (checking a range runs it on each side of them).
+    version_thresholds: ClassVar[tuple[KernelVersion, ...]] = ()
     # True only for DAX001: it reports on the other rules' suppressions after
     # they ran, so on its own it never makes a file worth parsing.
     reports_unused_suppressions: ClassVar[bool] = False

@@ -43,9 +43,7 @@ def _init_worker(initializer, initargs) -> None:
 
 def key_prefix(engine: Engine) -> bytes:
     """What every cache key of a run shares: rules, their code, version."""
-    return json.dumps(
-        [ruleset_signature(), sorted(engine.enabled_ids), str(engine.kernel.effective_version), engine.options.max_bytes]
-    ).encode()
+    return json.dumps([ruleset_signature(), sorted(engine.enabled_ids), engine.kernel.setup_key(), engine.options.max_bytes]).encode()
 
 
 def cache_key(prefix: bytes, sha: str, display: str) -> str:
@@ -73,7 +71,7 @@ def check_paths(engine: Engine, paths: list[str]) -> Report:
     """Every wanted file under ``paths``, analysed (or answered by the cache)."""
     walk = FileWalk(paths, engine.file_kinds)
     report = Report()
-    report.kernel_version = str(engine.kernel.effective_version)
+    report.kernel_version = engine.kernel.version_label
     prefix = key_prefix(engine)
     cache = None
     if engine.options.use_cache:

@@ -20,9 +20,10 @@ def parser() -> tree_sitter.Parser:
 
 
 class SourceFile:
-    def __init__(self, path: str, data: bytes, text: str | None = None):
+    def __init__(self, path: str, data: bytes, text: str | None = None, original: bytes | None = None):
         self.path = path  # as shown in reports
-        self.data = data
+        self.data = data  # as the checked build sees it (dead branches blanked)
+        self.original = data if original is None else original  # as written
         self._text = text
         self._shared: dict = {}
 

@@ -7,16 +7,18 @@ from __future__ import annotations
 from itertools import groupby
 
 from daxlint.model import Report, Severity
+from daxlint.version import short_versions
 
 _LEVEL = {Severity.ERROR: "ERROR", Severity.WARNING: "WARNING", Severity.INFO: "CHECK"}
 
 
-def _one(f, terse: bool, show_types: bool) -> list[str]:
+def _one(f, terse: bool, show_types: bool, checked: str | None = None) -> list[str]:
     kind = f"{_LEVEL[f.severity]}:{f.rule_id}:" if show_types else f"{_LEVEL[f.severity]}:"
+    message = f.message + short_versions(f.versions, checked)
     if terse:
-        return [f"{f.path}:{f.line}: {kind} {f.message}"]
+        return [f"{f.path}:{f.line}: {kind} {message}"]
     lineno = f.patch_line if getattr(f, "patch_line", None) else f.line
-    out = [f"{kind} {f.message}", f"#{lineno}: FILE: {f.path}:{f.line}:"]
+    out = [f"{kind} {message}", f"#{lineno}: FILE: {f.path}:{f.line}:"]
     if f.snippet:
         out.append(f"+{f.snippet}")
     if f.fixed_by:
@@ -54,7 +56,7 @@ def render_series(report: Report, patches: list[dict], terse: bool = False, show
         if many and not terse:
             out += ["-" * len(name), name, "-" * len(name)]
         for f in found:
-            out.extend(_one(f, terse, show_types))
+            out.extend(_one(f, terse, show_types, report.kernel_version))
         if not terse:
             for note in p.get("notes", []):
                 out += [f"NOTE: {note}", ""]
@@ -86,13 +88,13 @@ def render(
             if not terse:
                 out.append(f'Patch {idx} ("{subject}")')
             for f in group:
-                out.extend(_one(f, terse, show_types))
+                out.extend(_one(f, terse, show_types, report.kernel_version))
             if not terse:
                 out.append(totals(group))
                 out.append("")
     else:
         for f in report.findings:
-            out.extend(_one(f, terse, show_types))
+            out.extend(_one(f, terse, show_types, report.kernel_version))
     for s in report.skipped:
         out.append(f"NOTE: skipped {s.path}: {s.reason}")
     for e in report.errors:

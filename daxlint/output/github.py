@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from daxlint.model import Report, Severity
 from daxlint.output.text import summary_line
+from daxlint.version import short_versions
 
 _LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}
 
@@ -42,7 +43,7 @@ def render(report: Report) -> str:
                 props.append(("endColumn", f.end_column))
         name = names.get(f.rule_id)
         props.append(("title", f"{f.rule_id} ({name})" if name else f.rule_id))
-        message = f"{f.rule_id}: {f.message}"
+        message = f"{f.rule_id}: {f.message}{short_versions(f.versions, report.kernel_version)}"
         if f.fix:
             message += f"\nfix: {f.fix}"
         lines.append(_command(_LEVEL[f.severity], props, message))

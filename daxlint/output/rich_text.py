@@ -11,6 +11,7 @@ from rich.text import Text
 
 from daxlint.model import Report, Severity
 from daxlint.output.text import summary_line
+from daxlint.version import short_versions
 
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 
@@ -25,6 +26,7 @@ def print_report(report: Report, console: Console | None = None) -> None:
             line.append(f"{f.severity.value:<7} ", style=_STYLE[f.severity])
             line.append(f"{f.rule_id} ", style="bold")
             line.append(f.message)
+            line.append(short_versions(f.versions, report.kernel_version), style="cyan")
             if f.patch:
                 line.append(f"  (patch {f.patch}: {f.subject})", style="dim")
             console.print(line)

@@ -81,6 +81,8 @@ def _result(f, index: dict[str, int]) -> dict:
     props = {}
     if f.fix:
         props["suggestion"] = f.fix
+    if f.versions:
+        props["versions"] = f.versions
     if f.patch:
         props["patch"] = f.patch
         if f.subject:

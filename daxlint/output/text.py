@@ -4,11 +4,15 @@
 from __future__ import annotations
 
 from daxlint.model import Report
+from daxlint.version import short_versions
 
 
-def finding_line(f) -> str:
+def finding_line(f, checked: str | None = None) -> str:
+    """One finding; ``checked`` is the version range the run checked, so a
+    finding of only some of its versions says which ("(v6.3+)")."""
     where = f"{f.path}:{f.line}:{f.column}"
-    tail = f" (patch {f.patch}: {f.subject})" if f.patch else ""
+    tail = short_versions(f.versions, checked)
+    tail += f" (patch {f.patch}: {f.subject})" if f.patch else ""
     if f.fixed_by:
         tail += f" [removed again by patch {f.fixed_by}]"
     return f"{where}: {f.severity.value}[{f.rule_id}] {f.message}{tail}"
@@ -27,7 +31,7 @@ def summary_line(report: Report) -> str:
 
 
 def render(report: Report) -> str:
-    out = [finding_line(f) for f in report.findings]
+    out = [finding_line(f, report.kernel_version) for f in report.findings]
     for s in report.skipped:
         out.append(f"{s.path}: skipped: {s.reason}")
     for e in report.errors:

@@ -135,3 +135,15 @@ def added_lines(placements: list[Placement]) -> dict[int, object]:
             elif ln.line_type == " ":
                 new_no += 1
     return out
+
+
+def shown_lines(placements: list[Placement]) -> set[int]:
+    """New-file line numbers (1-based) a patch shows: its added and context lines."""
+    out = set()
+    for pl in placements:
+        new_no = pl.new_start + 1
+        for ln in pl.hunk:
+            if ln.line_type in ("+", " "):
+                out.add(new_no)
+                new_no += 1
+    return out

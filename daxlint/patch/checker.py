@@ -16,7 +16,7 @@ from daxlint.core.fingerprint import identity
 from daxlint.core.kernel import KernelContext
 from daxlint.core.registry import rule_matches
 from daxlint.model import Finding, InternalError, Report, Skipped
-from daxlint.patch.apply import added_lines, declared_placements, map_line
+from daxlint.patch.apply import added_lines, declared_placements, map_line, shown_lines
 from daxlint.patch.mail import Patch
 from daxlint.patch.partial import partial_text
 from daxlint.patch.series import SERIES_ROOT, FileState, PatchOutcome, SeriesReader, SeriesTree
@@ -44,14 +44,15 @@ class SeriesChecker:
         self.version_from_tree = version_from_tree
 
     def _engine(self, tree: SeriesTree) -> Engine:
-        version, source = self.kernel.version, self.kernel.version_source
+        version, source, versions = self.kernel.version, self.kernel.version_source, self.kernel.versions
         if self.version_from_tree and isinstance(tree.base, GitTreeReader):
             mk = tree.base.read("Makefile")
             found = makefile_version(mk) if mk else None
             if found is not None:
-                version, source = found, "Makefile"
+                version, source, versions = found, "Makefile", None
         root = None if tree.root == SERIES_ROOT else tree.root
-        kernel = KernelContext(Path(root) if root else None, version, source, reader=SeriesReader(tree))
+        reader = SeriesReader(tree)
+        kernel = KernelContext(Path(root) if root else None, version, source, reader, versions=versions, build=self.kernel.build)
         return Engine(self.rules, kernel, self.options)
 
     def check(self, patches: list[Patch], series) -> SeriesResult:
@@ -63,11 +64,13 @@ class SeriesChecker:
             states = series.advance(patch, outcome)
             open_findings = _carry_forward(open_findings, states, patch.index)
             engine = self._engine(series.tree)
-            outcome.kernel_version = str(engine.kernel.effective_version)
+            outcome.kernel_version = engine.kernel.version_label
             if report.kernel_version is None:
                 report.kernel_version = outcome.kernel_version
             for st in states:
-                found = self._check_file(engine, patch, st, series.tree, report)
+                found, after = self._check_file(engine, patch, st, series.tree, report)
+                if after is not None:
+                    open_findings = _still_there(open_findings, st.diff.new_path, after, patch.index)
                 report.findings.extend(found)
                 open_findings.extend((f, st.diff.new_path, f.line) for f in found)
             outcomes.append(outcome)
@@ -75,14 +78,18 @@ class SeriesChecker:
         report.findings.sort(key=lambda f: (f.patch or 0, f.path, f.line, f.column, f.rule_id))
         return SeriesResult(report, outcomes)
 
-    def _check_file(self, engine: Engine, patch: Patch, st: FileState, tree: SeriesTree, report: Report) -> list[Finding]:
+    def _check_file(
+        self, engine: Engine, patch: Patch, st: FileState, tree: SeriesTree, report: Report
+    ) -> tuple[list[Finding], _Visible | None]:
+        """The findings this patch brings into one file, and what the rules
+        see in the file after it (to tell which earlier findings it fixed)."""
         fd = st.diff
         if fd.new_path is None or fd.binary or fd.is_symlink or not wanted(fd.new_path, engine.file_kinds):
-            return []
+            return [], None
         placements = st.placements
         added = added_lines(placements)
         if not added:
-            return []  # a pure rename or a deletion introduces nothing
+            return [], None  # a pure rename or a deletion introduces nothing
         whole = isinstance(st.new_data, bytes)
         data = st.new_data if whole else partial_text(fd, placements, "new")
         abspath = os.path.join(tree.root, fd.new_path)
@@ -91,7 +98,7 @@ class SeriesChecker:
             report.skipped.append(
                 Skipped(fd.new_path, f"too large ({len(data)} bytes, limit {engine.options.max_bytes}) ({patch.describe()})")
             )
-            return []
+            return [], None
         res = engine.analyze(fd.new_path, data, abspath)
         report.files_parsed += int(res.parsed)
         report.skipped.extend(Skipped(s.path, f"{s.reason} ({patch.describe()})") for s in res.skipped)
@@ -117,7 +124,8 @@ class SeriesChecker:
             first_added = next(n for n in span if n in added)
             f.patch_line = fd.line_base + added[first_added].diff_line_no
             kept.append(f)
-        return kept
+        lines = None if whole else shown_lines(placements)
+        return kept, _Visible(lines, {(identity(f), f.line) for f in res.findings})
 
     def _findings_before(self, engine: Engine, st: FileState, root: str) -> set:
         fd = st.diff
@@ -126,6 +134,31 @@ class SeriesChecker:
         old = st.old_data if isinstance(st.old_data, bytes) else partial_text(fd, declared_placements(fd), "old")
         res = engine.analyze(fd.old_path, old, os.path.join(root, fd.old_path))
         return {identity(f) for f in res.findings}
+
+
+@dataclass
+class _Visible:
+    """What the rules saw of a file after a patch: the lines they saw (None:
+    all of it) and the findings there, as (identity, line)."""
+
+    lines: set[int] | None
+    findings: set[tuple]
+
+    def shows(self, line: int) -> bool:
+        return self.lines is None or line in self.lines
+
+
+def _still_there(open_findings, path: str, after: _Visible, index: int):
+    """Earlier patches' findings in ``path`` that the rules no longer report
+    where they now are: this patch fixed them (it may have deleted the
+    line, or put it under a guard that excludes the checked versions)."""
+    still = []
+    for f, where, line in open_findings:
+        if where == path and after.shows(line) and (identity(f), line) not in after.findings:
+            f.fixed_by = index
+            continue
+        still.append((f, where, line))
+    return still
 
 
 def _carry_forward(open_findings, states: list[FileState], index: int):

@@ -1,4 +1,4 @@
-from daxlint.analysis.vmflags import may_write_vm_flags, model_for, wrapper_fix
+from daxlint.analysis.vmflags import build_fix, may_write_vm_flags, model_for
 from daxlint.core.rule import Rule
 from daxlint.model import Severity
 
@@ -82,7 +82,7 @@ class DirectVmFlagsWrite(Rule):
         for w in model.writes:
             if not w.is_direct or (userspace and w.field == "__vm_flags"):
                 continue
-            fix = wrapper_fix(model, w)
+            call, fix = build_fix(model, w, ctx.kernel)
             target = f"{w.vma_text}->{w.field}" if not model.vma_pointer_text(w).startswith("&") else f"{w.vma_text}.{w.field}"
             if w.field == "__vm_flags":
                 what = f"write '{w.op}' to the private {target}, behind the vm_flags_*() wrappers' back"
@@ -94,7 +94,12 @@ class DirectVmFlagsWrite(Rule):
                 what = f"direct write '{w.op}' to {target}"
             ctx.report(
                 w.node,
-                f"{what}: vm_flags is const since v6.3 (bc292ab00f6c; checking v{ctx.version}) and only "
-                f"the wrappers, which assert the mmap write lock, may change it; use {fix}",
+                f"{what}: vm_flags is const since v6.3 (bc292ab00f6c) and only "
+                f"the wrappers, which assert the mmap write lock, may change it; use {call}"
+                + (
+                    ""
+                    if fix == call
+                    else f" (under a version guard: the checked range {ctx.kernel.whole_range} reaches kernels without it)"
+                ),
                 fix=fix,
             )

@@ -90,6 +90,7 @@ class MixedmapOnDax(Rule):
     confidence = "medium"
     summary = "VM_MIXEDMAP set on an fs-dax or device-dax mapping (unneeded since e1fb4a086495)"
     tokens = (b"VM_MIXEDMAP",)
+    version_thresholds = (FIRST_VERSION,)
 
     def could_match(self, data):
         return may_write_vm_flags(data)

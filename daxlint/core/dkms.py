@@ -1,0 +1,55 @@
+"""DKMS packaging of an out-of-tree module: ``dkms.conf`` may restrict the
+kernels the module builds for with ``BUILD_EXCLUSIVE_KERNEL``, a regular
+expression over the kernel release string. That is the version range to
+check the module for when nothing else gives one."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from daxlint.core.catalog import newest_catalog_version
+from daxlint.errors import InputError
+from daxlint.version import KernelVersion, VersionRange, successor
+
+_EXCLUSIVE = re.compile(r"""^\s*BUILD_EXCLUSIVE_KERNEL\s*=\s*(?:"([^"]*)"|'([^']*)'|(\S+))""", re.M)
+_OLDEST = KernelVersion(3, 0)
+
+
+def find_dkms_conf(start: Path) -> Path | None:
+    """The dkms.conf at or above ``start`` (a module keeps it at its top)."""
+    p = start.resolve() if start.exists() else start.absolute()
+    if p.is_file():
+        p = p.parent
+    for d in (p, *p.parents):
+        candidate = d / "dkms.conf"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def dkms_range(conf: Path) -> VersionRange | None:
+    """The releases BUILD_EXCLUSIVE_KERNEL admits, from 3.0 to the newest
+    release the catalog knows; None when the file does not restrict them."""
+    try:
+        text = conf.read_text(encoding="utf-8", errors="replace")
+    except OSError as e:
+        raise InputError(f"{conf}: cannot read ({e.strerror})") from None
+    m = _EXCLUSIVE.search(text)
+    if m is None:
+        return None
+    expr = next(g for g in m.groups() if g is not None)
+    try:
+        pattern = re.compile(expr)
+    except re.error as e:
+        raise InputError(f"{conf}: BUILD_EXCLUSIVE_KERNEL is not a regular expression ({e})") from None
+    admitted = []
+    v, last = _OLDEST, newest_catalog_version()
+    while v <= last:
+        # Release strings as distributions spell them: 6.1.0-13-amd64, 6.12.5.
+        if any(pattern.match(release) for release in (f"{v}.0", f"{v}.0-1-amd64", f"{v}.10")):
+            admitted.append(v)
+        v = successor(v)
+    if not admitted:
+        raise InputError(f"{conf}: BUILD_EXCLUSIVE_KERNEL {expr!r} admits no kernel from {_OLDEST} to {last}")
+    return VersionRange(admitted[0], admitted[-1])

@@ -1,0 +1,538 @@
+"""The C preprocessor's conditions, evaluated for a kernel build without
+running the preprocessor.
+
+Code outside mainline is several programs at once: ``#if
+LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)`` branches, ``#ifndef
+HAVE_VM_FLAGS_SET`` compat shims set by a module's conftest, ``#if 0``
+blocks. ``scan()`` reads a file's conditional directives, ``#define``s and
+``#include``s from its bytes; ``Evaluation`` decides every branch for one
+build (a kernel version and the macros the build defines) with three-valued
+logic - true, false or unknown - and ``blank()`` gives the file as that
+build sees it: dead branches (and the directives of groups it decided)
+become spaces, so byte offsets and line numbers stay those of the file.
+Unknown stays in, as it always did: ``#ifdef CONFIG_X`` is unknown unless
+the build's configuration is given.
+
+What the evaluator knows: integer arithmetic, comparisons, ``&& || ! ?:``,
+``defined()``, ``LINUX_VERSION_CODE``, ``KERNEL_VERSION(a,b,c)``,
+``LINUX_VERSION_MAJOR/PATCHLEVEL/SUBLEVEL``, ``IS_ENABLED()``,
+``IS_BUILTIN()``, ``IS_MODULE()``, ``CONFIG_*``, object-like macros defined
+in the file, in headers it includes or on the command line, and kernel
+macros whose existence changed over time (asked of the API history)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from daxlint.version import KernelVersion
+
+
+class _Unknown:
+    """A value the build decides but daxlint cannot know."""
+
+    def __repr__(self) -> str:
+        return "UNKNOWN"
+
+    def __bool__(self) -> bool:
+        raise TypeError("UNKNOWN has no truth value: test 'is UNKNOWN' first")
+
+
+UNKNOWN = _Unknown()
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A number known only to lie in [lo, hi]: LINUX_VERSION_CODE when the
+    sublevel is not known."""
+
+    lo: int
+    hi: int
+
+
+# -- scanning ------------------------------------------------------------------
+
+_DIRECTIVE = re.compile(rb"^[ \t]*#[ \t]*([a-z_]+)\b", re.M)
+_CONDITIONAL = frozenset({"if", "ifdef", "ifndef", "elif", "elifdef", "elifndef", "else", "endif"})
+_COMMENTS = re.compile(r"/\*.*?\*/|//.*$", re.S | re.M)
+_DEFINE = re.compile(r"^([A-Za-z_]\w*)(\([^)]*\))?(?:\s+(.*))?$", re.S)
+_INCLUDE = re.compile(r'^\s*(?:"([^"]+)"|<([^>]+)>)')
+
+
+@dataclass(eq=False)
+class Branch:
+    kind: str  # if, ifdef, ifndef, elif, elifdef, elifndef, else
+    expr: str  # the condition as written ("" for else), comments removed
+    start: int  # first byte of the directive line
+    body: int  # first byte after the directive (and its continuation lines)
+    end: int = -1  # where the branch ends: the next directive of its group
+    group: Group | None = None
+
+
+@dataclass(eq=False)
+class Group:
+    """``#if ... #elif ... #else ... #endif``; ``endif`` is the span of the
+    #endif line, None when the file ends first."""
+
+    branches: list[Branch] = field(default_factory=list)
+    endif: tuple[int, int] | None = None
+    parent: Branch | None = None
+
+
+@dataclass(eq=False)
+class Define:
+    pos: int
+    name: str
+    value: str | None  # None: #undef
+    function_like: bool
+    parent: Branch | None
+
+
+@dataclass(eq=False)
+class Include:
+    pos: int
+    name: str
+    angled: bool
+    parent: Branch | None
+
+
+@dataclass
+class Directives:
+    """The directives of one file, in order."""
+
+    groups: list[Group] = field(default_factory=list)  # every group, in order of their #if
+    defines: list[Define] = field(default_factory=list)
+    includes: list[Include] = field(default_factory=list)
+
+
+def _directive_lines(data: bytes):
+    """(kind, text after the keyword, line start, end of the directive
+    including continuation lines) for every directive of ``data``."""
+    for m in _DIRECTIVE.finditer(data):
+        start = m.start()
+        end = data.find(b"\n", m.end())
+        while end >= 0 and data[start:end].rstrip(b"\r").endswith(b"\\"):
+            end = data.find(b"\n", end + 1)
+        end = len(data) if end < 0 else end + 1
+        rest = data[m.end() : end].decode("utf-8", "replace").replace("\\\r\n", " ").replace("\\\n", " ")
+        yield m.group(1).decode(), _COMMENTS.sub(" ", rest).strip(), start, end
+
+
+def scan(data: bytes) -> Directives:
+    """The conditional groups, defines and includes of ``data``. Unbalanced
+    directives (a hunk that shows an #else but not its #if) are ignored."""
+    out = Directives()
+    if b"#" not in data:
+        return out
+    stack: list[Group] = []
+
+    def current() -> Branch | None:
+        return stack[-1].branches[-1] if stack else None
+
+    for kind, rest, start, end in _directive_lines(data):
+        if kind in ("if", "ifdef", "ifndef"):
+            group = Group(parent=current())
+            group.branches.append(Branch(kind, rest, start, end, group=group))
+            out.groups.append(group)
+            stack.append(group)
+        elif kind in ("elif", "elifdef", "elifndef", "else"):
+            if not stack:
+                continue
+            group = stack[-1]
+            group.branches[-1].end = start
+            group.branches.append(Branch(kind, "" if kind == "else" else rest, start, end, group=group))
+        elif kind == "endif":
+            if not stack:
+                continue
+            group = stack.pop()
+            group.branches[-1].end = start
+            group.endif = (start, end)
+        elif kind in ("define", "undef"):
+            m = _DEFINE.match(rest)
+            if m:
+                value = None if kind == "undef" else (m.group(3) or "").strip()
+                out.defines.append(Define(start, m.group(1), value, m.group(2) is not None, current()))
+        elif kind == "include":
+            m = _INCLUDE.match(rest)
+            if m:
+                out.includes.append(Include(start, m.group(1) or m.group(2), m.group(2) is not None, current()))
+    for group in stack:  # the file ended inside them
+        group.branches[-1].end = len(data)
+    return out
+
+
+# -- expressions -----------------------------------------------------------------
+
+_TOKEN = re.compile(
+    r"\s*(?:(?P<num>0[xX][0-9a-fA-F]+|\d+)[uUlL]*|(?P<char>'(?:\\.|[^'\\])')|(?P<id>[A-Za-z_]\w*)"
+    r"|(?P<op>&&|\|\||<<|>>|<=|>=|==|!=|[-+*/%<>&|^!~?:(),]))"
+)
+_BINARY = {
+    "||": 1, "&&": 2, "|": 3, "^": 4, "&": 5, "==": 6, "!=": 6,
+    "<": 7, ">": 7, "<=": 7, ">=": 7, "<<": 8, ">>": 8, "+": 9, "-": 9, "*": 10, "/": 10, "%": 10,
+}  # fmt: skip
+_MAX_EXPANSION = 8
+
+
+def tokens(expr: str) -> list[str] | None:
+    """The tokens of a condition; None when something in it is not C."""
+    out, pos = [], 0
+    expr = expr.strip()
+    while pos < len(expr):
+        m = _TOKEN.match(expr, pos)
+        if m is None or m.end() == pos:
+            return None
+        if m.group("num") is not None:
+            out.append(m.group("num"))
+        else:
+            out.append(m.group(m.lastgroup))
+        pos = m.end()
+        while pos < len(expr) and expr[pos].isspace():
+            pos += 1
+    return out
+
+
+def kernel_version_code(major: int, minor: int, sublevel: int) -> int:
+    """KERNEL_VERSION(a, b, c) of current kernels (the sublevel saturates)."""
+    return (major << 16) + (minor << 8) + min(sublevel, 255)
+
+
+def truth(value) -> bool | _Unknown:
+    if value is UNKNOWN:
+        return UNKNOWN
+    if isinstance(value, Interval):
+        return True if value.lo > 0 or value.hi < 0 else (False if value.lo == value.hi == 0 else UNKNOWN)
+    return value != 0
+
+
+class Macros:
+    """What an expression's identifiers stand for at one point of a file:
+    ``value(name)`` is the macro's replacement text, ``defined(name)`` True,
+    False or UNKNOWN; ``builtin(name)`` answers names the build itself
+    defines (LINUX_VERSION_CODE and friends, CONFIG_*, kernel macros)."""
+
+    def __init__(self, lookup: Callable[[str], tuple[object, object]]):
+        # lookup(name) -> (defined: True/False/UNKNOWN, value: str | int | Interval | UNKNOWN | None)
+        self.lookup = lookup
+
+
+class _Parser:
+    def __init__(self, toks: list[str], macros: Macros, depth: int):
+        self.toks = toks
+        self.pos = 0
+        self.macros = macros
+        self.depth = depth
+
+    def peek(self) -> str | None:
+        return self.toks[self.pos] if self.pos < len(self.toks) else None
+
+    def take(self) -> str:
+        tok = self.toks[self.pos]
+        self.pos += 1
+        return tok
+
+    def expect(self, tok: str) -> None:
+        if self.peek() != tok:
+            raise ValueError(f"expected {tok!r}")
+        self.pos += 1
+
+    def expression(self, floor: int = 0):
+        left = self.unary()
+        while True:
+            op = self.peek()
+            if op == "?" and floor == 0:
+                self.take()
+                yes = self.expression()
+                self.expect(":")
+                no = self.expression()
+                t = truth(left)
+                if t is UNKNOWN:
+                    left = yes if yes == no and yes is not UNKNOWN else UNKNOWN
+                else:
+                    left = yes if t else no
+                continue
+            prec = _BINARY.get(op)
+            if prec is None or prec <= floor:
+                return left
+            self.take()
+            right = self.expression(prec)
+            left = _binary(op, left, right)
+
+    def unary(self):
+        tok = self.take()
+        if tok in ("!", "-", "+", "~"):
+            value = self.unary()
+            if tok == "!":
+                t = truth(value)
+                return UNKNOWN if t is UNKNOWN else int(not t)
+            if not isinstance(value, int):
+                return UNKNOWN
+            return {"-": -value, "+": value, "~": ~value}[tok]
+        if tok == "(":
+            value = self.expression()
+            self.expect(")")
+            return value
+        if tok[0].isdigit():
+            return int(tok, 0) if not (len(tok) > 1 and tok[0] == "0" and tok[1] not in "xX") else int(tok, 8)
+        if tok[0] == "'":
+            body = tok[1:-1]
+            return ord(body[-1]) if body else 0
+        if tok == "defined":
+            paren = self.peek() == "("
+            if paren:
+                self.take()
+            name = self.take()
+            if paren:
+                self.expect(")")
+            d, _value = self.macros.lookup(name)
+            return UNKNOWN if d is UNKNOWN else int(d)
+        if tok[0].isalpha() or tok[0] == "_":
+            if self.peek() == "(":
+                return self.call(tok)
+            return self.identifier(tok)
+        raise ValueError(f"unexpected {tok!r}")
+
+    def arguments(self) -> list[list[str]]:
+        self.expect("(")
+        args: list[list[str]] = [[]]
+        depth = 0
+        while True:
+            tok = self.take()
+            if tok == ")" and depth == 0:
+                return args if args != [[]] else []
+            if tok == "," and depth == 0:
+                args.append([])
+                continue
+            depth += tok == "("
+            depth -= tok == ")"
+            args[-1].append(tok)
+
+    def call(self, name: str):
+        args = self.arguments()
+        if name == "KERNEL_VERSION" and len(args) == 3:
+            parts = [self.sub(a) for a in args]
+            if all(isinstance(p, int) for p in parts):
+                return kernel_version_code(*parts)
+            return UNKNOWN
+        if name in ("IS_ENABLED", "IS_BUILTIN", "IS_MODULE", "IS_REACHABLE") and len(args) == 1 and len(args[0]) == 1:
+            symbol = args[0][0]
+            builtin, _ = self.macros.lookup(symbol)
+            module, _ = self.macros.lookup(symbol + "_MODULE")
+            if name == "IS_BUILTIN":
+                return UNKNOWN if builtin is UNKNOWN else int(builtin)
+            if name == "IS_MODULE":
+                return UNKNOWN if module is UNKNOWN else int(module)
+            if builtin is True or module is True:
+                return 1
+            return 0 if builtin is False and module is False else UNKNOWN
+        return UNKNOWN  # a function-like macro we do not expand
+
+    def sub(self, toks: list[str]):
+        if self.depth > _MAX_EXPANSION:
+            return UNKNOWN
+        return evaluate_tokens(toks, self.macros, self.depth + 1)
+
+    def identifier(self, name: str):
+        d, value = self.macros.lookup(name)
+        if d is False:
+            return 0  # C: an undefined identifier is 0
+        if value is None or value is UNKNOWN:
+            return UNKNOWN
+        if isinstance(value, (int, Interval)):
+            return value
+        toks = tokens(value)
+        if not toks or self.depth > _MAX_EXPANSION:
+            return UNKNOWN
+        return evaluate_tokens(toks, self.macros, self.depth + 1)
+
+
+def _binary(op: str, a, b):
+    if op in ("&&", "||"):
+        ta, tb = truth(a), truth(b)
+        if op == "&&":
+            if ta is False or tb is False:
+                return 0
+            return 1 if ta is True and tb is True else UNKNOWN
+        if ta is True or tb is True:
+            return 1
+        return 0 if ta is False and tb is False else UNKNOWN
+    if op in ("<", ">", "<=", ">=", "==", "!="):
+        return _compare(op, a, b)
+    if not isinstance(a, int) or not isinstance(b, int):
+        return UNKNOWN
+    if op in ("/", "%") and b == 0:
+        return UNKNOWN
+    if op in ("<<", ">>") and not 0 <= b < 64:
+        return UNKNOWN
+    return {
+        "|": lambda: a | b, "^": lambda: a ^ b, "&": lambda: a & b, "<<": lambda: a << b, ">>": lambda: a >> b,
+        "+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b,
+        "/": lambda: int(a / b), "%": lambda: a - b * int(a / b),
+    }[op]()  # fmt: skip
+
+
+def _compare(op: str, a, b):
+    if a is UNKNOWN or b is UNKNOWN:
+        return UNKNOWN
+    lo_a, hi_a = (a.lo, a.hi) if isinstance(a, Interval) else (a, a)
+    lo_b, hi_b = (b.lo, b.hi) if isinstance(b, Interval) else (b, b)
+    if op in (">", ">="):
+        op, (lo_a, hi_a, lo_b, hi_b) = ("<" if op == ">" else "<="), (lo_b, hi_b, lo_a, hi_a)
+    if op == "<":
+        return 1 if hi_a < lo_b else (0 if lo_a >= hi_b else UNKNOWN)
+    if op == "<=":
+        return 1 if hi_a <= lo_b else (0 if lo_a > hi_b else UNKNOWN)
+    same = lo_a == hi_a == lo_b == hi_b
+    disjoint = hi_a < lo_b or hi_b < lo_a
+    if op == "==":
+        return 1 if same else (0 if disjoint else UNKNOWN)
+    return 0 if same else (1 if disjoint else UNKNOWN)
+
+
+def evaluate_tokens(toks: list[str], macros: Macros, depth: int = 0):
+    try:
+        parser = _Parser(toks, macros, depth)
+        value = parser.expression()
+        return value if parser.peek() is None else UNKNOWN
+    except (ValueError, IndexError, KeyError, TypeError, OverflowError):
+        return UNKNOWN
+
+
+def evaluate(expr: str, macros: Macros):
+    """The value of a condition: an int, an Interval, or UNKNOWN."""
+    toks = tokens(expr)
+    return UNKNOWN if not toks else evaluate_tokens(toks, macros)
+
+
+# -- the build's view of a file -------------------------------------------------------
+
+
+def _and(a, b):
+    if a is False or b is False:
+        return False
+    return True if a is True and b is True else UNKNOWN
+
+
+def _not(a):
+    return UNKNOWN if a is UNKNOWN else not a
+
+
+@dataclass
+class Evaluation:
+    """Every branch of a file decided for one build: ``alive[branch]`` is
+    True, False or UNKNOWN (runs only if the build makes it so)."""
+
+    directives: Directives
+    alive: dict[Branch, object] = field(default_factory=dict)
+    taken: dict[Branch, object] = field(default_factory=dict)  # the group's own choice, whatever its parent
+    defines: dict[str, tuple[object, object]] = field(default_factory=dict)  # the file's macros at its end
+
+    def dead_spans(self) -> list[tuple[int, int]]:
+        """Byte spans the build never compiles: dead branch bodies, and the
+        directive lines of every group whose branches are all decided."""
+        spans: list[tuple[int, int]] = []
+        for group in self.directives.groups:
+            parent = self.alive.get(group.parent, True) if group.parent is not None else True
+            if parent is False:
+                continue  # blanked with its parent branch
+            for b in group.branches:
+                if self.alive[b] is False:
+                    spans.append((b.body, b.end))
+            if all(self.taken[b] is not UNKNOWN for b in group.branches) and group.endif is not None:
+                spans.extend((b.start, b.body) for b in group.branches)
+                spans.append(group.endif)
+        return sorted(spans)
+
+
+def evaluate_file(
+    directives: Directives, lookup_outside: Callable[[str], tuple[object, object]], included: Callable[[Include, dict], None] | None = None
+) -> Evaluation:
+    """Decide every branch of a file for one build. ``lookup_outside(name)``
+    answers for names the file itself does not define at that point (the
+    command line, the kernel); ``included(include, table)`` adds the
+    defines of an included header to ``table`` when the include is live."""
+    ev = Evaluation(directives)
+    # name -> (defined, value) as the file defines them so far
+    table: dict[str, tuple[object, object]] = {}
+
+    def lookup(name: str):
+        return table.get(name) or lookup_outside(name)
+
+    macros = Macros(lookup)
+    events: list[tuple[int, int, object]] = []
+    for group in directives.groups:
+        for b in group.branches:
+            events.append((b.start, 0, b))
+    for d in directives.defines:
+        events.append((d.pos, 1, d))
+    for inc in directives.includes:
+        events.append((inc.pos, 1, inc))
+    events.sort(key=lambda e: (e[0], e[1]))
+    taken: dict[Group, list[object]] = {}
+    for _pos, _order, item in events:
+        if isinstance(item, Branch):
+            group = item.group
+            before = taken.setdefault(group, [])
+            none_before = True
+            for t in before:
+                none_before = _and(none_before, _not(t))
+            cond = _condition(item, macros)
+            here = _and(none_before, cond) if item.kind != "else" else none_before
+            before.append(cond if item.kind != "else" else True)
+            parent = ev.alive.get(group.parent, True) if group.parent is not None else True
+            ev.taken[item] = here
+            ev.alive[item] = _and(parent, here)
+            continue
+        parent_state = ev.alive.get(item.parent, True) if item.parent is not None else True
+        if parent_state is False:
+            continue
+        if isinstance(item, Define):
+            if item.function_like:
+                table[item.name] = (True if parent_state is True else UNKNOWN, UNKNOWN)
+            elif parent_state is True:
+                table[item.name] = (False, None) if item.value is None else (True, item.value)
+            else:
+                table[item.name] = (UNKNOWN, UNKNOWN)
+        elif included is not None:
+            added: dict[str, tuple[object, object]] = {}
+            included(item, added)
+            for name, entry in added.items():
+                table[name] = entry if parent_state is True else (UNKNOWN, UNKNOWN)
+    ev.defines = table
+    return ev
+
+
+def _condition(branch: Branch, macros: Macros):
+    if branch.kind in ("ifdef", "ifndef", "elifdef", "elifndef"):
+        name = branch.expr.split()[0] if branch.expr.split() else ""
+        if not re.fullmatch(r"[A-Za-z_]\w*", name):
+            return UNKNOWN
+        defined, _ = macros.lookup(name)
+        return _not(defined) if branch.kind.endswith("ndef") else defined
+    return truth(evaluate(branch.expr, macros))
+
+
+def blank(data: bytes, spans: Iterable[tuple[int, int]]) -> bytes:
+    """``data`` with every span turned into spaces, line breaks kept."""
+    out = bytearray(data)
+    for start, end in spans:
+        for i in range(start, min(end, len(out))):
+            if out[i] not in (0x0A, 0x0D):
+                out[i] = 0x20
+    return bytes(out)
+
+
+def version_macros(version: KernelVersion, sublevel: int | None) -> dict[str, tuple[object, object]]:
+    """LINUX_VERSION_CODE and friends for a build of ``version``."""
+    base = kernel_version_code(version.major, version.minor, 0)
+    code = base + sublevel if sublevel is not None else Interval(base, base + 255)
+    return {
+        "LINUX_VERSION_CODE": (True, code),
+        "LINUX_VERSION_MAJOR": (True, version.major),
+        "LINUX_VERSION_PATCHLEVEL": (True, version.minor),
+        "LINUX_VERSION_SUBLEVEL": (True, sublevel if sublevel is not None else Interval(0, 255)),
+        "__KERNEL__": (True, 1),
+        "__ASSEMBLY__": (False, None),
+        "KERNEL_VERSION": (True, UNKNOWN),
+    }
