@@ -109,7 +109,7 @@ def ruleset_signature() -> str:
     h = hashlib.sha256(__version__.encode())
     root = rules_dir()
     for p in sorted(root.rglob("*")):
-        if p.is_file() and p.suffix in (".py", ".h"):
+        if p.is_file() and p.suffix in (".py", ".h", ".toml"):
             h.update(str(p.relative_to(root)).encode())
             h.update(p.read_bytes())
     pkg = Path(__file__).resolve().parent
