@@ -22,6 +22,7 @@ from tree_sitter import Node
 
 from daxlint.analysis.fileindex import FileIndex, callee_name, index_for, is_member_call, unwrap, value_parent
 from daxlint.analysis.locate import is_word_byte, word_starts
+from daxlint.core.build import build_view
 from daxlint.core.source import SourceFile
 from daxlint.core.syntax import call_args, enclosing_function, function_name, parameters, text, walk
 
@@ -505,9 +506,11 @@ class DirectoryFacts:
 
 def _read_facts(kernel, path: str) -> tuple[bool, DaxFacts | None]:
     """(whether the file can be read, its DaxFacts when it mentions a DAX
-    token) for a file read through the kernel reader, once per run: a
-    driver's files are asked about by each of its siblings and by the
-    Kconfig entry that builds them."""
+    token) for a file read through the kernel reader, once per run and
+    version: a driver's files are asked about by each of its siblings and by
+    the Kconfig entry that builds them. The facts are those of the file as
+    the checked build sees it (a devm_memremap_pages() under #if 0 is not
+    one)."""
 
     def read() -> tuple[bool, DaxFacts | None]:
         data = kernel.read(path)
@@ -515,9 +518,9 @@ def _read_facts(kernel, path: str) -> tuple[bool, DaxFacts | None]:
             return False, None
         if not any(t in data for t in PAGE_TOKENS + PROVIDER_TOKENS):
             return True, None
-        return True, DaxFacts(SourceFile(path, data))
+        return True, DaxFacts(SourceFile(path, build_view(data, kernel.effective_version, kernel.build), original=data))
 
-    return kernel.memo((_read_facts, os.path.normpath(path)), read)
+    return kernel.memo((_read_facts, os.path.normpath(path), kernel.effective_version), read)
 
 
 def read_facts(kernel, path: str) -> DaxFacts | None:

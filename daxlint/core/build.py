@@ -238,6 +238,12 @@ def views(
     return list(by_data.values())
 
 
+def build_view(data: bytes, version: KernelVersion, setup: BuildSetup) -> bytes:
+    """``data`` as one build of ``version`` sees it (headers it includes
+    are not read: for files rules consult besides the checked one)."""
+    return views(data, [version], setup, set())[0].data
+
+
 def _plain_views(data: bytes, versions: list[KernelVersion], rule_thresholds: set[KernelVersion]) -> list[View]:
     view = View(data)
     run_of: dict[tuple, tuple[KernelVersion, list[KernelVersion]]] = {}
