@@ -15,6 +15,7 @@ from daxlint.core.config import Config, load_config
 from daxlint.core.dkms import dkms_range, find_dkms_conf
 from daxlint.core.engine import Engine, EngineOptions
 from daxlint.core.kernel import KernelContext, find_tree_root
+from daxlint.core.outfiles import write_file
 from daxlint.core.registry import RuleSelectionError, select_rules
 from daxlint.errors import EXIT_CLEAN, EXIT_FINDINGS, InputError, UserError
 from daxlint.model import Report, Severity
@@ -154,14 +155,9 @@ def emit(report: Report, fmt: str, output: str | None, **render_kw) -> None:
 
 
 def write_text(text: str, output: str | None) -> None:
-    """Print ``text``, or replace the file ``output`` with it atomically."""
+    """Print ``text``, or write it to the file ``output`` (atomically for a
+    regular file, through a device or FIFO: see core/outfiles.py)."""
     if output is None:
         click.echo(text, nl=False)
         return
-    try:
-        tmp = f"{output}.tmp-{os.getpid()}"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, output)
-    except OSError as e:
-        raise UserError(f"cannot write {output}: {e.strerror}") from None
+    write_file(output, text)
