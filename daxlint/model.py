@@ -71,9 +71,15 @@ class Finding:
 class Skipped:
     path: str
     reason: str
+    # A path listed on standard input that does not exist (a file a diff
+    # deleted): noted, but no code went unanalysed, so --strict lets it pass.
+    missing: bool = False
 
     def to_dict(self) -> dict:
-        return {"path": self.path, "reason": self.reason}
+        d: dict = {"path": self.path, "reason": self.reason}
+        if self.missing:
+            d["missing"] = True
+        return d
 
 
 @dataclass

@@ -5,9 +5,15 @@ without a diff, and the exit status policy (--strict, --fail-on)."""
 
 from __future__ import annotations
 
+import base64
+import io
 import json
+import os
+import re
 import sqlite3
+import subprocess
 
+import pytest
 from test_cli import DIRECT_WRITE, make_tree
 
 from audit_repo import ScratchRepo, mmap_writer
@@ -79,3 +85,323 @@ def test_damaged_audit_store_names_the_path_and_the_way_out(tmp_path):
     assert rc == 2 and out == b""
     (line,) = err.decode().strip().splitlines()
     assert str(db) in line and "damaged" in line and f"delete {db}" in line
+
+
+# -- 4. file names that are not UTF-8, in every format, with and without the cache
+
+RAW_NAME = b"drivers/misc/n\xffme\xe9.c"  # Latin-1 bytes, not UTF-8
+SHOWN_NAME = "drivers/misc/n\\xffme\\xe9.c"
+
+
+def _tree_with_raw_name(tmp_path):
+    tree = make_tree(tmp_path / "linux", files={"drivers/misc/ok.c": "int ok;\n"})
+    with open(os.path.join(os.fsencode(tree), RAW_NAME), "wb") as fh:
+        fh.write(DIRECT_WRITE.encode())
+    return tree
+
+
+@pytest.mark.parametrize("cache", ["--no-cache", "cached", "warm"])
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_non_utf8_file_name_in_every_format(tmp_path, monkeypatch, fmt, cache):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    tree = _tree_with_raw_name(tmp_path)
+    args = ["check", "--format", fmt, "."] + (["--no-cache"] if cache == "--no-cache" else [])
+    if cache == "warm":  # the second run answers from the cache
+        assert run_inprocess(*args, cwd=tree)[0] == 1
+    rc, out, err = run_inprocess(*args, cwd=tree)
+    assert rc == 1, err
+    out.decode("utf-8")  # valid UTF-8 whatever the name
+    if fmt == "json":
+        (f,) = json.loads(out)["findings"]
+        assert (f["rule_id"], f["path"], f["line"]) == ("DAX301", SHOWN_NAME, 3)
+        assert base64.b64decode(f["path_base64"]) == RAW_NAME
+    elif fmt == "sarif":
+        (res,) = json.loads(out)["runs"][0]["results"]
+        loc = res["locations"][0]["physicalLocation"]
+        assert loc["artifactLocation"]["uri"] == "drivers/misc/n%FFme%E9.c" and loc["region"]["startLine"] == 3
+    elif fmt == "github":
+        assert f"::error file={SHOWN_NAME},line=3,col=2,".encode() in out
+    elif fmt == "checkpatch":
+        assert f"#3: FILE: {SHOWN_NAME}:3:".encode() in out
+    else:
+        assert f"{SHOWN_NAME}:3:2: error[DAX301]".encode() in out
+    if cache == "warm":
+        with sqlite3.connect(tmp_path / "xdg" / "daxlint" / "results-v2.sqlite") as con:
+            paths = [p for (p,) in con.execute("SELECT path FROM stat")]
+        assert os.path.join(os.fsencode(tree), RAW_NAME) in paths  # stored as its bytes
+
+
+def test_non_utf8_file_name_in_baselines_and_the_diff_gate(tmp_path):
+    tree = _tree_with_raw_name(tmp_path)
+    rc, _, err = run_inprocess("check", "--write-baseline", "base.json", ".", cwd=tree)
+    assert rc == 0, err
+    json.loads((tree / "base.json").read_text(encoding="utf-8"))  # valid UTF-8 JSON
+    rc, out, err = run_inprocess("check", "--format", "json", "--baseline", "base.json", ".", cwd=tree)
+    assert rc == 0 and json.loads(out)["findings"] == [], err
+
+
+def test_non_utf8_file_name_in_patch_mode_and_audit(tmp_path):
+    r = ScratchRepo(tmp_path / "repo")
+    r.write("drivers/misc/ok.c", "int ok;\n")
+    r.commit("base")
+    with open(os.path.join(os.fsencode(r.path), RAW_NAME), "wb") as fh:
+        fh.write(DIRECT_WRITE.encode())
+    r.commit("misc: add a driver")
+    patch = subprocess.run(["git", "format-patch", "-1", "--stdout"], cwd=r.path, capture_output=True, check=True).stdout
+    for fmt in FORMATS:
+        rc, out, err = run_inprocess("patch", "--format", fmt, "-", cwd=r.path, stdin=patch)
+        assert rc == 1, err
+        if fmt == "json":
+            assert [f["path"] for f in json.loads(out)["findings"]] == [SHOWN_NAME]
+        elif fmt == "sarif":
+            (res,) = json.loads(out)["runs"][0]["results"]
+            assert res["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "drivers/misc/n%FFme%E9.c"
+        else:
+            assert SHOWN_NAME.encode() in out
+    rc, out, err = run_inprocess("audit", "--repo", str(r.path), "--no-cache", "-q", "--format", "json", "HEAD~1..HEAD")
+    assert rc == 1, err
+    (f,) = json.loads(out)["commits"][0]["introduced"]
+    assert (f["path"], f["line"], base64.b64decode(f["path_base64"])) == (SHOWN_NAME, 3, RAW_NAME)
+    for fmt in ("text", "csv"):
+        rc, out, err = run_inprocess("audit", "--repo", str(r.path), "--no-cache", "-q", "--format", fmt, "HEAD~1..HEAD")
+        assert rc == 1 and SHOWN_NAME.encode() in out, err
+
+
+# -- 6. any encoding is analysed; only what cannot be C is skipped ----------------
+
+ENCODED = {
+    "latin-1 comment": DIRECT_WRITE.replace("{\n", "{\n\t/* caf\xe9, na\xefve */\n", 1).encode("latin-1"),
+    "broken utf-8": DIRECT_WRITE.replace("{\n", "{\n\t/* \xff\xfe\x80 */\n", 1).encode("latin-1"),
+    "utf-8 with bom": DIRECT_WRITE.encode("utf-8-sig"),
+    "utf-16 with bom": DIRECT_WRITE.encode("utf-16"),
+    "utf-16-le": DIRECT_WRITE.encode("utf-16-le"),
+    "utf-16-be": DIRECT_WRITE.encode("utf-16-be"),
+    "utf-32 with bom": DIRECT_WRITE.encode("utf-32"),
+    "utf-32-le": DIRECT_WRITE.encode("utf-32-le"),
+    "utf-32-be": DIRECT_WRITE.encode("utf-32-be"),
+    "stray nul (gcc ignores it)": DIRECT_WRITE.replace("return 0;", "return 0; /* \x00 */").encode(),
+}
+
+
+@pytest.mark.parametrize("name", ENCODED)
+def test_every_encoding_is_analysed(tmp_path, name):
+    tree = make_tree(tmp_path / "linux", files={})
+    (tree / "drivers").mkdir()
+    (tree / "drivers" / "drv.c").write_bytes(ENCODED[name])
+    for fmt in FORMATS:
+        rc, out, err = run_inprocess("check", "--no-cache", "--format", fmt, ".", cwd=tree)
+        assert rc == 1, (fmt, err, out)
+        out.decode("utf-8")
+        if fmt == "json":
+            data = json.loads(out)
+            expected_line = 4 if "comment" in name or "broken" in name else 3
+            assert findings(out) == [("DAX301", "drivers/drv.c", expected_line)] and data["skipped"] == []
+
+
+def test_latin1_bytes_in_snippets_and_fingerprints_work_in_every_format(tmp_path):
+    code = (
+        "static int m(struct file *f, struct vm_area_struct *vma)\n{\n\tvma->vm_flags |= VM_IO; /* d\xe9j\xe0 vu \xff */\n\treturn 0;\n}\n"
+    )
+    tree = make_tree(tmp_path / "linux", files={})
+    (tree / "drv.c").write_bytes(code.encode("latin-1"))
+    outs = {fmt: run_inprocess("check", "--format", fmt, ".", cwd=tree) for fmt in FORMATS}
+    assert all(rc == 1 for rc, _, _ in outs.values())
+    (f,) = json.loads(outs["json"][1])["findings"]
+    assert f["line"] == 3 and f["fingerprint"] and "\ufffd" in f["snippet"]
+    assert "vma->vm_flags |= VM_IO; /* d\ufffdj\ufffd vu \ufffd */" in outs["checkpatch"][1].decode()
+
+
+def test_binary_file_is_skipped_with_a_note_in_every_format(tmp_path):
+    tree = make_tree(tmp_path / "linux", files={})
+    (tree / "blob.c").write_bytes(b"vma->vm_flags |= VM_IO;" + bytes(range(0, 32)) * 4)
+    expect = {
+        "text": b"blob.c: skipped: binary file",
+        "json": b'"reason": "binary file',
+        "sarif": b"skipped blob.c: binary file",
+        "github": b"::warning file=blob.c,title=daxlint skipped::binary file",
+        "checkpatch": b"NOTE: skipped blob.c: binary file",
+    }
+    for fmt in FORMATS:
+        rc, out, err = run_inprocess("check", "--no-cache", "--format", fmt, ".", cwd=tree)
+        assert rc == 0 and expect[fmt] in out, (fmt, out, err)
+        rc, out, err = run_inprocess("check", "--no-cache", "--strict", "--format", fmt, ".", cwd=tree)
+        assert rc == 2 and expect[fmt] in out, (fmt, out, err)
+        assert err.decode().strip() == "daxlint: error: 1 file could not be analysed (--strict): blob.c: binary file (contains NUL bytes)"
+
+
+# -- 5. a listed path that does not exist is a note; a named one stays an error ---
+
+
+def test_deleted_file_on_a_stdin_list_is_a_note_and_the_rest_is_checked(tmp_path):
+    # A listed document is not C, even with C in it: not analysed, as in a walk.
+    doc = "Drivers must not do this:\n\n" + DIRECT_WRITE
+    tree = make_tree(
+        tmp_path / "linux", files={"drivers/misc/drv.c": DIRECT_WRITE, "drivers/misc/ok.c": "int ok;\n", "Documentation/dax.rst": doc}
+    )
+    listing = b"drivers/misc/gone.c\ndrivers/misc/drv.c\nDocumentation/dax.rst\ndrivers/misc/ok.c\n"
+    for fmt in FORMATS:
+        rc, out, err = run_inprocess("check", "--format", fmt, "-", cwd=tree, stdin=listing)
+        assert rc == 1, (fmt, err)
+        assert b"drivers/misc/gone.c" in out and b"does not exist" in out, fmt
+    rc, out, _ = run_inprocess("check", "--format", "json", "--strict", "-", cwd=tree, stdin=listing)
+    data = json.loads(out)
+    assert rc == 1 and findings(out) == [("DAX301", "drivers/misc/drv.c", 3)]
+    assert [(s["path"], s.get("missing")) for s in data["skipped"]] == [("drivers/misc/gone.c", True)]
+    assert data["summary"]["files_checked"] == 2
+    # git diff -z --name-only, and names git quotes.
+    rc, out, _ = run_inprocess("check", "--format", "json", "-", cwd=tree, stdin=b"drivers/misc/gone.c\0drivers/misc/drv.c\0")
+    assert rc == 1 and findings(out) == [("DAX301", "drivers/misc/drv.c", 3)]
+    rc, out, _ = run_inprocess("check", "--format", "json", "-", cwd=tree, stdin=b'"drivers/misc/drv.c"\n')
+    assert rc == 1 and findings(out) == [("DAX301", "drivers/misc/drv.c", 3)]
+
+
+def test_missing_path_on_the_command_line_is_still_an_error(tmp_path):
+    tree = make_tree(tmp_path / "linux", files={"drivers/misc/drv.c": DIRECT_WRITE})
+    rc, out, err = run_inprocess("check", "drivers/misc/gone.c", "drivers/misc/drv.c", cwd=tree)
+    assert rc == 2 and out == b"" and err.decode().strip() == "daxlint: error: drivers/misc/gone.c: no such file or directory"
+
+
+def test_stdin_list_of_only_deleted_files_is_clean(tmp_path):
+    tree = make_tree(tmp_path / "linux", files={"drivers/misc/drv.c": DIRECT_WRITE})
+    rc, out, err = run_inprocess("check", "-", cwd=tree, stdin=b"drivers/misc/gone.c\n")
+    assert rc == 0, err
+    assert b"drivers/misc/gone.c: skipped: listed on standard input but does not exist" in out
+
+
+def test_deleted_listed_file_fixes_its_baseline_entries(tmp_path):
+    tree = make_tree(tmp_path / "linux", files={"drivers/misc/drv.c": DIRECT_WRITE, "drivers/misc/old.c": DIRECT_WRITE})
+    assert run_inprocess("check", "--write-baseline", "b.json", ".", cwd=tree)[0] == 0
+    (tree / "drivers/misc/old.c").unlink()
+    rc, out, err = run_inprocess(
+        "check", "--format", "json", "--baseline", "b.json", "--update-baseline", "-", cwd=tree, stdin=b"drivers/misc/old.c\n"
+    )
+    assert rc == 0, err
+    assert [e["path"] for e in json.loads((tree / "b.json").read_text())["entries"]] == ["drivers/misc/drv.c"]
+
+
+# -- 9. rich markup and terminal escapes from code, names and subjects ------------
+
+HOSTILE_CODE = (
+    "static int m(struct file *f, struct vm_area_struct *vma)\n{\n"
+    "\tvma->vm_flags |= VM_IO; /* [/bold] [red]x \x1b]0;pwned\x07 \x1b[2J \x9b31m \u202e */\n"
+    "\treturn 0;\n}\n"
+)
+
+
+def _no_raw_controls(text: str) -> None:
+    bad = [c for c in text if (ord(c) < 32 and c not in "\t\n") or 0x7F <= ord(c) <= 0x9F or c == "\u202e"]
+    assert not bad, bad
+
+
+def test_escape_sequences_from_code_never_reach_the_terminal_raw(tmp_path):
+    tree = make_tree(tmp_path / "linux", files={"drivers/m[/bold]\x1b[2J.c": HOSTILE_CODE})
+    for fmt in ("text", "checkpatch", "github"):
+        rc, out, err = run_inprocess("check", "--format", fmt, ".", cwd=tree)
+        assert rc == 1, err
+        text = out.decode()
+        _no_raw_controls(text)
+        if fmt == "checkpatch":  # the one that prints the code
+            assert "\\x1b]0;pwned\\x07 \\x1b[2J \\u009b31m \\u202e" in text
+        assert "drivers/m[/bold]\\x1b[2J.c" in text
+
+
+def test_rich_views_print_markup_as_written(tmp_path):
+    from rich.console import Console
+
+    from daxlint.model import Finding, Report, Severity, Skipped
+    from daxlint.output.rich_text import print_report
+
+    report = Report(
+        findings=[
+            Finding(
+                "DAX301", Severity.ERROR, "drivers/[media]/x.c", 3, 2, "write to [bold]vm_flags[/]", snippet=HOSTILE_CODE.splitlines()[2]
+            )
+        ],
+        skipped=[Skipped("[/red]big.h", "too large [x]")],
+        notes=['Revert "[/bold] x"'],
+        files_checked=2,
+        kernel_version="6.3",
+    )
+    console = Console(file=io.StringIO(), force_terminal=True, width=200)
+    print_report(report, console)
+    shown = re.sub(r"\x1b\[[0-9;]*m", "", console.file.getvalue())  # rich's own colours
+    _no_raw_controls(shown)
+    for text in ("drivers/[media]/x.c", "write to [bold]vm_flags[/]", "skipped [/red]big.h: too large [x]", 'note: Revert "[/bold] x"'):
+        assert text in shown
+
+
+SUBJECTS = ['Revert "[/bold] x"', "[media] foo: add a driver", "dax: \x1b]0;pwned\x07 title \x1b[2J"]
+
+
+def test_audit_in_a_terminal_with_markup_and_escapes_in_subjects(tmp_path):
+    from rich.console import Console
+
+    from daxlint.audit.auditor import AuditOptions, Auditor
+    from daxlint.audit.store import AuditStore
+    from daxlint.core.registry import select_rules
+    from daxlint.output.audit.rich_view import print_audit
+    from daxlint.output.audit.text import render_text
+    from daxlint.sources.git import GitRepo
+
+    r = ScratchRepo(tmp_path / "repo")
+    r.write("drivers/misc/other.c", "int other;\n")
+    r.commit("base")
+    for i, subject in enumerate(SUBJECTS):
+        r.write(f"drivers/d{i}/drv.c", mmap_writer(f"d{i}_mmap"))
+        r.commit(subject, author="Ann [b]Author[/b] <ann@example.org>")
+    result = Auditor(GitRepo(r.path), select_rules([], []), AuditStore(":memory:"), AuditOptions(jobs=1)).run(["HEAD~3..HEAD"])
+    console = Console(file=io.StringIO(), force_terminal=True, width=200)
+    print_audit(result, console)
+    shown = re.sub(r"\x1b\[[0-9;]*m", "", console.file.getvalue())
+    _no_raw_controls(shown)
+    assert 'Revert "[/bold] x"' in shown and "[media] foo: add a driver" in shown and "Ann [b]Author[/b]" in shown
+    assert "dax: \\x1b]0;pwned\\x07 title \\x1b[2J" in shown
+    text = render_text(result)
+    _no_raw_controls(text)
+    assert "[media] foo: add a driver" in text and "dax: \\x1b]0;pwned\\x07 title \\x1b[2J" in text
+
+
+def test_patch_subjects_with_escapes_in_checkpatch_and_text(tmp_path):
+    diff = (
+        "From: a@example.org\nSubject: [PATCH] media: \x1b[2Jfoo: add\n\n---\n"
+        "--- a/drivers/q.c\n+++ b/drivers/q.c\n@@ -0,0 +1,5 @@\n" + "".join("+" + ln + "\n" for ln in HOSTILE_CODE.splitlines())
+    )
+    for fmt in ("text", "checkpatch"):
+        rc, out, err = run_inprocess("patch", "--kernel-version", "6.3", "--format", fmt, "-", cwd=tmp_path, stdin=diff.encode())
+        assert rc == 1, err
+        _no_raw_controls(out.decode())
+        assert "media: \\x1b[2Jfoo: add" in out.decode()
+
+
+# -- 14. daxlint corpus in an 80-column terminal -----------------------------------
+
+
+@pytest.mark.parametrize("width", [80, 100])
+def test_corpus_fits_a_narrow_terminal_without_losing_columns(width):
+    from rich.console import Console
+
+    from daxlint.commands.corpus import render_rich
+    from daxlint.corpus.entries import load_corpus, select_entries
+    from daxlint.corpus.runner import run_corpus
+
+    results = run_corpus(select_entries(load_corpus(None), []), None)
+    console = Console(file=io.StringIO(), width=width, no_color=True, force_terminal=False)
+    render_rich(results, console)
+    out = console.file.getvalue()
+    lines = out.splitlines()
+    assert max(len(ln) for ln in lines) <= width
+    table = out.split("\n\n")[0]
+    header = next(ln for ln in lines if "entry" in ln)
+    for column in ("entry", "state", "expected", "actual", "verdict"):
+        assert column in header, header
+    for res in results:  # every id whole, every state's verdict and ids readable
+        assert res.entry.id in table and res.entry.short_commit in table
+        for st in res.states:
+            for rid in st.expected:
+                assert rid in table
+    assert table.count("match") >= sum(st.present and st.status == "match" for r in results for st in r.states)
+    # The per-rule table keeps every rule's whole name (folded, not cut).
+    rules = out.split("per rule")[1]
+    flat = "".join(ln.split("│")[2].strip() for ln in rules.splitlines() if ln.count("│") > 2)
+    for cls in __import__("daxlint.core.registry", fromlist=["all_rules"]).all_rules():
+        assert re.sub(r"\s", "", cls.name) in flat, cls.name

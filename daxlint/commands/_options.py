@@ -20,6 +20,7 @@ from daxlint.core.registry import RuleSelectionError, select_rules
 from daxlint.errors import EXIT_CLEAN, EXIT_FINDINGS, InputError, UserError
 from daxlint.model import Report, Severity
 from daxlint.output import FORMATS, render
+from daxlint.output.escape import printable, utf8_safe
 from daxlint.version import VersionRange
 
 
@@ -64,6 +65,7 @@ def output_options(f):
     f = click.option(
         "--output", "-o", "output", type=click.Path(dir_okay=False, writable=True), help="Write the report to FILE instead of stdout."
     )(f)
+    f = strict_option(f)
     f = click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")(f)
     f = click.option(
         "--fail-on",
@@ -73,6 +75,15 @@ def output_options(f):
         help="Lowest severity that makes the exit status 1.",
     )(f)
     return f
+
+
+def strict_option(f):
+    return click.option(
+        "--strict",
+        is_flag=True,
+        help="Exit 2 when any file could not be analysed (binary, too large, timed out, too deeply nested, unreadable), "
+        "even with --exit-zero: a skipped file is never a way past the gate.",
+    )(f)
 
 
 def engine_options(f):
@@ -88,6 +99,8 @@ def user_errors(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
+        except UnicodeError:  # a bug, not bad input: reported as an internal error
+            raise
         except (InputError, RuleSelectionError, ValueError) as e:
             raise UserError(str(e)) from None
 
@@ -137,11 +150,27 @@ def make_engine(cfg: Config, rules, kernel: KernelContext, jobs: int = 0, no_cac
     return Engine(rules, kernel, opts)
 
 
-def exit_status(report: Report, fail_on: str, exit_zero: bool) -> int:
+def exit_status(report: Report, fail_on: str, exit_zero: bool, strict: bool = False) -> int:
+    """0, 1 by the findings at or above ``fail_on`` (0 with ``exit_zero``);
+    with ``strict`` a file that could not be analysed raises a UserError
+    (exit 2) after the report was written."""
+    if strict:
+        check_strict([(s.path, s.reason) for s in report.skipped if not s.missing])
     if exit_zero:
         return EXIT_CLEAN
     floor = Severity.parse(fail_on).rank
     return EXIT_FINDINGS if any(f.severity.rank >= floor for f in report.findings) else EXIT_CLEAN
+
+
+def check_strict(skipped: list[tuple[str, str]], what: tuple[str, str] = ("file", "files")) -> None:
+    """``--strict``: one line naming what could not be analysed, exit 2."""
+    if not skipped:
+        return
+    n = len(skipped)
+    path, reason = skipped[0]
+    first = f"{printable(path)}: {printable(reason)}"
+    noun = what[0] if n == 1 else what[1]
+    raise UserError(f"{n} {noun} could not be analysed (--strict): {first}" + (f" (and {n - 1} more)" if n > 1 else ""))
 
 
 def emit(report: Report, fmt: str, output: str | None, **render_kw) -> None:
@@ -156,7 +185,10 @@ def emit(report: Report, fmt: str, output: str | None, **render_kw) -> None:
 
 def write_text(text: str, output: str | None) -> None:
     """Print ``text``, or write it to the file ``output`` (atomically for a
-    regular file, through a device or FIFO: see core/outfiles.py)."""
+    regular file, through a device or FIFO: see core/outfiles.py). The
+    renderers escape what they print; an undecodable byte that reaches
+    here anyway is shown as \\xNN rather than failing the run."""
+    text = utf8_safe(text)
     if output is None:
         click.echo(text, nl=False)
         return

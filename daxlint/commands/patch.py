@@ -47,7 +47,7 @@ from daxlint.sources.git import open_repository
 @click.option("--terse", is_flag=True, help="checkpatch format: one line per finding.")
 @user_errors
 def command(
-    files, tree_dir, git_range, select, ignore, kernel_version, defines, undefines, config_path, fmt, output, exit_zero, fail_on, terse
+    files, tree_dir, git_range, select, ignore, kernel_version, defines, undefines, config_path, fmt, output, exit_zero, fail_on, strict, terse
 ):
     """Check a patch series: FILE is an mbox, a git format-patch file or a
     diff; '-' reads standard input.
@@ -92,4 +92,4 @@ def command(
     patch_info = [o.as_dict() for o in result.outcomes]
     extra = {"mode": mode, "patches": patch_info, "lines_checked": result.lines_checked}
     emit(report, fmt, output, terse=terse, extra=extra, patches=patch_info, lines_checked=result.lines_checked)
-    return exit_status(report, fail_on, exit_zero)
+    return exit_status(report, fail_on, exit_zero, strict)

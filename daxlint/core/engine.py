@@ -13,7 +13,7 @@ import traceback
 from dataclasses import dataclass, field
 
 from daxlint.core.build import View, include_candidates, views
-from daxlint.core.files import DEFAULT_MAX_BYTES, SCAN_LIMIT_BYTES, classify_bytes, file_kind, read_source_stat
+from daxlint.core.files import DEFAULT_MAX_BYTES, SCAN_LIMIT_BYTES, file_kind, read_source_stat, source_bytes
 from daxlint.core.fingerprint import assign_fingerprints
 from daxlint.core.kernel import KernelContext
 from daxlint.core.prefilter import TokenMatcher
@@ -85,10 +85,10 @@ class Engine:
         engine's own context unless a mode gives one per file)."""
         res = FileResult()
         kind = file_kind(display)
+        data, bad = source_bytes(data)  # any encoding: never a way to hide code
         applicable = self.rules_for(data, kind)
         if all(r.reports_unused_suppressions for r in applicable):
             return res
-        bad = classify_bytes(data)
         if bad:
             res.skipped.append(Skipped(display, bad))
             return res

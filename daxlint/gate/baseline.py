@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from daxlint.errors import InputError
 from daxlint.model import Finding
 
 BASELINE_VERSION = 1
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _COMMENT = (
     "daxlint baseline: findings recorded by 'daxlint check --write-baseline'; "
     "'daxlint check --baseline FILE' reports only findings not listed here. "
@@ -103,7 +105,9 @@ class Baseline:
         the old baseline or the new one, never half of one."""
         entries = sorted(set(self.entries), key=lambda e: (e.path, e.line, e.rule_id, e.fingerprint))
         doc = {"version": BASELINE_VERSION, "comment": _COMMENT, "entries": [e.to_dict() for e in entries]}
-        text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+        # A file name that is not UTF-8 keeps its bytes as \udcXX escapes
+        # (read back as they were written); everything else stays readable.
+        text = _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(doc, indent=2, ensure_ascii=False)) + "\n"
         write_file(self.file, text)
         self.entries = entries
 

@@ -4,18 +4,19 @@
 from __future__ import annotations
 
 from daxlint.model import Report
+from daxlint.output.escape import printable
 from daxlint.version import short_versions
 
 
 def finding_line(f, checked: str | None = None) -> str:
     """One finding; ``checked`` is the version range the run checked, so a
     finding of only some of its versions says which ("(v6.3+)")."""
-    where = f"{f.path}:{f.line}:{f.column}"
+    where = f"{printable(f.path)}:{f.line}:{f.column}"
     tail = short_versions(f.versions, checked)
-    tail += f" (patch {f.patch}: {f.subject})" if f.patch else ""
+    tail += f" (patch {f.patch}: {printable(f.subject or '')})" if f.patch else ""
     if f.fixed_by:
         tail += f" [removed again by patch {f.fixed_by}]"
-    return f"{where}: {f.severity.value}[{f.rule_id}] {f.message}{tail}"
+    return f"{where}: {f.severity.value}[{f.rule_id}] {printable(f.message)}{tail}"
 
 
 def summary_line(report: Report) -> str:
@@ -33,10 +34,10 @@ def summary_line(report: Report) -> str:
 def render(report: Report) -> str:
     out = [finding_line(f, report.kernel_version) for f in report.findings]
     for s in report.skipped:
-        out.append(f"{s.path}: skipped: {s.reason}")
+        out.append(f"{printable(s.path)}: skipped: {printable(s.reason)}")
     for e in report.errors:
-        out.append(f"{e.path}: internal error in {e.rule_id or 'daxlint'}: {e.message}")
+        out.append(f"{printable(e.path)}: internal error in {e.rule_id or 'daxlint'}: {printable(e.message)}")
     for note in report.notes:
-        out.append(f"note: {note}")
+        out.append(f"note: {printable(note)}")
     out.append(summary_line(report))
     return "\n".join(out) + "\n"
