@@ -405,3 +405,180 @@ def test_corpus_fits_a_narrow_terminal_without_losing_columns(width):
     flat = "".join(ln.split("│")[2].strip() for ln in rules.splitlines() if ln.count("│") > 2)
     for cls in __import__("daxlint.core.registry", fromlist=["all_rules"]).all_rules():
         assert re.sub(r"\s", "", cls.name) in flat, cls.name
+
+
+# -- 7. deep nesting is linear; a skipped file is never silent ------------------------
+
+DEPTH = 30000
+MMAP = "static int m(struct file *f, struct vm_area_struct *vma)\n{\n"
+DIRECT_ACCESS = (
+    "static long m_direct_access(struct dax_device *d, pgoff_t pgoff, long nr, enum dax_access_mode mode, void **kaddr, pfn_t *pfn)\n{\n"
+)
+
+
+def _deep(depth: int) -> dict[str, tuple[str, set]]:
+    """Nesting shapes (each around a finding), and what must be found: the
+    same as with no nesting at all (depth 1)."""
+    n = depth
+    return {
+        "braces.c": (MMAP + "{" * n + "vma->vm_flags |= VM_IO;" + "}" * n + "\nreturn 0;\n}\n", {("DAX301", 3)}),
+        "if_lines.c": (MMAP + "if (a) {\n" * n + "vma->vm_flags |= VM_IO;\n" + "}\n" * n + "return 0;\n}\n", {("DAX301", n + 3)}),
+        "if_dax.c": (
+            MMAP + "if (IS_DAX(inode)) {" * n + "vma->vm_flags |= VM_MIXEDMAP;" + "}" * n + "\nreturn 0;\n}\n",
+            {("DAX301", 3), ("DAX304", 3), ("DAX305", 3)},
+        ),
+        "preproc.c": (MMAP + "#if 1\n" * n + "vma->vm_flags |= VM_IO;\n" + "#endif\n" * n + "return 0;\n}\n", {("DAX301", n + 3)}),
+        "flag_chain.c": (MMAP + "vma->vm_flags |= " + " | ".join(["VM_IO"] * n) + ";\nreturn 0;\n}\n", {("DAX301", 3)}),
+        "parens_vma.c": (MMAP + "(" * n + "vma" + ")" * n + "->vm_flags |= VM_IO;\nreturn 0;\n}\n", {("DAX301", 3)}),
+        "negations.c": (MMAP + "if (" + "!(" * n + "IS_DAX(inode)" + ")" * n + ")\nvma->vm_flags |= VM_MIXEDMAP;\nreturn 0;\n}\n", None),
+        "exiting_guard.c": (
+            MMAP + "if (!IS_DAX(inode)) " + "{" * n + "return 0;" + "}" * n + "\nvma->vm_flags |= VM_MIXEDMAP;\nreturn 0;\n}\n",
+            {("DAX301", 4), ("DAX304", 4), ("DAX305", 4)},
+        ),
+        "pfn.c": (DIRECT_ACCESS + "{" * n + "*pfn = phys_to_pfn_t(addr, PFN_DEV);" + "}" * n + "\nreturn nr;\n}\n", {("DAX101", 3)}),
+        "pfn_special.c": (
+            DIRECT_ACCESS + "{" * n + "*pfn = __pfn_to_pfn_t(x, PFN_DEV | PFN_SPECIAL);" + "}" * n + "\nreturn nr;\n}\n",
+            {("DAX102", 3)},
+        ),
+        "to_page.c": (
+            "static void g(struct foo *f)\n{\n" + "{" * n + "struct page *p = pfn_t_to_page(f->pfn);\nget_page(p);" + "}" * n + "\n}\n",
+            {("DAX103", 3)},
+        ),
+    }
+
+
+def test_deep_nesting_is_analysed_completely_in_check():
+    """30,000 levels of each shape: every file is analysed (no skip, no
+    internal error) and reports what the flat version reports. Quadratic
+    parent walks took minutes here; a recursive helper gave up."""
+    from daxlint.core.engine import Engine, EngineOptions
+    from daxlint.core.kernel import KernelContext
+    from daxlint.core.registry import select_rules
+    from daxlint.version import KernelVersion
+
+    eng = Engine(select_rules([], []), KernelContext(None, KernelVersion(6, 3), "flag"), EngineOptions(jobs=1, use_cache=False))
+    flat = _deep(1)
+    for name, (code, expected) in _deep(DEPTH).items():
+        res = eng.analyze(name, code.encode())
+        assert res.skipped == [] and res.errors == [], (name, res.skipped, res.errors)
+        got = {(f.rule_id, f.line) for f in res.findings}
+        if expected is None:  # an even number of negations: the flat file's verdict with the sign flipped twice
+            flat_res = eng.analyze(name, flat[name][0].replace("!(", "!(!(", 1).replace(")\n", "))\n", 1).encode())
+            expected = {(f.rule_id, f.line) for f in flat_res.findings}
+        assert got == expected, name
+
+
+def test_deep_nesting_through_the_command_line_and_patch_mode(tmp_path):
+    code = MMAP + "{\n" * DEPTH + "\tvma->vm_flags |= VM_IO;\n" + "}\n" * DEPTH + "return 0;\n}\n"
+    tree = make_tree(tmp_path / "linux", files={"drivers/deep.c": code})
+    rc, out, err = run_inprocess("check", "--no-cache", "--strict", "--format", "json", ".", cwd=tree)
+    assert rc == 1, err
+    assert findings(out) == [("DAX301", "drivers/deep.c", DEPTH + 3)] and json.loads(out)["skipped"] == []
+    body = code.splitlines()
+    patch = (
+        "From: a@example.org\nSubject: [PATCH] deep: add\n\n---\ndiff --git a/drivers/deep.c b/drivers/deep.c\nnew file mode 100644\n"
+        f"--- /dev/null\n+++ b/drivers/deep.c\n@@ -0,0 +1,{len(body)} @@\n" + "".join(f"+{ln}\n" for ln in body)
+    )
+    rc, out, err = run_inprocess(
+        "patch", "--strict", "--kernel-version", "6.3", "--format", "json", "-", cwd=tmp_path, stdin=patch.encode()
+    )
+    assert rc == 1, err
+    assert findings(out) == [("DAX301", "drivers/deep.c", DEPTH + 3)] and json.loads(out)["skipped"] == []
+
+
+def test_parents_come_from_one_descent():
+    """parent_of() answers from one recorded descent: the chain of a node
+    30,000 deep is asked of tree-sitter once, not once per level."""
+    from daxlint.core.source import SourceFile
+    from daxlint.core.syntax import ancestors, enclosing_function, parent_index, walk
+
+    code = (MMAP + "{" * 2000 + "vma->vm_flags |= VM_IO;" + "}" * 2000 + "\nreturn 0;\n}\n").encode()
+    with parent_index():
+        src = SourceFile("x.c", code)
+        (asg,) = walk(src.root, {"assignment_expression"})
+        chain = list(ancestors(asg))
+        assert chain[-1] == src.root and len(chain) > 2000
+        assert [n.type for n in chain] == [n.type for n in _slow_ancestors(asg)]
+        assert enclosing_function(asg).type == "function_definition"
+    assert enclosing_function(asg).type == "function_definition"  # outside the index: Node.parent
+
+
+def _slow_ancestors(node):
+    out = []
+    n = node.parent
+    while n is not None:
+        out.append(n)
+        n = n.parent
+    return out
+
+
+class _Timeout:
+    """Stands for a file that takes longer than the limit."""
+
+    def __call__(self, *a, **k):
+        from daxlint.core.engine import FileTimeout
+
+        raise FileTimeout()
+
+
+SKIP_LINES = {
+    "text": b"drivers/misc/drv.c: skipped: took longer than 60s, skipped",
+    "json": b'"reason": "took longer than 60s, skipped',
+    "sarif": b"skipped drivers/misc/drv.c: took longer than 60s",
+    "github": b"::warning file=drivers/misc/drv.c,title=daxlint skipped::took longer than 60s",
+    "checkpatch": b"NOTE: skipped drivers/misc/drv.c: took longer than 60s",
+}
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_file_skipped_for_time_shows_in_every_format_and_strict_fails(tmp_path, monkeypatch, fmt):
+    from daxlint.core.engine import Engine
+
+    monkeypatch.setattr(Engine, "_analyze_parsed", _Timeout())
+    tree = make_tree(tmp_path / "linux", files={"drivers/misc/drv.c": DIRECT_WRITE})
+    rc, out, err = run_inprocess("check", "--no-cache", "--format", fmt, ".", cwd=tree)
+    assert rc == 0 and SKIP_LINES[fmt] in out, (out, err)
+    for extra in ([], ["--exit-zero"]):
+        rc, out, err = run_inprocess("check", "--no-cache", "--strict", *extra, "--format", fmt, ".", cwd=tree)
+        assert rc == 2 and SKIP_LINES[fmt] in out
+        assert (
+            err.decode().strip()
+            == "daxlint: error: 1 file could not be analysed (--strict): drivers/misc/drv.c: took longer than 60s, skipped"
+        )
+    patch = "From: a@example.org\nSubject: [PATCH] misc: add\n\n---\n--- /dev/null\n+++ b/drivers/misc/drv.c\n@@ -0,0 +1,5 @@\n" + "".join(
+        f"+{ln}\n" for ln in DIRECT_WRITE.splitlines()
+    )
+    rc, out, err = run_inprocess("patch", "--format", fmt, "-", cwd=tmp_path, stdin=patch.encode())
+    assert rc == 0 and b"took longer than 60s" in out, (out, err)
+    rc, out, err = run_inprocess("patch", "--strict", "--format", fmt, "-", cwd=tmp_path, stdin=patch.encode())
+    assert rc == 2 and b"took longer than 60s" in out and b"(--strict)" in err
+
+
+def test_strict_counts_internal_errors_and_nothing_on_a_clean_run(tmp_path, monkeypatch):
+    tree = make_tree(tmp_path / "linux", files={"drivers/misc/drv.c": DIRECT_WRITE})
+    rc, _, err = run_inprocess("check", "--no-cache", "--strict", ".", cwd=tree)
+    assert rc == 1 and err == b""
+    from daxlint.core.rule import Rule
+
+    rules = __import__("daxlint.core.registry", fromlist=["all_rules"]).all_rules()
+    dax301 = next(c for c in rules if c.id == "DAX301")
+    monkeypatch.setattr(dax301, "check", lambda self, ctx: 1 / 0)
+    assert issubclass(dax301, Rule)
+    rc, out, err = run_inprocess("check", "--no-cache", "--strict", ".", cwd=tree)
+    assert rc == 2 and b"internal error in DAX301" in out and b"ZeroDivisionError" in err
+
+
+def test_audit_strict_fails_on_a_skipped_commit(tmp_path):
+    r = ScratchRepo(tmp_path / "repo")
+    r.write("drivers/foo/drv.c", "int x;\n")
+    r.commit("one")
+    r.write("drivers/foo/drv.c", "int y;\n")
+    r.commit("two")
+    r.write("drivers/foo/drv.c", "int z;\n")
+    r.commit("three")
+    shallow = tmp_path / "shallow"
+    subprocess.run(["git", "clone", "-q", "--depth", "2", f"file://{r.path}", str(shallow)], check=True, capture_output=True)
+    rc, out, err = run_inprocess("audit", "--repo", str(shallow), "--no-cache", "-q", "HEAD")
+    assert rc == 0, err
+    rc, out, err = run_inprocess("audit", "--repo", str(shallow), "--no-cache", "-q", "--strict", "HEAD")
+    assert rc == 2 and b"could not be analysed (--strict): commit " in err

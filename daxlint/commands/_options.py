@@ -81,8 +81,8 @@ def strict_option(f):
     return click.option(
         "--strict",
         is_flag=True,
-        help="Exit 2 when any file could not be analysed (binary, too large, timed out, too deeply nested, unreadable), "
-        "even with --exit-zero: a skipped file is never a way past the gate.",
+        help="Exit 2 when any file could not be analysed (binary, too large, timed out, too deeply nested, unreadable, "
+        "an internal error), even with --exit-zero: a skipped file is never a way past the gate.",
     )(f)
 
 
@@ -155,7 +155,9 @@ def exit_status(report: Report, fail_on: str, exit_zero: bool, strict: bool = Fa
     with ``strict`` a file that could not be analysed raises a UserError
     (exit 2) after the report was written."""
     if strict:
-        check_strict([(s.path, s.reason) for s in report.skipped if not s.missing])
+        holes = [(s.path, s.reason) for s in report.skipped if not s.missing]
+        holes += [(e.path, f"internal error in {e.rule_id or 'daxlint'}: {e.message}") for e in report.errors]
+        check_strict(holes)
     if exit_zero:
         return EXIT_CLEAN
     floor = Severity.parse(fail_on).rank
