@@ -10,8 +10,11 @@ import io
 import json
 import os
 import re
+import shutil
 import sqlite3
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from test_cli import DIRECT_WRITE, make_tree
@@ -582,3 +585,221 @@ def test_audit_strict_fails_on_a_skipped_commit(tmp_path):
     assert rc == 0, err
     rc, out, err = run_inprocess("audit", "--repo", str(shallow), "--no-cache", "-q", "--strict", "HEAD")
     assert rc == 2 and b"could not be analysed (--strict): commit " in err
+
+
+# -- 10. mail without a diff: a note and exit 0; a malformed diff stays exit 2 -----
+
+COVER = (
+    "From 0123456789abcdef0123456789abcdef01234567 Mon Sep 17 00:00:00 2001\n"
+    "From: Dev <dev@example.org>\nDate: Sun, 29 Nov 2026 00:08:24 +0000\nSubject: [PATCH 0/2] dax: a driver\n\n"
+    "This series adds a driver.\n\nDev (2):\n  dax: add foo\n  dax: add bar\n\n drivers/dax/foo.c | 4 ++++\n"
+    " 1 file changed, 4 insertions(+)\n\n-- \n2.39.5\n\n"
+)
+REPLY = (
+    "From: Reviewer <r@example.org>\nSubject: Re: [PATCH 1/2] dax: add foo\nIn-Reply-To: <x@example.org>\n\n"
+    "On Sun, Dev wrote:\n> +\tvma->vm_flags |= VM_IO;\n\nPlease use vm_flags_set().\n"
+)
+B64_REPLY = (
+    "From: Reviewer <r@example.org>\nSubject: Re: [PATCH] dax: add foo\nMIME-Version: 1.0\n"
+    "Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: base64\n\n"
+    + base64.encodebytes(b"Looks good to me.\n\nReviewed-by: R <r@example.org>\n").decode()
+)
+NO_PATCH_SEEN = {
+    "text": b"no patch in this mail",
+    "json": b"no patch in this mail",
+    "sarif": b"no patch in this mail",
+    "github": b"::notice title=daxlint::",
+    "checkpatch": b"NOTE: <stdin>:1: no patch in this mail",
+}
+
+
+@pytest.mark.parametrize("mail", ["cover", "reply", "base64 reply", "mbox of cover letters"])
+def test_mail_without_a_diff_is_a_note_and_exit_0(tmp_path, mail):
+    data = {"cover": COVER, "reply": REPLY, "base64 reply": B64_REPLY, "mbox of cover letters": COVER + COVER}[mail]
+    for fmt in FORMATS:
+        rc, out, err = run_inprocess("patch", "--format", fmt, "-", cwd=tmp_path, stdin=data.encode())
+        assert rc == 0 and err == b"", (fmt, err)
+        seen = (
+            NO_PATCH_SEEN[fmt] if not (mail == "cover" or mail.startswith("mbox")) or fmt != "checkpatch" else b"NOTE: <stdin>:2: no patch"
+        )
+        assert seen in out, (fmt, out)
+    rc, out, _ = run_inprocess("patch", "--format", "json", "-", cwd=tmp_path, stdin=data.encode())
+    notes = [n for n in json.loads(out)["notes"] if "no patch in this mail" in n]
+    assert len(notes) == (2 if mail.startswith("mbox") else 1)
+    rc, out, _ = run_inprocess("patch", "--format", "checkpatch", "--terse", "-", cwd=tmp_path, stdin=data.encode())
+    assert rc == 0 and b"no patch in this mail" in out and b"total:" not in out
+
+
+def test_cover_letter_file_as_a_hook_gets_it(tmp_path):
+    p = tmp_path / "0000-cover-letter.patch"
+    p.write_text(COVER)
+    rc, out, err = run_inprocess("patch", "--format", "checkpatch", "--terse", str(p), cwd=tmp_path)
+    assert rc == 0 and err == b""
+    assert out.decode().splitlines() == [f"NOTE: {p}:2: no patch in this mail (a cover letter or a reply?): nothing to check"]
+
+
+@pytest.mark.parametrize(
+    "data,message",
+    [
+        (b"just some text\n", b"no diff found (not a patch?)"),
+        (b"", b"no diff found (not a patch?)"),
+        (
+            b"From: a@example.org\nSubject: [PATCH] x\n\n---\n--- a/x.c\n+++ b/x.c\n@@ -1,3 +1,3 @@\n-a\n+b\n",
+            b"malformed diff",
+        ),
+    ],
+)
+def test_what_is_not_mail_or_is_a_broken_diff_stays_exit_2(tmp_path, data, message):
+    rc, out, err = run_inprocess("patch", "-", cwd=tmp_path, stdin=data)
+    assert rc == 2 and out == b"" and message in err and len(err.strip().splitlines()) == 1
+
+
+def _format_patches(tmp_path, files: dict[str, str], cover: bool = True) -> tuple[Path, list[Path]]:
+    r = ScratchRepo(tmp_path / "repo")
+    r.git("config", "user.name", "Ann Author")
+    r.git("config", "user.email", "ann@example.org")
+    r.write("drivers/dax/base.c", "int base;\n")
+    r.commit("base")
+    for i, (path, text) in enumerate(files.items()):
+        r.write(path, text)
+        r.commit(f"dax: change {i + 1}")
+    out = tmp_path / "outgoing"
+    args = ["format-patch", "-q", "-o", str(out), f"HEAD~{len(files)}"] + (["--cover-letter"] if cover else [])
+    r.git(*args)
+    return r.path, sorted(out.glob("*.patch"))
+
+
+def _sendemail_env(tmp_path) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env.update(HOME=str(tmp_path / "home"), GIT_CONFIG_NOSYSTEM="1", NO_COLOR="1")
+    (tmp_path / "home").mkdir(exist_ok=True)
+    return env
+
+
+def _have_send_email(env) -> bool:
+    usage = subprocess.run(["git", "send-email", "-h"], capture_output=True, text=True, env=env)
+    ok = "git send-email" in usage.stdout + usage.stderr
+    perl = subprocess.run(["perl", "-MMail::Address", "-e1"], capture_output=True, env=env).returncode == 0
+    return ok and perl
+
+
+def test_git_send_email_validate_hook(tmp_path):
+    """daxlint as .git/hooks/sendemail-validate: git send-email runs it on
+    every file, the cover letter included, one at a time; a finding
+    rejects the series, a clean one (cover letter and all) passes."""
+    env = _sendemail_env(tmp_path)
+    if not _have_send_email(env):
+        pytest.skip("git send-email or perl Mail::Address missing (apt-get install git-email libmailtools-perl)")
+    clean = "static int ok_mmap(struct file *f, struct vm_area_struct *vma)\n{\n\tvm_flags_set(vma, VM_IO);\n\treturn 0;\n}\n"
+    repo, patches = _format_patches(
+        tmp_path, {"drivers/dax/ok.c": clean, "drivers/dax/foo.c": DIRECT_WRITE, "drivers/dax/bar.c": "int bar;\n"}
+    )
+    hook = repo / ".git" / "hooks" / "sendemail-validate"
+    hook.write_text(f'#!/bin/sh\nexec {sys.executable} -m daxlint patch --format checkpatch --terse "$1"\n')
+    hook.chmod(0o755)
+
+    def send(files):
+        cmd = ["git", "send-email", "--dry-run", "--force", "--confirm=never", "--to", "x@example.invalid", *map(str, files)]
+        return subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=300)
+
+    bad = send(patches)
+    assert bad.returncode != 0 and "rejected by sendemail-validate hook" in bad.stderr
+    assert "drivers/dax/foo.c:3: ERROR:DAX301:" in bad.stderr and "0002-" in bad.stderr
+    good = send([p for p in patches if not p.name.startswith("0002-")])
+    assert good.returncode == 0, good.stderr
+    assert good.stdout.count("Result: OK") == 3  # the cover letter and two clean patches
+
+
+def test_b4_prep_check(tmp_path):
+    """daxlint patch as b4's prep-perpatch-check-cmd (one RFC 822 patch
+    mail on standard input per patch): the patch with a finding fails, the
+    clean one succeeds."""
+    b4 = shutil.which("b4")
+    if b4 is None:
+        pytest.skip("b4 is not installed (pip install b4)")
+    env = _sendemail_env(tmp_path)
+    env.update(XDG_CACHE_HOME=str(tmp_path / "cache"), XDG_CONFIG_HOME=str(tmp_path / "config"), XDG_DATA_HOME=str(tmp_path / "data"))
+    r = ScratchRepo(tmp_path / "repo")
+    r.git("config", "user.name", "Ann Author")
+    r.git("config", "user.email", "ann@example.org")
+    r.write("drivers/dax/base.c", "int base;\n")
+    r.commit("base")
+
+    def b4_run(*args):
+        return subprocess.run([b4, *args], cwd=r.path, env=env, capture_output=True, text=True, timeout=300)
+
+    started = b4_run("prep", "-n", "test")
+    if started.returncode != 0:
+        pytest.skip(f"b4 prep does not start here: {started.stderr.strip()[:200]}")
+    for path, text, subject in (("drivers/dax/foo.c", DIRECT_WRITE, "dax: add foo"), ("drivers/dax/bar.c", "int bar;\n", "dax: add bar")):
+        r.write(path, text)
+        for git_args in (["add", path], ["commit", "-q", "-s", "-m", subject]):
+            subprocess.run(["git", *git_args], cwd=r.path, env=env, check=True, capture_output=True)
+    r.git("config", "b4.prep-perpatch-check-cmd", f"{sys.executable} -m daxlint patch --kernel-version 6.3 --format checkpatch --terse -")
+    res = b4_run("prep", "--check", "--no-cache")
+    text = re.sub(r"\x1b\[[0-9;]*m", "", res.stdout + res.stderr)
+    assert "drivers/dax/foo.c:3: ERROR:DAX301:" in text, text
+    assert re.search(r"Success: 1, Warning: \d+, Error: 1", text), text
+
+
+# -- 11. a finding rests on the line the patch added; checkpatch prints real lines --
+
+
+def test_finding_on_a_continuation_line_the_patch_added(tmp_path):
+    mail = (
+        "From: a@example.org\nSubject: [PATCH] x: drop PFN_MAP\n\n---\n"
+        "diff --git a/drivers/x.c b/drivers/x.c\n--- a/drivers/x.c\n+++ b/drivers/x.c\n"
+        "@@ -1,7 +1,7 @@\n"
+        " static long x_direct_access(struct dax_device *d, pgoff_t pgoff, long nr, enum dax_access_mode mode, void **kaddr, pfn_t *pfn)\n"
+        " {\n \tstruct x *x = dax_get_private(d);\n"
+        " \t*pfn = phys_to_pfn_t(x->phys,\n-\t\t\t     PFN_DEV | PFN_MAP);\n+\t\t\t     PFN_DEV);\n \treturn nr;\n }\n"
+    )
+    rc, out, err = run_inprocess("patch", "--kernel-version", "6.1", "--format", "json", "-", cwd=tmp_path, stdin=mail.encode())
+    assert rc == 1, err
+    (f,) = json.loads(out)["findings"]
+    assert (f["rule_id"], f["line"], f["column"], f["snippet"], f["patch_line"]) == ("DAX101", 5, 9, "PFN_DEV);", 14)
+    assert f["diff_lines"] == [" \t*pfn = phys_to_pfn_t(x->phys,", "+\t\t\t     PFN_DEV);"]
+    rc, out, _ = run_inprocess("patch", "--kernel-version", "6.1", "--format", "checkpatch", "-", cwd=tmp_path, stdin=mail.encode())
+    assert "#14: FILE: drivers/x.c:5:\n \t*pfn = phys_to_pfn_t(x->phys,\n+\t\t\t     PFN_DEV);\n" in out.decode()
+    rc, out, _ = run_inprocess("patch", "--kernel-version", "6.1", "--format", "text", "-", cwd=tmp_path, stdin=mail.encode())
+    assert out.startswith(b"drivers/x.c:5:9: warning[DAX101]")
+
+
+def test_checkpatch_keeps_the_added_line_indentation(tmp_path):
+    diff = "--- /dev/null\n+++ b/drivers/q.c\n@@ -0,0 +1,5 @@\n" + "".join(f"+{ln}\n" for ln in DIRECT_WRITE.splitlines())
+    rc, out, _ = run_inprocess("patch", "--kernel-version", "6.3", "--format", "checkpatch", "-", cwd=tmp_path, stdin=diff.encode())
+    assert rc == 1 and "#6: FILE: drivers/q.c:3:\n+\tvma->vm_flags |= VM_IO;\n" in out.decode()
+
+
+# -- 12. text and checkpatch show the fix -------------------------------------------
+
+KCONFIG_DAX = 'config DAX_X\n\ttristate "x"\n\tselect FS_DAX\n'
+FIX_204 = "add 'depends on ZONE_DEVICE' (or, for page-less memory, 'select FS_DAX_LIMITED')"
+
+
+def test_text_and_checkpatch_show_the_fix(tmp_path):
+    tree = make_tree(tmp_path / "linux", files={"drivers/x/Kconfig": KCONFIG_DAX, "drivers/misc/drv.c": DIRECT_WRITE})
+    rc, out, _ = run_inprocess("check", "--no-cache", ".", cwd=tree)
+    lines = out.decode().splitlines()
+    i = next(i for i, ln in enumerate(lines) if ln.startswith("drivers/x/Kconfig:1:1: ") and "[DAX204]" in ln)
+    assert lines[i + 1] == f"    fix: {FIX_204}"
+    # DAX301's message already names its replacement: not said twice.
+    j = next(i for i, ln in enumerate(lines) if "error[DAX301]" in ln)
+    assert lines[j].endswith("use vm_flags_set(vma, VM_IO)") and not lines[j + 1].startswith("    fix:")
+    rc, out, _ = run_inprocess("check", "--no-cache", "--format", "checkpatch", ".", cwd=tree)
+    assert f"#1: FILE: drivers/x/Kconfig:1:\n+config DAX_X\nfix: {FIX_204}\n" in out.decode()
+    rc, out, _ = run_inprocess("check", "--no-cache", "--format", "checkpatch", "--terse", ".", cwd=tree)
+    (line,) = [ln for ln in out.decode().splitlines() if ln.startswith("drivers/x/Kconfig:1: ")]
+    assert ":DAX204: " in line and line.endswith(f"(fix: {FIX_204})")
+
+
+def test_rich_text_shows_the_fix():
+    from rich.console import Console
+
+    from daxlint.model import Finding, Report, Severity
+    from daxlint.output.rich_text import print_report
+
+    report = Report(findings=[Finding("DAX204", Severity.WARNING, "Kconfig", 1, 1, "no ZONE_DEVICE", fix=FIX_204)], kernel_version="6.3")
+    console = Console(file=io.StringIO(), width=200)
+    print_report(report, console)
+    assert f"fix: {FIX_204}" in console.file.getvalue()

@@ -80,11 +80,13 @@ def command(
     checker = SeriesChecker(rules, kernel, options, version_from_tree=kernel.version_source in ("Makefile", "default"))
     result = checker.check(patches, make_series(tree_dir, repo))
     report = result.report
-    if mode == "hunks":
+    if not patches:  # a cover letter or a reply on its own (a mail hook): nothing to check
+        report.kernel_version = str(kernel.effective_version)
+    elif mode == "hunks":
         notes.append("no --tree: rules saw each patch's hunks and their context, not whole files")
         if kernel.version_source == "Makefile":
             notes.append(f"kernel v{kernel.version} from {kernel.root}/Makefile, the tree around the current directory")
-    if kernel.version is None and mode != "git":
+    if kernel.version is None and mode != "git" and patches:
         notes.append(f"no kernel Makefile found; assuming v{report.kernel_version} (use --kernel-version or --tree)")
     elif kernel.version_source.endswith("dkms.conf"):
         notes.append(version_note(kernel))

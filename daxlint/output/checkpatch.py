@@ -8,6 +8,7 @@ from itertools import groupby
 
 from daxlint.model import Report, Severity
 from daxlint.output.escape import printable
+from daxlint.output.text import fix_hint
 from daxlint.version import short_versions
 
 _LEVEL = {Severity.ERROR: "ERROR", Severity.WARNING: "WARNING", Severity.INFO: "CHECK"}
@@ -16,12 +17,17 @@ _LEVEL = {Severity.ERROR: "ERROR", Severity.WARNING: "WARNING", Severity.INFO: "
 def _one(f, terse: bool, show_types: bool, checked: str | None = None) -> list[str]:
     kind = f"{_LEVEL[f.severity]}:{f.rule_id}:" if show_types else f"{_LEVEL[f.severity]}:"
     path, message = printable(f.path), printable(f.message + short_versions(f.versions, checked))
+    hint = fix_hint(f)
     if terse:
-        return [f"{path}:{f.line}: {kind} {message}"]
+        return [f"{path}:{f.line}: {kind} {message}" + (f" (fix: {printable(hint)})" if hint else "")]
     lineno = f.patch_line if getattr(f, "patch_line", None) else f.line
     out = [f"{kind} {message}", f"#{lineno}: FILE: {path}:{f.line}:"]
-    if f.snippet:
+    if f.diff_lines:  # patch mode: the patch's own lines, with their prefixes and indentation
+        out.extend(printable(ln) for ln in f.diff_lines)
+    elif f.snippet:
         out.append(f"+{printable(f.snippet)}")
+    if hint:
+        out.append(f"fix: {printable(hint)}")
     if f.fixed_by:
         out.append(f"(removed again by patch {f.fixed_by} of this series)")
     out.append("")
@@ -56,8 +62,12 @@ def render_series(report: Report, patches: list[dict], terse: bool = False, show
     ``--git`` range: a dashed header with the patch's name (its file, or
     ``Commit <sha12> ("subject")``) when there is more than one, the
     findings, ``total: ... lines checked`` and a verdict. ``--terse`` keeps
-    one line per finding and the totals of patches that have findings."""
+    one line per finding and the totals of patches that have findings.
+    Input with no patch at all (a cover letter or a reply given alone)
+    prints its notes."""
     out: list[str] = []
+    if not patches:
+        out += [f"NOTE: {printable(note)}" for note in report.notes]
     many = len(patches) > 1
     for p in patches:
         found = [f for f in report.findings if f.patch == p["index"]]
@@ -82,7 +92,7 @@ def render_series(report: Report, patches: list[dict], terse: bool = False, show
 def render(
     report: Report, terse: bool = False, show_types: bool = True, lines_checked: int | None = None, patches: list[dict] | None = None
 ) -> str:
-    if patches:
+    if patches is not None:  # patch mode
         return render_series(report, patches, terse, show_types)
     out: list[str] = []
     patched = any(f.patch for f in report.findings)

@@ -11,7 +11,7 @@ from rich.text import Text
 
 from daxlint.model import Report, Severity
 from daxlint.output.escape import plain, printable
-from daxlint.output.text import summary_line
+from daxlint.output.text import fix_hint, summary_line
 from daxlint.version import short_versions
 
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
@@ -33,6 +33,9 @@ def print_report(report: Report, console: Console | None = None) -> None:
             console.print(line)
             if f.snippet:
                 console.print(plain(f"      {f.snippet}", "dim italic"))
+            hint = fix_hint(f)
+            if hint:
+                console.print(plain(f"      fix: {hint}", "green"))
         console.print()
     for s in report.skipped:
         console.print(plain(f"skipped {s.path}: {s.reason}", "magenta"))

@@ -1,5 +1,6 @@
 """Plain text, one finding a line, the way compilers and ruff print them:
-``path:line:col: severity[RULE] message``."""
+``path:line:col: severity[RULE] message``, and below it, indented, the
+suggested fix when the message does not already spell it."""
 
 from __future__ import annotations
 
@@ -19,6 +20,11 @@ def finding_line(f, checked: str | None = None) -> str:
     return f"{where}: {f.severity.value}[{f.rule_id}] {printable(f.message)}{tail}"
 
 
+def fix_hint(f) -> str | None:
+    """The fix to show beside the message, unless the message already says it."""
+    return f.fix if f.fix and f.fix not in f.message else None
+
+
 def summary_line(report: Report) -> str:
     c = report.counts()
     n = len(report.findings)
@@ -32,7 +38,12 @@ def summary_line(report: Report) -> str:
 
 
 def render(report: Report) -> str:
-    out = [finding_line(f, report.kernel_version) for f in report.findings]
+    out = []
+    for f in report.findings:
+        out.append(finding_line(f, report.kernel_version))
+        hint = fix_hint(f)
+        if hint:
+            out.append(f"    fix: {printable(hint)}")
     for s in report.skipped:
         out.append(f"{printable(s.path)}: skipped: {printable(s.reason)}")
     for e in report.errors:
