@@ -80,7 +80,11 @@ def test_fail_on_error_ignores_info(tree):
     rc, out, _ = run_daxlint("check", "--fail-on", "error", "drivers/misc/ok.c", cwd=tree)
     assert "info[DAX001]" in out
     assert rc == 0
-    rc, _, _ = run_daxlint("check", "drivers/misc/ok.c", cwd=tree)
+    # Like checkpatch's CHECK, an info finding never fails a run by default...
+    rc, out, _ = run_daxlint("check", "drivers/misc/ok.c", cwd=tree)
+    assert rc == 0 and "info[DAX001]" in out
+    # ...unless asked.
+    rc, _, _ = run_daxlint("check", "--fail-on", "info", "drivers/misc/ok.c", cwd=tree)
     assert rc == 1
 
 

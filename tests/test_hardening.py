@@ -803,3 +803,33 @@ def test_rich_text_shows_the_fix():
     console = Console(file=io.StringIO(), width=200)
     print_report(report, console)
     assert f"fix: {FIX_204}" in console.file.getvalue()
+
+
+# -- 13. info findings (checkpatch's CHECK) never fail a run unless asked ------------
+
+INFO_ONLY = (
+    "static int m(struct file *f, struct vm_area_struct *vma)\n{\n\tvm_flags_set(vma, VM_IO); /* daxlint: ignore */\n\treturn 0;\n}\n"
+)
+
+
+def test_info_findings_fail_only_with_fail_on_info(tmp_path):
+    tree = make_tree(tmp_path / "linux", files={"drivers/misc/info.c": INFO_ONLY})
+    rc, out, _ = run_inprocess("check", "--format", "json", ".", cwd=tree)
+    assert rc == 0 and [(f["rule_id"], f["severity"]) for f in json.loads(out)["findings"]] == [("DAX001", "info")]
+    assert run_inprocess("check", "--fail-on", "info", ".", cwd=tree)[0] == 1
+
+    diff = "--- /dev/null\n+++ b/drivers/misc/info.c\n@@ -0,0 +1,5 @@\n" + "".join(f"+{ln}\n" for ln in INFO_ONLY.splitlines())
+    rc, out, _ = run_inprocess("patch", "--kernel-version", "6.3", "--format", "checkpatch", "-", cwd=tmp_path, stdin=diff.encode())
+    assert rc == 0 and b"CHECK:DAX001:" in out
+    rc, _, _ = run_inprocess("patch", "--kernel-version", "6.3", "--fail-on", "info", "-", cwd=tmp_path, stdin=diff.encode())
+    assert rc == 1
+
+    r = ScratchRepo(tmp_path / "repo")
+    r.write("drivers/misc/other.c", "int other;\n")
+    r.commit("base")
+    r.write("drivers/misc/info.c", INFO_ONLY)
+    r.commit("misc: add")
+    rc, out, _ = run_inprocess("audit", "--repo", str(r.path), "--no-cache", "-q", "--format", "json", "HEAD~1..HEAD")
+    assert rc == 0 and [f["rule_id"] for f in json.loads(out)["commits"][0]["introduced"]] == ["DAX001"]
+    rc, _, _ = run_inprocess("audit", "--repo", str(r.path), "--no-cache", "-q", "--fail-on", "info", "HEAD~1..HEAD")
+    assert rc == 1

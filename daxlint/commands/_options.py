@@ -70,9 +70,10 @@ def output_options(f):
     f = click.option(
         "--fail-on",
         type=click.Choice(["error", "warning", "info"]),
-        default="info",
+        default="warning",
         show_default=True,
-        help="Lowest severity that makes the exit status 1.",
+        help="Lowest severity that makes the exit status 1. Info findings (checkpatch's CHECK) never fail a run unless "
+        "--fail-on info asks for it.",
     )(f)
     return f
 

@@ -67,9 +67,9 @@ def _progress_printer(enabled: bool):
 @click.option(
     "--fail-on",
     type=click.Choice(["error", "warning", "info"]),
-    default="info",
+    default="warning",
     show_default=True,
-    help="Lowest severity that makes the exit status 1.",
+    help="Lowest severity that makes the exit status 1 (info findings only with --fail-on info).",
 )
 @strict_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
