@@ -833,3 +833,25 @@ def test_info_findings_fail_only_with_fail_on_info(tmp_path):
     assert rc == 0 and [f["rule_id"] for f in json.loads(out)["commits"][0]["introduced"]] == ["DAX001"]
     rc, _, _ = run_inprocess("audit", "--repo", str(r.path), "--no-cache", "-q", "--fail-on", "info", "HEAD~1..HEAD")
     assert rc == 1
+
+
+def test_error_lines_on_stderr_carry_no_raw_escapes(tmp_path):
+    mail = b"From: a@example.org\nSubject: [PATCH] x\x1b]0;pwned\x07\n\n---\n--- a/x.c\n+++ b/x.c\n@@ -1,3 +1,3 @@\n-a\n+b\n"
+    rc, _, err = run_inprocess("patch", "-", cwd=tmp_path, stdin=mail)
+    assert rc == 2 and b"\x1b" not in err and b"\\x1b]0;pwned\\x07" in err
+    rc, _, err = run_inprocess("check", "gone\x1b[2J.c", cwd=tmp_path)
+    assert rc == 2 and b"\x1b" not in err and b"gone\\x1b[2J.c: no such file" in err
+
+
+def test_sarif_with_skips_and_odd_names_is_valid_sarif(tmp_path):
+    import jsonschema
+
+    schema = json.loads((Path(__file__).parent / "data" / "sarif-schema-2.1.0.json").read_text())
+    tree = _tree_with_raw_name(tmp_path)
+    (tree / "blob.c").write_bytes(b"vma->vm_flags |= VM_IO;" + bytes(range(32)) * 4)
+    rc, out, _ = run_inprocess("check", "--no-cache", "--format", "sarif", ".", cwd=tree)
+    assert rc == 1
+    doc = json.loads(out)
+    jsonschema.validate(doc, schema)
+    (note,) = [n for n in doc["runs"][0]["invocations"][0]["toolExecutionNotifications"] if "blob.c" in n["message"]["text"]]
+    assert note["level"] == "warning" and note["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "blob.c"

@@ -22,7 +22,6 @@ from test_cli import DIRECT_WRITE, make_tree
 
 from audit_repo import ScratchRepo, mmap_writer
 from conftest import run_daxlint, run_inprocess
-from daxlint.core import outfiles
 
 REPORT_FORMATS = ("text", "json", "sarif", "github", "checkpatch")
 
@@ -178,6 +177,8 @@ def test_planted_symlink_at_the_old_predictable_temporary_name_is_ignored(tree, 
 
 
 def test_temporaries_are_exclusive_and_unpredictable(outdir):
+    from daxlint.core import outfiles
+
     seen = set()
     real_mkstemp = outfiles.tempfile.mkstemp
 
@@ -286,6 +287,8 @@ def test_real_write_failure_in_a_subprocess_leaves_no_temporary(tree, outdir):
 
 
 def test_interrupted_write_removes_the_temporary(outdir, monkeypatch):
+    from daxlint.core import outfiles
+
     def interrupted(fd):
         raise KeyboardInterrupt
 

@@ -26,6 +26,7 @@ from daxlint.errors import UserError
 from daxlint.gate import baseline as baselines
 from daxlint.gate import gitdiff
 from daxlint.model import Skipped
+from daxlint.output.escape import printable
 from daxlint.output.sarif import GITHUB_RESULT_LIMIT
 from daxlint.sources.git import unquote_path
 
@@ -156,7 +157,7 @@ def command(
     if write_baseline_file:
         written, kept = baselines.write_baseline(write_baseline_file, report.findings, scope)
         tail = f" ({kept} kept for paths or rules not checked)" if kept else ""
-        click.echo(f"daxlint: wrote {len(written.entries)} entries to baseline {write_baseline_file}{tail}", err=True)
+        click.echo(f"daxlint: wrote {len(written.entries)} entries to baseline {printable(write_baseline_file)}{tail}", err=True)
         return exit_status(report, fail_on, True, strict)
 
     extra: dict = {}

@@ -55,7 +55,8 @@ def command(
     Only lines the series adds or changes are reported, each with the patch
     that introduced it; a finding a later patch removes again is marked as
     fixed by that patch. Without --tree or --git the rules see each patch's
-    hunks and their context only.
+    hunks and their context only. A mail without a diff (a cover letter, a
+    reply) is a note and exits 0, so the command can serve as a mail hook.
     """
     if git_range and files:
         raise UserError("give patch files or --git RANGE, not both")
