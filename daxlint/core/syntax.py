@@ -32,6 +32,10 @@ class Ancestry:
         self.root = root
         self._parent: dict[int, Node | None] = {root.id: None}
 
+    def known(self, node: Node) -> Node | None | bool:
+        """``node``'s parent when already recorded, else False."""
+        return self._parent.get(node.id, False)
+
     def parent(self, node: Node) -> Node | None | bool:
         """``node``'s parent, or False when ``node`` is not in this tree."""
         try:
@@ -73,8 +77,16 @@ def index_tree(root: Node) -> None:
 
 
 def parent_of(node: Node) -> Node | None:
-    """``node.parent``, in constant time for a node whose chain is known."""
-    for anc in _TREES.get() or ():
+    """``node.parent``, in constant time for a node whose chain is known
+    (in whichever indexed tree: the file's own, or another parse of it)."""
+    trees = _TREES.get()
+    if not trees:
+        return node.parent
+    for anc in trees:
+        p = anc.known(node)
+        if p is not False:
+            return p
+    for anc in trees:
         p = anc.parent(node)
         if p is not False:
             return p
