@@ -54,7 +54,18 @@ class Finding:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["severity"] = self.severity.value
-        for optional in ("patch", "subject", "fixed_by", "patch_line", "diff_lines", "fix", "end_line", "end_column", "function", "versions"):
+        for optional in (
+            "patch",
+            "subject",
+            "fixed_by",
+            "patch_line",
+            "diff_lines",
+            "fix",
+            "end_line",
+            "end_column",
+            "function",
+            "versions",
+        ):
             if d[optional] is None:
                 del d[optional]
         return d

@@ -537,7 +537,7 @@ SKIP_LINES = {
 def test_file_skipped_for_time_shows_in_every_format_and_strict_fails(tmp_path, monkeypatch, fmt):
     from daxlint.core.engine import Engine
 
-    monkeypatch.setattr(Engine, "_analyze_parsed", _Timeout())
+    monkeypatch.setattr(Engine, "_analyze_views", _Timeout())
     tree = make_tree(tmp_path / "linux", files={"drivers/misc/drv.c": DIRECT_WRITE})
     rc, out, err = run_inprocess("check", "--no-cache", "--format", fmt, ".", cwd=tree)
     assert rc == 0 and SKIP_LINES[fmt] in out, (out, err)

@@ -47,7 +47,21 @@ from daxlint.sources.git import open_repository
 @click.option("--terse", is_flag=True, help="checkpatch format: one line per finding.")
 @user_errors
 def command(
-    files, tree_dir, git_range, select, ignore, kernel_version, defines, undefines, config_path, fmt, output, exit_zero, fail_on, strict, terse
+    files,
+    tree_dir,
+    git_range,
+    select,
+    ignore,
+    kernel_version,
+    defines,
+    undefines,
+    config_path,
+    fmt,
+    output,
+    exit_zero,
+    fail_on,
+    strict,
+    terse,
 ):
     """Check a patch series: FILE is an mbox, a git format-patch file or a
     diff; '-' reads standard input.
