@@ -96,7 +96,7 @@ def command(
     result = checker.check(patches, make_series(tree_dir, repo))
     report = result.report
     if not patches:  # a cover letter or a reply on its own (a mail hook): nothing to check
-        report.kernel_version = str(kernel.effective_version)
+        report.kernel_version = kernel.version_label
     elif mode == "hunks":
         notes.append("no --tree: rules saw each patch's hunks and their context, not whole files")
         if kernel.version_source == "Makefile":
