@@ -14,6 +14,7 @@ import click
 from daxlint import __version__
 from daxlint.commands import audit, check, corpus, patch, rules
 from daxlint.errors import EXIT_ERROR
+from daxlint.output.escape import printable
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -42,7 +43,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(EXIT_ERROR)
     except click.ClickException as e:
         # Usage errors: one line, not click's three-line usage block.
-        msg = e.format_message()
+        # Paths, subjects and mail text reach error messages: never raw
+        # control characters on the terminal.
+        msg = printable(e.format_message())
         ctx = getattr(e, "ctx", None)
         where = f"{ctx.command_path}: " if ctx is not None and ctx.command_path != "daxlint" else "daxlint: "
         click.echo(f"{where}error: {msg}", err=True)
@@ -56,6 +59,6 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as e:  # never a traceback for users; DAXLINT_DEBUG=1 shows it
         if os.environ.get("DAXLINT_DEBUG"):
             raise
-        click.echo(f"daxlint: internal error: {type(e).__name__}: {e} (set DAXLINT_DEBUG=1 for details)", err=True)
+        click.echo(f"daxlint: internal error: {type(e).__name__}: {printable(str(e))} (set DAXLINT_DEBUG=1 for details)", err=True)
         sys.exit(EXIT_ERROR)
     sys.exit(rv if isinstance(rv, int) else 0)

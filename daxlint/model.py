@@ -47,11 +47,25 @@ class Finding:
     patch_line: int | None = None  # line of the added line in the patch file (checkpatch's #N)
     # Checking a version range: the releases the finding applies to ("6.3..6.12").
     versions: str | None = None
+    # The patch's lines from the flagged statement's first line to the added
+    # line the finding rests on, each with its "+" or " " and indentation.
+    diff_lines: list[str] | None = None
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["severity"] = self.severity.value
-        for optional in ("patch", "subject", "fixed_by", "patch_line", "fix", "end_line", "end_column", "function", "versions"):
+        for optional in (
+            "patch",
+            "subject",
+            "fixed_by",
+            "patch_line",
+            "diff_lines",
+            "fix",
+            "end_line",
+            "end_column",
+            "function",
+            "versions",
+        ):
             if d[optional] is None:
                 del d[optional]
         return d
@@ -71,9 +85,15 @@ class Finding:
 class Skipped:
     path: str
     reason: str
+    # A path listed on standard input that does not exist (a file a diff
+    # deleted): noted, but no code went unanalysed, so --strict lets it pass.
+    missing: bool = False
 
     def to_dict(self) -> dict:
-        return {"path": self.path, "reason": self.reason}
+        d: dict = {"path": self.path, "reason": self.reason}
+        if self.missing:
+            d["missing"] = True
+        return d
 
 
 @dataclass

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
 import os
 import subprocess
 import sys
@@ -40,6 +42,33 @@ def run_daxlint(*args: str, cwd: str | Path | None = None, stdin: str | None = N
         timeout=600,
     )
     return proc.returncode, proc.stdout, proc.stderr
+
+
+def run_inprocess(*args: str, cwd: str | Path | None = None, stdin: bytes = b"") -> tuple[int, bytes, bytes]:
+    """Run ``daxlint.cli.main`` in this process, as the real command runs
+    it: (exit status, stdout bytes, stderr bytes). Standard output encodes
+    strictly (as a UTF-8 terminal or pipe does), so text the report cannot
+    print fails here as it would for a user; only a SystemExit leaves main()."""
+    from daxlint.cli import main
+
+    out, err = io.BytesIO(), io.BytesIO()
+    streams = (
+        io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8", errors="surrogateescape"),
+        io.TextIOWrapper(out, encoding="utf-8", errors="strict", write_through=True),
+        io.TextIOWrapper(err, encoding="utf-8", errors="backslashreplace", write_through=True),
+    )
+    saved = (sys.stdin, sys.stdout, sys.stderr)
+    sys.stdin, sys.stdout, sys.stderr = streams
+    code: int | str | None = None
+    try:
+        with contextlib.chdir(cwd) if cwd else contextlib.nullcontext():
+            main(list(args))
+    except SystemExit as e:
+        code = e.code
+    finally:
+        sys.stdin, sys.stdout, sys.stderr = saved
+    assert isinstance(code, int), f"main() ended without an exit status: {code!r}"
+    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture

@@ -300,7 +300,7 @@ def test_dax102_select_of_a_symbol_the_tree_no_longer_defines(tmp_path):
     # With the symbol defined, the same driver is the sanctioned exception.
     (tree / "fs/Kconfig").write_text("config FS_DAX\n\tbool\nconfig FS_DAX_LIMITED\n\tbool\n")
     code, out, err = run_daxlint("check", "--no-cache", "--select", "DAX1,DAX2", "--format", "json", "drivers", cwd=tree)
-    assert code == 1, err
+    assert code == 0, err  # info only: it fails a run only with --fail-on info
     (f,) = json.loads(out)["findings"]
     assert (f["rule_id"], f["line"], f["severity"]) == ("DAX101", 6, "info")
 

@@ -233,7 +233,7 @@ def test_cover_letter_is_skipped_and_indices_stay(series, tmp_path):
     assert files[0].name.startswith("0000-")
     rc, data = run_json(*map(str, files), "--kernel-version", "6.3")
     assert found(data) == EXPECTED
-    assert any("without a diff" in n for n in data["notes"])
+    assert any("no patch in this mail" in n for n in data["notes"])
 
 
 def test_kernel_version_decides_dax301(series):
@@ -250,7 +250,8 @@ def test_checkpatch_format(series):
     n = patch_line_of(files[0], "DAX301")
     assert "ERROR:DAX301: direct write '|=' to vma->vm_flags" in out
     assert (
-        f"\n#{n}: FILE: drivers/dax/mmap.c:6:\n+vma->vm_flags |= VM_IO | VM_DONTEXPAND;\n(removed again by patch 4 of this series)\n" in out
+        f"\n#{n}: FILE: drivers/dax/mmap.c:6:\n+\tvma->vm_flags |= VM_IO | VM_DONTEXPAND;\n(removed again by patch 4 of this series)\n"
+        in out
     )
     n = patch_line_of(files[1], "DAX101")
     assert f"\n#{n}: FILE: drivers/dax/bus.c:17:\n" in out
@@ -327,11 +328,17 @@ def test_only_added_lines_count(tmp_path):
     repo.commit("x: debug and drop PFN_MAP")
     (patch,) = repo.format_patch(f"{base}..HEAD", tmp_path / "out")
     rc, data = run_json(str(patch), "--kernel-version", "6.3")
-    assert found(data) == {(1, "DAX101", "drivers/x.c", 10, None)}
+    # The finding rests on the line the patch added inside the flagged call
+    # (line 11), not on the call's first line, which it did not touch.
+    assert found(data) == {(1, "DAX101", "drivers/x.c", 11, None)}
     f = data["findings"][0]
-    # #N points at the added line inside the flagged call, not its first line
+    assert (f["column"], f["snippet"]) == (9, "PFN_DEV);")
     lines = patch.read_text().splitlines()
     assert lines[f["patch_line"] - 1] == "+\t\t\t     PFN_DEV);"
+    # checkpatch prints the patch's own lines: the context line with its
+    # space, the added one with its "+", tabs kept.
+    rc, out, _ = run_daxlint("patch", str(patch), "--kernel-version", "6.3", "--format", "checkpatch")
+    assert f"#{f['patch_line']}: FILE: drivers/x.c:11:\n \t*pfn = phys_to_pfn_t(pgoff << PAGE_SHIFT,\n+\t\t\t     PFN_DEV);\n" in out
 
 
 def test_hunk_header_function_gives_rules_the_parameters(tmp_path):

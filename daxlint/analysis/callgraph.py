@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from tree_sitter import Node
 
 from daxlint.analysis.locate import function_definitions, identifier_hits, node_at
-from daxlint.core.syntax import call_name, declarator_name, function_declarator, text, walk
+from daxlint.core.syntax import call_name, declarator_name, function_declarator, parent_of, text, walk
 
 # -- roles -------------------------------------------------------------------
 
@@ -131,11 +131,11 @@ class LockFacts:
 
 
 def _under_bug_on(call: Node, stop: Node) -> bool:
-    n = call.parent
+    n = parent_of(call)
     while n is not None and n != stop:
         if n.type == "call_expression" and _BUG_ON_RE.match(call_name(n) or ""):
             return True
-        n = n.parent
+        n = parent_of(n)
     return False
 
 

@@ -13,7 +13,7 @@ from functools import cached_property
 from tree_sitter import Node
 
 from daxlint.core.source import SourceFile
-from daxlint.core.syntax import call_args, declarator_name, function_name, parameters, text, walk
+from daxlint.core.syntax import call_args, declarator_name, function_name, parameters, parent_of, text, walk
 
 # Statements under which a write happens only on some paths.
 CONTROL_TYPES = frozenset(
@@ -79,9 +79,9 @@ def unwrap(node: Node) -> Node:
 
 def value_parent(node: Node) -> Node | None:
     """The parent of an expression once parentheses and casts are left."""
-    parent = node.parent
+    parent = parent_of(node)
     while parent is not None and parent.type in WRAPPERS:
-        parent = parent.parent
+        parent = parent_of(parent)
     return parent
 
 
@@ -94,7 +94,7 @@ def conditional_relative_to(stmt: Node, anchor: Node | None, scope: Node) -> boo
     ``anchor``: some control structure between ``stmt`` and ``scope``
     does not also contain the anchor. With no anchor (the value is read
     after ``scope`` ends) any control structure makes it conditional."""
-    n = stmt.parent
+    n = parent_of(stmt)
     while n is not None and n != scope:
         if n.type in CONTROL_TYPES and (anchor is None or not contains(n, anchor)):
             return True
@@ -102,7 +102,7 @@ def conditional_relative_to(stmt: Node, anchor: Node | None, scope: Node) -> boo
             op = n.child_by_field_name("operator")
             if op is not None and text(op) in ("&&", "||") and (anchor is None or not contains(n, anchor)):
                 return True
-        n = n.parent
+        n = parent_of(n)
     return False
 
 
@@ -201,7 +201,7 @@ class FileIndex:
                 while n is not None:
                     if n.type in types:
                         nodes.setdefault(n.id, n)
-                    n = n.parent
+                    n = parent_of(n)
                 at = data.find(token, at + 1)
             # Pre-order: a node before what it contains. Nodes of these types
             # never share their exact span with another one.

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from tree_sitter import Node
 
 from daxlint.analysis.fileindex import callee_name
+from daxlint.core.syntax import parent_of
 
 EXITS = frozenset({"return_statement", "goto_statement", "break_statement", "continue_statement"})
 # Calls that do not come back.
@@ -20,7 +21,11 @@ _CONDITIONALS = frozenset({"if_statement", "conditional_expression", "switch_sta
 
 def always_exits(stmt: Node | None) -> bool:
     """Whether control never falls through ``stmt``: a return, goto, break
-    or continue, a call that does not return, or a block ending in one."""
+    or continue, a call that does not return, or a block ending in one
+    (followed by a loop: blocks may nest deeper than Python recursion)."""
+    while stmt is not None and stmt.type == "compound_statement":
+        body = [c for c in stmt.named_children if c.type != "comment"]
+        stmt = body[-1] if body else None
     if stmt is None:
         return False
     if stmt.type in EXITS:
@@ -28,9 +33,6 @@ def always_exits(stmt: Node | None) -> bool:
     if stmt.type == "expression_statement":
         inner = stmt.named_children[0] if stmt.named_children else None
         return inner is not None and inner.type == "call_expression" and callee_name(inner) in NORETURN_CALLS
-    if stmt.type == "compound_statement":
-        body = [c for c in stmt.named_children if c.type != "comment"]
-        return bool(body) and always_exits(body[-1])
     return False
 
 
@@ -52,15 +54,15 @@ BLOCKS = frozenset({"compound_statement", "case_statement"})
 def exclusive_branches(a: Node, b: Node) -> bool:
     """Whether two nodes sit in different arms of the same if/switch/?:."""
     ancestors = []
-    n = a.parent
+    n = parent_of(a)
     while n is not None:
         ancestors.append(n)
-        n = n.parent
-    n = b.parent
+        n = parent_of(n)
+    n = parent_of(b)
     while n is not None:
         if n in ancestors:
             if n.type == "compound_statement" and n.parent is not None and n.parent.type == "switch_statement":
                 return True  # different case labels of one switch
             return n.type in _CONDITIONALS
-        n = n.parent
+        n = parent_of(n)
     return False

@@ -15,7 +15,7 @@ import re
 from tree_sitter import Node
 
 from daxlint.analysis.locate import identifier_nodes, node_at
-from daxlint.core.syntax import call_args, call_name, declarator_name, enclosing_function, function_declarator, text, walk
+from daxlint.core.syntax import call_args, call_name, declarator_name, enclosing_function, function_declarator, parent_of, text, walk
 
 _STRUCT_RE = re.compile(r"\bstruct\s+(\w+)")
 _SCOPES = frozenset({"compound_statement", "for_statement", "function_definition", "translation_unit"})
@@ -75,12 +75,18 @@ def _pointer_suffix(declarator: Node) -> str:
 
 def _block_declarations(block: Node):
     """Declarations directly in a block, including ones inside #if/#ifdef
-    groups (kernel code declares under CONFIG_ conditionals)."""
-    for child in block.named_children:
-        if child.type == "declaration":
-            yield child
-        elif child.type in _PREPROC_BLOCKS:
-            yield from _block_declarations(child)
+    groups (kernel code declares under CONFIG_ conditionals), in order.
+    Iterative: #if groups may nest deeper than Python recursion goes."""
+    stack = [iter(block.named_children)]
+    while stack:
+        for child in stack[-1]:
+            if child.type == "declaration":
+                yield child
+            elif child.type in _PREPROC_BLOCKS:
+                stack.append(iter(child.named_children))
+                break
+        else:
+            stack.pop()
 
 
 class TypeResolver:
@@ -122,7 +128,7 @@ class TypeResolver:
                 for m in pattern.finditer(self.source.data):
                     td = node_at(self.root, m.start(1), m.end(1))
                     while td is not None and td.type != "type_definition":
-                        td = td.parent
+                        td = parent_of(td)
                     if td is None:
                         continue
                     t = td.child_by_field_name("type")
@@ -145,10 +151,10 @@ class TypeResolver:
                 if d is None or d.type != "function_declarator" or d.child_by_field_name("declarator") != ident:
                     continue
                 ptr = ""
-                holder = d.parent
+                holder = parent_of(d)
                 while holder is not None and holder.type == "pointer_declarator":
                     ptr += " *"
-                    holder = holder.parent
+                    holder = parent_of(holder)
                 if holder is not None and holder.type in ("function_definition", "declaration"):
                     t = holder.child_by_field_name("type")
                     if t is not None:
@@ -187,7 +193,7 @@ class TypeResolver:
         """The innermost declaration of ``ident``'s name visible at ident."""
         name = text(ident)
         pos = ident.start_byte
-        scope = ident.parent
+        scope = parent_of(ident)
         while scope is not None:
             if scope.type == "compound_statement":
                 for decl in _block_declarations(scope):
@@ -211,7 +217,7 @@ class TypeResolver:
                         if t:
                             return t
                 return None
-            scope = scope.parent
+            scope = parent_of(scope)
         return None
 
     @staticmethod
@@ -288,30 +294,47 @@ class TypeResolver:
     # -- expressions -----------------------------------------------------------
 
     def expression_type(self, node: Node) -> str | None:
-        """The declared type text of an expression, or None when unknown."""
+        """The declared type text of an expression, or None when unknown.
+        What only passes an operand's type on (parentheses, ``*``/``&``,
+        subscripts, the right of a comma, the left of an assignment) is
+        followed in a loop, and a chain of member accesses is walked down
+        first: such nesting may go deeper than Python recursion."""
+        fields: list[Node | None] = []
+        while True:
+            t = node.type
+            nxt = None
+            if t == "parenthesized_expression":
+                inner = [c for c in node.named_children if c.type != "comment"]
+                nxt = inner[-1] if inner else None
+            elif t in ("pointer_expression", "subscript_expression"):
+                nxt = node.child_by_field_name("argument")
+            elif t == "comma_expression":
+                nxt = node.child_by_field_name("right")
+            elif t == "assignment_expression":
+                nxt = node.child_by_field_name("left")
+            elif t == "field_expression":
+                fields.append(node.child_by_field_name("field"))
+                nxt = node.child_by_field_name("argument")
+            else:
+                break
+            if nxt is None:
+                return None
+            node = nxt
+        bt = self._operand_type(node)
+        for field in reversed(fields):  # innermost access first
+            sn = struct_name(bt or "")
+            if not sn or field is None:
+                return None
+            bt = self.member_type(sn, text(field))
+        return bt
+
+    def _operand_type(self, node: Node) -> str | None:
         t = node.type
         if t == "identifier":
             return self.variable_type(node)
-        if t == "parenthesized_expression":
-            inner = [c for c in node.named_children if c.type != "comment"]
-            return self.expression_type(inner[-1]) if inner else None
         if t == "cast_expression":
             tn = node.child_by_field_name("type")
             return self._expand_typedef(text(tn)) if tn is not None else None
-        if t == "field_expression":
-            base = node.child_by_field_name("argument")
-            field = node.child_by_field_name("field")
-            bt = self.expression_type(base) if base is not None else None
-            sn = struct_name(bt or "")
-            if sn and field is not None:
-                return self.member_type(sn, text(field))
-            return None
-        if t == "pointer_expression":  # *pp or &x
-            arg = node.child_by_field_name("argument")
-            return self.expression_type(arg) if arg is not None else None
-        if t == "subscript_expression":
-            arg = node.child_by_field_name("argument")
-            return self.expression_type(arg) if arg is not None else None
         if t == "call_expression":
             return self.call_type(node)
         if t == "conditional_expression":
@@ -321,12 +344,6 @@ class TypeResolver:
                 if bt:
                     return bt
             return None
-        if t == "comma_expression":
-            right = node.child_by_field_name("right")
-            return self.expression_type(right) if right is not None else None
-        if t == "assignment_expression":
-            left = node.child_by_field_name("left")
-            return self.expression_type(left) if left is not None else None
         return None
 
     def struct_of(self, node: Node) -> str | None:

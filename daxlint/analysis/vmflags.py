@@ -23,7 +23,7 @@ from daxlint.analysis.types import TypeResolver
 from daxlint.core.build import compat_shims
 from daxlint.core.catalog import api_history
 from daxlint.core.preprocessor import scan
-from daxlint.core.syntax import call_args, call_name, declarator_name, enclosing_function, function_name, text, walk
+from daxlint.core.syntax import call_args, call_name, declarator_name, enclosing_function, function_name, parent_of, text, walk
 from daxlint.version import KernelVersion
 
 VMA_STRUCT = "vm_area_struct"
@@ -218,9 +218,9 @@ class VmFlagsModel:
             ptr = fld.parent
             if ptr is None or ptr.type != "pointer_expression" or not text(ptr).startswith("&"):
                 continue
-            holder = ptr.parent
+            holder = parent_of(ptr)
             while holder is not None and holder.type in ("cast_expression", "parenthesized_expression"):
-                holder = holder.parent
+                holder = parent_of(holder)
             name = None
             if holder is not None and holder.type == "init_declarator":
                 name = declarator_name(holder.child_by_field_name("declarator"))
@@ -264,7 +264,7 @@ class VmFlagsModel:
         if w.value is not None and pred.mentions(w.value):
             return DaxDependence(w.value, _value_polarity(w.value, pred, flag), in_value=True)
         found: DaxDependence | None = None
-        child, n = w.node, w.node.parent
+        child, n = w.node, parent_of(w.node)
         while n is not None and n != fn:
             dep = None
             if n.type in _COND_PARENTS or n.type == "conditional_expression":
@@ -287,7 +287,7 @@ class VmFlagsModel:
                     found = DaxDependence(found.node, dep.polarity)
                 if found.polarity != 0:
                     return found
-            child, n = n, n.parent
+            child, n = n, parent_of(n)
         return found
 
     # -- what the vma is ---------------------------------------------------------
@@ -351,12 +351,18 @@ class _DaxPredicate:
 
     def polarity(self, cond: Node | None) -> int:
         """+1 when the condition being true means the file is DAX, -1 when it
-        means it is not, 0 when it cannot say (``a || IS_DAX(i)``)."""
+        means it is not, 0 when it cannot say (``a || IS_DAX(i)``). Negations
+        are followed in a loop (``!(!(...))`` may nest deeper than recursion)."""
+        sign = 1
         c = _strip_parens(cond)
+        while c is not None and c.type == "unary_expression" and text(c.child_by_field_name("operator")) == "!":
+            sign = -sign
+            c = _strip_parens(c.child_by_field_name("argument"))
+        return sign * self._polarity(c)
+
+    def _polarity(self, c: Node | None) -> int:
         if c is None:
             return 0
-        if c.type == "unary_expression" and text(c.child_by_field_name("operator")) == "!":
-            return -self.polarity(c.child_by_field_name("argument"))
         if c.type == "binary_expression":
             op = text(c.child_by_field_name("operator"))
             left, right = c.child_by_field_name("left"), c.child_by_field_name("right")
@@ -495,24 +501,24 @@ def _strip_casts(node: Node | None) -> Node | None:
     return node
 
 
-def _under_negation(node: Node, stop: Node) -> bool:
-    n = node.parent
-    while n is not None and n != stop:
-        if n.type == "unary_expression" and text(n.child_by_field_name("operator")) == "~":
-            return True
-        n = n.parent
-    return False
-
-
 def _flag_names(value: Node | None, negated: bool) -> frozenset[str]:
-    """VM_* identifiers in ``value`` that are (negated=True) or are not under a ``~``."""
+    """VM_* identifiers in ``value`` that are (negated=True) or are not under a ``~``.
+    One walk down that carries "under ~" along (an upward look from each
+    identifier costs the depth of ``a | b | c | ...`` for every one)."""
     if value is None:
         return frozenset()
     out = set()
-    for ident in walk(value, {"identifier"}):
-        name = text(ident)
-        if _VM_FLAG_RE.match(name) and _under_negation(ident, value.parent) == negated:
-            out.add(name)
+    stack = [(value, False)]
+    while stack:
+        n, under = stack.pop()
+        if n.type == "identifier":
+            name = text(n)
+            if under == negated and _VM_FLAG_RE.match(name):
+                out.add(name)
+            continue
+        if n.type == "unary_expression" and text(n.child_by_field_name("operator")) == "~":
+            under = True
+        stack.extend((c, under) for c in n.children)
     return frozenset(out)
 
 
@@ -527,9 +533,9 @@ def _assigned_values(fn: Node, name: str, before: int):
         ident = fn.descendant_for_byte_range(start, start + len(word))
         if ident is None or ident.type != "identifier" or ident.parent is None:
             continue
-        d, p = ident, ident.parent
+        d, p = ident, parent_of(ident)
         while p is not None and p.type == "pointer_declarator":
-            d, p = p, p.parent
+            d, p = p, parent_of(p)
         if p is not None and p.type == "init_declarator" and p.child_by_field_name("declarator") == d:
             yield p.child_by_field_name("value")
         elif ident.parent.type == "assignment_expression" and ident.parent.child_by_field_name("left") == ident:

@@ -549,4 +549,6 @@ class Auditor:
 
 
 def _digest(*parts) -> str:
-    return hashlib.sha1("\0".join(p if isinstance(p, str) else json.dumps(p, default=str) for p in parts).encode()).hexdigest()
+    return hashlib.sha1(
+        "\0".join(p if isinstance(p, str) else json.dumps(p, default=str) for p in parts).encode("utf-8", "surrogateescape")
+    ).hexdigest()

@@ -27,6 +27,9 @@ import json
 import sqlite3
 from pathlib import Path
 
+from daxlint.core.cache import is_corrupt
+from daxlint.core.outfiles import OutputError, database_path, shown
+
 SCHEMA_VERSION = "1"
 
 SCHEMA = """
@@ -45,13 +48,20 @@ class StoreError(Exception):
     """The store cannot be opened or read (not a database, unwritable)."""
 
 
+def _why(e: Exception, path: str) -> str:
+    """What went wrong, and for a damaged store how to recover."""
+    if isinstance(e, sqlite3.DatabaseError) and is_corrupt(e):
+        return (
+            f"{e}: the store is damaged; delete {shown(path)} and daxlint starts a new one (analysing the range again), or use another --db"
+        )
+    return str(e)
+
+
 class AuditStore:
     def __init__(self, path: Path | str):
         self.path = str(path)
         try:
-            if self.path != ":memory:":
-                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(self.path, timeout=60)
+            self.db = sqlite3.connect(database_path(self.path), timeout=60)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.executescript(SCHEMA)
@@ -61,8 +71,10 @@ class AuditStore:
                     self.db.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
             elif row[0] != SCHEMA_VERSION:
                 raise StoreError(f"{self.path}: audit store of schema {row[0]}, this daxlint writes {SCHEMA_VERSION} (use another --db)")
+        except OutputError as e:
+            raise StoreError(f"audit store: {e}") from None
         except (sqlite3.Error, OSError) as e:
-            raise StoreError(f"cannot use audit store {self.path}: {e}") from None
+            raise StoreError(f"cannot use audit store {shown(self.path)}: {_why(e, self.path)}") from None
         self._negatives: set[str] = set()
         self._results: dict[str, str] = {}
         self._commits: dict[tuple[str, str], str] = {}
@@ -137,7 +149,7 @@ class AuditStore:
                 self.db.executemany("INSERT OR REPLACE INTO commits VALUES (?, ?, ?)", [(s, u, p) for (s, u), p in self._commits.items()])
                 self.db.executemany("INSERT OR REPLACE INTO tips VALUES (?, ?, ?)", [(s, u, p) for (s, u), p in self._tips.items()])
         except sqlite3.Error as e:
-            raise StoreError(f"cannot write audit store {self.path}: {e}") from None
+            raise StoreError(f"cannot write audit store {shown(self.path)}: {_why(e, self.path)}") from None
         self._negatives.clear()
         self._results.clear()
         self._commits.clear()
@@ -153,4 +165,4 @@ class AuditStore:
         try:
             return self.db.execute(sql, args).fetchall()
         except sqlite3.Error as e:
-            raise StoreError(f"cannot read audit store {self.path}: {e}") from None
+            raise StoreError(f"cannot read audit store {shown(self.path)}: {_why(e, self.path)}") from None

@@ -15,10 +15,12 @@ from daxlint.core.config import Config, load_config
 from daxlint.core.dkms import dkms_range, find_dkms_conf
 from daxlint.core.engine import Engine, EngineOptions
 from daxlint.core.kernel import KernelContext, find_tree_root
+from daxlint.core.outfiles import write_file
 from daxlint.core.registry import RuleSelectionError, select_rules
 from daxlint.errors import EXIT_CLEAN, EXIT_FINDINGS, InputError, UserError
 from daxlint.model import Report, Severity
 from daxlint.output import FORMATS, render
+from daxlint.output.escape import printable, utf8_safe
 from daxlint.version import VersionRange
 
 
@@ -63,15 +65,26 @@ def output_options(f):
     f = click.option(
         "--output", "-o", "output", type=click.Path(dir_okay=False, writable=True), help="Write the report to FILE instead of stdout."
     )(f)
+    f = strict_option(f)
     f = click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")(f)
     f = click.option(
         "--fail-on",
         type=click.Choice(["error", "warning", "info"]),
-        default="info",
+        default="warning",
         show_default=True,
-        help="Lowest severity that makes the exit status 1.",
+        help="Lowest severity that makes the exit status 1. Info findings (checkpatch's CHECK) never fail a run unless "
+        "--fail-on info asks for it.",
     )(f)
     return f
+
+
+def strict_option(f):
+    return click.option(
+        "--strict",
+        is_flag=True,
+        help="Exit 2 when any file could not be analysed (binary, too large, timed out, too deeply nested, unreadable, "
+        "an internal error), even with --exit-zero: a skipped file is never a way past the gate.",
+    )(f)
 
 
 def engine_options(f):
@@ -87,6 +100,8 @@ def user_errors(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
+        except UnicodeError:  # a bug, not bad input: reported as an internal error
+            raise
         except (InputError, RuleSelectionError, ValueError) as e:
             raise UserError(str(e)) from None
 
@@ -136,11 +151,29 @@ def make_engine(cfg: Config, rules, kernel: KernelContext, jobs: int = 0, no_cac
     return Engine(rules, kernel, opts)
 
 
-def exit_status(report: Report, fail_on: str, exit_zero: bool) -> int:
+def exit_status(report: Report, fail_on: str, exit_zero: bool, strict: bool = False) -> int:
+    """0, 1 by the findings at or above ``fail_on`` (0 with ``exit_zero``);
+    with ``strict`` a file that could not be analysed raises a UserError
+    (exit 2) after the report was written."""
+    if strict:
+        holes = [(s.path, s.reason) for s in report.skipped if not s.missing]
+        holes += [(e.path, f"internal error in {e.rule_id or 'daxlint'}: {e.message}") for e in report.errors]
+        check_strict(holes)
     if exit_zero:
         return EXIT_CLEAN
     floor = Severity.parse(fail_on).rank
     return EXIT_FINDINGS if any(f.severity.rank >= floor for f in report.findings) else EXIT_CLEAN
+
+
+def check_strict(skipped: list[tuple[str, str]], what: tuple[str, str] = ("file", "files")) -> None:
+    """``--strict``: one line naming what could not be analysed, exit 2."""
+    if not skipped:
+        return
+    n = len(skipped)
+    path, reason = skipped[0]
+    first = f"{printable(path)}: {printable(reason)}"
+    noun = what[0] if n == 1 else what[1]
+    raise UserError(f"{n} {noun} could not be analysed (--strict): {first}" + (f" (and {n - 1} more)" if n > 1 else ""))
 
 
 def emit(report: Report, fmt: str, output: str | None, **render_kw) -> None:
@@ -154,14 +187,12 @@ def emit(report: Report, fmt: str, output: str | None, **render_kw) -> None:
 
 
 def write_text(text: str, output: str | None) -> None:
-    """Print ``text``, or replace the file ``output`` with it atomically."""
+    """Print ``text``, or write it to the file ``output`` (atomically for a
+    regular file, through a device or FIFO: see core/outfiles.py). The
+    renderers escape what they print; an undecodable byte that reaches
+    here anyway is shown as \\xNN rather than failing the run."""
+    text = utf8_safe(text)
     if output is None:
         click.echo(text, nl=False)
         return
-    try:
-        tmp = f"{output}.tmp-{os.getpid()}"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, output)
-    except OSError as e:
-        raise UserError(f"cannot write {output}: {e.strerror}") from None
+    write_file(output, text)

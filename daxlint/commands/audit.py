@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from daxlint.commands._options import engine_options, load_settings, selection_options, user_errors, write_text
+from daxlint.commands._options import check_strict, engine_options, load_settings, selection_options, strict_option, user_errors, write_text
 from daxlint.errors import EXIT_CLEAN, EXIT_FINDINGS, UserError
 from daxlint.model import Severity
 
@@ -67,10 +67,11 @@ def _progress_printer(enabled: bool):
 @click.option(
     "--fail-on",
     type=click.Choice(["error", "warning", "info"]),
-    default="info",
+    default="warning",
     show_default=True,
-    help="Lowest severity that makes the exit status 1.",
+    help="Lowest severity that makes the exit status 1 (info findings only with --fail-on info).",
 )
+@strict_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @user_errors
 def command(
@@ -92,6 +93,7 @@ def command(
     no_cache,
     exit_zero,
     fail_on,
+    strict,
     quiet,
 ):
     """Audit the commits of a git range: what each introduced and fixed.
@@ -104,7 +106,8 @@ def command(
 
     Exit status: 1 when a commit in the range introduced a finding (at or
     above --fail-on) that is still open at the end of the range, 0 when
-    not, 2 on errors (bad range, not a repository).
+    not, 2 on errors (bad range, not a repository) and, with --strict, when
+    a commit or file could not be audited.
     """
     from daxlint.audit.auditor import AuditOptions, Auditor
     from daxlint.audit.excerpt import diff_excerpt
@@ -159,6 +162,10 @@ def command(
             return diff_excerpt(git, c.sha, parent, f.path, f.line, "new" if side == "new" else "old")
 
         write_text(render_html(result, excerpt=excerpt, diff_url=diff_url), html_path)
+    if strict:
+        holes = [(f"commit {c.sha[:12]}", c.skipped) for c in result.commits if c.skipped]
+        holes += [(f"{c.sha[:12]}:{s.path}", s.reason) for c in result.commits for s in c.skipped_files]
+        check_strict(holes, ("commit or file", "commits or files"))
     if exit_zero:
         return EXIT_CLEAN
     floor = Severity.parse(fail_on)

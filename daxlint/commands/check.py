@@ -3,6 +3,7 @@ gate with ``--diff`` (changed lines only) and baselines (new findings only)."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -19,15 +20,44 @@ from daxlint.commands._options import (
     user_errors,
     version_note,
 )
+from daxlint.core.files import display_path, wanted
 from daxlint.core.runner import check_paths
-from daxlint.errors import EXIT_CLEAN, UserError
+from daxlint.errors import UserError
 from daxlint.gate import baseline as baselines
 from daxlint.gate import gitdiff
+from daxlint.model import Skipped
+from daxlint.output.escape import printable
 from daxlint.output.sarif import GITHUB_RESULT_LIMIT
+from daxlint.sources.git import unquote_path
 
 
 def _read_file_list() -> list[str]:
-    return [line.strip() for line in sys.stdin if line.strip()]
+    """Paths from standard input: one a line, or NUL-separated (``git diff
+    -z --name-only``); names git quotes ("drivers/n\\377.c") are unquoted,
+    and bytes that are not UTF-8 are kept (surrogate escapes)."""
+    data = sys.stdin.buffer.read()
+    if b"\0" in data:
+        return [os.fsdecode(p) for p in data.split(b"\0") if p]
+    out = []
+    for line in data.splitlines():
+        name = os.fsdecode(line.strip())
+        if name:
+            out.append(unquote_path(name) if name.startswith('"') and name.endswith('"') and not os.path.lexists(name) else name)
+    return out
+
+
+def _split_listed(listed: list[str], kinds: tuple[str, ...]) -> tuple[list[str], list[Skipped]]:
+    """Paths read from standard input, as a directory walk would take them:
+    only files the engine reads (.c/.h, Kconfig with the Kconfig rules) and
+    directories; a path that does not exist (a file the diff deleted) is a
+    note, not an error."""
+    present, missing = [], []
+    for p in listed:
+        if not os.path.lexists(p):
+            missing.append(Skipped(display_path(p), "listed on standard input but does not exist (deleted?)", missing=True))
+        elif os.path.isdir(p) or wanted(p, kinds):
+            present.append(p)
+    return present, missing
 
 
 def _check_gate_options(diff_base, baseline_file, write_baseline_file, update_baseline) -> None:
@@ -81,6 +111,7 @@ def command(
     output,
     exit_zero,
     fail_on,
+    strict,
     jobs,
     no_cache,
     terse,
@@ -95,28 +126,39 @@ def command(
     """
     _check_gate_options(diff_base, baseline_file, write_baseline_file, update_baseline)
     plist = list(paths) or ["."]
+    listed: list[str] = []
     if "-" in plist:
-        plist = [p for p in plist if p != "-"] + _read_file_list()
-        if not plist:
+        plist = [p for p in plist if p != "-"]
+        listed = _read_file_list()
+        if not plist and not listed:
             raise UserError("no paths on standard input")
-    cfg, rules, kernel = load_settings([Path(p) for p in plist], config_path, select, ignore, kernel_version, defines, undefines)
+    cfg, rules, kernel = load_settings([Path(p) for p in plist + listed], config_path, select, ignore, kernel_version, defines, undefines)
     engine = make_engine(cfg, rules, kernel, jobs, no_cache)
+    present, missing = _split_listed(listed, engine.file_kinds)
+    plist += present
 
+    if diff_base and not plist:
+        raise UserError("--diff: none of the paths listed on standard input exists")
     diff = gitdiff.changed_since(diff_base, plist) if diff_base else None
     targets = diff.files_to_check(engine.file_kinds) if diff else plist
     report = check_paths(engine, targets)
+    report.skipped[:0] = missing
     note = version_note(kernel)
     if note:
         report.notes.append(note)
     # With --diff only the changed (and deleted) files were looked at, so
     # only their baseline entries can be judged fixed.
-    scope = baselines.Scope(targets + (diff.deleted if diff else []), engine.enabled_ids, {s.path for s in report.skipped})
+    # A listed file that does not exist was deleted: its entries are fixed.
+    gone = [s.path for s in missing]
+    scope = baselines.Scope(
+        targets + gone + (diff.deleted if diff else []), engine.enabled_ids, {s.path for s in report.skipped if not s.missing}
+    )
 
     if write_baseline_file:
         written, kept = baselines.write_baseline(write_baseline_file, report.findings, scope)
         tail = f" ({kept} kept for paths or rules not checked)" if kept else ""
-        click.echo(f"daxlint: wrote {len(written.entries)} entries to baseline {write_baseline_file}{tail}", err=True)
-        return EXIT_CLEAN
+        click.echo(f"daxlint: wrote {len(written.entries)} entries to baseline {printable(write_baseline_file)}{tail}", err=True)
+        return exit_status(report, fail_on, True, strict)
 
     extra: dict = {}
     if baseline_file:
@@ -142,4 +184,4 @@ def command(
             err=True,
         )
     emit(report, fmt, output, terse=terse, extra=extra or None)
-    return exit_status(report, fail_on, exit_zero)
+    return exit_status(report, fail_on, exit_zero, strict)

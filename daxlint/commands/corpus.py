@@ -16,6 +16,7 @@ from daxlint.corpus.entries import load_corpus, select_entries
 from daxlint.corpus.results import EntryResult, StateResult, rule_summary, to_json
 from daxlint.corpus.runner import run_corpus
 from daxlint.errors import EXIT_CLEAN, EXIT_FINDINGS
+from daxlint.output.escape import plain, printable
 
 _VERDICT_STYLE = {"match": "bold green", "mismatch": "bold red"}
 _SIDE_STYLE = {"violates": "red", "fixes": "green", "sanctioned": "cyan", "complies": "blue"}
@@ -39,39 +40,82 @@ def _state_verdict(st: StateResult):
     if st.errors:
         details.append(f"{len(st.errors)} internal error(s)")
     if details:
-        t.append(" (" + "; ".join(details) + ")", style="red")
+        t.append(printable(" (" + "; ".join(details) + ")"), style="red")
     return t
 
 
-def _entries_table(results: list[EntryResult]):
+def _entries_table(results: list[EntryResult], wide: bool = True, width: int = 80):
+    """One row per checked state. ``wide``: entry, commit, landed and side
+    in columns of their own. Otherwise (a narrow terminal) they are stacked
+    in the entry cell and the other cells wrap at their words, with widths
+    fixed so that no column is squeezed to nothing."""
     from rich.table import Table
     from rich.text import Text
 
     table = Table(title="daxlint corpus: historical DAX changes", title_justify="left", show_lines=False, expand=False)
-    table.add_column("entry", no_wrap=True)
-    table.add_column("commit", no_wrap=True)
-    table.add_column("landed", no_wrap=True)
-    table.add_column("side", no_wrap=True)
-    table.add_column("state (checked as)", no_wrap=True)
-    table.add_column("expected")
-    table.add_column("actual")
-    table.add_column("verdict")
+    if wide:
+        table.add_column("entry", no_wrap=True)
+        table.add_column("commit", no_wrap=True)
+        table.add_column("landed", no_wrap=True)
+        table.add_column("side", no_wrap=True)
+        table.add_column("state (checked as)", no_wrap=True)
+        for name in ("expected", "actual", "verdict"):
+            table.add_column(name, overflow="fold")
+    else:
+        # Borders and padding of five columns take 16 cells; a rule id is 6,
+        # "before"/"after" and a version fit in 6.
+        entry = min(max((len(r.entry.id) for r in results), default=5), max(12, width - 16 - 6 - 8 - 8 - 10))
+        table.add_column("entry", width=entry, overflow="fold")
+        table.add_column("state", width=6, overflow="fold")
+        table.add_column("expected", width=8, overflow="fold")
+        table.add_column("actual", width=8, overflow="fold")
+        table.add_column("verdict", overflow="fold", min_width=max(10, width - 16 - entry - 6 - 8 - 8))
     for res in results:
         e = res.entry
         for i, st in enumerate(res.states):
             first = i == 0
+            if wide:
+                head = [
+                    plain(e.id, "bold") if first else "",
+                    plain(e.short_commit, "yellow") if first else "",
+                    plain(e.version_label) if first else "",
+                    plain(e.side, _SIDE_STYLE[e.side]) if first else "",
+                ]
+                state = plain(f"{st.state} (v{st.kernel_version})")
+            else:
+                head = [
+                    Text.assemble(
+                        plain(e.id, "bold"),
+                        "\n",
+                        plain(e.short_commit, "yellow"),
+                        " ",
+                        plain(e.version_label),
+                        " ",
+                        plain(e.side, _SIDE_STYLE[e.side]),
+                    )
+                    if first
+                    else ""
+                ]
+                state = plain(f"{st.state} v{st.kernel_version}")
             table.add_row(
-                Text(e.id, style="bold") if first else "",
-                Text(e.short_commit, style="yellow") if first else "",
-                e.version_label if first else "",
-                Text(e.side, style=_SIDE_STYLE[e.side]) if first else "",
-                f"{st.state} (v{st.kernel_version})",
-                _ids(st.expected),
-                _ids(st.actual) if st.present else "-",
+                *head,
+                state,
+                plain(_ids(st.expected)),
+                plain(_ids(st.actual) if st.present else "-"),
                 _state_verdict(st),
                 end_section=i == len(res.states) - 1,
             )
     return table
+
+
+def _fitting_entries_table(results: list[EntryResult], console):
+    """The wide table when it fits the console, else the stacked one."""
+    from rich.measure import Measurement
+
+    table = _entries_table(results, wide=True)
+    if Measurement.get(console, console.options.update_width(1 << 16), table).maximum <= console.width:
+        return table
+    return _entries_table(results, wide=False, width=console.width)
 
 
 def _details(console, results: list[EntryResult], verbose: bool) -> None:
@@ -82,9 +126,9 @@ def _details(console, results: list[EntryResult], verbose: bool) -> None:
         e = res.entry
         show_findings = verbose or res.status == "mismatch"
         head = Text()
-        head.append(f"{e.id} ", style="bold")
-        head.append(f"{e.short_commit} ", style="yellow")
-        head.append(f'"{e.subject}"')
+        head.append(f"{printable(e.id)} ", style="bold")
+        head.append(f"{printable(e.short_commit)} ", style="yellow")
+        head.append(printable(f'"{e.subject}"'))
         head.append(f"  {e.version_label}, {e.side}", style=_SIDE_STYLE[e.side])
         if not e.merged:
             head.append("  (never merged)", style="magenta")
@@ -92,49 +136,46 @@ def _details(console, results: list[EntryResult], verbose: bool) -> None:
         head.append(res.status, style=_VERDICT_STYLE[res.status])
         console.print(head)
         if verbose:
-            console.print(Text(f"    {e.summary}", style="dim"))
+            console.print(plain(f"    {e.summary}", "dim"))
             if e.version_note:
-                console.print(Text(f"    {e.version_note}", style="dim italic"))
+                console.print(plain(f"    {e.version_note}", "dim italic"))
         if show_findings:
             for st in res.states:
                 for f in st.findings:
                     mark = "" if f.rule_id in st.expected else "  <- not expected"
                     console.print(
-                        Text(
+                        plain(
                             f"    {st.state}: {f.path}:{f.line}:{f.column} {f.rule_id} {f.severity.value}: {f.message}{mark}",
-                            style="red" if mark else "",
+                            "red" if mark else "",
                         )
                     )
                 for rid in st.missing:
                     note = " (no such rule yet)" if rid in st.unregistered else ""
-                    console.print(Text(f"    {st.state}: expected {rid}, not reported{note}", style="red"))
+                    console.print(plain(f"    {st.state}: expected {rid}, not reported{note}", "red"))
                 for err in st.errors:
                     console.print(
-                        Text(
-                            f"    {st.state}: internal error in {err.rule_id or 'daxlint'} on {err.path}: {err.message}",
-                            style="bold magenta",
-                        )
+                        plain(f"    {st.state}: internal error in {err.rule_id or 'daxlint'} on {err.path}: {err.message}", "bold magenta")
                     )
                 for sk in st.skipped:
-                    console.print(Text(f"    {st.state}: skipped {sk.path}: {sk.reason}", style="magenta"))
+                    console.print(plain(f"    {st.state}: skipped {sk.path}: {sk.reason}", "magenta"))
         up = res.upstream
         if up is not None:
             if up.status == "checked":
-                line = Text(f"    upstream {up.commit[:12]}: ", style="cyan")
+                line = plain(f"    upstream {up.commit[:12]}: ", "cyan")
                 for name in ("before", "after"):
                     side = up.sides[name]
                     ver = f"v{side.kernel_version}" if side.kernel_version else "v?"
                     files = f"{side.files} file{'' if side.files == 1 else 's'}"
-                    line.append(f"{name} ({ver}, {files}) {_ids(side.rule_ids)}; ")
+                    line.append(printable(f"{name} ({ver}, {files}) {_ids(side.rule_ids)}; "))
                 console.print(line)
                 if verbose:
                     for name in ("before", "after"):
                         for f in up.sides[name].findings:
-                            console.print(Text(f"      {name}: {f.path}:{f.line} {f.rule_id}: {f.message}", style="dim"))
+                            console.print(plain(f"      {name}: {f.path}:{f.line} {f.rule_id}: {f.message}", "dim"))
             else:
-                console.print(Text(f"    upstream: {up.status}: {up.note}", style="dim"))
+                console.print(plain(f"    upstream: {up.status}: {up.note}", "dim"))
             if up.note and up.status == "checked":
-                console.print(Text(f"    note: {up.note}", style="dim"))
+                console.print(plain(f"    note: {up.note}", "dim"))
 
 
 def _rules_table(results: list[EntryResult]):
@@ -143,13 +184,13 @@ def _rules_table(results: list[EntryResult]):
 
     table = Table(title="per rule", title_justify="left")
     table.add_column("rule", no_wrap=True)
-    table.add_column("name")
+    table.add_column("name", overflow="fold")
     table.add_column("expected", justify="right")
     table.add_column("matched", justify="right")
     table.add_column("missed", justify="right")
     table.add_column("unexpected", justify="right")
     for row in rule_summary(results):
-        name = Text(row.name) if row.registered else Text("(not a daxlint rule yet)", style="magenta")
+        name = plain(row.name) if row.registered else Text("(not a daxlint rule yet)", style="magenta")
         table.add_row(
             row.rule_id,
             name,
@@ -164,7 +205,7 @@ def _rules_table(results: list[EntryResult]):
 def render_rich(results: list[EntryResult], console, verbose: bool = False) -> None:
     from rich.text import Text
 
-    console.print(_entries_table(results))
+    console.print(_fitting_entries_table(results, console))
     console.print()
     _details(console, results, verbose)
     console.print()

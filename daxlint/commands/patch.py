@@ -47,7 +47,21 @@ from daxlint.sources.git import open_repository
 @click.option("--terse", is_flag=True, help="checkpatch format: one line per finding.")
 @user_errors
 def command(
-    files, tree_dir, git_range, select, ignore, kernel_version, defines, undefines, config_path, fmt, output, exit_zero, fail_on, terse
+    files,
+    tree_dir,
+    git_range,
+    select,
+    ignore,
+    kernel_version,
+    defines,
+    undefines,
+    config_path,
+    fmt,
+    output,
+    exit_zero,
+    fail_on,
+    strict,
+    terse,
 ):
     """Check a patch series: FILE is an mbox, a git format-patch file or a
     diff; '-' reads standard input.
@@ -55,7 +69,8 @@ def command(
     Only lines the series adds or changes are reported, each with the patch
     that introduced it; a finding a later patch removes again is marked as
     fixed by that patch. Without --tree or --git the rules see each patch's
-    hunks and their context only.
+    hunks and their context only. A mail without a diff (a cover letter, a
+    reply) is a note and exits 0, so the command can serve as a mail hook.
     """
     if git_range and files:
         raise UserError("give patch files or --git RANGE, not both")
@@ -80,11 +95,13 @@ def command(
     checker = SeriesChecker(rules, kernel, options, version_from_tree=kernel.version_source in ("Makefile", "default"))
     result = checker.check(patches, make_series(tree_dir, repo))
     report = result.report
-    if mode == "hunks":
+    if not patches:  # a cover letter or a reply on its own (a mail hook): nothing to check
+        report.kernel_version = kernel.version_label
+    elif mode == "hunks":
         notes.append("no --tree: rules saw each patch's hunks and their context, not whole files")
         if kernel.version_source == "Makefile":
             notes.append(f"kernel v{kernel.version} from {kernel.root}/Makefile, the tree around the current directory")
-    if kernel.version is None and mode != "git":
+    if kernel.version is None and mode != "git" and patches:
         notes.append(f"no kernel Makefile found; assuming v{report.kernel_version} (use --kernel-version or --tree)")
     elif kernel.version_source.endswith("dkms.conf"):
         notes.append(version_note(kernel))
@@ -92,4 +109,4 @@ def command(
     patch_info = [o.as_dict() for o in result.outcomes]
     extra = {"mode": mode, "patches": patch_info, "lines_checked": result.lines_checked}
     emit(report, fmt, output, terse=terse, extra=extra, patches=patch_info, lines_checked=result.lines_checked)
-    return exit_status(report, fail_on, exit_zero)
+    return exit_status(report, fail_on, exit_zero, strict)

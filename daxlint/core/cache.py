@@ -6,7 +6,12 @@ hash, path, rule set, kernel version) to the findings and the context files
 they depend on. Most files of a kernel tree have no findings and depend on
 nothing else: the stat row says so (``empty``), and a warm run answers them
 without touching the results table. Writes are
-committed in batches, so an interrupted run keeps what it stored."""
+committed in batches, so an interrupted run keeps what it stored.
+
+The file is created and opened by the rules of ``core/outfiles.py`` (never
+through a device or a planted link). A cache that SQLite finds corrupt
+(overwritten, truncated) is deleted and rebuilt, with a note; other
+trouble (locked, read-only) leaves it alone for this run."""
 
 from __future__ import annotations
 
@@ -15,7 +20,15 @@ import os
 import sqlite3
 from pathlib import Path
 
+from daxlint.core.outfiles import database_path, remove_database, shown
 from daxlint.model import FileResult
+
+
+def is_corrupt(e: sqlite3.Error) -> bool:
+    """SQLITE_CORRUPT or SQLITE_NOTADB (any extended code): the file is
+    damaged, as opposed to locked, read-only or out of space."""
+    return (getattr(e, "sqlite_errorcode", 0) & 0xFF) in (11, 26)
+
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS stat (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, sha TEXT, key TEXT, empty INTEGER);
@@ -26,17 +39,56 @@ CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, payload TEXT);
 class ResultCache:
     def __init__(self, path: Path):
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(str(path), timeout=30)
-        self.db.executescript(SCHEMA)
+        self.notes: list[str] = []  # what the run should tell the user about the cache
+        self._file = database_path(path)
+        self._broken = False
         self._stat: dict[str, tuple[int, int, str, str, int]] | None = None
         self._pending_stat: list[tuple] = []
         self._pending_results: list[tuple] = []
+        try:
+            self.db = self._connect()
+        except sqlite3.DatabaseError as e:
+            if not is_corrupt(e):
+                raise
+            self._rebuild(e)
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self._file, timeout=30)
+        try:
+            db.executescript(SCHEMA)
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _rebuild(self, e: sqlite3.Error) -> None:
+        """Delete a corrupt cache file and start an empty one."""
+        remove_database(self._file)
+        self._file = database_path(self.path)
+        self.db = self._connect()
+        self._stat = {}
+        self.notes.append(f"the result cache {shown(str(self.path))} was corrupt ({e}); deleted it and started a new one")
+
+    def _give_up(self, e: sqlite3.Error) -> None:
+        """Corruption found in the middle of a run: stop using the cache; it
+        is deleted when the run closes it, so the next run rebuilds it."""
+        if not self._broken:
+            self._broken = True
+            self.notes.append(f"the result cache {shown(str(self.path))} is corrupt ({e}); it will be rebuilt on the next run")
+        self._pending_stat.clear()
+        self._pending_results.clear()
 
     def _load_stat(self) -> dict[str, tuple[int, int, str, str, int]]:
         if self._stat is None:
-            rows = self.db.execute("SELECT path, size, mtime_ns, sha, key, empty FROM stat")
-            self._stat = {r[0]: r[1:] for r in rows}
+            try:
+                rows = self.db.execute("SELECT path, size, mtime_ns, sha, key, empty FROM stat").fetchall()
+            except sqlite3.DatabaseError as e:
+                if not is_corrupt(e):
+                    raise
+                self.db.close()
+                self._rebuild(e)
+                return self._stat
+            self._stat = {_from_db(r[0]): r[1:] for r in rows}
         return self._stat
 
     def load_stat(self) -> None:
@@ -58,28 +110,63 @@ class ResultCache:
 
     def get(self, key: str):
         """The cached FileResult for ``key``, or None."""
-        row = self.db.execute("SELECT payload FROM results WHERE key = ?", (key,)).fetchone()
-        return None if row is None else FileResult.from_payload(json.loads(row[0]))
+        if self._broken:
+            return None
+        try:
+            row = self.db.execute("SELECT payload FROM results WHERE key = ?", (key,)).fetchone()
+            return None if row is None else FileResult.from_payload(json.loads(row[0]))
+        except sqlite3.DatabaseError as e:
+            if not is_corrupt(e):
+                raise
+            self._give_up(e)
+            return None
+        except (ValueError, KeyError, TypeError):  # a row that is not ours: a miss, replaced by put()
+            return None
 
     def put(self, key: str, abspath: str, stamp: tuple[int, int] | None, sha: str, res: FileResult) -> None:
         """Record ``res`` under ``key``, and the file's (size, mtime_ns) stamp.
         An empty result needs no row of its own: the stat row says so."""
+        if self._broken:
+            return
         if stamp is not None:
-            self._pending_stat.append((abspath, stamp[0], stamp[1], sha, key, int(not res.needs_own_row)))
+            self._pending_stat.append((_to_db(abspath), stamp[0], stamp[1], sha, key, int(not res.needs_own_row)))
         if res.needs_own_row or stamp is None:
             self._pending_results.append((key, json.dumps(res.to_payload())))
         if len(self._pending_results) + len(self._pending_stat) >= 2000:
             self.flush()
 
     def flush(self) -> None:
-        if not (self._pending_stat or self._pending_results):
+        if not (self._pending_stat or self._pending_results) or self._broken:
             return
-        with self.db:
-            self.db.executemany("INSERT OR REPLACE INTO stat VALUES (?, ?, ?, ?, ?, ?)", self._pending_stat)
-            self.db.executemany("INSERT OR REPLACE INTO results VALUES (?, ?)", self._pending_results)
+        try:
+            with self.db:
+                self.db.executemany("INSERT OR REPLACE INTO stat VALUES (?, ?, ?, ?, ?, ?)", self._pending_stat)
+                self.db.executemany("INSERT OR REPLACE INTO results VALUES (?, ?)", self._pending_results)
+        except sqlite3.DatabaseError as e:
+            if not is_corrupt(e):
+                raise
+            self._give_up(e)
         self._pending_stat.clear()
         self._pending_results.clear()
 
     def close(self) -> None:
-        self.flush()
-        self.db.close()
+        try:
+            self.flush()
+        finally:
+            self.db.close()
+            if self._broken:
+                remove_database(self._file)
+
+
+def _to_db(path: str) -> str | bytes:
+    """A path as stored: text when it is UTF-8, else its raw bytes (a BLOB),
+    so that every file name Linux allows has a row of its own."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(path)
+    return path
+
+
+def _from_db(value: str | bytes) -> str:
+    return os.fsdecode(value) if isinstance(value, bytes) else value

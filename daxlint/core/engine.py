@@ -13,13 +13,14 @@ import traceback
 from dataclasses import dataclass, field
 
 from daxlint.core.build import View, include_candidates, views
-from daxlint.core.files import DEFAULT_MAX_BYTES, SCAN_LIMIT_BYTES, classify_bytes, file_kind, read_source_stat
+from daxlint.core.files import DEFAULT_MAX_BYTES, SCAN_LIMIT_BYTES, file_kind, read_source_stat, source_bytes
 from daxlint.core.fingerprint import assign_fingerprints
 from daxlint.core.kernel import KernelContext
 from daxlint.core.prefilter import TokenMatcher
 from daxlint.core.rule import Rule, RuleContext
 from daxlint.core.source import SourceFile
 from daxlint.core.suppress import apply_suppressions, find_suppressions
+from daxlint.core.syntax import parent_index
 from daxlint.model import FileResult, Finding, InternalError, Skipped
 from daxlint.version import describe_versions
 
@@ -85,15 +86,15 @@ class Engine:
         engine's own context unless a mode gives one per file)."""
         res = FileResult()
         kind = file_kind(display)
+        data, bad = source_bytes(data)  # any encoding: never a way to hide code
         applicable = self.rules_for(data, kind)
         if all(r.reports_unused_suppressions for r in applicable):
             return res
-        bad = classify_bytes(data)
         if bad:
             res.skipped.append(Skipped(display, bad))
             return res
         kernel = kernel or self.kernel
-        with _time_limit(self.options.timeout):
+        with _time_limit(self.options.timeout), parent_index():
             try:
                 return self._analyze_views(res, kind, applicable, display, data, abspath, kernel)
             except FileTimeout:
@@ -184,6 +185,11 @@ class Engine:
                             ctx.findings.append(f)
             except FileTimeout:
                 raise
+            except RecursionError:  # the input, not the rule: a skip that --strict and every format show
+                skip = Skipped(display, f"nesting too deep for {rule.id} to analyse")
+                if skip not in res.skipped:
+                    res.skipped.append(skip)
+                continue
             except Exception as e:  # a broken rule must not stop the run
                 tb = traceback.extract_tb(e.__traceback__)[-1]
                 error = InternalError(display, rule.id, f"{type(e).__name__}: {e} (at {os.path.basename(tb.filename)}:{tb.lineno})")

@@ -3,6 +3,7 @@ them safely: anything odd becomes a Skipped note, never an exception."""
 
 from __future__ import annotations
 
+import codecs
 import os
 import stat
 from dataclasses import dataclass, field
@@ -165,12 +166,70 @@ def read_source_stat(path: str, max_bytes: int = DEFAULT_MAX_BYTES, scan_limit: 
     return data, None, st
 
 
-def classify_bytes(data: bytes) -> str | None:
-    """Reason the bytes are not C source text, or None."""
-    if b"\x00" in data:
-        return "binary file (contains NUL bytes)"
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        return f"not UTF-8 (invalid byte at offset {e.start})"
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+# Control bytes a C source has no business containing in numbers (tab, LF,
+# VT, FF and CR are white space): more than 1% of them (NUL included) is
+# a binary file.
+_CONTROL = bytes(set(range(32)) - {9, 10, 11, 12, 13})
+
+
+def source_bytes(data: bytes) -> tuple[bytes, str | None]:
+    """The bytes the parser reads for a file's ``data``, and the reason it
+    cannot be C source at all (None when it can). The parser works on bytes,
+    so any byte sequence is read, whatever its encoding (Latin-1 comments,
+    broken UTF-8). Only what would hide code from it is dealt with, so that
+    no encoding makes a finding disappear:
+
+    - UTF-16 and UTF-32 text (with a byte order mark, or recognisable by its
+      NUL bytes) is transcoded to UTF-8;
+    - a UTF-8 byte order mark becomes three spaces (columns stay put);
+    - stray NUL bytes in text become spaces, as gcc ignores them;
+    - a file that is mostly NUL or control bytes is binary: the reason."""
+    if data.startswith(codecs.BOM_UTF8):
+        data = b"   " + data[3:]
+    for bom, codec in _BOMS:
+        if data.startswith(bom):
+            return _transcoded(data, codec)
+    if b"\x00" not in data:
+        return data, None
+    wide = _wide_encoding(data)
+    if wide is not None:
+        return _transcoded(data, wide)
+    controls = len(data) - len(data.translate(None, delete=_CONTROL))  # NUL included
+    if controls * 100 > len(data):
+        return data, "binary file (contains NUL bytes)"
+    return data.replace(b"\x00", b" "), None
+
+
+def _transcoded(data: bytes, codec: str) -> tuple[bytes, str | None]:
+    text = data.decode(codec, "replace")
+    if "\x00" in text:
+        return data, f"binary file ({codec.upper()} text with NUL characters)"
+    return text.encode("utf-8"), None
+
+
+def _wide_encoding(data: bytes, sample: int = 4096) -> str | None:
+    """ "utf-16-le", "utf-16-be", "utf-32-le" or "utf-32-be" for text without
+    a byte order mark that is plainly in one of them (ASCII-range code in
+    them has NUL in the same byte of every unit), else None."""
+    head = data[: sample - sample % 4]
+    n = len(head)
+    if n < 8:
+        return None
+
+    def nul_share(offset: int, step: int) -> float:
+        part = head[offset::step]
+        return part.count(0) / max(1, len(part))
+
+    for codec, step, text_at in (("utf-32-le", 4, 0), ("utf-32-be", 4, 3), ("utf-16-le", 2, 0), ("utf-16-be", 2, 1)):
+        if len(data) % step:
+            continue
+        zero = [o for o in range(step) if o != text_at]
+        if nul_share(text_at, step) < 0.1 and all(nul_share(o, step) > 0.9 for o in zero):
+            return codec
     return None

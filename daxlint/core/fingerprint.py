@@ -28,6 +28,14 @@ def identity(f: Finding) -> tuple[str, str, str]:
     return (f.rule_id, f.function or "", normalise_code(f.snippet))
 
 
+def _bytes(text: str) -> bytes:
+    """UTF-8, with a file name's undecodable bytes as they are on disk."""
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace")
+
+
 def assign_fingerprints(findings: list[Finding]) -> None:
     """Set ``fingerprint`` on each finding (in place). Findings must be of one
     file and sorted by position so the occurrence index is stable."""
@@ -36,5 +44,5 @@ def assign_fingerprints(findings: list[Finding]) -> None:
         base = (f.rule_id, f.path, f.function or "", normalise_code(f.snippet))
         nth = seen[base]
         seen[base] += 1
-        h = hashlib.sha256("\x1f".join((*base, str(nth))).encode("utf-8", "replace"))
+        h = hashlib.sha256(_bytes("\x1f".join((*base, str(nth)))))
         f.fingerprint = h.hexdigest()[:16]

@@ -47,7 +47,7 @@ def key_prefix(engine: Engine) -> bytes:
 
 
 def cache_key(prefix: bytes, sha: str, display: str) -> str:
-    return hashlib.sha1(prefix + b"\0" + sha.encode() + b"\0" + display.encode()).hexdigest()
+    return hashlib.sha1(prefix + b"\0" + sha.encode() + b"\0" + os.fsencode(display)).hexdigest()
 
 
 def analyse_for_run(engine: Engine, display: str, abspath: str):
@@ -131,6 +131,7 @@ def check_paths(engine: Engine, paths: list[str]) -> Report:
     finally:
         if cache is not None:
             cache.close()
+            report.notes.extend(cache.notes)
     report.files_checked = checked
     report.skipped.extend(walk.skipped)
     for display, res in results:

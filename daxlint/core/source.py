@@ -8,14 +8,28 @@ from functools import cached_property
 import tree_sitter
 import tree_sitter_c
 
+from daxlint.core.syntax import index_tree
+
 C_LANGUAGE = tree_sitter.Language(tree_sitter_c.language())
-_parser: tree_sitter.Parser | None = None
+_parser: _Parser | None = None
 
 
-def parser() -> tree_sitter.Parser:
+class _Parser:
+    """tree-sitter's C parser; every tree it makes is indexed for parent()."""
+
+    def __init__(self):
+        self._ts = tree_sitter.Parser(C_LANGUAGE)
+
+    def parse(self, data: bytes) -> tree_sitter.Tree:
+        tree = self._ts.parse(data)
+        index_tree(tree.root_node)
+        return tree
+
+
+def parser() -> _Parser:
     global _parser
     if _parser is None:
-        _parser = tree_sitter.Parser(C_LANGUAGE)
+        _parser = _Parser()
     return _parser
 
 

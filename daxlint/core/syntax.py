@@ -7,8 +7,98 @@ guessing when the shape is not what it expects."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from tree_sitter import Node
+
+# -- parents in linear time ----------------------------------------------------
+#
+# tree-sitter keeps no parent pointers: Node.parent descends from the root
+# each time, so it costs the node's depth, and a walk from a node up to its
+# function costs depth squared - minutes for code nested 30,000 deep. While
+# the engine analyses a file, the trees parsed for it are indexed here: one
+# descent from the root records a node's whole chain of ancestors, and
+# parent_of() / ancestors() / enclosing_function() answer from that record.
+# The index is scoped by the engine (parent_index()) to one file's
+# analysis and holds nothing afterwards; without it, parent_of() is
+# Node.parent.
+
+
+class Ancestry:
+    """The parents of one tree's nodes, recorded as questions come."""
+
+    def __init__(self, root: Node):
+        self.root = root
+        self._parent: dict[int, Node | None] = {root.id: None}
+
+    def known(self, node: Node) -> Node | None | bool:
+        """``node``'s parent when already recorded, else False."""
+        return self._parent.get(node.id, False)
+
+    def parent(self, node: Node) -> Node | None | bool:
+        """``node``'s parent, or False when ``node`` is not in this tree."""
+        try:
+            return self._parent[node.id]
+        except KeyError:
+            pass
+        if not (self.root.start_byte <= node.start_byte and node.end_byte <= self.root.end_byte):
+            return False
+        record = self._parent
+        n = self.root
+        while True:
+            child = n.child_with_descendant(node)
+            if child is None:
+                return False
+            record[child.id] = n
+            if child.id == node.id:
+                return n
+            n = child
+
+
+_TREES: ContextVar[list[Ancestry] | None] = ContextVar("daxlint_trees", default=None)
+
+
+@contextmanager
+def parent_index():
+    """Index the trees parsed inside this block (see above)."""
+    token = _TREES.set([])
+    try:
+        yield
+    finally:
+        _TREES.reset(token)
+
+
+def index_tree(root: Node) -> None:
+    """Called for every tree daxlint parses (core.source)."""
+    trees = _TREES.get()
+    if trees is not None:
+        trees.append(Ancestry(root))
+
+
+def parent_of(node: Node) -> Node | None:
+    """``node.parent``, in constant time for a node whose chain is known
+    (in whichever indexed tree: the file's own, or another parse of it)."""
+    trees = _TREES.get()
+    if not trees:
+        return node.parent
+    for anc in trees:
+        p = anc.known(node)
+        if p is not False:
+            return p
+    for anc in trees:
+        p = anc.parent(node)
+        if p is not False:
+            return p
+    return node.parent
+
+
+def ancestors(node: Node) -> Iterator[Node]:
+    """``node``'s ancestors, innermost first."""
+    n = parent_of(node)
+    while n is not None:
+        yield n
+        n = parent_of(n)
 
 
 def walk(node: Node, types: set[str] | frozenset[str] | None = None) -> Iterator[Node]:
@@ -55,11 +145,9 @@ def function_name(fn: Node) -> str | None:
 
 
 def enclosing_function(node: Node) -> Node | None:
-    n = node.parent
-    while n is not None:
+    for n in ancestors(node):
         if n.type == "function_definition":
             return n
-        n = n.parent
     return None
 
 

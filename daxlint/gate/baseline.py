@@ -18,17 +18,19 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from daxlint.core.files import display_path
 from daxlint.core.fingerprint import assign_fingerprints
+from daxlint.core.outfiles import write_file
 from daxlint.errors import InputError
 from daxlint.model import Finding
 
 BASELINE_VERSION = 1
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _COMMENT = (
     "daxlint baseline: findings recorded by 'daxlint check --write-baseline'; "
     "'daxlint check --baseline FILE' reports only findings not listed here. "
@@ -103,28 +105,10 @@ class Baseline:
         the old baseline or the new one, never half of one."""
         entries = sorted(set(self.entries), key=lambda e: (e.path, e.line, e.rule_id, e.fingerprint))
         doc = {"version": BASELINE_VERSION, "comment": _COMMENT, "entries": [e.to_dict() for e in entries]}
-        text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
-        directory = os.path.dirname(os.path.abspath(self.file))
-        try:
-            fd, tmp = tempfile.mkstemp(prefix=".daxlint-baseline-", suffix=".tmp", dir=directory)
-        except OSError as e:
-            raise BaselineError(f"cannot write baseline {self.file}: {e.strerror}") from None
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-                fh.flush()
-                os.fsync(fh.fileno())
-            if os.path.exists(self.file):
-                os.chmod(tmp, os.stat(self.file).st_mode & 0o7777)
-            else:
-                os.chmod(tmp, 0o644)
-            os.replace(tmp, self.file)
-        except OSError as e:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise BaselineError(f"cannot write baseline {self.file}: {e.strerror}") from None
+        # A file name that is not UTF-8 keeps its bytes as \udcXX escapes
+        # (read back as they were written); everything else stays readable.
+        text = _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(doc, indent=2, ensure_ascii=False)) + "\n"
+        write_file(self.file, text)
         self.entries = entries
 
 

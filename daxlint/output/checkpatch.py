@@ -7,6 +7,8 @@ from __future__ import annotations
 from itertools import groupby
 
 from daxlint.model import Report, Severity
+from daxlint.output.escape import printable
+from daxlint.output.text import fix_hint
 from daxlint.version import short_versions
 
 _LEVEL = {Severity.ERROR: "ERROR", Severity.WARNING: "WARNING", Severity.INFO: "CHECK"}
@@ -14,16 +16,29 @@ _LEVEL = {Severity.ERROR: "ERROR", Severity.WARNING: "WARNING", Severity.INFO: "
 
 def _one(f, terse: bool, show_types: bool, checked: str | None = None) -> list[str]:
     kind = f"{_LEVEL[f.severity]}:{f.rule_id}:" if show_types else f"{_LEVEL[f.severity]}:"
-    message = f.message + short_versions(f.versions, checked)
+    path, message = printable(f.path), printable(f.message + short_versions(f.versions, checked))
+    hint = fix_hint(f)
     if terse:
-        return [f"{f.path}:{f.line}: {kind} {message}"]
+        return [f"{path}:{f.line}: {kind} {message}" + (f" (fix: {printable(hint)})" if hint else "")]
     lineno = f.patch_line if getattr(f, "patch_line", None) else f.line
-    out = [f"{kind} {message}", f"#{lineno}: FILE: {f.path}:{f.line}:"]
-    if f.snippet:
-        out.append(f"+{f.snippet}")
+    out = [f"{kind} {message}", f"#{lineno}: FILE: {path}:{f.line}:"]
+    if f.diff_lines:  # patch mode: the patch's own lines, with their prefixes and indentation
+        out.extend(printable(ln) for ln in f.diff_lines)
+    elif f.snippet:
+        out.append(f"+{printable(f.snippet)}")
+    if hint:
+        out.append(f"fix: {printable(hint)}")
     if f.fixed_by:
         out.append(f"(removed again by patch {f.fixed_by} of this series)")
     out.append("")
+    return out
+
+
+def _notes(report: Report) -> list[str]:
+    """Skipped files and internal errors: a file daxlint could not analyse
+    is never silent."""
+    out = [f"NOTE: skipped {printable(s.path)}: {printable(s.reason)}" for s in report.skipped]
+    out += [f"NOTE: internal error in {e.rule_id or 'daxlint'} on {printable(e.path)}: {printable(e.message)}" for e in report.errors]
     return out
 
 
@@ -47,36 +62,37 @@ def render_series(report: Report, patches: list[dict], terse: bool = False, show
     ``--git`` range: a dashed header with the patch's name (its file, or
     ``Commit <sha12> ("subject")``) when there is more than one, the
     findings, ``total: ... lines checked`` and a verdict. ``--terse`` keeps
-    one line per finding and the totals of patches that have findings."""
+    one line per finding and the totals of patches that have findings.
+    Input with no patch at all (a cover letter or a reply given alone)
+    prints its notes."""
     out: list[str] = []
+    if not patches:
+        out += [f"NOTE: {printable(note)}" for note in report.notes]
     many = len(patches) > 1
     for p in patches:
         found = [f for f in report.findings if f.patch == p["index"]]
-        name = p["name"]
+        name = printable(p["name"])
         if many and not terse:
             out += ["-" * len(name), name, "-" * len(name)]
         for f in found:
             out.extend(_one(f, terse, show_types, report.kernel_version))
         if not terse:
             for note in p.get("notes", []):
-                out += [f"NOTE: {note}", ""]
+                out += [f"NOTE: {printable(note)}", ""]
         if not terse or found:
             out.append(_series_totals(found, p.get("lines_checked", 0)))
         if not terse:
             out.append("")
             verdict = "has DAX policy problems, please review." if found else "has no obvious DAX policy problems."
             out += [f"{name} {verdict}", ""]
-    for s in report.skipped:
-        out.append(f"NOTE: skipped {s.path}: {s.reason}")
-    for e in report.errors:
-        out.append(f"NOTE: internal error in {e.rule_id or 'daxlint'} on {e.path}: {e.message}")
+    out.extend(_notes(report))
     return "\n".join(out).rstrip("\n") + "\n"
 
 
 def render(
     report: Report, terse: bool = False, show_types: bool = True, lines_checked: int | None = None, patches: list[dict] | None = None
 ) -> str:
-    if patches:
+    if patches is not None:  # patch mode
         return render_series(report, patches, terse, show_types)
     out: list[str] = []
     patched = any(f.patch for f in report.findings)
@@ -86,7 +102,7 @@ def render(
         ):
             group = list(group)
             if not terse:
-                out.append(f'Patch {idx} ("{subject}")')
+                out.append(f'Patch {idx} ("{printable(subject or "")}")')
             for f in group:
                 out.extend(_one(f, terse, show_types, report.kernel_version))
             if not terse:
@@ -95,10 +111,7 @@ def render(
     else:
         for f in report.findings:
             out.extend(_one(f, terse, show_types, report.kernel_version))
-    for s in report.skipped:
-        out.append(f"NOTE: skipped {s.path}: {s.reason}")
-    for e in report.errors:
-        out.append(f"NOTE: internal error in {e.rule_id or 'daxlint'} on {e.path}: {e.message}")
+    out.extend(_notes(report))
     if not terse or not report.findings:
         tail = totals(report.findings)
         if lines_checked is not None:

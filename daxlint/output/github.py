@@ -7,6 +7,7 @@ lines themselves stay in the job log."""
 from __future__ import annotations
 
 from daxlint.model import Report, Severity
+from daxlint.output.escape import printable
 from daxlint.output.text import summary_line
 from daxlint.version import short_versions
 
@@ -22,7 +23,10 @@ def _escape_property(s: str) -> str:
 
 
 def _command(level: str, props: list[tuple[str, object]], message: str) -> str:
-    attrs = ",".join(f"{k}={_escape_property(str(v))}" for k, v in props)
+    """One workflow command; ``message`` may hold line breaks of ours, every
+    other control character (and an undecodable byte) is shown escaped."""
+    message = "\n".join(printable(part) for part in message.split("\n"))
+    attrs = ",".join(f"{k}={_escape_property(printable(str(v)))}" for k, v in props)
     return f"::{level} {attrs}::{_escape_data(message)}" if attrs else f"::{level}::{_escape_data(message)}"
 
 
@@ -48,7 +52,8 @@ def render(report: Report) -> str:
             message += f"\nfix: {f.fix}"
         lines.append(_command(_LEVEL[f.severity], props, message))
     for s in report.skipped:
-        lines.append(_command("notice", [("file", s.path), ("title", "daxlint skipped")], s.reason))
+        # A file daxlint could not analyse is a hole in the gate: a warning.
+        lines.append(_command("notice" if s.missing else "warning", [("file", s.path), ("title", "daxlint skipped")], s.reason))
     for e in report.errors:
         lines.append(_command("warning", [("file", e.path), ("title", "daxlint internal error")], e.message))
     for n in report.notes:

@@ -6,9 +6,13 @@ import json
 
 from daxlint import __version__
 from daxlint.model import Report
+from daxlint.output.escape import json_safe
 
 
 def as_dict(report: Report, extra: dict | None = None) -> dict:
+    """The report as JSON data. Text is valid UTF-8: a byte of a file name
+    that is not UTF-8 shows as ``\\xNN`` in ``path``, and ``path_base64``
+    beside it holds the name's raw bytes."""
     c = report.counts()
     d = {
         "findings": [f.to_dict() for f in report.findings],
@@ -26,7 +30,7 @@ def as_dict(report: Report, extra: dict | None = None) -> dict:
     }
     if extra:
         d.update(extra)
-    return d
+    return json_safe(d)
 
 
 def render(report: Report, extra: dict | None = None) -> str:

@@ -10,7 +10,8 @@ from rich.table import Table
 from rich.text import Text
 
 from daxlint.model import Report, Severity
-from daxlint.output.text import summary_line
+from daxlint.output.escape import plain, printable
+from daxlint.output.text import fix_hint, summary_line
 from daxlint.version import short_versions
 
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
@@ -19,26 +20,29 @@ _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO:
 def print_report(report: Report, console: Console | None = None) -> None:
     console = console or Console()
     for path, group in groupby(report.findings, key=lambda f: f.path):
-        console.print(Text(path, style="bold underline"))
+        console.print(plain(path, "bold underline"))
         for f in group:
             line = Text()
             line.append(f"  {f.line}:{f.column} ", style="dim")
             line.append(f"{f.severity.value:<7} ", style=_STYLE[f.severity])
             line.append(f"{f.rule_id} ", style="bold")
-            line.append(f.message)
+            line.append(printable(f.message))
             line.append(short_versions(f.versions, report.kernel_version), style="cyan")
             if f.patch:
-                line.append(f"  (patch {f.patch}: {f.subject})", style="dim")
+                line.append(f"  (patch {f.patch}: {printable(f.subject or '')})", style="dim")
             console.print(line)
             if f.snippet:
-                console.print(Text(f"      {f.snippet}", style="dim italic"))
+                console.print(plain(f"      {f.snippet}", "dim italic"))
+            hint = fix_hint(f)
+            if hint:
+                console.print(plain(f"      fix: {hint}", "green"))
         console.print()
     for s in report.skipped:
-        console.print(Text(f"skipped {s.path}: {s.reason}", style="magenta"))
+        console.print(plain(f"skipped {s.path}: {s.reason}", "magenta"))
     for e in report.errors:
-        console.print(Text(f"internal error in {e.rule_id or 'daxlint'} on {e.path}: {e.message}", style="bold magenta"))
+        console.print(plain(f"internal error in {e.rule_id or 'daxlint'} on {e.path}: {e.message}", "bold magenta"))
     for n in report.notes:
-        console.print(Text(f"note: {n}", style="dim"))
+        console.print(plain(f"note: {n}", "dim"))
     if report.findings:
         t = Table(title=None, show_edge=False)
         t.add_column("rule")
@@ -50,4 +54,4 @@ def print_report(report: Report, console: Console | None = None) -> None:
         for (rid, sev), n in sorted(counts.items()):
             t.add_row(rid, Text(sev.value, style=_STYLE[sev]), str(n))
         console.print(t)
-    console.print(summary_line(report), style="bold")
+    console.print(Text(summary_line(report), style="bold"))

@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 from daxlint import __version__
 from daxlint.model import Report, Severity
+from daxlint.output.escape import json_safe
 
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 GITHUB_RESULT_LIMIT = 25000
@@ -57,10 +58,12 @@ def _rule_descriptor(cls) -> dict:
 def artifact_location(path: str) -> dict:
     """A path as a SARIF artifactLocation: relative paths become
     percent-encoded URIs relative to %SRCROOT% (the directory daxlint ran
-    in, which in CI is the repository's top), absolute ones file: URIs."""
+    in, which in CI is the repository's top), absolute ones file: URIs;
+    both percent-encode the name's bytes, so a name that is not UTF-8
+    keeps its identity."""
     if os.path.isabs(path):
         return {"uri": Path(path).as_uri()}
-    return {"uri": quote(path.replace(os.sep, "/"), safe="/"), "uriBaseId": SRCROOT}
+    return {"uri": quote(os.fsencode(path.replace(os.sep, "/")), safe="/"), "uriBaseId": SRCROOT}
 
 
 def _result(f, index: dict[str, int]) -> dict:
@@ -111,7 +114,11 @@ def as_dict(report: Report, limit: int = GITHUB_RESULT_LIMIT) -> dict:
         findings = findings[:limit]
     results = [_result(f, index) for f in findings]
     for s in report.skipped:
-        notifications.append({"level": "note", "message": {"text": f"skipped {s.path}: {s.reason}"}})
+        # A file daxlint could not analyse is a hole in the gate: a warning.
+        level = "note" if s.missing else "warning"
+        note = {"level": level, "message": {"text": f"skipped {s.path}: {s.reason}"}, "descriptor": {"id": "skipped-file"}}
+        note["locations"] = [{"physicalLocation": {"artifactLocation": artifact_location(s.path)}}]
+        notifications.append(note)
     for e in report.errors:
         notifications.append(
             {"level": "error", "message": {"text": f"internal error in {e.rule_id or 'daxlint'} on {e.path}: {e.message}"}}
@@ -133,7 +140,9 @@ def as_dict(report: Report, limit: int = GITHUB_RESULT_LIMIT) -> dict:
     }
     if report.kernel_version:
         run["properties"] = {"kernelVersion": report.kernel_version}
-    return {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}
+    # Messages name files: a byte that is not UTF-8 shows as \xNN there (the
+    # URIs above carry the raw bytes percent-encoded).
+    return json_safe({"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}, frozenset())
 
 
 def render(report: Report) -> str:

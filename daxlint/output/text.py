@@ -1,21 +1,28 @@
 """Plain text, one finding a line, the way compilers and ruff print them:
-``path:line:col: severity[RULE] message``."""
+``path:line:col: severity[RULE] message``, and below it, indented, the
+suggested fix when the message does not already spell it."""
 
 from __future__ import annotations
 
 from daxlint.model import Report
+from daxlint.output.escape import printable
 from daxlint.version import short_versions
 
 
 def finding_line(f, checked: str | None = None) -> str:
     """One finding; ``checked`` is the version range the run checked, so a
     finding of only some of its versions says which ("(v6.3+)")."""
-    where = f"{f.path}:{f.line}:{f.column}"
+    where = f"{printable(f.path)}:{f.line}:{f.column}"
     tail = short_versions(f.versions, checked)
-    tail += f" (patch {f.patch}: {f.subject})" if f.patch else ""
+    tail += f" (patch {f.patch}: {printable(f.subject or '')})" if f.patch else ""
     if f.fixed_by:
         tail += f" [removed again by patch {f.fixed_by}]"
-    return f"{where}: {f.severity.value}[{f.rule_id}] {f.message}{tail}"
+    return f"{where}: {f.severity.value}[{f.rule_id}] {printable(f.message)}{tail}"
+
+
+def fix_hint(f) -> str | None:
+    """The fix to show beside the message, unless the message already says it."""
+    return f.fix if f.fix and f.fix not in f.message else None
 
 
 def summary_line(report: Report) -> str:
@@ -31,12 +38,17 @@ def summary_line(report: Report) -> str:
 
 
 def render(report: Report) -> str:
-    out = [finding_line(f, report.kernel_version) for f in report.findings]
+    out = []
+    for f in report.findings:
+        out.append(finding_line(f, report.kernel_version))
+        hint = fix_hint(f)
+        if hint:
+            out.append(f"    fix: {printable(hint)}")
     for s in report.skipped:
-        out.append(f"{s.path}: skipped: {s.reason}")
+        out.append(f"{printable(s.path)}: skipped: {printable(s.reason)}")
     for e in report.errors:
-        out.append(f"{e.path}: internal error in {e.rule_id or 'daxlint'}: {e.message}")
+        out.append(f"{printable(e.path)}: internal error in {e.rule_id or 'daxlint'}: {printable(e.message)}")
     for note in report.notes:
-        out.append(f"note: {note}")
+        out.append(f"note: {printable(note)}")
     out.append(summary_line(report))
     return "\n".join(out) + "\n"

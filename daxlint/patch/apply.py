@@ -123,6 +123,19 @@ def map_line(placements: list[Placement], line: int) -> int | None:
     return line + shift
 
 
+def new_side_lines(placements: list[Placement]) -> dict[int, object]:
+    """New-file line number (1-based) -> the diff line that shows it, added
+    ("+") or context (" ")."""
+    out = {}
+    for pl in placements:
+        new_no = pl.new_start + 1
+        for ln in pl.hunk:
+            if ln.line_type in ("+", " "):
+                out[new_no] = ln
+                new_no += 1
+    return out
+
+
 def added_lines(placements: list[Placement]) -> dict[int, object]:
     """New-file line number (1-based) -> the diff line that added it."""
     out = {}

@@ -16,7 +16,7 @@ from daxlint.core.fingerprint import identity
 from daxlint.core.kernel import KernelContext
 from daxlint.core.registry import rule_matches
 from daxlint.model import Finding, InternalError, Report, Skipped
-from daxlint.patch.apply import added_lines, declared_placements, map_line, shown_lines
+from daxlint.patch.apply import added_lines, declared_placements, map_line, new_side_lines, shown_lines
 from daxlint.patch.mail import Patch
 from daxlint.patch.partial import partial_text
 from daxlint.patch.series import SERIES_ROOT, FileState, PatchOutcome, SeriesReader, SeriesTree
@@ -58,6 +58,7 @@ class SeriesChecker:
     def check(self, patches: list[Patch], series) -> SeriesResult:
         report = Report()
         outcomes: list[PatchOutcome] = []
+        self._moves: list[tuple[Finding, tuple[int, int, str, list[str]]]] = []
         open_findings: list[tuple[Finding, str, int]] = []  # (finding, path now, line now)
         for patch in patches:
             outcome = PatchOutcome(patch, applied=True if getattr(series, "has_base", True) else None)
@@ -75,6 +76,8 @@ class SeriesChecker:
                 open_findings.extend((f, st.diff.new_path, f.line) for f in found)
             outcomes.append(outcome)
             report.notes.extend(f"{patch.describe()} {note}" for note in outcome.notes)
+        for f, (line, column, snippet, diff_lines) in self._moves:
+            f.line, f.column, f.snippet, f.diff_lines = line, column, snippet, diff_lines
         report.findings.sort(key=lambda f: (f.patch or 0, f.path, f.line, f.column, f.rule_id))
         return SeriesResult(report, outcomes)
 
@@ -105,6 +108,7 @@ class SeriesChecker:
         report.errors.extend(InternalError(e.path, e.rule_id, f"{e.message} ({patch.describe()})") for e in res.errors)
         ignored = engine.per_file_ignores(fd.new_path)
         before = None
+        shown = None
         kept = []
         for f in res.findings:
             if ignored and rule_matches(f.rule_id, ignored):
@@ -123,6 +127,8 @@ class SeriesChecker:
             f.subject = patch.subject
             first_added = next(n for n in span if n in added)
             f.patch_line = fd.line_base + added[first_added].diff_line_no
+            shown = shown if shown is not None else new_side_lines(placements)
+            self._moves.append((f, _resting_place(f, first_added, shown)))
             kept.append(f)
         lines = None if whole else shown_lines(placements)
         return kept, _Visible(lines, {(identity(f), f.line) for f in res.findings})
@@ -159,6 +165,28 @@ def _still_there(open_findings, path: str, after: _Visible, index: int):
             continue
         still.append((f, where, line))
     return still
+
+
+_SHOWN_LINES = 4
+
+
+def _resting_place(f: Finding, line: int, shown: dict[int, object]) -> tuple[int, int, str, list[str]]:
+    """Where ``f`` is reported: the added ``line`` it rests on (a statement
+    whose first line the patch did not touch is this patch's for the line it
+    added, such as a ``PFN_DEV);`` continuation) as (line, column, snippet),
+    and the patch's own lines from the statement's first line to it for
+    checkpatch: real "+"/" " prefixes and indentation (at most four: the
+    first and the last three). Applied once the series is followed, which
+    tracks findings where the rules put them."""
+    first = f.line
+    numbers = [n for n in range(first, line + 1) if n in shown]
+    if len(numbers) > _SHOWN_LINES:
+        numbers = numbers[:1] + numbers[-(_SHOWN_LINES - 1) :]
+    diff_lines = [shown[n].line_type + shown[n].value.rstrip("\r\n") for n in numbers]
+    if line == first or line not in shown:
+        return f.line, f.column, f.snippet, diff_lines
+    raw = shown[line].value.rstrip("\r\n")
+    return line, len(raw) - len(raw.lstrip()) + 1, raw.strip(), diff_lines
 
 
 def _carry_forward(open_findings, states: list[FileState], index: int):

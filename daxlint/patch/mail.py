@@ -109,10 +109,16 @@ def load_source(path: str) -> tuple[str, bytes]:
     return path, data
 
 
+NO_PATCH = "no patch in this mail (a cover letter or a reply?): nothing to check"
+
+
 def parse_series(sources: list[tuple[str, bytes]], lines_per_mail: bool = False) -> tuple[list[Patch], list[str]]:
     """Every patch in ``sources`` in order, and notes on mails without a
-    diff (cover letters). ``lines_per_mail`` numbers lines from each mail's
-    start (``--git``: one format-patch output per commit, as checkpatch)."""
+    diff (cover letters, replies). ``lines_per_mail`` numbers lines from each
+    mail's start (``--git``: one format-patch output per commit, as
+    checkpatch). Mail without any diff is no error - a hook sees cover
+    letters one at a time - but input that is not mail and holds no diff
+    is (PatchError), as is a malformed diff."""
     patches: list[Patch] = []
     notes: list[str] = []
     for name, data in sources:
@@ -127,14 +133,12 @@ def parse_series(sources: list[tuple[str, bytes]], lines_per_mail: bool = False)
                 patch.index = len(patches) + len(in_source) + 1
                 in_source.append(patch)
             elif envelope is not None or _is_mail(raw):
-                notes.append(f"{name}:{offset + 1}: a mail without a diff (cover letter?), skipped")
+                notes.append(f"{name}:{offset + 1}: {NO_PATCH}")
             else:
                 raise PatchError(f"{name}: no diff found (not a patch?)")
         for p in in_source:
             p.name = _patch_name(p, len(in_source))
         patches.extend(in_source)
-    if not patches:
-        raise PatchError("no diff found in the input: nothing to check")
     return patches, notes
 
 

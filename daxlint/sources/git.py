@@ -286,7 +286,7 @@ def tree_token(tree, key: str) -> str:
         return str(obj.id) if obj is not None and obj.type_str == "blob" else "-"
     if obj is None or obj.type_str != "tree":
         return "-"
-    return hashlib.sha1("\0".join(sorted(e.name for e in obj)).encode()).hexdigest()[:16]
+    return hashlib.sha1("\0".join(sorted(e.name for e in obj)).encode("utf-8", "surrogateescape")).hexdigest()[:16]
 
 
 class GitTreeReader(TreeReader):

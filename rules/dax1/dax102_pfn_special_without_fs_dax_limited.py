@@ -5,7 +5,7 @@ from daxlint.analysis.fileindex import index_for
 from daxlint.analysis.kconfig_facts import display_path, driver_kconfig_dir, fs_dax_limited_opt_in, kconfig_context_files
 from daxlint.analysis.pfn import PFN_SPECIAL, pfn_analysis, sink_severity, strongest
 from daxlint.core.rule import Rule
-from daxlint.core.syntax import text
+from daxlint.core.syntax import parent_of, text
 from daxlint.model import Severity
 
 # A macro body that is a flags expression: names, |, parentheses, casts.
@@ -16,13 +16,13 @@ _DEFINITIONS = frozenset({"preproc_def", "preproc_function_def", "preproc_ifdef"
 
 def _is_flag_test(ident) -> bool:
     """``x & PFN_SPECIAL`` and comparisons read the flag, they do not set it."""
-    n = ident.parent
+    n = parent_of(ident)
     while n is not None and n.type in ("parenthesized_expression", "binary_expression"):
         if n.type == "binary_expression":
             op = n.child_by_field_name("operator")
             if op is not None and text(op) in _TESTS:
                 return True
-        n = n.parent
+        n = parent_of(n)
     return False
 
 

@@ -4,7 +4,7 @@ from daxlint.analysis.fileindex import callee_name, contains, index_for, unwrap,
 from daxlint.analysis.flow import BLOCKS, exiting_guards
 from daxlint.analysis.pfn import FLAG_CONSTRUCTORS, PAGE_CONSTRUCTORS, pfn_analysis
 from daxlint.core.rule import Rule
-from daxlint.core.syntax import call_args, declarator_name, enclosing_function, text, walk
+from daxlint.core.syntax import call_args, declarator_name, enclosing_function, parent_of, text, walk
 from daxlint.model import Severity
 
 GUARDS = ("pfn_t_has_page", "pfn_t_devmap")
@@ -164,7 +164,7 @@ class UnguardedPfnTToPage(Rule):
 
     def _guarded(self, call, arg: str, fn) -> bool:
         positive, negated = _guard_re(arg, False), _guard_re(arg, True)
-        n = call.parent
+        n = parent_of(call)
         while n is not None and n != fn:
             if n.type in ("if_statement", "conditional_expression"):
                 cond = _condition(n)
@@ -179,10 +179,10 @@ class UnguardedPfnTToPage(Rule):
                 left = n.child_by_field_name("left")
                 if left is not None and not contains(left, call) and positive.search(_norm(text(left))):
                     return True
-            n = n.parent
+            n = parent_of(n)
         # An earlier `if (!pfn_t_has_page(pfn)) return/goto ...;` or BUG_ON(!...)
         # in a block that also holds the call.
-        child, n = call, call.parent
+        child, n = call, parent_of(call)
         while n is not None and n != fn:
             if n.type in BLOCKS:
                 for stmt in exiting_guards(n, child):
@@ -195,7 +195,7 @@ class UnguardedPfnTToPage(Rule):
                     t = _norm(text(stmt))
                     if stmt.type == "expression_statement" and t.startswith("BUG_ON(") and negated.search(t):
                         return True
-            child, n = n, n.parent
+            child, n = n, parent_of(n)
         return False
 
     def _result_checked(self, call, fn) -> bool:
@@ -228,7 +228,7 @@ class UnguardedPfnTToPage(Rule):
         for ident in walk(fn, {"identifier"}):
             if ident.start_byte <= parent.end_byte or text(ident) != target:
                 continue
-            holder = ident.parent
+            holder = parent_of(ident)
             while holder is not None and holder != fn:
                 if holder.type in _CONDITION_HOLDERS:
                     cond = _condition(holder)
@@ -239,6 +239,6 @@ class UnguardedPfnTToPage(Rule):
                     return _is_null_test_of(holder, target)
                 if holder.type in ("expression_statement", "declaration", "return_statement"):
                     break
-                holder = holder.parent
+                holder = parent_of(holder)
             return False
         return True  # never used again

@@ -5,7 +5,7 @@ from daxlint.analysis.flow import exclusive_branches
 from daxlint.analysis.locate import identifier_nodes
 from daxlint.analysis.vmflags import INIT_WRAPPERS, may_write_vm_flags, model_for
 from daxlint.core.rule import Rule
-from daxlint.core.syntax import declarator_name, text
+from daxlint.core.syntax import declarator_name, parent_of, text
 from daxlint.model import Severity
 
 
@@ -103,9 +103,9 @@ class PostMmapHook(Rule):
                 fix="drop the hook and decide the flags in ->mmap()",
             )
         for ident in identifier_nodes(model.root, ctx.source.data, (b"post_mmap",)):
-            fd = ident.parent
+            fd = parent_of(ident)
             while fd is not None and fd.type in ("pointer_declarator", "parenthesized_declarator", "function_declarator"):
-                fd = fd.parent
+                fd = parent_of(fd)
             if fd is None or fd.type != "field_declaration":
                 continue
             for d in fd.children_by_field_name("declarator"):
@@ -146,9 +146,9 @@ def _first_nested_mmap(fn):
         group = 1 if m.group(1) else 2
         start = fn.start_byte + m.start(group)
         node = fn.descendant_for_byte_range(start, fn.start_byte + m.end(group))
-        call = node.parent if node is not None else None
+        call = parent_of(node) if node is not None else None
         if call is not None and call.type == "field_expression":
-            call = call.parent
+            call = parent_of(call)
         if call is not None and call.type == "call_expression":
             return call
     return None

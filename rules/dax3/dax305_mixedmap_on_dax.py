@@ -5,7 +5,7 @@ from daxlint.analysis.flow import exclusive_branches
 from daxlint.analysis.locate import identifier_nodes
 from daxlint.analysis.vmflags import may_write_vm_flags, model_for
 from daxlint.core.rule import Rule
-from daxlint.core.syntax import function_name, text
+from daxlint.core.syntax import function_name, parent_of, text
 from daxlint.model import Severity
 from daxlint.version import KernelVersion
 
@@ -150,9 +150,9 @@ def _dax_vm_ops(model) -> dict[str, str]:
 
 
 def _initialized_variable(pair):
-    n = pair.parent
+    n = parent_of(pair)
     while n is not None and n.type == "initializer_list":
-        n = n.parent
+        n = parent_of(n)
     if n is None or n.type != "init_declarator":
         return None
     d = n.child_by_field_name("declarator")

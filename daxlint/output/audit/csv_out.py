@@ -6,6 +6,7 @@ import csv
 import io
 
 from daxlint.audit.results import AuditResult
+from daxlint.output.escape import utf8_safe
 
 CSV_COLUMNS = [
     "sha",
@@ -25,11 +26,22 @@ CSV_COLUMNS = [
 ]
 
 
+class _Writer:
+    """A csv writer whose cells are valid UTF-8 (a file name's undecodable
+    bytes as \\xNN)."""
+
+    def __init__(self, writer):
+        self.writer = writer
+
+    def writerow(self, row) -> None:
+        self.writer.writerow([utf8_safe(c) if isinstance(c, str) else c for c in row])
+
+
 def render_csv(result: AuditResult) -> str:
     """One row per event: a finding introduced, fixed or moved by a commit,
     or a commit that could not be audited."""
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
+    w = _Writer(csv.writer(buf, lineterminator="\n"))
     w.writerow(CSV_COLUMNS)
     for c in result.commits:
         base = [c.sha, c.date, c.author, c.subject]

@@ -112,7 +112,7 @@ def diff_link(template: str | None, sha: str, path: str, line: int) -> str | Non
     {path_sha256} - GitHub's diff anchors hash the path)."""
     if not template:
         return None
-    return template.format(sha=sha, path=path, line=line, path_sha256=hashlib.sha256(path.encode()).hexdigest())
+    return template.format(sha=sha, path=path, line=line, path_sha256=hashlib.sha256(path.encode("utf-8", "surrogateescape")).hexdigest())
 
 
 def render_html(result: AuditResult, excerpt=None, diff_url: str | None = None, max_excerpts: int = 400) -> str:

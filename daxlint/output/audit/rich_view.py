@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from daxlint.audit.results import AuditResult
 from daxlint.output.audit import SPARK, changed_commits, family_colour, family_label, summary_line
+from daxlint.output.escape import plain, printable
 
 
 def sparkline(values: list[int], width: int) -> str:
@@ -50,15 +51,17 @@ def print_audit(result: AuditResult, console=None, max_rows: int = 200) -> None:
         t.add_column("open", justify="right", no_wrap=True, min_width=4)
         shown = changed[-max_rows:]
         for c in shown:
-            who = [c.author] if with_author else []
+            # Subjects and names are the commits' own text: never rich markup
+            # ("[media] ..." is a subsystem prefix, '[/bold]' an error).
+            who = [plain(c.author)] if with_author else []
             if c.skipped:
-                t.add_row(c.sha[:12], c.date[:10], *who, Text(f"skipped: {c.skipped}", style="magenta"), "", "", "")
+                t.add_row(c.sha[:12], plain(c.date[:10]), *who, plain(f"skipped: {c.skipped}", "magenta"), "", "", "")
                 continue
             t.add_row(
                 c.sha[:12],
-                c.date[:10],
+                plain(c.date[:10]),
                 *who,
-                c.subject,
+                plain(c.subject),
                 str(len(c.introduced) or ""),
                 str(len(c.fixed) or ""),
                 str(sum(c.open_after.values())),
@@ -72,9 +75,9 @@ def print_audit(result: AuditResult, console=None, max_rows: int = 200) -> None:
             for f in c.introduced:
                 line = Text(f"  {c.sha[:12]} ", style="dim")
                 line.append("+ ", style="red")
-                line.append(f"{f.path}:{f.line} ", style="bold")
+                line.append(f"{printable(f.path)}:{f.line} ", style="bold")
                 line.append(f"{f.rule_id} ", style="bold red" if f.severity.value == "error" else "yellow")
-                line.append(f.message)
+                line.append(printable(f.message))
                 if f.fingerprint in c.still_open:
                     line.append("  [still open]", style="bold")
                 console.print(line, overflow="ellipsis", no_wrap=True)
@@ -114,8 +117,8 @@ def print_audit(result: AuditResult, console=None, max_rows: int = 200) -> None:
             )
         console.print(rt)
     for note in result.notes:
-        console.print(Text(f"note: {note}", style="dim"))
-    console.print(summary_line(result), style="bold")
+        console.print(plain(f"note: {note}", "dim"))
+    console.print(plain(summary_line(result), "bold"))
 
 
 # -- HTML ---------------------------------------------------------------------------

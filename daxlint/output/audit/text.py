@@ -6,15 +6,16 @@ import json
 
 from daxlint.audit.results import AuditResult
 from daxlint.output.audit import changed_commits, summary_line
+from daxlint.output.escape import json_safe, printable
 from daxlint.output.text import finding_line
 
 
 def render_text(result: AuditResult) -> str:
     out = []
     for c in changed_commits(result):
-        out.append(f"{c.sha[:12]} {c.date[:10]} {c.author}: {c.subject}")
+        out.append(f"{c.sha[:12]} {c.date[:10]} {printable(c.author)}: {printable(c.subject)}")
         if c.skipped:
-            out.append(f"  skipped: {c.skipped}")
+            out.append(f"  skipped: {printable(c.skipped)}")
         if c.compared_whole_tree:
             out.append(f"  (whole tree compared: {c.compared_whole_tree})")
         for f in c.introduced:
@@ -22,14 +23,16 @@ def render_text(result: AuditResult) -> str:
         for f in c.fixed:
             out.append(f"  - {finding_line(f)}")
         for m in c.moved:
-            out.append(f"  ~ {m['rule_id']} moved {m['from']['path']}:{m['from']['line']} -> {m['to']['path']}:{m['to']['line']}")
+            out.append(
+                f"  ~ {m['rule_id']} moved {printable(m['from']['path'])}:{m['from']['line']} -> {printable(m['to']['path'])}:{m['to']['line']}"
+            )
         for e in c.errors:
-            out.append(f"  internal error in {e.rule_id or 'daxlint'} on {e.path}: {e.message}")
+            out.append(f"  internal error in {e.rule_id or 'daxlint'} on {printable(e.path)}: {printable(e.message)}")
     for note in result.notes:
-        out.append(f"note: {note}")
-    out.append(summary_line(result))
+        out.append(f"note: {printable(note)}")
+    out.append(printable(summary_line(result)))
     return "\n".join(out) + "\n"
 
 
 def render_json(result: AuditResult) -> str:
-    return json.dumps(result.to_dict(), indent=2) + "\n"
+    return json.dumps(json_safe(result.to_dict()), indent=2) + "\n"
