@@ -192,12 +192,18 @@ def test_headers_defines_count():
         #endif
         """
 
-    def included(inc, table):
-        assert inc.name == "compat.h" and not inc.angled
-        ev = evaluate_file(scan(header), BuildSetup().lookup(V(6, 12)))
-        table.update(ev.defines)
+    asked = []
 
-    assert dead_lines(code, included=included) == [2, 3, 4]
+    def header_defines(inc):
+        asked.append(inc.name)
+        assert inc.name == "compat.h" and not inc.angled
+        return evaluate_file(scan(header), BuildSetup().lookup(V(6, 12))).defines
+
+    assert dead_lines(code, included=header_defines) == [2, 3, 4]
+    # Headers are read only when a condition asks for a name they may define.
+    asked.clear()
+    assert dead_lines('#include "compat.h"\n#if LINUX_VERSION_CODE > 0\nx();\n#endif\n', included=header_defines) == [2, 4]
+    assert asked == []
 
 
 def test_unbalanced_directives_of_a_hunk_are_ignored():

@@ -224,8 +224,8 @@ def views(
     header_cache: dict = {}
     for v in versions:
         lookup = setup.lookup(v)
-        included = _includer(include_reader, lookup, header_cache, v) if include_reader is not None else None
-        ev = evaluate_file(directives, lookup, included)
+        headers = _header_defines(include_reader, lookup, header_cache, v) if include_reader is not None else None
+        ev = evaluate_file(directives, lookup, headers)
         spans = ev.dead_spans()
         spans += [(start, end) for name, start, end in shims if history.has_function(name, v)]
         view_data = blank(data, spans) if spans else data
@@ -259,35 +259,30 @@ def _plain_views(data: bytes, versions: list[KernelVersion], rule_thresholds: se
 _MAX_INCLUDE_DEPTH = 3
 
 
-def _includer(read: Callable[[Include], bytes | None], lookup, cache: dict, version: KernelVersion, depth: int = 0):
-    """The callback evaluate_file() uses to add an included header's
-    defines: the header is read (through the kernel reader), its own
-    conditions evaluated for the same build."""
+def _header_defines(read: Callable[[Include], bytes | None], lookup, cache: dict, version: KernelVersion, depth: int = 0):
+    """The callback evaluate_file() asks for an included header's macros:
+    the header is read (through the kernel reader) and its own conditions
+    evaluated for the same build, once per header and version."""
 
-    def included(inc: Include, table: dict) -> None:
+    def header_defines(inc: Include) -> dict | None:
         if depth >= _MAX_INCLUDE_DEPTH:
-            return
+            return None
         key = (inc.name, inc.angled, version)
         if key not in cache:
             cache[key] = None  # a header that includes itself stops here
             data = read(inc)
-            if data is None:
-                return
-            directives = scan(data)
-            ev = evaluate_file(directives, lookup, _includer(read, lookup, cache, version, depth + 1))
-            cache[key] = ev.defines
-        if cache[key]:
-            table.update(cache[key])
+            if data is not None:
+                inner = _header_defines(read, lookup, cache, version, depth + 1)
+                cache[key] = evaluate_file(scan(data), lookup, inner).defines
+        return cache[key]
 
-    return included
+    return header_defines
 
 
-def include_candidates(inc: Include, including: str, root: str | None) -> list[str]:
-    """Where ``#include`` may find a header of the checked tree: beside the
-    including file for "...", under the tree's include/ for <...>."""
-    out = []
-    if not inc.angled:
-        out.append(os.path.normpath(os.path.join(os.path.dirname(including), inc.name)))
-    if root is not None:
-        out.append(os.path.normpath(os.path.join(root, "include", inc.name)))
-    return out
+def include_candidates(inc: Include, including: str) -> list[str]:
+    """Where ``#include "..."`` finds a header of the checked code: beside
+    the including file. <...> headers are the kernel's: their macros are the
+    build's (-D, Kbuild), not read from the tree."""
+    if inc.angled:
+        return []
+    return [os.path.normpath(os.path.join(os.path.dirname(including), inc.name))]

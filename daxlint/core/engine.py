@@ -149,14 +149,13 @@ class Engine:
             res.context[d] = kernel.reader.signature(d)
 
     def _include_reader(self, res: FileResult, kernel: KernelContext, abspath: str | None):
-        """Reads the headers a file includes from the checked tree (their
-        #defines count), recording them as context."""
+        """Reads the headers a file includes beside it (their #defines
+        count), recording them as context."""
         if abspath is None:
             return None
-        root = str(kernel.root) if kernel.root is not None else None
 
         def read(inc) -> bytes | None:
-            for candidate in include_candidates(inc, abspath, root):
+            for candidate in include_candidates(inc, abspath):
                 data = kernel.reader.read(candidate)
                 self._depend_on(res, kernel, candidate)
                 if data is not None:

@@ -446,18 +446,31 @@ class Evaluation:
 
 
 def evaluate_file(
-    directives: Directives, lookup_outside: Callable[[str], tuple[object, object]], included: Callable[[Include, dict], None] | None = None
+    directives: Directives,
+    lookup_outside: Callable[[str], tuple[object, object]],
+    header_defines: Callable[[Include], dict | None] | None = None,
 ) -> Evaluation:
     """Decide every branch of a file for one build. ``lookup_outside(name)``
     answers for names the file itself does not define at that point (the
-    command line, the kernel); ``included(include, table)`` adds the
-    defines of an included header to ``table`` when the include is live."""
+    command line, the kernel); a name it cannot answer is looked up in the
+    headers included so far, whose macros ``header_defines(include)`` gives
+    (read only when a condition needs them: most files never do)."""
     ev = Evaluation(directives)
     # name -> (defined, value) as the file defines them so far
     table: dict[str, tuple[object, object]] = {}
+    includes: list[tuple[Include, object]] = []  # live so far, with the state of their branch
 
     def lookup(name: str):
-        return table.get(name) or lookup_outside(name)
+        known = table.get(name)
+        if known is not None:
+            return known
+        outside = lookup_outside(name)
+        if outside[0] is UNKNOWN and header_defines is not None:
+            for inc, state in reversed(includes):
+                defines = header_defines(inc)
+                if defines and name in defines:
+                    return defines[name] if state is True else (UNKNOWN, UNKNOWN)
+        return outside
 
     macros = Macros(lookup)
     events: list[tuple[int, int, object]] = []
@@ -494,11 +507,8 @@ def evaluate_file(
                 table[item.name] = (False, None) if item.value is None else (True, item.value)
             else:
                 table[item.name] = (UNKNOWN, UNKNOWN)
-        elif included is not None:
-            added: dict[str, tuple[object, object]] = {}
-            included(item, added)
-            for name, entry in added.items():
-                table[name] = entry if parent_state is True else (UNKNOWN, UNKNOWN)
+        else:
+            includes.append((item, parent_state))
     ev.defines = table
     return ev
 
