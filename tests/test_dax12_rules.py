@@ -91,9 +91,15 @@ def test_dax102_and_dax103_severities():
     assert all("FS_DAX_LIMITED" in f.message and "Kconfig" in f.message for f in xip.values())
     guards = "DAX103/pfn_t_to_page_guards.c"
     got = findings(guards, "DAX103", "6.1")
-    assert got[line_of(guards, "get_page(pfn_t_to_page(pfn));")].severity.value == "error"
-    assert "dax_direct_access()" in got[line_of(guards, "get_page(pfn_t_to_page(pfn));")].message
-    assert got[line_of(guards, "get_page(pfn_t_to_page(b));")].severity.value == "warning"
+    # A DAX device's pfn is page-backed by policy: no finding at all.
+    assert line_of(guards, "get_page(pfn_t_to_page(pfn));") not in got
+    raw = got[line_of(guards, "pfn_t_to_page(raw)->index = 0;")]
+    assert raw.severity.value == "error" and "with PFN_DEV" in raw.message
+    # An origin out of view is info, and says what the caller owes.
+    unknown = got[line_of(guards, "get_page(pfn_t_to_page(b));")]
+    assert unknown.severity.value == "info" and "every caller passes a pfn with a struct page" in unknown.message
+    bypass = got[line_of(guards, "get_page(pfn_to_page(pfn_t_to_pfn(raw) + i));")]
+    assert bypass.severity.value == "error" and "bypasses pfn_t_to_page()'s has-page check" in bypass.message
 
 
 def test_dax2_severities():
