@@ -503,6 +503,30 @@ class DirectoryFacts:
         return any(s.is_provider or s.alloc_dax for s in self.summaries(exclude))
 
 
+def out_of_view(kernel, abspath: str | None, shown: str, partial: bool) -> list[str]:
+    """What a verdict about the driver of ``abspath`` could not see, in words
+    (empty when it saw everything): the rest of the file itself when only a
+    patch's hunks are known, the files of its directory that no patch of the
+    series shows (or shows only as hunks), and its Kconfig."""
+    out: list[str] = []
+    name = os.path.basename(shown)
+    if partial:
+        out.append(f"the rest of {name} (the patch shows only its hunks)")
+    if abspath is None:
+        return out
+    d = os.path.dirname(abspath)
+    shown_dir = os.path.dirname(shown) or "."
+    if not kernel.knows_directory(d):
+        out.append(f"the other files of {shown_dir}/")
+    else:
+        unknown = [n for n in kernel.listdir(d) if n.endswith(".c") and n != name and not kernel.knows(os.path.join(d, n))]
+        if unknown:
+            out.append(", ".join(unknown[:3]) + (" and others" if len(unknown) > 3 else "") + " (known only by their hunks)")
+    if not kernel.knows(os.path.join(d, "Kconfig")):
+        out.append(f"{shown_dir}/Kconfig")
+    return out
+
+
 def _read_facts(kernel, path: str) -> tuple[bool, DaxFacts | None]:
     """(whether the file can be read, its DaxFacts when it mentions a DAX
     token) for a file read through the kernel reader, once per run: a

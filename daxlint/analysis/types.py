@@ -40,6 +40,27 @@ _CONTAINER_MACROS = frozenset(
 )
 
 
+# What a name means by kernel convention, for code seen only in part (a
+# patch's hunk whose function header, with the parameters, is out of view):
+# ``vma``/``new_vma``/``area`` are vmas and ``vmf`` a vm_fault everywhere.
+_CONVENTIONAL = ((re.compile(r"\w*vma\w*|area"), "struct vm_area_struct"), (re.compile(r"vmf"), "struct vm_fault"))
+
+
+def _conventional_type(ident: Node) -> str | None:
+    name = text(ident)
+    for pattern, struct in _CONVENTIONAL:
+        if pattern.fullmatch(name):
+            parent = ident.parent
+            by_value = (
+                parent is not None
+                and parent.type == "field_expression"
+                and parent.child_by_field_name("argument") == ident
+                and text(parent.child_by_field_name("operator")) == "."
+            )
+            return struct if by_value else struct + " *"
+    return None
+
+
 def _strip_pointer(type_text: str) -> str:
     return type_text.replace("*", " ").replace("const", " ").strip()
 
@@ -89,8 +110,9 @@ class TypeResolver:
     ``root`` may be given when the caller analyses a different parse of the
     same bytes (e.g. one with #else branches blanked out)."""
 
-    def __init__(self, source, catalog=None, root: Node | None = None):
+    def __init__(self, source, catalog=None, root: Node | None = None, guess_undeclared: bool = False):
         self.source = source
+        self.guess_undeclared = guess_undeclared
         self.catalog = catalog
         self.root = root if root is not None else source.root
         self._file_structs: dict[str, dict[str, str] | None] | None = None
@@ -291,7 +313,10 @@ class TypeResolver:
         """The declared type text of an expression, or None when unknown."""
         t = node.type
         if t == "identifier":
-            return self.variable_type(node)
+            found = self.variable_type(node)
+            if found is None and self.guess_undeclared:
+                found = _conventional_type(node)
+            return found
         if t == "parenthesized_expression":
             inner = [c for c in node.named_children if c.type != "comment"]
             return self.expression_type(inner[-1]) if inner else None

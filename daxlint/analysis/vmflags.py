@@ -96,9 +96,12 @@ class WriteContext:
 class VmFlagsModel:
     """Per-file analysis; get it with :func:`model_for` so rules share it."""
 
-    def __init__(self, source, catalog):
+    def __init__(self, source, catalog, partial: bool = False):
         self.source = source
         self.catalog = catalog
+        # Only a patch's hunks are known: names declared out of view are
+        # typed by kernel convention (vma, vmf).
+        self.partial = partial
         self.macro_renamed = _redefines_vm_flags(source.data)
 
     # -- trees -----------------------------------------------------------------
@@ -120,7 +123,7 @@ class VmFlagsModel:
 
     @cached_property
     def resolver(self) -> TypeResolver:
-        return TypeResolver(self.source, self.catalog, self.root)
+        return TypeResolver(self.source, self.catalog, self.root, guess_undeclared=self.partial)
 
     @cached_property
     def graph(self) -> CallGraph:
@@ -389,9 +392,10 @@ def _value_polarity(value: Node, pred: _DaxPredicate, flag: str | None) -> int:
     return 0
 
 
-def model_for(source, catalog) -> VmFlagsModel:
-    """The file's model, shared by every DAX3xx rule that runs on it."""
-    return source.shared(VmFlagsModel, catalog)
+def model_for(source, catalog, partial: bool = False) -> VmFlagsModel:
+    """The file's model, shared by every DAX3xx rule that runs on it
+    (``partial``: the file is known only by a patch's hunks)."""
+    return source.shared(VmFlagsModel, catalog, partial)
 
 
 # -- candidate discovery: text search, then the node at each hit ---------------

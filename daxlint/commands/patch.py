@@ -12,7 +12,7 @@ from daxlint.commands._options import emit, exit_status, load_settings, make_eng
 from daxlint.errors import UserError
 from daxlint.patch.checker import SeriesChecker
 from daxlint.patch.mail import MAX_INPUT_BYTES, STDIN_NAME, load_source, parse_series, read_git_range
-from daxlint.patch.series import make_series
+from daxlint.patch.series import checkout_for, make_series
 from daxlint.sources.git import open_repository
 
 
@@ -27,6 +27,11 @@ from daxlint.sources.git import open_repository
     "so rules see whole files. DIR itself, its index and HEAD are never changed.",
 )
 @click.option(
+    "--no-tree",
+    is_flag=True,
+    help="Check each patch's hunks alone, even inside a git checkout the series applies to.",
+)
+@click.option(
     "--git",
     "git_range",
     metavar="RANGE",
@@ -37,14 +42,16 @@ from daxlint.sources.git import open_repository
 @output_options
 @click.option("--terse", is_flag=True, help="checkpatch format: one line per finding.")
 @user_errors
-def command(files, tree_dir, git_range, select, ignore, kernel_version, config_path, fmt, output, exit_zero, fail_on, terse):
+def command(files, tree_dir, no_tree, git_range, select, ignore, kernel_version, config_path, fmt, output, exit_zero, fail_on, terse):
     """Check a patch series: FILE is an mbox, a git format-patch file or a
     diff; '-' reads standard input.
 
     Only lines the series adds or changes are reported, each with the patch
     that introduced it; a finding a later patch removes again is marked as
-    fixed by that patch. Without --tree or --git the rules see each patch's
-    hunks and their context only.
+    fixed by that patch. Run inside a git checkout the series applies to
+    (where b4 and git send-email run), the checkout is used as --tree would
+    be; elsewhere, or with --no-tree, the rules see each patch's hunks and
+    their context only.
     """
     if git_range and files:
         raise UserError("give patch files or --git RANGE, not both")
@@ -52,11 +59,12 @@ def command(files, tree_dir, git_range, select, ignore, kernel_version, config_p
         raise UserError("no patches given: name FILE... ('-' for standard input) or --git RANGE")
     if list(files).count("-") > 1:
         raise UserError("'-' (standard input) given more than once")
-    where = Path(tree_dir) if tree_dir else Path.cwd()
-    cfg, rules, kernel = load_settings([where], config_path, select, ignore, kernel_version)
-    options = make_engine(cfg, rules, kernel, jobs=1, no_cache=True).options
+    if no_tree and (tree_dir or git_range):
+        raise UserError("--no-tree cannot be combined with --tree or --git")
     repo = None
+    tree_info = None
     if git_range:
+        where = Path(tree_dir) if tree_dir else Path.cwd()
         repo = open_repository(str(where))
         if repo is None or repo.workdir is None:
             raise UserError(f"--git: {where} is not in a git work tree")
@@ -65,18 +73,31 @@ def command(files, tree_dir, git_range, select, ignore, kernel_version, config_p
     else:
         sources = [(STDIN_NAME, sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)) if f == "-" else load_source(f) for f in files]
         patches, notes = parse_series(sources)
+        if tree_dir:
+            tree_info = {"path": str(Path(tree_dir).resolve()), "from": "--tree"}
+        elif not no_tree:
+            match = checkout_for(patches, str(Path.cwd()))
+            if match.applies:
+                tree_dir = match.root
+                tree_info = {"path": match.root, "from": "checkout"}
+                notes.append(f"checked against the git checkout {match.root}: {match.why} (--no-tree checks the hunks alone)")
+            elif match.root is not None:
+                notes.append(f"not checked against the git checkout {match.root}: {match.why}")
         mode = "tree" if tree_dir else "hunks"
+        where = Path(tree_dir) if tree_dir else Path.cwd()
+    cfg, rules, kernel = load_settings([where], config_path, select, ignore, kernel_version)
+    options = make_engine(cfg, rules, kernel, jobs=1, no_cache=True).options
     checker = SeriesChecker(rules, kernel, options, version_from_tree=kernel.version_source != "flag")
     result = checker.check(patches, make_series(tree_dir, repo))
     report = result.report
     if mode == "hunks":
-        notes.append("no --tree: rules saw each patch's hunks and their context, not whole files")
+        notes.append("no tree: rules saw each patch's hunks and their context, not whole files")
         if kernel.version_source == "Makefile":
             notes.append(f"kernel v{kernel.version} from {kernel.root}/Makefile, the tree around the current directory")
     if kernel.version is None and mode != "git":
         notes.append(f"no kernel Makefile found; assuming v{report.kernel_version} (use --kernel-version or --tree)")
     report.notes[:0] = notes
     patch_info = [o.as_dict() for o in result.outcomes]
-    extra = {"mode": mode, "patches": patch_info, "lines_checked": result.lines_checked}
+    extra = {"mode": mode, "tree": tree_info, "patches": patch_info, "lines_checked": result.lines_checked}
     emit(report, fmt, output, terse=terse, extra=extra, patches=patch_info, lines_checked=result.lines_checked)
     return exit_status(report, fail_on, exit_zero)

@@ -100,6 +100,13 @@ class RuleContext:
         return self.source.path
 
     @property
+    def partial(self) -> bool:
+        """The file is known only in part (a patch's hunks and their context,
+        without the tree): a rule that concludes from something *missing*
+        must not conclude it from what it cannot see."""
+        return self.abspath is not None and not self.kernel.knows(self.abspath)
+
+    @property
     def version(self):
         return self.kernel.effective_version
 

@@ -1,4 +1,4 @@
-from daxlint.analysis.dax import PAGELESS_MAPPERS, facts_for, may_assign_direct_access
+from daxlint.analysis.dax import PAGELESS_MAPPERS, facts_for, may_assign_direct_access, out_of_view
 from daxlint.analysis.fileindex import declared_in, index_for
 from daxlint.analysis.kconfig_facts import fs_dax_limited_opt_in, kconfig_context_files
 from daxlint.analysis.pfn import page_required
@@ -21,7 +21,9 @@ class MemremapBacksDirectAccess(Rule):
     the page-less path is legitimate only if DAX is not advertised on it
     (pmem sets the DAX queue flag only when its pfn flags have PFN_MAP).
     Drivers that select FS_DAX_LIMITED are page-less by declaration and not
-    reported.
+    reported. On a patch read without its tree, where such a
+    `devm_memremap_pages()` path may sit outside the hunks, the finding is
+    a warning that says so.
 
     ## Why is this bad
     These mappings give the kernel an address but no `struct page`, so
@@ -99,12 +101,23 @@ class MemremapBacksDirectAccess(Rule):
                 )
                 continue
             level = Severity.ERROR if page_required(ctx.catalog) else Severity.WARNING
+            unseen = out_of_view(ctx.kernel, ctx.abspath, ctx.source.path, ctx.partial) if ctx.partial else []
+            note = ""
+            if unseen:
+                # A devm_memremap_pages() path for the same memory (pmem's) may
+                # sit outside the hunks: then this is the page-less fallback.
+                level = Severity.WARNING
+                note = (
+                    f"; unless the driver maps the same memory with devm_memremap_pages() on another path, where this "
+                    f"check cannot see (not in view: {'; '.join(unseen)})"
+                )
             ctx.report(
                 m.call,
                 f"{m.callee}() maps the memory that {impl_names}() hands out (through '{via}') without struct pages: "
                 "filesystem-DAX requires struct page (569d0365f571), and a page-less DAX mapping cannot be forked, "
                 "pinned by get_user_pages or used for O_DIRECT, RDMA or splice"
-                + ("" if level == Severity.ERROR else " (allowed before v4.15)"),
+                + ("" if page_required(ctx.catalog) else " (allowed before v4.15)")
+                + note,
                 severity=level,
                 fix="map the range with devm_memremap_pages() and a MEMORY_DEVICE_FS_DAX dev_pagemap",
             )

@@ -78,7 +78,7 @@ class DirectVmFlagsWrite(Rule):
         # tools/ is userspace: tools/testing/vma builds mock vmas and must set
         # their private __vm_flags itself; the wrappers rule is for kernel code.
         userspace = ctx.tree_relpath.startswith("tools/")
-        model = model_for(ctx.source, ctx.catalog)
+        model = model_for(ctx.source, ctx.catalog, ctx.partial)
         for w in model.writes:
             if not w.is_direct or (userspace and w.field == "__vm_flags"):
                 continue

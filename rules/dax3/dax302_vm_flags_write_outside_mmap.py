@@ -110,7 +110,7 @@ class VmFlagsWriteOutsideMmap(Rule):
         return may_write_vm_flags(data)
 
     def check(self, ctx):
-        model = model_for(ctx.source, ctx.catalog)
+        model = model_for(ctx.source, ctx.catalog, ctx.partial)
         for w in model.writes:
             if w.op in INIT_WRAPPERS or w.function is None or model.is_private_vma(w):
                 continue

@@ -78,7 +78,7 @@ class PostMmapHook(Rule):
         return b"post_mmap" in data or may_write_vm_flags(data)
 
     def check(self, ctx):
-        model = model_for(ctx.source, ctx.catalog)
+        model = model_for(ctx.source, ctx.catalog, ctx.partial)
         if b"post_mmap" in ctx.source.data:
             self._post_mmap_members(ctx, model)
         self._writes_after_nested_mmap(ctx, model)

@@ -93,7 +93,7 @@ class DaxModeDependentVmFlags(Rule):
         return may_write_vm_flags(data) and DAX_PREDICATE_BYTES_RE.search(data) is not None
 
     def check(self, ctx):
-        model = model_for(ctx.source, ctx.catalog)
+        model = model_for(ctx.source, ctx.catalog, ctx.partial)
         for w in model.writes:
             if w.op in INIT_WRAPPERS or w.function is None or model.is_private_vma(w):
                 continue

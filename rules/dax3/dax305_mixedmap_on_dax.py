@@ -97,7 +97,7 @@ class MixedmapOnDax(Rule):
     def check(self, ctx):
         if ctx.version < FIRST_VERSION:
             return
-        model = model_for(ctx.source, ctx.catalog)
+        model = model_for(ctx.source, ctx.catalog, ctx.partial)
         dax_ops: dict[str, str] | None = None
         for w in model.writes:
             if MIXEDMAP not in w.set_flags or w.function is None:
