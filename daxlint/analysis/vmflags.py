@@ -18,7 +18,7 @@ from tree_sitter import Node
 from daxlint.analysis.callgraph import AFTER_MMAP_ROLES, MMAP, CallGraph, Context
 from daxlint.analysis.flow import BLOCKS, exiting_guards
 from daxlint.analysis.locate import identifier_hits, identifier_nodes, is_word_byte
-from daxlint.analysis.preproc import first_branch_only
+from daxlint.analysis.preproc import ATTRIBUTE_MACROS, blank_attributes, first_branch_only
 from daxlint.analysis.types import TypeResolver
 from daxlint.core.syntax import call_args, call_name, declarator_name, enclosing_function, function_name, text, walk
 
@@ -39,6 +39,10 @@ DAX_PREDICATE_RE = re.compile(
 # The same on a file's bytes, for the look before parsing.
 DAX_PREDICATE_BYTES_RE = re.compile(DAX_PREDICATE_RE.pattern.encode())
 _VM_FLAG_RE = re.compile(r"^VM_[A-Z0-9_]+$")
+# A vma object declared with an annotation tree-sitter cannot place.
+_ANNOTATED_VMA_RE = re.compile(
+    rb"\bvm_area_struct\b[^;(){}]*" + ATTRIBUTE_MACROS.pattern + rb"|" + ATTRIBUTE_MACROS.pattern + rb"[^;(){}=]*\bvm_area_struct\b"
+)
 _COND_PARENTS = frozenset({"if_statement", "while_statement", "do_statement", "for_statement", "switch_statement"})
 
 
@@ -108,17 +112,24 @@ class VmFlagsModel:
 
     @cached_property
     def root(self) -> Node:
-        """The tree to analyse: the file's own, or - when some vm_flags write
-        is stranded in an ERROR node outside any function and the file has
-        #else branches - a parse of the file with only first branches kept."""
+        """The tree to analyse: the file's own, or a parse of a variant of
+        its bytes (same offsets and lines) - with only the first branch of
+        each conditional kept when some vm_flags write is stranded in an
+        ERROR node outside any function and the file has #else branches,
+        and with declaration annotations blanked when a vma object is
+        declared with one (``gate_vma __ro_after_init``)."""
+        data = self.source.data
         root = self.source.root
-        if all(enclosing_function(n) is not None for n in _write_candidates(root, self.source.data)):
-            return root
-        if b"#else" not in self.source.data and b"#elif" not in self.source.data:
+        variant = data
+        if not all(enclosing_function(n) is not None for n in _write_candidates(root, data)) and (b"#else" in data or b"#elif" in data):
+            variant = first_branch_only(variant)
+        if b"__" in data and _ANNOTATED_VMA_RE.search(data):
+            variant = blank_attributes(variant)
+        if variant is data:
             return root
         from daxlint.core.source import parser
 
-        self._variant_tree = parser().parse(first_branch_only(self.source.data))
+        self._variant_tree = parser().parse(variant)
         return self._variant_tree.root_node
 
     @cached_property
