@@ -87,7 +87,9 @@ def test_byte_prefilter_keeps_every_write(version):
         data = path.read_bytes()
         if b"vm_flags" not in data:
             continue
-        writes = model_for(SourceFile(str(path), data), catalog).writes
+        # Helper calls (remap_pfn_range() and kin) have their own byte test,
+        # proven in test_realtree_prefilters.py with the rules that use it.
+        writes = [w for w in model_for(SourceFile(str(path), data), catalog).writes if w.kind != "helper"]
         writers += bool(writes)
         if writes and not may_write_vm_flags(data):
             missed.append(f"{path.relative_to(tree)}:{writes[0].node.start_point[0] + 1}")

@@ -557,9 +557,10 @@ def directory_facts(kernel, directory: str) -> DirectoryFacts:
 
 
 def driver_context_files(path: str) -> list[str]:
-    """The files a DAX2xx verdict on ``path`` depends on besides itself: the
-    C files of its directory and the Kconfig files that describe it (the
-    result cache validates them)."""
+    """The files a verdict on ``path`` that reads its driver depends on
+    besides itself: the C files of its directory, the Makefile that says
+    which of them belong together, and the Kconfig files that describe it
+    (the result cache validates them)."""
     from daxlint.analysis.kconfig_facts import kconfig_context_files
 
     d = os.path.dirname(path)
@@ -567,4 +568,8 @@ def driver_context_files(path: str) -> list[str]:
         names = sorted(os.listdir(d))
     except OSError:
         names = []
-    return [os.path.join(d, n) for n in names if n.endswith(".c")] + kconfig_context_files(path)
+    return (
+        [os.path.join(d, n) for n in names if n.endswith(".c")]
+        + [os.path.join(d, "Makefile"), os.path.join(d, "Kbuild")]
+        + kconfig_context_files(path)
+    )

@@ -179,6 +179,20 @@ class TypeResolver:
             self._returns[name] = found
         return self._returns[name]
 
+    def parameter_types(self, name: str) -> list[str] | None:
+        """The parameters of a function the file defines or declares, each
+        as its declaration text (``unsigned long *vm_flags``); None when the
+        file does not declare it."""
+        for ident in identifier_nodes(self.root, self.source.data, (name.encode(),)):
+            d = ident.parent
+            if d is None or d.type != "function_declarator" or d.child_by_field_name("declarator") != ident:
+                continue
+            plist = d.child_by_field_name("parameters")
+            if plist is None:
+                continue
+            return [text(p) for p in plist.named_children if p.type == "parameter_declaration"]
+        return None
+
     def struct_fields(self, struct: str) -> dict[str, str] | None:
         """Members of a struct the file defines: {name: type text}."""
         if self._file_structs is None:

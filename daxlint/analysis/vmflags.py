@@ -16,10 +16,12 @@ from functools import cached_property, lru_cache
 from tree_sitter import Node
 
 from daxlint.analysis.callgraph import AFTER_MMAP_ROLES, MMAP, CallGraph, Context
+from daxlint.analysis.driver import sibling_registrations
 from daxlint.analysis.flow import BLOCKS, exiting_guards
 from daxlint.analysis.locate import identifier_hits, identifier_nodes, is_word_byte
 from daxlint.analysis.preproc import ATTRIBUTE_MACROS, blank_attributes, first_branch_only
 from daxlint.analysis.types import TypeResolver
+from daxlint.core.catalog import VmFlagSetter
 from daxlint.core.syntax import call_args, call_name, declarator_name, enclosing_function, function_name, text, walk
 
 VMA_STRUCT = "vm_area_struct"
@@ -46,16 +48,26 @@ _ANNOTATED_VMA_RE = re.compile(
 _COND_PARENTS = frozenset({"if_statement", "while_statement", "do_statement", "for_statement", "switch_statement"})
 
 
+# Kinds of change that store into the field itself (DAX301's business on
+# v6.3+); "wrapper" and "helper" calls change it through the kernel's API.
+DIRECT_KINDS = frozenset({"direct", "pointer", "write_once", "address"})
+
+
 @dataclass
 class VmFlagsWrite:
     node: Node  # what to report: the assignment, update or call
-    kind: str  # "direct", "pointer" (through &vma->vm_flags), "write_once" or "wrapper"
-    op: str  # "=", "|=", "&=", "^=", "++", "--", or the wrapper's name
+    # "direct", "pointer" (a store through &vma->vm_flags), "write_once",
+    # "address" (&vma->vm_flags handed to a function that writes through it),
+    # "wrapper" (vm_flags_*()) or "helper" (remap_pfn_range() and the other
+    # helpers the catalog says set flags)
+    kind: str
+    op: str  # "=", "|=", "&=", "^=", "++", "--", or the called function's name
     vma: Node | None  # the expression naming the vma
     value: Node | None  # right-hand side / flags argument
     field: str  # "vm_flags" or "__vm_flags" (wrappers: "vm_flags")
     function: Node | None
     set_flags: frozenset[str] = frozenset()
+    setter: VmFlagSetter | None = None  # for "helper": what the catalog says it sets
 
     @property
     def function_name(self) -> str | None:
@@ -63,7 +75,7 @@ class VmFlagsWrite:
 
     @property
     def is_direct(self) -> bool:
-        return self.kind != "wrapper"
+        return self.kind in DIRECT_KINDS
 
     @property
     def vma_text(self) -> str:
@@ -75,6 +87,11 @@ class VmFlagsWrite:
         ``write '|=' to vma->vm_flags``."""
         if self.kind == "wrapper":
             return f"{self.op}()"
+        if self.kind == "helper":
+            flags = " | ".join(self.setter.always or self.setter.unless_set) if self.setter else "flags"
+            return f"{self.op}(), which sets {flags} in {self.vma_text}->vm_flags,"
+        if self.kind == "address":
+            return f"passing &{self.vma_text}->{self.field} to {self.op}(), which writes through it,"
         return f"write '{self.op}' to {self.vma_text}->{self.field}"
 
 
@@ -106,6 +123,7 @@ class VmFlagsModel:
         # Only a patch's hunks are known: names declared out of view are
         # typed by kernel convention (vma, vmf).
         self.partial = partial
+        self._driver: tuple | None = None  # (kernel, abspath, shown path): roles from sibling files
         self.macro_renamed = _redefines_vm_flags(source.data)
 
     # -- trees -----------------------------------------------------------------
@@ -136,9 +154,24 @@ class VmFlagsModel:
     def resolver(self) -> TypeResolver:
         return TypeResolver(self.source, self.catalog, self.root, guess_undeclared=self.partial)
 
+    def attach_driver(self, kernel, abspath: str | None, shown: str) -> None:
+        """Let the call graph take roles from the other files of the driver
+        (``.fault = gru_fault`` in grufile.c for grumain.c's gru_fault()).
+        Must come before the graph is first used; rules call it through
+        :func:`model_of`."""
+        if self._driver is None and abspath is not None and "graph" not in self.__dict__:
+            self._driver = (kernel, abspath, shown)
+
     @cached_property
     def graph(self) -> CallGraph:
-        return CallGraph(self.root, self.source.data, self.resolver)
+        g = CallGraph(self.root, self.source.data, self.resolver)
+        if self._driver is not None:
+            kernel, abspath, shown = self._driver
+            writers = {w.function_name for w in self.writes if w.function is not None}
+            names = g.exported_reaching({n for n in writers if n})
+            if names:
+                g.external = sibling_registrations(kernel, abspath, names, shown)
+        return g
 
     # -- writes ----------------------------------------------------------------
 
@@ -147,7 +180,7 @@ class VmFlagsModel:
         out: list[VmFlagsWrite] = []
         seen: set[int] = set()
         aliases = self._field_pointer_aliases()
-        for n in _write_candidates(self.root, self.source.data, aliases):
+        for n in _write_candidates(self.root, self.source.data, aliases, self._helpers()):
             w = self._classify(n, aliases)
             if w is not None and w.node.start_byte not in seen:
                 seen.add(w.node.start_byte)
@@ -155,10 +188,28 @@ class VmFlagsModel:
         out.sort(key=lambda w: w.node.start_byte)
         return out
 
+    def _helpers(self) -> dict[str, VmFlagSetter]:
+        """The catalog's flag-setting helpers this file calls and does not
+        define itself (mm/memory.c's own remap_pfn_range() is the helper)."""
+        setters = self.catalog.vm_flag_setters if self.catalog is not None else {}
+        data = self.source.data
+        return {n: s for n, s in setters.items() if n.encode() in data}
+
     def _classify(self, n: Node, aliases: dict[tuple[int, str], Node]) -> VmFlagsWrite | None:
         if n.type == "call_expression":
             name = call_name(n)
             args = call_args(n)
+            setter = self._helpers().get(name or "")
+            if setter is not None and len(args) > setter.vma_index and enclosing_function(n) is not None:
+                w = VmFlagsWrite(n, "helper", name, args[setter.vma_index], None, "vm_flags", enclosing_function(n), setter.flags, setter)
+                return w
+            for i, a in enumerate(args):
+                inner = _strip_casts(a)
+                if inner is None or inner.type != "pointer_expression" or not text(inner).startswith("&"):
+                    continue
+                vma, fld = self._flags_field(inner.child_by_field_name("argument"))
+                if vma is not None and name is not None and self._writes_through(name, i):
+                    return VmFlagsWrite(n, "address", name, vma, None, fld, enclosing_function(n))
             if name in WRAPPERS and args:
                 value = args[1] if len(args) > 1 else None
                 w = VmFlagsWrite(n, "wrapper", name, args[0], value, "vm_flags", enclosing_function(n))
@@ -202,6 +253,18 @@ class VmFlagsModel:
         if op in ("|=", "="):
             w.set_flags = self._expanded_flags(value, n)
         return w
+
+    def _writes_through(self, function: str, index: int) -> bool:
+        """Whether a function stores through its ``index``-th argument: a
+        non-const pointer parameter, by the file's own declaration of it or
+        else the catalog's. A function nobody declares is not assumed to."""
+        params = self.resolver.parameter_types(function)
+        if params is not None:
+            if index >= len(params):
+                return False
+            t = params[index]
+            return "*" in t and not t.lstrip().startswith("const ") and "const *" not in t
+        return self.catalog is not None and self.catalog.writes_through(function, index)
 
     def _flags_field(self, node: Node | None) -> tuple[Node | None, str]:
         """(vma expression, field) when ``node`` is ``<vma>->vm_flags``."""
@@ -296,6 +359,46 @@ class VmFlagsModel:
             child, n = n, n.parent
         return found
 
+    # -- which ->mmap set up a vma -------------------------------------------------
+
+    @cached_property
+    def vm_ops_installs(self) -> dict[str, list[Node]]:
+        """``x->vm_ops = &ops`` stores by ops variable: the functions (normally
+        the ->mmap) that give a vma the handlers of ``ops``."""
+        out: dict[str, list[Node]] = {}
+        data = self.source.data
+        for m in _VM_OPS_STORE_RE.finditer(data):
+            fld = self.root.descendant_for_byte_range(m.start(1), m.end(1))
+            fe = fld.parent if fld is not None else None
+            asg = fe.parent if fe is not None else None
+            if asg is None or asg.type != "assignment_expression" or asg.child_by_field_name("left") != fe:
+                continue
+            right = _strip_parens(asg.child_by_field_name("right"))
+            ref = right.child_by_field_name("argument") if right is not None and right.type == "pointer_expression" else right
+            fn = enclosing_function(asg)
+            if ref is not None and ref.type == "identifier" and fn is not None:
+                out.setdefault(text(ref), []).append(fn)
+        return out
+
+    def mmap_sets_flags(self, handler_registration, flags: frozenset[str]) -> bool | None:
+        """Whether the function that installs the vm_operations_struct a
+        handler is registered in (the ->mmap) sets all of ``flags``: True or
+        False when this file shows that function, None when it does not."""
+        if handler_registration is None or handler_registration.node.type != "initializer_pair":
+            return None
+        variable = initialized_variable(handler_registration.node)
+        installers = self.vm_ops_installs.get(variable or "", [])
+        if not installers:
+            return None
+        for fn in installers:
+            done: set[str] = set()
+            for w in self.writes:
+                if w.function is not None and w.function.start_byte == fn.start_byte and w.kind != "helper":
+                    done |= w.set_flags
+            if flags <= done:
+                return True
+        return False
+
     # -- what the vma is ---------------------------------------------------------
 
     def is_private_vma(self, w: VmFlagsWrite) -> bool:
@@ -330,6 +433,21 @@ class VmFlagsModel:
 
 
 _FRESH_VMA_CALLS = frozenset({"vm_area_alloc", "vm_area_dup"})
+_VM_OPS_STORE_RE = re.compile(rb"(?:->|\.)\s*(vm_ops)\s*=(?!=)")
+
+
+def initialized_variable(pair: Node) -> str | None:
+    """The variable whose initializer holds ``pair`` (``.fault = f`` in
+    ``static const struct vm_operations_struct foo_vm_ops = {...}``)."""
+    n = pair.parent
+    while n is not None and n.type == "initializer_list":
+        n = n.parent
+    if n is None or n.type != "init_declarator":
+        return None
+    d = n.child_by_field_name("declarator")
+    while d is not None and d.type != "identifier":
+        d = d.child_by_field_name("declarator")
+    return text(d) if d is not None else None
 
 
 @dataclass
@@ -409,6 +527,14 @@ def model_for(source, catalog, partial: bool = False) -> VmFlagsModel:
     return source.shared(VmFlagsModel, catalog, partial)
 
 
+def model_of(ctx) -> VmFlagsModel:
+    """The model of the file a rule checks, with its driver's other files
+    as a source of roles."""
+    model = model_for(ctx.source, ctx.catalog, ctx.partial)
+    model.attach_driver(ctx.kernel, ctx.abspath, ctx.source.path)
+    return model
+
+
 # -- candidate discovery: text search, then the node at each hit ---------------
 
 _FIELD_NAMES = (b"vm_flags", b"__vm_flags")
@@ -422,20 +548,26 @@ def _flag_fields(root: Node, data: bytes):
             yield node.parent
 
 
-def _write_candidates(root: Node, data: bytes, aliases: dict | None = None):
+def _write_candidates(root: Node, data: bytes, aliases: dict | None = None, helpers=()):
     """Assignments, updates and calls that may change vm_flags, unchecked."""
     for fe in _flag_fields(root, data):
         n, child = fe.parent, fe
+        addressed = False
         # Climb through ``*(vm_flags_t *)&...`` to the store, if any.
         while n is not None and n.type in ("parenthesized_expression", "cast_expression", "pointer_expression"):
+            addressed = addressed or (n.type == "pointer_expression" and text(n).startswith("&"))
             n, child = n.parent, n
         if n is None:
             continue
         if n.type in ("assignment_expression", "update_expression") and n.children and n.children[0] == child:
             yield n
-        elif n.type == "argument_list" and n.parent is not None and call_name(n.parent) == "WRITE_ONCE":
-            yield n.parent
-    for node in identifier_nodes(root, data, _WRAPPER_NAMES):
+        elif n.type == "argument_list" and n.parent is not None and n.parent.type == "call_expression":
+            # WRITE_ONCE(vma->vm_flags, x), or f(..., &vma->vm_flags) when f
+            # writes through that parameter
+            if addressed or call_name(n.parent) == "WRITE_ONCE":
+                yield n.parent
+    names = _WRAPPER_NAMES | {h.encode() for h in helpers}
+    for node in identifier_nodes(root, data, names):
         if node.parent is not None and node.parent.type == "call_expression":
             yield node.parent
     # ``*flagsp |= X`` where flagsp = &vma->vm_flags
@@ -476,6 +608,23 @@ def may_write_vm_flags(data: bytes) -> bool:
                 return True
         pos = data.find(b"vm_flags", end)
     return False
+
+
+# Calls of the catalog's flag-setting helpers (every version's names) in a
+# file that could run them with only the read lock held: a fault handler
+# (every one takes a struct vm_fault, or is an ->access), a post_mmap hook,
+# or code that takes the lock for read. DAX302 reports a helper call nowhere
+# else, so this stays a superset of where it can.
+_HELPER_CALL_BYTES = re.compile(
+    rb"\b(?:remap_pfn_range|io_remap_pfn_range|remap_pfn_range_notrack|vm_iomap_memory|remap_vmalloc_range"
+    rb"|remap_vmalloc_range_partial|vm_insert_pages?|vm_map_pages(?:_zero)?)\s*\("
+)
+_READ_ONLY_CONTEXT_BYTES = (b"vm_fault", b"access", b"post_mmap", b"read_lock", b"down_read", b"lock_vma_under_rcu")
+
+
+@lru_cache(maxsize=8)
+def may_call_flag_helper_after_mmap(data: bytes) -> bool:
+    return any(t in data for t in _READ_ONLY_CONTEXT_BYTES) and _HELPER_CALL_BYTES.search(data) is not None
 
 
 # -- helpers -------------------------------------------------------------------
@@ -591,6 +740,11 @@ def wrapper_fix(model: VmFlagsModel, w: VmFlagsWrite) -> str:
     value = w.value
     if w.kind == "write_once":
         return f"vm_flags_reset_once({vma}, {_squash(value)})"
+    if w.kind == "address":
+        # ff126c0ece69: copy, let the callee write the copy, then reset.
+        return (
+            f"a copy (vm_flags_t vm_flags = {own};), &vm_flags for {w.op}(), then vma_start_write({vma}); vm_flags_reset({vma}, vm_flags)"
+        )
     if w.op == "|=":
         return f"vm_flags_set({vma}, {_squash(value)})"
     if w.op == "&=":

@@ -1,11 +1,16 @@
-from daxlint.analysis.callgraph import ROLE_WHY, VMA_CLOSE, VMA_OPEN
-from daxlint.analysis.vmflags import INIT_WRAPPERS, may_write_vm_flags, model_for
+from daxlint.analysis.callgraph import FAULT, POST_MMAP, ROLE_WHY, VMA_CLOSE, VMA_OPEN
+from daxlint.analysis.dax import driver_context_files
+from daxlint.analysis.vmflags import INIT_WRAPPERS, may_call_flag_helper_after_mmap, may_write_vm_flags, model_of
 from daxlint.core.rule import Rule
 from daxlint.model import Severity
 
 # The vma's own ->open/->close run with the lock held for write (split, fork,
 # munmap before any downgrade): wrong place, but no data race.
 _WARNING_ROLES = frozenset({VMA_OPEN, VMA_CLOSE})
+# Where a flag-setting helper (remap_pfn_range() and kin) is reported: code
+# that holds the mmap lock only for read - fault handlers and post-mmap hooks
+# (read-locked code is reported wherever it is).
+HELPER_ROLES = frozenset({FAULT, POST_MMAP})
 
 
 class VmFlagsWriteOutsideMmap(Rule):
@@ -104,18 +109,26 @@ class VmFlagsWriteOutsideMmap(Rule):
     name = "vm-flags-write-outside-mmap"
     severity = Severity.ERROR
     summary = "vm_flags changed outside ->mmap without the mmap write lock (fault, ioctl, open, post-mmap hook)"
-    tokens = (b"vm_flags",)
+    # vm_flags for the writes; the helpers' names (substrings cover
+    # io_remap_pfn_range, remap_pfn_range_notrack, vm_insert_pages, ...).
+    tokens = (b"vm_flags", b"remap_pfn_range", b"vm_iomap_memory", b"remap_vmalloc_range", b"vm_insert_page", b"vm_map_pages")
+
+    def context_files(self, path):
+        return driver_context_files(path)
 
     def could_match(self, data):
-        return may_write_vm_flags(data)
+        return may_write_vm_flags(data) or may_call_flag_helper_after_mmap(data)
 
     def check(self, ctx):
-        model = model_for(ctx.source, ctx.catalog, ctx.partial)
+        model = model_of(ctx)
         for w in model.writes:
             if w.op in INIT_WRAPPERS or w.function is None or model.is_private_vma(w):
                 continue
             c = model.context(w)
             if c.locked:
+                continue
+            if w.kind == "helper":
+                self._helper(ctx, model, w, c)
                 continue
             fn = w.function_name
             what = w.what
@@ -143,3 +156,45 @@ class VmFlagsWriteOutsideMmap(Rule):
                 severity=severity,
                 fix=fix,
             )
+
+    @staticmethod
+    def _helper(ctx, model, w, c) -> None:
+        """A helper that sets flags itself (remap_pfn_range() and kin), called
+        where only the read lock is held: a fault handler or read-locked code."""
+        setter = w.setter
+        fn = w.function_name
+        how = (
+            "on v6.3+ it does so through vm_flags_set(), whose vma_start_write() asserts the mmap write lock"
+            if ctx.catalog.has_function("vm_flags_set")
+            else "a store under the read lock that races with concurrent faults and get_user_pages()"
+        )
+        fix = (
+            "set up the mapping in ->mmap(), or insert single pfns/pages from the fault handler with "
+            "vmf_insert_pfn()/vmf_insert_page(), which change no flags"
+        )
+        if c.read_locked:
+            ctx.report(w.node, f"{w.what} in {fn}() after mmap_read_lock(): {how}", fix=fix)
+            return
+        faults = [x for x in c.contexts if x.role in HELPER_ROLES]
+        if not faults:
+            return
+        first = faults[0]
+        severity, confidence, condition = Severity.ERROR, None, ""
+        if not setter.always:
+            # vm_insert_page() and kin set VM_MIXEDMAP only when ->mmap did not.
+            preset = model.mmap_sets_flags(first.registration, frozenset(setter.unless_set)) if first.registration else None
+            flags = " | ".join(setter.unless_set)
+            if preset:
+                return
+            if preset is None:
+                severity, confidence = Severity.WARNING, "medium"
+                condition = f"; it changes the flags unless the ->mmap that installs the handler set {flags} first (not in this file)"
+            else:
+                condition = f"; the ->mmap that installs the handler does not set {flags} first"
+        ctx.report(
+            w.node,
+            f"{w.what} in {fn}(), {ROLE_WHY[first.role]}: {first.describe()}{condition}; {how}",
+            severity=severity,
+            fix=fix,
+            confidence=confidence,
+        )

@@ -1,7 +1,8 @@
 import re
 
 from daxlint.analysis.callgraph import ROLE_WHY
-from daxlint.analysis.vmflags import DAX_PREDICATE_BYTES_RE, INIT_WRAPPERS, may_write_vm_flags, model_for
+from daxlint.analysis.dax import driver_context_files
+from daxlint.analysis.vmflags import DAX_PREDICATE_BYTES_RE, INIT_WRAPPERS, may_write_vm_flags, model_of
 from daxlint.core.rule import Rule
 from daxlint.model import Severity
 
@@ -89,13 +90,16 @@ class DaxModeDependentVmFlags(Rule):
     # DAX301/302 use, so running the family together parses no extra file.)
     tokens = (b"vm_flags",)
 
+    def context_files(self, path):
+        return driver_context_files(path)
+
     def could_match(self, data):
         return may_write_vm_flags(data) and DAX_PREDICATE_BYTES_RE.search(data) is not None
 
     def check(self, ctx):
-        model = model_for(ctx.source, ctx.catalog, ctx.partial)
+        model = model_of(ctx)
         for w in model.writes:
-            if w.op in INIT_WRAPPERS or w.function is None or model.is_private_vma(w):
+            if w.op in INIT_WRAPPERS or w.function is None or w.kind == "helper" or model.is_private_vma(w):
                 continue
             dep = model.dax_dependence(w)
             if dep is None:

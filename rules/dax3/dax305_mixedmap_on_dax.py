@@ -1,9 +1,10 @@
 import re
 
 from daxlint.analysis.callgraph import FAULT
+from daxlint.analysis.dax import driver_context_files
 from daxlint.analysis.flow import exclusive_branches
 from daxlint.analysis.locate import identifier_nodes
-from daxlint.analysis.vmflags import may_write_vm_flags, model_for
+from daxlint.analysis.vmflags import initialized_variable, may_write_vm_flags, model_of
 from daxlint.core.rule import Rule
 from daxlint.core.syntax import function_name, text
 from daxlint.model import Severity
@@ -91,16 +92,19 @@ class MixedmapOnDax(Rule):
     summary = "VM_MIXEDMAP set on an fs-dax or device-dax mapping (unneeded since e1fb4a086495)"
     tokens = (b"VM_MIXEDMAP",)
 
+    def context_files(self, path):
+        return driver_context_files(path)
+
     def could_match(self, data):
         return may_write_vm_flags(data)
 
     def check(self, ctx):
         if ctx.version < FIRST_VERSION:
             return
-        model = model_for(ctx.source, ctx.catalog, ctx.partial)
+        model = model_of(ctx)
         dax_ops: dict[str, str] | None = None
         for w in model.writes:
-            if MIXEDMAP not in w.set_flags or w.function is None:
+            if MIXEDMAP not in w.set_flags or w.function is None or w.kind == "helper":
                 continue
             dep = model.dax_dependence(w, MIXEDMAP)
             if dep is not None and dep.polarity < 0:
@@ -139,25 +143,13 @@ def _dax_vm_ops(model) -> dict[str, str]:
     for reg in graph.registrations:
         if reg.role != FAULT or reg.node.type != "initializer_pair":
             continue
-        variable = _initialized_variable(reg.node)
+        variable = initialized_variable(reg.node)
         if variable is None:
             continue
         for name, ctxs in graph.contexts().items():
             if name in dax_functions and any(c.role == FAULT and c.entry == reg.function for c in ctxs):
                 out.setdefault(variable, f"{reg.function}() reaches {dax_functions[name]}()")
     return out
-
-
-def _initialized_variable(pair):
-    n = pair.parent
-    while n is not None and n.type == "initializer_list":
-        n = n.parent
-    if n is None or n.type != "init_declarator":
-        return None
-    d = n.child_by_field_name("declarator")
-    while d is not None and d.type != "identifier":
-        d = d.child_by_field_name("declarator")
-    return text(d) if d is not None else None
 
 
 def _installs_dax_vm_ops(w, dax_ops: dict[str, str]) -> str | None:
