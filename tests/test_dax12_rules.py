@@ -115,6 +115,10 @@ def test_dax2_severities():
     provider = findings("DAX204/provider/Kconfig", "DAX204", "6.1")
     (p,) = provider.values()
     assert p.severity.value == "warning" and "toy_provider.c" in p.message and p.snippet == "config TOY_PROVIDER"
+    assert p.fix.startswith("add 'depends on ZONE_DEVICE' (or, for page-less fs-dax memory, 'select FS_DAX_LIMITED')")
+    # device-dax: FS_DAX_LIMITED is no way out, and the advice does not offer it
+    (dev,) = findings("DAX204/devdax/Kconfig", "DAX204", "6.1").values()
+    assert dev.fix.startswith("add 'depends on ZONE_DEVICE' (select FS_DAX_LIMITED would not help")
 
 
 # -- the flag evaluator --------------------------------------------------------------

@@ -20,6 +20,7 @@ from functools import cached_property, lru_cache
 
 from tree_sitter import Node
 
+from daxlint.analysis.driver import driver_files
 from daxlint.analysis.fileindex import FileIndex, callee_name, index_for, is_member_call, unwrap, value_parent
 from daxlint.analysis.locate import is_word_byte, word_starts
 from daxlint.core.source import SourceFile
@@ -453,14 +454,18 @@ class SiblingSummary:
 
 class DirectoryFacts:
     """Facts about the C files of one directory, read through the kernel
-    reader. Only files that mention the relevant tokens are parsed."""
+    reader. Only files that mention the relevant tokens are parsed. Asked
+    about one file (``exclude``), only the files of that file's driver
+    count: the ones kbuild builds with it (analysis.driver)."""
 
     def __init__(self, kernel, directory: str):
         self.kernel = kernel
         self.directory = directory
         self._summaries: dict[str, SiblingSummary | None] = {}
 
-    def c_files(self) -> list[str]:
+    def c_files(self, of: str | None = None) -> list[str]:
+        if of is not None:
+            return driver_files(self.kernel, of)
         return [os.path.join(self.directory, n) for n in self.kernel.listdir(self.directory) if n.endswith(".c")]
 
     def summary(self, path: str) -> SiblingSummary | None:
@@ -482,8 +487,10 @@ class DirectoryFacts:
         return s
 
     def summaries(self, exclude: str | None = None) -> list[SiblingSummary]:
+        """The files of the directory, or - with ``exclude`` - the other
+        files of that file's driver."""
         out = []
-        for p in self.c_files():
+        for p in self.c_files(of=exclude):
             if exclude is not None and os.path.normpath(p) == os.path.normpath(exclude):
                 continue
             s = self.summary(p)

@@ -15,9 +15,12 @@ class DaxProviderWithoutPages(Rule):
     out memory (it fills `*kaddr` / `*pfn`, itself or through a helper)
     and so, normally, an ops table given to `alloc_dax()` - in a file whose
     driver never establishes struct pages: no `devm_memremap_pages()` /
-    `memremap_pages()` in the file or in another C file of its directory
+    `memremap_pages()` in the file or in another C file of its driver
     (with an fsdax or devdax `dev_pagemap` type, when the type is set
-    there), no `select FS_DAX_LIMITED` in the driver's Kconfig, and no
+    there; the driver is the files of the directory that its Makefile
+    builds under the same Kconfig symbol, or one that depends on it or
+    that it depends on - another driver's pages in the same directory do
+    not count), no `select FS_DAX_LIMITED` in the driver's Kconfig, and no
     `PFN_SPECIAL` (whose missing opt-in DAX102 reports).
 
     Not findings: forwarders whose `direct_access` only passes the request
@@ -103,7 +106,7 @@ class DaxProviderWithoutPages(Rule):
             ctx.report(
                 impl.site,
                 f"DAX provider '.direct_access = {impl.name}'{registered} establishes no struct pages: no "
-                f"devm_memremap_pages()/memremap_pages() in this file or its directory "
+                f"devm_memremap_pages()/memremap_pages() in this file or the other files of its driver "
                 f"({_shown_dir(ctx)}) and no "
                 f"select FS_DAX_LIMITED{where}; filesystem-DAX requires struct page (569d0365f571), without it "
                 "the mapping cannot be forked, pinned by get_user_pages or used for O_DIRECT"

@@ -31,8 +31,9 @@ class PagemapTypeNotFsdax(Rule):
     `pgmap->type = MEMORY_DEVICE_*` or a designated initializer) in DAX
     code. In a file that implements a `->direct_access` provider the pages
     serve filesystem-DAX and must be `MEMORY_DEVICE_FS_DAX`. In other DAX
-    code - device-dax, where the file or a C file of its directory calls
-    `alloc_dax()` - `MEMORY_DEVICE_GENERIC` (and its v5.3-v5.9 name
+    code - device-dax, where the file or another C file of its driver (the
+    files its directory's Makefile builds under the same or a dependent
+    Kconfig symbol) calls `alloc_dax()` - `MEMORY_DEVICE_GENERIC` (and its v5.3-v5.9 name
     `MEMORY_DEVICE_DEVDAX`) is right as well. Private, coherent and P2PDMA
     types are never right for DAX. Files that are not DAX code (GPU
     migration, P2PDMA, Xen) are not checked. fsdax and devdax pagemaps
