@@ -51,10 +51,15 @@ def test_dax101_severity_follows_the_sink():
     huge = got[line_of(flows, "pfn_t pfn = phys_to_pfn_t(td->phys, PFN_DEV);")]
     assert huge.severity.value == "error" and "vmf_insert_pfn_pmd()" in huge.message
 
+    # Page-less by design (MMIO, framebuffers, XIP, the mm core): info, and
+    # the message says nothing needs to change.
     pfnmap = findings("DAX101/pfnmap/toy_bar_mmap.c", "DAX101", "6.1")
-    assert {f.severity.value for f in pfnmap.values()} == {"warning"}
+    assert {f.severity.value for f in pfnmap.values()} == {"info"}
     messages = " ".join(f.message for f in pfnmap.values())
     assert "VM_PFNMAP" in messages and "vmf_insert_mixed()" in messages
+    assert all("nothing needs to change" in f.message for f in pfnmap.values())
+    core = pfnmap[line_of("DAX101/pfnmap/toy_bar_mmap.c", "return insert_pfn(vma, addr,")]
+    assert f"built the same way at line {line_of('DAX101/pfnmap/toy_bar_mmap.c', 'track_pfn_insert(vma, &pgprot')}" in core.message
 
     limited = findings("DAX101/limited/toy_segment.c", "DAX101", "6.1")
     (special,) = limited.values()

@@ -67,8 +67,9 @@ DAX_FAULT_INSERTS = frozenset(
 )
 # Inserts that fall back to a special pte when the pfn has no page.
 MIXED_INSERTS = frozenset({"vmf_insert_mixed", "vmf_insert_mixed_mkwrite", "vmf_insert_mixed_prot", "vm_insert_mixed"})
-# mm internals of vmf_insert_pfn() on VM_PFNMAP mappings.
-PFNMAP_INTERNALS = frozenset({"insert_pfn", "track_pfn_insert", "vmf_insert_pfn_prot", "pfnmap_setup_cachemode_pfn"})
+# mm internals of vmf_insert_pfn() on VM_PFNMAP mappings (track_pfn_insert()
+# is x86 PAT bookkeeping that only reads the address: no sink, see DAX101).
+PFNMAP_INTERNALS = frozenset({"insert_pfn", "vmf_insert_pfn_prot"})
 # Bytes that mark a file as DAX code (a page-less pfn here is on a DAX path).
 DAX_FILE_MARKERS = (b".direct_access", b"dax_direct_access(", b"dax_iomap_", b"IS_DAX(", b"vma_is_dax(", b"alloc_dax(", b"dax_insert_")
 
