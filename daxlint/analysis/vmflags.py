@@ -321,6 +321,15 @@ class VmFlagsModel:
         pos = w.node.start_byte
         return WriteContext(facts.write_locked_at(pos), facts.read_locked_at(pos), self.graph.contexts_of(w.function_name))
 
+    def reported_after_mmap(self, w: VmFlagsWrite) -> bool:
+        """Whether DAX302 reports this change: after ->mmap (or under the
+        read lock) without the write lock. DAX304 hands its reason to that
+        finding instead of making a second one on the same line."""
+        if w.op in INIT_WRAPPERS or w.function is None or w.kind == "helper" or self.is_private_vma(w):
+            return False
+        c = self.context(w)
+        return not c.locked and (c.read_locked or bool(c.after_mmap))
+
     def dax_dependence(self, w: VmFlagsWrite, flag: str | None = None) -> DaxDependence | None:
         """How the write depends on the DAX mode (IS_DAX(), S_DAX,
         vma_is_dax(), a per-file DAX flag): the condition or value that

@@ -79,12 +79,15 @@ class Rule:
 class RuleContext:
     """What a rule sees while it checks one file."""
 
-    def __init__(self, rule: Rule, source: SourceFile, kernel: KernelContext, abspath: str | None):
+    def __init__(self, rule: Rule, source: SourceFile, kernel: KernelContext, abspath: str | None, enabled: frozenset[str] | None = None):
         self.rule = rule
         self.source = source
         self.kernel = kernel
         self.abspath = abspath  # None for in-memory sources (patch hunks)
         self.findings: list[Finding] = []
+        # The ids of the rules this run checks: a rule whose finding would
+        # repeat another's on the same construct can hand its reason over.
+        self.enabled = enabled if enabled is not None else frozenset({rule.id})
 
     @property
     def tree_relpath(self) -> str:

@@ -7,6 +7,22 @@ from daxlint.model import Severity
 # The vma's own ->open/->close run with the lock held for write (split, fork,
 # munmap before any downgrade): wrong place, but no data race.
 _WARNING_ROLES = frozenset({VMA_OPEN, VMA_CLOSE})
+
+
+def _dax_reason(ctx, model, w) -> str:
+    """DAX304's reason for the same change, when DAX304 runs too: one
+    finding that names both (DAX304 then stays quiet on it)."""
+    if "DAX304" not in ctx.enabled:
+        return ""
+    dep = model.dax_dependence(w)
+    if dep is None:
+        return ""
+    return (
+        f" It also depends on the DAX mode ('{dep.text}', DAX304): the DAX mode must be decided once, at mmap time, "
+        "and a mapping's flags must not follow a later mode change"
+    )
+
+
 # Where a flag-setting helper (remap_pfn_range() and kin) is reported: code
 # that holds the mmap lock only for read - fault handlers and post-mmap hooks
 # (read-locked code is reported wherever it is).
@@ -32,7 +48,22 @@ class VmFlagsWriteOutsideMmap(Rule):
 
     Helpers count as the role of whatever calls them *in the same file*: a
     helper called from `->mmap` is inside `->mmap`, one called from a fault
-    handler is in the fault path. Any version: before v6.3 these writes
+    handler is in the fault path. A function that is not static takes the
+    roles another file of its driver registers it in (`.fault = gru_fault`
+    in grufile.c for grumain.c's `gru_fault()`; the driver is the files the
+    directory's Makefile builds with it, see DAX201).
+
+    A change is a direct write, a `vm_flags_*()` call, `&vma->vm_flags`
+    handed to a function that writes through it (`ksm_madvise()`), or - in
+    fault handlers, post-mmap hooks and read-locked code - a call of a
+    helper that sets flags itself, as the kernel API catalog of the version
+    says: `remap_pfn_range()`, `io_remap_pfn_range()`, `vm_iomap_memory()`
+    and `remap_vmalloc_range*()` always (VM_IO | VM_PFNMAP | ..., on v6.3+
+    through `vm_flags_set()`, which asserts the write lock),
+    `vm_insert_page(s)()` and `vm_map_pages*()` unless the `->mmap` that
+    installs the handler set `VM_MIXEDMAP` first (a warning when that
+    `->mmap` is not in the file). When the change also depends on the DAX
+    mode, the finding says so and DAX304 does not repeat it. Any version: before v6.3 these writes
     compile but race; since v6.3 the wrappers' `mmap_assert_write_locked()`
     catches them at run time, this rule catches them at review time.
 
@@ -96,13 +127,17 @@ class VmFlagsWriteOutsideMmap(Rule):
     }
     ```
     If flags really must change later, take `mmap_write_lock()` around the
-    change (and re-check that the vma is still the one you mean).
+    change (and re-check that the vma is still the one you mean). A fault
+    handler maps with `vmf_insert_pfn()` / `vmf_insert_page()` (and
+    `huge_fault` for large pages), which change no flags, instead of
+    `remap_pfn_range()` - the fix vfio-pci took.
 
     ## References
     - Ross Zwisler, proposed `file_operations->post_mmap()` (25 Sep 2017, never merged)
     - Dan Williams, "dax: require 'struct page' for filesystem dax", 1 Oct 2017
     - bc292ab00f6c "mm: introduce vma->vm_flags wrapper functions" (v6.3)
     - Documentation/filesystems/locking.rst, vm_operations_struct: `fault`, `page_mkwrite`, `access` hold mmap_lock for read, `open` for write, `close` read or write
+    - Yan Zhao, "vfio/pci: take mmap write lock for io_remap_pfn_range" (8 May 2023): remap_pfn_range() from a fault handler trips vm_flags_set()'s lock assertion
     """
 
     id = "DAX302"
@@ -133,10 +168,11 @@ class VmFlagsWriteOutsideMmap(Rule):
             fn = w.function_name
             what = w.what
             fix = "decide the flags once in ->mmap(), or take mmap_write_lock() around the change"
+            dax = _dax_reason(ctx, model, w)
             if c.read_locked:
                 ctx.report(
                     w.node,
-                    f"{what} in {fn}() after mmap_read_lock(): vm_flags may only change with the mmap lock held for write",
+                    f"{what} in {fn}() after mmap_read_lock(): vm_flags may only change with the mmap lock held for write{dax}",
                     fix="take mmap_write_lock() instead, or move the change into ->mmap()",
                 )
                 continue
@@ -152,9 +188,9 @@ class VmFlagsWriteOutsideMmap(Rule):
             mmap_too = " It is called from ->mmap as well, but not only from there." if c.in_mmap else ""
             ctx.report(
                 w.node,
-                f"{what} in {fn}(), {ROLE_WHY[first.role]}: {first.describe()}{also}.{mmap_too}",
+                f"{what} in {fn}(), {ROLE_WHY[first.role]}: {first.describe()}{also}.{mmap_too}{dax}",
                 severity=severity,
-                fix=fix,
+                fix=fix if not dax else "decide the DAX-dependent flags once, in ->mmap()",
             )
 
     @staticmethod

@@ -32,6 +32,11 @@ class DaxModeDependentVmFlags(Rule):
       that walks `mapping->i_mmap` when an inode's DAX flag is changed, is
       the post-mmap fix-up the DAX policy forbids).
 
+    When DAX302 runs too and reports the same change (after `->mmap`
+    without the write lock), the two are one finding: DAX302's, whose
+    message names the DAX dependence; this rule then stays quiet on it
+    (suppress it with `daxlint: ignore[DAX302]`).
+
     Not findings:
     - deciding once inside `->mmap` or a helper it calls - ext4 and xfs set
       `VM_HUGEPAGE` under `IS_DAX()` in their `->mmap`, which is exactly
@@ -104,6 +109,8 @@ class DaxModeDependentVmFlags(Rule):
             dep = model.dax_dependence(w)
             if dep is None:
                 continue
+            if "DAX302" in ctx.enabled and model.reported_after_mmap(w):
+                continue  # DAX302's finding on this change names the DAX dependence too
             c = model.context(w)
             after = c.after_mmap
             cond = dep.text
