@@ -1,5 +1,5 @@
 from daxlint.analysis.kconfig_facts import fs_dax_limited_opt_in, kconfig_context_files
-from daxlint.analysis.pfn import PFN_SPECIAL, page_required, pfn_analysis, pfn_t_exists, strongest
+from daxlint.analysis.pfn import PFN_SPECIAL, page_required, pfn_analysis_of, pfn_t_exists, strongest
 from daxlint.core.rule import Rule
 from daxlint.core.syntax import enclosing_function, text
 from daxlint.model import Severity
@@ -80,8 +80,14 @@ class PfnDevWithoutMap(Rule):
     Finds a `pfn_t` built with `PFN_DEV` but without `PFN_MAP` - a page
     frame that, by its own flags, has no `struct page` behind it - whether
     the flags are written inline, kept in a local variable, in a struct
-    field assigned elsewhere in the file, in a macro defined in the file,
-    or passed in by a caller in the same file. A flags value that gets
+    field assigned elsewhere in the file, in a macro defined in the file or
+    in a header it includes (`#include "drv.h"`, read from the tree),
+    returned by a helper of the file, or passed in by a caller in the same
+    file; and a pfn made page-less after it was built (`p.val |=
+    PFN_DEV`). Path by path: `PFN_MAP` set on the path that maps the memory
+    without pages (`devm_memremap()`) while the path with
+    `devm_memremap_pages()` leaves it out is an error at the `PFN_MAP`
+    write - the flag claims pages that are not there. A flags value that gets
     `PFN_MAP` on some paths (pmem ORs it in only when it mapped pages) is
     not a finding: the rule reports only pfns that are page-less on every
     path.
@@ -151,13 +157,31 @@ class PfnDevWithoutMap(Rule):
     name = "pfn-dev-without-map"
     severity = Severity.ERROR
     summary = "pfn_t built with PFN_DEV but without PFN_MAP (no struct page); severity follows where it goes"
-    tokens = (b"PFN_DEV",)
+    # PFN_DEV, or a constructor whose flags may come from an included header.
+    tokens = (b"PFN_DEV", b"pfn_to_pfn_t", b"phys_to_pfn_t")
+
+    def could_match(self, data):
+        return b"PFN_DEV" in data or b"#include" in data
 
     def context_files(self, path):
         return kconfig_context_files(path)
 
     def check(self, ctx):
-        analysis = pfn_analysis(ctx.source)
+        self._constructions(ctx)
+        analysis = pfn_analysis_of(ctx)
+        for w, pageless_at, pages_at in analysis.misplaced_map_flags:
+            ctx.report(
+                w.node,
+                f"PFN_MAP is set here, on the path that establishes no struct pages (line {pageless_at.start_point[0] + 1}), "
+                f"while the path that calls {text(pages_at.child_by_field_name('function'))}() (line "
+                f"{pages_at.start_point[0] + 1}) does not set it: the flag claims pages this path does not have, so "
+                "get_user_pages and the DAX fault code will take page references on memory without a memmap",
+                severity=Severity.ERROR if page_required(ctx.catalog) else Severity.WARNING,
+                fix="set PFN_MAP on the path that mapped the memory with devm_memremap_pages(), and only there",
+            )
+
+    def _constructions(self, ctx):
+        analysis = pfn_analysis_of(ctx)
         required = page_required(ctx.catalog)
         note = ""
         if ctx.kernel.version is not None and not pfn_t_exists(ctx.catalog):
@@ -172,7 +196,6 @@ class PfnDevWithoutMap(Rule):
             if group[0] is not c:
                 continue  # one finding per construct: reported with the first of its group
             pageless = flags.pageless_combos()
-            ctor = c.via_macro or c.name
             if all(PFN_SPECIAL in combo for combo in pageless):
                 if opt_in is None:
                     opt_in = fs_dax_limited_opt_in(ctx.kernel, ctx.abspath) or False
@@ -180,13 +203,13 @@ class PfnDevWithoutMap(Rule):
                     continue  # DAX102: PFN_SPECIAL without the FS_DAX_LIMITED opt-in
                 ctx.report(
                     c.call,
-                    f"{ctor}() builds a page-less pfn_t: flags {flags.spelled()} ({flags_source(c)}) are the FS_DAX_LIMITED "
+                    f"{c.what}: flags {flags.spelled()} ({flags_source(c)}) are the FS_DAX_LIMITED "
                     f"exception ({opt_in.symbol} selects FS_DAX_LIMITED); fs-dax on this memory cannot support fork "
                     f"of MAP_SHARED mappings, get_user_pages or O_DIRECT (785a3fab4adb){note}",
                     severity=Severity.INFO,
                 )
                 continue
-            per_member = [(g, [s for s in analysis.sinks(g.call)]) for g in group]
+            per_member = [(g, analysis.construction_sinks(g)) for g in group]
             sinks = [s for _, ss in per_member for s in ss]
             used = [s for s in sinks if not _bookkeeping(s)]
             if sinks and not used:
@@ -207,7 +230,7 @@ class PfnDevWithoutMap(Rule):
                 fix = "if the memory has no struct page, keep it out of DAX and GUP paths; otherwise give it pages and add PFN_MAP"
             ctx.report(
                 at.call,
-                f"{ctor}() builds a page-less pfn_t: flags {flags.spelled()} ({flags_source(at)}) lack PFN_MAP; "
+                f"{at.what}: flags {flags.spelled()} ({flags_source(at)}) lack PFN_MAP; "
                 f"{template.format(detail=sink.detail if sink else '')}{same}{note}",
                 severity=level,
                 fix=fix,

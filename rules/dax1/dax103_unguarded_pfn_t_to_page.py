@@ -2,7 +2,7 @@ import re
 
 from daxlint.analysis.fileindex import callee_name, contains, index_for, unwrap, value_parent
 from daxlint.analysis.flow import BLOCKS, exiting_guards
-from daxlint.analysis.pfn import FLAG_CONSTRUCTORS, PAGE_CONSTRUCTORS, pfn_analysis
+from daxlint.analysis.pfn import FLAG_CONSTRUCTORS, PAGE_CONSTRUCTORS, pfn_analysis_of
 from daxlint.core.rule import Rule
 from daxlint.core.syntax import call_args, declarator_name, enclosing_function, function_name, parameters, text, walk
 from daxlint.model import Severity
@@ -166,7 +166,7 @@ class UnguardedPfnTToPage(Rule):
         requires ->direct_access to return page-backed pfns, and DAX101/DAX2xx
         police the providers), INFO when the origin is out of view."""
         arg = unwrap(arg)
-        analysis = pfn_analysis(ctx.source)
+        analysis = pfn_analysis_of(ctx)
         if arg.type == "call_expression":
             return self._constructed(analysis, arg)
         if arg.type != "identifier":
@@ -180,6 +180,10 @@ class UnguardedPfnTToPage(Rule):
             value = unwrap(w.value)
             if value.type == "call_expression":
                 verdicts.append(self._constructed(analysis, value))
+        for c in analysis.constructions:
+            if c.kind == "val" and c.name == name and fn.start_byte <= c.call.start_byte < call.start_byte:
+                if c.flags.always_pageless:
+                    verdicts.append((f"'{' '.join(text(c.call).split())}' at line {c.line} makes it page-less", Severity.ERROR))
         for c in walk(fn, {"call_expression"}):
             if c.start_byte >= call.start_byte or callee_name(c) not in _DAX_FILLERS:
                 continue
