@@ -1,3 +1,5 @@
+import os
+
 from daxlint.analysis.kconfig_facts import fs_dax_limited_opt_in, kconfig_context_files
 from daxlint.analysis.pfn import PFN_SPECIAL, page_required, pfn_analysis_of, pfn_t_exists, strongest
 from daxlint.core.rule import Rule
@@ -164,7 +166,14 @@ class PfnDevWithoutMap(Rule):
         return b"PFN_DEV" in data or b"#include" in data
 
     def context_files(self, path):
-        return kconfig_context_files(path)
+        # The Kconfig (FS_DAX_LIMITED) and the headers beside the file, whose
+        # macros may carry the flags.
+        d = os.path.dirname(path)
+        try:
+            headers = sorted(n for n in os.listdir(d) if n.endswith(".h"))
+        except OSError:
+            headers = []
+        return kconfig_context_files(path) + [os.path.join(d, n) for n in headers]
 
     def check(self, ctx):
         self._constructions(ctx)
