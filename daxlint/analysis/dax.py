@@ -563,6 +563,19 @@ def directory_facts(kernel, directory: str) -> DirectoryFacts:
     return kernel.memo((directory_facts, key), lambda: DirectoryFacts(kernel, key))
 
 
+def driver_source_files(path: str) -> list[str]:
+    """The files that say which C files of ``path``'s directory make up its
+    driver, and those files: the C files, the Makefile/Kbuild and the
+    directory's Kconfig (roles read from siblings depend on these; a parent
+    directory's Kconfig, which only relates symbols, is not watched)."""
+    d = os.path.dirname(path)
+    try:
+        names = sorted(os.listdir(d))
+    except OSError:
+        names = []
+    return [os.path.join(d, n) for n in names if n.endswith(".c")] + [os.path.join(d, n) for n in ("Makefile", "Kbuild", "Kconfig")]
+
+
 def driver_context_files(path: str) -> list[str]:
     """The files a verdict on ``path`` that reads its driver depends on
     besides itself: the C files of its directory, the Makefile that says

@@ -1,5 +1,5 @@
 from daxlint.analysis.callgraph import FAULT, POST_MMAP, ROLE_WHY, VMA_CLOSE, VMA_OPEN
-from daxlint.analysis.dax import driver_context_files
+from daxlint.analysis.dax import driver_source_files
 from daxlint.analysis.vmflags import INIT_WRAPPERS, may_call_flag_helper_after_mmap, may_write_vm_flags, model_of
 from daxlint.core.rule import Rule
 from daxlint.model import Severity
@@ -149,7 +149,7 @@ class VmFlagsWriteOutsideMmap(Rule):
     tokens = (b"vm_flags", b"remap_pfn_range", b"vm_iomap_memory", b"remap_vmalloc_range", b"vm_insert_page", b"vm_map_pages")
 
     def context_files(self, path):
-        return driver_context_files(path)
+        return driver_source_files(path)
 
     def could_match(self, data):
         return may_write_vm_flags(data) or may_call_flag_helper_after_mmap(data)

@@ -1,7 +1,7 @@
 import re
 
 from daxlint.analysis.callgraph import POST_MMAP
-from daxlint.analysis.dax import driver_context_files
+from daxlint.analysis.dax import driver_source_files
 from daxlint.analysis.flow import exclusive_branches
 from daxlint.analysis.locate import identifier_nodes
 from daxlint.analysis.vmflags import INIT_WRAPPERS, may_write_vm_flags, model_of
@@ -75,7 +75,7 @@ class PostMmapHook(Rule):
     tokens = (b"post_mmap", b"call_mmap", b"vfs_mmap", b"->mmap(")
 
     def context_files(self, path):
-        return driver_context_files(path)
+        return driver_source_files(path)
 
     def could_match(self, data):
         # A post_mmap member, or a vm_flags write after a nested ->mmap().

@@ -1,7 +1,7 @@
 import re
 
 from daxlint.analysis.callgraph import ROLE_WHY
-from daxlint.analysis.dax import driver_context_files
+from daxlint.analysis.dax import driver_source_files
 from daxlint.analysis.vmflags import DAX_PREDICATE_BYTES_RE, INIT_WRAPPERS, may_write_vm_flags, model_of
 from daxlint.core.rule import Rule
 from daxlint.model import Severity
@@ -96,7 +96,7 @@ class DaxModeDependentVmFlags(Rule):
     tokens = (b"vm_flags",)
 
     def context_files(self, path):
-        return driver_context_files(path)
+        return driver_source_files(path)
 
     def could_match(self, data):
         return may_write_vm_flags(data) and DAX_PREDICATE_BYTES_RE.search(data) is not None

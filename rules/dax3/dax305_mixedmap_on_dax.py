@@ -1,7 +1,7 @@
 import re
 
 from daxlint.analysis.callgraph import FAULT
-from daxlint.analysis.dax import driver_context_files
+from daxlint.analysis.dax import driver_source_files
 from daxlint.analysis.flow import exclusive_branches
 from daxlint.analysis.locate import identifier_nodes
 from daxlint.analysis.vmflags import initialized_variable, may_write_vm_flags, model_of
@@ -93,7 +93,7 @@ class MixedmapOnDax(Rule):
     tokens = (b"VM_MIXEDMAP",)
 
     def context_files(self, path):
-        return driver_context_files(path)
+        return driver_source_files(path)
 
     def could_match(self, data):
         return may_write_vm_flags(data)
