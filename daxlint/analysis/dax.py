@@ -102,6 +102,7 @@ class PgmapType:
     node: Node  # the write
     value: str  # MEMORY_DEVICE_*
     base: str  # the pagemap expression the type is written to ("pmem->pgmap", "pgmap", "" for initializers)
+    via: str | None = None  # the variable that held the type, when it was not written inline
 
     @property
     def line(self) -> int:
@@ -326,18 +327,34 @@ class DaxFacts:
     @cached_property
     def pgmap_types(self) -> list[PgmapType]:
         out = []
-        for w in self.index.field_writes_containing("type", b"MEMORY_DEVICE_"):
+        writes = list(self.index.field_writes_containing("type", b"MEMORY_DEVICE_"))
+        # A type kept in a variable first: static const enum memory_type t = MEMORY_DEVICE_X;
+        constants: dict[str, str] = {}
+        for w in self.index.writes_containing(b"MEMORY_DEVICE_"):
+            target = w.node.child_by_field_name("declarator") if w.node.type == "init_declarator" else None
+            v = unwrap(w.value) if w.value is not None else None
+            if target is not None and v is not None and v.type == "identifier" and text(v).startswith("MEMORY_DEVICE_"):
+                name = text(target) if target.type == "identifier" else None
+                if name:
+                    constants.setdefault(name, text(v))
+        for name in constants:
+            writes += [w for w in self.index.field_writes_containing("type", name.encode()) if w not in writes]
+        for w in writes:
             if w.value is None or w.op != "=":
                 continue
             v = unwrap(w.value)
-            if v.type != "identifier" or not text(v).startswith("MEMORY_DEVICE_"):
+            if v.type != "identifier":
+                continue
+            value = text(v) if text(v).startswith("MEMORY_DEVICE_") else constants.get(text(v))
+            if value is None:
                 continue
             base = ""
             if w.node.type == "assignment_expression":
                 left = unwrap(w.node.child_by_field_name("left"))
                 arg = left.child_by_field_name("argument") if left is not None else None
                 base = text(arg) if arg is not None else ""
-            out.append(PgmapType(w.node, text(v), base))
+            out.append(PgmapType(w.node, value, base, via=None if value == text(v) else text(v)))
+        out.sort(key=lambda t: t.node.start_byte)
         return out
 
     # -- summaries ------------------------------------------------------------

@@ -68,6 +68,8 @@ class VmFlagsWrite:
     function: Node | None
     set_flags: frozenset[str] = frozenset()
     setter: VmFlagSetter | None = None  # for "helper": what the catalog says it sets
+    macro: str | None = None  # the function-like macro whose body writes, at its invocation
+    value_text: str | None = None  # the macro body's value, its parameters replaced
 
     @property
     def function_name(self) -> str | None:
@@ -185,7 +187,47 @@ class VmFlagsModel:
             if w is not None and w.node.start_byte not in seen:
                 seen.add(w.node.start_byte)
                 out.append(w)
+        for w in self._macro_writes():
+            if w.node.start_byte not in seen:
+                seen.add(w.node.start_byte)
+                out.append(w)
         out.sort(key=lambda w: w.node.start_byte)
+        return out
+
+    def _macro_writes(self) -> list[VmFlagsWrite]:
+        """Invocations of the file's function-like macros whose body writes
+        a parameter's vm_flags (``#define SET_IO(v) ((v)->vm_flags |= VM_IO)``),
+        when the argument is a vma: the write happens there."""
+        data = self.source.data
+        if b"define" not in data:
+            return []
+        out = []
+        for m in _MACRO_DEF_RE.finditer(data):
+            body = m.group(3).replace(b"\\\n", b" ").decode("utf-8", "replace")
+            if "vm_flags" not in body:
+                continue
+            params = [p.strip() for p in m.group(2).decode("utf-8", "replace").split(",")]
+            w = _MACRO_BODY_WRITE_RE.search(body)
+            if w is None or w.group(1) not in params:
+                continue
+            index, op, value = params.index(w.group(1)), w.group(2), w.group(3).strip()
+            while value.count(")") > value.count("("):  # the body's own closing parenthesis
+                value = value[: value.rfind(")")].rstrip()
+            name = m.group(1)
+            for ident in identifier_nodes(self.root, data, (name,)):
+                call = ident.parent
+                if call is None or call.type != "call_expression" or call.child_by_field_name("function") != ident:
+                    continue
+                args = call_args(call)
+                if index >= len(args) or self.resolver.struct_of(args[index]) != VMA_STRUCT:
+                    continue
+                arg_text = text(args[index])
+                value_text = re.sub(r"\b(\w+)\b", lambda x: _macro_arg(x.group(1), params, args), value)
+                vw = VmFlagsWrite(call, "direct", op, args[index], None, "vm_flags", enclosing_function(call))
+                vw.macro, vw.value_text = name.decode(), value_text.replace(f"({arg_text})", arg_text)
+                if op in ("|=", "="):
+                    vw.set_flags = frozenset(f for f in re.findall(r"(?<!~)\b(VM_[A-Z0-9_]+)\b", value) if _VM_FLAG_RE.match(f))
+                out.append(vw)
         return out
 
     def _helpers(self) -> dict[str, VmFlagSetter]:
@@ -213,9 +255,7 @@ class VmFlagsModel:
             if name in WRAPPERS and args:
                 value = args[1] if len(args) > 1 else None
                 w = VmFlagsWrite(n, "wrapper", name, args[0], value, "vm_flags", enclosing_function(n))
-                if name == "vm_flags_mod":
-                    w.set_flags = _flag_names(value, negated=False)
-                elif name != "vm_flags_clear":
+                if name != "vm_flags_clear":
                     w.set_flags = self._expanded_flags(value, n)
                 return w
             if name == "WRITE_ONCE" and len(args) == 2:
@@ -338,7 +378,7 @@ class VmFlagsModel:
         ``flag`` narrows a value-based dependence to one flag: in
         ``IS_DAX(i) ? VM_MIXEDMAP : 0`` the flag is set for DAX files."""
         fn = w.function
-        pred = _DaxPredicate(_dax_tainted_locals(fn) if fn is not None else set())
+        pred = _DaxPredicate((_dax_tainted_locals(fn) if fn is not None else set()) | self.dax_helpers)
         if w.value is not None and pred.mentions(w.value):
             return DaxDependence(w.value, _value_polarity(w.value, pred, flag), in_value=True)
         found: DaxDependence | None = None
@@ -367,6 +407,25 @@ class VmFlagsModel:
                     return found
             child, n = n, n.parent
         return found
+
+    @cached_property
+    def dax_helpers(self) -> set[str]:
+        """Functions of the file that only test the DAX mode and return the
+        answer (``static bool foo_is_dax(struct inode *i) { return IS_DAX(i); }``):
+        calling one is testing the mode."""
+        out: set[str] = set()
+        if not DAX_PREDICATE_BYTES_RE.search(self.source.data):
+            return out
+        for name, defs in self.graph.definitions.items():
+            for fn in defs:
+                body = fn.child_by_field_name("body")
+                stmts = [c for c in body.named_children if c.type != "comment"] if body is not None else []
+                if len(stmts) > 3 or not stmts:
+                    continue
+                rets = [st for st in stmts if st.type == "return_statement"]
+                if len(rets) == 1 and rets[0] is stmts[-1] and DAX_PREDICATE_RE.search(text(rets[0])):
+                    out.add(name)
+        return out
 
     # -- which ->mmap set up a vma -------------------------------------------------
 
@@ -442,6 +501,17 @@ class VmFlagsModel:
 
 
 _FRESH_VMA_CALLS = frozenset({"vm_area_alloc", "vm_area_dup"})
+_MACRO_DEF_RE = re.compile(rb"^[ \t]*#[ \t]*define[ \t]+(\w+)\(([^)]*)\)((?:[^\n\\]|\\\n|\\)*)", re.M)
+# (v)->vm_flags |= X, v->vm_flags = X, in a macro body
+_MACRO_BODY_WRITE_RE = re.compile(r"\(?\s*(\w+)\s*\)?\s*(?:->|\.)\s*vm_flags\s*([|&^]?=)(?!=)\s*([^;]*)")
+
+
+def _macro_arg(word: str, params: list[str], args: list[Node]) -> str:
+    if word in params and params.index(word) < len(args):
+        return text(args[params.index(word)])
+    return word
+
+
 _VM_OPS_STORE_RE = re.compile(rb"(?:->|\.)\s*(vm_ops)\s*=(?!=)")
 
 
@@ -745,6 +815,13 @@ def _reads_own_flags(node: Node | None, vma_text: str) -> bool:
 def wrapper_fix(model: VmFlagsModel, w: VmFlagsWrite) -> str:
     """The vm_flags_*() call that replaces a direct write, as code."""
     vma = model.vma_pointer_text(w)
+    if w.macro is not None:
+        value = " ".join((w.value_text or "").split())
+        if w.op == "|=":
+            return f"vm_flags_set({vma}, {value}) in {w.macro}()"
+        if w.op == "&=" and value.startswith("~"):
+            return f"vm_flags_clear({vma}, {value[1:].strip()}) in {w.macro}()"
+        return f"vm_flags_reset({vma}, {value}) in {w.macro}()" if w.op == "=" else f"a vm_flags_*() call in {w.macro}()"
     own = f"{w.vma_text}{'.' if vma.startswith('&') else '->'}vm_flags"
     value = w.value
     if w.kind == "write_once":

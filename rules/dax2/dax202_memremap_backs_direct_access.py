@@ -13,7 +13,9 @@ class MemremapBacksDirectAccess(Rule):
     `devm_ioremap*()` calls whose result is the memory a `->direct_access`
     implementation of the same file hands out: the address is stored
     (directly or through a local) in a struct field or file-scope variable
-    that the implementation, or a helper it passes `kaddr`/`pfn` to, reads.
+    that the implementation, or a helper it passes `kaddr`/`pfn` to, reads
+    - or the call sits in the implementation (or such a helper) itself,
+    mapping on every access (synthetic: no upstream instance as of 6.12).
 
     When the same address is assigned from `devm_memremap_pages()` on
     another path (pmem maps pages when the namespace has a memmap and falls
@@ -85,6 +87,19 @@ class MemremapBacksDirectAccess(Rule):
                 read_names |= {n for n, ids in index.identifiers.items() if any(fn.start_byte <= i.start_byte < fn.end_byte for i in ids)}
         impl_names = ", ".join(sorted({p.name for p in facts.providers}))
         for m in facts.pageless_maps:
+            if m.function in facts.provider_functions:
+                # Mapped inside ->direct_access itself, on every access.
+                ctx.report(
+                    m.call,
+                    f"{m.callee}() inside {m.function}(), which ->direct_access ({impl_names}) runs on every access: "
+                    "it maps the memory it hands out without struct pages; filesystem-DAX requires struct page "
+                    "(569d0365f571), and a page-less DAX mapping cannot be forked, pinned by get_user_pages or used "
+                    "for O_DIRECT, RDMA or splice" + ("" if page_required(ctx.catalog) else " (allowed before v4.15)"),
+                    severity=Severity.ERROR if page_required(ctx.catalog) else Severity.WARNING,
+                    fix="map the range once at probe with devm_memremap_pages() (MEMORY_DEVICE_FS_DAX) and hand out "
+                    "addresses inside that mapping",
+                )
+                continue
             fields = m.field_targets & read_fields
             globals_ = {t for t in m.targets if t in read_names and not self._local_to(index, m, t)}
             if not fields and not globals_:

@@ -97,6 +97,8 @@ class DirectVmFlagsWrite(Rule):
                 what = f"WRITE_ONCE() to {target}"
             elif w.kind == "address":
                 what = f"&{target} passed to {w.op}(), which writes the flags through it"
+            elif w.macro is not None:
+                what = f"direct write '{w.op}' to {target} in the body of macro {w.macro}()"
             else:
                 what = f"direct write '{w.op}' to {target}"
             ctx.report(

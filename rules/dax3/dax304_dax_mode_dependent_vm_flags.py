@@ -19,7 +19,8 @@ class DaxModeDependentVmFlags(Rule):
     Flags a change of `vma->vm_flags` (direct or through a `vm_flags_*()`
     wrapper) that depends on the DAX mode - it sits under a condition on
     `IS_DAX()`, `S_DAX`, `vma_is_dax()`, a per-file DAX flag
-    (`FS_XFLAG_DAX`, `*_DAX_FL`), a local computed from one of them, or
+    (`FS_XFLAG_DAX`, `*_DAX_FL`), a local computed from one of them, a
+    small helper of the file that only returns such a test, or
     behind an early `if (!IS_DAX(inode)) return ...;` - when it happens
     anywhere but in `->mmap`:
 

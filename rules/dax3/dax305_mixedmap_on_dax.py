@@ -34,7 +34,7 @@ class MixedmapOnDax(Rule):
     ## What it does
     Warns when `VM_MIXEDMAP` is set (`vma->vm_flags |= VM_MIXEDMAP`,
     `vm_flags_set(vma, ... VM_MIXEDMAP ...)`, `vm_flags_mod()` or a reset
-    that includes it) on a mapping that is fs-dax or device-dax by the
+    that includes it, directly or through a local holding the flags) on a mapping that is fs-dax or device-dax by the
     file's own evidence:
 
     - the write runs only for DAX files - under `if (IS_DAX(inode))`,
