@@ -222,7 +222,7 @@ class VmFlagsModel:
                 if index >= len(args) or self.resolver.struct_of(args[index]) != VMA_STRUCT:
                     continue
                 arg_text = text(args[index])
-                value_text = re.sub(r"\b(\w+)\b", lambda x: _macro_arg(x.group(1), params, args), value)
+                value_text = re.sub(r"\b(\w+)\b", lambda x, a=args, p=params: _macro_arg(x.group(1), p, a), value)
                 vw = VmFlagsWrite(call, "direct", op, args[index], None, "vm_flags", enclosing_function(call))
                 vw.macro, vw.value_text = name.decode(), value_text.replace(f"({arg_text})", arg_text)
                 if op in ("|=", "="):

@@ -28,7 +28,9 @@ class DirectVmFlagsWrite(Rule):
     `|= X` -> `vm_flags_set(vma, X)`, `&= ~X` -> `vm_flags_clear(vma, X)`,
     `= (vma->vm_flags & ~A) | B` -> `vm_flags_mod(vma, B, A)`, `= X` ->
     `vm_flags_reset(vma, X)` (or `vm_flags_init()` for a vma that is not
-    visible yet), `WRITE_ONCE()` -> `vm_flags_reset_once()`. Passing
+    visible yet), `WRITE_ONCE()` -> `vm_flags_reset_once()`. A
+    function-like macro of the file whose body writes a parameter's flags
+    is reported where it is used on a vma. Passing
     `&vma->vm_flags` to a function whose parameter is a non-const pointer
     (`ksm_madvise()`, by the catalog or the file's own prototype) is a
     write too: copy the flags, pass the copy, then `vm_flags_reset()`.
