@@ -42,14 +42,24 @@ _CONTAINER_MACROS = frozenset(
 
 # What a name means by kernel convention, for code seen only in part (a
 # patch's hunk whose function header, with the parameters, is out of view):
-# ``vma``/``new_vma``/``area`` are vmas and ``vmf`` a vm_fault everywhere.
+# ``vma``/``new_vma``/``area`` are vmas and ``vmf`` a vm_fault everywhere,
+# and so is any name whose members in view only a vma has (``tmp->anon_vma``
+# in dup_mmap()).
 _CONVENTIONAL = ((re.compile(r"\w*vma\w*|area"), "struct vm_area_struct"), (re.compile(r"vmf"), "struct vm_fault"))
+_VMA_ONLY_MEMBERS = rb"(?:vm_ops|vm_mm|vm_page_prot|vm_private_data|anon_vma|anon_vma_chain|vm_userfaultfd_ctx|vm_policy)\b"
+
+
+def _uses_vma_members(ident: Node, name: str) -> bool:
+    fn = enclosing_function(ident)
+    scope = fn if fn is not None else ident.parent
+    code = scope.text if scope is not None else b""
+    return re.search(rb"\b" + re.escape(name.encode()) + rb"\s*->\s*" + _VMA_ONLY_MEMBERS, code or b"") is not None
 
 
 def _conventional_type(ident: Node) -> str | None:
     name = text(ident)
     for pattern, struct in _CONVENTIONAL:
-        if pattern.fullmatch(name):
+        if pattern.fullmatch(name) or (struct == "struct vm_area_struct" and _uses_vma_members(ident, name)):
             parent = ident.parent
             by_value = (
                 parent is not None
