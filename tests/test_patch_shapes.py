@@ -843,3 +843,51 @@ def test_unrelated_checkout_is_not_used(tmp_path):
     assert data["mode"] == "hunks"
     assert any("only adds files in directories the checkout does not have" in n for n in data["notes"])
     assert verdicts(data) == {(1, "DAX301", "drivers/newdrv/newdrv.c", 3, "error")}
+
+
+TOYDEV_C = """\
+    // SPDX-License-Identifier: GPL-2.0
+    #include <linux/dax.h>
+    #include "dax-private.h"
+
+    static int toydev_setup(struct dev_dax *dev_dax)
+    {
+    	return 0;
+    }
+
+    static int toydev_probe(struct dev_dax *dev_dax)
+    {
+    	struct dev_pagemap *pgmap = dev_dax->pgmap;
+    	int rc;
+
+    	rc = toydev_setup(dev_dax);
+    	if (rc)
+    		return rc;
+    	return 0;
+    }
+    """
+
+
+def test_pages_an_earlier_patch_showed_count(tmp_path):
+    """A two-patch series on a file the tree already has: patch 1 sets up
+    the pages in probe, patch 2 adds the ops table in another hunk. Without
+    a tree, patch 2's file is hunks only - but the series showed the
+    devm_memremap_pages() call, so there is nothing to say; alone, patch 2
+    gets the info."""
+    repo = kernel_repo(tmp_path / "linux", "6.19", {"drivers/dax/toydev.c": TOYDEV_C})
+    base = repo.git("rev-parse", "HEAD").strip()
+    rel = "drivers/dax/toydev.c"
+    repo.edit(
+        rel,
+        "\tif (rc)\n\t\treturn rc;\n\treturn 0;\n",
+        "\tif (rc)\n\t\treturn rc;\n\tpgmap->type = MEMORY_DEVICE_FS_DAX;\n"
+        "\tdev_dax->virt_addr = devm_memremap_pages(&dev_dax->dev, pgmap);\n\treturn PTR_ERR_OR_ZERO(dev_dax->virt_addr);\n",
+    )
+    repo.commit("toydev: map the range with struct pages")
+    repo.edit(rel, '#include "dax-private.h"\n', '#include "dax-private.h"\n' + FSDEV_OPS.replace("fsdev", "toydev"))
+    repo.commit("toydev: add dax_operations")
+    patches = series_of(repo, base, tmp_path / "out")
+    assert "devm_memremap_pages" not in patches[1].read_text()
+    assert verdicts(patch_json(*map(str, patches), cwd=tmp_path)) == set()
+    line = line_in(repo, rel, ".direct_access = toydev_dax_direct_access,")
+    assert verdicts(patch_json(str(patches[1]), cwd=tmp_path)) == {(1, "DAX201", rel, line, "info")}

@@ -116,3 +116,7 @@ class KernelContext:
     def knows_directory(self, directory: str) -> bool:
         """Whether listdir(directory) names every file in it."""
         return self.reader.listing_complete(directory)
+
+    def shown(self, path: str) -> str | None:
+        """What a patch series has shown of a file known only by its hunks."""
+        return self.reader.shown(path)

@@ -81,6 +81,9 @@ class SeriesTree:
         self.root = root
         self.changed: dict[str, bytes | None | _Unknown] = {}  # None: deleted
         self.links: dict[str, str] = {}  # symlinks the series created: path -> target
+        # For files known only by hunks: every line the series' patches have
+        # shown of them so far (added and context lines, in patch order).
+        self.shown: dict[str, str] = {}
 
     def get(self, rel: str):
         if rel in self.changed:
@@ -177,6 +180,10 @@ class SeriesReader(TreeReader):
     def listing_complete(self, directory: str) -> bool:
         return self.tree.base is not None
 
+    def shown(self, path: str) -> str | None:
+        rel = self._rel(path)
+        return self.tree.shown.get(rel) if rel else None
+
     def signature(self, path: str):
         data = self.read(path)
         return None if data is None else hashlib.sha1(data).hexdigest()
@@ -262,6 +269,9 @@ class AppliedSeries:
         for st in states:
             if st.diff.new_path is not None:
                 self.tree.set(st.diff.new_path, st.new_data, link=st.diff.is_symlink)
+                if isinstance(st.new_data, _Unknown) and not st.diff.binary:
+                    earlier = self.tree.shown.get(st.diff.old_path or "", "")
+                    self.tree.shown[st.diff.new_path] = earlier + _hunk_lines(st.diff)
         return states
 
     def _advance_file(self, fd: FileDiff, outcome: PatchOutcome) -> FileState:
@@ -327,6 +337,16 @@ class CommitSeries:
             new = after.read(fd.new_path) if fd.new_path else None
             states.append(FileState(fd, [] if fd.binary else declared_placements(fd), old, new))
         return states
+
+
+def _hunk_lines(fd: FileDiff) -> str:
+    """The new side of a file's hunks: what a patch shows of the file."""
+    out = []
+    for hunk in fd.hunks:
+        for line in hunk:
+            if line.line_type in (" ", "+"):
+                out.append(line.value if line.value.endswith("\n") else line.value + "\n")
+    return "".join(out)
 
 
 @dataclass

@@ -34,6 +34,11 @@ class TreeReader:
         """Whether listdir(directory) names every file there is."""
         return True
 
+    def shown(self, path: str) -> str | None:
+        """For a file known only in part: the lines of it a patch series
+        has shown so far (its hunks); None otherwise."""
+        return None
+
     def signature(self, path: str):
         """Something that changes when the file changes (for cache keys)."""
         try:

@@ -1,4 +1,5 @@
 import os
+import re
 
 from daxlint.analysis.dax import directory_facts, driver_context_files, facts_for, may_assign_direct_access, out_of_view
 from daxlint.analysis.kconfig_facts import display_path, fs_dax_limited_opt_in
@@ -90,6 +91,8 @@ class DaxProviderWithoutPages(Rule):
         backing = [m for m in facts.pageless_maps if m.field_targets & facts.fields_read_by_providers]
         where = f"; its memory comes from {backing[0].callee}() at line {backing[0].line}" if backing else ""
         unseen = out_of_view(ctx.kernel, ctx.abspath, ctx.source.path, ctx.partial)
+        if unseen and _series_shows_pages(ctx):
+            return  # an earlier patch (or another file of this one) showed the pages being set up
         if unseen:
             # A patch read without its tree: the pages may be set up where
             # the patch does not show. Only what is in view may decide.
@@ -127,6 +130,25 @@ class DaxProviderWithoutPages(Rule):
                 severity=Severity.INFO,
                 fix="check with --tree, or show where the driver establishes its pages",
             )
+
+
+_ESTABLISH_RE = re.compile(r"\b(?:devm_)?memremap_pages\s*\(")
+
+
+def _series_shows_pages(ctx) -> bool:
+    """Whether the hunks the series has shown of this file or of the other
+    files of its directory call devm_memremap_pages()/memremap_pages()."""
+    if ctx.abspath is None:
+        return False
+    d = os.path.dirname(ctx.abspath)
+    for path in [ctx.abspath] + [os.path.join(d, n) for n in ctx.kernel.listdir(d) if n.endswith(".c")]:
+        text = ctx.kernel.shown(path)
+        if text and _ESTABLISH_RE.search(_STRINGS_AND_COMMENTS.sub(" ", text)):
+            return True
+    return False
+
+
+_STRINGS_AND_COMMENTS = re.compile(r'"(?:\\.|[^"\\])*"|/\*.*?\*/|//[^\n]*', re.S)
 
 
 def _shown_dir(ctx) -> str:
