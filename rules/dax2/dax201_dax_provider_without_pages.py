@@ -31,6 +31,19 @@ class DaxProviderWithoutPages(Rule):
     `direct_access`). Works the same on kernels after the pfn_t removal,
     where `->direct_access` returns `unsigned long *pfn`.
 
+    On a patch read without its tree (`daxlint patch` outside a checkout
+    the series applies to, or a patch that does not apply) the rule
+    concludes from an absence only what it can see: when the rest of the
+    file, the driver's other files or its Kconfig are out of view, a
+    provider is an **info** that names what could not be checked - unless
+    the patch itself shows page-less memory behind it (`devm_memremap()`
+    into the fields it reads, `PFN_DEV` without `PFN_MAP`), which keeps
+    the error. A provider whose visible pfns carry `PFN_MAP` (or no
+    `PFN_DEV`) claims pages and is left to DAX101. A file an earlier patch
+    of the series created is known whole, and a `devm_memremap_pages()`
+    call that the series' hunks have shown in the file or its directory
+    counts.
+
     ## Why is this bad
     Since 569d0365f571 (v4.15) filesystem-DAX requires `struct page`: a
     DAX device whose memory has none cannot have its mappings forked,
