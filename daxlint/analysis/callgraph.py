@@ -386,6 +386,10 @@ class CallGraph:
         self._contexts = out
         return out
 
+    def forget_contexts(self) -> None:
+        """Compute the contexts again (after ``external`` changed)."""
+        self._contexts = None
+
     def contexts_of(self, name: str | None) -> list[Context]:
         return self.contexts().get(name, []) if name else []
 

@@ -104,9 +104,13 @@ def sibling_registrations(kernel, path: str, names: set[str], shown: str) -> lis
         return []
     me = os.path.normpath(os.path.abspath(path))
     out: list[SiblingRegistration] = []
+    wanted = [n.encode() for n in names]
     for sib in driver_files(kernel, me):
         if os.path.normpath(sib) == me:
             continue
+        data = kernel.read(sib)
+        if data is None or not any(n in data for n in wanted):
+            continue  # names none of them: nothing to look at
         stores = _stores(kernel, sib)
         if not any(value in names and could_have_role(member) for member, value in stores):
             continue

@@ -12,6 +12,7 @@ from functools import cached_property
 
 from tree_sitter import Node
 
+from daxlint.analysis.locate import identifier_nodes
 from daxlint.core.source import SourceFile
 from daxlint.core.syntax import call_args, declarator_name, function_name, parameters, text, walk
 
@@ -256,7 +257,11 @@ class FileIndex:
     def function_referenced_indirectly(self, name: str) -> bool:
         """Whether a function's name is used other than as a direct callee
         (stored in an ops table, passed as a pointer)."""
-        for ident in self.identifiers.get(name, []):
+        if "identifiers" in self.__dict__:
+            found = self.identifiers.get(name, [])
+        else:  # only where the name occurs, not an index of every identifier
+            found = [n for n in identifier_nodes(self.root, self.source.data, (name.encode(),)) if n.type == "identifier"]
+        for ident in found:
             parent = ident.parent
             if parent is not None and parent.type == "call_expression" and parent.child_by_field_name("function") == ident:
                 continue

@@ -536,16 +536,20 @@ class PfnAnalysis:
                     flags_text = text(inner_flags) if inner_flags is not None else "?"
                 flags = flags.with_origin(Origin("macro", mname, macro.line, macro.body))
                 out.append(Construction(call, ctor, flags, flags_text, via_macro=mname))
-        if b".val" in self.source.data:
-            out.extend(self._val_changes())
+        out.extend(self.val_changes)
         out.sort(key=lambda c: c.call.start_byte)
         return out
 
-    def _val_changes(self) -> list[Construction]:
+    @cached_property
+    def val_changes(self) -> list[Construction]:
         """``pfn.val |= PFN_DEV`` after the pfn was built: the pfn's flags
         are then its construction's ORed with the value."""
-        out = []
-        for w in self.index.field_writes("val"):
+        out: list[Construction] = []
+        data = self.source.data
+        if b".val" not in data and b"->val" not in data:
+            return out
+        writes = self.index.field_writes_containing("val", b".val") + self.index.field_writes_containing("val", b"->val")
+        for w in writes:
             if w.op != "|=" or w.value is None or w.node.type != "assignment_expression":
                 continue
             left = unwrap(w.node.child_by_field_name("left"))
@@ -735,9 +739,10 @@ def _calls_in(node: Node, names: frozenset[str]) -> list[Node]:
 
 def included_macro(kernel, abspath: str, data: bytes, name: str) -> tuple[str, int, str] | None:
     """(body, line, header) of the object-like macro ``name`` as defined by
-    a header the file includes with ``#include "..."`` (next to it) or
-    ``#include <...>`` (under the tree's include/), read through the kernel
-    reader; None when none of them defines it."""
+    a header the file includes with ``#include "..."`` (the driver's own
+    headers, next to it), read through the kernel reader; None when none of
+    them defines it. ``<linux/...>`` headers are not read: the PFN_* flags
+    are known, and the kernel's headers define no driver's flag sets."""
     for header, shown in _included_headers(kernel, abspath, data):
         macros = kernel.memo(("header-macros", header), lambda h=header: _object_macros(kernel.read(h)))
         if name in macros:
@@ -746,20 +751,21 @@ def included_macro(kernel, abspath: str, data: bytes, name: str) -> tuple[str, i
     return None
 
 
-_INCLUDE_RE = re.compile(rb'^[ \t]*#[ \t]*include[ \t]*(["<])([^">\n]+)[">]', re.M)
+_INCLUDE_RE = re.compile(rb'^[ \t]*#[ \t]*include[ \t]*"([^"\n]+)"', re.M)
 _DEFINE_RE = re.compile(rb"^[ \t]*#[ \t]*define[ \t]+(\w+)(?![\w(])[ \t]*((?:[^\n\\]|\\\n|\\)*)", re.M)
 
 
+def includes_local_headers(data: bytes) -> bool:
+    """Whether the file includes a header of its own (``#include "..."``)."""
+    return b"include" in data and _INCLUDE_RE.search(data) is not None
+
+
 def _included_headers(kernel, abspath: str, data: bytes) -> list[tuple[str, str]]:
-    out = []
     here = os.path.dirname(abspath)
-    root = str(kernel.root) if kernel.root is not None else None
+    out = []
     for m in _INCLUDE_RE.finditer(data):
-        rel = m.group(2).decode("utf-8", "replace").strip()
-        if m.group(1) == b'"':
-            out.append((os.path.normpath(os.path.join(here, rel)), rel))
-        elif root is not None:
-            out.append((os.path.join(root, "include", rel), rel))
+        rel = m.group(1).decode("utf-8", "replace").strip()
+        out.append((os.path.normpath(os.path.join(here, rel)), rel))
     return out
 
 

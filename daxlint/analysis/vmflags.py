@@ -41,10 +41,27 @@ DAX_PREDICATE_RE = re.compile(
 # The same on a file's bytes, for the look before parsing.
 DAX_PREDICATE_BYTES_RE = re.compile(DAX_PREDICATE_RE.pattern.encode())
 _VM_FLAG_RE = re.compile(r"^VM_[A-Z0-9_]+$")
-# A vma object declared with an annotation tree-sitter cannot place.
-_ANNOTATED_VMA_RE = re.compile(
-    rb"\bvm_area_struct\b[^;(){}]*" + ATTRIBUTE_MACROS.pattern + rb"|" + ATTRIBUTE_MACROS.pattern + rb"[^;(){}=]*\bvm_area_struct\b"
-)
+_DECL_END = re.compile(rb"[;(){}=]")
+
+
+def _annotated_vma(data: bytes) -> bool:
+    """Whether a vma object is declared with an annotation tree-sitter
+    cannot place (``struct vm_area_struct gate_vma __ro_after_init = ...``,
+    ``static __read_mostly struct vm_area_struct x;``): the declaration
+    around each ``struct vm_area_struct`` is looked at, nothing more."""
+    pos = data.find(b"struct vm_area_struct")
+    while pos >= 0:
+        end = _DECL_END.search(data, pos, pos + 400)
+        start = max(
+            data.rfind(b";", max(0, pos - 200), pos), data.rfind(b"}", max(0, pos - 200), pos), data.rfind(b"\n", max(0, pos - 200), pos)
+        )
+        stop = end.start() if end is not None else pos + 400
+        if ATTRIBUTE_MACROS.search(data, start + 1, stop) is not None:
+            return True
+        pos = data.find(b"struct vm_area_struct", pos + 21)
+    return False
+
+
 _COND_PARENTS = frozenset({"if_statement", "while_statement", "do_statement", "for_statement", "switch_statement"})
 
 
@@ -143,7 +160,7 @@ class VmFlagsModel:
         variant = data
         if not all(enclosing_function(n) is not None for n in _write_candidates(root, data)) and (b"#else" in data or b"#elif" in data):
             variant = first_branch_only(variant)
-        if b"__" in data and _ANNOTATED_VMA_RE.search(data):
+        if _annotated_vma(data):
             variant = blank_attributes(variant)
         if variant is data:
             return root
@@ -168,11 +185,14 @@ class VmFlagsModel:
     def graph(self) -> CallGraph:
         g = CallGraph(self.root, self.source.data, self.resolver)
         if self._driver is not None:
+            # Only changes no role of this file reaches look for one in the
+            # driver's other files (gru_fault() in grumain.c).
             kernel, abspath, shown = self._driver
-            writers = {w.function_name for w in self.writes if w.function is not None}
-            names = g.exported_reaching({n for n in writers if n})
+            unknown = {w.function_name for w in self.writes if w.function is not None and not g.contexts_of(w.function_name)}
+            names = g.exported_reaching({n for n in unknown if n})
             if names:
                 g.external = sibling_registrations(kernel, abspath, names, shown)
+                g.forget_contexts()
         return g
 
     # -- writes ----------------------------------------------------------------
@@ -414,12 +434,15 @@ class VmFlagsModel:
         answer (``static bool foo_is_dax(struct inode *i) { return IS_DAX(i); }``):
         calling one is testing the mode."""
         out: set[str] = set()
-        if not DAX_PREDICATE_BYTES_RE.search(self.source.data):
+        data = self.source.data
+        if b"DAX" not in data and b"dax" not in data:  # every predicate spells one of them
             return out
         for name, defs in self.graph.definitions.items():
             for fn in defs:
                 body = fn.child_by_field_name("body")
-                stmts = [c for c in body.named_children if c.type != "comment"] if body is not None else []
+                if body is None or body.end_byte - body.start_byte > 400:
+                    continue
+                stmts = [c for c in body.named_children if c.type != "comment"]
                 if len(stmts) > 3 or not stmts:
                     continue
                 rets = [st for st in stmts if st.type == "return_statement"]
@@ -698,12 +721,17 @@ _HELPER_CALL_BYTES = re.compile(
     rb"\b(?:remap_pfn_range|io_remap_pfn_range|remap_pfn_range_notrack|vm_iomap_memory|remap_vmalloc_range"
     rb"|remap_vmalloc_range_partial|vm_insert_pages?|vm_map_pages(?:_zero)?)\s*\("
 )
-_READ_ONLY_CONTEXT_BYTES = (b"vm_fault", b"access", b"post_mmap", b"read_lock", b"down_read", b"lock_vma_under_rcu")
+_HELPER_NAMES = (b"remap_pfn_range", b"vm_iomap_memory", b"remap_vmalloc_range", b"vm_insert_page", b"vm_map_pages")
+_READ_ONLY_CONTEXT_BYTES = (b"vm_fault", b"post_mmap", b"mmap_read_", b"lock_vma_under_rcu")
 
 
 @lru_cache(maxsize=8)
 def may_call_flag_helper_after_mmap(data: bytes) -> bool:
-    return any(t in data for t in _READ_ONLY_CONTEXT_BYTES) and _HELPER_CALL_BYTES.search(data) is not None
+    """False only when no helper call in ``data`` can run in a fault handler
+    (they all take a struct vm_fault), a post_mmap hook or after the mmap
+    lock was taken for read - the only places DAX302 reports helpers."""
+    context = any(t in data for t in _READ_ONLY_CONTEXT_BYTES) or (b"down_read" in data and (b"mmap_sem" in data or b"mmap_lock" in data))
+    return context and any(n in data for n in _HELPER_NAMES) and _HELPER_CALL_BYTES.search(data) is not None
 
 
 # -- helpers -------------------------------------------------------------------

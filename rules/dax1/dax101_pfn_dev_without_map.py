@@ -1,7 +1,7 @@
 import os
 
 from daxlint.analysis.kconfig_facts import fs_dax_limited_opt_in, kconfig_context_files
-from daxlint.analysis.pfn import PFN_SPECIAL, page_required, pfn_analysis_of, pfn_t_exists, strongest
+from daxlint.analysis.pfn import PFN_SPECIAL, includes_local_headers, page_required, pfn_analysis_of, pfn_t_exists, strongest
 from daxlint.core.rule import Rule
 from daxlint.core.syntax import enclosing_function, text
 from daxlint.model import Severity
@@ -163,7 +163,7 @@ class PfnDevWithoutMap(Rule):
     tokens = (b"PFN_DEV", b"pfn_to_pfn_t", b"phys_to_pfn_t")
 
     def could_match(self, data):
-        return b"PFN_DEV" in data or b"#include" in data
+        return b"PFN_DEV" in data or includes_local_headers(data)
 
     def context_files(self, path):
         # The Kconfig (FS_DAX_LIMITED) and the headers beside the file, whose

@@ -180,8 +180,8 @@ class UnguardedPfnTToPage(Rule):
             value = unwrap(w.value)
             if value.type == "call_expression":
                 verdicts.append(self._constructed(analysis, value))
-        for c in analysis.constructions:
-            if c.kind == "val" and c.name == name and fn.start_byte <= c.call.start_byte < call.start_byte:
+        for c in analysis.val_changes:
+            if c.name == name and fn.start_byte <= c.call.start_byte < call.start_byte:
                 if c.flags.always_pageless:
                     verdicts.append((f"'{' '.join(text(c.call).split())}' at line {c.line} makes it page-less", Severity.ERROR))
         for c in walk(fn, {"call_expression"}):

@@ -168,8 +168,8 @@ class VmFlagsWriteOutsideMmap(Rule):
             fn = w.function_name
             what = w.what
             fix = "decide the flags once in ->mmap(), or take mmap_write_lock() around the change"
-            dax = _dax_reason(ctx, model, w)
             if c.read_locked:
+                dax = _dax_reason(ctx, model, w)
                 ctx.report(
                     w.node,
                     f"{what} in {fn}() after mmap_read_lock(): vm_flags may only change with the mmap lock held for write{dax}",
@@ -179,6 +179,7 @@ class VmFlagsWriteOutsideMmap(Rule):
             after = c.after_mmap
             if not after:
                 continue
+            dax = _dax_reason(ctx, model, w)
             first = after[0]
             severity = Severity.WARNING if all(x.role in _WARNING_ROLES for x in after) else Severity.ERROR
             also = ""
@@ -211,7 +212,9 @@ class VmFlagsWriteOutsideMmap(Rule):
         if c.read_locked:
             ctx.report(w.node, f"{w.what} in {fn}() after mmap_read_lock(): {how}", fix=fix)
             return
-        faults = [x for x in c.contexts if x.role in HELPER_ROLES]
+        # ->access runs under the read lock too, but takes no struct vm_fault
+        # and maps nothing: helpers are looked for in the other fault handlers.
+        faults = [x for x in c.contexts if x.role in HELPER_ROLES and not (x.registration and x.registration.member == "access")]
         if not faults:
             return
         first = faults[0]
