@@ -51,10 +51,15 @@ def test_dax101_severity_follows_the_sink():
     huge = got[line_of(flows, "pfn_t pfn = phys_to_pfn_t(td->phys, PFN_DEV);")]
     assert huge.severity.value == "error" and "vmf_insert_pfn_pmd()" in huge.message
 
+    # Page-less by design (MMIO, framebuffers, XIP, the mm core): info, and
+    # the message says nothing needs to change.
     pfnmap = findings("DAX101/pfnmap/toy_bar_mmap.c", "DAX101", "6.1")
-    assert {f.severity.value for f in pfnmap.values()} == {"warning"}
+    assert {f.severity.value for f in pfnmap.values()} == {"info"}
     messages = " ".join(f.message for f in pfnmap.values())
     assert "VM_PFNMAP" in messages and "vmf_insert_mixed()" in messages
+    assert all("nothing needs to change" in f.message for f in pfnmap.values())
+    core = pfnmap[line_of("DAX101/pfnmap/toy_bar_mmap.c", "return insert_pfn(vma, addr,")]
+    assert f"built the same way at line {line_of('DAX101/pfnmap/toy_bar_mmap.c', 'track_pfn_insert(vma, &pgprot')}" in core.message
 
     limited = findings("DAX101/limited/toy_segment.c", "DAX101", "6.1")
     (special,) = limited.values()
@@ -91,9 +96,15 @@ def test_dax102_and_dax103_severities():
     assert all("FS_DAX_LIMITED" in f.message and "Kconfig" in f.message for f in xip.values())
     guards = "DAX103/pfn_t_to_page_guards.c"
     got = findings(guards, "DAX103", "6.1")
-    assert got[line_of(guards, "get_page(pfn_t_to_page(pfn));")].severity.value == "error"
-    assert "dax_direct_access()" in got[line_of(guards, "get_page(pfn_t_to_page(pfn));")].message
-    assert got[line_of(guards, "get_page(pfn_t_to_page(b));")].severity.value == "warning"
+    # A DAX device's pfn is page-backed by policy: no finding at all.
+    assert line_of(guards, "get_page(pfn_t_to_page(pfn));") not in got
+    raw = got[line_of(guards, "pfn_t_to_page(raw)->index = 0;")]
+    assert raw.severity.value == "error" and "with PFN_DEV" in raw.message
+    # An origin out of view is info, and says what the caller owes.
+    unknown = got[line_of(guards, "get_page(pfn_t_to_page(b));")]
+    assert unknown.severity.value == "info" and "every caller passes a pfn with a struct page" in unknown.message
+    bypass = got[line_of(guards, "get_page(pfn_to_page(pfn_t_to_pfn(raw) + i));")]
+    assert bypass.severity.value == "error" and "bypasses pfn_t_to_page()'s has-page check" in bypass.message
 
 
 def test_dax2_severities():
@@ -109,6 +120,10 @@ def test_dax2_severities():
     provider = findings("DAX204/provider/Kconfig", "DAX204", "6.1")
     (p,) = provider.values()
     assert p.severity.value == "warning" and "toy_provider.c" in p.message and p.snippet == "config TOY_PROVIDER"
+    assert p.fix.startswith("add 'depends on ZONE_DEVICE' (or, for page-less fs-dax memory, 'select FS_DAX_LIMITED')")
+    # device-dax: FS_DAX_LIMITED is no way out, and the advice does not offer it
+    (dev,) = findings("DAX204/devdax/Kconfig", "DAX204", "6.1").values()
+    assert dev.fix.startswith("add 'depends on ZONE_DEVICE' (select FS_DAX_LIMITED would not help")
 
 
 # -- the flag evaluator --------------------------------------------------------------

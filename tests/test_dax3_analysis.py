@@ -319,3 +319,21 @@ def test_byte_prefilter_sees_writes_not_reads(code, writes):
     from daxlint.analysis.vmflags import may_write_vm_flags
 
     assert may_write_vm_flags(code) is writes
+
+
+def test_dax302_and_dax304_on_one_line_are_one_finding():
+    """A DAX-dependent change in a post-mmap hook breaks both rules: with
+    both running, DAX302 reports it once and names the DAX dependence;
+    DAX304 alone still reports it."""
+    from test_rule_fixtures import analyse_fixture
+
+    from conftest import FIXTURES
+
+    path = FIXTURES / "rules" / "DAX303" / "post_mmap_6_1.c"
+    line = next(n for n, t in enumerate(path.read_text().splitlines(), 1) if "vma->vm_flags &= ~VM_MIXEDMAP;" in t)
+    both = [f for f in analyse_fixture(path, {"DAX302", "DAX304"}, {"kernel-version": "6.1"}).findings if f.line == line]
+    assert [f.rule_id for f in both] == ["DAX302"]
+    assert "post_mmap hook" in both[0].message and "It also depends on the DAX mode ('IS_DAX(file_inode(file))', DAX304)" in both[0].message
+    assert both[0].fix == "decide the DAX-dependent flags once, in ->mmap()"
+    alone = [f for f in analyse_fixture(path, {"DAX304"}, {"kernel-version": "6.1"}).findings if f.line == line]
+    assert [f.rule_id for f in alone] == ["DAX304"]

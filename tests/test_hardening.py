@@ -773,24 +773,28 @@ def test_checkpatch_keeps_the_added_line_indentation(tmp_path):
 
 # -- 12. text and checkpatch show the fix -------------------------------------------
 
-KCONFIG_DAX = 'config DAX_X\n\ttristate "x"\n\tselect FS_DAX\n'
+FAULT_WRITE = (
+    "static vm_fault_t drv_fault(struct vm_fault *vmf)\n{\n\tvmf->vma->vm_flags |= VM_IO;\n\treturn 0;\n}\n"
+    "static const struct vm_operations_struct drv_vm_ops = {\n\t.fault = drv_fault,\n};\n"
+)
+FIX_302 = "decide the flags once in ->mmap(), or take mmap_write_lock() around the change"
 FIX_204 = "add 'depends on ZONE_DEVICE' (or, for page-less memory, 'select FS_DAX_LIMITED')"
 
 
 def test_text_and_checkpatch_show_the_fix(tmp_path):
-    tree = make_tree(tmp_path / "linux", files={"drivers/x/Kconfig": KCONFIG_DAX, "drivers/misc/drv.c": DIRECT_WRITE})
+    tree = make_tree(tmp_path / "linux", files={"drivers/misc/fault.c": FAULT_WRITE, "drivers/misc/drv.c": DIRECT_WRITE})
     rc, out, _ = run_inprocess("check", "--no-cache", ".", cwd=tree)
     lines = out.decode().splitlines()
-    i = next(i for i, ln in enumerate(lines) if ln.startswith("drivers/x/Kconfig:1:1: ") and "[DAX204]" in ln)
-    assert lines[i + 1] == f"    fix: {FIX_204}"
+    i = next(i for i, ln in enumerate(lines) if ln.startswith("drivers/misc/fault.c:3:2: ") and "[DAX302]" in ln)
+    assert lines[i + 1] == f"    fix: {FIX_302}"
     # DAX301's message already names its replacement: not said twice.
-    j = next(i for i, ln in enumerate(lines) if "error[DAX301]" in ln)
-    assert lines[j].endswith("use vm_flags_set(vma, VM_IO)") and not lines[j + 1].startswith("    fix:")
+    j = next(i for i, ln in enumerate(lines) if ln.startswith("drivers/misc/drv.c:3:2: error[DAX301]"))
+    assert "use vm_flags_set(vma, VM_IO)" in lines[j] and not lines[j + 1].startswith("    fix:")
     rc, out, _ = run_inprocess("check", "--no-cache", "--format", "checkpatch", ".", cwd=tree)
-    assert f"#1: FILE: drivers/x/Kconfig:1:\n+config DAX_X\nfix: {FIX_204}\n" in out.decode()
+    assert f"#3: FILE: drivers/misc/fault.c:3:\n+vmf->vma->vm_flags |= VM_IO;\nfix: {FIX_302}\n" in out.decode()
     rc, out, _ = run_inprocess("check", "--no-cache", "--format", "checkpatch", "--terse", ".", cwd=tree)
-    (line,) = [ln for ln in out.decode().splitlines() if ln.startswith("drivers/x/Kconfig:1: ")]
-    assert ":DAX204: " in line and line.endswith(f"(fix: {FIX_204})")
+    (line,) = [ln for ln in out.decode().splitlines() if ln.startswith("drivers/misc/fault.c:3: ") and ":DAX302: " in ln]
+    assert line.endswith(f"(fix: {FIX_302})")
 
 
 def test_rich_text_shows_the_fix():

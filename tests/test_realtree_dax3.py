@@ -18,6 +18,9 @@ from conftest import kernel_tree_or_skip, run_daxlint
 
 DATA = Path(__file__).resolve().parent / "data" / "realtree"
 VERSIONS = ["6.1", "6.12"]
+# The judged runs: each tree as itself, and 6.1 checked as v6.3 (vm_flags
+# const: DAX301 reports every direct write).
+RUNS = {"6.1": ("6.1", None), "6.12": ("6.12", None), "6.1-as-6.3": ("6.1", "6.3")}
 
 
 def judged(version: str) -> dict:
@@ -32,7 +35,7 @@ def _matches(entry: dict, finding: dict) -> bool:
     return entry["function"] == finding.get("function") and entry["snippet"] == finding.get("snippet")
 
 
-@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("version", RUNS)
 def test_judged_data_is_complete(version):
     """Every judged entry says what the slow test and the README rely on."""
     data = judged(version)
@@ -41,16 +44,18 @@ def test_judged_data_is_complete(version):
         assert set(entry) >= {"rule", "path", "line", "function", "severity", "snippet", "verdict", "reason"}, entry
         assert entry["rule"].startswith("DAX3") and entry["verdict"] in ("true", "false"), entry
         assert entry["severity"] in ("error", "warning", "info") and entry["reason"], entry
-    for entry in data["unknown_context"]:
+    for entry in data.get("unknown_context", []):
         assert entry["reason"] and "TODO" not in entry["reason"], entry
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("version", RUNS)
 def test_dax3_on_real_tree(version):
-    tree = kernel_tree_or_skip(version)
+    source, as_version = RUNS[version]
+    tree = kernel_tree_or_skip(source)
     data = judged(version)
-    code, out, err = run_daxlint("check", "--no-cache", "--jobs", "2", "--select", "DAX3", "--format", "json", str(tree))
+    pin = ["--kernel-version", as_version] if as_version else []
+    code, out, err = run_daxlint("check", "--no-cache", "--jobs", "2", "--select", "DAX3", *pin, "--format", "json", str(tree))
     assert code in (0, 1), err
     report = json.loads(out)
     assert not report["errors"], report["errors"][:5]
@@ -87,7 +92,9 @@ def test_byte_prefilter_keeps_every_write(version):
         data = path.read_bytes()
         if b"vm_flags" not in data:
             continue
-        writes = model_for(SourceFile(str(path), data), catalog).writes
+        # Helper calls (remap_pfn_range() and kin) have their own byte test,
+        # proven in test_realtree_prefilters.py with the rules that use it.
+        writes = [w for w in model_for(SourceFile(str(path), data), catalog).writes if w.kind != "helper"]
         writers += bool(writes)
         if writes and not may_write_vm_flags(data):
             missed.append(f"{path.relative_to(tree)}:{writes[0].node.start_point[0] + 1}")

@@ -169,7 +169,7 @@ def lock_facts(fn: Node, calls: list[Node] | None = None) -> LockFacts:
 
 # Member names that can give a function a role (see classify_member): the
 # registration scan only looks at stores to these.
-def _could_have_role(member: str) -> bool:
+def could_have_role(member: str) -> bool:
     return any(classify_member(s, member) for s in (None, "vm_operations_struct", "file_operations", "proc_ops"))
 
 
@@ -205,16 +205,23 @@ class Context:
             return f"{self.entry}() takes mmap_read_lock() and then calls {via}"
         where = f"{reg.struct}.{reg.member}" if reg.struct else f".{reg.member}"
         head = f"{self.entry}() is registered as {where}"
+        sibling = getattr(reg, "where", None)
+        if sibling:
+            head += f" in {sibling}:{reg.line}"
         return head + (f" and calls {via}" if len(self.path) > 1 else "")
 
 
 class CallGraph:
     """Functions, calls, registrations and lock facts of one file."""
 
-    def __init__(self, root: Node, data: bytes, resolver=None):
+    def __init__(self, root: Node, data: bytes, resolver=None, defined_only: bool = True, external=()):
         self.root = root
         self.data = data
         self.resolver = resolver
+        # Registrations of this file's functions made in other files of its
+        # driver (analysis.driver.sibling_registrations): more roles.
+        self.external = list(external)
+        self._defined_only = defined_only
         self.definitions: dict[str, list[Node]] = {}
         fns = function_definitions(root)
         for fn in fns:
@@ -279,7 +286,7 @@ class CallGraph:
         out: list[Registration] = []
         for m in _MEMBER_STORE_RE.finditer(self.data):
             member = m.group(1).decode()
-            if not _could_have_role(member):
+            if not could_have_role(member):
                 continue
             node = node_at(self.root, m.start(1), m.end(1))
             if node is None or node.type != "field_identifier" or node.parent is None:
@@ -296,7 +303,7 @@ class CallGraph:
                 if asg.child_by_field_name("left") != holder:
                     continue
                 fn = _function_ref(asg.child_by_field_name("right"))
-                if fn is None or fn not in self.definitions:
+                if fn is None or (self._defined_only and fn not in self.definitions):
                     continue
                 base = holder.child_by_field_name("argument")
                 struct = self.resolver.struct_of(base) if self.resolver is not None and base is not None else None
@@ -342,7 +349,9 @@ class CallGraph:
             return self._contexts
         out: dict[str, list[Context]] = {}
         seeds: list[Context] = [
-            Context(r.role, r.function, (r.function,), r) for r in self.registrations if r.role and r.function in self.definitions
+            Context(r.role, r.function, (r.function,), r)
+            for r in (*self.registrations, *self.external)
+            if r.role and r.function in self.definitions
         ]
         # Callers that hold the lock for read make their callees read-locked.
         for name, defs in self.definitions.items():
@@ -377,8 +386,33 @@ class CallGraph:
         self._contexts = out
         return out
 
+    def forget_contexts(self) -> None:
+        """Compute the contexts again (after ``external`` changed)."""
+        self._contexts = None
+
     def contexts_of(self, name: str | None) -> list[Context]:
         return self.contexts().get(name, []) if name else []
+
+    def exported_reaching(self, targets: set[str]) -> set[str]:
+        """Functions of this file that are not static and reach one of
+        ``targets`` through its calls: the ones another file of the driver
+        could register."""
+        callers: dict[str, set[str]] = {}
+        for caller, edges in self.calls.items():
+            for callee, _ in edges:
+                callers.setdefault(callee, set()).add(caller)
+        seen = set(targets)
+        todo = list(targets)
+        while todo:
+            for c in callers.get(todo.pop(), ()):
+                if c not in seen:
+                    seen.add(c)
+                    todo.append(c)
+        return {n for n in seen if any(not _is_static(fn) for fn in self.definitions.get(n, []))}
+
+
+def _is_static(fn: Node) -> bool:
+    return any(c.type == "storage_class_specifier" and text(c) == "static" for c in fn.children)
 
 
 def _function_name(fn: Node) -> str | None:

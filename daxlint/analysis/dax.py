@@ -20,6 +20,7 @@ from functools import cached_property, lru_cache
 
 from tree_sitter import Node
 
+from daxlint.analysis.driver import driver_files
 from daxlint.analysis.fileindex import FileIndex, callee_name, index_for, is_member_call, unwrap, value_parent
 from daxlint.analysis.locate import is_word_byte, word_starts
 from daxlint.core.build import build_view
@@ -102,6 +103,7 @@ class PgmapType:
     node: Node  # the write
     value: str  # MEMORY_DEVICE_*
     base: str  # the pagemap expression the type is written to ("pmem->pgmap", "pgmap", "" for initializers)
+    via: str | None = None  # the variable that held the type, when it was not written inline
 
     @property
     def line(self) -> int:
@@ -326,18 +328,34 @@ class DaxFacts:
     @cached_property
     def pgmap_types(self) -> list[PgmapType]:
         out = []
-        for w in self.index.field_writes_containing("type", b"MEMORY_DEVICE_"):
+        writes = list(self.index.field_writes_containing("type", b"MEMORY_DEVICE_"))
+        # A type kept in a variable first: static const enum memory_type t = MEMORY_DEVICE_X;
+        constants: dict[str, str] = {}
+        for w in self.index.writes_containing(b"MEMORY_DEVICE_"):
+            target = w.node.child_by_field_name("declarator") if w.node.type == "init_declarator" else None
+            v = unwrap(w.value) if w.value is not None else None
+            if target is not None and v is not None and v.type == "identifier" and text(v).startswith("MEMORY_DEVICE_"):
+                name = text(target) if target.type == "identifier" else None
+                if name:
+                    constants.setdefault(name, text(v))
+        for name in constants:
+            writes += [w for w in self.index.field_writes_containing("type", name.encode()) if w not in writes]
+        for w in writes:
             if w.value is None or w.op != "=":
                 continue
             v = unwrap(w.value)
-            if v.type != "identifier" or not text(v).startswith("MEMORY_DEVICE_"):
+            if v.type != "identifier":
+                continue
+            value = text(v) if text(v).startswith("MEMORY_DEVICE_") else constants.get(text(v))
+            if value is None:
                 continue
             base = ""
             if w.node.type == "assignment_expression":
                 left = unwrap(w.node.child_by_field_name("left"))
                 arg = left.child_by_field_name("argument") if left is not None else None
                 base = text(arg) if arg is not None else ""
-            out.append(PgmapType(w.node, text(v), base))
+            out.append(PgmapType(w.node, value, base, via=None if value == text(v) else text(v)))
+        out.sort(key=lambda t: t.node.start_byte)
         return out
 
     # -- summaries ------------------------------------------------------------
@@ -454,14 +472,18 @@ class SiblingSummary:
 
 class DirectoryFacts:
     """Facts about the C files of one directory, read through the kernel
-    reader. Only files that mention the relevant tokens are parsed."""
+    reader. Only files that mention the relevant tokens are parsed. Asked
+    about one file (``exclude``), only the files of that file's driver
+    count: the ones kbuild builds with it (analysis.driver)."""
 
     def __init__(self, kernel, directory: str):
         self.kernel = kernel
         self.directory = directory
         self._summaries: dict[str, SiblingSummary | None] = {}
 
-    def c_files(self) -> list[str]:
+    def c_files(self, of: str | None = None) -> list[str]:
+        if of is not None:
+            return driver_files(self.kernel, of)
         return [os.path.join(self.directory, n) for n in self.kernel.listdir(self.directory) if n.endswith(".c")]
 
     def summary(self, path: str) -> SiblingSummary | None:
@@ -483,8 +505,10 @@ class DirectoryFacts:
         return s
 
     def summaries(self, exclude: str | None = None) -> list[SiblingSummary]:
+        """The files of the directory, or - with ``exclude`` - the other
+        files of that file's driver."""
         out = []
-        for p in self.c_files():
+        for p in self.c_files(of=exclude):
             if exclude is not None and os.path.normpath(p) == os.path.normpath(exclude):
                 continue
             s = self.summary(p)
@@ -502,6 +526,30 @@ class DirectoryFacts:
 
     def dax_context(self, exclude: str | None = None) -> bool:
         return any(s.is_provider or s.alloc_dax for s in self.summaries(exclude))
+
+
+def out_of_view(kernel, abspath: str | None, shown: str, partial: bool) -> list[str]:
+    """What a verdict about the driver of ``abspath`` could not see, in words
+    (empty when it saw everything): the rest of the file itself when only a
+    patch's hunks are known, the files of its directory that no patch of the
+    series shows (or shows only as hunks), and its Kconfig."""
+    out: list[str] = []
+    name = os.path.basename(shown)
+    if partial:
+        out.append(f"the rest of {name} (the patch shows only its hunks)")
+    if abspath is None:
+        return out
+    d = os.path.dirname(abspath)
+    shown_dir = os.path.dirname(shown) or "."
+    if not kernel.knows_directory(d):
+        out.append(f"the other files of {shown_dir}/")
+    else:
+        unknown = [n for n in kernel.listdir(d) if n.endswith(".c") and n != name and not kernel.knows(os.path.join(d, n))]
+        if unknown:
+            out.append(", ".join(unknown[:3]) + (" and others" if len(unknown) > 3 else "") + " (known only by their hunks)")
+    if not kernel.knows(os.path.join(d, "Kconfig")):
+        out.append(f"{shown_dir}/Kconfig")
+    return out
 
 
 def _read_facts(kernel, path: str) -> tuple[bool, DaxFacts | None]:
@@ -535,10 +583,24 @@ def directory_facts(kernel, directory: str) -> DirectoryFacts:
     return kernel.memo((directory_facts, key), lambda: DirectoryFacts(kernel, key))
 
 
+def driver_source_files(path: str) -> list[str]:
+    """The files that say which C files of ``path``'s directory make up its
+    driver, and those files: the C files, the Makefile/Kbuild and the
+    directory's Kconfig (roles read from siblings depend on these; a parent
+    directory's Kconfig, which only relates symbols, is not watched)."""
+    d = os.path.dirname(path)
+    try:
+        names = sorted(os.listdir(d))
+    except OSError:
+        names = []
+    return [os.path.join(d, n) for n in names if n.endswith(".c")] + [os.path.join(d, n) for n in ("Makefile", "Kbuild", "Kconfig")]
+
+
 def driver_context_files(path: str) -> list[str]:
-    """The files a DAX2xx verdict on ``path`` depends on besides itself: the
-    C files of its directory and the Kconfig files that describe it (the
-    result cache validates them)."""
+    """The files a verdict on ``path`` that reads its driver depends on
+    besides itself: the C files of its directory, the Makefile that says
+    which of them belong together, and the Kconfig files that describe it
+    (the result cache validates them)."""
     from daxlint.analysis.kconfig_facts import kconfig_context_files
 
     d = os.path.dirname(path)
@@ -546,4 +608,8 @@ def driver_context_files(path: str) -> list[str]:
         names = sorted(os.listdir(d))
     except OSError:
         names = []
-    return [os.path.join(d, n) for n in names if n.endswith(".c")] + kconfig_context_files(path)
+    return (
+        [os.path.join(d, n) for n in names if n.endswith(".c")]
+        + [os.path.join(d, "Makefile"), os.path.join(d, "Kbuild")]
+        + kconfig_context_files(path)
+    )

@@ -12,6 +12,7 @@ from functools import cached_property
 
 from tree_sitter import Node
 
+from daxlint.analysis.locate import identifier_nodes
 from daxlint.core.source import SourceFile
 from daxlint.core.syntax import call_args, declarator_name, function_name, parameters, parent_of, text, walk
 
@@ -256,7 +257,11 @@ class FileIndex:
     def function_referenced_indirectly(self, name: str) -> bool:
         """Whether a function's name is used other than as a direct callee
         (stored in an ops table, passed as a pointer)."""
-        for ident in self.identifiers.get(name, []):
+        if "identifiers" in self.__dict__:
+            found = self.identifiers.get(name, [])
+        else:  # only where the name occurs, not an index of every identifier
+            found = [n for n in identifier_nodes(self.root, self.source.data, (name.encode(),)) if n.type == "identifier"]
+        for ident in found:
             parent = ident.parent
             if parent is not None and parent.type == "call_expression" and parent.child_by_field_name("function") == ident:
                 continue
@@ -295,16 +300,7 @@ class FileIndex:
         if name in self._macro_trees:
             return self._macro_trees[name][1]
         macro = self.macros.get(name)
-        expr = None
-        wrapper = None
-        if macro is not None and macro.body and not macro.body.startswith(("do ", "do{", "{")):
-            wrapped = f"void __daxlint_macro(void)\n{{\n\t__daxlint_value = ({macro.body.replace(chr(92) + chr(10), ' ')});\n}}\n"
-            wrapper = SourceFile(f"<macro {name}>", wrapped.encode())
-            for a in walk(wrapper.root, {"assignment_expression"}):
-                right = a.child_by_field_name("right")
-                if right is not None and not right.has_error:
-                    expr = unwrap(right) if right.type == "parenthesized_expression" else right
-                break
+        wrapper, expr = parse_expression(macro.body) if macro is not None else (None, None)
         self._macro_trees[name] = (wrapper, expr)
         return expr
 
@@ -333,6 +329,16 @@ class FileIndex:
         for n in self.around(token, WRITE_TYPES):
             target = _write_target(n)
             if target is not None and target[0] and target[1] == member:
+                out.append(target[2])
+        return out
+
+    def writes_containing(self, token: bytes) -> list[Write]:
+        """Writes to names and fields whose text contains ``token`` (a value
+        being looked for), found where the token occurs."""
+        out = []
+        for n in self.around(token, WRITE_TYPES):
+            target = _write_target(n)
+            if target is not None:
                 out.append(target[2])
         return out
 
@@ -366,6 +372,22 @@ class FileIndex:
     def call_argument(self, call: Node, index: int) -> Node | None:
         args = call_args(call)
         return args[index] if 0 <= index < len(args) else None
+
+
+def parse_expression(body: str) -> tuple[SourceFile | None, Node | None]:
+    """A macro body parsed as a C expression: (the wrapper file, which must
+    be kept alive as long as the node is used; the expression), or
+    (None, None) when it is not one. Macro parameters appear as identifiers."""
+    if not body or body.startswith(("do ", "do{", "{")):
+        return None, None
+    wrapped = f"void __daxlint_macro(void)\n{{\n\t__daxlint_value = ({body.replace(chr(92) + chr(10), ' ')});\n}}\n"
+    wrapper = SourceFile("<macro>", wrapped.encode())
+    for a in walk(wrapper.root, {"assignment_expression"}):
+        right = a.child_by_field_name("right")
+        if right is not None and not right.has_error:
+            return wrapper, (unwrap(right) if right.type == "parenthesized_expression" else right)
+        break
+    return None, None
 
 
 def index_for(source: SourceFile) -> FileIndex:

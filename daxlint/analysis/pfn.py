@@ -23,12 +23,14 @@ when some contribution could not be evaluated; rules only claim
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass
 from functools import cached_property
 
 from tree_sitter import Node
 
-from daxlint.analysis.dax import DaxFacts, facts_for
+from daxlint.analysis.dax import PAGE_ESTABLISHERS, PAGELESS_MAPPERS, DaxFacts, facts_for
 from daxlint.analysis.fileindex import (
     FileIndex,
     Write,
@@ -36,6 +38,8 @@ from daxlint.analysis.fileindex import (
     conditional_relative_to,
     declared_in,
     index_for,
+    is_member_call,
+    parse_expression,
     unwrap,
     value_parent,
 )
@@ -67,8 +71,9 @@ DAX_FAULT_INSERTS = frozenset(
 )
 # Inserts that fall back to a special pte when the pfn has no page.
 MIXED_INSERTS = frozenset({"vmf_insert_mixed", "vmf_insert_mixed_mkwrite", "vmf_insert_mixed_prot", "vm_insert_mixed"})
-# mm internals of vmf_insert_pfn() on VM_PFNMAP mappings.
-PFNMAP_INTERNALS = frozenset({"insert_pfn", "track_pfn_insert", "vmf_insert_pfn_prot", "pfnmap_setup_cachemode_pfn"})
+# mm internals of vmf_insert_pfn() on VM_PFNMAP mappings (track_pfn_insert()
+# is x86 PAT bookkeeping that only reads the address: no sink, see DAX101).
+PFNMAP_INTERNALS = frozenset({"insert_pfn", "vmf_insert_pfn_prot"})
 # Bytes that mark a file as DAX code (a page-less pfn here is on a DAX path).
 DAX_FILE_MARKERS = (b".direct_access", b"dax_direct_access(", b"dax_iomap_", b"IS_DAX(", b"vma_is_dax(", b"alloc_dax(", b"dax_insert_")
 
@@ -80,22 +85,26 @@ _MAX_DEPTH = 6
 class Origin:
     """Where (part of) a flags value came from, for messages."""
 
-    kind: str  # "local" | "field" | "global" | "macro" | "parameter"
+    kind: str  # "local" | "field" | "global" | "macro" | "parameter" | "return"
     name: str
     line: int
     value: str
     function: str = ""  # for parameters: whose
+    file: str = ""  # for macros of an included header: which
 
     def describe(self) -> str:
         what = {
             "local": f"local variable '{self.name}'",
             "field": f"field '{self.name}'",
             "global": f"variable '{self.name}'",
-            "macro": f"macro {self.name}",
+            "macro": f"macro {self.name}" + (f" of {self.file}" if self.file else ""),
             "parameter": f"parameter '{self.name}' of {self.function}()",
+            "return": f"the value {self.name}() returns",
         }.get(self.kind, self.name)
         if self.kind == "macro":
             return f"{what}, defined as '{self.value}' at line {self.line}"
+        if self.kind == "return":
+            return f"{what}, '{self.value}' at line {self.line}"
         return f"{what}, set to '{self.value}' at line {self.line}"
 
 
@@ -181,13 +190,22 @@ def _merge(a: tuple[Origin, ...], b: tuple[Origin, ...]) -> tuple[Origin, ...]:
 
 @dataclass
 class Construction:
-    """One place a pfn_t is built with explicit flags."""
+    """One place a pfn_t is built with explicit flags - or made page-less
+    after it was built (``pfn.val |= PFN_DEV``, kind "val")."""
 
-    call: Node  # the constructor call (or the call of a wrapping macro)
-    name: str  # __pfn_to_pfn_t, phys_to_pfn_t or the macro's name
+    call: Node  # the constructor call (or the call of a wrapping macro; for "val" the assignment)
+    name: str  # __pfn_to_pfn_t, phys_to_pfn_t or the macro's name; for "val" the pfn variable
     flags: Flags
     flags_text: str
     via_macro: str | None = None
+    kind: str = "call"
+
+    @property
+    def what(self) -> str:
+        """The construct in words, for messages."""
+        if self.kind == "val":
+            return f"'{' '.join(text(self.call).split())}' makes the pfn_t '{self.name}' page-less"
+        return f"{self.via_macro or self.name}() builds a page-less pfn_t"
 
     @property
     def line(self) -> int:
@@ -229,6 +247,18 @@ class PfnAnalysis:
         self.index: FileIndex = index_for(source)
         self.dax: DaxFacts = facts_for(source)
         self._stack: set = set()
+        # name -> (body, line, header) of a macro an included header of the
+        # tree defines (see attach_includes); None: headers not read.
+        self._header_macro = None
+        self._kept: list = []  # parsed macro bodies, kept alive for their nodes
+
+    def attach_includes(self, kernel, abspath: str | None) -> None:
+        """Let flags come from macros that the file's ``#include "..."``
+        headers define (read through the kernel reader, once per run).
+        Must come before the first evaluation; rules call it through
+        :func:`pfn_analysis_of`."""
+        if self._header_macro is None and abspath is not None and "constructions" not in self.__dict__:
+            self._header_macro = lambda name: included_macro(kernel, abspath, self.source.data, name)
 
     # -- flags ----------------------------------------------------------------
 
@@ -275,7 +305,29 @@ class PfnAnalysis:
                 inner = [c for c in fn.named_children if c.type != "comment"]
                 if len(inner) == 1 and inner[0].type in ("identifier", "type_identifier", "primitive_type"):
                     return self.flags_of(args[0], depth + 1, macro_args)
+            name = callee_name(node)
+            if name and not is_member_call(node):
+                return self._returned_flags(name, depth)
         return Flags.unknown_value()
+
+    def _returned_flags(self, name: str, depth: int) -> Flags:
+        """Flags a helper of this file returns (``return PFN_DEV;``), over
+        every return statement of it."""
+        fn = self.index.function(name)
+        key = ("return", name)
+        if fn is None or key in self._stack:
+            return Flags.unknown_value()
+        self._stack.add(key)
+        try:
+            value: Flags | None = None
+            for ret in walk(fn, {"return_statement"}):
+                expr = next((c for c in ret.named_children if c.type != "comment"), None)
+                v = self.flags_of(expr, depth + 1) if expr is not None else Flags.unknown_value()
+                v = v.with_origin(Origin("return", name, ret.start_point[0] + 1, text(expr) if expr is not None else ""))
+                value = v if value is None else value.either(v)
+        finally:
+            self._stack.discard(key)
+        return value if value is not None else Flags.unknown_value()
 
     def _identifier_flags(self, node: Node, name: str, depth: int) -> Flags:
         if name in PFN_FLAG_NAMES:
@@ -301,7 +353,26 @@ class PfnAnalysis:
             finally:
                 self._stack.discard(key)
             return value.with_origin(Origin("macro", name, macro.line, macro.body))
+        if self._header_macro is not None and macro is None:
+            return self._included_flags(name, depth)
         return Flags.unknown_value()
+
+    def _included_flags(self, name: str, depth: int) -> Flags:
+        found = self._header_macro(name)
+        key = ("header-macro", name)
+        if found is None or key in self._stack:
+            return Flags.unknown_value()
+        body, line, header = found
+        wrapper, expr = parse_expression(body)
+        if expr is None:
+            return Flags.unknown_value()
+        self._kept.append(wrapper)
+        self._stack.add(key)
+        try:
+            value = self.flags_of(expr, depth + 1)
+        finally:
+            self._stack.discard(key)
+        return value.with_origin(Origin("macro", name, line, body, file=header))
 
     def _parameter_flags(self, fn: Node, index: int, name: str, depth: int) -> Flags:
         fname = function_name(fn)
@@ -465,7 +536,89 @@ class PfnAnalysis:
                     flags_text = text(inner_flags) if inner_flags is not None else "?"
                 flags = flags.with_origin(Origin("macro", mname, macro.line, macro.body))
                 out.append(Construction(call, ctor, flags, flags_text, via_macro=mname))
+        out.extend(self.val_changes)
         out.sort(key=lambda c: c.call.start_byte)
+        return out
+
+    @cached_property
+    def val_changes(self) -> list[Construction]:
+        """``pfn.val |= PFN_DEV`` after the pfn was built: the pfn's flags
+        are then its construction's ORed with the value."""
+        out: list[Construction] = []
+        data = self.source.data
+        if b".val" not in data and b"->val" not in data:
+            return out
+        writes = self.index.field_writes_containing("val", b".val") + self.index.field_writes_containing("val", b"->val")
+        for w in writes:
+            if w.op != "|=" or w.value is None or w.node.type != "assignment_expression":
+                continue
+            left = unwrap(w.node.child_by_field_name("left"))
+            base = unwrap(left.child_by_field_name("argument")) if left is not None else None
+            fn = enclosing_function(w.node)
+            if base is None or base.type != "identifier" or fn is None:
+                continue
+            added = self.flags_of(w.value)
+            if PFN_DEV not in {f for c in added.combos for f in c}:
+                continue  # pfn.val++ and friends keep the flags
+            built = self.pfn_flags_before(fn, text(base), w.node.start_byte)
+            flags = built.bit_or(added) if built.combos else added
+            out.append(Construction(w.node, text(base), flags, text(w.value), kind="val"))
+        return out
+
+    def pfn_flags_before(self, fn: Node, name: str, before: int) -> Flags:
+        """The flags of the pfn_t local ``name`` as last built before byte
+        ``before`` in ``fn`` (a constructor call assigned to it)."""
+        value: Flags | None = None
+        for w in self.index.identifier_writes(name):
+            if not (fn.start_byte <= w.node.start_byte < before) or w.value is None:
+                continue
+            v = unwrap(w.value)
+            ctor = callee_name(v) if v.type == "call_expression" else None
+            if ctor in PAGE_CONSTRUCTORS:
+                value = Flags.of()
+            elif ctor in FLAG_CONSTRUCTORS:
+                arg = self.index.call_argument(v, FLAG_CONSTRUCTORS[ctor])
+                value = self.flags_of(arg) if arg is not None else Flags.unknown_value()
+            else:
+                value = Flags.unknown_value()
+        return value if value is not None else Flags.unknown_value()
+
+    def construction_sinks(self, c: Construction) -> list[Sink]:
+        """Where a construction's pfn goes."""
+        if c.kind == "val":
+            fn = enclosing_function(c.call)
+            return self._local_sinks(fn, c.name, c.call, 0) if fn is not None else [Sink("unknown", c.name, c.call)]
+        return self.sinks(c.call)
+
+    # -- PFN_MAP on the right path --------------------------------------------------
+
+    @cached_property
+    def misplaced_map_flags(self) -> list[tuple[Write, Node, Node]]:
+        """``x |= PFN_MAP`` in an arm of an if-chain that establishes no
+        pages, while another arm of the same chain calls
+        devm_memremap_pages(): (the write, the page-less arm's first mapper
+        or the write, the establishing call). pmem sets PFN_MAP exactly on
+        the paths that mapped pages; the reverse claims pages that are not
+        there and leaves out the ones that are."""
+        out = []
+        if b"PFN_MAP" not in self.source.data:
+            return out
+        for w in self.index.writes_containing(b"PFN_MAP"):
+            if w.op not in ("|=", "=") or w.value is None or "PFN_MAP" not in text(w.value):
+                continue
+            if not self.flags_of(w.value).may_have(PFN_MAP):
+                continue
+            arm, chain = _arm_and_chain(w.node)
+            if arm is None:
+                continue
+            if _calls_in(arm, PAGE_ESTABLISHERS):
+                continue
+            others = [a for a in chain if a is not arm]
+            est = next((c for a in others for c in _calls_in(a, PAGE_ESTABLISHERS)), None)
+            if est is None:
+                continue
+            mapper = next(iter(_calls_in(arm, PAGELESS_MAPPERS)), None)
+            out.append((w, mapper if mapper is not None else w.node, est))
         return out
 
     # -- sinks -------------------------------------------------------------------
@@ -551,6 +704,84 @@ class PfnAnalysis:
         return out or [Sink("return", fname, at)]
 
 
+def _arm_and_chain(node: Node) -> tuple[Node | None, list[Node]]:
+    """The arm (consequence or else body) of the innermost if statement
+    holding ``node``, and every arm of its if/else-if chain."""
+    n = node.parent
+    while n is not None and n.type != "function_definition":
+        if n.type == "if_statement":
+            top = n
+            while top.parent is not None and top.parent.type == "else_clause" and top.parent.parent is not None:
+                top = top.parent.parent  # climb to the first if of the chain
+            arms = []
+            cur = top
+            while cur is not None and cur.type == "if_statement":
+                cons = cur.child_by_field_name("consequence")
+                if cons is not None:
+                    arms.append(cons)
+                alt = cur.child_by_field_name("alternative")
+                body = next((c for c in alt.named_children if c.type != "comment"), None) if alt is not None else None
+                if body is not None and body.type == "if_statement":
+                    cur = body
+                    continue
+                if body is not None:
+                    arms.append(body)
+                break
+            arm = next((a for a in arms if a.start_byte <= node.start_byte and node.end_byte <= a.end_byte), None)
+            return arm, arms
+        n = n.parent
+    return None, []
+
+
+def _calls_in(node: Node, names: frozenset[str]) -> list[Node]:
+    return [c for c in walk(node, {"call_expression"}) if callee_name(c) in names]
+
+
+def included_macro(kernel, abspath: str, data: bytes, name: str) -> tuple[str, int, str] | None:
+    """(body, line, header) of the object-like macro ``name`` as defined by
+    a header the file includes with ``#include "..."`` (the driver's own
+    headers, next to it), read through the kernel reader; None when none of
+    them defines it. ``<linux/...>`` headers are not read: the PFN_* flags
+    are known, and the kernel's headers define no driver's flag sets."""
+    for header, shown in _included_headers(kernel, abspath, data):
+        macros = kernel.memo(("header-macros", header), lambda h=header: _object_macros(kernel.read(h)))
+        if name in macros:
+            body, line = macros[name]
+            return body, line, shown
+    return None
+
+
+_INCLUDE_RE = re.compile(rb'^[ \t]*#[ \t]*include[ \t]*"([^"\n]+)"', re.M)
+_DEFINE_RE = re.compile(rb"^[ \t]*#[ \t]*define[ \t]+(\w+)(?![\w(])[ \t]*((?:[^\n\\]|\\\n|\\)*)", re.M)
+
+
+def includes_local_headers(data: bytes) -> bool:
+    """Whether the file includes a header of its own (``#include "..."``)."""
+    return b"include" in data and _INCLUDE_RE.search(data) is not None
+
+
+def _included_headers(kernel, abspath: str, data: bytes) -> list[tuple[str, str]]:
+    here = os.path.dirname(abspath)
+    out = []
+    for m in _INCLUDE_RE.finditer(data):
+        rel = m.group(1).decode("utf-8", "replace").strip()
+        out.append((os.path.normpath(os.path.join(here, rel)), rel))
+    return out
+
+
+def _object_macros(data: bytes | None) -> dict[str, tuple[str, int]]:
+    """Object-like macros of a header: name -> (body, line)."""
+    if data is None or b"define" not in data:
+        return {}
+    out: dict[str, tuple[str, int]] = {}
+    for m in _DEFINE_RE.finditer(data):
+        body = m.group(2).decode("utf-8", "replace").replace("\\\n", " ")
+        body = re.sub(r"/\*.*?\*/|//.*$", "", body).strip()
+        if body:
+            out.setdefault(m.group(1).decode(), (body, data.count(b"\n", 0, m.start()) + 1))
+    return out
+
+
 def _same(a: Node | None, b: Node | None) -> bool:
     if a is None or b is None:
         return False
@@ -571,6 +802,14 @@ def strongest(sinks: list[Sink]) -> Sink | None:
 
 def pfn_analysis(source: SourceFile) -> PfnAnalysis:
     return source.shared(PfnAnalysis)
+
+
+def pfn_analysis_of(ctx) -> PfnAnalysis:
+    """The pfn analysis of the file a rule checks, with its included
+    headers' macros in view."""
+    analysis = pfn_analysis(ctx.source)
+    analysis.attach_includes(ctx.kernel, ctx.abspath)
+    return analysis
 
 
 def page_required(catalog) -> bool:

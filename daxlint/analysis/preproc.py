@@ -53,3 +53,24 @@ def _blank(buf: bytearray, start: int, end: int) -> None:
     for i in range(start, end):
         if buf[i] not in (0x0A, 0x0D):
             buf[i] = 0x20
+
+
+# Annotations the kernel puts into declarations (storage sections, alignment,
+# attributes). tree-sitter knows none of them: between a declarator and its
+# initializer (``struct vm_area_struct gate_vma __ro_after_init = {...}``)
+# or before the type they make it lose the declared name or the type.
+ATTRIBUTE_MACROS = re.compile(
+    rb"\b(?:__ro_after_init|__read_mostly|__initdata|__initconst|__refdata|__meminitdata|__cacheline_aligned(?:_in_smp)?"
+    rb"|__page_aligned_(?:data|bss)|__maybe_unused|__always_unused|__used|__visible|__percpu"
+    rb"|__aligned\s*\([^()\n]*\)|__section\s*\([^()\n]*\)"
+    rb"|__attribute__\s*\(\((?:[^()\n]|\([^()\n]*\))*\)\))"
+)
+
+
+def blank_attributes(data: bytes) -> bytes:
+    """``data`` with the declaration annotations above blanked (offsets and
+    lines kept)."""
+    out = bytearray(data)
+    for m in ATTRIBUTE_MACROS.finditer(data):
+        _blank(out, m.start(), m.end())
+    return bytes(out)

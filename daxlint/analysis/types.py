@@ -40,6 +40,37 @@ _CONTAINER_MACROS = frozenset(
 )
 
 
+# What a name means by kernel convention, for code seen only in part (a
+# patch's hunk whose function header, with the parameters, is out of view):
+# ``vma``/``new_vma``/``area`` are vmas and ``vmf`` a vm_fault everywhere,
+# and so is any name whose members in view only a vma has (``tmp->anon_vma``
+# in dup_mmap()).
+_CONVENTIONAL = ((re.compile(r"\w*vma\w*|area"), "struct vm_area_struct"), (re.compile(r"vmf"), "struct vm_fault"))
+_VMA_ONLY_MEMBERS = rb"(?:vm_ops|vm_mm|vm_page_prot|vm_private_data|anon_vma|anon_vma_chain|vm_userfaultfd_ctx|vm_policy)\b"
+
+
+def _uses_vma_members(ident: Node, name: str) -> bool:
+    fn = enclosing_function(ident)
+    scope = fn if fn is not None else ident.parent
+    code = scope.text if scope is not None else b""
+    return re.search(rb"\b" + re.escape(name.encode()) + rb"\s*->\s*" + _VMA_ONLY_MEMBERS, code or b"") is not None
+
+
+def _conventional_type(ident: Node) -> str | None:
+    name = text(ident)
+    for pattern, struct in _CONVENTIONAL:
+        if pattern.fullmatch(name) or (struct == "struct vm_area_struct" and _uses_vma_members(ident, name)):
+            parent = ident.parent
+            by_value = (
+                parent is not None
+                and parent.type == "field_expression"
+                and parent.child_by_field_name("argument") == ident
+                and text(parent.child_by_field_name("operator")) == "."
+            )
+            return struct if by_value else struct + " *"
+    return None
+
+
 def _strip_pointer(type_text: str) -> str:
     return type_text.replace("*", " ").replace("const", " ").strip()
 
@@ -95,8 +126,9 @@ class TypeResolver:
     ``root`` may be given when the caller analyses a different parse of the
     same bytes (e.g. one with #else branches blanked out)."""
 
-    def __init__(self, source, catalog=None, root: Node | None = None):
+    def __init__(self, source, catalog=None, root: Node | None = None, guess_undeclared: bool = False):
         self.source = source
+        self.guess_undeclared = guess_undeclared
         self.catalog = catalog
         self.root = root if root is not None else source.root
         self._file_structs: dict[str, dict[str, str] | None] | None = None
@@ -162,6 +194,20 @@ class TypeResolver:
                         break
             self._returns[name] = found
         return self._returns[name]
+
+    def parameter_types(self, name: str) -> list[str] | None:
+        """The parameters of a function the file defines or declares, each
+        as its declaration text (``unsigned long *vm_flags``); None when the
+        file does not declare it."""
+        for ident in identifier_nodes(self.root, self.source.data, (name.encode(),)):
+            d = ident.parent
+            if d is None or d.type != "function_declarator" or d.child_by_field_name("declarator") != ident:
+                continue
+            plist = d.child_by_field_name("parameters")
+            if plist is None:
+                continue
+            return [text(p) for p in plist.named_children if p.type == "parameter_declaration"]
+        return None
 
     def struct_fields(self, struct: str) -> dict[str, str] | None:
         """Members of a struct the file defines: {name: type text}."""
@@ -331,7 +377,10 @@ class TypeResolver:
     def _operand_type(self, node: Node) -> str | None:
         t = node.type
         if t == "identifier":
-            return self.variable_type(node)
+            found = self.variable_type(node)
+            if found is None and self.guess_undeclared:
+                found = _conventional_type(node)
+            return found
         if t == "cast_expression":
             tn = node.child_by_field_name("type")
             return self._expand_typedef(text(tn)) if tn is not None else None

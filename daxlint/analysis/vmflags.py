@@ -16,12 +16,13 @@ from functools import cached_property, lru_cache
 from tree_sitter import Node
 
 from daxlint.analysis.callgraph import AFTER_MMAP_ROLES, MMAP, CallGraph, Context
+from daxlint.analysis.driver import sibling_registrations
 from daxlint.analysis.flow import BLOCKS, exiting_guards
 from daxlint.analysis.locate import identifier_hits, identifier_nodes, is_word_byte
-from daxlint.analysis.preproc import first_branch_only
+from daxlint.analysis.preproc import ATTRIBUTE_MACROS, blank_attributes, first_branch_only
 from daxlint.analysis.types import TypeResolver
 from daxlint.core.build import compat_shims
-from daxlint.core.catalog import api_history
+from daxlint.core.catalog import VmFlagSetter, api_history
 from daxlint.core.preprocessor import scan
 from daxlint.core.syntax import call_args, call_name, declarator_name, enclosing_function, function_name, parent_of, text, walk
 from daxlint.version import KernelVersion
@@ -43,19 +44,52 @@ DAX_PREDICATE_RE = re.compile(
 # The same on a file's bytes, for the look before parsing.
 DAX_PREDICATE_BYTES_RE = re.compile(DAX_PREDICATE_RE.pattern.encode())
 _VM_FLAG_RE = re.compile(r"^VM_[A-Z0-9_]+$")
+_DECL_END = re.compile(rb"[;(){}=]")
+
+
+def _annotated_vma(data: bytes) -> bool:
+    """Whether a vma object is declared with an annotation tree-sitter
+    cannot place (``struct vm_area_struct gate_vma __ro_after_init = ...``,
+    ``static __read_mostly struct vm_area_struct x;``): the declaration
+    around each ``struct vm_area_struct`` is looked at, nothing more."""
+    pos = data.find(b"struct vm_area_struct")
+    while pos >= 0:
+        end = _DECL_END.search(data, pos, pos + 400)
+        start = max(
+            data.rfind(b";", max(0, pos - 200), pos), data.rfind(b"}", max(0, pos - 200), pos), data.rfind(b"\n", max(0, pos - 200), pos)
+        )
+        stop = end.start() if end is not None else pos + 400
+        if ATTRIBUTE_MACROS.search(data, start + 1, stop) is not None:
+            return True
+        pos = data.find(b"struct vm_area_struct", pos + 21)
+    return False
+
+
 _COND_PARENTS = frozenset({"if_statement", "while_statement", "do_statement", "for_statement", "switch_statement"})
+
+
+# Kinds of change that store into the field itself (DAX301's business on
+# v6.3+); "wrapper" and "helper" calls change it through the kernel's API.
+DIRECT_KINDS = frozenset({"direct", "pointer", "write_once", "address"})
 
 
 @dataclass
 class VmFlagsWrite:
     node: Node  # what to report: the assignment, update or call
-    kind: str  # "direct", "pointer" (through &vma->vm_flags), "write_once" or "wrapper"
-    op: str  # "=", "|=", "&=", "^=", "++", "--", or the wrapper's name
+    # "direct", "pointer" (a store through &vma->vm_flags), "write_once",
+    # "address" (&vma->vm_flags handed to a function that writes through it),
+    # "wrapper" (vm_flags_*()) or "helper" (remap_pfn_range() and the other
+    # helpers the catalog says set flags)
+    kind: str
+    op: str  # "=", "|=", "&=", "^=", "++", "--", or the called function's name
     vma: Node | None  # the expression naming the vma
     value: Node | None  # right-hand side / flags argument
     field: str  # "vm_flags" or "__vm_flags" (wrappers: "vm_flags")
     function: Node | None
     set_flags: frozenset[str] = frozenset()
+    setter: VmFlagSetter | None = None  # for "helper": what the catalog says it sets
+    macro: str | None = None  # the function-like macro whose body writes, at its invocation
+    value_text: str | None = None  # the macro body's value, its parameters replaced
 
     @property
     def function_name(self) -> str | None:
@@ -63,7 +97,7 @@ class VmFlagsWrite:
 
     @property
     def is_direct(self) -> bool:
-        return self.kind != "wrapper"
+        return self.kind in DIRECT_KINDS
 
     @property
     def vma_text(self) -> str:
@@ -75,6 +109,11 @@ class VmFlagsWrite:
         ``write '|=' to vma->vm_flags``."""
         if self.kind == "wrapper":
             return f"{self.op}()"
+        if self.kind == "helper":
+            flags = " | ".join(self.setter.always or self.setter.unless_set) if self.setter else "flags"
+            return f"{self.op}(), which sets {flags} in {self.vma_text}->vm_flags,"
+        if self.kind == "address":
+            return f"passing &{self.vma_text}->{self.field} to {self.op}(), which writes through it,"
         return f"write '{self.op}' to {self.vma_text}->{self.field}"
 
 
@@ -100,35 +139,64 @@ class WriteContext:
 class VmFlagsModel:
     """Per-file analysis; get it with :func:`model_for` so rules share it."""
 
-    def __init__(self, source, catalog):
+    def __init__(self, source, catalog, partial: bool = False):
         self.source = source
         self.catalog = catalog
+        # Only a patch's hunks are known: names declared out of view are
+        # typed by kernel convention (vma, vmf).
+        self.partial = partial
+        self._driver: tuple | None = None  # (kernel, abspath, shown path): roles from sibling files
         self.macro_renamed = _redefines_vm_flags(source.data)
 
     # -- trees -----------------------------------------------------------------
 
     @cached_property
     def root(self) -> Node:
-        """The tree to analyse: the file's own, or - when some vm_flags write
-        is stranded in an ERROR node outside any function and the file has
-        #else branches - a parse of the file with only first branches kept."""
+        """The tree to analyse: the file's own, or a parse of a variant of
+        its bytes (same offsets and lines) - with only the first branch of
+        each conditional kept when some vm_flags write is stranded in an
+        ERROR node outside any function and the file has #else branches,
+        and with declaration annotations blanked when a vma object is
+        declared with one (``gate_vma __ro_after_init``)."""
+        data = self.source.data
         root = self.source.root
-        if all(enclosing_function(n) is not None for n in _write_candidates(root, self.source.data)):
-            return root
-        if b"#else" not in self.source.data and b"#elif" not in self.source.data:
+        variant = data
+        if not all(enclosing_function(n) is not None for n in _write_candidates(root, data)) and (b"#else" in data or b"#elif" in data):
+            variant = first_branch_only(variant)
+        if _annotated_vma(data):
+            variant = blank_attributes(variant)
+        if variant is data:
             return root
         from daxlint.core.source import parser
 
-        self._variant_tree = parser().parse(first_branch_only(self.source.data))
+        self._variant_tree = parser().parse(variant)
         return self._variant_tree.root_node
 
     @cached_property
     def resolver(self) -> TypeResolver:
-        return TypeResolver(self.source, self.catalog, self.root)
+        return TypeResolver(self.source, self.catalog, self.root, guess_undeclared=self.partial)
+
+    def attach_driver(self, kernel, abspath: str | None, shown: str) -> None:
+        """Let the call graph take roles from the other files of the driver
+        (``.fault = gru_fault`` in grufile.c for grumain.c's gru_fault()).
+        Must come before the graph is first used; rules call it through
+        :func:`model_of`."""
+        if self._driver is None and abspath is not None and "graph" not in self.__dict__:
+            self._driver = (kernel, abspath, shown)
 
     @cached_property
     def graph(self) -> CallGraph:
-        return CallGraph(self.root, self.source.data, self.resolver)
+        g = CallGraph(self.root, self.source.data, self.resolver)
+        if self._driver is not None:
+            # Only changes no role of this file reaches look for one in the
+            # driver's other files (gru_fault() in grumain.c).
+            kernel, abspath, shown = self._driver
+            unknown = {w.function_name for w in self.writes if w.function is not None and not g.contexts_of(w.function_name)}
+            names = g.exported_reaching({n for n in unknown if n})
+            if names:
+                g.external = sibling_registrations(kernel, abspath, names, shown)
+                g.forget_contexts()
+        return g
 
     # -- writes ----------------------------------------------------------------
 
@@ -137,7 +205,7 @@ class VmFlagsModel:
         out: list[VmFlagsWrite] = []
         seen: set[int] = set()
         aliases = self._field_pointer_aliases()
-        for n in _write_candidates(self.root, self.source.data, aliases):
+        for n in _write_candidates(self.root, self.source.data, aliases, self._helpers()):
             w = self._classify(n, aliases)
             if w is not None and w.is_direct and w.function_name in WRAPPERS:
                 # A compat shim's body (a module's own vm_flags_set() for
@@ -146,19 +214,75 @@ class VmFlagsModel:
             if w is not None and w.node.start_byte not in seen:
                 seen.add(w.node.start_byte)
                 out.append(w)
+        for w in self._macro_writes():
+            if w.node.start_byte not in seen:
+                seen.add(w.node.start_byte)
+                out.append(w)
         out.sort(key=lambda w: w.node.start_byte)
         return out
+
+    def _macro_writes(self) -> list[VmFlagsWrite]:
+        """Invocations of the file's function-like macros whose body writes
+        a parameter's vm_flags (``#define SET_IO(v) ((v)->vm_flags |= VM_IO)``),
+        when the argument is a vma: the write happens there."""
+        data = self.source.data
+        if b"define" not in data:
+            return []
+        out = []
+        for m in _MACRO_DEF_RE.finditer(data):
+            body = m.group(3).replace(b"\\\n", b" ").decode("utf-8", "replace")
+            if "vm_flags" not in body:
+                continue
+            params = [p.strip() for p in m.group(2).decode("utf-8", "replace").split(",")]
+            w = _MACRO_BODY_WRITE_RE.search(body)
+            if w is None or w.group(1) not in params:
+                continue
+            index, op, value = params.index(w.group(1)), w.group(2), w.group(3).strip()
+            while value.count(")") > value.count("("):  # the body's own closing parenthesis
+                value = value[: value.rfind(")")].rstrip()
+            name = m.group(1)
+            for ident in identifier_nodes(self.root, data, (name,)):
+                call = ident.parent
+                if call is None or call.type != "call_expression" or call.child_by_field_name("function") != ident:
+                    continue
+                args = call_args(call)
+                if index >= len(args) or self.resolver.struct_of(args[index]) != VMA_STRUCT:
+                    continue
+                arg_text = text(args[index])
+                value_text = re.sub(r"\b(\w+)\b", lambda x, a=args, p=params: _macro_arg(x.group(1), p, a), value)
+                vw = VmFlagsWrite(call, "direct", op, args[index], None, "vm_flags", enclosing_function(call))
+                vw.macro, vw.value_text = name.decode(), value_text.replace(f"({arg_text})", arg_text)
+                if op in ("|=", "="):
+                    vw.set_flags = frozenset(f for f in re.findall(r"(?<!~)\b(VM_[A-Z0-9_]+)\b", value) if _VM_FLAG_RE.match(f))
+                out.append(vw)
+        return out
+
+    def _helpers(self) -> dict[str, VmFlagSetter]:
+        """The catalog's flag-setting helpers this file calls and does not
+        define itself (mm/memory.c's own remap_pfn_range() is the helper)."""
+        setters = self.catalog.vm_flag_setters if self.catalog is not None else {}
+        data = self.source.data
+        return {n: s for n, s in setters.items() if n.encode() in data}
 
     def _classify(self, n: Node, aliases: dict[tuple[int, str], Node]) -> VmFlagsWrite | None:
         if n.type == "call_expression":
             name = call_name(n)
             args = call_args(n)
+            setter = self._helpers().get(name or "")
+            if setter is not None and len(args) > setter.vma_index and enclosing_function(n) is not None:
+                w = VmFlagsWrite(n, "helper", name, args[setter.vma_index], None, "vm_flags", enclosing_function(n), setter.flags, setter)
+                return w
+            for i, a in enumerate(args):
+                inner = _strip_casts(a)
+                if inner is None or inner.type != "pointer_expression" or not text(inner).startswith("&"):
+                    continue
+                vma, fld = self._flags_field(inner.child_by_field_name("argument"))
+                if vma is not None and name is not None and self._writes_through(name, i):
+                    return VmFlagsWrite(n, "address", name, vma, None, fld, enclosing_function(n))
             if name in WRAPPERS and args:
                 value = args[1] if len(args) > 1 else None
                 w = VmFlagsWrite(n, "wrapper", name, args[0], value, "vm_flags", enclosing_function(n))
-                if name == "vm_flags_mod":
-                    w.set_flags = _flag_names(value, negated=False)
-                elif name != "vm_flags_clear":
+                if name != "vm_flags_clear":
                     w.set_flags = self._expanded_flags(value, n)
                 return w
             if name == "WRITE_ONCE" and len(args) == 2:
@@ -196,6 +320,18 @@ class VmFlagsModel:
         if op in ("|=", "="):
             w.set_flags = self._expanded_flags(value, n)
         return w
+
+    def _writes_through(self, function: str, index: int) -> bool:
+        """Whether a function stores through its ``index``-th argument: a
+        non-const pointer parameter, by the file's own declaration of it or
+        else the catalog's. A function nobody declares is not assumed to."""
+        params = self.resolver.parameter_types(function)
+        if params is not None:
+            if index >= len(params):
+                return False
+            t = params[index]
+            return "*" in t and not t.lstrip().startswith("const ") and "const *" not in t
+        return self.catalog is not None and self.catalog.writes_through(function, index)
 
     def _flags_field(self, node: Node | None) -> tuple[Node | None, str]:
         """(vma expression, field) when ``node`` is ``<vma>->vm_flags``."""
@@ -252,6 +388,15 @@ class VmFlagsModel:
         pos = w.node.start_byte
         return WriteContext(facts.write_locked_at(pos), facts.read_locked_at(pos), self.graph.contexts_of(w.function_name))
 
+    def reported_after_mmap(self, w: VmFlagsWrite) -> bool:
+        """Whether DAX302 reports this change: after ->mmap (or under the
+        read lock) without the write lock. DAX304 hands its reason to that
+        finding instead of making a second one on the same line."""
+        if w.op in INIT_WRAPPERS or w.function is None or w.kind == "helper" or self.is_private_vma(w):
+            return False
+        c = self.context(w)
+        return not c.locked and (c.read_locked or bool(c.after_mmap))
+
     def dax_dependence(self, w: VmFlagsWrite, flag: str | None = None) -> DaxDependence | None:
         """How the write depends on the DAX mode (IS_DAX(), S_DAX,
         vma_is_dax(), a per-file DAX flag): the condition or value that
@@ -260,7 +405,7 @@ class VmFlagsModel:
         ``flag`` narrows a value-based dependence to one flag: in
         ``IS_DAX(i) ? VM_MIXEDMAP : 0`` the flag is set for DAX files."""
         fn = w.function
-        pred = _DaxPredicate(_dax_tainted_locals(fn) if fn is not None else set())
+        pred = _DaxPredicate((_dax_tainted_locals(fn) if fn is not None else set()) | self.dax_helpers)
         if w.value is not None and pred.mentions(w.value):
             return DaxDependence(w.value, _value_polarity(w.value, pred, flag), in_value=True)
         found: DaxDependence | None = None
@@ -289,6 +434,68 @@ class VmFlagsModel:
                     return found
             child, n = n, parent_of(n)
         return found
+
+    @cached_property
+    def dax_helpers(self) -> set[str]:
+        """Functions of the file that only test the DAX mode and return the
+        answer (``static bool foo_is_dax(struct inode *i) { return IS_DAX(i); }``):
+        calling one is testing the mode."""
+        out: set[str] = set()
+        data = self.source.data
+        if b"DAX" not in data and b"dax" not in data:  # every predicate spells one of them
+            return out
+        for name, defs in self.graph.definitions.items():
+            for fn in defs:
+                body = fn.child_by_field_name("body")
+                if body is None or body.end_byte - body.start_byte > 400:
+                    continue
+                stmts = [c for c in body.named_children if c.type != "comment"]
+                if len(stmts) > 3 or not stmts:
+                    continue
+                rets = [st for st in stmts if st.type == "return_statement"]
+                if len(rets) == 1 and rets[0] is stmts[-1] and DAX_PREDICATE_RE.search(text(rets[0])):
+                    out.add(name)
+        return out
+
+    # -- which ->mmap set up a vma -------------------------------------------------
+
+    @cached_property
+    def vm_ops_installs(self) -> dict[str, list[Node]]:
+        """``x->vm_ops = &ops`` stores by ops variable: the functions (normally
+        the ->mmap) that give a vma the handlers of ``ops``."""
+        out: dict[str, list[Node]] = {}
+        data = self.source.data
+        for m in _VM_OPS_STORE_RE.finditer(data):
+            fld = self.root.descendant_for_byte_range(m.start(1), m.end(1))
+            fe = fld.parent if fld is not None else None
+            asg = fe.parent if fe is not None else None
+            if asg is None or asg.type != "assignment_expression" or asg.child_by_field_name("left") != fe:
+                continue
+            right = _strip_parens(asg.child_by_field_name("right"))
+            ref = right.child_by_field_name("argument") if right is not None and right.type == "pointer_expression" else right
+            fn = enclosing_function(asg)
+            if ref is not None and ref.type == "identifier" and fn is not None:
+                out.setdefault(text(ref), []).append(fn)
+        return out
+
+    def mmap_sets_flags(self, handler_registration, flags: frozenset[str]) -> bool | None:
+        """Whether the function that installs the vm_operations_struct a
+        handler is registered in (the ->mmap) sets all of ``flags``: True or
+        False when this file shows that function, None when it does not."""
+        if handler_registration is None or handler_registration.node.type != "initializer_pair":
+            return None
+        variable = initialized_variable(handler_registration.node)
+        installers = self.vm_ops_installs.get(variable or "", [])
+        if not installers:
+            return None
+        for fn in installers:
+            done: set[str] = set()
+            for w in self.writes:
+                if w.function is not None and w.function.start_byte == fn.start_byte and w.kind != "helper":
+                    done |= w.set_flags
+            if flags <= done:
+                return True
+        return False
 
     # -- what the vma is ---------------------------------------------------------
 
@@ -324,6 +531,32 @@ class VmFlagsModel:
 
 
 _FRESH_VMA_CALLS = frozenset({"vm_area_alloc", "vm_area_dup"})
+_MACRO_DEF_RE = re.compile(rb"^[ \t]*#[ \t]*define[ \t]+(\w+)\(([^)]*)\)((?:[^\n\\]|\\\n|\\)*)", re.M)
+# (v)->vm_flags |= X, v->vm_flags = X, in a macro body
+_MACRO_BODY_WRITE_RE = re.compile(r"\(?\s*(\w+)\s*\)?\s*(?:->|\.)\s*vm_flags\s*([|&^]?=)(?!=)\s*([^;]*)")
+
+
+def _macro_arg(word: str, params: list[str], args: list[Node]) -> str:
+    if word in params and params.index(word) < len(args):
+        return text(args[params.index(word)])
+    return word
+
+
+_VM_OPS_STORE_RE = re.compile(rb"(?:->|\.)\s*(vm_ops)\s*=(?!=)")
+
+
+def initialized_variable(pair: Node) -> str | None:
+    """The variable whose initializer holds ``pair`` (``.fault = f`` in
+    ``static const struct vm_operations_struct foo_vm_ops = {...}``)."""
+    n = pair.parent
+    while n is not None and n.type == "initializer_list":
+        n = n.parent
+    if n is None or n.type != "init_declarator":
+        return None
+    d = n.child_by_field_name("declarator")
+    while d is not None and d.type != "identifier":
+        d = d.child_by_field_name("declarator")
+    return text(d) if d is not None else None
 
 
 @dataclass
@@ -403,9 +636,18 @@ def _value_polarity(value: Node, pred: _DaxPredicate, flag: str | None) -> int:
     return 0
 
 
-def model_for(source, catalog) -> VmFlagsModel:
-    """The file's model, shared by every DAX3xx rule that runs on it."""
-    return source.shared(VmFlagsModel, catalog)
+def model_for(source, catalog, partial: bool = False) -> VmFlagsModel:
+    """The file's model, shared by every DAX3xx rule that runs on it
+    (``partial``: the file is known only by a patch's hunks)."""
+    return source.shared(VmFlagsModel, catalog, partial)
+
+
+def model_of(ctx) -> VmFlagsModel:
+    """The model of the file a rule checks, with its driver's other files
+    as a source of roles."""
+    model = model_for(ctx.source, ctx.catalog, ctx.partial)
+    model.attach_driver(ctx.kernel, ctx.abspath, ctx.source.path)
+    return model
 
 
 # -- candidate discovery: text search, then the node at each hit ---------------
@@ -421,20 +663,26 @@ def _flag_fields(root: Node, data: bytes):
             yield node.parent
 
 
-def _write_candidates(root: Node, data: bytes, aliases: dict | None = None):
+def _write_candidates(root: Node, data: bytes, aliases: dict | None = None, helpers=()):
     """Assignments, updates and calls that may change vm_flags, unchecked."""
     for fe in _flag_fields(root, data):
         n, child = fe.parent, fe
+        addressed = False
         # Climb through ``*(vm_flags_t *)&...`` to the store, if any.
         while n is not None and n.type in ("parenthesized_expression", "cast_expression", "pointer_expression"):
+            addressed = addressed or (n.type == "pointer_expression" and text(n).startswith("&"))
             n, child = n.parent, n
         if n is None:
             continue
         if n.type in ("assignment_expression", "update_expression") and n.children and n.children[0] == child:
             yield n
-        elif n.type == "argument_list" and n.parent is not None and call_name(n.parent) == "WRITE_ONCE":
-            yield n.parent
-    for node in identifier_nodes(root, data, _WRAPPER_NAMES):
+        elif n.type == "argument_list" and n.parent is not None and n.parent.type == "call_expression":
+            # WRITE_ONCE(vma->vm_flags, x), or f(..., &vma->vm_flags) when f
+            # writes through that parameter
+            if addressed or call_name(n.parent) == "WRITE_ONCE":
+                yield n.parent
+    names = _WRAPPER_NAMES | {h.encode() for h in helpers}
+    for node in identifier_nodes(root, data, names):
         if node.parent is not None and node.parent.type == "call_expression":
             yield node.parent
     # ``*flagsp |= X`` where flagsp = &vma->vm_flags
@@ -475,6 +723,28 @@ def may_write_vm_flags(data: bytes) -> bool:
                 return True
         pos = data.find(b"vm_flags", end)
     return False
+
+
+# Calls of the catalog's flag-setting helpers (every version's names) in a
+# file that could run them with only the read lock held: a fault handler
+# (every one takes a struct vm_fault, or is an ->access), a post_mmap hook,
+# or code that takes the lock for read. DAX302 reports a helper call nowhere
+# else, so this stays a superset of where it can.
+_HELPER_CALL_BYTES = re.compile(
+    rb"\b(?:remap_pfn_range|io_remap_pfn_range|remap_pfn_range_notrack|vm_iomap_memory|remap_vmalloc_range"
+    rb"|remap_vmalloc_range_partial|vm_insert_pages?|vm_map_pages(?:_zero)?)\s*\("
+)
+_HELPER_NAMES = (b"remap_pfn_range", b"vm_iomap_memory", b"remap_vmalloc_range", b"vm_insert_page", b"vm_map_pages")
+_READ_ONLY_CONTEXT_BYTES = (b"vm_fault", b"post_mmap", b"mmap_read_", b"lock_vma_under_rcu")
+
+
+@lru_cache(maxsize=8)
+def may_call_flag_helper_after_mmap(data: bytes) -> bool:
+    """False only when no helper call in ``data`` can run in a fault handler
+    (they all take a struct vm_fault), a post_mmap hook or after the mmap
+    lock was taken for read - the only places DAX302 reports helpers."""
+    context = any(t in data for t in _READ_ONLY_CONTEXT_BYTES) or (b"down_read" in data and (b"mmap_sem" in data or b"mmap_lock" in data))
+    return context and any(n in data for n in _HELPER_NAMES) and _HELPER_CALL_BYTES.search(data) is not None
 
 
 # -- helpers -------------------------------------------------------------------
@@ -586,10 +856,22 @@ def _reads_own_flags(node: Node | None, vma_text: str) -> bool:
 def wrapper_fix(model: VmFlagsModel, w: VmFlagsWrite) -> str:
     """The vm_flags_*() call that replaces a direct write, as code."""
     vma = model.vma_pointer_text(w)
+    if w.macro is not None:
+        value = " ".join((w.value_text or "").split())
+        if w.op == "|=":
+            return f"vm_flags_set({vma}, {value}) in {w.macro}()"
+        if w.op == "&=" and value.startswith("~"):
+            return f"vm_flags_clear({vma}, {value[1:].strip()}) in {w.macro}()"
+        return f"vm_flags_reset({vma}, {value}) in {w.macro}()" if w.op == "=" else f"a vm_flags_*() call in {w.macro}()"
     own = f"{w.vma_text}{'.' if vma.startswith('&') else '->'}vm_flags"
     value = w.value
     if w.kind == "write_once":
         return f"vm_flags_reset_once({vma}, {_squash(value)})"
+    if w.kind == "address":
+        # ff126c0ece69: copy, let the callee write the copy, then reset.
+        return (
+            f"a copy (vm_flags_t vm_flags = {own};), &vm_flags for {w.op}(), then vma_start_write({vma}); vm_flags_reset({vma}, vm_flags)"
+        )
     if w.op == "|=":
         return f"vm_flags_set({vma}, {_squash(value)})"
     if w.op == "&=":

@@ -21,7 +21,7 @@ from daxlint.commands._options import (
 from daxlint.errors import UserError
 from daxlint.patch.checker import SeriesChecker
 from daxlint.patch.mail import MAX_INPUT_BYTES, STDIN_NAME, load_source, parse_series, read_git_range
-from daxlint.patch.series import make_series
+from daxlint.patch.series import checkout_for, make_series
 from daxlint.sources.git import open_repository
 
 
@@ -34,6 +34,11 @@ from daxlint.sources.git import open_repository
     type=click.Path(exists=True, file_okay=False),
     help="Kernel checkout the series applies to: each patch is applied in turn to an in-memory copy "
     "so rules see whole files. DIR itself, its index and HEAD are never changed.",
+)
+@click.option(
+    "--no-tree",
+    is_flag=True,
+    help="Check each patch's hunks alone, even inside a git checkout the series applies to.",
 )
 @click.option(
     "--git",
@@ -49,6 +54,7 @@ from daxlint.sources.git import open_repository
 def command(
     files,
     tree_dir,
+    no_tree,
     git_range,
     select,
     ignore,
@@ -68,9 +74,11 @@ def command(
 
     Only lines the series adds or changes are reported, each with the patch
     that introduced it; a finding a later patch removes again is marked as
-    fixed by that patch. Without --tree or --git the rules see each patch's
-    hunks and their context only. A mail without a diff (a cover letter, a
-    reply) is a note and exits 0, so the command can serve as a mail hook.
+    fixed by that patch. Run inside a git checkout the series applies to
+    (where b4 and git send-email run), the checkout is used as --tree would
+    be; elsewhere, or with --no-tree, the rules see each patch's hunks and
+    their context only. A mail without a diff (a cover letter, a reply) is
+    a note and exits 0, so the command can serve as a mail hook.
     """
     if git_range and files:
         raise UserError("give patch files or --git RANGE, not both")
@@ -78,11 +86,12 @@ def command(
         raise UserError("no patches given: name FILE... ('-' for standard input) or --git RANGE")
     if list(files).count("-") > 1:
         raise UserError("'-' (standard input) given more than once")
-    where = Path(tree_dir) if tree_dir else Path.cwd()
-    cfg, rules, kernel = load_settings([where], config_path, select, ignore, kernel_version, defines, undefines)
-    options = make_engine(cfg, rules, kernel, jobs=1, no_cache=True).options
+    if no_tree and (tree_dir or git_range):
+        raise UserError("--no-tree cannot be combined with --tree or --git")
     repo = None
+    tree_info = None
     if git_range:
+        where = Path(tree_dir) if tree_dir else Path.cwd()
         repo = open_repository(str(where))
         if repo is None or repo.workdir is None:
             raise UserError(f"--git: {where} is not in a git work tree")
@@ -91,14 +100,27 @@ def command(
     else:
         sources = [(STDIN_NAME, sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)) if f == "-" else load_source(f) for f in files]
         patches, notes = parse_series(sources)
+        if tree_dir:
+            tree_info = {"path": str(Path(tree_dir).resolve()), "from": "--tree"}
+        elif not no_tree:
+            match = checkout_for(patches, str(Path.cwd()))
+            if match.applies:
+                tree_dir = match.root
+                tree_info = {"path": match.root, "from": "checkout"}
+                notes.append(f"checked against the git checkout {match.root}: {match.why} (--no-tree checks the hunks alone)")
+            elif match.root is not None:
+                notes.append(f"not checked against the git checkout {match.root}: {match.why}")
         mode = "tree" if tree_dir else "hunks"
+        where = Path(tree_dir) if tree_dir else Path.cwd()
+    cfg, rules, kernel = load_settings([where], config_path, select, ignore, kernel_version, defines, undefines)
+    options = make_engine(cfg, rules, kernel, jobs=1, no_cache=True).options
     checker = SeriesChecker(rules, kernel, options, version_from_tree=kernel.version_source in ("Makefile", "default"))
     result = checker.check(patches, make_series(tree_dir, repo))
     report = result.report
     if not patches:  # a cover letter or a reply on its own (a mail hook): nothing to check
         report.kernel_version = kernel.version_label
     elif mode == "hunks":
-        notes.append("no --tree: rules saw each patch's hunks and their context, not whole files")
+        notes.append("no tree: rules saw each patch's hunks and their context, not whole files")
         if kernel.version_source == "Makefile":
             notes.append(f"kernel v{kernel.version} from {kernel.root}/Makefile, the tree around the current directory")
     if kernel.version is None and mode != "git" and patches:
@@ -107,6 +129,6 @@ def command(
         notes.append(version_note(kernel))
     report.notes[:0] = notes
     patch_info = [o.as_dict() for o in result.outcomes]
-    extra = {"mode": mode, "patches": patch_info, "lines_checked": result.lines_checked}
+    extra = {"mode": mode, "tree": tree_info, "patches": patch_info, "lines_checked": result.lines_checked}
     emit(report, fmt, output, terse=terse, extra=extra, patches=patch_info, lines_checked=result.lines_checked)
     return exit_status(report, fail_on, exit_zero, strict)

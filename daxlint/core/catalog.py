@@ -17,6 +17,10 @@ from daxlint.version import KernelVersion
 
 _FILE_RE = re.compile(r"^linux-(\d+)\.(\d+)\.h$")
 _COMMENT_RE = re.compile(r"/\*.*?\*/|//[^\n]*", re.S)
+# ``/* daxlint: sets-vm-flags VM_IO VM_PFNMAP */`` above a declaration: what a
+# helper writes into vm_flags (kernel behaviour no C declaration can say).
+_ANNOTATION_RE = re.compile(r"/\*\s*daxlint:\s*(sets-vm-flags(?:-unless-set)?)\s+([A-Z0-9_ ]+?)\s*\*/")
+_DECLARED_NAME_RE = re.compile(r"\s*(?:/\*.*?\*/\s*)*[^;/]*?\b(\w+)\s*\(", re.S)
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,21 @@ class FunctionInfo:
     params: tuple[tuple[str, str], ...]  # (name, type)
 
 
+@dataclass(frozen=True)
+class VmFlagSetter:
+    """A helper that ORs flags into the vma it is given (remap_pfn_range()
+    sets VM_IO | VM_PFNMAP | ...): a change of vm_flags at its call."""
+
+    name: str
+    always: tuple[str, ...]  # set on every call (in the kernel's order)
+    unless_set: tuple[str, ...]  # set only when the vma does not have them yet
+    vma_index: int  # which argument is the vma
+
+    @property
+    def flags(self) -> frozenset[str]:
+        return frozenset(self.always + self.unless_set)
+
+
 @dataclass
 class Catalog:
     version: KernelVersion
@@ -41,6 +60,7 @@ class Catalog:
     functions: dict[str, FunctionInfo] = field(default_factory=dict)
     typedefs: set[str] = field(default_factory=set)
     constants: dict[str, int] = field(default_factory=dict)
+    vm_flag_setters: dict[str, VmFlagSetter] = field(default_factory=dict)
 
     def struct_field(self, struct: str, name: str) -> FieldInfo | None:
         return self.structs.get(struct, {}).get(name)
@@ -54,6 +74,15 @@ class Catalog:
 
     def has_type(self, name: str) -> bool:
         return name in self.typedefs or name in self.structs
+
+    def writes_through(self, function: str, index: int) -> bool:
+        """Whether ``function`` may store through its ``index``-th argument:
+        a pointer parameter that is not const-qualified."""
+        info = self.functions.get(function)
+        if info is None or index >= len(info.params):
+            return False
+        t = info.params[index][1].strip()
+        return "*" in t and not t.startswith("const ") and "const *" not in t
 
 
 def _type_string(node) -> str:
@@ -97,7 +126,25 @@ def parse_catalog(path: Path, version: KernelVersion) -> Catalog:
                 for d in t.decls:
                     fields[d.name] = FieldInfo(d.name, _type_string(d.type), _is_const(d.type))
                 cat.structs[t.name] = fields
+    _annotations(path.read_text(), cat)
     return cat
+
+
+def _annotations(text: str, cat: Catalog) -> None:
+    """Read the ``daxlint:`` annotation comments into ``cat``."""
+    found: dict[str, dict[str, list[str]]] = {}
+    for m in _ANNOTATION_RE.finditer(text):
+        decl = _DECLARED_NAME_RE.match(text, m.end())
+        if decl is None:
+            raise ValueError(f"{cat.path}: '{m.group(0)}' is not followed by a declaration")
+        kinds = found.setdefault(decl.group(1), {"sets-vm-flags": [], "sets-vm-flags-unless-set": []})
+        kinds[m.group(1)].extend(f for f in m.group(2).split() if f not in kinds[m.group(1)])
+    for name, kinds in found.items():
+        info = cat.functions.get(name)
+        if info is None:
+            raise ValueError(f"{cat.path}: annotation for {name}, which the catalog does not declare as a function")
+        vma = next((i for i, (_, t) in enumerate(info.params) if "vm_area_struct" in t), 0)
+        cat.vm_flag_setters[name] = VmFlagSetter(name, tuple(kinds["sets-vm-flags"]), tuple(kinds["sets-vm-flags-unless-set"]), vma)
 
 
 def _available() -> list[tuple[KernelVersion, Path]]:

@@ -175,7 +175,7 @@ class Engine:
         for rule in applicable:
             if rule.reports_unused_suppressions:
                 continue
-            ctx = RuleContext(rule, source, kernel, abspath)
+            ctx = RuleContext(rule, source, kernel, abspath, frozenset(self.enabled_ids))
             try:
                 out = rule.check(ctx)
                 if out is not None:

@@ -154,3 +154,17 @@ class KernelContext:
 
     def listdir(self, directory: str) -> list[str]:
         return self.reader.listdir(directory)
+
+    def knows(self, path: str) -> bool:
+        """Whether read(path) gives the whole file (or its true absence):
+        False for a file a patch shows only as hunks, or one no patch shows
+        when there is no tree (``daxlint patch`` without --tree)."""
+        return self.reader.known(path)
+
+    def knows_directory(self, directory: str) -> bool:
+        """Whether listdir(directory) names every file in it."""
+        return self.reader.listing_complete(directory)
+
+    def shown(self, path: str) -> str | None:
+        """What a patch series has shown of a file known only by its hunks."""
+        return self.reader.shown(path)

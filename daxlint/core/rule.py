@@ -83,12 +83,15 @@ class Rule:
 class RuleContext:
     """What a rule sees while it checks one file."""
 
-    def __init__(self, rule: Rule, source: SourceFile, kernel: KernelContext, abspath: str | None):
+    def __init__(self, rule: Rule, source: SourceFile, kernel: KernelContext, abspath: str | None, enabled: frozenset[str] | None = None):
         self.rule = rule
         self.source = source
         self.kernel = kernel
         self.abspath = abspath  # None for in-memory sources (patch hunks)
         self.findings: list[Finding] = []
+        # The ids of the rules this run checks: a rule whose finding would
+        # repeat another's on the same construct can hand its reason over.
+        self.enabled = enabled if enabled is not None else frozenset({rule.id})
 
     @property
     def tree_relpath(self) -> str:
@@ -102,6 +105,13 @@ class RuleContext:
             except ValueError:
                 pass
         return self.source.path
+
+    @property
+    def partial(self) -> bool:
+        """The file is known only in part (a patch's hunks and their context,
+        without the tree): a rule that concludes from something *missing*
+        must not conclude it from what it cannot see."""
+        return self.abspath is not None and not self.kernel.knows(self.abspath)
 
     @property
     def version(self):

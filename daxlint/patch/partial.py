@@ -14,6 +14,10 @@ from daxlint.patch.mail import FileDiff
 _STRINGS_AND_COMMENTS = re.compile(r'"(?:\\.|[^"\\])*"|\'(?:\\.|[^\'\\])*\'|/\*.*?\*/|//[^\n]*', re.S)
 _NO_RETURN_TYPE = re.compile(r"^[A-Za-z_]\w*\s*\(")
 _KCONFIG_ENTRY = re.compile(r"^(?:menu)?config\s+\w+\s*$")
+# A line of declaration specifiers only: the return type that kernel style
+# (XFS, fs/dax.c) puts on a line of its own above the function's name.
+_TYPE_LINE = re.compile(r"^(?:[A-Za-z_]\w*[ \t]+)*[A-Za-z_]\w*[ \t]*\**$")
+_NOT_TYPES = frozenset({"return", "else", "do", "goto", "case", "default", "break", "continue"})
 
 
 def _code_of(text: str) -> str:
@@ -57,6 +61,33 @@ def _signature(section: str) -> str | None:
     return section
 
 
+def _is_type_line(section: str) -> bool:
+    words = section.replace("*", " ").split()
+    return bool(_TYPE_LINE.match(section)) and not _NOT_TYPES.intersection(words) and not section.startswith("#")
+
+
+def _continues_declarator(section: str, code: str) -> bool:
+    """Whether the hunk starts inside the parameter list the header opens
+    (``xfs_file_mmap(`` and then ``\tstruct vm_area_struct *vma)`` / ``{``):
+    the header line and the hunk's first lines are one declarator."""
+    opened = section.count("(") - section.count(")")
+    if opened <= 0 or section.rstrip().endswith(";"):
+        return False
+    lines = [x for x in code.splitlines() if x.strip()]
+    for i, line in enumerate(lines):
+        if ";" in line or line.startswith("{"):
+            return False
+        opened += line.count("(") - line.count(")")
+        if opened < 0:
+            return False
+        if opened == 0:
+            rest = line[line.rfind(")") + 1 :].strip()
+            if rest == "{":
+                return True
+            return rest == "" and i + 1 < len(lines) and lines[i + 1].startswith("{")
+    return False
+
+
 def _reopen(body: str, section: str) -> tuple[str, int, str]:
     """What to put in the gap above a hunk so that its text sits where it
     was: (text, scopes it opens, the hunk's text as code). A hunk that
@@ -69,7 +100,12 @@ def _reopen(body: str, section: str) -> tuple[str, int, str]:
     first = next((x for x in code.splitlines() if x.strip() and not x.lstrip().startswith("#")), "")
     signature = _signature(section)
     text, depth = "", 0
-    if first.startswith("{") and signature and not signature.endswith("{"):
+    if _continues_declarator(section, code):
+        # The header's line and the hunk's first lines are one signature.
+        text = ("int " + section) if _NO_RETURN_TYPE.match(section) else section
+    elif _NO_RETURN_TYPE.match(first) and _is_type_line(section):
+        text = section  # the hunk starts at the name; the header is the return type above it
+    elif first.startswith("{") and signature and not signature.endswith("{"):
         text = signature  # the hunk opens the function's body itself
     elif first[:1] in (" ", "\t", "}") or (in_comment and not first):
         if signature:

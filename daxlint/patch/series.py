@@ -81,6 +81,9 @@ class SeriesTree:
         self.root = root
         self.changed: dict[str, bytes | None | _Unknown] = {}  # None: deleted
         self.links: dict[str, str] = {}  # symlinks the series created: path -> target
+        # For files known only by hunks: every line the series' patches have
+        # shown of them so far (added and context lines, in patch order).
+        self.shown: dict[str, str] = {}
 
     def get(self, rel: str):
         if rel in self.changed:
@@ -170,6 +173,17 @@ class SeriesReader(TreeReader):
         rel = self._rel(directory)
         return [] if rel is None else self.tree.listdir(rel)
 
+    def known(self, path: str) -> bool:
+        rel = self._rel(path)
+        return bool(rel) and not isinstance(self.tree.get(rel), _Unknown)
+
+    def listing_complete(self, directory: str) -> bool:
+        return self.tree.base is not None
+
+    def shown(self, path: str) -> str | None:
+        rel = self._rel(path)
+        return self.tree.shown.get(rel) if rel else None
+
     def signature(self, path: str):
         data = self.read(path)
         return None if data is None else hashlib.sha1(data).hexdigest()
@@ -255,6 +269,9 @@ class AppliedSeries:
         for st in states:
             if st.diff.new_path is not None:
                 self.tree.set(st.diff.new_path, st.new_data, link=st.diff.is_symlink)
+                if isinstance(st.new_data, _Unknown) and not st.diff.binary:
+                    earlier = self.tree.shown.get(st.diff.old_path or "", "")
+                    self.tree.shown[st.diff.new_path] = earlier + _hunk_lines(st.diff)
         return states
 
     def _advance_file(self, fd: FileDiff, outcome: PatchOutcome) -> FileState:
@@ -320,6 +337,62 @@ class CommitSeries:
             new = after.read(fd.new_path) if fd.new_path else None
             states.append(FileState(fd, [] if fd.binary else declared_placements(fd), old, new))
         return states
+
+
+def _hunk_lines(fd: FileDiff) -> str:
+    """The new side of a file's hunks: what a patch shows of the file."""
+    out = []
+    for hunk in fd.hunks:
+        for line in hunk:
+            if line.line_type in (" ", "+"):
+                out.append(line.value if line.value.endswith("\n") else line.value + "\n")
+    return "".join(out)
+
+
+@dataclass
+class CheckoutMatch:
+    """Whether the git checkout ``daxlint patch`` runs in is the tree the
+    series applies to."""
+
+    root: str | None  # the checkout's top, when there is one
+    applies: bool
+    why: str  # for the report: why it was (not) used
+
+
+def checkout_for(patches: list[Patch], cwd: str) -> CheckoutMatch:
+    """The git work tree around ``cwd``, and whether the series applies to
+    it: every patch applies in turn to an in-memory copy (pre-images found
+    as ``git am -3`` finds them: the blob an ``index`` line names, else the
+    file in the work tree), and the series changes a file the checkout has
+    or adds files to one of its directories - a series of new files alone
+    would "apply" to any repository. Nothing is written."""
+    repo = open_repository(cwd)
+    if repo is None or repo.workdir is None:
+        return CheckoutMatch(None, False, "not inside a git work tree")
+    root = os.path.abspath(repo.workdir)
+    base = DiskBase(root)
+    series = AppliedSeries(SeriesTree(base, root=root), repo=repo)
+    related = False
+    touched: set[str] = set()  # paths an earlier patch of the series created or changed
+    for patch in patches:
+        outcome = PatchOutcome(patch, applied=True)
+        try:
+            series.advance(patch, outcome)
+        except PatchError as e:
+            return CheckoutMatch(root, False, f"{patch.describe()} cannot be applied to it ({e})")
+        if not outcome.applied:
+            why = outcome.notes[0] if outcome.notes else "does not apply"
+            return CheckoutMatch(root, False, f"{patch.describe()} {why}")
+        for fd in patch.files:
+            if fd.old_path is not None and fd.old_path not in touched:
+                related = True
+            parent = os.path.dirname(fd.new_path or fd.old_path or "")
+            if parent and base.listdir(parent):
+                related = True
+        touched.update(fd.new_path for fd in patch.files if fd.new_path)
+    if not related:
+        return CheckoutMatch(root, False, "the series only adds files in directories the checkout does not have")
+    return CheckoutMatch(root, True, "every patch applies to it")
 
 
 def make_series(tree_dir: str | None, git_repo=None):

@@ -24,6 +24,21 @@ class TreeReader:
         except OSError:
             return []
 
+    def known(self, path: str) -> bool:
+        """Whether read(path) tells the whole truth about the file: its bytes,
+        or that it does not exist. On disk it always does; a patch checked
+        without its tree knows only some files (see patch/series.py)."""
+        return True
+
+    def listing_complete(self, directory: str) -> bool:
+        """Whether listdir(directory) names every file there is."""
+        return True
+
+    def shown(self, path: str) -> str | None:
+        """For a file known only in part: the lines of it a patch series
+        has shown so far (its hunks); None otherwise."""
+        return None
+
     def signature(self, path: str):
         """Something that changes when the file changes (for cache keys)."""
         try:

@@ -96,6 +96,39 @@ struct vm_area_struct *vm_area_alloc(struct mm_struct *mm);
 struct vm_area_struct *vm_area_dup(struct vm_area_struct *orig);
 struct mm_walk { struct mm_struct *mm; struct vm_area_struct *vma; void *private; };
 
+/* Helpers that change a vma's flags themselves (include/linux/mm.h,
+ * mm/memory.c, mm/vmalloc.c). "daxlint: sets-vm-flags" lists the flags a
+ * helper always ORs into vm_flags (through vm_flags_set(), which takes the vma write lock); "sets-vm-flags-unless-set" the ones it
+ * sets only when the vma does not have them yet (vm_insert_page() sets
+ * VM_MIXEDMAP unless ->mmap already did - then it needs no lock). A caller
+ * outside ->mmap without the write lock changes the flags through them. */
+typedef unsigned long pgprot_t;
+/* daxlint: sets-vm-flags VM_IO VM_PFNMAP VM_DONTEXPAND VM_DONTDUMP */
+int remap_pfn_range(struct vm_area_struct *vma, unsigned long addr, unsigned long pfn, unsigned long size, pgprot_t prot);
+/* daxlint: sets-vm-flags VM_IO VM_PFNMAP VM_DONTEXPAND VM_DONTDUMP */
+int io_remap_pfn_range(struct vm_area_struct *vma, unsigned long addr, unsigned long pfn, unsigned long size, pgprot_t prot);
+/* daxlint: sets-vm-flags VM_IO VM_PFNMAP VM_DONTEXPAND VM_DONTDUMP */
+int vm_iomap_memory(struct vm_area_struct *vma, phys_addr_t start, unsigned long len);
+/* daxlint: sets-vm-flags VM_DONTEXPAND VM_DONTDUMP */
+/* daxlint: sets-vm-flags-unless-set VM_MIXEDMAP */
+int remap_vmalloc_range_partial(struct vm_area_struct *vma, unsigned long uaddr, void *kaddr, unsigned long pgoff, unsigned long size);
+/* daxlint: sets-vm-flags VM_DONTEXPAND VM_DONTDUMP */
+/* daxlint: sets-vm-flags-unless-set VM_MIXEDMAP */
+int remap_vmalloc_range(struct vm_area_struct *vma, void *addr, unsigned long pgoff);
+/* daxlint: sets-vm-flags-unless-set VM_MIXEDMAP */
+int vm_insert_page(struct vm_area_struct *vma, unsigned long addr, struct page *page);
+/* daxlint: sets-vm-flags VM_IO VM_PFNMAP VM_DONTEXPAND VM_DONTDUMP */
+int remap_pfn_range_notrack(struct vm_area_struct *vma, unsigned long addr, unsigned long pfn, unsigned long size, pgprot_t prot);
+/* daxlint: sets-vm-flags-unless-set VM_MIXEDMAP */
+int vm_insert_pages(struct vm_area_struct *vma, unsigned long addr, struct page **pages, unsigned long *num);
+/* daxlint: sets-vm-flags-unless-set VM_MIXEDMAP */
+int vm_map_pages(struct vm_area_struct *vma, struct page **pages, unsigned long num);
+/* daxlint: sets-vm-flags-unless-set VM_MIXEDMAP */
+int vm_map_pages_zero(struct vm_area_struct *vma, struct page **pages, unsigned long num);
+
+/* include/linux/ksm.h: writes the new flags through its last argument. */
+int ksm_madvise(struct vm_area_struct *vma, unsigned long start, unsigned long end, int advice, unsigned long *vm_flags);
+
 /* include/linux/memremap.h */
 enum memory_type {
     MEMORY_DEVICE_PRIVATE = 1,

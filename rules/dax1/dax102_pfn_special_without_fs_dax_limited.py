@@ -3,7 +3,7 @@ import re
 
 from daxlint.analysis.fileindex import index_for
 from daxlint.analysis.kconfig_facts import display_path, driver_kconfig_dir, fs_dax_limited_opt_in, kconfig_context_files
-from daxlint.analysis.pfn import PFN_SPECIAL, pfn_analysis, sink_severity, strongest
+from daxlint.analysis.pfn import PFN_SPECIAL, pfn_analysis_of, sink_severity, strongest
 from daxlint.core.rule import Rule
 from daxlint.core.syntax import parent_of, text
 from daxlint.model import Severity
@@ -92,10 +92,10 @@ class PfnSpecialWithoutFsDaxLimited(Rule):
             kdir = driver_kconfig_dir(ctx.kernel, ctx.abspath)
             where = display_path(ctx.kernel, os.path.join(kdir, "Kconfig")) if kdir else "no Kconfig was found for this driver"
             why = f"no entry selects FS_DAX_LIMITED ({where})"
-        analysis = pfn_analysis(ctx.source)
+        analysis = pfn_analysis_of(ctx)
         reported = False
         for c in analysis.constructions:
-            if not c.flags.may_have(PFN_SPECIAL):
+            if c.kind != "call" or not c.flags.may_have(PFN_SPECIAL):
                 continue
             sink = strongest(analysis.sinks(c.call))
             ctx.report(

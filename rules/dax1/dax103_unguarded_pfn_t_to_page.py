@@ -2,26 +2,42 @@ import re
 
 from daxlint.analysis.fileindex import callee_name, contains, index_for, unwrap, value_parent
 from daxlint.analysis.flow import BLOCKS, exiting_guards
-from daxlint.analysis.pfn import FLAG_CONSTRUCTORS, PAGE_CONSTRUCTORS, pfn_analysis
+from daxlint.analysis.pfn import FLAG_CONSTRUCTORS, PAGE_CONSTRUCTORS, pfn_analysis_of
 from daxlint.core.rule import Rule
-from daxlint.core.syntax import call_args, declarator_name, enclosing_function, parent_of, text, walk
+from daxlint.core.syntax import call_args, declarator_name, enclosing_function, function_name, parameters, parent_of, text, walk
 from daxlint.model import Severity
 
 GUARDS = ("pfn_t_has_page", "pfn_t_devmap")
+# pfn_to_page(pfn_t_to_pfn(p)) is safe where the memmap covers the pfn.
+BYPASS_GUARDS = (*GUARDS, "pfn_t_valid")
+_BYPASS_BYTES = re.compile(rb"pfn_to_page\s*\(\s*pfn_t_to_pfn\b")
+_MAX_DEPTH = 4
 # Calls whose argument being NULL-tested counts as a check of it.
 _CHECK_WRAPPERS = frozenset({"WARN_ON", "WARN_ON_ONCE", "BUG_ON", "unlikely", "likely", "IS_ERR_OR_NULL", "WARN", "WARN_ONCE"})
 _CONDITION_HOLDERS = frozenset({"if_statement", "while_statement", "do_statement", "for_statement", "conditional_expression"})
-# Where a pfn may come from that has no page: a DAX device.
-_DAX_FILLERS = frozenset({"dax_direct_access", "direct_access"})
+# A DAX device's pfn: page-backed by policy (569d0365f571; the providers are
+# DAX101/DAX2xx's business, and fs/dax.c compiles its page users out under
+# FS_DAX_LIMITED).
+_DAX_FILLERS = frozenset({"dax_direct_access", "direct_access", "dax_iomap_direct_access"})
 
 
 def _norm(s: str) -> str:
     return re.sub(r"\s+", "", s)
 
 
-def _guard_re(arg: str, negated: bool) -> re.Pattern:
-    call = r"(?:{})\(\(*{}\)*\)".format("|".join(GUARDS), re.escape(arg))
+def _guard_re(arg: str, negated: bool, guards=GUARDS) -> re.Pattern:
+    call = r"(?:{})\(\(*{}\)*\)".format("|".join(guards), re.escape(arg))
     return re.compile(r"!\(*" + call if negated else r"(?<![!\w])\(*" + call)
+
+
+def _bypassing_pfn_to_page(inner):
+    """The pfn_to_page() call around ``pfn_t_to_pfn(p)`` (``+ i`` allowed)."""
+    n = value_parent(inner)
+    if n is not None and n.type == "binary_expression" and text(n.child_by_field_name("operator")) in ("+", "-"):
+        n = value_parent(n)
+    if n is not None and n.type == "argument_list" and n.parent is not None and callee_name(n.parent) == "pfn_to_page":
+        return n.parent
+    return None
 
 
 def _condition(node):
@@ -48,10 +64,21 @@ class UnguardedPfnTToPage(Rule):
     enclosing `if`, or an earlier `if (!pfn_t_has_page(pfn)) return/goto`),
     nor a NULL test of the result before its first use. Returning the
     result is not a finding (the caller gets a nullable pointer, like from
-    `pfn_t_to_page()` itself), and neither is a pfn built by
-    `page_to_pfn_t()` / `pfn_to_pfn_t()` or with `PFN_MAP`. It is an
-    error when the pfn may be page-less (from `dax_direct_access()` or
-    built without `PFN_MAP`), a warning when its origin is unknown.
+    `pfn_t_to_page()` itself). `pfn_to_page(pfn_t_to_pfn(pfn))` is the
+    same hazard without even the NULL: it is reported unless a
+    `pfn_t_has_page()`, `pfn_t_devmap()` or `pfn_t_valid()` test guards it.
+
+    Where the pfn comes from decides the severity. It is followed through
+    locals and, when the function is only called directly, through its
+    callers' arguments in the file:
+    - **error**: built without `PFN_MAP` (`phys_to_pfn_t(x, PFN_DEV)`);
+    - no finding: built by `page_to_pfn_t()` / `pfn_to_pfn_t()` or with
+      `PFN_MAP` (or no `PFN_DEV`), or handed out by a DAX device
+      (`dax_direct_access()`, `->direct_access`): the policy requires DAX
+      memory to have struct pages, and DAX101/DAX2xx police the providers;
+    - **info**: an origin out of view (a parameter of an exported helper,
+      a value from another file or outside a patch's hunks): the caller
+      must pass a page-backed pfn.
 
     ## Why is this bad
     `pfn_t_to_page()` returns NULL for a page-less pfn (PFN_DEV without
@@ -64,13 +91,12 @@ class UnguardedPfnTToPage(Rule):
 
     ## Example
     ```c
-    rc = dax_direct_access(dax_dev, pgoff, 1, DAX_ACCESS, &kaddr, &pfn);
+    pfn = phys_to_pfn_t(md->phys + PFN_PHYS(pgoff), PFN_DEV);
     get_page(pfn_t_to_page(pfn));
     ```
 
     ## Use instead
     ```c
-    rc = dax_direct_access(dax_dev, pgoff, 1, DAX_ACCESS, &kaddr, &pfn);
     if (!pfn_t_has_page(pfn))
             return -EOPNOTSUPP;
     get_page(pfn_t_to_page(pfn));
@@ -87,68 +113,121 @@ class UnguardedPfnTToPage(Rule):
     name = "unguarded-pfn-t-to-page"
     severity = Severity.ERROR
     summary = "pfn_t_to_page() result used without a NULL or pfn_t_has_page() guard"
-    tokens = (b"pfn_t_to_page",)
+    tokens = (b"pfn_t_to_page", b"pfn_t_to_pfn")
+
+    def could_match(self, data):
+        return b"pfn_t_to_page" in data or _BYPASS_BYTES.search(data) is not None
 
     def check(self, ctx):
         index = index_for(ctx.source)
         for call in index.plain_calls_to("pfn_t_to_page"):
-            args = call_args(call)
-            fn = enclosing_function(call)
-            if not args or fn is None:
-                continue
-            arg = _norm(text(args[0]))
-            origin, level = self._origin(ctx, args[0], fn, call)
-            if level is None:
-                continue  # has a page by construction
-            if self._guarded(call, arg, fn) or self._result_checked(call, fn):
-                continue
-            ctx.report(
-                call,
+            self._check_call(ctx, call, call, bypass=False)
+        if b"pfn_t_to_pfn" in ctx.source.data:
+            for inner in index.plain_calls_to("pfn_t_to_pfn"):
+                outer = _bypassing_pfn_to_page(inner)
+                if outer is not None:
+                    self._check_call(ctx, outer, inner, bypass=True)
+
+    def _check_call(self, ctx, call, conversion, bypass: bool) -> None:
+        """``call`` is what is reported (pfn_t_to_page(p), or pfn_to_page()
+        around pfn_t_to_pfn(p)); ``conversion`` is the call taking the pfn_t."""
+        args = call_args(conversion)
+        fn = enclosing_function(call)
+        if not args or fn is None:
+            return
+        arg = _norm(text(args[0]))
+        origin, level = self._origin(ctx, args[0], fn, call, 0)
+        if level is None:
+            return  # has a page by construction, or by policy
+        if self._guarded(call, arg, fn, bypass) or (not bypass and self._result_checked(call, fn)):
+            return
+        if level is Severity.INFO:
+            origin += "; make sure every caller passes a pfn with a struct page"
+        if bypass:
+            message = (
+                f"{text(call)} bypasses pfn_t_to_page()'s has-page check; {origin}: for a page-less pfn (PFN_DEV "
+                "without PFN_MAP) pfn_to_page() computes a struct page that does not exist"
+            )
+            fix = f"check pfn_t_has_page({text(args[0])}) first, or use pfn_t_to_page() and test the result for NULL"
+        else:
+            message = (
                 f"pfn_t_to_page({text(args[0])}) is used without a NULL or pfn_t_has_page() guard; {origin}: "
                 "pfn_t_to_page() returns NULL for a page-less pfn (PFN_DEV without PFN_MAP, e.g. FS_DAX_LIMITED "
-                "memory or a device mapped without ZONE_DEVICE pages)",
-                severity=level,
-                fix=f"check pfn_t_has_page({text(args[0])}) first, or test the returned page for NULL",
+                "memory or a device mapped without ZONE_DEVICE pages)"
             )
+            fix = f"check pfn_t_has_page({text(args[0])}) first, or test the returned page for NULL"
+        ctx.report(call, message, severity=level, fix=fix)
 
     # -- where the pfn comes from -------------------------------------------------
 
-    def _origin(self, ctx, arg, fn, call) -> tuple[str, str | None]:
+    def _origin(self, ctx, arg, fn, call, depth: int) -> tuple[str, Severity | None]:
         """(description, severity) of the pfn's origin; severity None when it
-        always has a page."""
+        has a page (by construction, or because DAX hands it out: policy
+        requires ->direct_access to return page-backed pfns, and DAX101/DAX2xx
+        police the providers), INFO when the origin is out of view."""
         arg = unwrap(arg)
-        analysis = pfn_analysis(ctx.source)
+        analysis = pfn_analysis_of(ctx)
         if arg.type == "call_expression":
             return self._constructed(analysis, arg)
         if arg.type != "identifier":
-            return "the pfn's origin is not visible here", Severity.WARNING
+            return "the pfn's origin is not visible here", Severity.INFO
         name = text(arg)
         verdicts = []
-        for w in index_for(ctx.source).identifier_writes(name):
+        index = index_for(ctx.source)
+        for w in index.identifier_writes(name):
             if not (fn.start_byte <= w.node.start_byte < call.start_byte) or w.value is None:
                 continue
             value = unwrap(w.value)
             if value.type == "call_expression":
                 verdicts.append(self._constructed(analysis, value))
+        for c in analysis.val_changes:
+            if c.name == name and fn.start_byte <= c.call.start_byte < call.start_byte:
+                if c.flags.always_pageless:
+                    verdicts.append((f"'{' '.join(text(c.call).split())}' at line {c.line} makes it page-less", Severity.ERROR))
         for c in walk(fn, {"call_expression"}):
             if c.start_byte >= call.start_byte or callee_name(c) not in _DAX_FILLERS:
                 continue
             if any(_norm(text(a)) == "&" + name for a in call_args(c)):
                 verdicts.append(
                     (
-                        f"'{name}' comes from {callee_name(c)}() at line {c.start_point[0] + 1}, which may hand out a page-less pfn",
-                        Severity.ERROR,
+                        f"'{name}' comes from {callee_name(c)}() at line {c.start_point[0] + 1}, a DAX device's pfn, "
+                        "which must have a struct page",
+                        None,
                     )
                 )
+        if not verdicts and depth < _MAX_DEPTH:
+            verdicts = self._parameter_origins(ctx, fn, name, depth)
         if not verdicts:
-            return f"the origin of '{name}' is not visible here", Severity.WARNING
+            return f"the origin of '{name}' is not visible here", Severity.INFO
         if all(level is None for _, level in verdicts):
             return verdicts[0][0], None
-        worst = max((v for v in verdicts if v[1] is not None), key=lambda v: v[1] == Severity.ERROR)
-        return worst
+        for level in (Severity.ERROR, Severity.WARNING, Severity.INFO):
+            hit = next((v for v in verdicts if v[1] is level), None)
+            if hit is not None:
+                return hit
+        return verdicts[0]
+
+    def _parameter_origins(self, ctx, fn, name: str, depth: int) -> list[tuple[str, Severity | None]]:
+        """A parameter: what the file's own callers pass (when the function is
+        only called directly, never stored or exported)."""
+        params = [n for n, _, _ in parameters(fn)]
+        fname = function_name(fn)
+        index = index_for(ctx.source)
+        if name not in params or not fname or index.function_referenced_indirectly(fname):
+            return []
+        calls = index.plain_calls_to(fname)
+        out = []
+        for c in calls:
+            caller = enclosing_function(c)
+            arg = index.call_argument(c, params.index(name))
+            if caller is None or arg is None or caller == fn:
+                return []
+            desc, level = self._origin(ctx, arg, caller, c, depth + 1)
+            out.append((f"{desc} (passed by {function_name(caller)}() at line {c.start_point[0] + 1})", level))
+        return out
 
     @staticmethod
-    def _constructed(analysis, call) -> tuple[str, str | None]:
+    def _constructed(analysis, call) -> tuple[str, Severity | None]:
         name = callee_name(call)
         if name in PAGE_CONSTRUCTORS:
             return f"built by {name}()", None
@@ -158,12 +237,14 @@ class UnguardedPfnTToPage(Rule):
                 return f"built with {construction.flags.spelled()}", None
             if construction is not None and construction.flags.known:
                 return f"built by {name}() with {construction.flags.spelled()}", Severity.ERROR
-        return f"built by {name}()", Severity.WARNING
+            return f"built by {name}() with flags that cannot be evaluated here", Severity.INFO
+        return f"returned by {name}()", Severity.INFO
 
     # -- guards -----------------------------------------------------------------------
 
-    def _guarded(self, call, arg: str, fn) -> bool:
-        positive, negated = _guard_re(arg, False), _guard_re(arg, True)
+    def _guarded(self, call, arg: str, fn, bypass: bool = False) -> bool:
+        guards = BYPASS_GUARDS if bypass else GUARDS
+        positive, negated = _guard_re(arg, False, guards), _guard_re(arg, True, guards)
         n = parent_of(call)
         while n is not None and n != fn:
             if n.type in ("if_statement", "conditional_expression"):

@@ -1,4 +1,4 @@
-from daxlint.analysis.dax import PAGELESS_MAPPERS, facts_for, may_assign_direct_access
+from daxlint.analysis.dax import PAGELESS_MAPPERS, facts_for, may_assign_direct_access, out_of_view
 from daxlint.analysis.fileindex import declared_in, index_for
 from daxlint.analysis.kconfig_facts import fs_dax_limited_opt_in, kconfig_context_files
 from daxlint.analysis.pfn import page_required
@@ -13,7 +13,9 @@ class MemremapBacksDirectAccess(Rule):
     `devm_ioremap*()` calls whose result is the memory a `->direct_access`
     implementation of the same file hands out: the address is stored
     (directly or through a local) in a struct field or file-scope variable
-    that the implementation, or a helper it passes `kaddr`/`pfn` to, reads.
+    that the implementation, or a helper it passes `kaddr`/`pfn` to, reads
+    - or the call sits in the implementation (or such a helper) itself,
+    mapping on every access (synthetic: no upstream instance as of 6.12).
 
     When the same address is assigned from `devm_memremap_pages()` on
     another path (pmem maps pages when the namespace has a memmap and falls
@@ -21,7 +23,9 @@ class MemremapBacksDirectAccess(Rule):
     the page-less path is legitimate only if DAX is not advertised on it
     (pmem sets the DAX queue flag only when its pfn flags have PFN_MAP).
     Drivers that select FS_DAX_LIMITED are page-less by declaration and not
-    reported.
+    reported. On a patch read without its tree, where such a
+    `devm_memremap_pages()` path may sit outside the hunks, the finding is
+    a warning that says so.
 
     ## Why is this bad
     These mappings give the kernel an address but no `struct page`, so
@@ -83,6 +87,19 @@ class MemremapBacksDirectAccess(Rule):
                 read_names |= {n for n, ids in index.identifiers.items() if any(fn.start_byte <= i.start_byte < fn.end_byte for i in ids)}
         impl_names = ", ".join(sorted({p.name for p in facts.providers}))
         for m in facts.pageless_maps:
+            if m.function in facts.provider_functions:
+                # Mapped inside ->direct_access itself, on every access.
+                ctx.report(
+                    m.call,
+                    f"{m.callee}() inside {m.function}(), which ->direct_access ({impl_names}) runs on every access: "
+                    "it maps the memory it hands out without struct pages; filesystem-DAX requires struct page "
+                    "(569d0365f571), and a page-less DAX mapping cannot be forked, pinned by get_user_pages or used "
+                    "for O_DIRECT, RDMA or splice" + ("" if page_required(ctx.catalog) else " (allowed before v4.15)"),
+                    severity=Severity.ERROR if page_required(ctx.catalog) else Severity.WARNING,
+                    fix="map the range once at probe with devm_memremap_pages() (MEMORY_DEVICE_FS_DAX) and hand out "
+                    "addresses inside that mapping",
+                )
+                continue
             fields = m.field_targets & read_fields
             globals_ = {t for t in m.targets if t in read_names and not self._local_to(index, m, t)}
             if not fields and not globals_:
@@ -99,12 +116,23 @@ class MemremapBacksDirectAccess(Rule):
                 )
                 continue
             level = Severity.ERROR if page_required(ctx.catalog) else Severity.WARNING
+            unseen = out_of_view(ctx.kernel, ctx.abspath, ctx.source.path, ctx.partial) if ctx.partial else []
+            note = ""
+            if unseen:
+                # A devm_memremap_pages() path for the same memory (pmem's) may
+                # sit outside the hunks: then this is the page-less fallback.
+                level = Severity.WARNING
+                note = (
+                    f"; unless the driver maps the same memory with devm_memremap_pages() on another path, where this "
+                    f"check cannot see (not in view: {'; '.join(unseen)})"
+                )
             ctx.report(
                 m.call,
                 f"{m.callee}() maps the memory that {impl_names}() hands out (through '{via}') without struct pages: "
                 "filesystem-DAX requires struct page (569d0365f571), and a page-less DAX mapping cannot be forked, "
                 "pinned by get_user_pages or used for O_DIRECT, RDMA or splice"
-                + ("" if level == Severity.ERROR else " (allowed before v4.15)"),
+                + ("" if page_required(ctx.catalog) else " (allowed before v4.15)")
+                + note,
                 severity=level,
                 fix="map the range with devm_memremap_pages() and a MEMORY_DEVICE_FS_DAX dev_pagemap",
             )

@@ -28,11 +28,12 @@ class PagemapTypeNotFsdax(Rule):
     """
     ## What it does
     Checks the `type` written to a `struct dev_pagemap` (an assignment
-    `pgmap->type = MEMORY_DEVICE_*` or a designated initializer) in DAX
-    code. In a file that implements a `->direct_access` provider the pages
+    `pgmap->type = MEMORY_DEVICE_*` or a designated initializer, also
+    through a variable initialised with the enumerator) in DAX code. In a file that implements a `->direct_access` provider the pages
     serve filesystem-DAX and must be `MEMORY_DEVICE_FS_DAX`. In other DAX
-    code - device-dax, where the file or a C file of its directory calls
-    `alloc_dax()` - `MEMORY_DEVICE_GENERIC` (and its v5.3-v5.9 name
+    code - device-dax, where the file or another C file of its driver (the
+    files its directory's Makefile builds under the same or a dependent
+    Kconfig symbol) calls `alloc_dax()` - `MEMORY_DEVICE_GENERIC` (and its v5.3-v5.9 name
     `MEMORY_DEVICE_DEVDAX`) is right as well. Private, coherent and P2PDMA
     types are never right for DAX. Files that are not DAX code (GPU
     migration, P2PDMA, Xen) are not checked. fsdax and devdax pagemaps
@@ -99,9 +100,10 @@ class PagemapTypeNotFsdax(Rule):
             if t.value in allowed:
                 continue
             reason = _WHY_NOT.get(t.value, "it is not a DAX pagemap type")
+            held = f" (from '{t.via}')" if t.via else ""
             ctx.report(
                 t.node,
-                f"dev_pagemap type {t.value} in code that serves {what}: {reason}; use "
+                f"dev_pagemap type {t.value}{held} in code that serves {what}: {reason}; use "
                 f"{' or '.join(sorted(allowed & {'MEMORY_DEVICE_FS_DAX', 'MEMORY_DEVICE_GENERIC'}))}",
                 fix="MEMORY_DEVICE_FS_DAX",
             )

@@ -10,6 +10,9 @@ from daxlint.kconfig.parser import FS_DAX_DEPENDS_SINCE_4_15, Symbol, parse_kcon
 from daxlint.model import Severity
 
 PAGE_BACKING = frozenset({"ZONE_DEVICE", "FS_DAX_LIMITED"})
+# devm_memremap_pages() itself needs ZONE_DEVICE: FS_DAX_LIMITED is the
+# fs-dax opt-in to page-less memory and does nothing for device-dax.
+PAGEMAP_BACKING = frozenset({"ZONE_DEVICE"})
 _FSDAX = "it can be built without struct pages for its memory, and filesystem-DAX needs them since 569d0365f571"
 _STUB = "without ZONE_DEVICE {call}() is the stub that WARNs and returns -ENXIO, so the configuration builds and the device fails to probe"
 
@@ -62,6 +65,10 @@ class KconfigDaxWithoutZoneDevice(Rule):
             depends on ZONE_DEVICE
             select DAX
     ```
+    A device-dax driver (pages from `devm_memremap_pages()`, no fs-dax
+    provider) needs `depends on ZONE_DEVICE` itself: `select
+    FS_DAX_LIMITED` is the fs-dax opt-in to page-less memory and does not
+    give `devm_memremap_pages()` anything - the message says which applies.
 
     ## References
     - 569d0365f571 "dax: require 'struct page' by default for filesystem dax" (v4.15, fs/Kconfig)
@@ -106,18 +113,28 @@ class KconfigDaxWithoutZoneDevice(Rule):
             # No tree to read fs/Kconfig from: FS_DAX's dependency since v4.15.
             local["FS_DAX"] = [Symbol("FS_DAX", "fs/Kconfig", 0, depends=[FS_DAX_DEPENDS_SINCE_4_15])]
         for sym, (reason, level, consequence) in roles:
-            if entry_guarantees(sym, PAGE_BACKING, index, local):
+            fsdax = consequence == _FSDAX
+            backing = PAGE_BACKING if fsdax else PAGEMAP_BACKING
+            if entry_guarantees(sym, backing, index, local):
                 continue
-            if level != Severity.ERROR and self._gated(ctx, objects.get(sym.name, set()), directory, index, local):
+            if level != Severity.ERROR and self._gated(ctx, objects.get(sym.name, set()), directory, index, local, backing):
                 continue
+            if fsdax:
+                needs = "ZONE_DEVICE (or selects FS_DAX_LIMITED)"
+                fix = "add 'depends on ZONE_DEVICE' (or, for page-less fs-dax memory, 'select FS_DAX_LIMITED')"
+            else:
+                needs = "ZONE_DEVICE"
+                fix = (
+                    "add 'depends on ZONE_DEVICE' (select FS_DAX_LIMITED would not help: it is the fs-dax opt-in to "
+                    "page-less memory, and devm_memremap_pages() needs ZONE_DEVICE)"
+                )
             ctx.report(
                 None,
-                f"config {sym.name} {reason}, but nothing in its dependencies requires ZONE_DEVICE (or selects "
-                f"FS_DAX_LIMITED): {consequence}",
+                f"config {sym.name} {reason}, but nothing in its dependencies requires {needs}: {consequence}; {fix}",
                 line=sym.line,
                 column=1,
                 severity=level,
-                fix="add 'depends on ZONE_DEVICE' (or, for page-less memory, 'select FS_DAX_LIMITED')",
+                fix=fix,
             )
 
     # -- what the entry builds ----------------------------------------------------
@@ -150,7 +167,7 @@ class KconfigDaxWithoutZoneDevice(Rule):
             name = os.path.basename(path)
             if facts.providers:
                 return f"builds {name}, a DAX provider (->direct_access {facts.providers[0].name}())", Severity.WARNING, _FSDAX
-            if facts.page_maps and (facts.dax_context or directory_facts(ctx.kernel, os.path.dirname(path)).dax_context()):
+            if facts.page_maps and (facts.dax_context or directory_facts(ctx.kernel, os.path.dirname(path)).dax_context(exclude=path)):
                 call = facts.page_maps[0]
                 return (
                     f"builds {name}, which maps DAX memory with {call.callee}() (line {call.line})",
@@ -160,7 +177,7 @@ class KconfigDaxWithoutZoneDevice(Rule):
         return None, Severity.WARNING, ""
 
     @staticmethod
-    def _gated(ctx, files: set[str], directory: str, index, local) -> bool:
+    def _gated(ctx, files: set[str], directory: str, index, local, backing=PAGE_BACKING) -> bool:
         """Whether the driver's C code enables its DAX part only under a
         CONFIG_ option that itself requires ZONE_DEVICE."""
         gates: set[str] = set()
@@ -170,4 +187,4 @@ class KconfigDaxWithoutZoneDevice(Rule):
                     data = ctx.kernel.read(os.path.join(d, name))
                     if data is not None:
                         gates |= config_gates(data)
-        return any(symbol_guarantees(g, PAGE_BACKING, index, local) for g in gates)
+        return any(symbol_guarantees(g, backing, index, local) for g in gates)

@@ -1,4 +1,4 @@
-from daxlint.analysis.vmflags import build_fix, may_write_vm_flags, model_for
+from daxlint.analysis.vmflags import build_fix, may_write_vm_flags, model_of
 from daxlint.core.rule import Rule
 from daxlint.model import Severity
 
@@ -28,12 +28,19 @@ class DirectVmFlagsWrite(Rule):
     `|= X` -> `vm_flags_set(vma, X)`, `&= ~X` -> `vm_flags_clear(vma, X)`,
     `= (vma->vm_flags & ~A) | B` -> `vm_flags_mod(vma, B, A)`, `= X` ->
     `vm_flags_reset(vma, X)` (or `vm_flags_init()` for a vma that is not
-    visible yet), `WRITE_ONCE()` -> `vm_flags_reset_once()`.
+    visible yet), `WRITE_ONCE()` -> `vm_flags_reset_once()`. A
+    function-like macro of the file whose body writes a parameter's flags
+    is reported where it is used on a vma. Passing
+    `&vma->vm_flags` to a function whose parameter is a non-const pointer
+    (`ksm_madvise()`, by the catalog or the file's own prototype) is a
+    write too: copy the flags, pass the copy, then `vm_flags_reset()`.
 
     ## Why is this bad
     Since v6.3 vma flags may only change through `vm_flags_set/clear/mod/
-    init/reset`, which assert the mmap write lock and keep per-VMA locking
-    correct. A direct write bypasses both: it does not compile against a
+    init/reset`: set/clear/mod write-lock the vma (`vma_start_write()`,
+    which asserts the mmap write lock) and keep per-VMA locking correct,
+    reset asserts the lock, and init - for a vma nobody can see yet - takes
+    none. A direct write bypasses both: it does not compile against a
     mainline kernel, and a backport that forces it through (casting away
     the const or writing `__vm_flags`) races with page faults running
     under the per-VMA lock - exactly the "flags rewritten behind the mm's
@@ -78,7 +85,7 @@ class DirectVmFlagsWrite(Rule):
         # tools/ is userspace: tools/testing/vma builds mock vmas and must set
         # their private __vm_flags itself; the wrappers rule is for kernel code.
         userspace = ctx.tree_relpath.startswith("tools/")
-        model = model_for(ctx.source, ctx.catalog)
+        model = model_of(ctx)
         for w in model.writes:
             if not w.is_direct or (userspace and w.field == "__vm_flags"):
                 continue
@@ -90,12 +97,16 @@ class DirectVmFlagsWrite(Rule):
                 what = f"write '{w.op}' to {target} through a pointer that casts away its const"
             elif w.kind == "write_once":
                 what = f"WRITE_ONCE() to {target}"
+            elif w.kind == "address":
+                what = f"&{target} passed to {w.op}(), which writes the flags through it"
+            elif w.macro is not None:
+                what = f"direct write '{w.op}' to {target} in the body of macro {w.macro}()"
             else:
                 what = f"direct write '{w.op}' to {target}"
             ctx.report(
                 w.node,
                 f"{what}: vm_flags is const since v6.3 (bc292ab00f6c) and only "
-                f"the wrappers, which assert the mmap write lock, may change it; use {call}"
+                f"the vm_flags_*() wrappers may change it; use {call}{_what_it_checks(call)}"
                 + (
                     ""
                     if fix == call
@@ -103,3 +114,15 @@ class DirectVmFlagsWrite(Rule):
                 ),
                 fix=fix,
             )
+
+
+def _what_it_checks(fix: str) -> str:
+    """What the suggested wrapper does about locking - vm_flags_init() does
+    nothing, and the message must not claim otherwise."""
+    if fix.startswith("vm_flags_init("):
+        return " (it takes and asserts no lock: right only for a vma nobody else can see yet, like this one)"
+    if fix.startswith(("vm_flags_set(", "vm_flags_clear(", "vm_flags_mod(")):
+        return " (it write-locks the vma with vma_start_write(), which asserts the mmap write lock)"
+    if fix.startswith("vm_flags_reset"):
+        return " (it asserts that the vma is write-locked: call vma_start_write() first where it is not)"
+    return ""

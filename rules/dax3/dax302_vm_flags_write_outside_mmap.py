@@ -1,11 +1,32 @@
-from daxlint.analysis.callgraph import ROLE_WHY, VMA_CLOSE, VMA_OPEN
-from daxlint.analysis.vmflags import INIT_WRAPPERS, may_write_vm_flags, model_for
+from daxlint.analysis.callgraph import FAULT, POST_MMAP, ROLE_WHY, VMA_CLOSE, VMA_OPEN
+from daxlint.analysis.dax import driver_source_files
+from daxlint.analysis.vmflags import INIT_WRAPPERS, may_call_flag_helper_after_mmap, may_write_vm_flags, model_of
 from daxlint.core.rule import Rule
 from daxlint.model import Severity
 
 # The vma's own ->open/->close run with the lock held for write (split, fork,
 # munmap before any downgrade): wrong place, but no data race.
 _WARNING_ROLES = frozenset({VMA_OPEN, VMA_CLOSE})
+
+
+def _dax_reason(ctx, model, w) -> str:
+    """DAX304's reason for the same change, when DAX304 runs too: one
+    finding that names both (DAX304 then stays quiet on it)."""
+    if "DAX304" not in ctx.enabled:
+        return ""
+    dep = model.dax_dependence(w)
+    if dep is None:
+        return ""
+    return (
+        f" It also depends on the DAX mode ('{dep.text}', DAX304): the DAX mode must be decided once, at mmap time, "
+        "and a mapping's flags must not follow a later mode change"
+    )
+
+
+# Where a flag-setting helper (remap_pfn_range() and kin) is reported: code
+# that holds the mmap lock only for read - fault handlers and post-mmap hooks
+# (read-locked code is reported wherever it is).
+HELPER_ROLES = frozenset({FAULT, POST_MMAP})
 
 
 class VmFlagsWriteOutsideMmap(Rule):
@@ -27,7 +48,22 @@ class VmFlagsWriteOutsideMmap(Rule):
 
     Helpers count as the role of whatever calls them *in the same file*: a
     helper called from `->mmap` is inside `->mmap`, one called from a fault
-    handler is in the fault path. Any version: before v6.3 these writes
+    handler is in the fault path. A function that is not static takes the
+    roles another file of its driver registers it in (`.fault = gru_fault`
+    in grufile.c for grumain.c's `gru_fault()`; the driver is the files the
+    directory's Makefile builds with it, see DAX201).
+
+    A change is a direct write, a `vm_flags_*()` call, `&vma->vm_flags`
+    handed to a function that writes through it (`ksm_madvise()`), or - in
+    fault handlers, post-mmap hooks and read-locked code - a call of a
+    helper that sets flags itself, as the kernel API catalog of the version
+    says: `remap_pfn_range()`, `io_remap_pfn_range()`, `vm_iomap_memory()`
+    and `remap_vmalloc_range*()` always (VM_IO | VM_PFNMAP | ..., on v6.3+
+    through `vm_flags_set()`, which asserts the write lock),
+    `vm_insert_page(s)()` and `vm_map_pages*()` unless the `->mmap` that
+    installs the handler set `VM_MIXEDMAP` first (a warning when that
+    `->mmap` is not in the file). When the change also depends on the DAX
+    mode, the finding says so and DAX304 does not repeat it. Any version: before v6.3 these writes
     compile but race; since v6.3 the wrappers' `mmap_assert_write_locked()`
     catches them at run time, this rule catches them at review time.
 
@@ -91,45 +127,59 @@ class VmFlagsWriteOutsideMmap(Rule):
     }
     ```
     If flags really must change later, take `mmap_write_lock()` around the
-    change (and re-check that the vma is still the one you mean).
+    change (and re-check that the vma is still the one you mean). A fault
+    handler maps with `vmf_insert_pfn()` / `vmf_insert_page()` (and
+    `huge_fault` for large pages), which change no flags, instead of
+    `remap_pfn_range()` - the fix vfio-pci took.
 
     ## References
     - Ross Zwisler, proposed `file_operations->post_mmap()` (25 Sep 2017, never merged)
     - Dan Williams, "dax: require 'struct page' for filesystem dax", 1 Oct 2017
     - bc292ab00f6c "mm: introduce vma->vm_flags wrapper functions" (v6.3)
     - Documentation/filesystems/locking.rst, vm_operations_struct: `fault`, `page_mkwrite`, `access` hold mmap_lock for read, `open` for write, `close` read or write
+    - Yan Zhao, "vfio/pci: take mmap write lock for io_remap_pfn_range" (8 May 2023): remap_pfn_range() from a fault handler trips vm_flags_set()'s lock assertion
     """
 
     id = "DAX302"
     name = "vm-flags-write-outside-mmap"
     severity = Severity.ERROR
     summary = "vm_flags changed outside ->mmap without the mmap write lock (fault, ioctl, open, post-mmap hook)"
-    tokens = (b"vm_flags",)
+    # vm_flags for the writes; the helpers' names (substrings cover
+    # io_remap_pfn_range, remap_pfn_range_notrack, vm_insert_pages, ...).
+    tokens = (b"vm_flags", b"remap_pfn_range", b"vm_iomap_memory", b"remap_vmalloc_range", b"vm_insert_page", b"vm_map_pages")
+
+    def context_files(self, path):
+        return driver_source_files(path)
 
     def could_match(self, data):
-        return may_write_vm_flags(data)
+        return may_write_vm_flags(data) or may_call_flag_helper_after_mmap(data)
 
     def check(self, ctx):
-        model = model_for(ctx.source, ctx.catalog)
+        model = model_of(ctx)
         for w in model.writes:
             if w.op in INIT_WRAPPERS or w.function is None or model.is_private_vma(w):
                 continue
             c = model.context(w)
             if c.locked:
                 continue
+            if w.kind == "helper":
+                self._helper(ctx, model, w, c)
+                continue
             fn = w.function_name
             what = w.what
             fix = "decide the flags once in ->mmap(), or take mmap_write_lock() around the change"
             if c.read_locked:
+                dax = _dax_reason(ctx, model, w)
                 ctx.report(
                     w.node,
-                    f"{what} in {fn}() after mmap_read_lock(): vm_flags may only change with the mmap lock held for write",
+                    f"{what} in {fn}() after mmap_read_lock(): vm_flags may only change with the mmap lock held for write{dax}",
                     fix="take mmap_write_lock() instead, or move the change into ->mmap()",
                 )
                 continue
             after = c.after_mmap
             if not after:
                 continue
+            dax = _dax_reason(ctx, model, w)
             first = after[0]
             severity = Severity.WARNING if all(x.role in _WARNING_ROLES for x in after) else Severity.ERROR
             also = ""
@@ -139,7 +189,51 @@ class VmFlagsWriteOutsideMmap(Rule):
             mmap_too = " It is called from ->mmap as well, but not only from there." if c.in_mmap else ""
             ctx.report(
                 w.node,
-                f"{what} in {fn}(), {ROLE_WHY[first.role]}: {first.describe()}{also}.{mmap_too}",
+                f"{what} in {fn}(), {ROLE_WHY[first.role]}: {first.describe()}{also}.{mmap_too}{dax}",
                 severity=severity,
-                fix=fix,
+                fix=fix if not dax else "decide the DAX-dependent flags once, in ->mmap()",
             )
+
+    @staticmethod
+    def _helper(ctx, model, w, c) -> None:
+        """A helper that sets flags itself (remap_pfn_range() and kin), called
+        where only the read lock is held: a fault handler or read-locked code."""
+        setter = w.setter
+        fn = w.function_name
+        how = (
+            "on v6.3+ it does so through vm_flags_set(), whose vma_start_write() asserts the mmap write lock"
+            if ctx.catalog.has_function("vm_flags_set")
+            else "a store under the read lock that races with concurrent faults and get_user_pages()"
+        )
+        fix = (
+            "set up the mapping in ->mmap(), or insert single pfns/pages from the fault handler with "
+            "vmf_insert_pfn()/vmf_insert_page(), which change no flags"
+        )
+        if c.read_locked:
+            ctx.report(w.node, f"{w.what} in {fn}() after mmap_read_lock(): {how}", fix=fix)
+            return
+        # ->access runs under the read lock too, but takes no struct vm_fault
+        # and maps nothing: helpers are looked for in the other fault handlers.
+        faults = [x for x in c.contexts if x.role in HELPER_ROLES and not (x.registration and x.registration.member == "access")]
+        if not faults:
+            return
+        first = faults[0]
+        severity, confidence, condition = Severity.ERROR, None, ""
+        if not setter.always:
+            # vm_insert_page() and kin set VM_MIXEDMAP only when ->mmap did not.
+            preset = model.mmap_sets_flags(first.registration, frozenset(setter.unless_set)) if first.registration else None
+            flags = " | ".join(setter.unless_set)
+            if preset:
+                return
+            if preset is None:
+                severity, confidence = Severity.WARNING, "medium"
+                condition = f"; it changes the flags unless the ->mmap that installs the handler set {flags} first (not in this file)"
+            else:
+                condition = f"; the ->mmap that installs the handler does not set {flags} first"
+        ctx.report(
+            w.node,
+            f"{w.what} in {fn}(), {ROLE_WHY[first.role]}: {first.describe()}{condition}; {how}",
+            severity=severity,
+            fix=fix,
+            confidence=confidence,
+        )

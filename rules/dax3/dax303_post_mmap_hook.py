@@ -1,9 +1,10 @@
 import re
 
 from daxlint.analysis.callgraph import POST_MMAP
+from daxlint.analysis.dax import driver_source_files
 from daxlint.analysis.flow import exclusive_branches
 from daxlint.analysis.locate import identifier_nodes
-from daxlint.analysis.vmflags import INIT_WRAPPERS, may_write_vm_flags, model_for
+from daxlint.analysis.vmflags import INIT_WRAPPERS, may_write_vm_flags, model_of
 from daxlint.core.rule import Rule
 from daxlint.core.syntax import declarator_name, parent_of, text
 from daxlint.model import Severity
@@ -73,12 +74,15 @@ class PostMmapHook(Rule):
     summary = "A hook that rewrites vm_flags after ->mmap() (post_mmap, or a stacked ->mmap overriding the lower file)"
     tokens = (b"post_mmap", b"call_mmap", b"vfs_mmap", b"->mmap(")
 
+    def context_files(self, path):
+        return driver_source_files(path)
+
     def could_match(self, data):
         # A post_mmap member, or a vm_flags write after a nested ->mmap().
         return b"post_mmap" in data or may_write_vm_flags(data)
 
     def check(self, ctx):
-        model = model_for(ctx.source, ctx.catalog)
+        model = model_of(ctx)
         if b"post_mmap" in ctx.source.data:
             self._post_mmap_members(ctx, model)
         self._writes_after_nested_mmap(ctx, model)
@@ -119,7 +123,7 @@ class PostMmapHook(Rule):
 
     def _writes_after_nested_mmap(self, ctx, model):
         for w in model.writes:
-            if w.function is None or w.op in INIT_WRAPPERS:
+            if w.function is None or w.op in INIT_WRAPPERS or w.kind == "helper":
                 continue
             c = model.context(w)
             if not c.in_mmap:

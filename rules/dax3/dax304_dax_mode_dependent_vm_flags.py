@@ -1,7 +1,8 @@
 import re
 
 from daxlint.analysis.callgraph import ROLE_WHY
-from daxlint.analysis.vmflags import DAX_PREDICATE_BYTES_RE, INIT_WRAPPERS, may_write_vm_flags, model_for
+from daxlint.analysis.dax import driver_source_files
+from daxlint.analysis.vmflags import DAX_PREDICATE_BYTES_RE, INIT_WRAPPERS, may_write_vm_flags, model_of
 from daxlint.core.rule import Rule
 from daxlint.model import Severity
 
@@ -18,7 +19,8 @@ class DaxModeDependentVmFlags(Rule):
     Flags a change of `vma->vm_flags` (direct or through a `vm_flags_*()`
     wrapper) that depends on the DAX mode - it sits under a condition on
     `IS_DAX()`, `S_DAX`, `vma_is_dax()`, a per-file DAX flag
-    (`FS_XFLAG_DAX`, `*_DAX_FL`), a local computed from one of them, or
+    (`FS_XFLAG_DAX`, `*_DAX_FL`), a local computed from one of them, a
+    small helper of the file that only returns such a test, or
     behind an early `if (!IS_DAX(inode)) return ...;` - when it happens
     anywhere but in `->mmap`:
 
@@ -30,6 +32,11 @@ class DaxModeDependentVmFlags(Rule):
       whether the write runs (medium confidence: such a function, e.g. one
       that walks `mapping->i_mmap` when an inode's DAX flag is changed, is
       the post-mmap fix-up the DAX policy forbids).
+
+    When DAX302 runs too and reports the same change (after `->mmap`
+    without the write lock), the two are one finding: DAX302's, whose
+    message names the DAX dependence; this rule then stays quiet on it
+    (suppress it with `daxlint: ignore[DAX302]`).
 
     Not findings:
     - deciding once inside `->mmap` or a helper it calls - ext4 and xfs set
@@ -89,17 +96,22 @@ class DaxModeDependentVmFlags(Rule):
     # DAX301/302 use, so running the family together parses no extra file.)
     tokens = (b"vm_flags",)
 
+    def context_files(self, path):
+        return driver_source_files(path)
+
     def could_match(self, data):
         return may_write_vm_flags(data) and DAX_PREDICATE_BYTES_RE.search(data) is not None
 
     def check(self, ctx):
-        model = model_for(ctx.source, ctx.catalog)
+        model = model_of(ctx)
         for w in model.writes:
-            if w.op in INIT_WRAPPERS or w.function is None or model.is_private_vma(w):
+            if w.op in INIT_WRAPPERS or w.function is None or w.kind == "helper" or model.is_private_vma(w):
                 continue
             dep = model.dax_dependence(w)
             if dep is None:
                 continue
+            if "DAX302" in ctx.enabled and model.reported_after_mmap(w):
+                continue  # DAX302's finding on this change names the DAX dependence too
             c = model.context(w)
             after = c.after_mmap
             cond = dep.text

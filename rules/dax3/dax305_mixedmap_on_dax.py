@@ -1,11 +1,12 @@
 import re
 
 from daxlint.analysis.callgraph import FAULT
+from daxlint.analysis.dax import driver_source_files
 from daxlint.analysis.flow import exclusive_branches
 from daxlint.analysis.locate import identifier_nodes
-from daxlint.analysis.vmflags import may_write_vm_flags, model_for
+from daxlint.analysis.vmflags import initialized_variable, may_write_vm_flags, model_of
 from daxlint.core.rule import Rule
-from daxlint.core.syntax import function_name, parent_of, text
+from daxlint.core.syntax import function_name, text
 from daxlint.model import Severity
 from daxlint.version import KernelVersion
 
@@ -33,7 +34,7 @@ class MixedmapOnDax(Rule):
     ## What it does
     Warns when `VM_MIXEDMAP` is set (`vma->vm_flags |= VM_MIXEDMAP`,
     `vm_flags_set(vma, ... VM_MIXEDMAP ...)`, `vm_flags_mod()` or a reset
-    that includes it) on a mapping that is fs-dax or device-dax by the
+    that includes it, directly or through a local holding the flags) on a mapping that is fs-dax or device-dax by the
     file's own evidence:
 
     - the write runs only for DAX files - under `if (IS_DAX(inode))`,
@@ -92,16 +93,19 @@ class MixedmapOnDax(Rule):
     tokens = (b"VM_MIXEDMAP",)
     version_thresholds = (FIRST_VERSION,)
 
+    def context_files(self, path):
+        return driver_source_files(path)
+
     def could_match(self, data):
         return may_write_vm_flags(data)
 
     def check(self, ctx):
         if ctx.version < FIRST_VERSION:
             return
-        model = model_for(ctx.source, ctx.catalog)
+        model = model_of(ctx)
         dax_ops: dict[str, str] | None = None
         for w in model.writes:
-            if MIXEDMAP not in w.set_flags or w.function is None:
+            if MIXEDMAP not in w.set_flags or w.function is None or w.kind == "helper":
                 continue
             dep = model.dax_dependence(w, MIXEDMAP)
             if dep is not None and dep.polarity < 0:
@@ -140,25 +144,13 @@ def _dax_vm_ops(model) -> dict[str, str]:
     for reg in graph.registrations:
         if reg.role != FAULT or reg.node.type != "initializer_pair":
             continue
-        variable = _initialized_variable(reg.node)
+        variable = initialized_variable(reg.node)
         if variable is None:
             continue
         for name, ctxs in graph.contexts().items():
             if name in dax_functions and any(c.role == FAULT and c.entry == reg.function for c in ctxs):
                 out.setdefault(variable, f"{reg.function}() reaches {dax_functions[name]}()")
     return out
-
-
-def _initialized_variable(pair):
-    n = parent_of(pair)
-    while n is not None and n.type == "initializer_list":
-        n = parent_of(n)
-    if n is None or n.type != "init_declarator":
-        return None
-    d = n.child_by_field_name("declarator")
-    while d is not None and d.type != "identifier":
-        d = d.child_by_field_name("declarator")
-    return text(d) if d is not None else None
 
 
 def _installs_dax_vm_ops(w, dax_ops: dict[str, str]) -> str | None:

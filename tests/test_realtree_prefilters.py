@@ -1,0 +1,51 @@
+"""Rules decline files on their bytes before anything is parsed
+(``Rule.could_match``). On whole Debian trees, every file where a rule's
+``check()`` reports something must pass its byte test - run here on every
+file holding one of the rule's tokens, with the byte test bypassed - or the
+rule would lose findings for speed."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from conftest import kernel_tree_or_skip
+from daxlint.core.kernel import KernelContext
+from daxlint.core.registry import select_rules
+from daxlint.core.rule import RuleContext
+from daxlint.core.source import SourceFile
+from daxlint.version import KernelVersion
+
+# The rules whose byte test is more than their tokens.
+RULES = ["DAX103", "DAX302", "DAX303", "DAX304", "DAX305"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("version,as_version", [("6.1", "6.1"), ("6.1", "6.3"), ("6.12", "6.12")])
+def test_byte_tests_keep_every_finding(version, as_version):
+    tree = kernel_tree_or_skip(version)
+    kernel = KernelContext(tree, KernelVersion.parse(as_version), "flag")
+    rules = [cls() for cls in select_rules(RULES)]
+    missed, reported, declined = [], set(), 0
+    for dirpath, _dirs, names in os.walk(tree):
+        for name in names:
+            if not name.endswith((".c", ".h")):
+                continue
+            path = os.path.join(dirpath, name)
+            with open(path, "rb") as fh:
+                data = fh.read()
+            for rule in rules:
+                if not any(t in data for t in rule.tokens):
+                    continue
+                ctx = RuleContext(rule, SourceFile(path, data), kernel, path)
+                rule.check(ctx)
+                passes = rule.could_match(data)
+                declined += not passes
+                if ctx.findings:
+                    reported.add(rule.id)
+                    if not passes:
+                        missed.append(f"{rule.id} {os.path.relpath(path, tree)}:{ctx.findings[0].line}")
+    assert not missed
+    assert declined > 100  # the byte tests do decline files
+    assert "DAX302" in reported  # gru_fault, on every tree
