@@ -29,6 +29,7 @@ _COMMANDS = {
     "check": lambda: _module("check").command,
     "corpus": lambda: _module("corpus").command,
     "explain": lambda: _module("rules").explain_command,
+    "hook": lambda: _module("hook").command,
     "kbuild": lambda: _module("kbuild").command,
     "patch": lambda: _module("patch").command,
     "rules": lambda: _module("rules").rules_command,
