@@ -89,13 +89,17 @@ def b4(repo: Path, env: dict, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([B4, *args], cwd=repo, env=env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
 
 
-def test_b4_prep_check_shows_daxlint_findings_per_patch(tmp_path, b4_env):
+@pytest.mark.parametrize("where", ["git config", ".b4-config"])
+def test_b4_prep_check_shows_daxlint_findings_per_patch(tmp_path, b4_env, where):
     repo = kernel_repo(tmp_path, b4_env)
     proc = b4(repo, b4_env, "prep", "-n", "daxtest")
     assert proc.returncode == 0, proc.stderr
     commit_change(repo, b4_env, "vm_flags_set(vma, VM_IO);", "dax: foo: mark the mapping VM_IO")
     commit_change(repo, b4_env, "vma->vm_flags |= VM_DONTEXPAND;", "dax: foo: do not let the mapping grow")
-    git(repo, b4_env, "config", "b4.prep-perpatch-check-cmd", CHECK)
+    if where == "git config":
+        git(repo, b4_env, "config", "b4.prep-perpatch-check-cmd", CHECK)
+    else:  # the README's form; b4 reads it from the work tree, tracked or not
+        (repo / ".b4-config").write_text(f"[b4]\n    prep-perpatch-check-cmd = {CHECK}\n")
 
     proc = b4(repo, b4_env, "prep", "--check")
     assert proc.returncode == 0, proc.stderr  # b4 reports, it does not fail
