@@ -12,7 +12,7 @@ import click
 HOOKS = ("sendemail-validate",)
 
 
-@click.command("hook")
+@click.command("hook", short_help="Print a git hook daxlint ships (sendemail-validate).")
 @click.argument("name", type=click.Choice(HOOKS))
 def command(name: str) -> int:
     """Print the git hook NAME, running this daxlint installation:

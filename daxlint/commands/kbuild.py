@@ -25,7 +25,13 @@ class _CompilerCommandLine(click.Command):
         return []
 
 
-@click.command("kbuild", cls=_CompilerCommandLine, add_help_option=False, short_help="The checker for Kbuild's C=1/C=2 (as sparse).")
+@click.command(
+    "kbuild",
+    cls=_CompilerCommandLine,
+    add_help_option=False,
+    options_metavar="[OPTIONS] [COMPILER FLAGS] FILE.c",
+    short_help="The checker for Kbuild's C=1/C=2 (as sparse).",
+)
 def command(args: list[str]) -> int:
     """Check one C file the way Kbuild runs sparse, with this build's
     kernel version, configuration and macros:
