@@ -229,6 +229,7 @@ def check_file(engine: Engine, display: str, abspath: str) -> Report:
     finally:
         if cache is not None:
             cache.close()
+            report.notes.extend(cache.notes)
     ignored = engine.per_file_ignores(display)
     report.findings = [f for f in res.findings if not (ignored and rule_matches(f.rule_id, ignored))]
     report.skipped = list(res.skipped)

@@ -93,11 +93,11 @@ def render_series(
     patches; ``summary=False`` drops every ``total:`` line; ``mailback``
     prints nothing for a clean patch; ``showfile`` gives the patched
     file's positions instead of the input's (see _one()). Input with no
-    patch at all (a cover letter or a reply given alone) prints its notes
-    unless quiet or mailback."""
+    patch at all (a cover letter or a reply given alone) prints its notes,
+    except with ``mailback`` (checkpatch is silent there too)."""
     out: list[str] = []
     quiet = quiet or terse
-    if not patches and not (quiet or mailback):
+    if not patches and not mailback:
         out += [f"NOTE: {printable(note)}" for note in report.notes]
     shown = [p for p in patches if not mailback or any(f.patch == p["index"] for f in report.findings)]
     many = len(shown) > 1

@@ -7,6 +7,7 @@ a warning unless the build asked for errors (``-Wsparse-error``,
 from __future__ import annotations
 
 from daxlint.model import Report, Severity
+from daxlint.output.escape import printable
 
 
 def level(severity: Severity, fail_on: Severity | None) -> str:
@@ -20,9 +21,15 @@ def render(report: Report, fail_on: Severity | None = None) -> str:
     """One line a finding, then a line for each file that could not be
     analysed (an error when the build asked for errors: what was not looked
     at cannot be vouched for) and each note."""
-    out = [f"{f.path}:{f.line}:{f.column}: {level(f.severity, fail_on)}: [{f.rule_id}] {f.message}" for f in report.findings]
+    out = [
+        f"{printable(f.path)}:{f.line}:{f.column}: {level(f.severity, fail_on)}: [{f.rule_id}] {printable(f.message)}"
+        for f in report.findings
+    ]
     problem = "error" if fail_on is not None else "warning"
-    out += [f"{s.path}: {problem}: daxlint: not checked: {s.reason}" for s in report.skipped]
-    out += [f"{e.path}: {problem}: daxlint: internal error in {e.rule_id or 'daxlint'}: {e.message}" for e in report.errors]
-    out += [f"daxlint: note: {note}" for note in report.notes]
+    out += [f"{printable(s.path)}: {problem}: daxlint: not checked: {printable(s.reason)}" for s in report.skipped]
+    out += [
+        f"{printable(e.path)}: {problem}: daxlint: internal error in {e.rule_id or 'daxlint'}: {printable(e.message)}"
+        for e in report.errors
+    ]
+    out += [f"daxlint: note: {printable(note)}" for note in report.notes]
     return "".join(line + "\n" for line in out)
