@@ -1,23 +1,51 @@
 """The ``daxlint`` command line: a thin layer over the library.
 
-Subcommands live in daxlint/commands/, one module each; this file adds each
-of them to the group. Every error a user can cause ends as one line on
-stderr and exit status 2."""
+Subcommands live in daxlint/commands/, one module each; this file names
+them. A command's module is imported only when that command runs (or for
+``--help``): ``daxlint kbuild`` runs once per compiled file and must not
+pay for git, the audit store or the renderers it never uses. Every error a
+user can cause ends as one line on stderr and exit status 2."""
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 
 import click
 
 from daxlint import __version__
-from daxlint.commands import audit, check, corpus, patch, rules
 from daxlint.errors import EXIT_ERROR
 from daxlint.output.escape import printable
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _module(name: str):
+    return importlib.import_module(f"daxlint.commands.{name}")
+
+
+# name -> the command object, loaded on first use
+_COMMANDS = {
+    "audit": lambda: _module("audit").command,
+    "check": lambda: _module("check").command,
+    "corpus": lambda: _module("corpus").command,
+    "explain": lambda: _module("rules").explain_command,
+    "hook": lambda: _module("hook").command,
+    "kbuild": lambda: _module("kbuild").command,
+    "patch": lambda: _module("patch").command,
+    "rules": lambda: _module("rules").rules_command,
+}
+
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(_COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        load = _COMMANDS.get(cmd_name)
+        return load() if load is not None else None
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", "-V", prog_name="daxlint")
 def cli() -> None:
     """daxlint - enforce the Linux kernel's DAX policy on C code and patches.
@@ -27,10 +55,6 @@ def cli() -> None:
     DAX2xx  DAX devices without ZONE_DEVICE / struct page backing
     DAX3xx  unsafe vm_flags manipulation
     """
-
-
-for _command in (audit.command, check.command, corpus.command, patch.command, rules.rules_command, rules.explain_command):
-    cli.add_command(_command)
 
 
 def main(argv: list[str] | None = None) -> None:

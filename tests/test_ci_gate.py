@@ -187,6 +187,26 @@ def test_diff_bad_revision_and_not_a_repository(repo, tmp_path):
     assert "not inside a git work tree" in only_line(err)
 
 
+def test_diff_head_before_the_first_commit(tmp_path):
+    """--diff HEAD in a repository without commits (the pre-commit hook on
+    a first commit): every line is new; another revision is still unknown."""
+    root = tmp_path / "linux"
+    write(root, "Makefile", "VERSION = 6\nPATCHLEVEL = 3\n")
+    write(root, "drivers/misc/staged.c", mmap_fn("staged_mmap"))
+    write(root, "drivers/misc/untracked.c", mmap_fn("untracked_mmap"))
+    write(root, "drivers/misc/ignored.c", mmap_fn("ignored_mmap"))
+    write(root, ".gitignore", "ignored.c\n")
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "Makefile", "drivers/misc/staged.c")
+    rc, out, err = run_daxlint("check", "--format", "json", "--diff", "HEAD", ".", cwd=root)
+    assert rc == 1, err
+    assert findings_of(out) == [("DAX301", "drivers/misc/staged.c", 3), ("DAX301", "drivers/misc/untracked.c", 3)]
+    rc, out, err = run_daxlint("check", "--diff", "HEAD", "drivers/misc/staged.c", cwd=root)
+    assert rc == 1 and "--diff HEAD (no commit yet: every line is new): 1 changed file" in out
+    rc, _, err = run_daxlint("check", "--diff", "main~1", ".", cwd=root)
+    assert rc == 2 and "unknown git revision 'main~1'" in only_line(err)
+
+
 def test_diff_never_touches_the_repository(repo):
     write(repo, "drivers/misc/new.c", mmap_fn("new_mmap"))
     before = (git(repo, "status", "--porcelain"), (repo / ".git" / "index").read_bytes())
@@ -614,8 +634,11 @@ def test_pre_commit_hook_definition():
     hooks = _load_yaml(".pre-commit-hooks.yaml")
     [hook] = hooks
     assert hook["id"] == "daxlint" and hook["language"] == "python"
-    assert hook["entry"].split()[:2] == ["daxlint", "check"]
-    assert "c" in hook["types"]
+    assert hook["entry"].split() == ["daxlint", "check", "--diff", "HEAD"]
+    # C sources, headers and Kconfig files (tests/test_precommit.py runs the real pre-commit)
+    files = re.compile(hook["files"])
+    assert all(files.search(p) for p in ("drivers/dax/bus.c", "include/linux/dax.h", "drivers/dax/Kconfig", "Kconfig.debug"))
+    assert not any(files.search(p) for p in ("arch/x86/entry/entry_64.S", "drivers/dax/Makefile", "Kconfig/x.txt"))
     # pre-commit appends the staged file names to the entry.
     pyproject = (REPO / "pyproject.toml").read_text()
     assert re.search(r'^daxlint = "daxlint\.cli:main"$', pyproject, re.M)

@@ -695,7 +695,7 @@ def test_git_send_email_validate_hook(tmp_path):
         tmp_path, {"drivers/dax/ok.c": clean, "drivers/dax/foo.c": DIRECT_WRITE, "drivers/dax/bar.c": "int bar;\n"}
     )
     hook = repo / ".git" / "hooks" / "sendemail-validate"
-    hook.write_text(f'#!/bin/sh\nexec {sys.executable} -m daxlint patch --format checkpatch --terse "$1"\n')
+    hook.write_text(f'#!/bin/sh\nexec {sys.executable} -m daxlint patch --format checkpatch --terse --showfile "$1"\n')
     hook.chmod(0o755)
 
     def send(files):
@@ -735,7 +735,11 @@ def test_b4_prep_check(tmp_path):
         r.write(path, text)
         for git_args in (["add", path], ["commit", "-q", "-s", "-m", subject]):
             subprocess.run(["git", *git_args], cwd=r.path, env=env, check=True, capture_output=True)
-    r.git("config", "b4.prep-perpatch-check-cmd", f"{sys.executable} -m daxlint patch --kernel-version 6.3 --format checkpatch --terse -")
+    r.git(
+        "config",
+        "b4.prep-perpatch-check-cmd",
+        f"{sys.executable} -m daxlint patch --kernel-version 6.3 --format checkpatch --terse --showfile -",
+    )
     res = b4_run("prep", "--check", "--no-cache")
     text = re.sub(r"\x1b\[[0-9;]*m", "", res.stdout + res.stderr)
     assert "drivers/dax/foo.c:3: ERROR:DAX301:" in text, text

@@ -266,7 +266,7 @@ def test_checkpatch_format(series):
 
 def test_checkpatch_terse(series):
     rc, out, _ = run_daxlint(
-        "patch", str(series["mbox"]), "--kernel-version", "6.3", "--select", "DAX1,DAX3", "--format", "checkpatch", "--terse"
+        "patch", str(series["mbox"]), "--kernel-version", "6.3", "--select", "DAX1,DAX3", "--format", "checkpatch", "--terse", "--showfile"
     )
     lines = [ln for ln in out.splitlines() if not ln.startswith("total:")]
     assert lines[0].startswith("drivers/dax/mmap.c:6: ERROR:DAX301: ")
@@ -275,6 +275,57 @@ def test_checkpatch_terse(series):
     assert len(lines) == 3
     # patch 4 is clean: quiet, no total for it
     assert len(re.findall(r"^total:", out, re.M)) == 3
+
+
+def test_checkpatch_terse_positions_in_the_input(series):
+    """Without --showfile, checkpatch's terse lines give the input's name
+    and the line of the patch in it (an editor's compile mode opens the
+    mail there); "-" for standard input."""
+    mbox = series["mbox"]
+    args = ("--kernel-version", "6.3", "--select", "DAX3", "--terse")  # --terse alone picks the checkpatch format
+    _rc, out, _ = run_daxlint("patch", str(mbox), *args)
+    n = patch_line_of(mbox, "DAX301")
+    assert out.splitlines()[0].startswith(f"{mbox}:{n}: ERROR:DAX301: direct write")
+    _rc, out, _ = run_daxlint("patch", "-", *args, stdin=mbox.read_text())
+    assert out.splitlines()[0].startswith(f"-:{n}: ERROR:DAX301: direct write")
+
+
+def test_checkpatch_output_options(series):
+    """checkpatch.pl's -q, --no-summary, --mailback and --showfile, which b4
+    and scripts pass to a per-patch check command."""
+    files = series["files"]
+    args = ("--kernel-version", "6.3", "--select", "DAX1,DAX3")
+    # --mailback: a clean patch prints nothing (and passes)
+    assert run_daxlint("patch", str(files[3]), *args, "--mailback") == (0, "", "")
+    rc, out, _ = run_daxlint("patch", str(files[0]), *args, "--mailback")
+    assert rc == 1 and "ERROR:DAX301:" in out
+    # ... and in a series, only the patches with findings have a section
+    _rc, out, _ = run_daxlint("patch", *map(str, files), *args, "--mailback")
+    assert str(files[3]) not in out and str(files[0]) in out
+    # -q: no verdicts or notes, and no total for the clean patch
+    _rc, out, _ = run_daxlint("patch", *map(str, files), *args, "-q")
+    assert "DAX policy problems" not in out and "NOTE:" not in out
+    assert len(re.findall(r"^total: ", out, re.M)) == 3
+    # --no-summary: no total line at all
+    _rc, out, _ = run_daxlint("patch", *map(str, files), *args, "--no-summary")
+    assert "total:" not in out and f"{files[3]} has no obvious DAX policy problems." in out
+    # --showfile: the patched file's position leads, the #N: FILE: line goes
+    _rc, out, _ = run_daxlint("patch", str(files[0]), *args, "--showfile", "--no-summary")
+    assert out.startswith("drivers/dax/mmap.c:6: ERROR:DAX301: direct write '|=' to vma->vm_flags")
+    assert "\n+\tvma->vm_flags |= VM_IO | VM_DONTEXPAND;\n" in out and "FILE:" not in out
+    # b4's command line: one line per finding, nothing else
+    rc, out, err = run_daxlint(
+        "patch", "-q", "--terse", "--no-summary", "--mailback", "--showfile", "-", *args, stdin=series["mbox"].read_text()
+    )
+    assert rc == 1 and err == ""
+    assert [ln.split(": ", 2)[:2] for ln in out.splitlines()] == [
+        ["drivers/dax/mmap.c:6", "ERROR:DAX301"],
+        ["drivers/dax/bus.c:17", "WARNING:DAX101"],
+        ["drivers/dax/new_name.c:17", "ERROR:DAX301"],
+    ]
+    # --format wins over the checkpatch options' choice
+    rc, out, _ = run_daxlint("patch", str(files[0]), *args, "--terse", "--format", "json")
+    assert json.loads(out)["findings"][0]["rule_id"] == "DAX301"
 
 
 @pytest.mark.parametrize("fmt", ["text", "sarif", "github"])

@@ -25,6 +25,11 @@ from daxlint.patch.series import checkout_for, make_series
 from daxlint.sources.git import open_repository
 
 
+def _default(ctx: click.Context, name: str) -> bool:
+    """Whether option ``name`` was left at its default."""
+    return ctx.get_parameter_source(name) in (click.core.ParameterSource.DEFAULT, None)
+
+
 @click.command("patch")
 @click.argument("files", nargs=-1, type=str)
 @click.option(
@@ -49,7 +54,17 @@ from daxlint.sources.git import open_repository
 )
 @selection_options
 @output_options
-@click.option("--terse", is_flag=True, help="checkpatch format: one line per finding.")
+@click.option("--terse", is_flag=True, help="checkpatch format: one line per finding (implies -q).")
+@click.option("--quiet", "-q", is_flag=True, help="checkpatch format: no notes and verdicts, no total line for a clean patch.")
+@click.option(
+    "--summary/--no-summary",
+    default=True,
+    help="checkpatch format: each patch's 'total:' line (b4 counts it as a warning: use --no-summary there).",
+)
+@click.option("--mailback", is_flag=True, help="checkpatch format: print nothing for a clean patch.")
+@click.option(
+    "--showfile", is_flag=True, help="checkpatch format: positions in the patched files (drivers/dax/foo.c:6:), not in the input (-:12:)."
+)
 @user_errors
 def command(
     files,
@@ -68,6 +83,10 @@ def command(
     fail_on,
     strict,
     terse,
+    quiet,
+    summary,
+    mailback,
+    showfile,
 ):
     """Check a patch series: FILE is an mbox, a git format-patch file or a
     diff; '-' reads standard input.
@@ -79,7 +98,15 @@ def command(
     be; elsewhere, or with --no-tree, the rules see each patch's hunks and
     their context only. A mail without a diff (a cover letter, a reply) is
     a note and exits 0, so the command can serve as a mail hook.
+
+    checkpatch.pl's output options (-q, --terse, --no-summary, --mailback,
+    --showfile) choose --format checkpatch unless --format is given, so
+    daxlint can stand where b4 and scripts run checkpatch:
+    daxlint patch -q --terse --no-summary --mailback --showfile -
     """
+    style = {"quiet": quiet, "summary": summary, "mailback": mailback, "showfile": showfile}
+    if (terse or quiet or not summary or mailback or showfile) and _default(click.get_current_context(), "fmt"):
+        fmt = "checkpatch"
     if git_range and files:
         raise UserError("give patch files or --git RANGE, not both")
     if not git_range and not files:
@@ -130,5 +157,5 @@ def command(
     report.notes[:0] = notes
     patch_info = [o.as_dict() for o in result.outcomes]
     extra = {"mode": mode, "tree": tree_info, "patches": patch_info, "lines_checked": result.lines_checked}
-    emit(report, fmt, output, terse=terse, extra=extra, patches=patch_info, lines_checked=result.lines_checked)
+    emit(report, fmt, output, terse=terse, extra=extra, patches=patch_info, lines_checked=result.lines_checked, patch_style=style)
     return exit_status(report, fail_on, exit_zero, strict)

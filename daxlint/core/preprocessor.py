@@ -536,7 +536,8 @@ def blank(data: bytes, spans: Iterable[tuple[int, int]]) -> bytes:
 def version_macros(version: KernelVersion, sublevel: int | None) -> dict[str, tuple[object, object]]:
     """LINUX_VERSION_CODE and friends for a build of ``version``."""
     base = kernel_version_code(version.major, version.minor, 0)
-    code = base + sublevel if sublevel is not None else Interval(base, base + 255)
+    # The code's sublevel saturates at 255 (4.9.337 is KERNEL_VERSION(4, 9, 255)); the field is exact.
+    code = base + min(sublevel, 255) if sublevel is not None else Interval(base, base + 255)
     return {
         "LINUX_VERSION_CODE": (True, code),
         "LINUX_VERSION_MAJOR": (True, version.major),

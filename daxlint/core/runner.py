@@ -196,3 +196,44 @@ def _worker(batch: list[tuple[str, str]]):
 
 def _cache_file(override: str | None) -> Path:
     return Path(override) if override else cache_dir() / "results-v2.sqlite"
+
+
+def check_file(engine: Engine, display: str, abspath: str) -> Report:
+    """One file, the way a compiler wrapper is asked about it (``daxlint
+    kbuild``: one process per compiled file, several at once under make
+    -j). The result cache is asked by content hash alone - a tree walk's
+    stat table would cost more to load than the file does to hash - and
+    holds what the verdict read, so a cached result stands only while
+    those files are unchanged."""
+    report = Report()
+    report.kernel_version = engine.kernel.version_label
+    report.files_checked = 1
+    data, why, _st = read_source_stat(abspath, engine.options.max_bytes, SCAN_LIMIT_BYTES)
+    cache = key = None
+    if engine.options.use_cache and data is not None and why is None:
+        try:
+            cache = ResultCache(_cache_file(engine.options.cache_path))
+        except Exception as e:  # an unwritable cache dir must not stop a check
+            report.notes.append(f"cache disabled: {e}")
+    try:
+        res = None
+        if cache is not None:
+            key = cache_key(key_prefix(engine), hashlib.sha1(data).hexdigest(), display)
+            hit = cache.get(key)
+            if hit is not None and _context_unchanged(engine, hit.context, {}):
+                res = hit
+        if res is None:
+            res = engine.analyze_read(display, abspath, data, why)
+            if cache is not None and not res.errors:
+                cache.put(key, abspath, None, "", res)
+    finally:
+        if cache is not None:
+            cache.close()
+            report.notes.extend(cache.notes)
+    ignored = engine.per_file_ignores(display)
+    report.findings = [f for f in res.findings if not (ignored and rule_matches(f.rule_id, ignored))]
+    report.skipped = list(res.skipped)
+    report.errors = list(res.errors)
+    report.files_parsed = int(res.parsed)
+    report.sort()
+    return report

@@ -68,8 +68,9 @@ class DiffScope:
 
     def describe(self, hidden: int) -> str:
         n = len(self.changed)
+        since = self.commit[:12] or "no commit yet: every line is new"
         return (
-            f"--diff {self.base} ({self.commit[:12]}): {n} changed file{'s' if n != 1 else ''}; "
+            f"--diff {self.base} ({since}): {n} changed file{'s' if n != 1 else ''}; "
             f"{hidden} finding{'s' if hidden != 1 else ''} on unchanged lines not shown"
         )
 
@@ -158,6 +159,24 @@ def _parse_diff(text: str, root: str) -> tuple[dict[str, ChangedFile], list[str]
     return changed, deleted
 
 
+def _unborn_head(root: str) -> bool:
+    """Whether HEAD names a branch that has no commit yet."""
+    if run_git(["rev-parse", "--verify", "--quiet", "HEAD"], cwd=root, purpose="--diff").returncode == 0:
+        return False
+    return run_git(["symbolic-ref", "--quiet", "HEAD"], cwd=root, purpose="--diff").returncode == 0
+
+
+def _all_files(specs: list[str], root: str) -> dict[str, ChangedFile]:
+    """Every file under ``specs`` git knows of or would add, as wholly new."""
+    proc = run_git(
+        ["--literal-pathspecs", "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", *specs], cwd=root, purpose="--diff"
+    )
+    if proc.returncode != 0:
+        raise GitDiffError(f"--diff: git ls-files failed: {first_line(proc.stderr)}")
+    names = {n for n in proc.stdout.decode("utf-8", "surrogateescape").split("\0") if n}
+    return {os.path.join(root, n): ChangedFile(os.path.join(root, n), None) for n in sorted(names)}
+
+
 def changed_since(base: str, paths: list[str]) -> DiffScope:
     """Changed lines since ``base`` of the files under ``paths`` (which must
     all be in one git work tree)."""
@@ -169,8 +188,12 @@ def changed_since(base: str, paths: list[str]) -> DiffScope:
     for p in paths[1:]:
         if repository_root(p) != root:
             raise GitDiffError(f"--diff: {p} is not in the same git repository as {paths[0]}")
-    commit = resolve_revision(base, root)
     specs = _pathspecs(paths, root)
+    if base == "HEAD" and _unborn_head(root):
+        # No commit yet (a repository's first commit, as a pre-commit hook
+        # sees it): every line of every file is new.
+        return DiffScope(base=base, commit="", root=root, changed=_all_files(specs, root), user_paths=list(paths))
+    commit = resolve_revision(base, root)
     proc = run_git(
         [
             "--literal-pathspecs",

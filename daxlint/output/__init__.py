@@ -24,5 +24,6 @@ def render(report, fmt: str, **kw) -> str:
             show_types=kw.get("show_types", True),
             lines_checked=kw.get("lines_checked"),
             patches=kw.get("patches"),
+            patch_style=kw.get("patch_style"),
         )
     raise ValueError(f"unknown format {fmt!r}")

@@ -14,14 +14,22 @@ from daxlint.version import short_versions
 _LEVEL = {Severity.ERROR: "ERROR", Severity.WARNING: "WARNING", Severity.INFO: "CHECK"}
 
 
-def _one(f, terse: bool, show_types: bool, checked: str | None = None) -> list[str]:
+def _one(f, terse: bool, show_types: bool, checked: str | None = None, input_name: str | None = None, showfile: bool = False) -> list[str]:
+    """One finding. In patch mode checkpatch gives positions in its input
+    (``input_name``: ``-`` for standard input, or the mail file), so a terse
+    line starts ``-:12:``; with ``showfile`` both forms start with the
+    patched file's position and the ``#N: FILE:`` line goes."""
     kind = f"{_LEVEL[f.severity]}:{f.rule_id}:" if show_types else f"{_LEVEL[f.severity]}:"
     path, message = printable(f.path), printable(f.message + short_versions(f.versions, checked))
     hint = fix_hint(f)
-    if terse:
-        return [f"{path}:{f.line}: {kind} {message}" + (f" (fix: {printable(hint)})" if hint else "")]
     lineno = f.patch_line if getattr(f, "patch_line", None) else f.line
-    out = [f"{kind} {message}", f"#{lineno}: FILE: {path}:{f.line}:"]
+    if terse:
+        where = f"{printable(input_name)}:{lineno}" if input_name is not None and not showfile else f"{path}:{f.line}"
+        return [f"{where}: {kind} {message}" + (f" (fix: {printable(hint)})" if hint else "")]
+    if showfile:
+        out = [f"{path}:{f.line}: {kind} {message}"]
+    else:
+        out = [f"{kind} {message}", f"#{lineno}: FILE: {path}:{f.line}:"]
     if f.diff_lines:  # patch mode: the patch's own lines, with their prefixes and indentation
         out.extend(printable(ln) for ln in f.diff_lines)
     elif f.snippet:
@@ -57,43 +65,75 @@ def _series_totals(findings, lines_checked: int) -> str:
     return f"total: {e} errors, {w} warnings, {checks}{lines_checked} lines checked"
 
 
-def render_series(report: Report, patches: list[dict], terse: bool = False, show_types: bool = True) -> str:
+def _input_name(p: dict) -> str:
+    """checkpatch's name for the input a patch came from: ``-`` for
+    standard input, the commit for ``--git``, else the file."""
+    source = p.get("source") or "-"
+    if source == "<stdin>":
+        return "-"
+    return source.split()[1] if source.startswith("Commit ") else source
+
+
+def render_series(
+    report: Report,
+    patches: list[dict],
+    terse: bool = False,
+    show_types: bool = True,
+    quiet: bool = False,
+    summary: bool = True,
+    mailback: bool = False,
+    showfile: bool = False,
+) -> str:
     """One section per patch, as checkpatch.pl prints several files or a
     ``--git`` range: a dashed header with the patch's name (its file, or
     ``Commit <sha12> ("subject")``) when there is more than one, the
-    findings, ``total: ... lines checked`` and a verdict. ``--terse`` keeps
-    one line per finding and the totals of patches that have findings.
-    Input with no patch at all (a cover letter or a reply given alone)
-    prints its notes."""
+    findings, ``total: ... lines checked`` and a verdict. checkpatch's
+    output options: ``terse`` keeps one line per finding and implies
+    ``quiet``, which drops the notes, the verdicts and the totals of clean
+    patches; ``summary=False`` drops every ``total:`` line; ``mailback``
+    prints nothing for a clean patch; ``showfile`` gives the patched
+    file's positions instead of the input's (see _one()). Input with no
+    patch at all (a cover letter or a reply given alone) prints its notes,
+    except with ``mailback`` (checkpatch is silent there too)."""
     out: list[str] = []
-    if not patches:
+    quiet = quiet or terse
+    if not patches and not mailback:
         out += [f"NOTE: {printable(note)}" for note in report.notes]
-    many = len(patches) > 1
-    for p in patches:
+    shown = [p for p in patches if not mailback or any(f.patch == p["index"] for f in report.findings)]
+    many = len(shown) > 1
+    for p in shown:
         found = [f for f in report.findings if f.patch == p["index"]]
         name = printable(p["name"])
         if many and not terse:
             out += ["-" * len(name), name, "-" * len(name)]
         for f in found:
-            out.extend(_one(f, terse, show_types, report.kernel_version))
-        if not terse:
+            out.extend(_one(f, terse, show_types, report.kernel_version, _input_name(p), showfile))
+        if not quiet:
             for note in p.get("notes", []):
                 out += [f"NOTE: {printable(note)}", ""]
-        if not terse or found:
+        if summary and (found or not quiet):
             out.append(_series_totals(found, p.get("lines_checked", 0)))
-        if not terse:
+        if not quiet:
             out.append("")
             verdict = "has DAX policy problems, please review." if found else "has no obvious DAX policy problems."
             out += [f"{name} {verdict}", ""]
     out.extend(_notes(report))
-    return "\n".join(out).rstrip("\n") + "\n"
+    text = "\n".join(out).rstrip("\n")
+    return text + "\n" if text else ""
 
 
 def render(
-    report: Report, terse: bool = False, show_types: bool = True, lines_checked: int | None = None, patches: list[dict] | None = None
+    report: Report,
+    terse: bool = False,
+    show_types: bool = True,
+    lines_checked: int | None = None,
+    patches: list[dict] | None = None,
+    patch_style: dict | None = None,
 ) -> str:
+    """The report; ``patches`` (patch mode) gives one section per patch,
+    shaped by ``patch_style`` (render_series()' checkpatch options)."""
     if patches is not None:  # patch mode
-        return render_series(report, patches, terse, show_types)
+        return render_series(report, patches, terse, show_types, **(patch_style or {}))
     out: list[str] = []
     patched = any(f.patch for f in report.findings)
     if patched:
