@@ -8,9 +8,10 @@ import textwrap
 import pytest
 
 from daxlint.core.build import BuildSetup, MacroSpec, compat_shims, parse_config_macro, views
+from daxlint.core.directives import scan
 from daxlint.core.engine import Engine, EngineOptions
 from daxlint.core.kernel import KernelContext
-from daxlint.core.preprocessor import UNKNOWN, Interval, evaluate, evaluate_file, scan
+from daxlint.core.preprocessor import UNKNOWN, Interval, evaluate, evaluate_file
 from daxlint.core.registry import select_rules
 from daxlint.errors import InputError
 from daxlint.version import KernelVersion, VersionRange

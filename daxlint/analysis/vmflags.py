@@ -23,7 +23,7 @@ from daxlint.analysis.preproc import ATTRIBUTE_MACROS, blank_attributes, first_b
 from daxlint.analysis.types import TypeResolver
 from daxlint.core.build import compat_shims
 from daxlint.core.catalog import VmFlagSetter, api_history
-from daxlint.core.preprocessor import scan
+from daxlint.core.directives import scan
 from daxlint.core.syntax import call_args, call_name, declarator_name, enclosing_function, function_name, parent_of, text, walk
 from daxlint.version import KernelVersion
 

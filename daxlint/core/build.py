@@ -18,7 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from daxlint.core.catalog import api_history, catalog_for
-from daxlint.core.preprocessor import UNKNOWN, Include, blank, evaluate_file, scan, version_macros
+from daxlint.core.directives import Include, scan
+from daxlint.core.preprocessor import UNKNOWN, blank, evaluate_file, version_macros
 from daxlint.errors import InputError
 from daxlint.version import KernelVersion, VersionRange
 

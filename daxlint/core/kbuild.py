@@ -29,7 +29,8 @@ import re
 from dataclasses import dataclass, field
 
 from daxlint.core.build import BuildSetup, MacroSpec
-from daxlint.core.preprocessor import evaluate_file, scan
+from daxlint.core.directives import scan
+from daxlint.core.preprocessor import evaluate_file
 from daxlint.errors import InputError
 from daxlint.model import Severity
 from daxlint.version import KernelVersion

@@ -1,0 +1,118 @@
+"""A C file's preprocessor directives, read from its bytes: the
+conditional groups (``#if``/``#ifdef``/``#ifndef``/``#elif``/``#else``/
+``#endif``) with the byte spans of their branches, the ``#define``s and
+``#undef``s, and the ``#include``s - each with the branch it sits in.
+``daxlint.core.preprocessor`` decides the branches for a build."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+_DIRECTIVE = re.compile(rb"^[ \t]*#[ \t]*([a-z_]+)\b", re.M)
+
+_COMMENTS = re.compile(r"/\*.*?\*/|//.*$", re.S | re.M)
+_DEFINE = re.compile(r"^([A-Za-z_]\w*)(\([^)]*\))?(?:\s+(.*))?$", re.S)
+_INCLUDE = re.compile(r'^\s*(?:"([^"]+)"|<([^>]+)>)')
+
+
+@dataclass(eq=False)
+class Branch:
+    kind: str  # if, ifdef, ifndef, elif, elifdef, elifndef, else
+    expr: str  # the condition as written ("" for else), comments removed
+    start: int  # first byte of the directive line
+    body: int  # first byte after the directive (and its continuation lines)
+    end: int = -1  # where the branch ends: the next directive of its group
+    group: Group | None = None
+
+
+@dataclass(eq=False)
+class Group:
+    """``#if ... #elif ... #else ... #endif``; ``endif`` is the span of the
+    #endif line, None when the file ends first."""
+
+    branches: list[Branch] = field(default_factory=list)
+    endif: tuple[int, int] | None = None
+    parent: Branch | None = None
+
+
+@dataclass(eq=False)
+class Define:
+    pos: int
+    name: str
+    value: str | None  # None: #undef
+    function_like: bool
+    parent: Branch | None
+
+
+@dataclass(eq=False)
+class Include:
+    pos: int
+    name: str
+    angled: bool
+    parent: Branch | None
+
+
+@dataclass
+class Directives:
+    """The directives of one file, in order."""
+
+    groups: list[Group] = field(default_factory=list)  # every group, in order of their #if
+    defines: list[Define] = field(default_factory=list)
+    includes: list[Include] = field(default_factory=list)
+
+
+def _directive_lines(data: bytes):
+    """(kind, text after the keyword, line start, end of the directive
+    including continuation lines) for every directive of ``data``."""
+    for m in _DIRECTIVE.finditer(data):
+        start = m.start()
+        end = data.find(b"\n", m.end())
+        while end >= 0 and data[start:end].rstrip(b"\r").endswith(b"\\"):
+            end = data.find(b"\n", end + 1)
+        end = len(data) if end < 0 else end + 1
+        rest = data[m.end() : end].decode("utf-8", "replace").replace("\\\r\n", " ").replace("\\\n", " ")
+        yield m.group(1).decode(), _COMMENTS.sub(" ", rest).strip(), start, end
+
+
+def scan(data: bytes) -> Directives:
+    """The conditional groups, defines and includes of ``data``. Unbalanced
+    directives (a hunk that shows an #else but not its #if) are ignored."""
+    out = Directives()
+    if b"#" not in data:
+        return out
+    stack: list[Group] = []
+
+    def current() -> Branch | None:
+        return stack[-1].branches[-1] if stack else None
+
+    for kind, rest, start, end in _directive_lines(data):
+        if kind in ("if", "ifdef", "ifndef"):
+            group = Group(parent=current())
+            group.branches.append(Branch(kind, rest, start, end, group=group))
+            out.groups.append(group)
+            stack.append(group)
+        elif kind in ("elif", "elifdef", "elifndef", "else"):
+            if not stack:
+                continue
+            group = stack[-1]
+            group.branches[-1].end = start
+            group.branches.append(Branch(kind, "" if kind == "else" else rest, start, end, group=group))
+        elif kind == "endif":
+            if not stack:
+                continue
+            group = stack.pop()
+            group.branches[-1].end = start
+            group.endif = (start, end)
+        elif kind in ("define", "undef"):
+            m = _DEFINE.match(rest)
+            if m:
+                value = None if kind == "undef" else (m.group(3) or "").strip()
+                out.defines.append(Define(start, m.group(1), value, m.group(2) is not None, current()))
+        elif kind == "include":
+            m = _INCLUDE.match(rest)
+            if m:
+                out.includes.append(Include(start, m.group(1) or m.group(2), m.group(2) is not None, current()))
+    for group in stack:  # the file ended inside them
+        group.branches[-1].end = len(data)
+    return out
