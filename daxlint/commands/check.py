@@ -9,20 +9,25 @@ from pathlib import Path
 import click
 
 from daxlint.commands._options import (
+    check_fix_options,
     emit,
     engine_options,
     exit_status,
+    fix_options,
     load_settings,
     make_engine,
     output_options,
     selection_options,
     user_errors,
     version_note,
+    write_text,
 )
 from daxlint.core.runner import check_paths
-from daxlint.errors import EXIT_CLEAN, UserError
+from daxlint.errors import EXIT_CLEAN, EXIT_FINDINGS, UserError
+from daxlint.fix.runner import Fixer, fix_root, summary_notes, write_fixed
 from daxlint.gate import baseline as baselines
 from daxlint.gate import gitdiff
+from daxlint.gate.fixscope import FixScope
 from daxlint.output.sarif import GITHUB_RESULT_LIMIT
 
 
@@ -30,7 +35,11 @@ def _read_file_list() -> list[str]:
     return [line.strip() for line in sys.stdin if line.strip()]
 
 
-def _check_gate_options(diff_base, baseline_file, write_baseline_file, update_baseline) -> None:
+def _check_gate_options(diff_base, baseline_file, write_baseline_file, update_baseline, fix=False, dry_run=False, fmt="text") -> None:
+    if fix and (write_baseline_file or update_baseline):
+        raise UserError("--fix cannot be combined with --write-baseline or --update-baseline (fix first, then record)")
+    if dry_run and fmt != "text":
+        raise UserError("--fix --dry-run prints a diff; it takes no --format")
     if update_baseline and not baseline_file:
         raise UserError("--update-baseline needs --baseline FILE")
     if write_baseline_file and baseline_file:
@@ -68,6 +77,7 @@ def _check_gate_options(diff_base, baseline_file, write_baseline_file, update_ba
     is_flag=True,
     help="With --baseline: rewrite FILE without its fixed entries (new findings are not added; use --write-baseline for that).",
 )
+@fix_options
 @user_errors
 def command(
     paths,
@@ -88,18 +98,25 @@ def command(
     baseline_file,
     write_baseline_file,
     update_baseline,
+    fix,
+    dry_run,
+    unsafe_fixes,
+    fix_style,
 ):
     """Check C files, directories or a kernel tree (default: current directory).
 
     PATH '-' reads a list of files from standard input, one per line.
+    With --fix the reported findings that have a safe fix are fixed in
+    place (--dry-run prints the diff instead).
     """
-    _check_gate_options(diff_base, baseline_file, write_baseline_file, update_baseline)
+    check_fix_options(fix, dry_run, unsafe_fixes)
+    _check_gate_options(diff_base, baseline_file, write_baseline_file, update_baseline, fix, dry_run, fmt)
     plist = list(paths) or ["."]
     if "-" in plist:
         plist = [p for p in plist if p != "-"] + _read_file_list()
         if not plist:
             raise UserError("no paths on standard input")
-    cfg, rules, kernel = load_settings([Path(p) for p in plist], config_path, select, ignore, kernel_version, defines, undefines)
+    cfg, rules, kernel = load_settings([Path(p) for p in plist], config_path, select, ignore, kernel_version, defines, undefines, fix_style)
     engine = make_engine(cfg, rules, kernel, jobs, no_cache)
 
     diff = gitdiff.changed_since(diff_base, plist) if diff_base else None
@@ -119,6 +136,7 @@ def command(
         return EXIT_CLEAN
 
     extra: dict = {}
+    base = None
     if baseline_file:
         base = baselines.Baseline.load(baseline_file)
         result = baselines.apply_baseline(base, report.findings, scope)
@@ -134,6 +152,24 @@ def command(
         report.findings = shown
         report.notes.append(diff.describe(hidden))
         extra["diff"] = diff.as_json(hidden)
+
+    if fix:
+        fixer = Fixer(engine, FixScope(diff, base, engine.enabled_ids) if (diff or base) else None, unsafe=unsafe_fixes)
+        result = fixer.fix_report(report)
+        root = fix_root(kernel.root, plist)
+        if dry_run:
+            notes = result.notes + summary_notes(result, report, dry_run=True)
+            write_text(result.diff(root), output)
+            for note in notes:
+                click.echo(f"daxlint: {note}", err=True)
+            return EXIT_FINDINGS if result.changed and not exit_zero else EXIT_CLEAN
+        notes = write_fixed(result, root)
+        report.notes.extend(result.notes + notes + summary_notes(result, report, dry_run=False))
+        fixed_paths = {f.display for f in result.files}
+        report.findings = [f for f in report.findings if f.path not in fixed_paths] + [r for f in result.files for r in f.remaining]
+        report.errors.extend(e for f in result.files for e in f.errors)
+        report.sort()
+        extra["fix"] = result.as_json(root)
 
     if fmt == "sarif" and len(report.findings) > GITHUB_RESULT_LIMIT:
         click.echo(

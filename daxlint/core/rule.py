@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, ClassVar
 from tree_sitter import Node
 
 from daxlint.core.syntax import enclosing_function, function_name
-from daxlint.model import Finding, Severity
+from daxlint.model import Finding, Fix, Severity
 from daxlint.version import KernelVersion
 
 if TYPE_CHECKING:
@@ -121,8 +121,11 @@ class RuleContext:
         column: int | None = None,
         fix: str | None = None,
         confidence: str | None = None,
+        autofix: Fix | None = None,
     ) -> Finding:
-        """Record a finding at ``node`` (or an explicit line/column)."""
+        """Record a finding at ``node`` (or an explicit line/column).
+        ``fix`` says in words or code what to change; ``autofix`` gives the
+        edits (byte offsets in the file as written) when they are mechanical."""
         if node is not None:
             line = node.start_point[0] + 1 if line is None else line
             column = node.start_point[1] + 1 if column is None else column
@@ -146,6 +149,7 @@ class RuleContext:
             snippet=self.source.line_text(line).strip(),
             fix=fix,
             confidence=confidence or self.rule.confidence,
+            autofix=autofix,
         )
         self.findings.append(f)
         return f

@@ -1,3 +1,4 @@
+from daxlint.analysis.vmfix import GUARD, SHIM, plan_fixes
 from daxlint.analysis.vmflags import build_fix, may_write_vm_flags, model_for
 from daxlint.core.rule import Rule
 from daxlint.model import Severity
@@ -79,10 +80,16 @@ class DirectVmFlagsWrite(Rule):
         # their private __vm_flags itself; the wrappers rule is for kernel code.
         userspace = ctx.tree_relpath.startswith("tools/")
         model = model_for(ctx.source, ctx.catalog)
+        plan = plan_fixes(model, ctx.kernel, ctx.kernel.fix_style)
         for w in model.writes:
             if not w.is_direct or (userspace and w.field == "__vm_flags"):
                 continue
-            call, fix = build_fix(model, w, ctx.kernel)
+            planned = plan.get(w.node.start_byte)
+            if planned is not None:
+                call, fix, autofix, style = planned.call, planned.text, planned.fix, planned.style
+            else:
+                call, fix = build_fix(model, w, ctx.kernel)
+                autofix, style = None, GUARD if fix != call else ""
             target = f"{w.vma_text}->{w.field}" if not model.vma_pointer_text(w).startswith("&") else f"{w.vma_text}.{w.field}"
             if w.field == "__vm_flags":
                 what = f"write '{w.op}' to the private {target}, behind the vm_flags_*() wrappers' back"
@@ -96,10 +103,16 @@ class DirectVmFlagsWrite(Rule):
                 w.node,
                 f"{what}: vm_flags is const since v6.3 (bc292ab00f6c) and only "
                 f"the wrappers, which assert the mmap write lock, may change it; use {call}"
-                + (
-                    ""
-                    if fix == call
-                    else f" (under a version guard: the checked range {ctx.kernel.whole_range} reaches kernels without it)"
-                ),
+                + _range_note(style, ctx.kernel.whole_range),
                 fix=fix,
+                autofix=autofix,
             )
+
+
+def _range_note(style: str, checked) -> str:
+    """How the fix keeps building on the kernels of the range that lack the wrapper."""
+    if style == GUARD:
+        return f" (under a version guard: the checked range {checked} reaches kernels without it)"
+    if style == SHIM:
+        return f" (with a compat shim: the checked range {checked} reaches kernels without it)"
+    return ""
