@@ -31,7 +31,7 @@ def fixed_path(src: Path) -> Path:
 def config(src: Path) -> dict[str, str]:
     m = _CONFIG.search(src.read_bytes()[:400])
     out: dict[str, str] = {}
-    for item in (m.group(1).decode().split() if m else []):
+    for item in m.group(1).decode().split() if m else []:
         k, _, v = item.partition("=")
         out[k] = v or "1"
     return out

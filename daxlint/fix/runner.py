@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass, field
 
 from daxlint.core.engine import Engine
+from daxlint.core.runner import fork_pool
 from daxlint.core.registry import rule_matches
 from daxlint.fix.diff import unified_diff
 from daxlint.fix.edits import apply_fixes, choose
@@ -23,6 +24,7 @@ from daxlint.model import SAFE, Finding, InternalError, Report
 from daxlint.sources.git import open_repository
 
 MAX_ROUNDS = 10
+_PARALLEL_FROM = 4  # files: fewer are not worth starting processes for
 
 
 class AllFindings:
@@ -102,6 +104,7 @@ class Fixer:
         by_path: dict[str, list[Finding]] = {}
         for f in report.findings:
             by_path.setdefault(f.path, []).append(f)
+        items = []
         for display, findings in by_path.items():
             if not any(f.autofix is not None for f in findings):
                 continue
@@ -112,7 +115,15 @@ class Fixer:
             except OSError as e:
                 result.notes.append(f"{display}: not fixed: {e.strerror}")
                 continue
-            result.files.append(self.fix_file(display, abspath, data, findings))
+            items.append((display, abspath, data, findings))
+        jobs = self.engine.options.jobs or os.cpu_count() or 1
+        if jobs <= 1 or len(items) < _PARALLEL_FROM:
+            result.files.extend(self.fix_file(*item) for item in items)
+        else:
+            # Each file is fixed on its own (analysing it again is most of
+            # the work), in the pool every mode uses.
+            with fork_pool(min(jobs, len(items)), _set_worker_fixer, (self,)) as pool:
+                result.files.extend(pool.imap(_fix_in_worker, items))
         return result
 
     def fix_file(self, display: str, abspath: str | None, data: bytes, findings: list[Finding]) -> FileFix:
@@ -151,6 +162,18 @@ class Fixer:
         ignored = self.engine.per_file_ignores(display)
         found = [f for f in res.findings if not (ignored and rule_matches(f.rule_id, ignored))]
         return self.scope.keep(display, data, found)
+
+
+_WORKER_FIXER: Fixer | None = None  # in a worker process: the fixer it forked with
+
+
+def _set_worker_fixer(fixer: Fixer) -> None:
+    global _WORKER_FIXER
+    _WORKER_FIXER = fixer
+
+
+def _fix_in_worker(item) -> FileFix:
+    return _WORKER_FIXER.fix_file(*item)
 
 
 def write_fixed(result: FixResult, root: str) -> list[str]:

@@ -102,8 +102,7 @@ class DirectVmFlagsWrite(Rule):
             ctx.report(
                 w.node,
                 f"{what}: vm_flags is const since v6.3 (bc292ab00f6c) and only "
-                f"the wrappers, which assert the mmap write lock, may change it; use {call}"
-                + _range_note(style, ctx.kernel.whole_range),
+                f"the wrappers, which assert the mmap write lock, may change it; use {call}" + _range_note(style, ctx.kernel.whole_range),
                 fix=fix,
                 autofix=autofix,
             )
