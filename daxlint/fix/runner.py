@@ -15,8 +15,8 @@ import os
 from dataclasses import dataclass, field
 
 from daxlint.core.engine import Engine
-from daxlint.core.runner import fork_pool
 from daxlint.core.registry import rule_matches
+from daxlint.core.runner import fork_pool
 from daxlint.fix.diff import unified_diff
 from daxlint.fix.edits import apply_fixes, choose
 from daxlint.fix.write import replace_file
