@@ -310,6 +310,8 @@ class _Planner:
             return False
         if not (_alone_on_lines(self.original, last.stmt) and _alone_on_lines(self.original, nxt.stmt)):
             return False
+        if any(c.stmt.start_point[0] != c.stmt.end_point[0] for c in (last, nxt)):
+            return False  # a write laid out over several lines keeps its layout
         folded = _fold(unit + [nxt])
         return folded is not None
 
@@ -339,7 +341,7 @@ class _Planner:
             code = self.render(first)
         else:
             wrapper, args = _fold(unit)
-            code = f"{wrapper}({first.vma}, {', '.join(args)})"
+            code = _wrapped(wrapper, [first.vma, *args], _indent_of(data, first.stmt.start_byte))
         target = first.replaced or first.write.node
         if first.tail:
             indent = _indent_of(data, first.stmt.start_byte)
@@ -687,6 +689,50 @@ def _fold_code(unit: list[_Conversion]) -> str:
     return f"{wrapper}({unit[0].vma}, {', '.join(args)})"
 
 
+_MAX_COLUMNS = 80
+
+
+def _wrapped(wrapper: str, args: list[str], indent: str) -> str:
+    """``wrapper(args...)`` for a statement indented by ``indent``, broken
+    over lines aligned with the parenthesis where it would pass 80 columns:
+    between arguments first, between ``|``-terms of an argument that does
+    not fit a line of its own."""
+    one = f"{wrapper}({', '.join(args)})"
+    start = _width(indent)
+    if start + len(one) + 1 <= _MAX_COLUMNS:
+        return one
+    col = start + len(wrapper) + 1
+    lines: list[str] = []
+    line, width = f"{wrapper}(", start + len(wrapper) + 1
+
+    def put(piece: str, room: int) -> None:
+        nonlocal line, width
+        sep = "" if line.endswith("(") or not line.strip() else " "
+        if width + len(sep) + len(piece) + room > _MAX_COLUMNS and line.strip() and not line.endswith("("):
+            lines.append(line)
+            line, width, sep = _indent(col, indent), col, ""
+        line += sep + piece
+        width += len(sep) + len(piece)
+
+    for i, a in enumerate(args):
+        last = i == len(args) - 1
+        whole = a + (")" if last else ",")
+        room = 1 if last else 0  # the statement's ";"
+        sep = 0 if line.endswith("(") else 1
+        if width + sep + len(whole) + room <= _MAX_COLUMNS or col + len(whole) + room > _MAX_COLUMNS and " | " not in a:
+            put(whole, room)
+            continue
+        if col + len(whole) + room <= _MAX_COLUMNS:
+            put(whole, room)  # on a line of its own
+            continue
+        terms = a.split(" | ")
+        for j, t in enumerate(terms):
+            end = j == len(terms) - 1
+            put(t + ((")" if last else ",") if end else " |"), room if end else 0)
+    lines.append(line)
+    return "\n".join(lines)
+
+
 def _disjoint(a: list[str], b: list[str]) -> bool:
     """Whether two lists of flags provably share no bit."""
     bits_a, bits_b = _bits(a), _bits(b)
@@ -979,3 +1025,42 @@ def _indent(col: int, like: str) -> str:
     """White space reaching ``col``: tabs then spaces, as kernel style has
     it, or spaces only where ``like`` used no tab."""
     return "\t" * (col // 8) + " " * (col % 8) if "\t" in like else " " * col
+
+
+# -- dropping a flag (DAX305) -------------------------------------------------------------
+
+
+def drop_flag_fix(model: VmFlagsModel, w: VmFlagsWrite, flag: str, description: str, safety: str = UNSAFE) -> Fix | None:
+    """Edits that take ``flag`` out of what ``w`` sets: the ``| FLAG`` term
+    of its value, or the whole statement when the flag is all it sets (a
+    set on its own lines in a block). None for any other shape (a flag
+    chosen by ``?:``, a mod, a value spread over preprocessor branches)."""
+    data = model.source.original
+    value = w.value
+    if value is None or (w.kind == "wrapper" and w.op not in ("vm_flags_set", "vm_flags_reset", "vm_flags_init")):
+        return None
+    if w.kind != "wrapper" and w.op not in ("|=", "="):
+        return None
+    terms = _or_nodes(value)
+    if terms is None or (value.text or b"") != data[value.start_byte : value.end_byte]:
+        return None
+    hits = [i for i, t in enumerate(terms) if t.type == "identifier" and _text(t) == flag]
+    if len(hits) != 1:
+        return None
+    i = hits[0]
+    if len(terms) == 1:
+        stmt = w.node.parent
+        if w.op not in ("|=", "vm_flags_set") or stmt is None or stmt.type != "expression_statement":
+            return None
+        if stmt.parent is None or stmt.parent.type != "compound_statement" or not _alone_on_lines(data, stmt):
+            return None
+        start, end = _line_span(data, stmt.start_byte, stmt.end_byte)
+        return Fix(description, safety, (Edit(start, end, ""),))
+    if i > 0:
+        start, end = terms[i - 1].end_byte, terms[i].end_byte
+    else:
+        start, end = terms[0].start_byte, terms[1].start_byte
+    gap = data[start:end]
+    if b"/*" in gap or b"//" in gap or b"#" in gap or b"(" in gap.replace(flag.encode(), b"") or b")" in gap:
+        return None  # a comment, a directive or parentheses between the terms
+    return Fix(description, safety, (Edit(start, end, ""),))

@@ -42,6 +42,10 @@ class Rule:
     # True only for DAX001: it reports on the other rules' suppressions after
     # they ran, so on its own it never makes a file worth parsing.
     reports_unused_suppressions: ClassVar[bool] = False
+    # What --fix does with the rule's findings - "safe", "unsafe" (only with
+    # --unsafe-fixes) or "none" - and why, for `daxlint explain`.
+    fix_safety: ClassVar[str] = "none"
+    fix_note: ClassVar[str] = ""
 
     def check(self, ctx: RuleContext) -> Iterable[Finding] | None:
         raise NotImplementedError
@@ -77,18 +81,30 @@ class Rule:
             "confidence": cls.confidence,
             "summary": cls.summary,
             "aliases": list(cls.aliases),
+            "fix": {"safety": cls.fix_safety, "note": cls.fix_note},
         }
+
+    @classmethod
+    def fix_section(cls) -> str:
+        """The "## Fix" section `daxlint explain` adds to the doc."""
+        what = {"safe": "Fix: safe, applied by --fix.", "unsafe": "Fix: unsafe, applied only with --fix --unsafe-fixes."}.get(
+            cls.fix_safety, "Fix: none, --fix leaves these findings alone."
+        )
+        return f"## Fix\n\n{what} {cls.fix_note}".rstrip()
 
 
 class RuleContext:
     """What a rule sees while it checks one file."""
 
-    def __init__(self, rule: Rule, source: SourceFile, kernel: KernelContext, abspath: str | None):
+    def __init__(self, rule: Rule, source: SourceFile, kernel: KernelContext, abspath: str | None, enabled: frozenset[str] | None = None):
         self.rule = rule
         self.source = source
         self.kernel = kernel
         self.abspath = abspath  # None for in-memory sources (patch hunks)
         self.findings: list[Finding] = []
+        # The ids of the rules this run checks: a rule whose finding would
+        # repeat another's on the same construct can hand its reason over.
+        self.enabled = enabled if enabled is not None else frozenset({rule.id})
 
     @property
     def tree_relpath(self) -> str:

@@ -119,6 +119,11 @@ class PfnDevWithoutMap(Rule):
     name = "pfn-dev-without-map"
     severity = Severity.ERROR
     summary = "pfn_t built with PFN_DEV but without PFN_MAP (no struct page); severity follows where it goes"
+    fix_note = (
+        "Whether the memory gets struct pages (PFN_MAP, with `devm_memremap_pages"
+        "()` behind it) or stays page-less on purpose (FS_DAX_LIMITED, VM_PFNMAP MMIO) is the drive"
+        "r's design; the message says which sink makes it wrong."
+    )
     tokens = (b"PFN_DEV",)
 
     def context_files(self, path):

@@ -87,6 +87,7 @@ class UnguardedPfnTToPage(Rule):
     name = "unguarded-pfn-t-to-page"
     severity = Severity.ERROR
     summary = "pfn_t_to_page() result used without a NULL or pfn_t_has_page() guard"
+    fix_note = "The guard (`pfn_t_has_page()` or a NULL check) and what the code does with a page-less pfn depend on the caller."
     tokens = (b"pfn_t_to_page",)
 
     def check(self, ctx):

@@ -68,6 +68,25 @@ class DirectVmFlagsWrite(Rule):
     name = "direct-vm-flags-write"
     severity = Severity.ERROR
     summary = "Direct write to vma->vm_flags where the kernel requires vm_flags_*() wrappers"
+    fix_safety = "safe"
+    fix_note = (
+        "Each form becomes its wrapper call as upstream converted it in v6.3: `|=` `vm_flags_set()`, `&= ~` "
+        "`vm_flags_clear()`, `= (f & ~A) | B` `vm_flags_mod()`, `=` `vm_flags_reset()` (`vm_flags_init()` for a "
+        "vma nobody can see yet), `WRITE_ONCE()` `vm_flags_reset_once()`, `&= VM_LOCKED_CLEAR_MASK` "
+        "`vm_flags_clear(vma, VM_LOCKED_MASK)`; writes to one vma in consecutive statements fold into one call "
+        "where that is the same (a clear and a set into `vm_flags_mod()`, sets into one `vm_flags_set()`, an "
+        "assignment and the clear after it into the assigned value). Only the expression changes: indentation, "
+        "comments and continuation lines stay. When the checked range reaches kernels before v6.3 the call goes "
+        "under the file's own version test (or `#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)`, adding "
+        "`<linux/version.h>`) with the old write kept for older kernels, or - `--fix-style shim` - once per "
+        "file after the includes come compat definitions of the wrappers; a wrapper the file already defines is "
+        "called as it is. Flags a version lacks are replaced by what took their place, or the write is not "
+        "fixed. `++`/`--`, writes inside a larger expression, writes spread over `#if` branches or with a "
+        "comment in the replaced part get no fix; a chained `a = vma->vm_flags |= X;` is split in two "
+        "statements only as an unsafe fix. Note that `vm_flags_reset()` asserts that the vma is write-locked "
+        "from v6.4 on: where the vma is not yet locked (outside `->mmap`), add `vma_start_write(vma)` before it, "
+        "as upstream did in mm/."
+    )
     tokens = (b"vm_flags",)
 
     def could_match(self, data):

@@ -104,6 +104,7 @@ class VmFlagsWriteOutsideMmap(Rule):
     name = "vm-flags-write-outside-mmap"
     severity = Severity.ERROR
     summary = "vm_flags changed outside ->mmap without the mmap write lock (fault, ioctl, open, post-mmap hook)"
+    fix_note = "Moving the flags into `->mmap`, or taking the mmap write lock, changes the driver's locking and design."
     tokens = (b"vm_flags",)
 
     def could_match(self, data):
