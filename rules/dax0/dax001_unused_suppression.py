@@ -89,8 +89,10 @@ def _removal(ctx, s) -> Fix | None:
     else:
         edit = Edit(s.start, s.end + (len(after) - len(after.lstrip(b" \t"))), "")
     everything = {r.id for r in all_rules()}
-    named = s.rules or []
-    complete = bool(named) and all({i for i in everything if i.startswith(r)} <= ctx.enabled for r in named)
+    if s.rules is None:
+        complete = everything <= ctx.enabled
+    else:
+        complete = bool(s.rules) and all({i for i in everything if i.startswith(r)} <= ctx.enabled for r in s.rules)
     if complete:
         return Fix("Remove the unused suppression", SAFE, (edit,))
     return Fix("Remove the unused suppression: unsafe, it may be meant for rules this run did not check", UNSAFE, (edit,))
