@@ -16,10 +16,10 @@ import jsonschema
 import pytest
 
 from conftest import run_daxlint
-from daxlint.fix.diff import unified_diff
+from daxlint.core.spans import moved as _moved
+from daxlint.core.textdiff import unified_diff
 from daxlint.fix.edits import apply_fixes, choose
 from daxlint.fix.write import replace_file
-from daxlint.gate.fixscope import _moved
 from daxlint.model import SAFE, UNSAFE, Edit, Finding, Fix, Severity
 
 SCHEMA = json.loads((Path(__file__).parent / "data" / "sarif-schema-2.1.0.json").read_text())

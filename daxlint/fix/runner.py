@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from daxlint.core.engine import Engine
 from daxlint.core.registry import rule_matches
 from daxlint.core.runner import fork_pool
-from daxlint.fix.diff import unified_diff
+from daxlint.core.textdiff import unified_diff
 from daxlint.fix.edits import apply_fixes, choose
 from daxlint.fix.write import replace_file
 from daxlint.model import SAFE, Finding, InternalError, Report

@@ -66,3 +66,41 @@ def replace_file(path: str, expected: bytes, new: bytes, root: str) -> str | Non
             pass
         return f"not written: {e.strerror}"
     return None
+
+
+def write_new(path: str, data: bytes) -> str | None:
+    """Write a file daxlint was asked to create (``patch --fix``'s
+    patches): atomically, an existing regular file replaced and its mode
+    kept, anything else refused. Returns why it was not written, or None."""
+    directory = os.path.dirname(os.path.abspath(path)) or "."
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        st = None
+    except OSError as e:
+        return f"cannot write {path}: {e.strerror}"
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        return f"cannot write {path}: not a regular file"
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".daxlint", dir=directory)
+    except OSError as e:
+        return f"cannot write {path}: {e.strerror}"
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            if st is not None:
+                os.fchmod(fh.fileno(), stat.S_IMODE(st.st_mode))
+            else:
+                umask = os.umask(0)
+                os.umask(umask)
+                os.fchmod(fh.fileno(), 0o666 & ~umask)
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        return f"cannot write {path}: {e.strerror}"
+    return None

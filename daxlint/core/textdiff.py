@@ -1,7 +1,8 @@
-"""Unified diffs of fixed files, in the form ``git apply`` and ``patch -p1``
-read: ``diff --git a/PATH b/PATH``, three lines of context, the function a
-hunk sits in after its ``@@`` (as git writes it), and "\\ No newline at end
-of file" where a file ends without one."""
+"""Unified diffs, in the form ``git apply`` and ``patch -p1`` read: ``diff
+--git a/PATH b/PATH``, three lines of context, the function a hunk sits in
+after its ``@@`` (as git writes it), and "\\ No newline at end of file"
+where a file ends without one. ``check --fix --dry-run`` prints them;
+``patch --fix`` makes a patch's hunks again from fixed files."""
 
 from __future__ import annotations
 
@@ -16,9 +17,14 @@ def unified_diff(old: bytes, new: bytes, path: str, context: int = 3) -> str:
     '/' separated); empty when they are equal."""
     if old == new:
         return ""
+    return "".join([f"diff --git a/{path} b/{path}\n", f"--- a/{path}\n", f"+++ b/{path}\n", *hunks_text(old, new, context)])
+
+
+def hunks_text(old: bytes, new: bytes, context: int = 3) -> list[str]:
+    """The hunks (``@@`` lines and their lines) turning ``old`` into ``new``."""
     a = old.decode("utf-8", "surrogateescape").splitlines(keepends=True)
     b = new.decode("utf-8", "surrogateescape").splitlines(keepends=True)
-    out = [f"diff --git a/{path} b/{path}\n", f"--- a/{path}\n", f"+++ b/{path}\n"]
+    out: list[str] = []
     matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
     for group in matcher.get_grouped_opcodes(context):
         first, last = group[0], group[-1]
@@ -34,7 +40,7 @@ def unified_diff(old: bytes, new: bytes, path: str, context: int = 3) -> str:
                 out.extend(_lines("-", a[i1:i2]))
             if tag in ("replace", "insert"):
                 out.extend(_lines("+", b[j1:j2]))
-    return "".join(out)
+    return out
 
 
 def _range(start: int, length: int) -> str:
