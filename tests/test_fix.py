@@ -367,3 +367,18 @@ def test_paths_relative_to_the_git_top(tmp_path):
     (repo / "fix.patch").write_text(out)
     subprocess.run(["git", "apply", "fix.patch"], cwd=repo, check=True)
     assert (repo / "drivers" / "toy" / "drv.c").read_text() == FIXED
+
+
+def test_unsafe_shapes_are_marked_unsafe(tmp_path):
+    """A chained assignment and a write to the private field have fixes,
+    but only unsafe ones: --fix alone leaves them."""
+    src = (
+        "static void f(struct vm_area_struct *vma, struct vm_region *region)\n{\n"
+        "\tregion->vm_flags = vma->vm_flags |= VM_MAPPED_COPY;\n\tvma->__vm_flags |= VM_IO;\n}\n"
+    )
+    (tmp_path / "u.c").write_text(src)
+    code, out, err = check(tmp_path, "--format", "json", "u.c")
+    assert [(f["line"], f["fix"]["safety"]) for f in json.loads(out)["findings"]] == [(3, "unsafe"), (4, "unsafe")]
+    code, out, err = check(tmp_path, "--fix", "u.c")
+    assert code == 1 and (tmp_path / "u.c").read_text() == src
+    assert "2 findings with an unsafe fix left" in out
