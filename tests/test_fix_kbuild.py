@@ -1,6 +1,6 @@
 """Fixed code builds for real: a small out-of-tree driver written for 6.1
 (tests/fixtures/kbuild/toydrv, direct vm_flags writes in its ->mmap, a
-vm_ops->open and a helper) is fixed for 6.1..6.12 and compiled with Kbuild
+vm_ops->open, a helper and a header's inline function) is fixed for 6.1..6.12 and compiled with Kbuild
 against Debian's linux-headers for 6.1 and for 6.12. Unfixed, it builds on
 6.1 and fails on 6.12; fixed - with version tests or with compat shims -
 it builds on both.
@@ -71,10 +71,10 @@ def test_fixed_driver_builds_on_6_1_and_6_12(tmp_path, style):
     module = _copy(tmp_path)
     before = (module / "toydrv.c").read_bytes()
     code, out, err = run_daxlint(
-        "check", "--no-cache", "--kernel-version", "6.1..6.12", "--select", "DAX301", "--fix", "--fix-style", style, "toydrv.c", cwd=module
+        "check", "--no-cache", "--kernel-version", "6.1..6.12", "--select", "DAX301", "--fix", "--fix-style", style, ".", cwd=module
     )
     assert code == 0, out + err  # every finding fixed
-    assert "fixed 6 findings in 1 file" in out
+    assert "fixed 7 findings in 2 files" in out
     after = (module / "toydrv.c").read_bytes()
     assert after != before
     if style == "guard":
@@ -82,6 +82,9 @@ def test_fixed_driver_builds_on_6_1_and_6_12(tmp_path, style):
     else:
         assert b"static inline void vm_flags_mod(struct vm_area_struct *vma, vm_flags_t set, vm_flags_t clear)" in after
     assert b"#include <linux/version.h>" in after
+    # The header is fixed too; with shims both files have one for
+    # vm_flags_set(), and its HAVE_COMPAT_ guard keeps them from clashing.
+    assert b"vm_flags_set(vma, VM_IO);" in (module / "toydrv.h").read_bytes()
     for series in ("6.1", "6.12"):
         built = _build(module, series)
         assert built.returncode == 0, f"{series}: {built.stderr}"

@@ -4,6 +4,7 @@ keeping its headers and message."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -200,3 +201,26 @@ def test_a_patch_left_empty_is_named(tmp_path):
     assert 'patch 2 ("toy: use the wrapper") changes nothing once the series is fixed: drop it' in out
     second = (tmp_path / "fixed" / patches[1].name).read_text()
     assert "diff --git" not in second
+
+
+def test_hunk_only_findings_carry_no_edits(tmp_path):
+    """Without the tree the rules see pieced-together hunks: the JSON fix of
+    a finding there is words only, never offsets into no file."""
+    repo = tmp_path / "tree"
+    (repo / "drivers").mkdir(parents=True)
+    git(repo, "init", "-q")
+    (repo / "drivers" / "old.c").write_text(BASE)
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "base")
+    edit(repo / "drivers" / "old.c", "\treturn 0;", "\tvma->vm_flags |= VM_IO;\n\treturn 0;")
+    git(repo, "commit", "-qam", "toy: io")
+    git(repo, "format-patch", "-q", "-1", "-o", str(tmp_path / "out"))
+    (patch,) = (tmp_path / "out").iterdir()
+    code, out, err = run_daxlint("patch", "--kernel-version", "6.6", "--format", "json", str(patch), cwd=tmp_path)
+    (finding,) = json.loads(out)["findings"]
+    assert finding["fix"] == {
+        "text": "vm_flags_set(vma, VM_IO)",
+        "description": "vm_flags_set(vma, VM_IO)",
+        "safety": "display-only",
+        "edits": [],
+    }

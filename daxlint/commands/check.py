@@ -165,10 +165,7 @@ def command(
             return EXIT_FINDINGS if result.changed and not exit_zero else EXIT_CLEAN
         notes = write_fixed(result, root)
         report.notes.extend(result.notes + notes + summary_notes(result, report, dry_run=False))
-        fixed_paths = {f.display for f in result.files}
-        report.findings = [f for f in report.findings if f.path not in fixed_paths] + [r for f in result.files for r in f.remaining]
-        report.errors.extend(e for f in result.files for e in f.errors)
-        report.sort()
+        result.leave_in(report)
         extra["fix"] = result.as_json(root)
 
     if fmt == "sarif" and len(report.findings) > GITHUB_RESULT_LIMIT:

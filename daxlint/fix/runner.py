@@ -69,6 +69,14 @@ class FixResult:
     def fixed_count(self) -> int:
         return sum(len(f.fixed_findings) for f in self.files)
 
+    def leave_in(self, report: Report) -> None:
+        """Make ``report`` say what is left: the fixed files' findings are
+        those of their last analysis."""
+        fixed_paths = {f.display for f in self.files}
+        report.findings = [f for f in report.findings if f.path not in fixed_paths] + [r for f in self.files for r in f.remaining]
+        report.errors.extend(e for f in self.files for e in f.errors)
+        report.sort()
+
     def as_json(self, root: str) -> dict:
         return {
             "fixed": self.fixed_count,
