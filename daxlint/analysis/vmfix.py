@@ -178,7 +178,9 @@ class _Planner:
             if split is None:
                 return None
             tail, replaced, stmt, chained = split[0], stmt, stmt.parent, True
-        if stmt is None or stmt.type != "expression_statement" or _inside_macro(stmt):
+        # (A macro's body is never a statement here: tree-sitter keeps it as
+        # text, so writes in #define bodies never reach this point.)
+        if stmt is None or stmt.type != "expression_statement":
             return None
         conv = self.wrapper_call(w, stmt, span)
         if conv is None or function_name(w.function) == conv.wrapper:
@@ -667,20 +669,22 @@ def _safety(unit: list[_Conversion]) -> str:
     return UNSAFE if any(c.safety != SAFE for c in unit) else SAFE
 
 
+_MAX_UNBRACED = 4  # if (a) for (...) if (b) x; - deeper chains keep the guard at the statement
+
+
 def _guarded_node(stmt: Node) -> Node:
     """What a version guard around ``stmt`` covers: the statement, or the
     ``if``/loop whose unbraced body it is (so that no ``#if`` comes between
     ``if (x)`` and its body)."""
     n = stmt
-    while (
-        n.parent is not None
-        and n.parent.type in ("if_statement", "for_statement", "while_statement")
-        and n.parent.child_by_field_name("alternative") is None
-    ):
-        body = n.parent.child_by_field_name("consequence") or n.parent.child_by_field_name("body")
-        if body != n:
+    for _ in range(_MAX_UNBRACED):
+        parent = n.parent
+        if parent is None or parent.type not in ("if_statement", "for_statement", "while_statement"):
             break
-        n = n.parent
+        body = parent.child_by_field_name("consequence") or parent.child_by_field_name("body")
+        if body != n or parent.child_by_field_name("alternative") is not None:
+            break
+        n = parent
     return n
 
 
@@ -890,15 +894,22 @@ def _binary_op(node: Node | None) -> str | None:
 
 
 def _or_nodes(node: Node | None) -> list[Node] | None:
-    """The |-terms of an expression, through parentheses."""
-    n = _strip_parens(node)
-    if n is None:
-        return None
-    if _binary_op(n) == "|":
-        left = _or_nodes(n.child_by_field_name("left"))
-        right = _or_nodes(n.child_by_field_name("right"))
-        return None if left is None or right is None else left + right
-    return [n]
+    """The |-terms of an expression, through parentheses (iteratively: a
+    generated file may chain thousands of them)."""
+    out: list[Node] = []
+    stack = [node]
+    while stack:
+        n = _strip_parens(stack.pop())
+        if n is None:
+            return None
+        if _binary_op(n) == "|":
+            left, right = n.child_by_field_name("left"), n.child_by_field_name("right")
+            if left is None or right is None:
+                return None
+            stack += [right, left]
+        else:
+            out.append(n)
+    return out
 
 
 def _or_terms(node: Node | None) -> list[str] | None:
@@ -970,15 +981,6 @@ def _simple_vma(node: Node | None) -> bool:
     if n is not None and n.type == "pointer_expression" and _text(n).startswith("&"):
         n = n.child_by_field_name("argument")
     return n is not None and _plain_lvalue(n)
-
-
-def _inside_macro(node: Node) -> bool:
-    n = node.parent
-    while n is not None:
-        if n.type in ("preproc_def", "preproc_function_def"):
-            return True
-        n = n.parent
-    return False
 
 
 def _line_span(data: bytes, start: int, end: int) -> tuple[int, int]:
