@@ -25,6 +25,74 @@ class Severity(str, Enum):
             raise ValueError(f"unknown severity {value!r} (expected error, warning or info)") from None
 
 
+SAFE = "safe"
+UNSAFE = "unsafe"
+# A fix in words only: shown to the user, never applied.
+DISPLAY_ONLY = "display-only"
+
+
+@dataclass(frozen=True)
+class Edit:
+    """Replace bytes ``start``..``end`` (0-based, end exclusive) of the
+    finding's file, as it was analysed, with ``replacement``; an insertion
+    when ``start == end``."""
+
+    start: int
+    end: int
+    replacement: str
+
+    def overlaps(self, other: Edit) -> bool:
+        """Whether the two edits cannot both apply: their ranges share a
+        byte, or one inserts inside (or at the same place as) the other."""
+        if self == other:
+            return False
+        if self.start == self.end and other.start == other.end:
+            return self.start == other.start
+        if self.start == self.end:
+            return other.start < self.start < other.end
+        if other.start == other.end:
+            return self.start < other.start < self.end
+        return self.start < other.end and other.start < self.end
+
+    def to_dict(self, path: str) -> dict:
+        return {"path": path, "start": self.start, "end": self.end, "replacement": self.replacement}
+
+
+@dataclass(frozen=True)
+class Fix:
+    """Edits that resolve a finding (``daxlint check --fix`` applies them).
+
+    ``safety`` is "safe" when the edits keep what the code does, "unsafe"
+    when a human must confirm them (applied only with --unsafe-fixes).
+    ``covers`` names other findings of the same file the same edits resolve
+    (writes folded into one call), by (line, column); ``alone`` is the fix
+    to apply when those are not being fixed (outside --diff, suppressed)."""
+
+    description: str
+    safety: str
+    edits: tuple[Edit, ...]
+    covers: tuple[tuple[int, int], ...] = ()
+    alone: Fix | None = None
+
+    def to_dict(self, path: str) -> dict:
+        d: dict = {"description": self.description, "safety": self.safety, "edits": [e.to_dict(path) for e in self.edits]}
+        if self.covers:
+            d["also_fixes"] = [{"line": line, "column": column} for line, column in self.covers]
+        if self.alone is not None:
+            d["alone"] = self.alone.to_dict(path)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Fix:
+        return cls(
+            description=d.get("description", ""),
+            safety=d.get("safety", UNSAFE),
+            edits=tuple(Edit(e["start"], e["end"], e["replacement"]) for e in d.get("edits", [])),
+            covers=tuple((c["line"], c["column"]) for c in d.get("also_fixes", [])),
+            alone=cls.from_dict(d["alone"]) if d.get("alone") else None,
+        )
+
+
 @dataclass
 class Finding:
     rule_id: str
@@ -38,7 +106,7 @@ class Finding:
     end_column: int | None = None
     function: str | None = None  # enclosing function, part of the fingerprint
     snippet: str = ""  # the flagged source line, stripped
-    fix: str | None = None  # a suggested replacement, in words or code
+    fix: str | None = None  # a suggested replacement, in words or code (what text reports show)
     confidence: str = "high"
     # Patch mode only.
     patch: int | None = None
@@ -50,10 +118,13 @@ class Finding:
     # The patch's lines from the flagged statement's first line to the added
     # line the finding rests on, each with its "+" or " " and indentation.
     diff_lines: list[str] | None = None
+    # The edits that resolve it, when they are mechanical (--fix).
+    autofix: Fix | None = None
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["severity"] = self.severity.value
+        del d["autofix"]
         for optional in (
             "patch",
             "subject",
@@ -68,6 +139,10 @@ class Finding:
         ):
             if d[optional] is None:
                 del d[optional]
+        if self.autofix is not None:
+            d["fix"] = {"text": self.fix or self.autofix.description, **self.autofix.to_dict(self.path)}
+        elif self.fix is not None:
+            d["fix"] = {"text": self.fix, "description": self.fix, "safety": DISPLAY_ONLY, "edits": []}
         return d
 
     @classmethod
@@ -75,6 +150,11 @@ class Finding:
         known = {f for f in cls.__dataclass_fields__}
         kw = {k: v for k, v in d.items() if k in known}
         kw["severity"] = Severity.parse(kw["severity"])
+        fix = kw.get("fix")
+        if isinstance(fix, dict):  # the structured form to_dict() writes
+            kw["fix"] = fix.get("text") or fix.get("description")
+            if fix.get("safety") in (SAFE, UNSAFE):
+                kw["autofix"] = Fix.from_dict(fix)
         return cls(**kw)
 
     def sort_key(self):

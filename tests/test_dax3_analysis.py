@@ -269,7 +269,15 @@ def test_version_gate_and_fix_in_json(tmp_path):
     code, out, err = run_daxlint("check", "--no-cache", "--select", "DAX301", "--kernel-version", "6.3", "--format", "json", str(src))
     assert code == 1, err
     (finding,) = json.loads(out)["findings"]
-    assert (finding["rule_id"], finding["line"], finding["fix"]) == ("DAX301", 3, "vm_flags_set(vma, VM_IO)")
+    assert (finding["rule_id"], finding["line"], finding["fix"]["text"]) == ("DAX301", 3, "vm_flags_set(vma, VM_IO)")
+    # The fix is structured: what it does, whether it is safe, the edits.
+    fix = finding["fix"]
+    assert (fix["safety"], fix["description"]) == ("safe", "Replace the direct write with vm_flags_set(vma, VM_IO)")
+    (edit,) = fix["edits"]
+    data = src.read_bytes()
+    assert edit["path"] == str(src)
+    assert data[edit["start"] : edit["end"]] == b"vma->vm_flags |= VM_IO"
+    assert edit["replacement"] == "vm_flags_set(vma, VM_IO)"
     code, out, err = run_daxlint("check", "--no-cache", "--select", "DAX3", "--kernel-version", "6.2", "--format", "json", str(src))
     assert code == 0, (out, err)
 

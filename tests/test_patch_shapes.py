@@ -723,7 +723,7 @@ def test_xfs_style_header_name_only(xfs_repo, tmp_path):
     data = patch_json(str(patch), cwd=tmp_path)
     assert verdicts(data) == {(1, "DAX301", rel, line, "error")}
     assert data["findings"][0]["function"] == "demofs_file_mmap"
-    assert data["findings"][0]["fix"] == "vm_flags_set(vma, VM_HUGEPAGE)"
+    assert data["findings"][0]["fix"]["text"] == "vm_flags_set(vma, VM_HUGEPAGE)"
 
 
 def test_xfs_style_header_is_the_return_type(xfs_repo, tmp_path):

@@ -47,3 +47,14 @@ def test_no_dead_code(tmp_path):
     rules.write_text("".join(f"{cls.__name__}\n" for cls in all_rules()))
     proc = _run(_tool("vulture"), "daxlint", "rules", "tests/vulture_whitelist.py", str(rules), "--min-confidence", "60")
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_every_package_travels_in_the_wheel():
+    """pyproject.toml lists the packages explicitly (rules/ and corpus/ are
+    mapped into the package): a new sub-package must be added there, or an
+    installed daxlint (pip, pre-commit) cannot import it."""
+    import tomllib
+
+    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(REPO).parts) for p in (REPO / "daxlint").rglob("__init__.py")}
+    assert found <= listed, sorted(found - listed)

@@ -5,6 +5,7 @@ ids from the policy."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -66,3 +67,27 @@ def test_explain_unknown_rule_is_a_usage_error():
     assert code == 2
     assert "DAX999" in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("rule", RULES, ids=[r.id for r in RULES])
+def test_rule_says_what_fix_does(rule):
+    """Every rule says whether --fix fixes its findings and why (or why not);
+    explain prints it, JSON metadata carries it."""
+    assert rule.fix_safety in ("safe", "unsafe", "none")
+    assert len(rule.fix_note) > 40, f"{rule.id}: fix_note says too little"
+    code, out, err = run_daxlint("explain", rule.id, "--plain")
+    assert code == 0, err
+    section = out.split("## Fix", 1)[1]
+    assert rule.fix_note.split(":")[0][:30] in section
+    assert {"safe": "Fix: safe", "unsafe": "Fix: unsafe", "none": "Fix: none"}[rule.fix_safety] in section
+
+
+def test_fix_safety_of_the_rules():
+    by_id = {r.id: r.fix_safety for r in RULES}
+    assert by_id["DAX301"] == "safe" and by_id["DAX001"] == "safe"
+    assert by_id["DAX305"] == "unsafe"
+    assert all(by_id[i] == "none" for i in by_id if i.startswith(("DAX1", "DAX2")))
+    code, out, _ = run_daxlint("rules", "--format", "json")
+    assert code == 0
+    meta = {r["id"]: r for r in json.loads(out)}
+    assert meta["DAX305"]["fix"]["safety"] == "unsafe" and "page-backed" in meta["DAX305"]["fix"]["note"]

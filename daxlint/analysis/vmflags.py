@@ -921,7 +921,7 @@ def build_fix(model: VmFlagsModel, w: VmFlagsWrite, kernel) -> tuple[str, str]:
     if any(name == wrapper for name, _, _ in compat_shims(model.source.original, WRAPPERS)):
         return call, call
     old = _squash(w.node)
-    return call, f"{_guard(model.source.original)}\n\t{call};\n#else\n\t{old};\n#endif"
+    return call, f"{wrapper_guard(model.source.original)}\n\t{call};\n#else\n\t{old};\n#endif"
 
 
 def _with_existing_flags(call: str, version: KernelVersion, original: bytes) -> str:
@@ -943,7 +943,7 @@ def _with_existing_flags(call: str, version: KernelVersion, original: bytes) -> 
     return _FLAG_WORD.sub(replace, call)
 
 
-def _guard(original: bytes) -> str:
+def wrapper_guard(original: bytes) -> str:
     """The directive under which the file already uses the wrappers (its
     conftest macro or its version test), or a version test."""
     for group in scan(original).groups:

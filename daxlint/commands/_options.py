@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from daxlint.analysis.vmfix import FIX_STYLES, GUARD
 from daxlint.core.build import BuildSetup, parse_define, parse_undefine
 from daxlint.core.config import Config, load_config
 from daxlint.core.dkms import dkms_range, find_dkms_conf
@@ -108,8 +109,35 @@ def user_errors(fn):
     return wrapper
 
 
+def fix_options(f):
+    """--fix and its companions (check and patch)."""
+    f = click.option("--fix", "fix", is_flag=True, help="Apply the safe fixes of the reported findings (see 'daxlint explain RULE').")(f)
+    f = click.option(
+        "--dry-run",
+        is_flag=True,
+        help="With --fix: print the fixes as a unified diff (for git apply) instead of applying them; exit 1 when there is something to fix.",
+    )(f)
+    f = click.option("--unsafe-fixes", is_flag=True, help="With --fix: apply unsafe fixes too (they change what the code does).")(f)
+    f = click.option(
+        "--fix-style",
+        type=click.Choice(FIX_STYLES),
+        default=GUARD,
+        show_default=True,
+        help="How a fix keeps building on the kernels of the checked range that lack the API it uses: "
+        "a version test around the new code (guard) or compat shims once per file (shim).",
+    )(f)
+    return f
+
+
+def check_fix_options(fix: bool, dry_run: bool, unsafe_fixes: bool) -> None:
+    if dry_run and not fix:
+        raise UserError("--dry-run needs --fix")
+    if unsafe_fixes and not fix:
+        raise UserError("--unsafe-fixes needs --fix")
+
+
 def load_settings(
-    paths: list[Path], config_path: Path | None, select, ignore, kernel_version, defines=(), undefines=()
+    paths: list[Path], config_path: Path | None, select, ignore, kernel_version, defines=(), undefines=(), fix_style: str = GUARD
 ) -> tuple[Config, list, KernelContext]:
     """The config, the rules and the kernel context a command runs with.
     The version (or range) comes from --kernel-version, the config, the
@@ -130,7 +158,7 @@ def load_settings(
         conf = find_dkms_conf(start)
         override = dkms_range(conf) if conf is not None else None
         source = f"{conf}" if override is not None else source
-    kernel = KernelContext.for_paths(paths, override, source, build)
+    kernel = KernelContext.for_paths(paths, override, source, build, fix_style=fix_style)
     return cfg, rules, kernel
 
 

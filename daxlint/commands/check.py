@@ -10,21 +10,26 @@ from pathlib import Path
 import click
 
 from daxlint.commands._options import (
+    check_fix_options,
     emit,
     engine_options,
     exit_status,
+    fix_options,
     load_settings,
     make_engine,
     output_options,
     selection_options,
     user_errors,
     version_note,
+    write_text,
 )
 from daxlint.core.files import display_path, wanted
 from daxlint.core.runner import check_paths
-from daxlint.errors import UserError
+from daxlint.errors import EXIT_CLEAN, EXIT_FINDINGS, UserError
+from daxlint.fix.runner import Fixer, fix_root, summary_notes, write_fixed
 from daxlint.gate import baseline as baselines
 from daxlint.gate import gitdiff
+from daxlint.gate.fixscope import FixScope
 from daxlint.model import Skipped
 from daxlint.output.escape import printable
 from daxlint.output.sarif import GITHUB_RESULT_LIMIT
@@ -60,7 +65,11 @@ def _split_listed(listed: list[str], kinds: tuple[str, ...]) -> tuple[list[str],
     return present, missing
 
 
-def _check_gate_options(diff_base, baseline_file, write_baseline_file, update_baseline) -> None:
+def _check_gate_options(diff_base, baseline_file, write_baseline_file, update_baseline, fix=False, dry_run=False, fmt="text") -> None:
+    if fix and (write_baseline_file or update_baseline):
+        raise UserError("--fix cannot be combined with --write-baseline or --update-baseline (fix first, then record)")
+    if dry_run and fmt != "text":
+        raise UserError("--fix --dry-run prints a diff; it takes no --format")
     if update_baseline and not baseline_file:
         raise UserError("--update-baseline needs --baseline FILE")
     if write_baseline_file and baseline_file:
@@ -98,6 +107,7 @@ def _check_gate_options(diff_base, baseline_file, write_baseline_file, update_ba
     is_flag=True,
     help="With --baseline: rewrite FILE without its fixed entries (new findings are not added; use --write-baseline for that).",
 )
+@fix_options
 @user_errors
 def command(
     paths,
@@ -119,12 +129,19 @@ def command(
     baseline_file,
     write_baseline_file,
     update_baseline,
+    fix,
+    dry_run,
+    unsafe_fixes,
+    fix_style,
 ):
     """Check C files, directories or a kernel tree (default: current directory).
 
     PATH '-' reads a list of files from standard input, one per line.
+    With --fix the reported findings that have a safe fix are fixed in
+    place (--dry-run prints the diff instead).
     """
-    _check_gate_options(diff_base, baseline_file, write_baseline_file, update_baseline)
+    check_fix_options(fix, dry_run, unsafe_fixes)
+    _check_gate_options(diff_base, baseline_file, write_baseline_file, update_baseline, fix, dry_run, fmt)
     plist = list(paths) or ["."]
     listed: list[str] = []
     if "-" in plist:
@@ -132,7 +149,9 @@ def command(
         listed = _read_file_list()
         if not plist and not listed:
             raise UserError("no paths on standard input")
-    cfg, rules, kernel = load_settings([Path(p) for p in plist + listed], config_path, select, ignore, kernel_version, defines, undefines)
+    cfg, rules, kernel = load_settings(
+        [Path(p) for p in plist + listed], config_path, select, ignore, kernel_version, defines, undefines, fix_style
+    )
     engine = make_engine(cfg, rules, kernel, jobs, no_cache)
     present, missing = _split_listed(listed, engine.file_kinds)
     plist += present
@@ -161,6 +180,7 @@ def command(
         return exit_status(report, fail_on, True, strict)
 
     extra: dict = {}
+    base = None
     if baseline_file:
         base = baselines.Baseline.load(baseline_file)
         result = baselines.apply_baseline(base, report.findings, scope)
@@ -176,6 +196,21 @@ def command(
         report.findings = shown
         report.notes.append(diff.describe(hidden))
         extra["diff"] = diff.as_json(hidden)
+
+    if fix:
+        fixer = Fixer(engine, FixScope(diff, base, engine.enabled_ids) if (diff or base) else None, unsafe=unsafe_fixes)
+        result = fixer.fix_report(report)
+        root = fix_root(kernel.root, plist)
+        if dry_run:
+            notes = result.notes + summary_notes(result, report, dry_run=True)
+            write_text(result.diff(root), output)
+            for note in notes:
+                click.echo(f"daxlint: {note}", err=True)
+            return EXIT_FINDINGS if result.changed and not exit_zero else EXIT_CLEAN
+        notes = write_fixed(result, root)
+        report.notes.extend(result.notes + notes + summary_notes(result, report, dry_run=False))
+        result.leave_in(report)
+        extra["fix"] = result.as_json(root)
 
     if fmt == "sarif" and len(report.findings) > GITHUB_RESULT_LIMIT:
         click.echo(

@@ -55,7 +55,7 @@ def explain_command(rule_id, plain):
         raise UserError(f"unknown rule {rule_id!r} (see 'daxlint rules')")
     summary = cls.summary.replace("\\", "\\\\").replace("*", "\\*").replace("_", "\\_")
     header = f"# {cls.id}: {cls.name}\n\n{summary}\n\nSeverity: {cls.severity.value}, confidence: {cls.confidence}\n\n"
-    text = header + cls.doc()
+    text = header + cls.doc() + "\n\n" + cls.fix_section()
     extra = getattr(cls, "explain_extra", None)
     if callable(extra):
         more = extra()

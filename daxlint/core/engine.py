@@ -119,20 +119,24 @@ class Engine:
             thresholds = {t for r in applicable for t in r.version_thresholds}
             file_views = views(data, list(checked), kernel.build, thresholds, self._include_reader(res, kernel, abspath))
         merged: dict[tuple[str, str], tuple[Finding, list]] = {}
+        used: set[tuple[int, int]] = set()  # suppressions that silenced something in some build
         for view in file_views:
             source = SourceFile(display, view.data, original=data)
             if kind == "c":
                 _ = source.tree
                 res.parsed = True
             for version, served in view.runs:
-                for f in self._check_source(res, kind, applicable, source, abspath, kernel.at(version)):
+                for f in self._check_source(res, kind, applicable, source, abspath, kernel.at(version), used):
                     key = (f.fingerprint, f.severity.value)
                     if key not in merged:
                         merged[key] = (f, [])
                     elif version > merged[key][1][-1]:
                         merged[key] = (f, merged[key][1])  # the newest release words it
                     merged[key][1].extend(served)
-        res.findings = [f for f, _ in merged.values()]
+        # A suppression one build needs is not unused because another build
+        # has nothing for it to silence (the write is legal before v6.3).
+        unused_ids = {r.id for r in applicable if r.reports_unused_suppressions}
+        res.findings = [f for f, _ in merged.values() if not (f.rule_id in unused_ids and (f.line, f.column) in used)]
         if kernel.versions is not None:
             for f, served in merged.values():
                 f.versions = describe_versions(sorted(served))
@@ -165,7 +169,14 @@ class Engine:
         return read
 
     def _check_source(
-        self, res: FileResult, kind: str, applicable: list[Rule], source: SourceFile, abspath: str | None, kernel: KernelContext
+        self,
+        res: FileResult,
+        kind: str,
+        applicable: list[Rule],
+        source: SourceFile,
+        abspath: str | None,
+        kernel: KernelContext,
+        used: set[tuple[int, int]] | None = None,
     ) -> list[Finding]:
         """The findings of one run of the rules on one view, suppressions
         applied and fingerprints assigned; a rule that raises becomes an
@@ -196,11 +207,14 @@ class Engine:
                     res.errors.append(error)
                 continue
             raw.extend(ctx.findings)
-        sup = apply_suppressions(raw, find_suppressions(source, kind))
+        suppressions = find_suppressions(source, kind)
+        sup = apply_suppressions(raw, suppressions)
+        if used is not None:
+            used.update((x.line, x.column) for x in suppressions if x.used)
         findings = sup.kept
         for rule in applicable:
             if rule.reports_unused_suppressions:
-                ctx = RuleContext(rule, source, kernel, abspath)
+                ctx = RuleContext(rule, source, kernel, abspath, frozenset(self.enabled_ids))
                 unused = [s for s in sup.unused if s.rules is None or any(any(e.startswith(r) for e in self.enabled_ids) for r in s.rules)]
                 rule.report_unused(ctx, unused)
                 findings.extend(ctx.findings)

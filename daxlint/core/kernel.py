@@ -52,6 +52,7 @@ class KernelContext:
         versions: VersionRange | None = None,
         build: BuildSetup | None = None,
         within: VersionRange | None = None,
+        fix_style: str = "guard",
     ):
         self.root = root
         self.versions = versions if versions is not None and not versions.is_single else None
@@ -63,10 +64,19 @@ class KernelContext:
         self.within = within
         self._memo: dict = memo if memo is not None else {}
         self._catalog = None
+        # How fixes keep code building on kernels before an API it adopts:
+        # "guard" (a version test around the new call) or "shim" (one
+        # compat definition per file): --fix-style.
+        self.fix_style = fix_style
 
     @classmethod
     def for_paths(
-        cls, paths: list[Path], override: VersionRange | None = None, source: str = "flag", build: BuildSetup | None = None
+        cls,
+        paths: list[Path],
+        override: VersionRange | None = None,
+        source: str = "flag",
+        build: BuildSetup | None = None,
+        fix_style: str = "guard",
     ) -> KernelContext:
         root = None
         for p in paths:
@@ -74,10 +84,10 @@ class KernelContext:
             if root:
                 break
         if override is not None:
-            return cls(root, override.last, source, versions=override, build=build)
+            return cls(root, override.last, source, versions=override, build=build, fix_style=fix_style)
         if root is not None:
-            return cls(root, read_makefile_version(root / "Makefile"), "Makefile", build=build)
-        return cls(None, None, "default", build=build)
+            return cls(root, read_makefile_version(root / "Makefile"), "Makefile", build=build, fix_style=fix_style)
+        return cls(None, None, "default", build=build, fix_style=fix_style)
 
     @property
     def checked(self) -> VersionRange:
@@ -99,7 +109,7 @@ class KernelContext:
         the macros, sublevel and configuration it defines."""
         b = self.build
         macros = sorted((name, spec.value, str(spec.versions) if spec.versions else None) for name, spec in b.macros.items())
-        return [self.version_label, macros, b.sublevel, b.config_complete]
+        return [self.version_label, macros, b.sublevel, b.config_complete, self.fix_style]
 
     def at(self, version: KernelVersion) -> KernelContext:
         """This context for one release (itself when that is all it checks)."""
@@ -109,7 +119,16 @@ class KernelContext:
             ("at", version),
             # One memo for every release: what rules learn about other files
             # (a sibling's DAX facts, the Kconfig index) does not depend on it.
-            lambda: KernelContext(self.root, version, self.version_source, self.reader, self._memo, build=self.build, within=self.checked),
+            lambda: KernelContext(
+                self.root,
+                version,
+                self.version_source,
+                self.reader,
+                self._memo,
+                build=self.build,
+                within=self.checked,
+                fix_style=self.fix_style,
+            ),
         )
 
     def memo(self, key, factory: Callable[[], Any]):

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, ClassVar
 from tree_sitter import Node
 
 from daxlint.core.syntax import enclosing_function, function_name
-from daxlint.model import Finding, Severity
+from daxlint.model import Finding, Fix, Severity
 from daxlint.version import KernelVersion
 
 if TYPE_CHECKING:
@@ -42,6 +42,10 @@ class Rule:
     # True only for DAX001: it reports on the other rules' suppressions after
     # they ran, so on its own it never makes a file worth parsing.
     reports_unused_suppressions: ClassVar[bool] = False
+    # What --fix does with the rule's findings - "safe", "unsafe" (only with
+    # --unsafe-fixes) or "none" - and why, for `daxlint explain`.
+    fix_safety: ClassVar[str] = "none"
+    fix_note: ClassVar[str] = ""
 
     def check(self, ctx: RuleContext) -> Iterable[Finding] | None:
         raise NotImplementedError
@@ -77,7 +81,16 @@ class Rule:
             "confidence": cls.confidence,
             "summary": cls.summary,
             "aliases": list(cls.aliases),
+            "fix": {"safety": cls.fix_safety, "note": cls.fix_note},
         }
+
+    @classmethod
+    def fix_section(cls) -> str:
+        """The "## Fix" section `daxlint explain` adds to the doc."""
+        what = {"safe": "Fix: safe, applied by --fix.", "unsafe": "Fix: unsafe, applied only with --fix --unsafe-fixes."}.get(
+            cls.fix_safety, "Fix: none, --fix leaves these findings alone."
+        )
+        return f"## Fix\n\n{what} {cls.fix_note}".rstrip()
 
 
 class RuleContext:
@@ -131,8 +144,11 @@ class RuleContext:
         column: int | None = None,
         fix: str | None = None,
         confidence: str | None = None,
+        autofix: Fix | None = None,
     ) -> Finding:
-        """Record a finding at ``node`` (or an explicit line/column)."""
+        """Record a finding at ``node`` (or an explicit line/column).
+        ``fix`` says in words or code what to change; ``autofix`` gives the
+        edits (byte offsets in the file as written) when they are mechanical."""
         if node is not None:
             line = node.start_point[0] + 1 if line is None else line
             column = node.start_point[1] + 1 if column is None else column
@@ -156,6 +172,7 @@ class RuleContext:
             snippet=self.source.line_text(line).strip(),
             fix=fix,
             confidence=confidence or self.rule.confidence,
+            autofix=autofix,
         )
         self.findings.append(f)
         return f

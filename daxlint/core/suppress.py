@@ -22,6 +22,8 @@ class Suppression:
     rules: list[str] | None  # None: every rule
     used: bool = False
     text: str = ""
+    start: int = -1  # the comment's bytes in the file (for its removal)
+    end: int = -1
 
     def covers(self, finding: Finding) -> bool:
         if not (self.line <= finding.line <= self.end_line + 1):
@@ -38,12 +40,16 @@ def find_suppressions(source, kind: str = "c") -> list[Suppression]:
         return []
     out = []
     if kind == "kconfig":  # '#' comments, line based
-        for i, line in enumerate(source.lines, 1):
+        pos = 0
+        for i, raw in enumerate(source.data.split(b"\n"), 1):
+            line = raw.decode("utf-8", "replace")
             hash_at = line.find("#")
             m = _SUPPRESS_RE.search(line, hash_at) if hash_at >= 0 else None
             if m:
                 rules = [r.strip().upper() for r in m.group(1).split(",") if r.strip()] if m.group(1) is not None else None
-                out.append(Suppression(i, i, hash_at + 1, rules, text=m.group(0)))
+                start = pos + len(line[:hash_at].encode())
+                out.append(Suppression(i, i, hash_at + 1, rules, text=m.group(0), start=start, end=pos + len(raw.rstrip(b"\r"))))
+            pos += len(raw) + 1
         return out
     for node in walk(source.root, {"comment"}):
         body = source.node_text(node)
@@ -53,7 +59,17 @@ def find_suppressions(source, kind: str = "c") -> list[Suppression]:
         rules = None
         if m.group(1) is not None:
             rules = [r.strip().upper() for r in m.group(1).split(",") if r.strip()]
-        out.append(Suppression(node.start_point[0] + 1, node.end_point[0] + 1, node.start_point[1] + 1, rules, text=m.group(0)))
+        out.append(
+            Suppression(
+                node.start_point[0] + 1,
+                node.end_point[0] + 1,
+                node.start_point[1] + 1,
+                rules,
+                text=m.group(0),
+                start=node.start_byte,
+                end=node.end_byte,
+            )
+        )
     return out
 
 

@@ -2,7 +2,9 @@
 
 Every result carries ``partialFingerprints`` (daxlint's fingerprint: rule,
 path, function and normalised code, no line number) so an alert keeps its
-identity when lines move, and every rule carries its doc as help text.
+identity when lines move, every rule carries its doc as help text, and a
+finding with a mechanical fix carries it as SARIF ``fixes`` (byte ranges
+and replacement text, the safety in its properties).
 GitHub code scanning accepts at most 25,000 results per run; past that the
 report keeps the most severe ones and says so in a run notification."""
 
@@ -39,7 +41,7 @@ def _section(doc: str, heading: str) -> str | None:
 
 
 def _rule_descriptor(cls) -> dict:
-    doc = cls.doc()
+    doc = cls.doc() + "\n\n" + cls.fix_section()
     return {
         "id": cls.id,
         "name": cls.name,
@@ -51,6 +53,7 @@ def _rule_descriptor(cls) -> dict:
             "tags": ["dax", cls.family()],
             "precision": _PRECISION.get(cls.confidence, "medium"),
             "problem.severity": _PROBLEM_SEVERITY[cls.severity],
+            "fix": cls.fix_safety,
         },
     }
 
@@ -81,6 +84,8 @@ def _result(f, index: dict[str, int]) -> dict:
     }
     if f.rule_id in index:
         r["ruleIndex"] = index[f.rule_id]
+    if f.autofix is not None and f.autofix.edits:
+        r["fixes"] = [_fix(f.path, f.autofix)]
     props = {}
     if f.fix:
         props["suggestion"] = f.fix
@@ -93,6 +98,24 @@ def _result(f, index: dict[str, int]) -> dict:
     if props:
         r["properties"] = props
     return r
+
+
+def _fix(path: str, fix) -> dict:
+    """A finding's edits as a SARIF fix: byte ranges of the file and the
+    text that replaces each; whether it is safe goes in its properties."""
+    return {
+        "description": {"text": fix.description},
+        "artifactChanges": [
+            {
+                "artifactLocation": artifact_location(path),
+                "replacements": [
+                    {"deletedRegion": {"byteOffset": e.start, "byteLength": e.end - e.start}, "insertedContent": {"text": e.replacement}}
+                    for e in sorted(fix.edits, key=lambda e: (e.start, e.end))
+                ],
+            }
+        ],
+        "properties": {"safety": fix.safety},
+    }
 
 
 def as_dict(report: Report, limit: int = GITHUB_RESULT_LIMIT) -> dict:

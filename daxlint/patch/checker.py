@@ -37,11 +37,14 @@ class SeriesResult:
 class SeriesChecker:
     """Runs the rules over a series, patch by patch."""
 
-    def __init__(self, rules, kernel: KernelContext, options: EngineOptions | None = None, version_from_tree: bool = True):
+    def __init__(
+        self, rules, kernel: KernelContext, options: EngineOptions | None = None, version_from_tree: bool = True, keep_states: bool = False
+    ):
         self.rules = rules
         self.kernel = kernel
         self.options = options or EngineOptions(jobs=1, use_cache=False)
         self.version_from_tree = version_from_tree
+        self.keep_states = keep_states  # --fix: each outcome keeps its files and engine
 
     def _engine(self, tree: SeriesTree) -> Engine:
         version, source, versions = self.kernel.version, self.kernel.version_source, self.kernel.versions
@@ -52,7 +55,15 @@ class SeriesChecker:
                 version, source, versions = found, "Makefile", None
         root = None if tree.root == SERIES_ROOT else tree.root
         reader = SeriesReader(tree)
-        kernel = KernelContext(Path(root) if root else None, version, source, reader, versions=versions, build=self.kernel.build)
+        kernel = KernelContext(
+            Path(root) if root else None,
+            version,
+            source,
+            reader,
+            versions=versions,
+            build=self.kernel.build,
+            fix_style=self.kernel.fix_style,
+        )
         return Engine(self.rules, kernel, self.options)
 
     def check(self, patches: list[Patch], series) -> SeriesResult:
@@ -65,6 +76,8 @@ class SeriesChecker:
             states = series.advance(patch, outcome)
             open_findings = _carry_forward(open_findings, states, patch.index)
             engine = self._engine(series.tree)
+            if self.keep_states:
+                outcome.states, outcome.engine = states, engine
             outcome.kernel_version = engine.kernel.version_label
             if report.kernel_version is None:
                 report.kernel_version = outcome.kernel_version
@@ -125,6 +138,11 @@ class SeriesChecker:
                     continue
             f.patch = patch.index
             f.subject = patch.subject
+            if not whole:
+                # Its edits would be offsets in the hunks daxlint pieced
+                # together, not in any file: only words here (patch --fix
+                # says which files it cannot fix without the tree).
+                f.autofix = None
             first_added = next(n for n in span if n in added)
             f.patch_line = fd.line_base + added[first_added].diff_line_no
             shown = shown if shown is not None else new_side_lines(placements)

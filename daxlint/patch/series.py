@@ -208,6 +208,9 @@ class PatchOutcome:
     applied: bool | None = None  # None: no tree to apply to
     kernel_version: str = ""
     notes: list[str] = field(default_factory=list)
+    # Kept for --fix: the patch's files (FileState) and the engine that checked them.
+    states: list = field(default_factory=list, repr=False)
+    engine: object = field(default=None, repr=False)
 
     def as_dict(self) -> dict:
         p = self.patch

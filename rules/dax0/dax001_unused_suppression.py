@@ -1,5 +1,8 @@
+import re
+
+from daxlint.core.registry import all_rules
 from daxlint.core.rule import Rule
-from daxlint.model import Severity
+from daxlint.model import SAFE, UNSAFE, Edit, Fix, Severity
 
 
 class UnusedSuppression(Rule):
@@ -37,6 +40,12 @@ class UnusedSuppression(Rule):
     tokens = (b"daxlint",)
     file_kinds = ("c", "kconfig")
     reports_unused_suppressions = True
+    fix_safety = "safe"
+    fix_note = (
+        "The fix deletes the comment - its whole line when nothing else is on it - if the comment holds nothing "
+        "but the suppression. It is unsafe for a bare `daxlint: ignore` and for one naming rules the run did not "
+        "enable: those may still be needed by the rules left out."
+    )
 
     def check(self, ctx):
         # Nothing to find on its own: the engine calls report_unused() after
@@ -52,4 +61,38 @@ class UnusedSuppression(Rule):
                 line=s.line,
                 column=s.column,
                 fix="remove the comment",
+                autofix=_removal(ctx, s),
             )
+
+
+_COMMENT_MARKS = re.compile(r"^\s*(?:/\*|//|#)\s*(.*?)\s*(?:\*/)?\s*$", re.S)
+
+
+def _removal(ctx, s) -> Fix | None:
+    """Delete a comment that is only the suppression: its line when it
+    stands alone, else the comment and the white space before (or after) it."""
+    data = ctx.source.original
+    if s.start < 0 or s.end > len(data):
+        return None
+    comment = data[s.start : s.end].decode("utf-8", "replace")
+    m = _COMMENT_MARKS.match(comment)
+    if not m or m.group(1) != s.text:
+        return None  # the comment says more than the suppression
+    line_start = data.rfind(b"\n", 0, s.start) + 1
+    nl = data.find(b"\n", s.end)
+    line_end = len(data) if nl < 0 else nl
+    before, after = data[line_start : s.start], data[s.end : line_end]
+    if not before.strip() and not after.strip():
+        edit = Edit(line_start, line_end + (1 if nl >= 0 else 0), "")
+    elif not after.strip():
+        edit = Edit(s.start - (len(before) - len(before.rstrip())), line_end, "")
+    else:
+        edit = Edit(s.start, s.end + (len(after) - len(after.lstrip(b" \t"))), "")
+    everything = {r.id for r in all_rules()}
+    if s.rules is None:
+        complete = everything <= ctx.enabled
+    else:
+        complete = bool(s.rules) and all({i for i in everything if i.startswith(r)} <= ctx.enabled for r in s.rules)
+    if complete:
+        return Fix("Remove the unused suppression", SAFE, (edit,))
+    return Fix("Remove the unused suppression: unsafe, it may be meant for rules this run did not check", UNSAFE, (edit,))

@@ -159,6 +159,11 @@ class PfnDevWithoutMap(Rule):
     name = "pfn-dev-without-map"
     severity = Severity.ERROR
     summary = "pfn_t built with PFN_DEV but without PFN_MAP (no struct page); severity follows where it goes"
+    fix_note = (
+        "Whether the memory gets struct pages (PFN_MAP, with `devm_memremap_pages"
+        "()` behind it) or stays page-less on purpose (FS_DAX_LIMITED, VM_PFNMAP MMIO) is the drive"
+        "r's design; the message says which sink makes it wrong."
+    )
     # PFN_DEV, or a constructor whose flags may come from an included header.
     tokens = (b"PFN_DEV", b"pfn_to_pfn_t", b"phys_to_pfn_t")
 

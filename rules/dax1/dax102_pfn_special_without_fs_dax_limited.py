@@ -74,6 +74,10 @@ class PfnSpecialWithoutFsDaxLimited(Rule):
     name = "pfn-special-without-fs-dax-limited"
     severity = Severity.ERROR
     summary = "PFN_SPECIAL pfn in a driver whose Kconfig does not select FS_DAX_LIMITED"
+    fix_note = (
+        "No automatic fix: `select FS_DAX_LIMITED` in the driver's Kconfig, or giving the memory st"
+        "ruct pages instead, is a decision for the driver's author."
+    )
     tokens = (b"PFN_SPECIAL",)
 
     def context_files(self, path):

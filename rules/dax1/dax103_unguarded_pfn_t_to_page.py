@@ -113,6 +113,7 @@ class UnguardedPfnTToPage(Rule):
     name = "unguarded-pfn-t-to-page"
     severity = Severity.ERROR
     summary = "pfn_t_to_page() result used without a NULL or pfn_t_has_page() guard"
+    fix_note = "The guard (`pfn_t_has_page()` or a NULL check) and what the code does with a page-less pfn depend on the caller."
     tokens = (b"pfn_t_to_page", b"pfn_t_to_pfn")
 
     def could_match(self, data):

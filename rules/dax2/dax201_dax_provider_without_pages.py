@@ -80,6 +80,9 @@ class DaxProviderWithoutPages(Rule):
     severity = Severity.ERROR
     confidence = "medium"
     summary = "DAX provider (->direct_access / alloc_dax) whose driver never establishes struct pages"
+    fix_note = (
+        "Establishing struct pages (`devm_memremap_pages()` with a MEMORY_DEVICE_FS_DAX pagemap) changes how the driver maps its memory."
+    )
     tokens = (b"direct_access",)
 
     def could_match(self, data):

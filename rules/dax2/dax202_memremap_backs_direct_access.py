@@ -61,6 +61,7 @@ class MemremapBacksDirectAccess(Rule):
     severity = Severity.ERROR
     confidence = "medium"
     summary = "devm_memremap()/memremap()/ioremap*() range handed out by ->direct_access (no struct page)"
+    fix_note = "Replacing `devm_memremap()` by `devm_memremap_pages()` needs a `dev_pagemap` and changes the driver's setup."
     tokens = (b"direct_access",)
 
     def could_match(self, data):

@@ -72,6 +72,7 @@ class PagemapTypeNotFsdax(Rule):
     severity = Severity.ERROR
     confidence = "medium"
     summary = "dev_pagemap type in DAX code that cannot serve fsdax (or devdax)"
+    fix_note = "The pagemap type follows from what the memory is for; the message names the type fs-dax needs."
     # Without the underscore: hyperscan's one pass over every file of the
     # tree is measurably slower with a 14-byte literal among the others;
     # could_match() looks for the MEMORY_DEVICE_ enumerators themselves.

@@ -82,6 +82,7 @@ class KconfigDaxWithoutZoneDevice(Rule):
     severity = Severity.WARNING
     confidence = "medium"
     summary = "Kconfig entry of a DAX driver that can be built without ZONE_DEVICE (or FS_DAX_LIMITED)"
+    fix_note = "Which `depends on` (or `select`) the entry needs is the driver's Kconfig design; the message says what is missing."
     tokens = (b"DAX",)
     file_kinds = ("kconfig",)
 

@@ -1,3 +1,4 @@
+from daxlint.analysis.vmfix import GUARD, SHIM, plan_fixes
 from daxlint.analysis.vmflags import build_fix, may_write_vm_flags, model_of
 from daxlint.core.rule import Rule
 from daxlint.model import Severity
@@ -74,6 +75,25 @@ class DirectVmFlagsWrite(Rule):
     name = "direct-vm-flags-write"
     severity = Severity.ERROR
     summary = "Direct write to vma->vm_flags where the kernel requires vm_flags_*() wrappers"
+    fix_safety = "safe"
+    fix_note = (
+        "Each form becomes its wrapper call as upstream converted it in v6.3: `|=` `vm_flags_set()`, `&= ~` "
+        "`vm_flags_clear()`, `= (f & ~A) | B` `vm_flags_mod()`, `=` `vm_flags_reset()` (`vm_flags_init()` for a "
+        "vma nobody can see yet), `WRITE_ONCE()` `vm_flags_reset_once()`, `&= VM_LOCKED_CLEAR_MASK` "
+        "`vm_flags_clear(vma, VM_LOCKED_MASK)`; writes to one vma in consecutive statements fold into one call "
+        "where that is the same (a clear and a set into `vm_flags_mod()`, sets into one `vm_flags_set()`, an "
+        "assignment and the clear after it into the assigned value). Only the expression changes: indentation, "
+        "comments and continuation lines stay. When the checked range reaches kernels before v6.3 the call goes "
+        "under the file's own version test (or `#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)`, adding "
+        "`<linux/version.h>`) with the old write kept for older kernels, or - `--fix-style shim` - once per "
+        "file after the includes come compat definitions of the wrappers; a wrapper the file already defines is "
+        "called as it is. Flags a version lacks are replaced by what took their place, or the write is not "
+        "fixed. `++`/`--`, writes inside a larger expression, writes spread over `#if` branches or with a "
+        "comment in the replaced part get no fix; a chained `a = vma->vm_flags |= X;` is split in two "
+        "statements only as an unsafe fix. Note that `vm_flags_reset()` asserts that the vma is write-locked "
+        "from v6.4 on: where the vma is not yet locked (outside `->mmap`), add `vma_start_write(vma)` before it, "
+        "as upstream did in mm/."
+    )
     tokens = (b"vm_flags",)
 
     def could_match(self, data):
@@ -86,10 +106,16 @@ class DirectVmFlagsWrite(Rule):
         # their private __vm_flags itself; the wrappers rule is for kernel code.
         userspace = ctx.tree_relpath.startswith("tools/")
         model = model_of(ctx)
+        plan = plan_fixes(model, ctx.kernel, ctx.kernel.fix_style)
         for w in model.writes:
             if not w.is_direct or (userspace and w.field == "__vm_flags"):
                 continue
-            call, fix = build_fix(model, w, ctx.kernel)
+            planned = plan.get(w.node.start_byte)
+            if planned is not None:
+                call, fix, autofix, style = planned.call, planned.text, planned.fix, planned.style
+            else:
+                call, fix = build_fix(model, w, ctx.kernel)
+                autofix, style = None, GUARD if fix != call else ""
             target = f"{w.vma_text}->{w.field}" if not model.vma_pointer_text(w).startswith("&") else f"{w.vma_text}.{w.field}"
             if w.field == "__vm_flags":
                 what = f"write '{w.op}' to the private {target}, behind the vm_flags_*() wrappers' back"
@@ -106,13 +132,9 @@ class DirectVmFlagsWrite(Rule):
             ctx.report(
                 w.node,
                 f"{what}: vm_flags is const since v6.3 (bc292ab00f6c) and only "
-                f"the vm_flags_*() wrappers may change it; use {call}{_what_it_checks(call)}"
-                + (
-                    ""
-                    if fix == call
-                    else f" (under a version guard: the checked range {ctx.kernel.whole_range} reaches kernels without it)"
-                ),
+                f"the vm_flags_*() wrappers may change it; use {call}{_what_it_checks(call)}" + _range_note(style, ctx.kernel.whole_range),
                 fix=fix,
+                autofix=autofix,
             )
 
 
@@ -125,4 +147,13 @@ def _what_it_checks(fix: str) -> str:
         return " (it write-locks the vma with vma_start_write(), which asserts the mmap write lock)"
     if fix.startswith("vm_flags_reset"):
         return " (it asserts that the vma is write-locked: call vma_start_write() first where it is not)"
+    return ""
+
+
+def _range_note(style: str, checked) -> str:
+    """How the fix keeps building on the kernels of the range that lack the wrapper."""
+    if style == GUARD:
+        return f" (under a version guard: the checked range {checked} reaches kernels without it)"
+    if style == SHIM:
+        return f" (with a compat shim: the checked range {checked} reaches kernels without it)"
     return ""

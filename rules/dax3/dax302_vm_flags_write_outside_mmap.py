@@ -144,6 +144,7 @@ class VmFlagsWriteOutsideMmap(Rule):
     name = "vm-flags-write-outside-mmap"
     severity = Severity.ERROR
     summary = "vm_flags changed outside ->mmap without the mmap write lock (fault, ioctl, open, post-mmap hook)"
+    fix_note = "Moving the flags into `->mmap`, or taking the mmap write lock, changes the driver's locking and design."
     # vm_flags for the writes; the helpers' names (substrings cover
     # io_remap_pfn_range, remap_pfn_range_notrack, vm_insert_pages, ...).
     tokens = (b"vm_flags", b"remap_pfn_range", b"vm_iomap_memory", b"remap_vmalloc_range", b"vm_insert_page", b"vm_map_pages")

@@ -72,6 +72,7 @@ class PostMmapHook(Rule):
     name = "post-mmap-hook"
     severity = Severity.ERROR
     summary = "A hook that rewrites vm_flags after ->mmap() (post_mmap, or a stacked ->mmap overriding the lower file)"
+    fix_note = "The flags belong in the lower file's `->mmap`; a hook cannot be removed mechanically."
     tokens = (b"post_mmap", b"call_mmap", b"vfs_mmap", b"->mmap(")
 
     def context_files(self, path):

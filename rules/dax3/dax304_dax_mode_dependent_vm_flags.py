@@ -91,6 +91,7 @@ class DaxModeDependentVmFlags(Rule):
     name = "dax-mode-dependent-vm-flags"
     severity = Severity.ERROR
     summary = "vm_flags changed after ->mmap based on IS_DAX() / S_DAX / vma_is_dax()"
+    fix_note = "Deciding the flags once in `->mmap`, whatever the DAX mode, is a design change."
     # Every change of vm_flags spells "vm_flags"; the DAX predicates are
     # checked on the bytes before anything is analysed. (vm_flags is the token
     # DAX301/302 use, so running the family together parses no extra file.)

@@ -4,6 +4,7 @@ from daxlint.analysis.callgraph import FAULT
 from daxlint.analysis.dax import driver_source_files
 from daxlint.analysis.flow import exclusive_branches
 from daxlint.analysis.locate import identifier_nodes
+from daxlint.analysis.vmfix import drop_flag_fix
 from daxlint.analysis.vmflags import initialized_variable, may_write_vm_flags, model_of
 from daxlint.core.rule import Rule
 from daxlint.core.syntax import function_name, text
@@ -92,6 +93,14 @@ class MixedmapOnDax(Rule):
     summary = "VM_MIXEDMAP set on an fs-dax or device-dax mapping (unneeded since e1fb4a086495)"
     tokens = (b"VM_MIXEDMAP",)
     version_thresholds = (FIRST_VERSION,)
+    fix_safety = "unsafe"
+    fix_note = (
+        "The fix drops `VM_MIXEDMAP` from the flags set on the DAX path (the `| VM_MIXEDMAP` term, or the "
+        "statement when it sets nothing else). It is right only where every pfn the mapping inserts is "
+        "page-backed (ZONE_DEVICE), which daxlint cannot prove from the file: `vm_normal_page()` then takes "
+        "the normal path for these pages. So it is unsafe, applied only with --unsafe-fixes; a flag chosen by "
+        "`?:` or set through `vm_flags_mod()` gets no fix."
+    )
 
     def context_files(self, path):
         return driver_source_files(path)
@@ -125,6 +134,12 @@ class MixedmapOnDax(Rule):
                 "has struct pages and the mm recognises DAX vmas by vma_is_dax(); the flag only ties vm_flags to "
                 "the file's DAX mode",
                 fix="drop VM_MIXEDMAP from the flags set on the DAX path",
+                autofix=drop_flag_fix(
+                    model,
+                    w,
+                    MIXEDMAP,
+                    "Drop VM_MIXEDMAP from the flags: unsafe, right only where the mapping's pfns all have struct pages",
+                ),
             )
 
 

@@ -1,0 +1,69 @@
+"""Unified diffs, in the form ``git apply`` and ``patch -p1`` read: ``diff
+--git a/PATH b/PATH``, three lines of context, the function a hunk sits in
+after its ``@@`` (as git writes it), and "\\ No newline at end of file"
+where a file ends without one. ``check --fix --dry-run`` prints them;
+``patch --fix`` makes a patch's hunks again from fixed files."""
+
+from __future__ import annotations
+
+import difflib
+import re
+
+_FUNCNAME = re.compile(r"^[A-Za-z_$]")  # git's default hunk-header pattern
+
+
+def unified_diff(old: bytes, new: bytes, path: str, context: int = 3) -> str:
+    """The diff turning ``old`` into ``new`` for the file ``path`` (relative,
+    '/' separated); empty when they are equal."""
+    if old == new:
+        return ""
+    return "".join([f"diff --git a/{path} b/{path}\n", f"--- a/{path}\n", f"+++ b/{path}\n", *hunks_text(old, new, context)])
+
+
+def hunks_text(old: bytes, new: bytes, context: int = 3) -> list[str]:
+    """The hunks (``@@`` lines and their lines) turning ``old`` into ``new``."""
+    a = old.decode("utf-8", "surrogateescape").splitlines(keepends=True)
+    b = new.decode("utf-8", "surrogateescape").splitlines(keepends=True)
+    out: list[str] = []
+    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    for group in matcher.get_grouped_opcodes(context):
+        first, last = group[0], group[-1]
+        a_start, a_end, b_start, b_end = first[1], last[2], first[3], last[4]
+        header = f"@@ -{_range(a_start, a_end - a_start)} +{_range(b_start, b_end - b_start)} @@"
+        func = _function_line(a, a_start)
+        out.append(f"{header} {func}\n" if func else header + "\n")
+        for tag, i1, i2, j1, j2 in group:
+            if tag == "equal":
+                out.extend(_lines(" ", a[i1:i2]))
+                continue
+            if tag in ("replace", "delete"):
+                out.extend(_lines("-", a[i1:i2]))
+            if tag in ("replace", "insert"):
+                out.extend(_lines("+", b[j1:j2]))
+    return out
+
+
+def _range(start: int, length: int) -> str:
+    """``start,length`` as unified diffs number lines (1-based; an empty
+    range names the line before it)."""
+    if length == 1:
+        return f"{start + 1}"
+    if length == 0:
+        return f"{start},0"
+    return f"{start + 1},{length}"
+
+
+def _lines(prefix: str, lines: list[str]):
+    for line in lines:
+        if line.endswith("\n"):
+            yield prefix + line
+        else:
+            yield prefix + line + "\n\\ No newline at end of file\n"
+
+
+def _function_line(lines: list[str], before: int) -> str:
+    """The last line above the hunk that starts a definition, cut as git cuts it."""
+    for i in range(before - 1, -1, -1):
+        if _FUNCNAME.match(lines[i]):
+            return lines[i].rstrip("\r\n")[:80].rstrip()
+    return ""
