@@ -23,9 +23,9 @@ from daxlint.commands._options import (
     version_note,
     write_text,
 )
+from daxlint.core.outfiles import write_file
 from daxlint.errors import EXIT_CLEAN, EXIT_FINDINGS, UserError
 from daxlint.fix.runner import Fixer
-from daxlint.fix.write import write_new
 from daxlint.patch.checker import SeriesChecker
 from daxlint.patch.fixseries import fix_series
 from daxlint.patch.mail import MAX_INPUT_BYTES, STDIN_NAME, load_source, parse_series, read_git_range
@@ -253,8 +253,6 @@ def _write_series(fixed, sources, patches, fix_dir: str | None, in_place: bool, 
             targets.append((name, target))
     data = dict(sources)
     for name, target in targets:
-        why = write_new(target, fixed.sources.get(name, data[name]))
-        if why is not None:
-            raise UserError(why)
+        write_file(target, fixed.sources.get(name, data[name]))
     where = "in place" if in_place else f"to {fix_dir}"
     return f"wrote {len(targets)} patch file{'s' if len(targets) != 1 else ''} {where}"

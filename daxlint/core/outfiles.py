@@ -60,7 +60,7 @@ def write_file(path: str | os.PathLike, data: str | bytes) -> None:
         try:
             lst = os.lstat(name)
         except FileNotFoundError:
-            _replace(name, data, None)
+            replace_atomically(name, data, None)
             return
         if stat.S_ISLNK(lst.st_mode):
             target = _follow(name)
@@ -72,7 +72,7 @@ def write_file(path: str | os.PathLike, data: str | bytes) -> None:
         if not stat.S_ISREG(st.st_mode):
             _write_through(name, data)
             return
-        _replace(target, data, st)
+        replace_atomically(target, data, st)
     except OSError as e:
         raise OutputError(f"cannot write {shown(name)}: {e.strerror or e}") from None
 
@@ -240,9 +240,11 @@ def _umask() -> int:
     return mask
 
 
-def _replace(target: str, data: bytes, st: os.stat_result | None) -> None:
+def replace_atomically(target: str, data: bytes, st: os.stat_result | None) -> None:
     """Write ``data`` to an exclusive temporary beside ``target`` and rename
-    it over ``target`` (``st``: the file there now, or None)."""
+    it over ``target`` (``st``: the file there now, whose mode and owner the
+    new one keeps; None for a new file). Raises OSError; the temporary is
+    gone whatever happens."""
     directory = os.path.dirname(os.path.abspath(target))
     base = os.path.basename(target)
     fd, tmp = tempfile.mkstemp(prefix=f".{base[:64]}.", suffix=".daxlint-tmp", dir=directory)
