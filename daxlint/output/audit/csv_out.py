@@ -31,42 +31,41 @@ def render_csv(result: AuditResult) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(CSV_COLUMNS)
+    w.writerows(event_rows(result))
+    return buf.getvalue()
+
+
+def event_rows(result: AuditResult):
+    """The rows of render_csv(), without the header."""
     for c in result.commits:
         base = [c.sha, c.date, c.author, c.subject]
         if c.skipped:
-            w.writerow(base + ["skipped", "", "", "", "", "", c.skipped, "", "", ""])
+            yield base + ["skipped", "", "", "", "", "", c.skipped, "", "", ""]
         for f in c.introduced:
-            w.writerow(
-                base
-                + [
-                    "introduced",
-                    f.rule_id,
-                    f.severity.value,
-                    f.path,
-                    f.line,
-                    f.column,
-                    f.message,
-                    f.fingerprint,
-                    "yes" if f.fingerprint in c.still_open else "no",
-                    "",
-                ]
-            )
+            yield base + [
+                "introduced",
+                f.rule_id,
+                f.severity.value,
+                f.path,
+                f.line,
+                f.column,
+                f.message,
+                f.fingerprint,
+                "yes" if f.fingerprint in c.still_open else "no",
+                "",
+            ]
         for f in c.fixed:
-            w.writerow(base + ["fixed", f.rule_id, f.severity.value, f.path, f.line, f.column, f.message, f.fingerprint, "", ""])
+            yield base + ["fixed", f.rule_id, f.severity.value, f.path, f.line, f.column, f.message, f.fingerprint, "", ""]
         for m in c.moved:
-            w.writerow(
-                base
-                + [
-                    "moved",
-                    m["rule_id"],
-                    "",
-                    m["to"]["path"],
-                    m["to"]["line"],
-                    "",
-                    m["message"],
-                    m["to"]["fingerprint"],
-                    "",
-                    f"{m['from']['path']}:{m['from']['line']}",
-                ]
-            )
-    return buf.getvalue()
+            yield base + [
+                "moved",
+                m["rule_id"],
+                "",
+                m["to"]["path"],
+                m["to"]["line"],
+                "",
+                m["message"],
+                m["to"]["fingerprint"],
+                "",
+                f"{m['from']['path']}:{m['from']['line']}",
+            ]
