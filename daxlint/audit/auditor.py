@@ -46,6 +46,11 @@ class AuditOptions:
     max_bytes: int = DEFAULT_MAX_BYTES
     timeout: float = 60.0
     per_file_ignores: dict[str, list[str]] = field(default_factory=dict)
+    # A Dask cluster instead of the fork pool (daxlint.audit.cluster):
+    # "local" or a scheduler address; the repository as its workers see it.
+    scheduler: str | None = None
+    worker_repo: str | None = None
+    dashboard: bool = False
 
 
 @dataclass
@@ -79,12 +84,13 @@ State = dict[str, FileResult]
 
 
 class Auditor:
-    def __init__(self, repo: GitRepo, rules, store, options: AuditOptions | None = None, progress=None):
+    def __init__(self, repo: GitRepo, rules, store, options: AuditOptions | None = None, progress=None, notify=None):
         self.git = repo
         self.rules = list(rules)
         self.store = store
         self.options = options or AuditOptions()
         self.progress = progress or (lambda *a, **k: None)
+        self.notify = notify or (lambda text: None)  # a line for the user (the Dask dashboard's address)
         self.analyzer = BlobAnalyzer(
             self.rules, self.options.max_bytes, self.options.timeout, self.options.per_file_ignores, self.options.build
         )
@@ -107,7 +113,7 @@ class Auditor:
         self._files_analysed = 0
         self._last_commit = 0.0
         self._keep: set[str] = set()
-        self._workers = None  # the executor, made on first use
+        self._workers = None  # the executor, made on first use (Workers or cluster.DaskWorkers)
         self._inflight: dict[str, object] = {}  # result key -> handle of the task analysing it
 
     # -- keys ---------------------------------------------------------------
@@ -251,10 +257,26 @@ class Auditor:
         return audits, from_store, heads, out
 
     def _executor(self):
-        """The executor of this run, started on first use: the fork pool."""
+        """The executor of this run, started on first use: the fork pool, or
+        a Dask cluster with --scheduler."""
         if self._workers is None:
             jobs = self.options.jobs or os.cpu_count() or 1
-            self._workers = Workers(self.analyzer, self.git, jobs, self._remember_rows)
+            if self.options.scheduler:
+                from daxlint.audit.cluster import DaskWorkers, WorkerSetup
+
+                setup = WorkerSetup.for_audit(self.rules, self.options, self.options.worker_repo or self.git.path)
+                self._workers = DaskWorkers(
+                    setup,
+                    self.options.scheduler,
+                    self.git,
+                    local_workers=self.options.jobs,
+                    progress=self.progress,
+                    on_result=self._remember_rows,
+                    dashboard=self.options.dashboard,
+                    notify=self.notify,
+                )
+            else:
+                self._workers = Workers(self.analyzer, self.git, jobs, self._remember_rows)
         return self._workers
 
     def _audit(self, todo: list[str], infos, audits, total: int, keep: set[str]) -> None:

@@ -34,7 +34,7 @@ def _progress_printer(enabled: bool):
     tasks: dict[str, int] = {}
 
     def update(kind: str, done: int, total: int, detail=None):
-        label = "commits" if kind == "commits" else "base tree files"
+        label = {"commits": "commits", "tasks": "dask tasks"}.get(kind, "base tree files")
         if kind not in tasks:
             tasks[kind] = progress.add_task(label, total=total)
         if kind == "snapshot" and detail:
@@ -83,6 +83,15 @@ def _progress_printer(enabled: bool):
     help="Lowest severity that makes the exit status 1.",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option(
+    "--scheduler",
+    envvar="DASK_SCHEDULER_ADDRESS",
+    metavar="ADDRESS",
+    help="Analyse on a Dask cluster: tcp://host:8786, or 'local' for a LocalCluster of --jobs processes "
+    "(env DASK_SCHEDULER_ADDRESS; needs pip install 'daxlint[dask]').",
+)
+@click.option("--worker-repo", metavar="PATH", help="The repository as the Dask workers see it (default: --repo's git directory).")
+@click.option("--dashboard", is_flag=True, help="Print the Dask dashboard's address.")
 @user_errors
 def command(
     revisions,
@@ -106,6 +115,9 @@ def command(
     exit_zero,
     fail_on,
     quiet,
+    scheduler,
+    worker_repo,
+    dashboard,
 ):
     """Audit the commits of a git range: what each introduced and fixed.
 
@@ -124,7 +136,7 @@ def command(
     Exit status: 1 when a commit in the range introduced a finding (at or
     above --fail-on) that is still open at the end of the range, or (many
     branches) a branch misses a backport of such a finding; 0 when not; 2
-    on errors (bad range, not a repository).
+    on errors (bad range, not a repository, an unusable Dask cluster).
     """
     from daxlint.audit.auditor import AuditOptions, Auditor
     from daxlint.audit.excerpt import diff_excerpt
@@ -146,6 +158,9 @@ def command(
         build=kernel.build,
         all_parents=all_parents,
         per_file_ignores=cfg.per_file_ignores,
+        scheduler=scheduler or None,
+        worker_repo=worker_repo,
+        dashboard=dashboard,
     )
     if cfg.max_file_size:
         options.max_bytes = cfg.max_file_size
@@ -156,8 +171,14 @@ def command(
         raise UserError(str(e)) from None
     bar, update = _progress_printer(not quiet and sys.stderr.isatty())
 
+    def notify(text: str) -> None:
+        if bar is not None:
+            bar.console.print(text)
+        else:
+            click.echo(text, err=True)
+
     try:
-        auditor = Auditor(git, rules, store, options, progress=update)
+        auditor = Auditor(git, rules, store, options, progress=update, notify=notify)
         if planned is None:
             run = functools.partial(auditor.run, list(revisions))
         else:
