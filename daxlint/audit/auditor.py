@@ -461,13 +461,14 @@ class Auditor:
                 self.progress(progress_kind, done, total, plan.sha)
         for path, handle in plan.shared.items():
             out[path] = next(res for p, _oid, res in handle.get() if p == path)
+        tokens: dict[str, str] = {}
         for path, res in list(out.items()):
             if res.unreadable:
                 raise _Unreadable(res.unreadable)
             # A result from the store or from another plan was reached in
             # another tree: it holds here if what it read is the same.
             reused = path in plan.cached or path in plan.shared
-            if reused and res.context and not deps_hold(self.git.repo, plan.tree, res.context, self.analyzer.indexes):
+            if reused and res.context and not deps_hold(self.git.repo, plan.tree, res.context, self.analyzer.indexes, tokens):
                 out[path] = self._analyze_here(plan, path, plan.items[path])
         return out
 
