@@ -138,7 +138,9 @@ def _worker_state(setup: WorkerSetup):
 
 def run_batch(setup: WorkerSetup, tasks: list) -> list:
     """The Dask task: the auditor's tasks (commit, version, version source,
-    [(path, blob id)]) in, each one's analyze_items() rows out."""
+    [(path, blob id)]) in, each one's analyze_items() rows out - a blob no
+    rule could match (most of a tree) as None, which costs the client and
+    the comms nearly nothing (see _expand)."""
     _, analyzer, repo, blobs = _worker_state(setup)
     out = []
     for task in tasks:
@@ -147,8 +149,16 @@ def run_batch(setup: WorkerSetup, tasks: list) -> list:
             raise WorkerMismatch(
                 f"commit {task[0][:12]} is not in {setup.git_dir} on the Dask worker on {socket.gethostname()}: fetch it there"
             )
-        out.append(analyze_items(analyzer, repo, blobs, task))
+        out.append([(p, o, None if r == _UNMATCHED else r) for p, o, r in analyze_items(analyzer, repo, blobs, task)])
     return out
+
+
+_UNMATCHED = FileResult(unmatched=True)
+
+
+def _expand(rows: list) -> list:
+    """run_batch()'s rows of one task as analyze_items() gave them."""
+    return [(p, o, FileResult(unmatched=True) if r is None else r) for p, o, r in rows]
 
 
 def _probe_factory(git_dir: str):
@@ -370,7 +380,7 @@ class DaskWorkers:
 
     def _fetch(self, batch: _Batch) -> None:
         try:
-            batch.rows = self._wait(batch.future)
+            batch.rows = [_expand(rows) for rows in self._wait(batch.future)]
         except self._killed:
             batch.rows = self._split(batch)
         except WorkerMismatch as e:
@@ -414,7 +424,7 @@ class DaskWorkers:
             rows = []
             for task, future in row:
                 try:
-                    rows.extend(self._wait(future)[0])
+                    rows.extend(_expand(self._wait(future)[0]))
                 except self._killed:
                     # Maybe only queued on a worker that another blob killed:
                     # alone, an innocent blob comes back.
@@ -428,7 +438,7 @@ class DaskWorkers:
         the blob is an error of its commit if it kills workers again."""
         self._recover()
         try:
-            return self._wait(self._send([task], "suspect"))[0]
+            return _expand(self._wait(self._send([task], "suspect"))[0])
         except self._killed:
             path, oid = task[3][0]
             return [(path, oid, FileResult(errors=[InternalError(path, None, "the Dask worker analysing it died")]))]
