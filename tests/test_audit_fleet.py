@@ -294,6 +294,7 @@ def test_bad_fleet_input_is_one_line(fleet_repo):
         (["--since", "v6.3", "v6.3..main"], "give branch tips, not ranges"),
         (["--refs", "refs/heads/*", "main"], "a RANGE must be A..B"),
         ([], "give a RANGE"),
+        (["--dashboard", "v6.3..main"], "go with --scheduler"),
     ):
         code, out, err = run_daxlint("audit", "--repo", str(fleet_repo.path), "--no-cache", *args)
         assert code == 2 and out == "", (args, err)

@@ -149,6 +149,8 @@ def command(
         raise UserError(f"{repo_dir}: no such directory")
     if not revisions and not ref_patterns:
         raise UserError("give a RANGE (v6.1..HEAD) or --refs PATTERN")
+    if not scheduler and (worker_repo or dashboard):
+        raise UserError("--worker-repo and --dashboard go with --scheduler (a Dask cluster)")
     git = GitRepo(repo_dir)
     planned = plan_branches(git, list(revisions), list(ref_patterns), since)
     cfg, rules, kernel = load_settings([repo_dir], config_path, select, ignore, kernel_version, defines, undefines)
