@@ -299,3 +299,29 @@ def test_bad_fleet_input_is_one_line(fleet_repo):
         code, out, err = run_daxlint("audit", "--repo", str(fleet_repo.path), "--no-cache", *args)
         assert code == 2 and out == "", (args, err)
         assert len(err.strip().splitlines()) == 1 and words in err and "Traceback" not in err, (args, err)
+
+
+def test_terminal_view(fleet_repo):
+    from rich.console import Console
+
+    from daxlint.output.audit.fleet import print_fleet
+
+    git = GitRepo(fleet_repo.path)
+    fleet = Auditor(git, select_rules(), AuditStore(":memory:"), AuditOptions(jobs=1)).run_fleet(
+        plan_branches(git, ["main", "stable", "vendor"], [], "v6.3")
+    )
+    console = Console(record=True, width=160, force_terminal=False, color_system=None, file=io.StringIO())
+    print_fleet(fleet, console)
+    text = console.export_text()
+    rows = [
+        [cell.strip() for cell in line.split("│")] for line in text.splitlines() if line.split()[:1] in (["main"], ["stable"], ["vendor"])
+    ]
+    # branch, range, commits, +, -, still open, open at tip, missing backports (zero as an empty cell)
+    assert rows == [
+        ["main", "v6.3..main", "3", "1", "1", "1", "2", "1"],
+        ["stable", "v6.3..stable", "1", "", "1", "0", "1", "1"],
+        ["vendor", "v6.3..vendor", "3", "2", "1", "2", "3", "1"],
+    ]
+    assert "  vendor: drivers/foo/foo.c:3 DAX301 direct write" in text
+    assert f"    fixed by {fleet_repo.fix[:12]} 2024-01-04 Bob Fixer: foo: use vm_flags_set (in main)" in text
+    assert text.rstrip().splitlines()[-1].startswith("Audited 3 branches (7 distinct commits)")

@@ -45,7 +45,7 @@ def _progress_printer(enabled: bool):
 
 
 @click.command("audit")
-@click.argument("revisions", nargs=-1, metavar="RANGE...")
+@click.argument("revisions", nargs=-1, metavar="[RANGE]...")
 @click.option(
     "--repo", "repo_dir", default=".", show_default=True, type=click.Path(file_okay=False, path_type=Path), help="The git repository."
 )
