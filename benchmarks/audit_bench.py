@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Benchmarks for ``daxlint audit`` on real kernel trees.
 
-    benchmarks/audit_bench.py [--cases synthetic,kernel] [--commits 3000] [--jobs 2]
+    benchmarks/audit_bench.py [--cases synthetic,kernel,dask] [--commits 3000] [--jobs 2]
+                              [--dask-commits 600] [--repeat 1] [--scheduler tcp://host:8786]
 
 Cases:
   kernel     a throw-away bare repository holding Debian's linux-source-6.1
@@ -14,6 +15,17 @@ Cases:
              edits, renames, new and deleted files, and commits that bring
              in or remove a page-less pfn_t (DAX101) - so the audit has
              findings to introduce, fix and move.
+  dask       the fork pool (--jobs processes) against a Dask LocalCluster of
+             --jobs worker processes on the synthetic history of
+             --dask-commits commits: the per-task overhead (empty tasks), a
+             cold audit (base tree, then the walk) and the walk alone (base
+             tree already in the store), with the CPU the client process and
+             the workers spend per commit - from which it estimates how many
+             remote worker cores match the local pool (break-even) and where
+             the client becomes the limit. --scheduler ADDRESS measures a
+             real cluster instead of local scheduler and worker processes
+             (its workers must see ~/.cache/daxlint-bench at the same path).
+             Needs pip install 'daxlint[dask]'.
 
 For each case: a cold audit (fresh store; the base tree is analysed first),
 then for the synthetic history an extension by 100 commits and a warm re-run
@@ -203,9 +215,9 @@ def build_synthetic(commits: int, seed: int) -> tuple[Path, str]:
     return repo, base
 
 
-def timed_audit(repo: Path, revisions: list[str], db: Path, jobs: int) -> dict:
+def timed_audit(repo: Path, revisions: list[str], db: Path, jobs: int, scheduler: str | None = None) -> dict:
     """One in-process audit, with the time spent on whole trees separated
-    from the walk over commits."""
+    from the walk over commits (on a Dask cluster with ``scheduler``)."""
     from daxlint.audit.auditor import AuditOptions, Auditor
     from daxlint.audit.store import AuditStore
     from daxlint.core.registry import select_rules
@@ -219,7 +231,8 @@ def timed_audit(repo: Path, revisions: list[str], db: Path, jobs: int) -> dict:
             marks["snapshot_done"] = time.monotonic()
 
     store = AuditStore(db)
-    result = Auditor(GitRepo(repo), select_rules(), store, AuditOptions(jobs=jobs), progress=progress).run(revisions)
+    options = AuditOptions(jobs=jobs, scheduler=scheduler)
+    result = Auditor(GitRepo(repo), select_rules(), store, options, progress=progress).run(revisions)
     store.close()
     total = time.monotonic() - started
     s = result.summary()
@@ -251,16 +264,190 @@ def git_log_seconds(repo: Path, rng: str) -> float:
     return round(time.monotonic() - started, 2)
 
 
+def _noop(i: int) -> int:
+    return i
+
+
+def task_overhead(client, n: int = 1000) -> dict:
+    """What a Dask task costs with nothing to do: the round trip of one
+    task at a time, and the time per task when many are in flight."""
+    import statistics
+
+    trips = []
+    for i in range(60):
+        started = time.perf_counter()
+        client.submit(_noop, i, key=f"bench-trip-{i}", pure=False).result()
+        trips.append(time.perf_counter() - started)
+    started = time.perf_counter()
+    futures = [client.submit(_noop, i, key=f"bench-many-{i}", pure=False) for i in range(n)]
+    client.gather(futures)
+    many = time.perf_counter() - started
+    return {"round_trip_ms_median": round(statistics.median(trips[10:]) * 1000, 2), "ms_per_task_in_flight": round(many / n * 1000, 3)}
+
+
+def _walk_cpu(repo: Path, walk: list[str], db: Path, jobs: int, client, address: str) -> tuple[dict, dict]:
+    """A walk on the cluster at ``address``, with the CPU this process (the
+    client) and the workers spent per commit."""
+    workers_before = sum(client.run(time.process_time).values())
+    client_before = time.process_time()
+    result = timed_audit(repo, walk, db, jobs, address)
+    client_cpu = time.process_time() - client_before
+    workers_cpu = sum(client.run(time.process_time).values()) - workers_before
+    n = result["analysed_commits"]
+    return result, {"client_ms": round(client_cpu / n * 1000, 2), "workers_ms": round(workers_cpu / n * 1000, 2)}
+
+
+def _external_cluster(tmp: Path, jobs: int):
+    """`dask scheduler` and `dask worker` as separate processes, as on a
+    real cluster (the scheduler then costs the client nothing)."""
+    sched_file = tmp / "scheduler.json"
+    common = {"cwd": tmp, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    scheduler = subprocess.Popen(
+        [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0", "--dashboard-address", ":0"]
+        + ["--scheduler-file", str(sched_file)],
+        **common,
+    )
+    for _ in range(300):
+        if sched_file.exists():
+            break
+        time.sleep(0.1)
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "distributed.cli.dask_worker",
+            "--scheduler-file",
+            str(sched_file),
+            "--nworkers",
+            str(jobs),
+            "--nthreads",
+            "1",
+        ],
+        **common,
+    )
+    return json.loads(sched_file.read_text())["address"], [worker, scheduler]
+
+
+def _median_run(runs: list[dict]) -> dict:
+    """The run of median duration (its own figures, not a mix of runs),
+    with every run's seconds beside it."""
+    ordered = sorted(runs, key=lambda r: r["seconds"])
+    return {**ordered[len(ordered) // 2], "all_seconds": [r["seconds"] for r in runs]}
+
+
+def dask_case(commits: int, seed: int, jobs: int, tmp: Path, repeat: int = 1, scheduler: str | None = None) -> dict:
+    """The pool against a LocalCluster(jobs), and against a scheduler and
+    workers in processes of their own (or the cluster at ``scheduler``,
+    whose workers must see the history at the same path), on the same
+    history; each measurement ``repeat`` times, interleaved, reporting the
+    median run (the machine may be shared)."""
+    import logging
+    import shutil
+    import statistics
+
+    try:
+        import distributed
+    except ImportError:
+        sys.exit("the dask case needs dask.distributed: pip install 'daxlint[dask]'")
+    logging.getLogger("distributed").setLevel(logging.CRITICAL)
+    repo, base = build_synthetic(commits, seed)
+    walk = [f"{base}..main"]
+    primed = tmp / "primed.sqlite"
+    timed_audit(repo, [f"{base}..main~{commits - 1}"], primed, jobs)  # the base tree and the first commit
+
+    def fresh(name: str) -> Path:
+        db = tmp / f"{name}.sqlite"
+        for f in tmp.glob(f"{name}.sqlite*"):
+            f.unlink()
+        return db
+
+    def primed_copy(name: str) -> Path:
+        db = fresh(name)
+        shutil.copy(primed, db)
+        return db
+
+    runs: dict[str, list] = {k: [] for k in ("pool_cold", "pool_walk", "local_cold", "local_walk", "ext_walk", "local_cpu", "ext_cpu")}
+    out: dict = {"commits": commits, "jobs": jobs, "repeat": repeat}
+    started = time.monotonic()
+    cluster = distributed.LocalCluster(
+        n_workers=jobs, threads_per_worker=1, processes=True, scheduler_port=0, dashboard_address=":0", silence_logs=logging.CRITICAL
+    )
+    local = distributed.Client(cluster)
+    out["cluster_start_seconds"] = round(time.monotonic() - started, 2)
+    address, procs = (scheduler, []) if scheduler else _external_cluster(tmp, jobs)
+    try:
+        external = distributed.Client(address, timeout=30)
+        external.wait_for_workers(1 if scheduler else jobs, timeout=60)
+        out["external_workers"] = {"address": address, "worker_cores": sum(external.nthreads().values())}
+        out["task_overhead"] = task_overhead(local)
+        for _ in range(repeat):
+            runs["pool_cold"].append(timed_audit(repo, walk, fresh("pool-cold"), jobs))
+            runs["local_cold"].append(timed_audit(repo, walk, fresh("local-cold"), jobs, cluster.scheduler_address))
+            runs["pool_walk"].append(timed_audit(repo, walk, primed_copy("pool-walk"), jobs))
+            result, cpu = _walk_cpu(repo, walk, primed_copy("local-walk"), jobs, local, cluster.scheduler_address)
+            runs["local_walk"].append(result)
+            runs["local_cpu"].append(cpu)
+            result, cpu = _walk_cpu(repo, walk, primed_copy("ext-walk"), jobs, external, address)
+            runs["ext_walk"].append(result)
+            runs["ext_cpu"].append(cpu)
+        external.close()
+    finally:
+        local.close()
+        cluster.close()
+        for p in procs:
+            p.terminate()
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+    def cpu(key: str) -> dict:
+        return {k: round(statistics.median(c[k] for c in runs[key]), 2) for k in ("client_ms", "workers_ms")}
+
+    pool_walk = _median_run(runs["pool_walk"])
+    out["pool"] = {"cold": _median_run(runs["pool_cold"]), "walk": pool_walk}
+    out["local_cluster"] = {
+        "cold": _median_run(runs["local_cold"]),
+        "walk": _median_run(runs["local_walk"]),
+        "walk_cpu_per_commit": cpu("local_cpu"),
+    }
+    ext_cpu = cpu("ext_cpu")
+    out["external_scheduler"] = {"walk": _median_run(runs["ext_walk"]), "walk_cpu_per_commit": ext_cpu}
+    # On remote workers a commit costs ``workers_ms`` of a worker core, and
+    # ``client_ms`` of the client's (walking, the store, comms; with a
+    # LocalCluster also the scheduler), which is the ceiling when the client
+    # has a core of its own.
+    pool_rate = pool_walk["commits_per_second"]
+    worker_rate = 1000 / ext_cpu["workers_ms"]
+    out["model"] = {
+        "commits_per_second_per_worker_core": round(worker_rate, 1),
+        "break_even_worker_cores": round(pool_rate / worker_rate, 2),
+        "client_limit_commits_per_second": round(1000 / ext_cpu["client_ms"], 1),
+        "ceiling_vs_local_pool": round(1000 / ext_cpu["client_ms"] / pool_rate, 2),
+        "client_limit_with_scheduler_in_client": round(1000 / out["local_cluster"]["walk_cpu_per_commit"]["client_ms"], 1),
+    }
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cases", default="synthetic,kernel")
     ap.add_argument("--commits", type=int, default=3000)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--dask-commits", type=int, default=600)
+    ap.add_argument("--repeat", type=int, default=1, help="dask case: runs of each measurement (the median is reported)")
+    ap.add_argument("--scheduler", help="dask case: a real cluster's scheduler instead of local scheduler and worker processes")
     ap.add_argument("--json", default=str(HERE / "results" / "audit.json"))
     args = ap.parse_args()
     results: dict = {
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()},
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            # The machine may be shared: what else ran shows here.
+            "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        },
         "jobs": args.jobs,
         "cases": {},
     }
@@ -298,8 +485,31 @@ def main() -> None:
                 f"git log -p {base_log}s",
                 flush=True,
             )
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+        if "dask" in args.cases:
+            print(f"pool against LocalCluster({args.jobs}) on {args.dask_commits} synthetic commits ...", flush=True)
+            load = [round(x, 2) for x in os.getloadavg()]
+            d = dask_case(args.dask_commits, args.seed, args.jobs, Path(tmp), args.repeat, args.scheduler)
+            d["load_average_at_start_and_end"] = [load, [round(x, 2) for x in os.getloadavg()]]
+            results["cases"]["dask"] = d
+            print(
+                f"dask: task round trip {d['task_overhead']['round_trip_ms_median']} ms, "
+                f"{d['task_overhead']['ms_per_task_in_flight']} ms/task in flight; walk {d['pool']['walk']['commits_per_second']} "
+                f"commits/s on the pool, {d['local_cluster']['walk']['commits_per_second']} on a LocalCluster, "
+                f"{d['external_scheduler']['walk']['commits_per_second']} with the scheduler and workers outside; cold "
+                f"{d['pool']['cold']['seconds']}s against {d['local_cluster']['cold']['seconds']}s; break-even at "
+                f"{d['model']['break_even_worker_cores']} remote worker cores, ceiling {d['model']['ceiling_vs_local_pool']}x the local pool",
+                flush=True,
+            )
+    results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    out = Path(args.json)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.exists():  # keep the cases this run did not measure
+        try:
+            before = json.loads(out.read_text())
+            results["cases"] = {**before.get("cases", {}), **results["cases"]}
+        except (ValueError, OSError):
+            pass
+    out.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))
 
 

@@ -128,3 +128,111 @@ class ScratchRepo:
         self.day += 1
         self.git("merge", "-q", "--no-ff", "-m", message, branch)
         return self.head()
+
+
+def _filler(name: str, n: int) -> str:
+    """A plain C file of ``n`` small functions (no trigger token)."""
+    return "".join(f"static int {name}_f{i}(int x)\n{{\n\treturn x + {i};\n}}\n\n" for i in range(n))
+
+
+def synthetic_history(path: Path, commits: int = 300, seed: int = 1) -> tuple[str, str]:
+    """A benchmark-like history on a small kernel-like tree (v6.3), made
+    with git fast-import in one go: everyday edits that shift lines,
+    edits of files carrying the rules' tokens, commits that bring in or
+    remove a direct vm_flags write (DAX301), Kconfig edits, renames, new
+    and deleted files. Returns (base commit, tip commit) of branch main."""
+    import random
+
+    rng = random.Random(seed)
+    path.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["git", "init", "-q", "-b", "main", str(path)], check=True, env={**os.environ, **GIT_ENV})
+    files: dict[str, str] = {"Makefile": makefile("6.3")}
+    for i in range(24):
+        d = f"drivers/d{i:02}"
+        body = _filler(f"d{i}", 3 + i % 4)
+        if i % 4 == 0:
+            body += mmap_writer(f"d{i}_mmap")
+        elif i % 4 == 1:
+            body += mmap_clean(f"d{i}_mmap")
+        files[f"{d}/d{i:02}.c"] = body
+        if i % 3 == 0:
+            files[f"{d}/Kconfig"] = f'config D{i}\n\ttristate "driver {i}"\n'
+    files["drivers/toy/toy_core.c"] = PROVIDER
+    files["drivers/xip/xip.c"] = XIP_DRIVER
+    files["drivers/xip/Kconfig"] = XIP_KCONFIG
+    out: list[bytes] = []
+
+    def emit(i: int, message: str, changes: dict[str, str | None]) -> None:
+        stamp = 1704110400 + 3600 * i
+        out.append(b"commit refs/heads/main\nmark :%d\n" % (i + 1))
+        out.append(b"author Synth %d <synth%d@example.org> %d +0000\n" % (i % 5, i % 5, stamp))
+        out.append(b"committer Audit Tests <audit@daxlint.invalid> %d +0000\n" % stamp)
+        msg = message.encode()
+        out.append(b"data %d\n%s\n" % (len(msg), msg))
+        for p, text in sorted(changes.items()):
+            if text is None:
+                out.append(b"D %s\n" % p.encode())
+            else:
+                data = text.encode()
+                out.append(b"M 100644 inline %s\ndata %d\n%s\n" % (p.encode(), len(data), data))
+
+    emit(0, "base", dict(files))
+    introduced: list[tuple[str, str]] = []
+    for i in range(1, commits + 1):
+        c_files = sorted(p for p in files if p.endswith(".c"))
+        roll = rng.random()
+        changes: dict[str, str | None] = {}
+        if roll < 0.45:
+            kind = "edit"
+            for p in rng.sample(c_files, rng.randint(1, 3)):
+                changes[p] = f"/* edit {i} */\n" + files[p]
+        elif roll < 0.6:
+            kind = "edit token file"
+            p = rng.choice([p for p in c_files if "vm_flags" in files[p] or "direct_access" in files[p]] or c_files)
+            changes[p] = files[p] + f"/* note {i} */\n"
+        elif roll < 0.72:
+            kind = "introduce"
+            p = rng.choice(c_files)
+            fn = f"s{i}_mmap"
+            changes[p] = files[p] + "\n" + mmap_writer(fn)
+            introduced.append((p, fn))
+        elif roll < 0.82 and introduced:
+            kind = "fix"
+            p, fn = introduced.pop(rng.randrange(len(introduced)))
+            if p in files and mmap_writer(fn) in files[p]:
+                changes[p] = files[p].replace(mmap_writer(fn), mmap_clean(fn))
+        elif roll < 0.87:
+            kind = "kconfig"
+            p = rng.choice(sorted(p for p in files if p.endswith("Kconfig")))
+            changes[p] = files[p] + f"\n# note {i}\n"
+        elif roll < 0.92:
+            kind = "rename"
+            p = rng.choice(c_files)
+            new = p[:-2] + f"_r{i}.c"
+            changes[p], changes[new] = None, files[p]
+            introduced = [(new if q == p else q, fn) for q, fn in introduced]
+        elif roll < 0.97:
+            kind = "new file"
+            d = rng.choice(c_files).rsplit("/", 1)[0]
+            changes[f"{d}/new_{i}.c"] = _filler(f"n{i}", 2)
+        else:
+            kind = "delete"
+            p = rng.choice(c_files)
+            changes[p] = None
+            introduced = [(q, fn) for q, fn in introduced if q != p]
+        if not changes:
+            kind = "edit"
+            p = rng.choice(c_files)
+            changes[p] = f"/* edit {i} */\n" + files[p]
+        for p, text in changes.items():
+            if text is None:
+                files.pop(p, None)
+            else:
+                files[p] = text
+        emit(i, f"synth {i}: {kind}", changes)
+    env = {**os.environ, **GIT_ENV}
+    subprocess.run(["git", "fast-import", "--quiet"], cwd=path, input=b"".join(out), check=True, env=env)
+    subprocess.run(["git", "checkout", "-q", "-f", "main"], cwd=path, check=True, env=env)
+    revs = subprocess.run(["git", "rev-list", "--reverse", "main"], cwd=path, check=True, env=env, capture_output=True, text=True)
+    shas = revs.stdout.split()
+    return shas[0], shas[-1]

@@ -3,6 +3,7 @@ parallel runs, fingerprints and robustness against arbitrary input."""
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -96,6 +97,80 @@ def test_slow_file_is_skipped_with_a_note(tmp_path):
     res = engine([SlowRule], timeout=0.3).analyze_file("slow.c", str(p))
     [skip] = res.skipped
     assert skip.path == "slow.c" and "took longer than 0.3s" in skip.reason
+
+
+class SpinningRule(Rule):
+    id = "DAX994"
+    name = "spinning"
+    severity = Severity.ERROR
+    summary = "test rule that loops in Python for ever"
+    tokens = (b"vm_flags",)
+
+    def check(self, ctx):
+        while True:
+            pass
+
+
+class SwallowingRule(Rule):
+    id = "DAX995"
+    name = "swallowing"
+    severity = Severity.ERROR
+    summary = "test rule that catches every exception for 1.5 s (the timeout among them)"
+    tokens = (b"vm_flags",)
+
+    def check(self, ctx):
+        end = time.monotonic() + 1.5
+        while time.monotonic() < end:
+            try:
+                sum(range(1000))
+            except Exception:
+                pass
+
+
+def _in_a_thread(fn):
+    """fn() in a thread that is not the main one (as on a Dask worker)."""
+    out = {}
+
+    def run():
+        try:
+            out["value"] = fn()
+        except BaseException as e:  # the test wants to see anything that escapes
+            out["error"] = e
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join(30)
+    assert not t.is_alive(), "the time limit did not stop the analysis"
+    assert "error" not in out, out
+    return out["value"]
+
+
+def test_time_limit_holds_off_the_main_thread():
+    """SIGALRM reaches only the main thread; a Dask worker analyses on others."""
+    started = time.monotonic()
+    res = _in_a_thread(lambda: engine([SpinningRule], timeout=0.3).analyze("spin.c", WRITE))
+    assert [(s.path, s.reason) for s in res.skipped] == [("spin.c", "took longer than 0.3s, skipped")]
+    assert time.monotonic() - started < 10
+    # The same file in the main thread gets the same verdict.
+    res = engine([SpinningRule], timeout=0.3).analyze("spin.c", WRITE)
+    assert [(s.path, s.reason) for s in res.skipped] == [("spin.c", "took longer than 0.3s, skipped")]
+
+
+def test_a_timeout_a_rule_swallows_still_ends_the_file():
+    """The next rule does not run: the deadline is checked before each rule."""
+    for run in (_in_a_thread, lambda fn: fn()):
+        res = run(lambda: engine([SwallowingRule, *select_rules(["DAX301"])], timeout=0.3).analyze("swallow.c", WRITE))
+        assert res.findings == [] and [s.reason for s in res.skipped] == ["took longer than 0.3s, skipped"]
+
+
+def test_a_file_done_in_time_leaves_no_timeout_behind():
+    def many():
+        e = engine(timeout=0.05)
+        found = [len(e.analyze(f"f{i}.c", WRITE).findings) for i in range(20)]
+        time.sleep(0.2)  # a timer that fired late must not land here
+        return found
+
+    assert _in_a_thread(many) == [1] * 20
 
 
 def test_parallel_run_equals_serial(tmp_path):

@@ -4,6 +4,7 @@ introduced, fixed or moved, and what is still open at the range's end."""
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -13,8 +14,9 @@ from dataclasses import dataclass, field
 
 import pygit2
 
-from daxlint.audit.blobs import BlobAnalyzer, _Workers, remembered
+from daxlint.audit.blobs import BlobAnalyzer, Workers, remembered
 from daxlint.audit.deps import ancestors, dep_token, deps_hold, touches_kconfig
+from daxlint.audit.fleet import BranchResult, FleetPlan, FleetResult, find_missing_backports
 from daxlint.audit.results import AuditResult, CommitAudit, family, follow_to_end, pair_moves
 from daxlint.core.build import BuildSetup
 from daxlint.core.catalog import newest_catalog_version
@@ -25,6 +27,9 @@ from daxlint.sources.git import Change, CommitInfo, GitRepo
 from daxlint.version import KernelVersion, VersionRange
 
 _SNAPSHOT_CHUNK = 48  # files per task when a whole tree is analysed
+# Plans held at most while an executor that wants more work (a Dask
+# cluster) keeps the auditor planning ahead.
+_MAX_AHEAD = 4096
 
 
 @dataclass
@@ -41,6 +46,11 @@ class AuditOptions:
     max_bytes: int = DEFAULT_MAX_BYTES
     timeout: float = 60.0
     per_file_ignores: dict[str, list[str]] = field(default_factory=dict)
+    # A Dask cluster instead of the fork pool (daxlint.audit.cluster):
+    # "local" or a scheduler address; the repository as its workers see it.
+    scheduler: str | None = None
+    worker_repo: str | None = None
+    dashboard: bool = False
 
 
 @dataclass
@@ -58,6 +68,7 @@ class _Plan:
     items: dict[str, str] = field(default_factory=dict)  # path -> blob id wanted in this tree
     cached: dict[str, FileResult] = field(default_factory=dict)
     handles: list = field(default_factory=list)
+    shared: dict = field(default_factory=dict)  # path -> the handle of another plan analysing the same blob
     skip: str | None = None
     info: CommitInfo | None = None
 
@@ -73,12 +84,13 @@ State = dict[str, FileResult]
 
 
 class Auditor:
-    def __init__(self, repo: GitRepo, rules, store, options: AuditOptions | None = None, progress=None):
+    def __init__(self, repo: GitRepo, rules, store, options: AuditOptions | None = None, progress=None, notify=None):
         self.git = repo
         self.rules = list(rules)
         self.store = store
         self.options = options or AuditOptions()
         self.progress = progress or (lambda *a, **k: None)
+        self.notify = notify or (lambda text: None)  # a line for the user (the Dask dashboard's address)
         self.analyzer = BlobAnalyzer(
             self.rules, self.options.max_bytes, self.options.timeout, self.options.per_file_ignores, self.options.build
         )
@@ -101,7 +113,8 @@ class Auditor:
         self._files_analysed = 0
         self._last_commit = 0.0
         self._keep: set[str] = set()
-        self._workers: _Workers | None = None
+        self._workers = None  # the executor, made on first use (Workers or cluster.DaskWorkers)
+        self._inflight: dict[str, object] = {}  # result key -> handle of the task analysing it
 
     # -- keys ---------------------------------------------------------------
 
@@ -121,97 +134,197 @@ class Auditor:
     # -- entry point --------------------------------------------------------
 
     def run(self, revisions: list[str]) -> AuditResult:
+        """The audit of one range (anything git rev-list takes)."""
         started = time.monotonic()
         shas = self.git.rev_list(revisions, first_parent=not self.options.all_parents)
         result = AuditResult(self.git.display, list(revisions), not self.options.all_parents)
         if not shas:
             result.notes.append(f"the range {result.range_text} has no commits")
             return result
-        infos: dict[str, CommitInfo] = {}
-        parents_of: dict[str, list[str]] = {}
-        # Parents first (one cheap read per commit), then the store by setup.
-        for sha in shas:
-            c = self.git.commit(sha)
-            parents_of[sha] = [str(p) for p in c.parent_ids] if c is not None else []
-        stored = self.store.commits([(s, self.setup_key(parents_of[s])) for s in shas])
-        audits: dict[str, CommitAudit] = {}
-        for s in shas:
-            hit = stored.get((s, self.setup_key(parents_of[s])))
-            if hit is not None:
-                audits[s] = CommitAudit.from_payload(hit)
-        todo = [s for s in shas if s not in audits]
-        result.stored_commits = len(shas) - len(todo)
-        has_child = {p for q in shas for p in parents_of[q]}
-        result.heads = [s for s in shas if s not in has_child]
-        for s in todo:
-            infos[s] = self.git.commit_info(s)
-        self.progress("commits", result.stored_commits, len(shas))
-        if todo:
-            self._audit(todo, infos, audits, result, len(shas), keep=set(result.heads))
-        self._mark_still_open(shas, audits, result)
-        result.commits = [audits[s] for s in shas]
-        result.analysed_commits = len(todo)
+        audits, stored, heads, tips = self._walk([shas], [None])
+        result.heads = heads[0]
+        result.stored_commits = sum(1 for s in shas if s in stored)
+        result.analysed_commits = len(shas) - result.stored_commits
+        self._finish_range(shas, audits, result, tips)
         result.files_analysed = self._files_analysed
         result.elapsed = time.monotonic() - started
-        if self.git.is_shallow and any(c.skipped for c in result.commits):
-            result.notes.append("the repository is a shallow clone: commits at its boundary have no parent to compare with")
+        result.notes.extend(self._run_notes(result.commits))
+        return result
+
+    def run_fleet(self, plan: FleetPlan) -> FleetResult:
+        """The audit of many branches: their commits walked once, a report
+        per branch, and the backports each is missing."""
+        started = time.monotonic()
+        branches = plan.branches
+        fleet = FleetResult(self.git.display, not self.options.all_parents, plan.since, list(plan.refs), notes=list(plan.notes))
+        per_branch = [self.git.rev_list(b.revisions, first_parent=not self.options.all_parents) for b in branches]
+        audits, stored, heads, tips = self._walk(per_branch, [b.tip for b in branches], findings=True)
+        union: set[str] = set()
+        for b, shas, hs in zip(branches, per_branch, heads):
+            union.update(shas)
+            result = AuditResult(self.git.display, [b.range_text], not self.options.all_parents)
+            result.heads = hs
+            if not shas:
+                result.notes.append(f"the range {result.range_text} has no commits")
+            # A commit's audit is the same in every branch; what is still
+            # open of what it introduced depends on the branch's tip.
+            own = {s: copy.copy(audits[s]) for s in shas}
+            result.stored_commits = sum(1 for s in shas if s in stored)
+            result.analysed_commits = len(shas) - result.stored_commits
+            self._finish_range(shas, own, result, tips)
+            open_at_tip: list[Finding] | None = []
+            for h in hs:
+                tip = tips.get(h)
+                if not isinstance(tip, dict):
+                    open_at_tip = None
+                    break
+                open_at_tip.extend(Finding.from_dict(f) for f in tip["findings"])
+            if open_at_tip is not None:
+                open_at_tip.sort(key=Finding.sort_key)
+            fleet.branches.append(BranchResult(b, result, open_at_tip))
+        find_missing_backports(fleet.branches, self.git.is_ancestor)
+        fleet.commits = len(union)
+        fleet.stored_commits = sum(1 for s in union if s in stored)
+        fleet.analysed_commits = len(union) - fleet.stored_commits
+        fleet.files_analysed = self._files_analysed
+        fleet.elapsed = time.monotonic() - started
+        fleet.notes.extend(self._run_notes([audits[s] for s in union]))
+        return fleet
+
+    def _run_notes(self, commits: list[CommitAudit]) -> list[str]:
+        notes = []
+        if self.git.is_shallow and any(c.skipped for c in commits):
+            notes.append("the repository is a shallow clone: commits at its boundary have no parent to compare with")
         if self._assumed_version:
-            result.notes.append(
+            notes.append(
                 f"no kernel top Makefile in some commits of the range; assumed v{newest_catalog_version()} for them "
                 "(use --kernel-version X.Y or A.B..C.D for an out-of-tree driver)"
             )
-        return result
+        return notes
 
-    def _audit(self, todo: list[str], infos, audits, result: AuditResult, total: int, keep: set[str]) -> None:
-        for s in todo:
-            for p in self._considered_parents(infos[s].parents):
-                self._uses[p] += 1
-        self._keep = keep
-        jobs = self.options.jobs or os.cpu_count() or 1
-        workers = _Workers(self.analyzer, self.git, jobs)
-        self._workers = workers
+    def _walk(self, ranges: list[list[str]], tips: list[str | None], findings: bool = False):
+        """Audit the union of ``ranges``' commits once, parents before
+        children; then what is open at each range's head(s) (or at ``tips``
+        for a range without commits). Returns (audits by commit, the commits
+        read from the store, each range's heads, tip payload or the reason
+        it is unknown by head)."""
+        # Each range is parents first, so each one's new commits after the
+        # ranges before it are too: the walk finishes one branch, then
+        # goes on with what the next one adds.
+        order: list[str] = []
+        seen: set[str] = set()
+        for shas in ranges:
+            for s in shas:
+                if s not in seen:
+                    seen.add(s)
+                    order.append(s)
+        parents_of: dict[str, list[str]] = {}
+        # Parents first (one cheap read per commit), then the store by setup.
+        for sha in order:
+            c = self.git.commit(sha)
+            parents_of[sha] = [str(p) for p in c.parent_ids] if c is not None else []
+        stored = self.store.commits([(s, self.setup_key(parents_of[s])) for s in order])
+        audits: dict[str, CommitAudit] = {}
+        for s in order:
+            hit = stored.get((s, self.setup_key(parents_of[s])))
+            if hit is not None:
+                audits[s] = CommitAudit.from_payload(hit)
+        from_store = set(audits)
+        todo = [s for s in order if s not in audits]
+        heads: list[list[str]] = []
+        for shas, tip in zip(ranges, tips):
+            has_child = {p for q in shas for p in parents_of[q]}
+            hs = [s for s in shas if s not in has_child]
+            heads.append(hs if hs or tip is None else [tip])
+        wanted = list(dict.fromkeys(h for hs in heads for h in hs))
+        infos = {s: self.git.commit_info(s) for s in todo}
+        self.progress("commits", len(from_store), len(order))
         failed = True
-        done = total - len(todo)
         try:
-            will_have_state: set[str] = set()
-            window: deque[_Plan] = deque()
-            pending = iter(todo)
-            ahead = 1 if jobs <= 1 else max(8, 4 * jobs)
-
-            def fill():
-                while len(window) < ahead:
-                    sha = next(pending, None)
-                    if sha is None:
-                        return
-                    info = infos[sha]
-                    for p in self._considered_parents(info.parents):
-                        if p not in will_have_state and p not in self._snapshot_plans and self.git.commit(p) is not None:
-                            self._snapshot_plans[p] = self._plan_tree(p)
-                    plan = self._plan_commit(info)
-                    if plan.skip is None:
-                        will_have_state.add(sha)
-                    window.append(plan)
-
-            fill()
-            while window:
-                plan = window.popleft()
-                ca = self._finish_commit(plan)
-                audits[plan.sha] = ca
-                self.store.put_commit(plan.sha, self.setup_key(plan.info.parents), ca.store_payload())
-                done += 1
-                self.progress("commits", done, total, ca)
-                if time.monotonic() - self._last_commit > 1.0:
-                    self.store.commit()
-                    self._last_commit = time.monotonic()
-                fill()
+            if todo:
+                self._audit(todo, infos, audits, len(order), keep=set(wanted))
+            out = {h: self._tip(h, audits, findings) for h in wanted}
             failed = False
         finally:
             # Whatever finished is kept, also on ^C or an error.
             try:
                 self.store.commit()
             finally:
-                self._workers = None
-                workers.close(failed)
+                workers, self._workers = self._workers, None
+                self._inflight.clear()
+                if workers is not None:
+                    workers.close(failed)
+        return audits, from_store, heads, out
+
+    def _executor(self):
+        """The executor of this run, started on first use: the fork pool, or
+        a Dask cluster with --scheduler."""
+        if self._workers is None:
+            jobs = self.options.jobs or os.cpu_count() or 1
+            if self.options.scheduler:
+                from daxlint.audit.cluster import DaskWorkers, WorkerSetup
+
+                setup = WorkerSetup.for_audit(self.rules, self.options, self.options.worker_repo or self.git.path)
+                self._workers = DaskWorkers(
+                    setup,
+                    self.options.scheduler,
+                    self.git,
+                    local_workers=self.options.jobs,
+                    progress=self.progress,
+                    on_result=self._remember_rows,
+                    dashboard=self.options.dashboard,
+                    notify=self.notify,
+                )
+            else:
+                self._workers = Workers(self.analyzer, self.git, jobs, self._remember_rows)
+        return self._workers
+
+    def _audit(self, todo: list[str], infos, audits, total: int, keep: set[str]) -> None:
+        for s in todo:
+            for p in self._considered_parents(infos[s].parents):
+                self._uses[p] += 1
+        self._keep = keep
+        workers = self._executor()
+        jobs = workers.jobs
+        done = total - len(todo)
+        will_have_state: set[str] = set()
+        window: deque[_Plan] = deque()
+        pending = iter(todo)
+        ahead = 1 if jobs <= 1 else max(8, 4 * jobs)
+
+        def fill():
+            # A cluster asks for more than the window while its workers
+            # would otherwise idle (hungry()); the pool never does.
+            while len(window) < ahead or (len(window) < _MAX_AHEAD and workers.hungry()):
+                sha = next(pending, None)
+                if sha is None:
+                    return
+                info = infos[sha]
+                for p in self._considered_parents(info.parents):
+                    if p not in will_have_state and p not in self._snapshot_plans and self.git.commit(p) is not None:
+                        self._snapshot_plans[p] = self._plan_tree(p)
+                plan = self._plan_commit(info)
+                if plan.skip is None:
+                    will_have_state.add(sha)
+                window.append(plan)
+
+        fill()
+        while window:
+            plan = window.popleft()
+            ca = self._finish_commit(plan)
+            audits[plan.sha] = ca
+            self.store.put_commit(plan.sha, self.setup_key(plan.info.parents), ca.store_payload())
+            done += 1
+            self.progress("commits", done, total, ca)
+            self._commit_now_and_then()
+            fill()
+
+    def _commit_now_and_then(self) -> None:
+        """Write what is buffered about once a second, so that a run that is
+        killed keeps nearly everything it analysed."""
+        if time.monotonic() - self._last_commit > 1.0:
+            self.store.commit()
+            self._last_commit = time.monotonic()
 
     def _considered_parents(self, parents: list[str]) -> list[str]:
         return list(parents) if self.options.all_parents else list(parents[:1])
@@ -298,12 +411,21 @@ class Auditor:
         for (p, o), key in keys.items():
             if key in found:
                 plan.cached[p] = FileResult.from_payload(found[key])
+            elif key in self._inflight:
+                # Another plan (another branch's commit, a revert) already
+                # sent this blob: one analysis serves both.
+                plan.shared[p] = self._inflight[key]
             else:
                 misses.append((p, o))
-        if self._workers is None:  # outside a run's pool: analyse here
-            self._workers = _Workers(self.analyzer, self.git, 1)
+        if not misses:
+            return
+        workers = self._executor()
         for i in range(0, len(misses), _SNAPSHOT_CHUNK):
-            plan.handles.append(self._workers.submit((plan.sha, plan.version, plan.version_source, misses[i : i + _SNAPSHOT_CHUNK])))
+            chunk = misses[i : i + _SNAPSHOT_CHUNK]
+            handle = workers.submit((plan.sha, plan.version, plan.version_source, chunk))
+            plan.handles.append(handle)
+            for item in chunk:
+                self._inflight[keys[item]] = handle
 
     # -- finishing ----------------------------------------------------------
 
@@ -316,22 +438,37 @@ class Auditor:
         else:
             self.store.put_result(self._result_key(path, oid, version), res.to_payload())
 
+    def _remember_rows(self, task, rows) -> None:
+        """The executor's hook: a task's rows, once each, as they reach this
+        process (from a cluster, possibly long before their commit is
+        finished): into the store."""
+        version = task[1]
+        for path, oid, res in rows:
+            self._inflight.pop(self._result_key(path, oid, version), None)
+            self._remember(path, oid, version, res)
+        self._commit_now_and_then()
+
     def _collect(self, plan: _Plan, progress_kind: str | None = None) -> dict[str, FileResult]:
         """The results of a plan's files, waiting for the workers, with cached
         results that read other files checked against this tree."""
         out = dict(plan.cached)
-        total, done = len(plan.items), len(plan.cached)
+        total, done = len(plan.items), len(plan.cached) + len(plan.shared)
         for handle in plan.handles:
-            for path, oid, res in handle.get():
-                self._remember(path, oid, plan.version, res)
+            for path, _oid, res in handle.get():
                 out[path] = res
                 done += 1
             if progress_kind:
                 self.progress(progress_kind, done, total, plan.sha)
+        for path, handle in plan.shared.items():
+            out[path] = next(res for p, _oid, res in handle.get() if p == path)
+        tokens: dict[str, str] = {}
         for path, res in list(out.items()):
             if res.unreadable:
                 raise _Unreadable(res.unreadable)
-            if path in plan.cached and res.context and not deps_hold(self.git.repo, plan.tree, res.context, self.analyzer.indexes):
+            # A result from the store or from another plan was reached in
+            # another tree: it holds here if what it read is the same.
+            reused = path in plan.cached or path in plan.shared
+            if reused and res.context and not deps_hold(self.git.repo, plan.tree, res.context, self.analyzer.indexes, tokens):
                 out[path] = self._analyze_here(plan, path, plan.items[path])
         return out
 
@@ -488,11 +625,10 @@ class Auditor:
         if redo:
             for path, oid in redo:
                 plan.items[path] = oid
-            handle = self._workers.submit((plan.sha, plan.version, plan.version_source, redo))
-            for path, oid, res in handle.get():
+            handle = self._executor().submit((plan.sha, plan.version, plan.version_source, redo))
+            for path, _oid, res in handle.get():
                 if res.unreadable:
                     raise _Unreadable(res.unreadable)
-                self._remember(path, oid, plan.version, res)
                 new[path] = res
         affected = set(new) | (changed & set(base))
         old_entries = {p: base[p] for p in affected if p in base}
@@ -511,41 +647,48 @@ class Auditor:
     # -- the end of the range ----------------------------------------------
 
     def _tip_payload(self, state: State) -> dict:
-        fps, by_rule = [], Counter()
+        fps, by_rule, findings = [], Counter(), []
         for path, res in state.items():
             for f in self._visible(path, res.findings):
                 fps.append(f.fingerprint)
                 by_rule[f.rule_id] += 1
-        return {"fingerprints": sorted(fps), "by_rule": dict(sorted(by_rule.items()))}
+                findings.append(f)
+        findings.sort(key=Finding.sort_key)
+        return {"fingerprints": sorted(fps), "by_rule": dict(sorted(by_rule.items())), "findings": [f.to_dict() for f in findings]}
 
     def _store_tip(self, sha: str, state: State) -> None:
         self.store.put_tip(sha, self._setup, self._tip_payload(state))
 
-    def _mark_still_open(self, shas: list[str], audits: dict[str, CommitAudit], result: AuditResult) -> None:
+    def _tip(self, head: str, audits: dict[str, CommitAudit], findings: bool) -> dict | str:
+        """What is open at ``head``: from the store, or from its state; a
+        string says why it is unknown. ``findings``: the findings themselves
+        are wanted (a tip stored by an older daxlint has only counts)."""
+        tip = self.store.tip(head, self._setup)
+        if tip is not None and (not findings or "findings" in tip):
+            return tip
+        if head in audits and audits[head].skipped:
+            return f"{head[:12]} could not be audited, so what is still open at the end of the range is unknown"
+        try:
+            tip = self._tip_payload(self._state_of(head))
+        except _Unreadable as e:
+            return f"open findings at {head[:12]} unknown: {e}"
+        self.store.put_tip(head, self._setup, tip)
+        return tip
+
+    def _finish_range(self, shas: list[str], audits: dict[str, CommitAudit], result: AuditResult, tips: dict) -> None:
         """Which introduced findings are still open at the range's head(s)."""
         open_fps: set[str] = set()
         by_rule: Counter = Counter()
         for head in result.heads:
-            tip = self.store.tip(head, self._setup)
-            if tip is None:
-                if audits[head].skipped:
-                    result.notes.append(f"{head[:12]} could not be audited, so what is still open at the end of the range is unknown")
-                    continue
-                try:
-                    tip = self._tip_payload(self._state_of(head))
-                except _Unreadable as e:
-                    result.notes.append(f"open findings at {head[:12]} unknown: {e}")
-                    continue
-                finally:
-                    if self._workers is not None:
-                        self._workers.close(False)
-                    self._workers = None
-                self.store.put_tip(head, self._setup, tip)
-                self.store.commit()
+            tip = tips[head]
+            if isinstance(tip, str):
+                result.notes.append(tip)
+                continue
             open_fps.update(tip["fingerprints"])
             by_rule.update(tip["by_rule"])
         result.open_at_end = dict(sorted(by_rule.items()))
         follow_to_end(shas, audits, open_fps)
+        result.commits = [audits[s] for s in shas]
 
 
 def _digest(*parts) -> str:

@@ -107,25 +107,40 @@ def analyze_items(analyzer: BlobAnalyzer, repo: pygit2.Repository, blobs: BlobRe
     return out
 
 
-class _Done:
-    """A task run in this process, when it is asked for (one job)."""
+class _Handle:
+    """One submitted task's rows, fetched once: the first ``get()`` hands
+    them to the executor's ``on_result`` (the auditor remembers them), every
+    later one returns the same rows (a plan that shares the task)."""
 
-    def __init__(self, fn):
-        self._fn = fn
-        self._value = None
-        self._ran = False
+    __slots__ = ("_fetch", "_on_result", "_rows", "task")
+
+    def __init__(self, fetch, task, on_result):
+        self._fetch = fetch
+        self._on_result = on_result
+        self._rows = None
+        self.task = task
 
     def get(self):
-        if not self._ran:
-            self._value, self._ran = self._fn(), True
-        return self._value
+        if self._rows is None:
+            rows = self._fetch()
+            self._on_result(self.task, rows)
+            self._rows = rows
+        return self._rows
 
 
-class _Workers:
-    def __init__(self, analyzer: BlobAnalyzer, repo: GitRepo, jobs: int):
+class Workers:
+    """The audit's executor: tasks (commit, version, version source,
+    [(path, blob id)]) analysed in this process (one job) or on a pool of
+    forked workers. ``submit()`` returns a handle whose ``get()`` gives the
+    task's rows; ``on_result(task, rows)`` sees every task's rows exactly
+    once, when they reach this process. The Dask executor
+    (``daxlint.audit.cluster``) has the same interface."""
+
+    def __init__(self, analyzer: BlobAnalyzer, repo: GitRepo, jobs: int, on_result=None):
         self.analyzer = analyzer
         self.repo = repo
         self.jobs = jobs
+        self.on_result = on_result or (lambda task, rows: None)
         self.pool = None
         self.blobs = None
         if jobs > 1:
@@ -133,10 +148,15 @@ class _Workers:
         else:
             self.blobs = BlobReader(repo.repo)
 
-    def submit(self, task):
+    def submit(self, task) -> _Handle:
         if self.pool is None:
-            return _Done(lambda: analyze_items(self.analyzer, self.repo.repo, self.blobs, task))
-        return self.pool.apply_async(_run_task, (task,))
+            return _Handle(lambda: analyze_items(self.analyzer, self.repo.repo, self.blobs, task), task, self.on_result)
+        return _Handle(self.pool.apply_async(_run_task, (task,)).get, task, self.on_result)
+
+    def hungry(self) -> bool:
+        """Whether the auditor should plan beyond its usual window (the pool
+        is kept busy by the window alone)."""
+        return False
 
     def close(self, failed: bool) -> None:
         if self.blobs is not None:

@@ -37,9 +37,18 @@ def symbols_token(definitions) -> str:
     return hashlib.sha1(repr(plain).encode()).hexdigest()[:16]
 
 
-def deps_hold(repo: pygit2.Repository, tree, deps: dict[str, str], indexes: TreeIndexes | None = None) -> bool:
-    """Whether what a result read is the same in ``tree``."""
-    return all(dep_token(repo, tree, k, indexes) == v for k, v in deps.items())
+def deps_hold(repo: pygit2.Repository, tree, deps: dict[str, str], indexes: TreeIndexes | None = None, memo: dict | None = None) -> bool:
+    """Whether what a result read is the same in ``tree``. ``memo`` keeps
+    the tokens of ``tree`` between calls: the files of a tree read many of
+    the same headers and directories."""
+    if memo is None:
+        return all(dep_token(repo, tree, k, indexes) == v for k, v in deps.items())
+    for k, v in deps.items():
+        if k not in memo:
+            memo[k] = dep_token(repo, tree, k, indexes)
+        if memo[k] != v:
+            return False
+    return True
 
 
 def touches_kconfig(path: str) -> bool:

@@ -3,6 +3,7 @@ and when they went out."""
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from pathlib import Path
@@ -33,7 +34,7 @@ def _progress_printer(enabled: bool):
     tasks: dict[str, int] = {}
 
     def update(kind: str, done: int, total: int, detail=None):
-        label = "commits" if kind == "commits" else "base tree files"
+        label = {"commits": "commits", "tasks": "dask tasks"}.get(kind, "base tree files")
         if kind not in tasks:
             tasks[kind] = progress.add_task(label, total=total)
         if kind == "snapshot" and detail:
@@ -44,9 +45,19 @@ def _progress_printer(enabled: bool):
 
 
 @click.command("audit")
-@click.argument("revisions", nargs=-1, required=True, metavar="RANGE")
+@click.argument("revisions", nargs=-1, metavar="[RANGE]...")
 @click.option(
     "--repo", "repo_dir", default=".", show_default=True, type=click.Path(file_okay=False, path_type=Path), help="The git repository."
+)
+@click.option(
+    "--refs",
+    "ref_patterns",
+    multiple=True,
+    metavar="PATTERN",
+    help="Audit every branch whose ref matches (git for-each-ref: 'refs/remotes/vendor/*'); repeatable.",
+)
+@click.option(
+    "--since", metavar="REV", help="The branches' common base: each branch's range is REV..TIP (default with --refs: their merge base)."
 )
 @click.option("--all-parents", is_flag=True, help="Also walk the other sides of merges (default: first-parent history).")
 @selection_options
@@ -73,10 +84,21 @@ def _progress_printer(enabled: bool):
 )
 @strict_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option(
+    "--scheduler",
+    envvar="DASK_SCHEDULER_ADDRESS",
+    metavar="ADDRESS",
+    help="Analyse on a Dask cluster: tcp://host:8786, or 'local' for a LocalCluster of --jobs processes "
+    "(env DASK_SCHEDULER_ADDRESS; needs pip install 'daxlint[dask]').",
+)
+@click.option("--worker-repo", metavar="PATH", help="The repository as the Dask workers see it (default: --repo's git directory).")
+@click.option("--dashboard", is_flag=True, help="Print the Dask dashboard's address.")
 @user_errors
 def command(
     revisions,
     repo_dir,
+    ref_patterns,
+    since,
     all_parents,
     select,
     ignore,
@@ -95,6 +117,9 @@ def command(
     fail_on,
     strict,
     quiet,
+    scheduler,
+    worker_repo,
+    dashboard,
 ):
     """Audit the commits of a git range: what each introduced and fixed.
 
@@ -104,24 +129,33 @@ def command(
     Results are stored (--db), so an interrupted audit resumes, and a repeated
     or extended range analyses only commits not seen before.
 
+    Many branches in one audit: several A..B ranges, or --refs PATTERN
+    and/or branch tips with --since REV (each branch is REV..TIP). Their
+    commits are walked once; each branch gets its report, what is open at
+    its tip, and the backports it is missing (a finding open at its tip that
+    another branch's commit fixed).
+
     Exit status: 1 when a commit in the range introduced a finding (at or
-    above --fail-on) that is still open at the end of the range, 0 when
-    not, 2 on errors (bad range, not a repository) and, with --strict, when
-    a commit or file could not be audited.
+    above --fail-on) that is still open at the end of the range, or (many
+    branches) a branch misses a backport of such a finding; 0 when not; 2
+    on errors (bad range, not a repository, an unusable Dask cluster) and,
+    with --strict, when a commit or file could not be audited.
     """
     from daxlint.audit.auditor import AuditOptions, Auditor
     from daxlint.audit.excerpt import diff_excerpt
+    from daxlint.audit.fleet import plan_branches
     from daxlint.audit.store import AuditStore, StoreError
-    from daxlint.output.audit.csv_out import render_csv
-    from daxlint.output.audit.html import render_html
-    from daxlint.output.audit.rich_view import print_audit
-    from daxlint.output.audit.text import render_json, render_text
     from daxlint.paths import cache_dir
     from daxlint.sources.git import GitRepo
 
     if not repo_dir.is_dir():
         raise UserError(f"{repo_dir}: no such directory")
+    if not revisions and not ref_patterns:
+        raise UserError("give a RANGE (v6.1..HEAD) or --refs PATTERN")
+    if not scheduler and (worker_repo or dashboard):
+        raise UserError("--worker-repo and --dashboard go with --scheduler (a Dask cluster)")
     git = GitRepo(repo_dir)
+    planned = plan_branches(git, list(revisions), list(ref_patterns), since)
     cfg, rules, kernel = load_settings([repo_dir], config_path, select, ignore, kernel_version, defines, undefines)
     options = AuditOptions(
         jobs=jobs,
@@ -129,6 +163,9 @@ def command(
         build=kernel.build,
         all_parents=all_parents,
         per_file_ignores=cfg.per_file_ignores,
+        scheduler=scheduler or None,
+        worker_repo=worker_repo,
+        dashboard=dashboard,
     )
     if cfg.max_file_size:
         options.max_bytes = cfg.max_file_size
@@ -138,17 +175,46 @@ def command(
     except StoreError as e:
         raise UserError(str(e)) from None
     bar, update = _progress_printer(not quiet and sys.stderr.isatty())
+
+    def notify(text: str) -> None:
+        if bar is not None:
+            bar.console.print(text)
+        else:
+            click.echo(text, err=True)
+
     try:
-        auditor = Auditor(git, rules, store, options, progress=update)
+        auditor = Auditor(git, rules, store, options, progress=update, notify=notify)
+        if planned is None:
+            run = functools.partial(auditor.run, list(revisions))
+        else:
+            run = functools.partial(auditor.run_fleet, planned)
         if bar is not None:
             with bar:
-                result = auditor.run(list(revisions))
+                result = run()
         else:
-            result = auditor.run(list(revisions))
+            result = run()
     except StoreError as e:
         raise UserError(str(e)) from None
     finally:
         store.close()
+
+    def excerpt(c, f, side):
+        parent = c.parents[0] if c.parents else None
+        return diff_excerpt(git, c.sha, parent, f.path, f.line, "new" if side == "new" else "old")
+
+    floor = Severity.parse(fail_on)
+    if planned is not None:
+        _emit_fleet(result, fmt, output, html_path, excerpt, diff_url)
+        if strict:
+            _check_audited([c for br in result.branches for c in br.result.commits])
+        if exit_zero:
+            return EXIT_CLEAN
+        return EXIT_FINDINGS if result.failing(floor) else EXIT_CLEAN
+
+    from daxlint.output.audit.csv_out import render_csv
+    from daxlint.output.audit.html import render_html
+    from daxlint.output.audit.rich_view import print_audit
+    from daxlint.output.audit.text import render_json, render_text
 
     if fmt == "text" and output is None and sys.stdout.isatty() and not os.environ.get("NO_COLOR"):
         print_audit(result)
@@ -156,17 +222,28 @@ def command(
         render = {"text": render_text, "json": render_json, "csv": render_csv}[fmt]
         write_text(render(result), output)
     if html_path:
-
-        def excerpt(c, f, side):
-            parent = c.parents[0] if c.parents else None
-            return diff_excerpt(git, c.sha, parent, f.path, f.line, "new" if side == "new" else "old")
-
         write_text(render_html(result, excerpt=excerpt, diff_url=diff_url), html_path)
     if strict:
-        holes = [(f"commit {c.sha[:12]}", c.skipped) for c in result.commits if c.skipped]
-        holes += [(f"{c.sha[:12]}:{s.path}", s.reason) for c in result.commits for s in c.skipped_files]
-        check_strict(holes, ("commit or file", "commits or files"))
+        _check_audited(result.commits)
     if exit_zero:
         return EXIT_CLEAN
-    floor = Severity.parse(fail_on)
     return EXIT_FINDINGS if result.introduced_still_open(floor) else EXIT_CLEAN
+
+
+def _emit_fleet(fleet, fmt: str, output, html_path, excerpt, diff_url) -> None:
+    from daxlint.output.audit.fleet import print_fleet, render_fleet_csv, render_fleet_html, render_fleet_json, render_fleet_text
+
+    if fmt == "text" and output is None and sys.stdout.isatty() and not os.environ.get("NO_COLOR"):
+        print_fleet(fleet)
+    else:
+        render = {"text": render_fleet_text, "json": render_fleet_json, "csv": render_fleet_csv}[fmt]
+        write_text(render(fleet), output)
+    if html_path:
+        write_text(render_fleet_html(fleet, excerpt=excerpt, diff_url=diff_url), html_path)
+
+
+def _check_audited(commits) -> None:
+    """--strict: every commit and file of the range was audited."""
+    holes = {(f"commit {c.sha[:12]}", c.skipped) for c in commits if c.skipped}
+    holes |= {(f"{c.sha[:12]}:{s.path}", s.reason) for c in commits for s in c.skipped_files}
+    check_strict(sorted(holes), ("commit or file", "commits or files"))

@@ -5,10 +5,12 @@ parsed. Running it over many files (processes, cache) is
 
 from __future__ import annotations
 
+import ctypes
 import fnmatch
 import os
 import signal
 import threading
+import time
 import traceback
 from dataclasses import dataclass, field
 
@@ -186,6 +188,7 @@ class Engine:
         for rule in applicable:
             if rule.reports_unused_suppressions:
                 continue
+            _check_time()
             ctx = RuleContext(rule, source, kernel, abspath, frozenset(self.enabled_ids))
             try:
                 out = rule.check(ctx)
@@ -245,26 +248,83 @@ class Engine:
         return out
 
 
+# The limit of the file being analysed in this thread (see _time_limit).
+_LIMITS = threading.local()
+
+
+def _check_time() -> None:
+    """Raise FileTimeout if this thread's file is past its limit: checked
+    before each rule, so a timeout that got lost (caught by a rule's own
+    ``except Exception``, or delivered inside a garbage collector callback)
+    still ends the file at the next rule."""
+    limit = getattr(_LIMITS, "current", None)
+    if limit is not None and time.monotonic() > limit:
+        raise FileTimeout()
+
+
 class _time_limit:
-    """SIGALRM-based limit; a no-op off the main thread."""
+    """The per-file limit. In the main thread SIGALRM interrupts the
+    analysis; in any other thread (Dask workers run tasks on a thread pool)
+    a timer thread raises FileTimeout in the analysing one. Either lands
+    between bytecodes only, so _check_time() backs both up."""
 
     def __init__(self, seconds: float):
         self.seconds = seconds
         self.active = False
+        self.timer = None
 
     def __enter__(self):
-        if self.seconds and threading.current_thread() is threading.main_thread():
+        if not self.seconds:
+            return self
+        self.outer = getattr(_LIMITS, "current", None)
+        _LIMITS.current = time.monotonic() + self.seconds
+        if threading.current_thread() is threading.main_thread():
             self.active = True
             self.old = signal.signal(signal.SIGALRM, self._raise)
             signal.setitimer(signal.ITIMER_REAL, self.seconds)
+        else:
+            self.thread = threading.get_ident()
+            self.lock = threading.Lock()
+            self.armed, self.fired = True, False
+            self.timer = threading.Timer(self.seconds, self._fire)
+            self.timer.daemon = True
+            self.timer.start()
         return self
 
     @staticmethod
     def _raise(_signum, _frame):
         raise FileTimeout()
 
-    def __exit__(self, *_exc):
+    def _fire(self) -> None:
+        with self.lock:
+            if self.armed:
+                self.fired = True
+                _async_raise(self.thread, FileTimeout)
+
+    def _disarm(self) -> None:
+        _LIMITS.current = self.outer
         if self.active:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, self.old)
+            self.active = False
+        elif self.timer is not None:
+            with self.lock:
+                self.armed = False
+            self.timer.cancel()
+            if self.fired:
+                _async_raise(self.thread, None)  # fired but not delivered yet: take it back
+
+    def __exit__(self, *_exc):
+        if not self.seconds:
+            return False
+        try:
+            self._disarm()
+        except FileTimeout:  # it landed while disarming: the file was done in time
+            self._disarm()
         return False
+
+
+def _async_raise(thread: int, exc) -> None:
+    """Raise ``exc`` in the thread ``thread`` at its next bytecode (None
+    cancels a pending one)."""
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread), ctypes.py_object(exc) if exc is not None else None)

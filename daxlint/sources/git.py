@@ -203,6 +203,57 @@ class GitRepo:
             raise RepositoryError(f"bad revision range {' '.join(revisions)!r}: {msg}{hint}")
         return proc.stdout.decode().split()
 
+    def resolve(self, rev: str) -> str:
+        """The commit ``rev`` names (a branch, a tag, a sha)."""
+        if not rev or rev.startswith("-"):
+            raise RepositoryError(f"bad revision {rev!r}")
+        proc = run_git(["rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}"], git_dir=self.path)
+        if proc.returncode != 0:
+            raise RepositoryError(f"bad revision {rev!r}: not a commit of {self.display}")
+        return proc.stdout.decode().strip()
+
+    def refs(self, pattern: str) -> list[tuple[str, str, str | None]]:
+        """(ref name, short name, commit or None) of the refs ``pattern``
+        matches as ``git for-each-ref`` reads it (a glob such as
+        'refs/remotes/vendor/*', or a prefix up to a slash)."""
+        proc = run_git(["for-each-ref", "--format=%(refname)%00%(refname:short)", "--", pattern], git_dir=self.path)
+        if proc.returncode != 0:
+            raise RepositoryError(f"--refs {pattern!r}: {first_line(proc.stderr)}")
+        out = []
+        for line in proc.stdout.decode("utf-8", "surrogateescape").splitlines():
+            name, _, short = line.partition("\0")
+            try:
+                target = self.repo.revparse_single(name).peel(pygit2.Commit)
+                sha = str(target.id)
+            except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
+                sha = None
+            out.append((name, short, sha))
+        return out
+
+    def merge_base(self, shas: list[str]) -> str | None:
+        """The best common ancestor of all ``shas`` (git merge-base --octopus)."""
+        if len(shas) == 1:
+            return shas[0]
+        proc = run_git(["merge-base", "--octopus", *shas], git_dir=self.path)
+        if proc.returncode != 0:
+            return None
+        return proc.stdout.decode().strip() or None
+
+    def is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        """Whether ``ancestor`` is in the history of ``descendant`` (or is it)."""
+        if ancestor == descendant:
+            return True
+        try:
+            return bool(self.repo.descendant_of(descendant, ancestor))
+        except (KeyError, ValueError, pygit2.GitError):
+            return False
+
+    def blob_exists(self, oid: str) -> bool:
+        try:
+            return isinstance(self.repo.get(oid), pygit2.Blob)
+        except (ValueError, pygit2.GitError):
+            return False
+
     def commit(self, sha: str):
         try:
             obj = self.repo.get(sha)

@@ -26,59 +26,62 @@ CSV_COLUMNS = [
 ]
 
 
-class _Writer:
+class SafeWriter:
     """A csv writer whose cells are valid UTF-8 (a file name's undecodable
     bytes as \\xNN)."""
 
-    def __init__(self, writer):
-        self.writer = writer
+    def __init__(self, buf: io.StringIO):
+        self.writer = csv.writer(buf, lineterminator="\n")
 
     def writerow(self, row) -> None:
         self.writer.writerow([utf8_safe(c) if isinstance(c, str) else c for c in row])
+
+    def writerows(self, rows) -> None:
+        for row in rows:
+            self.writerow(row)
 
 
 def render_csv(result: AuditResult) -> str:
     """One row per event: a finding introduced, fixed or moved by a commit,
     or a commit that could not be audited."""
     buf = io.StringIO()
-    w = _Writer(csv.writer(buf, lineterminator="\n"))
+    w = SafeWriter(buf)
     w.writerow(CSV_COLUMNS)
+    w.writerows(event_rows(result))
+    return buf.getvalue()
+
+
+def event_rows(result: AuditResult):
+    """The rows of render_csv(), without the header."""
     for c in result.commits:
         base = [c.sha, c.date, c.author, c.subject]
         if c.skipped:
-            w.writerow(base + ["skipped", "", "", "", "", "", c.skipped, "", "", ""])
+            yield base + ["skipped", "", "", "", "", "", c.skipped, "", "", ""]
         for f in c.introduced:
-            w.writerow(
-                base
-                + [
-                    "introduced",
-                    f.rule_id,
-                    f.severity.value,
-                    f.path,
-                    f.line,
-                    f.column,
-                    f.message,
-                    f.fingerprint,
-                    "yes" if f.fingerprint in c.still_open else "no",
-                    "",
-                ]
-            )
+            yield base + [
+                "introduced",
+                f.rule_id,
+                f.severity.value,
+                f.path,
+                f.line,
+                f.column,
+                f.message,
+                f.fingerprint,
+                "yes" if f.fingerprint in c.still_open else "no",
+                "",
+            ]
         for f in c.fixed:
-            w.writerow(base + ["fixed", f.rule_id, f.severity.value, f.path, f.line, f.column, f.message, f.fingerprint, "", ""])
+            yield base + ["fixed", f.rule_id, f.severity.value, f.path, f.line, f.column, f.message, f.fingerprint, "", ""]
         for m in c.moved:
-            w.writerow(
-                base
-                + [
-                    "moved",
-                    m["rule_id"],
-                    "",
-                    m["to"]["path"],
-                    m["to"]["line"],
-                    "",
-                    m["message"],
-                    m["to"]["fingerprint"],
-                    "",
-                    f"{m['from']['path']}:{m['from']['line']}",
-                ]
-            )
-    return buf.getvalue()
+            yield base + [
+                "moved",
+                m["rule_id"],
+                "",
+                m["to"]["path"],
+                m["to"]["line"],
+                "",
+                m["message"],
+                m["to"]["fingerprint"],
+                "",
+                f"{m['from']['path']}:{m['from']['line']}",
+            ]

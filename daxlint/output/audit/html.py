@@ -20,9 +20,10 @@ def _nice_step(span: float, ticks: int = 5) -> int:
     return int(10 * mag)
 
 
-def chart_svg(result: AuditResult, width: int = 960, height: int = 300) -> str:
+def chart_svg(result: AuditResult, width: int = 960, height: int = 300, prefix: str = "") -> str:
     """Open findings per family after each commit: step lines, one per
-    family, with a mark under every commit that introduced findings."""
+    family, with a mark under every commit that introduced findings.
+    ``prefix`` goes before the commits' anchors (one chart per branch)."""
     from markupsafe import escape
 
     points = result.timeline()
@@ -79,7 +80,7 @@ def chart_svg(result: AuditResult, width: int = 960, height: int = 300) -> str:
                 p = points[i]
                 tip = f"{p['sha'][:12]} {p['date'][:10]} {p['subject']}\n{family_label(fam)}: {points[i - 1]['open'].get(fam, 0)} → {p['open'].get(fam, 0)}"
                 out.append(
-                    f'<a href="#c-{p["sha"][:12]}"><circle cx="{x(i):.1f}" cy="{y(p["open"].get(fam, 0)):.1f}" r="3.5" fill="{colour}">'
+                    f'<a href="#{prefix}c-{p["sha"][:12]}"><circle cx="{x(i):.1f}" cy="{y(p["open"].get(fam, 0)):.1f}" r="3.5" fill="{colour}">'
                     f"<title>{escape(tip)}</title></circle></a>"
                 )
     for i in range(1, n):
@@ -88,7 +89,7 @@ def chart_svg(result: AuditResult, width: int = 960, height: int = 300) -> str:
         if c is not None and c.introduced:
             tip = f"{c.sha[:12]} {c.date[:10]} {c.subject}\nintroduced {len(c.introduced)}"
             out.append(
-                f'<a href="#c-{c.sha[:12]}"><path d="M{x(i):.1f},{top + ph + 6} l-4,8 h8 z" class="mark"><title>{escape(tip)}</title></path></a>'
+                f'<a href="#{prefix}c-{c.sha[:12]}"><path d="M{x(i):.1f},{top + ph + 6} l-4,8 h8 z" class="mark"><title>{escape(tip)}</title></path></a>'
             )
     out.append(f'<line x1="{left}" x2="{left + pw}" y1="{top + ph}" y2="{top + ph}" class="axis"/>')
     lx = left
@@ -115,21 +116,25 @@ def diff_link(template: str | None, sha: str, path: str, line: int) -> str | Non
     return template.format(sha=sha, path=path, line=line, path_sha256=hashlib.sha256(path.encode("utf-8", "surrogateescape")).hexdigest())
 
 
-def render_html(result: AuditResult, excerpt=None, diff_url: str | None = None, max_excerpts: int = 400) -> str:
-    """The HTML report. ``excerpt(commit, finding, side)`` returns the diff
-    lines around a finding (see daxlint.audit.diff_excerpt) or None."""
+def environment():
+    """The Jinja environment of the audit pages."""
     from jinja2 import Environment, PackageLoader, select_autoescape
-    from markupsafe import Markup
 
-    from daxlint.core.registry import rule_by_id
-
-    env = Environment(
+    return Environment(
         loader=PackageLoader("daxlint.output.audit", "templates"),
         autoescape=select_autoescape(["html", "j2"]),
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    budget = [max_excerpts]
+
+
+def range_context(result: AuditResult, excerpt, diff_url: str | None, budget: list[int], max_excerpts: int, prefix: str = "") -> dict:
+    """What the template's range_body() shows of one range. ``budget`` is
+    the diff excerpts still allowed (shared by the ranges of one page);
+    ``prefix`` keeps anchors apart when a page shows several ranges."""
+    from markupsafe import Markup
+
+    from daxlint.core.registry import rule_by_id
 
     def event(c: CommitAudit, f: Finding, side: str, n: int) -> dict:
         ex = None
@@ -138,7 +143,7 @@ def render_html(result: AuditResult, excerpt=None, diff_url: str | None = None, 
             budget[0] -= 1
         return {
             "f": f,
-            "anchor": f"x-{c.sha[:12]}-{side}-{n}",
+            "anchor": f"{prefix}x-{c.sha[:12]}-{side}-{n}",
             "still_open": f.fingerprint in c.still_open,
             "excerpt": ex,
             "url": diff_link(diff_url, c.sha, f.path, f.line) if side == "new" else None,
@@ -152,7 +157,7 @@ def render_html(result: AuditResult, excerpt=None, diff_url: str | None = None, 
         commits.append(
             {
                 "c": c,
-                "anchor": f"c-{c.sha[:12]}",
+                "anchor": f"{prefix}c-{c.sha[:12]}",
                 "introduced": [event(c, f, "new", i) for i, f in enumerate(c.introduced)],
                 "fixed": [event(c, f, "old", i) for i, f in enumerate(c.fixed)],
                 "open_total": sum(c.open_after.values()),
@@ -174,18 +179,27 @@ def render_html(result: AuditResult, excerpt=None, diff_url: str | None = None, 
         }
         for i, f in enumerate(fams)
     ]
-    template = env.get_template("audit.html.j2")
+    return {
+        "result": result,
+        "summary": result.summary(),
+        "chart": Markup(chart_svg(result, prefix=prefix)),
+        "commits": commits,
+        "totals": totals,
+        "families": family_rows,
+        "skipped": [c for c in result.commits if c.skipped],
+        "excerpts_capped": budget[0] <= 0 and excerpt is not None,
+        "max_excerpts": max_excerpts,
+    }
+
+
+def render_html(result: AuditResult, excerpt=None, diff_url: str | None = None, max_excerpts: int = 400) -> str:
+    """The HTML report. ``excerpt(commit, finding, side)`` returns the diff
+    lines around a finding (see daxlint.audit.diff_excerpt) or None."""
+    template = environment().get_template("audit.html.j2")
     return template.render(
         result=result,
-        summary=result.summary(),
+        range=range_context(result, excerpt, diff_url, [max_excerpts], max_excerpts),
         summary_line=summary_line(result),
-        chart=Markup(chart_svg(result)),
-        commits=commits,
-        totals=totals,
-        families=family_rows,
-        skipped=[c for c in result.commits if c.skipped],
-        excerpts_capped=budget[0] <= 0 and excerpt is not None,
-        max_excerpts=max_excerpts,
         generated=datetime.now().astimezone().isoformat(timespec="seconds"),
         version=__version__,
     )

@@ -11,6 +11,11 @@ from daxlint.output.text import finding_line
 
 
 def render_text(result: AuditResult) -> str:
+    return "\n".join([*commit_lines(result), printable(summary_line(result))]) + "\n"
+
+
+def commit_lines(result: AuditResult) -> list[str]:
+    """The commits that changed something, and the notes."""
     out = []
     for c in changed_commits(result):
         out.append(f"{c.sha[:12]} {c.date[:10]} {printable(c.author)}: {printable(c.subject)}")
@@ -30,8 +35,7 @@ def render_text(result: AuditResult) -> str:
             out.append(f"  internal error in {e.rule_id or 'daxlint'} on {printable(e.path)}: {printable(e.message)}")
     for note in result.notes:
         out.append(f"note: {printable(note)}")
-    out.append(printable(summary_line(result)))
-    return "\n".join(out) + "\n"
+    return out
 
 
 def render_json(result: AuditResult) -> str:
