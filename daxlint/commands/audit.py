@@ -204,42 +204,38 @@ def command(
 
     floor = Severity.parse(fail_on)
     if planned is not None:
-        _emit_fleet(result, fmt, output, html_path, excerpt, diff_url)
-        if strict:
-            _check_audited([c for br in result.branches for c in br.result.commits])
-        if exit_zero:
-            return EXIT_CLEAN
-        return EXIT_FINDINGS if result.failing(floor) else EXIT_CLEAN
+        from daxlint.output.audit import fleet as view
 
-    from daxlint.output.audit.csv_out import render_csv
-    from daxlint.output.audit.html import render_html
-    from daxlint.output.audit.rich_view import print_audit
-    from daxlint.output.audit.text import render_json, render_text
+        commits = [c for br in result.branches for c in br.result.commits]
+        failing = result.failing(floor)
+        renderers = (view.print_fleet, view.render_fleet_text, view.render_fleet_json, view.render_fleet_csv, view.render_fleet_html)
+    else:
+        from daxlint.output.audit.csv_out import render_csv
+        from daxlint.output.audit.html import render_html
+        from daxlint.output.audit.rich_view import print_audit
+        from daxlint.output.audit.text import render_json, render_text
 
+        commits = result.commits
+        failing = result.introduced_still_open(floor)
+        renderers = (print_audit, render_text, render_json, render_csv, render_html)
+    _emit(result, renderers, fmt, output, html_path, excerpt, diff_url)
+    if strict:
+        _check_audited(commits)
+    if exit_zero:
+        return EXIT_CLEAN
+    return EXIT_FINDINGS if failing else EXIT_CLEAN
+
+
+def _emit(result, renderers, fmt: str, output, html_path, excerpt, diff_url) -> None:
+    """Rich view on a colour terminal, else the chosen text format; the HTML report beside either."""
+    print_rich, render_text, render_json, render_csv, render_html = renderers
     if fmt == "text" and output is None and sys.stdout.isatty() and not os.environ.get("NO_COLOR"):
-        print_audit(result)
+        print_rich(result)
     else:
         render = {"text": render_text, "json": render_json, "csv": render_csv}[fmt]
         write_text(render(result), output)
     if html_path:
         write_text(render_html(result, excerpt=excerpt, diff_url=diff_url), html_path)
-    if strict:
-        _check_audited(result.commits)
-    if exit_zero:
-        return EXIT_CLEAN
-    return EXIT_FINDINGS if result.introduced_still_open(floor) else EXIT_CLEAN
-
-
-def _emit_fleet(fleet, fmt: str, output, html_path, excerpt, diff_url) -> None:
-    from daxlint.output.audit.fleet import print_fleet, render_fleet_csv, render_fleet_html, render_fleet_json, render_fleet_text
-
-    if fmt == "text" and output is None and sys.stdout.isatty() and not os.environ.get("NO_COLOR"):
-        print_fleet(fleet)
-    else:
-        render = {"text": render_fleet_text, "json": render_fleet_json, "csv": render_fleet_csv}[fmt]
-        write_text(render(fleet), output)
-    if html_path:
-        write_text(render_fleet_html(fleet, excerpt=excerpt, diff_url=diff_url), html_path)
 
 
 def _check_audited(commits) -> None:

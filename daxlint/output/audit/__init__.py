@@ -26,6 +26,11 @@ def changed_commits(result: AuditResult) -> list[CommitAudit]:
     return [c for c in result.commits if c.introduced or c.fixed or c.moved or c.skipped]
 
 
+def counted(count: int, word: str, plural: str | None = None) -> str:
+    """'1 commit', '2 commits', '3 branches'."""
+    return f"{count} {word if count == 1 else plural or word + 's'}"
+
+
 def summary_line(result: AuditResult) -> str:
     s = result.summary()
     if not result.commits:
@@ -35,8 +40,8 @@ def summary_line(result: AuditResult) -> str:
     skipped = f", {s['skipped']} skipped" if s["skipped"] else ""
     rate = f" ({s['commits_per_second']:g} commits/s)" if s["commits_per_second"] else ""
     return (
-        f"Audited {s['commits']} commit{'s' if s['commits'] != 1 else ''} of {result.range_text}{stored}{skipped} "
-        f"in {result.elapsed:.1f}s{rate}: {s['introduced']} introduced in {s['introducing_commits']} "
-        f"commit{'s' if s['introducing_commits'] != 1 else ''}, {s['fixed']} fixed, {s['moved']} moved; "
+        f"Audited {counted(s['commits'], 'commit')} of {result.range_text}{stored}{skipped} "
+        f"in {result.elapsed:.1f}s{rate}: {s['introduced']} introduced in {counted(s['introducing_commits'], 'commit')}, "
+        f"{s['fixed']} fixed, {s['moved']} moved; "
         f"{s['still_open']} of those introduced still open at {head} ({s['open_at_end']} open in all)."
     )

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from daxlint import __version__
 from daxlint.audit.fleet import BranchResult, FleetResult, MissingBackport
+from daxlint.output.audit import counted
 from daxlint.output.audit.csv_out import CSV_COLUMNS, SafeWriter, event_rows
 from daxlint.output.audit.html import environment, range_context
 from daxlint.output.audit.text import commit_lines
@@ -18,18 +19,14 @@ from daxlint.output.escape import json_safe, printable
 from daxlint.output.text import finding_line
 
 
-def _n(count: int, word: str, plural: str | None = None) -> str:
-    return f"{count} {word if count == 1 else plural or word + 's'}"
-
-
 def fleet_summary_line(fleet: FleetResult) -> str:
     s = fleet.summary()
     stored = f", {s['from_store']} from the store" if s["from_store"] else ""
     rate = f" ({s['commits_per_second']:g} commits/s)" if s["commits_per_second"] else ""
     return (
-        f"Audited {_n(s['branches'], 'branch', 'branches')} ({_n(s['commits'], 'distinct commit')}{stored}) "
+        f"Audited {counted(s['branches'], 'branch', 'branches')} ({counted(s['commits'], 'distinct commit')}{stored}) "
         f"in {fleet.elapsed:.1f}s{rate}: {s['introduced']} introduced, {s['fixed']} fixed, "
-        f"{s['open_at_tips']} open at the tips, {_n(s['missing_backports'], 'missing backport')}."
+        f"{s['open_at_tips']} open at the tips, {counted(s['missing_backports'], 'missing backport')}."
     )
 
 
@@ -37,8 +34,8 @@ def branch_line(b: BranchResult) -> str:
     s = b.summary()
     open_ = "unknown" if s["open_at_tip"] is None else str(s["open_at_tip"])
     return (
-        f"{printable(b.branch.name)} ({printable(b.branch.range_text)}): {_n(s['commits'], 'commit')}, {s['introduced']} introduced, "
-        f"{s['fixed']} fixed, {open_} open at the tip, {_n(s['missing_backports'], 'missing backport')}"
+        f"{printable(b.branch.name)} ({printable(b.branch.range_text)}): {counted(s['commits'], 'commit')}, {s['introduced']} introduced, "
+        f"{s['fixed']} fixed, {open_} open at the tip, {counted(s['missing_backports'], 'missing backport')}"
     )
 
 
