@@ -16,6 +16,20 @@ GIT_ENV = {
     "GIT_COMMITTER_EMAIL": "audit@daxlint.invalid",
 }
 
+# What differs between two runs of one audit: timings, and how many files were
+# analysed (depends on how far ahead the auditor planned and when results
+# reached the store).
+VOLATILE = {"elapsed_seconds", "commits_per_second", "files_analysed"}
+
+
+def without_volatile(doc):
+    """An audit document minus VOLATILE keys, at any depth, for comparing runs."""
+    if isinstance(doc, dict):
+        return {k: without_volatile(v) for k, v in doc.items() if k not in VOLATILE}
+    if isinstance(doc, list):
+        return [without_volatile(x) for x in doc]
+    return doc
+
 
 def makefile(version: str) -> str:
     major, minor = version.split(".")

@@ -23,7 +23,7 @@ import pytest
 
 distributed = pytest.importorskip("distributed")
 
-from audit_repo import synthetic_history  # noqa: E402
+from audit_repo import synthetic_history, without_volatile  # noqa: E402
 from conftest import run_daxlint  # noqa: E402
 from daxlint.audit import cluster  # noqa: E402
 from daxlint.audit.auditor import AuditOptions, Auditor  # noqa: E402
@@ -31,18 +31,6 @@ from daxlint.audit.cluster import ClusterError, DaskWorkers  # noqa: E402
 from daxlint.audit.store import AuditStore  # noqa: E402
 from daxlint.core.registry import select_rules  # noqa: E402
 from daxlint.sources.git import GitRepo  # noqa: E402
-
-# files_analysed counts analyses, which depend on how far ahead the auditor
-# planned (the cluster plans further) and on when results reached the store.
-VOLATILE = {"elapsed_seconds", "commits_per_second", "files_analysed"}
-
-
-def clean(d):
-    if isinstance(d, dict):
-        return {k: clean(v) for k, v in d.items() if k not in VOLATILE}
-    if isinstance(d, list):
-        return [clean(x) for x in d]
-    return d
 
 
 @pytest.fixture(scope="module")
@@ -90,13 +78,13 @@ def test_local_cluster_gives_the_pools_json(synth):
     path, base = synth
     pool, _ = audit_cli(path, "-j", "2", f"{base}..main")
     dask_, err = audit_cli(path, "-j", "2", "--scheduler", "local", f"{base}..main")
-    assert clean(dask_) == clean(pool)
+    assert without_volatile(dask_) == without_volatile(pool)
     assert pool["summary"]["commits"] == 300 and pool["summary"]["introduced"] > 20 and pool["summary"]["fixed"] > 10
     assert "distributed" not in err and "Traceback" not in err, err
     # Many branches on the cluster: the same fleet report as on the pool.
     fleet_pool, _ = audit_cli(path, "-j", "2", "--since", base, "main", "old")
     fleet_dask, _ = audit_cli(path, "-j", "2", "--scheduler", "local", "--since", base, "main", "old")
-    assert clean(fleet_dask) == clean(fleet_pool)
+    assert without_volatile(fleet_dask) == without_volatile(fleet_pool)
     assert fleet_pool["fleet"]["commits"] == 300 and [len(b["commits"]) for b in fleet_pool["branches"]] == [300, 150]
 
 
@@ -104,7 +92,7 @@ def test_scheduler_from_the_environment_and_the_dashboard(small):
     path, base = small
     pool, _ = audit_cli(path, "-j", "1", f"{base}..main")
     dask_, err = audit_cli(path, "-j", "2", "--dashboard", f"{base}..main", env={"DASK_SCHEDULER_ADDRESS": "local"})
-    assert clean(dask_) == clean(pool)
+    assert without_volatile(dask_) == without_volatile(pool)
     [line] = [ln for ln in err.splitlines() if ln.startswith("Dask dashboard: ")]
     assert line.startswith("Dask dashboard: http://127.0.0.1:")
     import importlib.util
@@ -203,7 +191,7 @@ def test_worker_killed_mid_batch_loses_and_duplicates_nothing(small, tmp_path, q
         runs.setdefault(m.name.split("-")[2], set()).add(int(m.name.split("-")[1]))
     [first] = [m.name.split("-")[2] for m in marks.iterdir() if int(m.name.split("-")[1]) == killed[0]]  # killed in its first task
     assert len(runs[first]) > 1  # the killed batch ran again on another worker
-    assert clean(result.to_dict()) == clean(expected)  # nothing lost
+    assert without_volatile(result.to_dict()) == without_volatile(expected)  # nothing lost
     assert received == submitted and max(received.values()) == 1  # every blob came back exactly once
     assert store_keys(db) == store_keys(pool_db)  # and the store holds the same rows
 
@@ -266,7 +254,7 @@ def test_a_blob_that_kills_every_worker_is_an_error_of_its_commit(small, quiet_d
     ]
     for c in doc["commits"]:
         c["errors"] = []
-    assert clean(doc) == clean(expected)  # every other file's findings are there
+    assert without_volatile(doc) == without_volatile(expected)  # every other file's findings are there
 
 
 class SpinOn(distributed.WorkerPlugin):
@@ -317,7 +305,7 @@ def test_the_time_limit_holds_on_workers(small, quiet_dask):
         result = Auditor(
             git, select_rules(), AuditStore(":memory:"), AuditOptions(jobs=2, timeout=0.5, scheduler=lc.scheduler_address)
         ).run([f"{base}..main"])
-    assert clean(result.to_dict()) == clean(expected.to_dict())
+    assert without_volatile(result.to_dict()) == without_volatile(expected.to_dict())
 
 
 def test_interrupted_dask_audit_resumes(small, tmp_path, quiet_dask, monkeypatch):
@@ -358,13 +346,13 @@ def test_interrupted_dask_audit_resumes(small, tmp_path, quiet_dask, monkeypatch
     done, total = next((d, t) for kind, d, t in reversed(seen) if kind == "tasks")
     assert done == total > 1  # every Dask task of the run came back
     fresh, _ = audit_cli(path, "-j", "1", f"{base}..main")
-    mine = clean(resumed.to_dict())
+    mine = without_volatile(resumed.to_dict())
     for c in mine["commits"] + fresh["commits"]:
         c.pop("from_store")
     for d in (mine, fresh):
         for k in ("from_store", "analysed"):
             d["summary"].pop(k)
-    assert mine == clean(fresh)
+    assert mine == without_volatile(fresh)
 
 
 def test_missing_dask_is_one_line(small, tmp_path):

@@ -12,23 +12,13 @@ from collections import Counter
 
 import pytest
 
-from audit_repo import ScratchRepo, mmap_clean, mmap_writer
+from audit_repo import ScratchRepo, mmap_clean, mmap_writer, without_volatile
 from conftest import run_daxlint
 from daxlint.audit.auditor import AuditOptions, Auditor
 from daxlint.audit.fleet import plan_branches
 from daxlint.audit.store import AuditStore
 from daxlint.core.registry import select_rules
 from daxlint.sources.git import GitRepo
-
-VOLATILE = {"elapsed_seconds", "commits_per_second", "files_analysed"}
-
-
-def clean(d):
-    if isinstance(d, dict):
-        return {k: clean(v) for k, v in d.items() if k not in VOLATILE}
-    if isinstance(d, list):
-        return [clean(x) for x in d]
-    return d
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +150,7 @@ def test_each_branch_reads_as_its_own_range(fleet_repo):
         _, alone = fleet_json(fleet_repo, b["range"])
         mine = {k: v for k, v in b.items() if k not in ("name", "ref", "tip", "open_at_tip", "missing_backports")}
         mine["summary"] = {k: v for k, v in mine["summary"].items() if k not in ("open_at_tip", "missing_backports")}
-        assert clean(mine) == clean(alone)
+        assert without_volatile(mine) == without_volatile(alone)
 
 
 def test_one_walk_over_the_union(fleet_repo, tmp_path):
@@ -197,7 +187,7 @@ def test_one_walk_over_the_union(fleet_repo, tmp_path):
         def stable_part(f):
             out = []
             for b in f.to_dict()["branches"]:
-                b = clean(b)
+                b = without_volatile(b)
                 for c in b["commits"]:
                     c.pop("from_store")
                 for k in ("from_store", "analysed"):

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import FIXTURES
+
 B4 = shutil.which("b4", path=str(Path(sys.executable).parent)) or shutil.which("b4")
 pytestmark = pytest.mark.skipif(B4 is None, reason="b4 is not installed (pip install -e '.[test]' installs it)")
 
@@ -30,18 +32,8 @@ TOOL = Path(sys.executable).name  # b4 names a check by its argv[0]
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 FAIL, PASS = "\x1b[31;5m\u25cf", "\x1b[32m\u25cf"
 
-FOO_C = """\
-#include <linux/mm.h>
-
-static int foo_mmap(struct file *file, struct vm_area_struct *vma)
-{
-	return 0;
-}
-
-static const struct file_operations foo_fops = {
-	.mmap = foo_mmap,
-};
-"""
+# A driver ->mmap with nothing to report; the tests' patches edit it.
+FOO_C = (FIXTURES / "mail" / "foo_6_12.c").read_text()
 
 
 @pytest.fixture

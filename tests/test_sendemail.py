@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_daxlint
+from conftest import FIXTURES, run_daxlint
 
 
 def _send_email_missing() -> str | None:
@@ -32,18 +32,8 @@ def _send_email_missing() -> str | None:
 
 MISSING = _send_email_missing()
 
-FOO_C = """\
-#include <linux/mm.h>
-
-static int foo_mmap(struct file *file, struct vm_area_struct *vma)
-{
-	return 0;
-}
-
-static const struct file_operations foo_fops = {
-	.mmap = foo_mmap,
-};
-"""
+# A driver ->mmap with nothing to report; the tests' patches edit it.
+FOO_C = (FIXTURES / "mail" / "foo_6_12.c").read_text()
 
 
 @pytest.fixture
