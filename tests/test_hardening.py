@@ -863,3 +863,25 @@ def test_sarif_with_skips_and_odd_names_is_valid_sarif(tmp_path):
     jsonschema.validate(doc, schema)
     (note,) = [n for n in doc["runs"][0]["invocations"][0]["toolExecutionNotifications"] if "blob.c" in n["message"]["text"]]
     assert note["level"] == "warning" and note["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "blob.c"
+
+
+def test_a_guarded_fix_prints_one_line_each(tmp_path):
+    """Over a range that spans v6.3 the fix is the #if/#else/#endif form: text
+    and checkpatch print it as the lines it is, terse checkpatch keeps one line."""
+    tree = make_tree(tmp_path / "linux", files={"drivers/misc/drv.c": DIRECT_WRITE})
+    guarded = [
+        "#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)",
+        "\tvm_flags_set(vma, VM_IO);",
+        "#else",
+        "\tvma->vm_flags |= VM_IO;",
+        "#endif",
+    ]
+    rc, out, _ = run_inprocess("check", "--no-cache", "--kernel-version", "4.14..6.12", ".", cwd=tree)
+    lines = out.decode().splitlines()
+    i = next(i for i, ln in enumerate(lines) if ln.startswith("drivers/misc/drv.c:3:2: error[DAX301]"))
+    assert lines[i + 1 : i + 6] == ["    fix: " + guarded[0]] + ["         " + g for g in guarded[1:]]
+    rc, out, _ = run_inprocess("check", "--no-cache", "--kernel-version", "4.14..6.12", "--format", "checkpatch", ".", cwd=tree)
+    assert "\n".join(["fix: " + guarded[0]] + ["     " + g for g in guarded[1:]]) + "\n" in out.decode()
+    rc, out, _ = run_inprocess("check", "--no-cache", "--kernel-version", "4.14..6.12", "--format", "checkpatch", "--terse", ".", cwd=tree)
+    (line,) = [ln for ln in out.decode().splitlines() if ":DAX301: " in ln]
+    assert line.endswith("(fix: " + "\\x0a".join(guarded) + ")")

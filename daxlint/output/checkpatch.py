@@ -8,7 +8,7 @@ from itertools import groupby
 
 from daxlint.model import Report, Severity
 from daxlint.output.escape import printable
-from daxlint.output.text import fix_hint
+from daxlint.output.text import fix_hint, fix_lines
 from daxlint.version import short_versions
 
 _LEVEL = {Severity.ERROR: "ERROR", Severity.WARNING: "WARNING", Severity.INFO: "CHECK"}
@@ -35,7 +35,7 @@ def _one(f, terse: bool, show_types: bool, checked: str | None = None, input_nam
     elif f.snippet:
         out.append(f"+{printable(f.snippet)}")
     if hint:
-        out.append(f"fix: {printable(hint)}")
+        out.extend(fix_lines(hint, ""))
     if f.fixed_by:
         out.append(f"(removed again by patch {f.fixed_by} of this series)")
     out.append("")

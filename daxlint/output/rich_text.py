@@ -11,7 +11,7 @@ from rich.text import Text
 
 from daxlint.model import Report, Severity
 from daxlint.output.escape import plain, printable
-from daxlint.output.text import fix_hint, summary_line
+from daxlint.output.text import fix_hint, fix_lines, summary_line
 from daxlint.version import short_versions
 
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
@@ -35,7 +35,8 @@ def print_report(report: Report, console: Console | None = None) -> None:
                 console.print(plain(f"      {f.snippet}", "dim italic"))
             hint = fix_hint(f)
             if hint:
-                console.print(plain(f"      fix: {hint}", "green"))
+                for fix_line in fix_lines(hint, "      "):
+                    console.print(plain(fix_line, "green"))
         console.print()
     for s in report.skipped:
         console.print(plain(f"skipped {s.path}: {s.reason}", "magenta"))

@@ -25,6 +25,14 @@ def fix_hint(f) -> str | None:
     return f.fix if f.fix and f.fix not in f.message else None
 
 
+def fix_lines(hint: str, indent: str) -> list[str]:
+    """A fix shown as ``fix: ...`` lines under a finding. A guarded fix spans
+    lines (``#if``/``#else``/``#endif``): each is printed on its own line,
+    indented under the first, rather than squeezed into one with ``\\x0a``."""
+    first, *rest = hint.split("\n")
+    return [f"{indent}fix: {printable(first)}"] + [f"{indent}     {printable(line)}" for line in rest]
+
+
 def summary_line(report: Report) -> str:
     c = report.counts()
     n = len(report.findings)
@@ -43,7 +51,7 @@ def render(report: Report) -> str:
         out.append(finding_line(f, report.kernel_version))
         hint = fix_hint(f)
         if hint:
-            out.append(f"    fix: {printable(hint)}")
+            out.extend(fix_lines(hint, "    "))
     for s in report.skipped:
         out.append(f"{printable(s.path)}: skipped: {printable(s.reason)}")
     for e in report.errors:
