@@ -171,13 +171,13 @@ def test_worker_killed_mid_batch_loses_and_duplicates_nothing(small, tmp_path, q
         db = tmp_path / "dask.sqlite"
         store = AuditStore(db)
         auditor = Auditor(GitRepo(path), select_rules(), store, AuditOptions(jobs=2, scheduler=lc.scheduler_address))
-        real_rows = auditor._remember_rows
+        real_rows = auditor.blobs.remember_rows
 
         def counting_rows(task, rows):
             received.update((task[0], p, o) for p, o, _ in rows)
             real_rows(task, rows)
 
-        auditor._remember_rows = counting_rows
+        auditor.blobs.remember_rows = counting_rows
         try:
             result = auditor.run([f"{base}..main"])
         finally:

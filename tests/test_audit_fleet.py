@@ -165,13 +165,13 @@ def test_one_walk_over_the_union(fleet_repo, tmp_path):
         db = tmp_path / "store.sqlite"
         store = AuditStore(db)
         auditor = Auditor(git, select_rules(), store, AuditOptions(jobs=2))
-        real = auditor._remember
+        real = auditor.blobs.remember
 
         def remember(path, oid, version, res):
             analysed[(path, oid, str(version))] += 1
             real(path, oid, version, res)
 
-        auditor._remember = remember
+        auditor.blobs.remember = remember
         fleet = auditor.run_fleet(plan)
         store.close()
         assert (fleet.commits, fleet.analysed_commits, fleet.stored_commits) == (7, 7, 0)

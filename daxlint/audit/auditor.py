@@ -5,28 +5,23 @@ introduced, fixed or moved, and what is still open at the range's end."""
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
-import os
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
-import pygit2
-
-from daxlint.audit.blobs import BlobAnalyzer, Workers, remembered
+from daxlint.audit.blobs import remembered
 from daxlint.audit.deps import ancestors, dep_token, deps_hold, touches_kconfig
 from daxlint.audit.fleet import BranchResult, FleetPlan, FleetResult, find_missing_backports
+from daxlint.audit.planning import BlobResults, Plan, Unreadable
 from daxlint.audit.results import AuditResult, CommitAudit, family, follow_to_end, pair_moves
 from daxlint.core.build import BuildSetup
 from daxlint.core.catalog import newest_catalog_version
-from daxlint.core.files import DEFAULT_MAX_BYTES, file_kind
-from daxlint.core.registry import rule_matches, ruleset_signature
+from daxlint.core.files import DEFAULT_MAX_BYTES
+from daxlint.core.registry import rule_matches
 from daxlint.model import FileResult, Finding
-from daxlint.sources.git import Change, CommitInfo, GitRepo
+from daxlint.sources.git import GitRepo
 from daxlint.version import KernelVersion, VersionRange
 
-_SNAPSHOT_CHUNK = 48  # files per task when a whole tree is analysed
 # Plans held at most while an executor that wants more work (a Dask
 # cluster) keeps the auditor planning ahead.
 _MAX_AHEAD = 4096
@@ -53,30 +48,6 @@ class AuditOptions:
     dashboard: bool = False
 
 
-@dataclass
-class _Plan:
-    """The work for one commit (or for the tree of a commit whose state
-    is needed as a base), submitted ahead of finishing it."""
-
-    sha: str
-    tree: object = None
-    version: VersionRange | None = None
-    version_source: str = "Makefile"
-    parents: list[str] = field(default_factory=list)
-    whole_tree: str | None = None  # the reason, when every file is compared
-    changes: list[Change] = field(default_factory=list)
-    items: dict[str, str] = field(default_factory=dict)  # path -> blob id wanted in this tree
-    cached: dict[str, FileResult] = field(default_factory=dict)
-    handles: list = field(default_factory=list)
-    shared: dict = field(default_factory=dict)  # path -> the handle of another plan analysing the same blob
-    skip: str | None = None
-    info: CommitInfo | None = None
-
-
-class _Unreadable(Exception):
-    pass
-
-
 # A tree's state: the files whose result must be remembered (see
 # remembered()); a file not in it has no findings. Kept per commit
 # only while a later commit of the range still needs it as its parent.
@@ -91,30 +62,13 @@ class Auditor:
         self.options = options or AuditOptions()
         self.progress = progress or (lambda *a, **k: None)
         self.notify = notify or (lambda text: None)  # a line for the user (the Dask dashboard's address)
-        self.analyzer = BlobAnalyzer(
-            self.rules, self.options.max_bytes, self.options.timeout, self.options.per_file_ignores, self.options.build
-        )
-        enabled = sorted(r.id for r in self.rules)
-        self._blob_sig = _digest(ruleset_signature(), enabled, self.options.max_bytes)
-        # What the build defines changes verdicts, not which files match.
-        self._build_key = _digest(sorted((k, s.value, str(s.versions)) for k, s in self.options.build.macros.items()))
-        self._setup = _digest(
-            self._blob_sig,
-            str(self.options.kernel_version) if self.options.kernel_version else "",
-            sorted((k, sorted(v)) for k, v in self.options.per_file_ignores.items()),
-            self._build_key,
-        )
-        self._assumed_version = False  # some commit had no top Makefile
+        self.blobs = BlobResults(repo, self.rules, store, self.options, self.progress, self.notify)
         self._ignores: dict[str, list[str]] = {}
         self._states: dict[str, State] = {}
         self._counts: dict[str, dict[str, int]] = {}
-        self._snapshot_plans: dict[str, _Plan] = {}
+        self._snapshot_plans: dict[str, Plan] = {}
         self._uses: Counter = Counter()
-        self._files_analysed = 0
-        self._last_commit = 0.0
         self._keep: set[str] = set()
-        self._workers = None  # the executor, made on first use (Workers or cluster.DaskWorkers)
-        self._inflight: dict[str, object] = {}  # result key -> handle of the task analysing it
 
     # -- keys ---------------------------------------------------------------
 
@@ -122,14 +76,8 @@ class Auditor:
         """Stored commits are valid for this setup; merges are judged
         differently with --all-parents, so they get their own key."""
         if self.options.all_parents and len(parents) > 1:
-            return self._setup + "-all"
-        return self._setup
-
-    def _negative_key(self, path: str, oid: str) -> str:
-        return _digest(self._blob_sig, file_kind(path), oid)
-
-    def _result_key(self, path: str, oid: str, version: VersionRange) -> str:
-        return _digest(self._blob_sig, str(version), self._build_key, path, oid)
+            return self.blobs.setup + "-all"
+        return self.blobs.setup
 
     # -- entry point --------------------------------------------------------
 
@@ -146,7 +94,7 @@ class Auditor:
         result.stored_commits = sum(1 for s in shas if s in stored)
         result.analysed_commits = len(shas) - result.stored_commits
         self._finish_range(shas, audits, result, tips)
-        result.files_analysed = self._files_analysed
+        result.files_analysed = self.blobs.files_analysed
         result.elapsed = time.monotonic() - started
         result.notes.extend(self._run_notes(result.commits))
         return result
@@ -186,7 +134,7 @@ class Auditor:
         fleet.commits = len(union)
         fleet.stored_commits = sum(1 for s in union if s in stored)
         fleet.analysed_commits = len(union) - fleet.stored_commits
-        fleet.files_analysed = self._files_analysed
+        fleet.files_analysed = self.blobs.files_analysed
         fleet.elapsed = time.monotonic() - started
         fleet.notes.extend(self._run_notes([audits[s] for s in union]))
         return fleet
@@ -195,7 +143,7 @@ class Auditor:
         notes = []
         if self.git.is_shallow and any(c.skipped for c in commits):
             notes.append("the repository is a shallow clone: commits at its boundary have no parent to compare with")
-        if self._assumed_version:
+        if self.blobs.assumed_version:
             notes.append(
                 f"no kernel top Makefile in some commits of the range; assumed v{newest_catalog_version()} for them "
                 "(use --kernel-version X.Y or A.B..C.D for an out-of-tree driver)"
@@ -250,45 +198,19 @@ class Auditor:
             try:
                 self.store.commit()
             finally:
-                workers, self._workers = self._workers, None
-                self._inflight.clear()
-                if workers is not None:
-                    workers.close(failed)
+                self.blobs.close(failed)
         return audits, from_store, heads, out
-
-    def _executor(self):
-        """The executor of this run, started on first use: the fork pool, or
-        a Dask cluster with --scheduler."""
-        if self._workers is None:
-            jobs = self.options.jobs or os.cpu_count() or 1
-            if self.options.scheduler:
-                from daxlint.audit.cluster import DaskWorkers, WorkerSetup
-
-                setup = WorkerSetup.for_audit(self.rules, self.options, self.options.worker_repo or self.git.path)
-                self._workers = DaskWorkers(
-                    setup,
-                    self.options.scheduler,
-                    self.git,
-                    local_workers=self.options.jobs,
-                    progress=self.progress,
-                    on_result=self._remember_rows,
-                    dashboard=self.options.dashboard,
-                    notify=self.notify,
-                )
-            else:
-                self._workers = Workers(self.analyzer, self.git, jobs, self._remember_rows)
-        return self._workers
 
     def _audit(self, todo: list[str], infos, audits, total: int, keep: set[str]) -> None:
         for s in todo:
             for p in self._considered_parents(infos[s].parents):
                 self._uses[p] += 1
         self._keep = keep
-        workers = self._executor()
+        workers = self.blobs.executor()
         jobs = workers.jobs
         done = total - len(todo)
         will_have_state: set[str] = set()
-        window: deque[_Plan] = deque()
+        window: deque[Plan] = deque()
         pending = iter(todo)
         ahead = 1 if jobs <= 1 else max(8, 4 * jobs)
 
@@ -302,8 +224,8 @@ class Auditor:
                 info = infos[sha]
                 for p in self._considered_parents(info.parents):
                     if p not in will_have_state and p not in self._snapshot_plans and self.git.commit(p) is not None:
-                        self._snapshot_plans[p] = self._plan_tree(p)
-                plan = self._plan_commit(info)
+                        self._snapshot_plans[p] = self.blobs.plan_tree(p)
+                plan = self.blobs.plan_commit(info, self._considered_parents(info.parents))
                 if plan.skip is None:
                     will_have_state.add(sha)
                 window.append(plan)
@@ -316,183 +238,23 @@ class Auditor:
             self.store.put_commit(plan.sha, self.setup_key(plan.info.parents), ca.store_payload())
             done += 1
             self.progress("commits", done, total, ca)
-            self._commit_now_and_then()
+            self.blobs.commit_now_and_then()
             fill()
-
-    def _commit_now_and_then(self) -> None:
-        """Write what is buffered about once a second, so that a run that is
-        killed keeps nearly everything it analysed."""
-        if time.monotonic() - self._last_commit > 1.0:
-            self.store.commit()
-            self._last_commit = time.monotonic()
 
     def _considered_parents(self, parents: list[str]) -> list[str]:
         return list(parents) if self.options.all_parents else list(parents[:1])
 
     # -- planning -----------------------------------------------------------
 
-    def _version(self, tree) -> tuple[VersionRange, str]:
-        if self.options.kernel_version is not None:
-            return self.options.kernel_version, "flag"
-        v = self.git.kernel_version(tree)
-        if v is not None:
-            return VersionRange.single(v), "Makefile"
-        self._assumed_version = True
-        return VersionRange.single(newest_catalog_version()), "default"
-
-    def _plan_tree(self, sha: str, info: CommitInfo | None = None) -> _Plan:
-        """Every wanted file of a commit's tree."""
-        commit = self.git.commit(sha)
-        plan = _Plan(sha, info=info)
-        try:
-            plan.tree = commit.tree
-            plan.version, plan.version_source = self._version(plan.tree)
-            plan.items = dict(self.git.files(plan.tree, self.analyzer.wanted))
-        except (KeyError, pygit2.GitError) as e:
-            plan.skip = f"tree of {sha[:12]} cannot be read ({e})"
-            return plan
-        self._submit(plan)
-        return plan
-
-    def _plan_commit(self, info: CommitInfo) -> _Plan:
-        parents = self._considered_parents(info.parents)
-        if info.sha in self.git.shallow_boundary:
-            return _Plan(
-                info.sha,
-                parents=parents,
-                info=info,
-                skip="its parents are not in this shallow clone ('git fetch --deepen' or '--unshallow' fetches them)",
-            )
-        for p in parents:
-            if self.git.commit(p) is None:
-                why = "shallow clone" if self.git.is_shallow else "missing object"
-                return _Plan(info.sha, parents=parents, info=info, skip=f"parent {p[:12]} is not in the repository ({why})")
-        if not parents:
-            plan = self._plan_tree(info.sha, info)
-            plan.whole_tree = "root commit"
-            return plan
-        commit = self.git.commit(info.sha)
-        p1 = self.git.commit(parents[0])
-        try:
-            tree, ptree = commit.tree, p1.tree
-            version, source = self._version(tree)
-            pversion, _ = self._version(ptree)
-        except (KeyError, pygit2.GitError) as e:
-            return _Plan(info.sha, parents=parents, info=info, skip=f"tree cannot be read ({e})")
-        if version != pversion:
-            plan = self._plan_tree(info.sha, info)
-            plan.parents = parents
-            plan.whole_tree = f"kernel version {pversion} -> {version}"
-            return plan
-        plan = _Plan(info.sha, tree=tree, version=version, version_source=source, parents=parents, info=info)
-        try:
-            plan.changes = self.git.changes(ptree, tree)
-        except pygit2.GitError as e:
-            plan.skip = f"cannot compare with {parents[0][:12]} ({e})"
-            return plan
-        plan.items = {c.path: c.new for c in plan.changes if c.new is not None and self.analyzer.wanted(c.path)}
-        self._submit(plan)
-        return plan
-
-    def _submit(self, plan: _Plan) -> None:
-        """Take what the store knows; send the rest to the workers."""
-        # Identical files at different paths share a negative key: keep every path.
-        neg_keys = {(p, o): self._negative_key(p, o) for p, o in plan.items.items()}
-        negative = self.store.negatives(list(set(neg_keys.values())))
-        rest = []
-        for (p, o), key in neg_keys.items():
-            if key in negative:
-                plan.cached[p] = FileResult(unmatched=True)
-            else:
-                rest.append((p, o))
-        keys = {(p, o): self._result_key(p, o, plan.version) for p, o in rest}
-        found = self.store.results(list(keys.values()))
-        misses = []
-        for (p, o), key in keys.items():
-            if key in found:
-                plan.cached[p] = FileResult.from_payload(found[key])
-            elif key in self._inflight:
-                # Another plan (another branch's commit, a revert) already
-                # sent this blob: one analysis serves both.
-                plan.shared[p] = self._inflight[key]
-            else:
-                misses.append((p, o))
-        if not misses:
-            return
-        workers = self._executor()
-        for i in range(0, len(misses), _SNAPSHOT_CHUNK):
-            chunk = misses[i : i + _SNAPSHOT_CHUNK]
-            handle = workers.submit((plan.sha, plan.version, plan.version_source, chunk))
-            plan.handles.append(handle)
-            for item in chunk:
-                self._inflight[keys[item]] = handle
-
-    # -- finishing ----------------------------------------------------------
-
-    def _remember(self, path: str, oid: str, version: VersionRange, res: FileResult) -> None:
-        self._files_analysed += 1
-        if res.unreadable or res.errors:
-            return  # not cached: the next run tries again
-        if res.unmatched:
-            self.store.put_negative(self._negative_key(path, oid))
-        else:
-            self.store.put_result(self._result_key(path, oid, version), res.to_payload())
-
-    def _remember_rows(self, task, rows) -> None:
-        """The executor's hook: a task's rows, once each, as they reach this
-        process (from a cluster, possibly long before their commit is
-        finished): into the store."""
-        version = task[1]
-        for path, oid, res in rows:
-            self._inflight.pop(self._result_key(path, oid, version), None)
-            self._remember(path, oid, version, res)
-        self._commit_now_and_then()
-
-    def _collect(self, plan: _Plan, progress_kind: str | None = None) -> dict[str, FileResult]:
-        """The results of a plan's files, waiting for the workers, with cached
-        results that read other files checked against this tree."""
-        out = dict(plan.cached)
-        total, done = len(plan.items), len(plan.cached) + len(plan.shared)
-        for handle in plan.handles:
-            for path, _oid, res in handle.get():
-                out[path] = res
-                done += 1
-            if progress_kind:
-                self.progress(progress_kind, done, total, plan.sha)
-        for path, handle in plan.shared.items():
-            out[path] = next(res for p, _oid, res in handle.get() if p == path)
-        tokens: dict[str, str] = {}
-        for path, res in list(out.items()):
-            if res.unreadable:
-                raise _Unreadable(res.unreadable)
-            # A result from the store or from another plan was reached in
-            # another tree: it holds here if what it read is the same.
-            reused = path in plan.cached or path in plan.shared
-            if reused and res.context and not deps_hold(self.git.repo, plan.tree, res.context, self.analyzer.indexes, tokens):
-                out[path] = self._analyze_here(plan, path, plan.items[path])
-        return out
-
-    def _analyze_here(self, plan: _Plan, path: str, oid: str) -> FileResult:
-        try:
-            obj = self.git.repo[oid]
-            data = obj.data if isinstance(obj, pygit2.Blob) else None
-        except (KeyError, ValueError, pygit2.GitError):
-            data = None
-        res = self.analyzer.analyze(self.git.repo, plan.tree, path, oid, data, plan.version, plan.version_source)
-        if res.unreadable:
-            raise _Unreadable(res.unreadable)
-        self._remember(path, oid, plan.version, res)
-        return res
-
     def _state_of(self, sha: str) -> State:
         """The state of a commit's tree: kept from finishing it, or built
         from a snapshot of its whole tree (mostly from the store)."""
         if sha in self._states:
             return self._states[sha]
-        plan = self._snapshot_plans.pop(sha, None) or self._plan_tree(sha)
+        plan = self._snapshot_plans.pop(sha, None) or self.blobs.plan_tree(sha)
         if plan.skip:
-            raise _Unreadable(plan.skip)
-        results = self._collect(plan, "snapshot")
+            raise Unreadable(plan.skip)
+        results = self.blobs.collect(plan, "snapshot")
         state = {p: r for p, r in results.items() if remembered(r)}
         self._states[sha] = state
         self._counts[sha] = self._family_counts(state)
@@ -509,7 +271,7 @@ class Auditor:
         if not self.options.per_file_ignores:
             return findings
         if path not in self._ignores:
-            self._ignores[path] = self.analyzer.engine.per_file_ignores(path)
+            self._ignores[path] = self.blobs.analyzer.engine.per_file_ignores(path)
         ignored = self._ignores[path]
         return [f for f in findings if not (ignored and rule_matches(f.rule_id, ignored))]
 
@@ -520,23 +282,23 @@ class Auditor:
                 c[family(f.rule_id)] += 1
         return dict(sorted(c.items()))
 
-    def _finish_commit(self, plan: _Plan) -> CommitAudit:
+    def _finish_commit(self, plan: Plan) -> CommitAudit:
         ca = CommitAudit.for_commit(plan.info)
         ca.kernel_version = str(plan.version) if plan.version else None
         ca.compared_whole_tree = plan.whole_tree
         parents = plan.parents
         try:
             if plan.skip:
-                raise _Unreadable(plan.skip)
+                raise Unreadable(plan.skip)
             if parents:
                 try:
                     base = self._state_of(parents[0])
-                except _Unreadable as e:
-                    raise _Unreadable(f"parent {parents[0][:12]} cannot be audited: {e}") from None
+                except Unreadable as e:
+                    raise Unreadable(f"parent {parents[0][:12]} cannot be audited: {e}") from None
                 before = self._counts[parents[0]]
             else:
                 base, before = {}, {}
-            new = self._collect(plan)
+            new = self.blobs.collect(plan)
             if plan.whole_tree:
                 state = {p: r for p, r in new.items() if remembered(r)}
                 affected = set(base) | set(state)
@@ -544,7 +306,7 @@ class Auditor:
             else:
                 state, affected, old_entries = self._apply_changes(plan, base, new)
             others = [self._state_of(p) for p in parents[1:]]
-        except _Unreadable as e:
+        except Unreadable as e:
             ca.skipped = str(e)
             for p in parents:
                 self._release(p)
@@ -592,7 +354,7 @@ class Auditor:
             self._counts.pop(plan.sha, None)
         return ca
 
-    def _apply_changes(self, plan: _Plan, base: State, new: dict[str, FileResult]) -> tuple[State, set[str], State]:
+    def _apply_changes(self, plan: Plan, base: State, new: dict[str, FileResult]) -> tuple[State, set[str], State]:
         """The state after a commit that touched ``plan.changes``: the
         touched files' new results, and re-analysis of unchanged files whose
         verdict read a touched file or listed a directory that changed."""
@@ -602,7 +364,7 @@ class Auditor:
         kconfig_changes = [c for c in plan.changes if touches_kconfig(c.path)]
         symbols_changed: set[str] | None = set()
         if kconfig_changes and any(k[0] in ("s", "h") for res in base.values() for k in res.context):
-            symbols_changed = self.analyzer.indexes.changed_symbols(self.git.repo, kconfig_changes)
+            symbols_changed = self.blobs.analyzer.indexes.changed_symbols(self.git.repo, kconfig_changes)
         redo: list[tuple[str, str]] = []
         for path, res in base.items():
             if path in new or path in changed or not res.context:
@@ -615,7 +377,7 @@ class Auditor:
                 # if a symbol it looked up is defined differently now.
                 index_keys = {k: v for k, v in res.context.items() if k[0] in ("s", "h")}
                 if symbols_changed is None:  # the set of Kconfig files may differ: ask the new tree's index
-                    stale = bool(index_keys) and not deps_hold(self.git.repo, plan.tree, index_keys, self.analyzer.indexes)
+                    stale = bool(index_keys) and not deps_hold(self.git.repo, plan.tree, index_keys, self.blobs.analyzer.indexes)
                 else:
                     stale = any("s:" + name in index_keys for name in symbols_changed)
             if stale:
@@ -623,13 +385,7 @@ class Auditor:
                 if oid is not None:
                     redo.append((path, oid))
         if redo:
-            for path, oid in redo:
-                plan.items[path] = oid
-            handle = self._executor().submit((plan.sha, plan.version, plan.version_source, redo))
-            for path, _oid, res in handle.get():
-                if res.unreadable:
-                    raise _Unreadable(res.unreadable)
-                new[path] = res
+            new.update(self.blobs.redo(plan, redo))
         affected = set(new) | (changed & set(base))
         old_entries = {p: base[p] for p in affected if p in base}
         # The parent's state is ours to change when no other commit needs it.
@@ -657,22 +413,22 @@ class Auditor:
         return {"fingerprints": sorted(fps), "by_rule": dict(sorted(by_rule.items())), "findings": [f.to_dict() for f in findings]}
 
     def _store_tip(self, sha: str, state: State) -> None:
-        self.store.put_tip(sha, self._setup, self._tip_payload(state))
+        self.store.put_tip(sha, self.blobs.setup, self._tip_payload(state))
 
     def _tip(self, head: str, audits: dict[str, CommitAudit], findings: bool) -> dict | str:
         """What is open at ``head``: from the store, or from its state; a
         string says why it is unknown. ``findings``: the findings themselves
         are wanted (a tip stored by an older daxlint has only counts)."""
-        tip = self.store.tip(head, self._setup)
+        tip = self.store.tip(head, self.blobs.setup)
         if tip is not None and (not findings or "findings" in tip):
             return tip
         if head in audits and audits[head].skipped:
             return f"{head[:12]} could not be audited, so what is still open at the end of the range is unknown"
         try:
             tip = self._tip_payload(self._state_of(head))
-        except _Unreadable as e:
+        except Unreadable as e:
             return f"open findings at {head[:12]} unknown: {e}"
-        self.store.put_tip(head, self._setup, tip)
+        self.store.put_tip(head, self.blobs.setup, tip)
         return tip
 
     def _finish_range(self, shas: list[str], audits: dict[str, CommitAudit], result: AuditResult, tips: dict) -> None:
@@ -689,9 +445,3 @@ class Auditor:
         result.open_at_end = dict(sorted(by_rule.items()))
         follow_to_end(shas, audits, open_fps)
         result.commits = [audits[s] for s in shas]
-
-
-def _digest(*parts) -> str:
-    return hashlib.sha1(
-        "\0".join(p if isinstance(p, str) else json.dumps(p, default=str) for p in parts).encode("utf-8", "surrogateescape")
-    ).hexdigest()
