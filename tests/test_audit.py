@@ -387,3 +387,40 @@ def test_kconfig_symbol_lookups_redo_only_files_whose_symbols_changed(tmp_path):
     assert [c["files_checked"] for c in doc["commits"]] == [1, 2]
     assert ("fs: remove FS_DAX_LIMITED", "introduced", "DAX102", "drivers/xip/xip.c", 7) in events(doc)
     assert ("fs: remove FS_DAX_LIMITED", "fixed", "DAX101", "drivers/xip/xip.c", 7) in events(doc)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_files_that_read_a_changed_sibling_are_sent_ahead(tmp_path, monkeypatch, jobs):
+    """A commit that adds a sibling makes toy_core.c's verdict stale: with
+    workers its re-analysis starts when the commit is planned (from the
+    newest state: the commits in between fill the planning window), so
+    finishing the commit does not wait for a new task; with one job nothing
+    is guessed. Either way the events are the same."""
+    from daxlint.audit.planning import BlobResults
+
+    r = ScratchRepo(tmp_path / "linux")
+    r.write("drivers/foo/foo.c", mmap_writer("foo_mmap"))
+    r.commit("base")
+    r.write("drivers/toy/toy_core.c", PROVIDER)
+    r.commit("toy: provider")
+    for i in range(10):
+        r.write(f"drivers/misc/m{i}.c", mmap_clean(f"m{i}_mmap"))
+        r.commit(f"misc: m{i}")
+    r.write("drivers/toy/toy_pages.c", SIBLING_PAGES)
+    r.commit("toy: map pages in a sibling file")
+    redone = []
+    real_redo = BlobResults.redo
+
+    def redo(self, plan, items):
+        redone.append({path: plan.ahead.get(path, ("",))[0] == oid for path, oid in items})
+        return real_redo(self, plan, items)
+
+    monkeypatch.setattr(BlobResults, "redo", redo)
+    store = AuditStore(tmp_path / "store.sqlite")
+    try:
+        result = Auditor(GitRepo(r.path), select_rules(), store, AuditOptions(jobs=jobs)).run(["HEAD~12..HEAD"])
+    finally:
+        store.close()
+    assert redone == [{"drivers/toy/toy_core.c": jobs > 1}]
+    doc = result.to_dict()
+    assert ("toy: map pages in a sibling file", "fixed", "DAX201", "drivers/toy/toy_core.c", 14) in events(doc)

@@ -10,7 +10,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 
 from daxlint.audit.blobs import remembered
-from daxlint.audit.deps import ancestors, dep_token, deps_hold, touches_kconfig
+from daxlint.audit.deps import dep_token, deps_hold, touched_keys, touches_kconfig
 from daxlint.audit.fleet import BranchResult, FleetPlan, FleetResult, find_missing_backports
 from daxlint.audit.planning import BlobResults, Plan, Unreadable
 from daxlint.audit.results import AuditResult, CommitAudit, family, follow_to_end, pair_moves
@@ -65,6 +65,7 @@ class Auditor:
         self.blobs = BlobResults(repo, self.rules, store, self.options, self.progress, self.notify)
         self._ignores: dict[str, list[str]] = {}
         self._states: dict[str, State] = {}
+        self._newest_state: State = {}  # of the commit finished last
         self._counts: dict[str, dict[str, int]] = {}
         self._snapshot_plans: dict[str, Plan] = {}
         self._uses: Counter = Counter()
@@ -228,6 +229,7 @@ class Auditor:
                 plan = self.blobs.plan_commit(info, self._considered_parents(info.parents))
                 if plan.skip is None:
                     will_have_state.add(sha)
+                    self._send_ahead(plan)
                 window.append(plan)
 
         fill()
@@ -240,6 +242,24 @@ class Auditor:
             self.progress("commits", done, total, ca)
             self.blobs.commit_now_and_then()
             fill()
+
+    def _send_ahead(self, plan: Plan) -> None:
+        """Start re-analysing the unchanged files that, in the newest state
+        this walk has, read what ``plan``'s commit changes: _apply_changes()
+        will most likely want them, and waiting for them only then stalls the
+        walk (a parent's state differs from the newest by the few commits
+        planned in between; what was not guessed is analysed then)."""
+        if plan.whole_tree or not plan.changes or not self._newest_state or self.blobs.executor().jobs <= 1:
+            return  # with one job nothing runs ahead: the guess would only cost
+        touched = touched_keys(plan.changes)
+        changed = {c.path for c in plan.changes}
+        items = []
+        for path, res in self._newest_state.items():
+            if res.context and path not in changed and not touched.isdisjoint(res.context):
+                oid = self.git.blob_id(plan.tree, path)
+                if oid is not None:
+                    items.append((path, oid))
+        self.blobs.send_ahead(plan, items)
 
     def _considered_parents(self, parents: list[str]) -> list[str]:
         return list(parents) if self.options.all_parents else list(parents[:1])
@@ -344,6 +364,7 @@ class Auditor:
         after.update(delta)
         ca.open_after = {k: v for k, v in sorted(after.items()) if v}
         self._states[plan.sha] = state
+        self._newest_state = state
         self._counts[plan.sha] = ca.open_after
         for p in parents:
             self._release(p)
@@ -359,8 +380,7 @@ class Auditor:
         touched files' new results, and re-analysis of unchanged files whose
         verdict read a touched file or listed a directory that changed."""
         changed = {c.path for c in plan.changes}
-        added_or_gone = {c.path for c in plan.changes if (c.old is None) != (c.new is None)}
-        touched_keys = {"f:" + p for p in changed} | {"d:" + d for p in added_or_gone for d in ancestors(p)}
+        touched = touched_keys(plan.changes)
         kconfig_changes = [c for c in plan.changes if touches_kconfig(c.path)]
         symbols_changed: set[str] | None = set()
         if kconfig_changes and any(k[0] in ("s", "h") for res in base.values() for k in res.context):
@@ -371,7 +391,7 @@ class Auditor:
                 continue
             # A touched file it read, or a directory it listed that gained or
             # lost an entry (checked: most ancestors of a new file do not).
-            stale = any(dep_token(self.git.repo, plan.tree, k) != res.context[k] for k in touched_keys.intersection(res.context))
+            stale = any(dep_token(self.git.repo, plan.tree, k) != res.context[k] for k in touched.intersection(res.context))
             if not stale and kconfig_changes:
                 # Lookups in the tree-wide Kconfig index: redo the file only
                 # if a symbol it looked up is defined differently now.

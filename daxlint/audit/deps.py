@@ -166,6 +166,13 @@ class _IndexView:
         return getattr(index, name)
 
 
+def touched_keys(changes) -> set[str]:
+    """The dependency keys a commit's changes make stale: each changed file,
+    and each directory above a file added or deleted (its listing changed)."""
+    added_or_gone = {c.path for c in changes if (c.old is None) != (c.new is None)}
+    return {"f:" + c.path for c in changes} | {"d:" + d for p in added_or_gone for d in ancestors(p)}
+
+
 def ancestors(path: str) -> list[str]:
     parts = path.split("/")[:-1]
     return ["/".join(parts[:i]) for i in range(len(parts), -1, -1)]

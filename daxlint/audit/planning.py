@@ -41,6 +41,9 @@ class Plan:
     cached: dict[str, FileResult] = field(default_factory=dict)
     handles: list = field(default_factory=list)
     shared: dict = field(default_factory=dict)  # path -> the handle of another plan analysing the same blob
+    # path -> (blob id, handle): unchanged files sent ahead because a recent
+    # state says they read what this commit changes (see BlobResults.redo).
+    ahead: dict[str, tuple[str, object]] = field(default_factory=dict)
     skip: str | None = None
     info: CommitInfo | None = None
 
@@ -274,16 +277,32 @@ class BlobResults:
         self.remember(path, oid, plan.version, res)
         return res
 
+    def send_ahead(self, plan: Plan, items: list[tuple[str, str]]) -> None:
+        """Start analysing unchanged files of the plan's tree that will
+        probably need it again, so that redo() finds them done instead of
+        stalling the walk on one task while the workers idle."""
+        if items:
+            handle = self.executor().submit((plan.sha, plan.version, plan.version_source, items))
+            plan.ahead.update((path, (oid, handle)) for path, oid in items)
+
     def redo(self, plan: Plan, items: list[tuple[str, str]]) -> dict[str, FileResult]:
-        """Analyse ``items`` of the plan's tree again, now."""
+        """Analyse ``items`` of the plan's tree again: from what was sent
+        ahead for the same blob, the rest now."""
+        now = [(path, oid) for path, oid in items if plan.ahead.get(path, ("",))[0] != oid]
+        handles = list({id(h): h for h in (plan.ahead[path][1] for path, oid in items if (path, oid) not in now)}.values())
+        if now:
+            handles.append(self.executor().submit((plan.sha, plan.version, plan.version_source, now)))
+        wanted = dict(items)
+        out = {}
+        for handle in handles:
+            for path, oid, res in handle.get():
+                if wanted.get(path) != oid:
+                    continue  # sent ahead, but this commit's state did not need it
+                if res.unreadable:
+                    raise Unreadable(res.unreadable)
+                out[path] = res
         for path, oid in items:
             plan.items[path] = oid
-        handle = self.executor().submit((plan.sha, plan.version, plan.version_source, items))
-        out = {}
-        for path, _oid, res in handle.get():
-            if res.unreadable:
-                raise Unreadable(res.unreadable)
-            out[path] = res
         return out
 
 
