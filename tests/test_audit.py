@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import tarfile
 
+import pygit2
 import pytest
 
 from audit_repo import (
@@ -424,3 +425,104 @@ def test_files_that_read_a_changed_sibling_are_sent_ahead(tmp_path, monkeypatch,
     assert redone == [{"drivers/toy/toy_core.c": jobs > 1}]
     doc = result.to_dict()
     assert ("toy: map pages in a sibling file", "fixed", "DAX201", "drivers/toy/toy_core.c", 14) in events(doc)
+
+
+TOY_HANDLER = """\
+vm_fault_t toy_fault(struct vm_fault *vmf)
+{
+	vmf->vma->vm_flags |= VM_IO;
+	return VM_FAULT_NOPAGE;
+}
+"""
+TOY_FOPS = """\
+static int toy_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	return 0;
+}
+
+static const struct file_operations toy_fops = {
+	.mmap = toy_mmap,
+};
+"""
+TOY_REGISTERS = TOY_FOPS.replace(
+    "static int toy_mmap", "static const struct vm_operations_struct toy_vm_ops = {\n\t.fault = toy_fault,\n};\n\nstatic int toy_mmap"
+)
+
+
+def test_a_sibling_edit_that_registers_nothing_leaves_the_verdict(tmp_path, monkeypatch):
+    """toy_main.c's verdict read toy_file.c only to learn that it does not
+    register toy_fault: an edit of toy_file.c that still does not (even one
+    that names toy_fault) re-analyses nothing; the edit that registers it as
+    ->fault makes the write a DAX302 in toy_main.c (the SGI GRU shape), and
+    dropping the registration fixes it."""
+    from daxlint.audit.planning import BlobResults
+
+    r = ScratchRepo(tmp_path / "linux", version="6.1")
+    r.write("drivers/toy/toy_main.c", TOY_HANDLER)
+    r.write("drivers/toy/toy_file.c", TOY_FOPS)
+    r.commit("toy: base")
+    r.write("drivers/toy/toy_file.c", "/* toy_fault() lives in toy_main.c */\n" + TOY_FOPS)
+    r.commit("toy: a comment")
+    r.write("drivers/toy/toy_file.c", TOY_REGISTERS)
+    r.commit("toy: register the fault handler")
+    r.write("drivers/toy/toy_file.c", TOY_FOPS)
+    r.commit("toy: drop the fault handler")
+    redone = []
+    real_redo = BlobResults.redo
+
+    def redo(self, plan, items):
+        redone.append((plan.info.subject, sorted(path for path, _ in items)))
+        return real_redo(self, plan, items)
+
+    monkeypatch.setattr(BlobResults, "redo", redo)
+    store = AuditStore(tmp_path / "store.sqlite")
+    try:
+        result = Auditor(GitRepo(r.path), select_rules(), store, AuditOptions(jobs=1)).run(["HEAD~3..HEAD"])
+    finally:
+        store.close()
+    assert redone == [
+        ("toy: register the fault handler", ["drivers/toy/toy_main.c"]),
+        ("toy: drop the fault handler", ["drivers/toy/toy_main.c"]),
+    ]
+    assert events(result.to_dict()) == [
+        ("toy: register the fault handler", "introduced", "DAX302", "drivers/toy/toy_main.c", 3),
+        ("toy: drop the fault handler", "fixed", "DAX302", "drivers/toy/toy_main.c", 3),
+    ]
+
+
+def test_a_weak_dependency_holds_only_while_the_test_does(tmp_path):
+    """GitTreeReader.read_if records a sibling found irrelevant by the test,
+    and deps.holds() applies the same test to the file of another tree."""
+    from daxlint.analysis.driver import registers_any
+    from daxlint.audit.deps import deps_hold, holds
+    from daxlint.sources.git import GitTreeReader
+
+    r = ScratchRepo(tmp_path / "linux", version="6.1")
+    r.write("drivers/toy/toy_file.c", TOY_FOPS)
+    r.commit("base")
+    git = GitRepo(r.path)
+    tree = git.repo.revparse_single("HEAD").peel(pygit2.Tree)
+    reader = GitTreeReader(git.repo, tree)
+    why = "registers one of: toy_fault"
+    assert reader.read_if("drivers/toy/toy_file.c", lambda data: registers_any(data, {"toy_fault"}), why) is None
+    (token,) = [v for k, v in reader.deps.items() if k == "f:drivers/toy/toy_file.c"]
+    assert token.startswith("~") and reader.deps[token] == why
+    deps = dict(reader.deps)
+
+    def tree_with(text):
+        if text is None:
+            r.remove("drivers/toy/toy_file.c")
+        else:
+            r.write("drivers/toy/toy_file.c", text)
+        r.commit("edit")
+        return git.repo.revparse_single("HEAD").peel(pygit2.Tree)
+
+    assert holds(git.repo, tree_with("/* toy_fault */\n" + TOY_FOPS), "f:drivers/toy/toy_file.c", token, deps)
+    assert deps_hold(git.repo, tree_with("int x;\n" + TOY_FOPS), deps, memo={})
+    assert not holds(git.repo, tree_with(TOY_REGISTERS), "f:drivers/toy/toy_file.c", token, deps)
+    assert not holds(git.repo, tree_with(None), "f:drivers/toy/toy_file.c", token, deps)
+    # A test this daxlint does not know (a newer one's): read the file again.
+    assert not holds(git.repo, tree, "f:drivers/toy/toy_file.c", token, {token: "some other test"})
+    # Read in full as well: the blob id is what counts.
+    reader.read("drivers/toy/toy_file.c")
+    assert not reader.deps["f:drivers/toy/toy_file.c"].startswith("~")

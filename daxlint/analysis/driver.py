@@ -99,20 +99,19 @@ class SiblingRegistration:
 def sibling_registrations(kernel, path: str, names: set[str], shown: str) -> list[SiblingRegistration]:
     """Registrations of ``names`` (functions ``path`` defines and does not
     keep static) in the other files of its driver. A sibling is parsed only
-    when its bytes store one of the names into a member that gives a role."""
+    when its bytes store one of the names into a member that gives a role;
+    one that does not is read as such (kernel.read_if), so that editing it
+    does not make this verdict stale."""
     if not names:
         return []
     me = os.path.normpath(os.path.abspath(path))
     out: list[SiblingRegistration] = []
-    wanted = [n.encode() for n in names]
+    why = _REGISTERS_ANY + " ".join(sorted(names))
     for sib in driver_files(kernel, me):
         if os.path.normpath(sib) == me:
             continue
-        data = kernel.read(sib)
-        if data is None or not any(n in data for n in wanted):
-            continue  # names none of them: nothing to look at
-        stores = _stores(kernel, sib)
-        if not any(value in names and could_have_role(member) for member, value in stores):
+        data = kernel.read_if(sib, lambda data, sib=sib: registers_any(data, names, lambda: _stores(kernel, sib)), why)
+        if data is None:
             continue
         if shown and not os.path.isabs(shown):
             where = os.path.join(os.path.dirname(shown), os.path.basename(sib))  # as the user named the file
@@ -124,12 +123,40 @@ def sibling_registrations(kernel, path: str, names: set[str], shown: str) -> lis
     return out
 
 
+# How sibling_registrations() describes its test of a sibling (see
+# kernel.read_if), and weak_test() reads it back.
+_REGISTERS_ANY = "registers one of: "
+
+
+def weak_test(why: str):
+    """The test a ``why`` of read_if() describes, for a file of another
+    tree: data -> whether the verdict must read it; None for one not made
+    here."""
+    if not why.startswith(_REGISTERS_ANY):
+        return None
+    names = set(why[len(_REGISTERS_ANY) :].split())
+    return lambda data: registers_any(data, names)
+
+
+def registers_any(data: bytes, names, stores=None) -> bool:
+    """Whether ``data`` stores one of ``names`` into a member that gives a
+    role (``.fault = name``), by its bytes. ``stores``: the file's member
+    stores, memoized by the caller (else scanned here)."""
+    if not any(n.encode() in data for n in names):
+        return False  # names none of them: nothing to look at
+    found = stores() if stores is not None else member_stores(data)
+    return any(value in names and could_have_role(member) for member, value in found)
+
+
+def member_stores(data: bytes) -> frozenset[tuple[str, str]]:
+    """Each ``.member = value`` / ``->member = &value`` of a file."""
+    return frozenset((m.group(1).decode(), m.group(2).decode()) for m in _MEMBER_VALUE.finditer(data))
+
+
 def _stores(kernel, path: str) -> frozenset[tuple[str, str]]:
     def scan():
         data = kernel.read(path)
-        if data is None:
-            return frozenset()
-        return frozenset((m.group(1).decode(), m.group(2).decode()) for m in _MEMBER_VALUE.finditer(data))
+        return frozenset() if data is None else member_stores(data)
 
     return kernel.memo(("member-stores", os.path.normpath(path)), scan)
 

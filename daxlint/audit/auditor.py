@@ -10,7 +10,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 
 from daxlint.audit.blobs import remembered
-from daxlint.audit.deps import dep_token, deps_hold, touched_keys, touches_kconfig
+from daxlint.audit.deps import deps_hold, holds, touched_keys, touches_kconfig
 from daxlint.audit.fleet import BranchResult, FleetPlan, FleetResult, find_missing_backports
 from daxlint.audit.planning import BlobResults, Plan, Unreadable
 from daxlint.audit.results import AuditResult, CommitAudit, family, follow_to_end, pair_moves
@@ -255,11 +255,16 @@ class Auditor:
         changed = {c.path for c in plan.changes}
         items = []
         for path, res in self._newest_state.items():
-            if res.context and path not in changed and not touched.isdisjoint(res.context):
+            if res.context and path not in changed and not self._holds_after(plan, touched, res):
                 oid = self.git.blob_id(plan.tree, path)
                 if oid is not None:
                     items.append((path, oid))
         self.blobs.send_ahead(plan, items)
+
+    def _holds_after(self, plan: Plan, touched: set[str], res: FileResult) -> bool:
+        """Whether the files and directories ``res`` read that ``plan``'s
+        commit touched are, for its verdict, the same in its tree."""
+        return all(holds(self.git.repo, plan.tree, k, res.context[k], res.context) for k in touched.intersection(res.context))
 
     def _considered_parents(self, parents: list[str]) -> list[str]:
         return list(parents) if self.options.all_parents else list(parents[:1])
@@ -391,7 +396,7 @@ class Auditor:
                 continue
             # A touched file it read, or a directory it listed that gained or
             # lost an entry (checked: most ancestors of a new file do not).
-            stale = any(dep_token(self.git.repo, plan.tree, k) != res.context[k] for k in touched.intersection(res.context))
+            stale = not self._holds_after(plan, touched, res)
             if not stale and kconfig_changes:
                 # Lookups in the tree-wide Kconfig index: redo the file only
                 # if a symbol it looked up is defined differently now.

@@ -2,7 +2,10 @@
 holds in another tree. Keys: "f:path" (a file: its blob id), "d:path" (a
 directory: a hash of its names), "s:SYMBOL" (the Kconfig definitions of a
 symbol anywhere in the tree), "h:" (whether the tree has a Kconfig tree at
-all). The tree-wide Kconfig index is built once per tree and shared by
+all). A file a verdict only tested (GitTreeReader.read_if) has a weak
+token instead of its blob id: "~" and a digest of the test, whose
+description is recorded under that token as its own key; such a file holds
+while the same test still finds it irrelevant. The tree-wide Kconfig index is built once per tree and shared by
 every file of it (TreeIndexes, seen through an _IndexView per file)."""
 
 from __future__ import annotations
@@ -12,9 +15,10 @@ import hashlib
 
 import pygit2
 
+from daxlint.analysis.driver import weak_test
 from daxlint.kconfig.index import KconfigIndex
 from daxlint.kconfig.parser import parse_kconfig_symbols
-from daxlint.sources.git import VIRTUAL_ROOT, Change, GitTreeReader, tree_changes, tree_token
+from daxlint.sources.git import VIRTUAL_ROOT, WEAK, Change, GitTreeReader, lookup, tree_changes, tree_token
 
 
 def dep_token(repo: pygit2.Repository, tree, key: str, indexes: TreeIndexes | None = None) -> str:
@@ -37,13 +41,44 @@ def symbols_token(definitions) -> str:
     return hashlib.sha1(repr(plain).encode()).hexdigest()[:16]
 
 
+def holds(repo: pygit2.Repository, tree, key: str, recorded: str, deps: dict[str, str], indexes: TreeIndexes | None = None) -> bool:
+    """Whether one dependency of ``deps`` (``key`` -> ``recorded``) is the
+    same in ``tree``."""
+    if key.startswith(WEAK):
+        return True  # the description of a test, not something read
+    if recorded.startswith(WEAK):
+        return _still_irrelevant(repo, tree, key[2:], deps.get(recorded))
+    return dep_token(repo, tree, key, indexes) == recorded
+
+
+def _still_irrelevant(repo: pygit2.Repository, tree, rel: str, why: str | None) -> bool:
+    test = weak_test(why) if why is not None else None
+    obj = lookup(tree, rel)
+    if test is None or obj is None or obj.type_str != "blob" or obj.filemode == pygit2.enums.FileMode.LINK:
+        return False  # a test this daxlint does not know, or no longer a file: read it again
+    try:
+        return not test(obj.data)
+    except (KeyError, pygit2.GitError):
+        return False
+
+
 def deps_hold(repo: pygit2.Repository, tree, deps: dict[str, str], indexes: TreeIndexes | None = None, memo: dict | None = None) -> bool:
     """Whether what a result read is the same in ``tree``. ``memo`` keeps
-    the tokens of ``tree`` between calls: the files of a tree read many of
+    the answers for ``tree`` between calls: the files of a tree read many of
     the same headers and directories."""
     if memo is None:
-        return all(dep_token(repo, tree, k, indexes) == v for k, v in deps.items())
+        return all(holds(repo, tree, k, v, deps, indexes) for k, v in deps.items())
     for k, v in deps.items():
+        if v.startswith(WEAK):
+            # The test's answer depends on the test, not only the file.
+            mk = (k, v)
+            if mk not in memo:
+                memo[mk] = holds(repo, tree, k, v, deps, indexes)
+            if not memo[mk]:
+                return False
+            continue
+        if k.startswith(WEAK):
+            continue
         if k not in memo:
             memo[k] = dep_token(repo, tree, k, indexes)
         if memo[k] != v:

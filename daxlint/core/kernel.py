@@ -171,6 +171,9 @@ class KernelContext:
     def read(self, path: str) -> bytes | None:
         return self.reader.read(path)
 
+    def read_if(self, path: str, relevant, why: str) -> bytes | None:
+        return self.reader.read_if(path, relevant, why)
+
     def listdir(self, directory: str) -> list[str]:
         return self.reader.listdir(directory)
 

@@ -328,6 +328,11 @@ def lookup(tree, rel: str):
         return None
 
 
+# Marks a dependency recorded by a test of the file rather than its
+# contents (GitTreeReader.read_if).
+WEAK = "~"
+
+
 def tree_token(tree, key: str) -> str:
     """What a file ("f:path": its blob id) or a directory ("d:path": a hash
     of its names) looks like in ``tree``; "-" when absent."""
@@ -386,6 +391,24 @@ class GitTreeReader(TreeReader):
         if self.blobs is not None:
             self.blobs[oid] = data
         return data
+
+    def read_if(self, path: str, relevant, why: str) -> bytes | None:
+        # A file found irrelevant is recorded as "f:path" -> WEAK + digest
+        # of ``why``, and ``why`` itself under WEAK + digest, for
+        # daxlint.audit.deps to test the file of another tree the same way.
+        # What the verdict read in full (or tested another way) stays
+        # recorded by its contents.
+        rel = self.relative(path)
+        key = None if rel is None else "f:" + rel
+        before = self.deps.get(key)
+        data = self.read(path)
+        if data is None or relevant(data):
+            return data
+        token = WEAK + hashlib.sha1(why.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+        if key is not None and before in (None, token):
+            self.deps[key] = token
+            self.deps[token] = why
+        return None
 
     def listdir(self, directory: str) -> list[str]:
         rel = self.relative(directory)

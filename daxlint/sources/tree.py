@@ -18,6 +18,15 @@ class TreeReader:
         except OSError:
             return None
 
+    def read_if(self, path: str, relevant, why: str) -> bytes | None:
+        """The file's bytes when ``relevant(data)``, else None (also when it
+        cannot be read). ``why`` names the test completely: a reader that
+        records what a verdict read (GitTreeReader) records a file found
+        irrelevant by it rather than by its contents, so that an edit which
+        leaves it irrelevant does not make the verdict stale."""
+        data = self.read(path)
+        return data if data is not None and relevant(data) else None
+
     def listdir(self, directory: str) -> list[str]:
         try:
             return sorted(os.listdir(directory))
