@@ -4,9 +4,10 @@ directory: a hash of its names), "s:SYMBOL" (the Kconfig definitions of a
 symbol anywhere in the tree), "h:" (whether the tree has a Kconfig tree at
 all). A file a verdict only tested (GitTreeReader.read_if) has a weak
 token instead of its blob id: "~" and a digest of the test, whose
-description is recorded under that token as its own key; such a file holds
-while the same test still finds it irrelevant. The tree-wide Kconfig index is built once per tree and shared by
-every file of it (TreeIndexes, seen through an _IndexView per file)."""
+description is recorded under that token as its own key; such a file
+holds while the same test still finds it irrelevant. The tree-wide Kconfig
+index is built once per tree and shared by every file of it (TreeIndexes,
+seen through an _IndexView per file)."""
 
 from __future__ import annotations
 
