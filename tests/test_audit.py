@@ -404,7 +404,7 @@ def test_files_that_read_a_changed_sibling_are_sent_ahead(tmp_path, monkeypatch,
     r.commit("base")
     r.write("drivers/toy/toy_core.c", PROVIDER)
     r.commit("toy: provider")
-    for i in range(10):
+    for i in range(40):  # more than the planning window of two jobs
         r.write(f"drivers/misc/m{i}.c", mmap_clean(f"m{i}_mmap"))
         r.commit(f"misc: m{i}")
     r.write("drivers/toy/toy_pages.c", SIBLING_PAGES)
@@ -419,7 +419,7 @@ def test_files_that_read_a_changed_sibling_are_sent_ahead(tmp_path, monkeypatch,
     monkeypatch.setattr(BlobResults, "redo", redo)
     store = AuditStore(tmp_path / "store.sqlite")
     try:
-        result = Auditor(GitRepo(r.path), select_rules(), store, AuditOptions(jobs=jobs)).run(["HEAD~12..HEAD"])
+        result = Auditor(GitRepo(r.path), select_rules(), store, AuditOptions(jobs=jobs)).run(["HEAD~42..HEAD"])
     finally:
         store.close()
     assert redone == [{"drivers/toy/toy_core.c": jobs > 1}]

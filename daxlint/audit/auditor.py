@@ -213,7 +213,12 @@ class Auditor:
         will_have_state: set[str] = set()
         window: deque[Plan] = deque()
         pending = iter(todo)
-        ahead = 1 if jobs <= 1 else max(8, 4 * jobs)
+        # Commits planned ahead of the one being finished. Most commits are
+        # a task or two of small files, so the workers idle whenever the
+        # window runs dry behind one that waits for a large re-analysis:
+        # 16 a job keeps them busy (the 600-commit walk: 8 -> 32 plans,
+        # 3.6 -> 3.0 s) for the memory of a few dozen small plans.
+        ahead = 1 if jobs <= 1 else max(32, 16 * jobs)
 
         def fill():
             # A cluster asks for more than the window while its workers
