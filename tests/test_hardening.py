@@ -143,6 +143,24 @@ def test_non_utf8_file_name_in_baselines_and_the_diff_gate(tmp_path):
     assert rc == 0 and json.loads(out)["findings"] == [], err
 
 
+def test_non_utf8_file_name_changed_since_a_revision(tmp_path):
+    """--diff over a committed file whose name is not UTF-8: git reports it
+    raw, and it is checked as the file it is (it was dropped as U+FFFD)."""
+    tree = make_tree(tmp_path / "linux", files={"drivers/misc/ok.c": "int ok;\n"})
+    raw = os.path.join(os.fsencode(tree), RAW_NAME)
+    with open(raw, "wb") as fh:
+        fh.write(b"int x;\n")
+    env = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull}
+    for args in (["init", "-q"], ["add", "-A"], ["-c", "user.name=T", "-c", "user.email=t@e", "commit", "-qm", "base"]):
+        subprocess.run(["git", *args], cwd=tree, env=env, check=True)
+    with open(raw, "wb") as fh:
+        fh.write(DIRECT_WRITE.encode())
+    rc, out, err = run_inprocess("check", "--no-cache", "--format", "json", "--diff", "HEAD", ".", cwd=tree)
+    assert rc == 1, err
+    (f,) = json.loads(out)["findings"]
+    assert (f["rule_id"], f["path"], f["line"]) == ("DAX301", SHOWN_NAME, 3)
+
+
 def test_non_utf8_file_name_in_patch_mode_and_audit(tmp_path):
     r = ScratchRepo(tmp_path / "repo")
     r.write("drivers/misc/ok.c", "int ok;\n")

@@ -215,7 +215,9 @@ def changed_since(base: str, paths: list[str]) -> DiffScope:
     )
     if proc.returncode != 0:
         raise GitDiffError(f"--diff: git diff failed: {first_line(proc.stderr)}")
-    changed, deleted = _parse_diff(proc.stdout.decode("utf-8", "replace"), root)
+    # Names are bytes: one that is not UTF-8 must reach the engine as the
+    # same file, not as U+FFFD (which names no file and would drop it).
+    changed, deleted = _parse_diff(proc.stdout.decode("utf-8", "surrogateescape"), root)
     proc = run_git(["--literal-pathspecs", "ls-files", "-z", "--others", "--exclude-standard", "--", *specs], cwd=root, purpose="--diff")
     if proc.returncode != 0:
         raise GitDiffError(f"--diff: git ls-files failed: {first_line(proc.stderr)}")
