@@ -393,3 +393,33 @@ def test_new_cache_file_is_a_regular_file(tree, tmp_path, monkeypatch):
     rc, _, _ = run_inprocess("check", ".", cwd=tree)
     assert rc == 1
     assert stat.S_ISREG(os.lstat(tmp_path / "xdg" / "daxlint" / "results-v2.sqlite").st_mode)
+
+
+@pytest.mark.parametrize(
+    "args, target",
+    [
+        (["check", "-o", "drivers/misc/drv.c", "."], "drivers/misc/drv.c"),  # a source the walk checks
+        (["check", "-o", "drivers/misc/drv.c", "drivers/misc/drv.c"], "drivers/misc/drv.c"),  # the file named
+        (["check", "--write-baseline", "drivers/misc/drv.c", "."], "drivers/misc/drv.c"),
+        (["patch", "-o", "series.patch", "series.patch"], "series.patch"),
+    ],
+)
+def test_an_input_is_never_the_output(tree, args, target):
+    """Like gcc -o, a report is not written over a file the run reads: the
+    checked source (or the patch) is left as it was, exit 2 with one line."""
+    (tree / "series.patch").write_text("--- a/x.c\n+++ b/x.c\n@@ -1 +1 @@\n-int a;\n+int b;\n")
+    before = (tree / target).read_bytes()
+    rc, out, err = run_inprocess(*args, cwd=tree)
+    assert rc == 2 and err.decode().strip().splitlines() == [
+        f"daxlint: error: {args[1]} {target}: is a file this run reads as input; write it elsewhere".replace("-o ", "--output ")
+    ]
+    assert (tree / target).read_bytes() == before
+
+
+def test_a_report_beside_the_sources_is_written(tree):
+    """A report file inside the checked tree that is not a source is fine."""
+    rc, _, err = run_inprocess("check", "-o", "report.txt", ".", cwd=tree)
+    assert rc == 1, err
+    assert "DAX301" in (tree / "report.txt").read_text()
+    rc, _, err = run_inprocess("check", "-o", "report.txt", ".", cwd=tree)  # and again, over itself
+    assert rc == 1, err

@@ -24,6 +24,7 @@ from daxlint.commands._options import (
     write_text,
 )
 from daxlint.core.files import display_path, wanted
+from daxlint.core.outfiles import refuse_input_as_output
 from daxlint.core.runner import check_paths
 from daxlint.errors import EXIT_CLEAN, EXIT_FINDINGS, UserError
 from daxlint.fix.runner import Fixer, fix_root, summary_notes, write_fixed
@@ -155,6 +156,9 @@ def command(
     engine = make_engine(cfg, rules, kernel, jobs, no_cache)
     present, missing = _split_listed(listed, engine.file_kinds)
     plist += present
+    for option, target in (("--output", output), ("--write-baseline", write_baseline_file)):
+        if target is not None:
+            refuse_input_as_output(option, target, plist, lambda path: wanted(path, engine.file_kinds))
 
     if diff_base and not plist:
         raise UserError("--diff: none of the paths listed on standard input exists")

@@ -23,7 +23,7 @@ from daxlint.commands._options import (
     version_note,
     write_text,
 )
-from daxlint.core.outfiles import write_file
+from daxlint.core.outfiles import refuse_input_as_output, write_file
 from daxlint.errors import EXIT_CLEAN, EXIT_FINDINGS, UserError
 from daxlint.fix.runner import Fixer
 from daxlint.patch.checker import SeriesChecker
@@ -155,6 +155,8 @@ def command(
         patches, notes = parse_series(sources, lines_per_mail=True)
         mode = "git"
     else:
+        if output is not None:
+            refuse_input_as_output("--output", output, [f for f in files if f != "-"])
         sources = [(STDIN_NAME, sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)) if f == "-" else load_source(f) for f in files]
         patches, notes = parse_series(sources)
         if tree_dir:

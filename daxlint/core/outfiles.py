@@ -77,6 +77,28 @@ def write_file(path: str | os.PathLike, data: str | bytes) -> None:
         raise OutputError(f"cannot write {shown(name)}: {e.strerror or e}") from None
 
 
+def refuse_input_as_output(option: str, target: str, inputs: list[str], reads=lambda path: True) -> None:
+    """``option target`` must not name a file this run reads: a path given
+    as input, or a file below an input directory that ``reads`` says the
+    run analyses (a C source when a tree is checked). Writing the report
+    there would replace the code it is about, as gcc -o refuses to."""
+    try:
+        st = os.stat(target)
+    except OSError:
+        return  # not there (or not reachable): nothing of it can be read
+    if not stat.S_ISREG(st.st_mode):
+        return  # devices and FIFOs are written through, not replaced
+    real = os.path.realpath(target)
+    for given in inputs:
+        try:
+            gst = os.stat(given)
+        except OSError:
+            continue
+        inside = stat.S_ISDIR(gst.st_mode) and reads(target) and real.startswith(os.path.realpath(given).rstrip(os.sep) + os.sep)
+        if os.path.samestat(st, gst) or inside:
+            raise OutputError(f"{option} {shown(target)}: is a file this run reads as input; write it elsewhere")
+
+
 def database_path(path: str | os.PathLike) -> str:
     """The path to open a daxlint database (result cache, audit store) at:
     its directory made, the file created exclusively when it is missing,
