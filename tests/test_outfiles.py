@@ -423,3 +423,26 @@ def test_a_report_beside_the_sources_is_written(tree):
     assert "DAX301" in (tree / "report.txt").read_text()
     rc, _, err = run_inprocess("check", "-o", "report.txt", ".", cwd=tree)  # and again, over itself
     assert rc == 1, err
+
+
+@pytest.mark.parametrize("how", ["full disk", "closed", "closed, -o /dev/stdout"])
+def test_standard_output_that_cannot_be_written_is_one_line_and_exit_2(tree, how):
+    """A report that cannot reach standard output is an error the user sees,
+    not an internal error and not a silent exit with the findings' status."""
+    if how == "full disk" and not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full")
+    args = [sys.executable, "-m", "daxlint", "check", "--no-cache", "."] + (["-o", "/dev/stdout"] if "-o" in how else [])
+    if how == "full disk":
+        with open("/dev/full", "w") as full:
+            proc = subprocess.run(args, cwd=tree, stdout=full, stderr=subprocess.PIPE, text=True)
+        expected = "daxlint: error: cannot write standard output: No space left on device"
+    else:
+        proc = subprocess.run(
+            args, cwd=tree, stdout=None, stderr=subprocess.PIPE, text=True, pass_fds=(), close_fds=True, preexec_fn=lambda: os.close(1)
+        )
+        expected = (
+            "daxlint: error: cannot write /dev/stdout: Bad file descriptor"
+            if "-o" in how
+            else "daxlint: error: cannot write standard output: it is closed (use -o FILE)"
+        )
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [expected]

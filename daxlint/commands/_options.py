@@ -204,9 +204,15 @@ def check_strict(skipped: list[tuple[str, str]], what: tuple[str, str] = ("file"
     raise UserError(f"{n} {noun} could not be analysed (--strict): {first}" + (f" (and {n - 1} more)" if n > 1 else ""))
 
 
+def rich_terminal(fmt: str, output: str | None) -> bool:
+    """Whether text goes to a colour terminal (drawn by rich). Python sets
+    sys.stdout to None when descriptor 1 was closed: then it is not."""
+    return fmt == "text" and output is None and sys.stdout is not None and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+
+
 def emit(report: Report, fmt: str, output: str | None, **render_kw) -> None:
     """Write the report where the user asked; rich draws text on a terminal."""
-    if output is None and fmt == "text" and sys.stdout.isatty() and not os.environ.get("NO_COLOR"):
+    if rich_terminal(fmt, output):
         from daxlint.output.rich_text import print_report
 
         print_report(report)
@@ -221,6 +227,13 @@ def write_text(text: str, output: str | None) -> None:
     here anyway is shown as \\xNN rather than failing the run."""
     text = utf8_safe(text)
     if output is None:
-        click.echo(text, nl=False)
+        if sys.stdout is None:  # descriptor 1 was closed when Python started; click.echo would drop the text
+            raise UserError("cannot write standard output: it is closed (use -o FILE)")
+        try:
+            click.echo(text, nl=False)
+        except BrokenPipeError:
+            raise  # the reader went away (| head): cli.main ends quietly
+        except OSError as e:  # a full disk, an I/O error
+            raise UserError(f"cannot write standard output: {e.strerror or e}") from None
         return
     write_file(output, text)

@@ -4,13 +4,21 @@ and when they went out."""
 from __future__ import annotations
 
 import functools
-import os
 import sys
 from pathlib import Path
 
 import click
 
-from daxlint.commands._options import check_strict, engine_options, load_settings, selection_options, strict_option, user_errors, write_text
+from daxlint.commands._options import (
+    check_strict,
+    engine_options,
+    load_settings,
+    rich_terminal,
+    selection_options,
+    strict_option,
+    user_errors,
+    write_text,
+)
 from daxlint.errors import EXIT_CLEAN, EXIT_FINDINGS, UserError
 from daxlint.model import Severity
 
@@ -174,7 +182,7 @@ def command(
         store = AuditStore(db)
     except StoreError as e:
         raise UserError(str(e)) from None
-    bar, update = _progress_printer(not quiet and sys.stderr.isatty())
+    bar, update = _progress_printer(not quiet and sys.stderr is not None and sys.stderr.isatty())
 
     def notify(text: str) -> None:
         if bar is not None:
@@ -229,7 +237,7 @@ def command(
 def _emit(result, renderers, fmt: str, output, html_path, excerpt, diff_url) -> None:
     """Rich view on a colour terminal, else the chosen text format; the HTML report beside either."""
     print_rich, render_text, render_json, render_csv, render_html = renderers
-    if fmt == "text" and output is None and sys.stdout.isatty() and not os.environ.get("NO_COLOR"):
+    if rich_terminal(fmt, output):
         print_rich(result)
     else:
         render = {"text": render_text, "json": render_json, "csv": render_csv}[fmt]

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import sys
 from pathlib import Path
 
 import click
 
-from daxlint.commands._options import user_errors, write_text
+from daxlint.commands._options import rich_terminal, user_errors, write_text
 from daxlint.corpus.entries import load_corpus, select_entries
 from daxlint.corpus.results import EntryResult, StateResult, rule_summary, to_json
 from daxlint.corpus.runner import run_corpus
@@ -265,7 +264,7 @@ def command(entries, corpus_path, kernel_git, fmt, output, list_only, verbose):
     if fmt == "json":
         text = json.dumps(to_json(results), indent=2) + "\n"
     else:
-        tty = output is None and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+        tty = rich_terminal("text", output)
         if tty:
             render_rich(results, _console(sys.stdout, True), verbose)
             return status

@@ -192,8 +192,9 @@ def _stream_fd(name: str) -> int | None:
 
 
 def _write_to_fd(fd: int, data: bytes) -> None:
-    if fd in (1, 2):
-        (sys.stdout if fd == 1 else sys.stderr).flush()
+    stream = {1: sys.stdout, 2: sys.stderr}.get(fd)
+    if stream is not None:  # None: the descriptor was closed when Python started
+        stream.flush()
     _write_all(fd, data)
 
 
