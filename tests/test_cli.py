@@ -210,7 +210,16 @@ def test_cli_select_overrides_config(tree):
     assert rc == 1
 
 
-@pytest.mark.parametrize("content, needle", [("select = [", "invalid TOML"), ("colour = 1", "unknown daxlint setting(s): colour")])
+@pytest.mark.parametrize(
+    "content, needle",
+    [
+        ("select = [", "invalid TOML"),
+        ("colour = 1", "unknown daxlint setting(s): colour"),
+        # TOML's float 6.10 is 6.1: checked as 6.1 the DAX301 would vanish.
+        ("kernel-version = 6.10", "'kernel-version' must be quoted, as in \"6.12\" or \"4.14..6.12\" (to TOML, 6.1 is a number)"),
+        ("max-file-size = true", "'max-file-size' must be a positive number of bytes"),
+    ],
+)
 def test_bad_config_exits_2(tree, content, needle):
     (tree / ".daxlint.toml").write_text(content)
     rc, _, err = run_daxlint("check", ".", cwd=tree)

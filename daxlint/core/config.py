@@ -91,14 +91,17 @@ def load_config(start: Path, explicit: Path | None = None) -> Config:
     cfg.per_file_ignores = {k: _str_list(v, f"per-file-ignores.{k}", path) for k, v in pfi.items()}
     kv = table.get("kernel-version")
     if kv is not None:
-        cfg.kernel_version = str(kv)
+        if not isinstance(kv, str):
+            # TOML reads 6.10 as the float 6.1: a quoted version cannot be misread.
+            raise InputError(f"{path}: 'kernel-version' must be quoted, as in \"6.12\" or \"4.14..6.12\" (to TOML, {kv!r} is a number)")
+        cfg.kernel_version = kv
     macros = table.get("macros", {})
     if not isinstance(macros, dict):
         raise InputError(f"{path}: 'macros' must be a table of NAME = value or version constraint")
     cfg.macros = {name: parse_config_macro(name, value, str(path)) for name, value in macros.items()}
     mfs = table.get("max-file-size")
     if mfs is not None:
-        if not isinstance(mfs, int) or mfs <= 0:
+        if isinstance(mfs, bool) or not isinstance(mfs, int) or mfs <= 0:  # bool is an int to Python
             raise InputError(f"{path}: 'max-file-size' must be a positive number of bytes")
         cfg.max_file_size = mfs
     return cfg
