@@ -216,7 +216,7 @@ def test_cli_select_overrides_config(tree):
         ("select = [", "invalid TOML"),
         ("colour = 1", "unknown daxlint setting(s): colour"),
         # TOML's float 6.10 is 6.1: checked as 6.1 the DAX301 would vanish.
-        ("kernel-version = 6.10", "'kernel-version' must be quoted, as in \"6.12\" or \"4.14..6.12\" (to TOML, 6.1 is a number)"),
+        ("kernel-version = 6.10", '\'kernel-version\' must be quoted, as in "6.12" or "4.14..6.12" (to TOML, 6.1 is a number)'),
         ("max-file-size = true", "'max-file-size' must be a positive number of bytes"),
     ],
 )

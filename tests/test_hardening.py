@@ -380,6 +380,19 @@ def test_audit_in_a_terminal_with_markup_and_escapes_in_subjects(tmp_path):
     text = render_text(result)
     _no_raw_controls(text)
     assert "[media] foo: add a driver" in text and "dax: \\x1b]0;pwned\\x07 title \\x1b[2J" in text
+    # The CSV (standard output by default) and the HTML page too; the
+    # page's diff excerpts keep their line breaks.
+    from daxlint.output.audit.csv_out import render_csv
+    from daxlint.output.audit.html import render_html
+
+    csv_text = render_csv(result)
+    _no_raw_controls(csv_text)
+    assert "dax: \\x1b]0;pwned\\x07 title \\x1b[2J" in csv_text
+    hostile_line = {"lines": [["+", None, 3, "\tvma->vm_flags |= VM_IO; \u202e"]], "target": 0, "note": None}
+    page = render_html(result, excerpt=lambda c, f, side: hostile_line)
+    _no_raw_controls(page)
+    assert "dax: \\x1b]0;pwned\\x07 title \\x1b[2J" in page and "\tvma-&gt;vm_flags |= VM_IO; \\u202e</span>" in page
+    assert "<title>" in page and "&lt;title&gt;" not in page  # the chart stays markup
 
 
 def test_patch_subjects_with_escapes_in_checkpatch_and_text(tmp_path):

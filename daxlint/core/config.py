@@ -93,7 +93,7 @@ def load_config(start: Path, explicit: Path | None = None) -> Config:
     if kv is not None:
         if not isinstance(kv, str):
             # TOML reads 6.10 as the float 6.1: a quoted version cannot be misread.
-            raise InputError(f"{path}: 'kernel-version' must be quoted, as in \"6.12\" or \"4.14..6.12\" (to TOML, {kv!r} is a number)")
+            raise InputError(f'{path}: \'kernel-version\' must be quoted, as in "6.12" or "4.14..6.12" (to TOML, {kv!r} is a number)')
         cfg.kernel_version = kv
     macros = table.get("macros", {})
     if not isinstance(macros, dict):

@@ -3,13 +3,15 @@ names, commit subjects and mail before it reaches a terminal, a log or a
 file. Linux file names are bytes: daxlint carries an undecodable byte as
 Python's surrogate escape (U+DC80..U+DCFF) and shows it as ``\\xNN``.
 
-- ``printable()`` (text, checkpatch, GitHub, rich, audit text, corpus):
+- ``printable()`` (text, checkpatch, GitHub, rich, audit text and CSV, corpus):
   undecodable bytes as ``\\xNN``; control characters - C0 except the tab,
   DEL, C1 - as ``\\xNN`` (ESC becomes ``\\x1b``, so ``\\e]0;...\\a`` and
   ``\\e[2J`` print as text and do nothing); line and paragraph separators
   and the bidirectional controls of "Trojan source" as ``\\uNNNN``.
   Backslashes are left alone.
-- ``utf8_safe()`` (JSON, SARIF, CSV, HTML): only the undecodable bytes, as
+- ``printable_lines()`` (the audit's HTML page): the same, but line breaks
+  stay; HTML escaping itself is Jinja's.
+- ``utf8_safe()`` (JSON, SARIF): only the undecodable bytes, as
   ``\\xNN``, so the output is valid UTF-8 (JSON escapes control
   characters itself).
 - Rich never sees such text as markup: the rich views wrap it in
@@ -25,6 +27,10 @@ import re
 
 _SURROGATES = re.compile("[\ud800-\udfff]")
 _UNPRINTABLE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+# The same, but line breaks stay: for blocks of lines (a diff excerpt in a page).
+_UNPRINTABLE_IN_LINES = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
 
 
 def _show(m: re.Match) -> str:
@@ -39,6 +45,11 @@ def _show(m: re.Match) -> str:
 def printable(s: str) -> str:
     """``s`` safe for a terminal or a line-oriented log (see the module doc)."""
     return _UNPRINTABLE.sub(_show, s) if _UNPRINTABLE.search(s) else s
+
+
+def printable_lines(s: str) -> str:
+    """``printable()`` for text of several lines: ``\n`` and ``\r`` stay."""
+    return _UNPRINTABLE_IN_LINES.sub(_show, s) if _UNPRINTABLE_IN_LINES.search(s) else s
 
 
 def utf8_safe(s: str) -> str:

@@ -6,7 +6,7 @@ import csv
 import io
 
 from daxlint.audit.results import AuditResult
-from daxlint.output.escape import utf8_safe
+from daxlint.output.escape import printable
 
 CSV_COLUMNS = [
     "sha",
@@ -27,14 +27,15 @@ CSV_COLUMNS = [
 
 
 class SafeWriter:
-    """A csv writer whose cells are valid UTF-8 (a file name's undecodable
-    bytes as \\xNN)."""
+    """A csv writer whose cells are printable(): valid UTF-8 (a file name's
+    undecodable bytes as \\xNN) and without the terminal controls a commit
+    subject may carry (the CSV goes to standard output by default)."""
 
     def __init__(self, buf: io.StringIO):
         self.writer = csv.writer(buf, lineterminator="\n")
 
     def writerow(self, row) -> None:
-        self.writer.writerow([utf8_safe(c) if isinstance(c, str) else c for c in row])
+        self.writer.writerow([printable(c) if isinstance(c, str) else c for c in row])
 
     def writerows(self, rows) -> None:
         for row in rows:

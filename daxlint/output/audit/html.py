@@ -9,6 +9,7 @@ from daxlint import __version__
 from daxlint.audit.results import AuditResult, CommitAudit, family
 from daxlint.model import Finding
 from daxlint.output.audit import family_colour, family_label, summary_line
+from daxlint.output.escape import printable_lines
 
 
 def _nice_step(span: float, ticks: int = 5) -> int:
@@ -125,7 +126,20 @@ def environment():
         autoescape=select_autoescape(["html", "j2"]),
         trim_blocks=True,
         lstrip_blocks=True,
+        # Every value a page shows: no terminal controls or bidi overrides
+        # from a subject or a file (someone will cat the report).
+        finalize=_shown,
     )
+
+
+def _shown(value):
+    """What a page shows of a value: printable_lines(), keeping markup
+    (the chart) markup."""
+    from markupsafe import Markup
+
+    if isinstance(value, Markup):
+        return Markup(printable_lines(str(value)))
+    return printable_lines(value) if isinstance(value, str) else value
 
 
 def range_context(result: AuditResult, excerpt, diff_url: str | None, budget: list[int], max_excerpts: int, prefix: str = "") -> dict:
