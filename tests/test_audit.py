@@ -297,6 +297,12 @@ def test_bad_input_exits_2_with_one_line(history, tmp_path):
     assert code == 2 and "audit store" in err and len(err.strip().splitlines()) == 1
     code, out, err = run_daxlint("audit", "--repo", str(history.path), "--no-cache", "HEAD..HEAD")
     assert code == 0 and "has no commits" in out
+    # For an audit the store is the cache: asked for both, it says so instead of dropping --db.
+    code, _, err = run_daxlint("audit", "--repo", str(history.path), "--no-cache", "--db", str(tmp_path / "s.sqlite"), "HEAD~1..HEAD")
+    assert code == 2 and err.strip().splitlines() == [
+        "daxlint: error: --no-cache audits without a store, and --db names one: give one of them"
+    ]
+    assert not (tmp_path / "s.sqlite").exists()
 
 
 def test_shallow_clone_skips_the_boundary_commit(history, tmp_path):

@@ -160,6 +160,9 @@ def command(
         raise UserError(f"{repo_dir}: no such directory")
     if not revisions and not ref_patterns:
         raise UserError("give a RANGE (v6.1..HEAD) or --refs PATTERN")
+    if no_cache and db_path is not None:
+        # For an audit the store is the cache: --no-cache would silently drop it.
+        raise UserError("--no-cache audits without a store, and --db names one: give one of them")
     if not scheduler and (worker_repo or dashboard):
         raise UserError("--worker-repo and --dashboard go with --scheduler (a Dask cluster)")
     git = GitRepo(repo_dir)
