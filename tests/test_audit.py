@@ -532,3 +532,20 @@ def test_a_weak_dependency_holds_only_while_the_test_does(tmp_path):
     # Read in full as well: the blob id is what counts.
     reader.read("drivers/toy/toy_file.c")
     assert not reader.deps["f:drivers/toy/toy_file.c"].startswith("~")
+
+
+def test_scheduler_address_checked_and_an_unused_cluster_said(history, tmp_path):
+    """A --scheduler that is no address is a usage error before any work; a
+    range wholly in the store never reaches the cluster, and says so (a
+    nightly job would otherwise not notice a broken cluster setup)."""
+    code, _, err = run_daxlint("audit", "--repo", str(history.path), "--scheduler", "bogus://x", "HEAD~1..HEAD")
+    assert code == 2 and err.strip().splitlines() == [
+        "daxlint: error: --scheduler bogus://x: not a Dask scheduler address (tcp://host:8786, tls://..., host:port) or 'local'"
+    ]
+    db = str(tmp_path / "store.sqlite")
+    run_daxlint("audit", "--repo", str(history.path), "--db", db, "HEAD~1..HEAD")
+    code, out, err = run_daxlint(
+        "audit", "--repo", str(history.path), "--db", db, "--scheduler", "tcp://127.0.0.1:1", "--format", "json", "HEAD~1..HEAD"
+    )
+    assert code in (0, 1), err
+    assert "every commit came from the store: the Dask cluster (tcp://127.0.0.1:1) was not used" in json.loads(out)["notes"]

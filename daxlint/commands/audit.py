@@ -4,6 +4,7 @@ and when they went out."""
 from __future__ import annotations
 
 import functools
+import re
 import sys
 from pathlib import Path
 
@@ -21,6 +22,9 @@ from daxlint.commands._options import (
 )
 from daxlint.errors import EXIT_CLEAN, EXIT_FINDINGS, UserError
 from daxlint.model import Severity
+
+# What Dask's comms take: a scheme it knows, or host:port (tcp).
+_SCHEDULER_ADDRESS = re.compile(r"^(?:(?:tcp|tls|ucx|ws|wss|inproc)://\S+|[\w.\-\[\]:]+:\d+)$")
 
 
 def _progress_printer(enabled: bool):
@@ -163,6 +167,8 @@ def command(
     if no_cache and db_path is not None:
         # For an audit the store is the cache: --no-cache would silently drop it.
         raise UserError("--no-cache audits without a store, and --db names one: give one of them")
+    if scheduler and scheduler != "local" and not _SCHEDULER_ADDRESS.match(scheduler):
+        raise UserError(f"--scheduler {scheduler}: not a Dask scheduler address (tcp://host:8786, tls://..., host:port) or 'local'")
     if not scheduler and (worker_repo or dashboard):
         raise UserError("--worker-repo and --dashboard go with --scheduler (a Dask cluster)")
     git = GitRepo(repo_dir)
@@ -208,6 +214,10 @@ def command(
         raise UserError(str(e)) from None
     finally:
         store.close()
+    if scheduler and result.analysed_commits == 0:
+        # A nightly job whose range is all in the store never reaches the
+        # cluster: say so, or a broken cluster setup goes unnoticed.
+        result.notes.append(f"every commit came from the store: the Dask cluster ({scheduler}) was not used")
 
     def excerpt(c, f, side):
         parent = c.parents[0] if c.parents else None
