@@ -206,20 +206,35 @@ def test_one_walk_over_the_union(fleet_repo, tmp_path):
 
 
 def test_a_branch_that_reverted_the_fix_is_not_missing_it(tmp_path):
+    """Not when another branch carries a cherry-pick of the fix either (a
+    stable tree's deliberate revert); a branch that never had it is."""
     r = ScratchRepo(tmp_path / "linux")
     r.write("drivers/foo/foo.c", mmap_writer("foo_mmap"))
     r.commit("base")
     r.git("tag", "base")
+    r.git("branch", "stable")
+    r.git("branch", "vendor")
     r.write("drivers/foo/foo.c", mmap_clean("foo_mmap"))
-    r.commit("foo: use vm_flags_set")
+    fix = r.commit("foo: use vm_flags_set")
     r.git("checkout", "-q", "-b", "reverted")
     r.write("drivers/foo/foo.c", mmap_writer("foo_mmap"))
     r.commit("Revert 'foo: use vm_flags_set'")
+    r.checkout("stable")
+    r.day += 1
+    r.git("cherry-pick", "-x", fix)
+    backport = r.head()
+    r.git("checkout", "-q", "-b", "stable-reverted")
+    r.write("drivers/foo/foo.c", mmap_writer("foo_mmap"))
+    r.commit("Revert 'foo: use vm_flags_set' (stable)")
     r.checkout("main")
-    _, doc = fleet_json(r, "--since", "base", "main", "reverted")
-    main, reverted = doc["branches"]
+    _, doc = fleet_json(r, "--since", "base", "main", "reverted", "stable", "stable-reverted", "vendor")
+    main, reverted, stable, stable_reverted, vendor = doc["branches"]
     assert where(reverted["open_at_tip"]) == [("DAX301", "drivers/foo/foo.c", 3)]
-    assert reverted["missing_backports"] == [] and main["missing_backports"] == []
+    assert where(stable_reverted["open_at_tip"]) == [("DAX301", "drivers/foo/foo.c", 3)]
+    assert reverted["missing_backports"] == [] and stable_reverted["missing_backports"] == []
+    assert main["missing_backports"] == [] and stable["missing_backports"] == []
+    ((missing,),) = [vendor["missing_backports"]]
+    assert [x["sha"] for x in missing["fixed_in"]] == [fix, backport]
 
 
 def test_a_branch_without_commits_is_compared_at_its_tip(fleet_repo):

@@ -245,11 +245,15 @@ def finding_key(f: Finding) -> tuple:
 def find_missing_backports(branches: list[BranchResult], is_ancestor) -> None:
     """Fill each branch's ``missing_backports``: findings open at its tip
     that a commit of another branch fixed, where that other branch still has
-    the fix at its tip and the fixing commit is not in this branch's history
-    (``is_ancestor(commit, tip)``). Cherry-picks of one fix on several
-    branches are listed together."""
+    the fix at its tip and the branch never had a fix for it: no commit of
+    its own fixed it and no fixing commit is in its history
+    (``is_ancestor(commit, tip)``) - a branch that reverted a fix it had is
+    not missing it. Cherry-picks of one fix on several branches are listed
+    together."""
     fixes: dict[tuple, list[tuple[int, CommitAudit]]] = {}
+    fixed_here: list[set[tuple]] = []
     for i, br in enumerate(branches):
+        fixed_here.append(set())
         if br.open_at_tip is None:
             continue  # whether it still has the fix is unknown
         open_here = {finding_key(f) for f in br.open_at_tip}
@@ -258,6 +262,7 @@ def find_missing_backports(branches: list[BranchResult], is_ancestor) -> None:
                 continue
             for f in c.fixed:
                 k = finding_key(f)
+                fixed_here[i].add(k)
                 if k not in open_here:
                     fixes.setdefault(k, []).append((i, c))
     for j, br in enumerate(branches):
@@ -266,18 +271,17 @@ def find_missing_backports(branches: list[BranchResult], is_ancestor) -> None:
         if br.open_at_tip is None or tip is None:
             continue
         for g in br.open_at_tip:
+            key = finding_key(g)
+            others = [(i, c) for i, c in fixes.get(key, []) if i != j]
+            if not others or key in fixed_here[j] or any(is_ancestor(c.sha, tip) for _, c in others):
+                continue  # nobody fixed it, or this branch had a fix (and reverted it or brought the finding back)
             by_sha: dict[str, tuple[int, FixedIn]] = {}
-            for i, c in fixes.get(finding_key(g), []):
-                if i == j:
-                    continue
+            for i, c in others:
                 if c.sha not in by_sha:
-                    if is_ancestor(c.sha, tip):
-                        continue  # this branch has the fix and brought the finding back
                     by_sha[c.sha] = (i, FixedIn(c))
                 names = by_sha[c.sha][1].branches
                 if branches[i].branch.name not in names:
                     names.append(branches[i].branch.name)
-            if by_sha:
-                # Oldest fix first; on the same day, in the order the branches were named.
-                found = [x for _, x in sorted(by_sha.values(), key=lambda ix: (ix[1].commit.date, ix[0], ix[1].commit.sha))]
-                br.missing_backports.append(MissingBackport(br.branch.name, g, found))
+            # Oldest fix first; on the same day, in the order the branches were named.
+            found = [x for _, x in sorted(by_sha.values(), key=lambda ix: (ix[1].commit.date, ix[0], ix[1].commit.sha))]
+            br.missing_backports.append(MissingBackport(br.branch.name, g, found))
