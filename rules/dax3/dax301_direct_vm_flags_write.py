@@ -129,6 +129,18 @@ class DirectVmFlagsWrite(Rule):
                 what = f"direct write '{w.op}' to {target} in the body of macro {w.macro}()"
             else:
                 what = f"direct write '{w.op}' to {target}"
+            if model.reported_after_mmap(w):
+                # The wrapper asserts the mmap write lock, which this code
+                # does not hold (a fault handler, read-locked code: DAX302
+                # says where it runs), so calling it is no fix.
+                ctx.report(
+                    w.node,
+                    f"{what}: vm_flags is const since v6.3 (bc292ab00f6c) and only the vm_flags_*() wrappers may change it, "
+                    f"but {call} would trip their mmap write lock assertion here: {w.function_name}() does not hold "
+                    "the mmap lock for write (see DAX302)",
+                    fix=_NO_WRAPPER_HERE,
+                )
+                continue
             ctx.report(
                 w.node,
                 f"{what}: vm_flags is const since v6.3 (bc292ab00f6c) and only "
@@ -136,6 +148,9 @@ class DirectVmFlagsWrite(Rule):
                 fix=fix,
                 autofix=autofix,
             )
+
+
+_NO_WRAPPER_HERE = "decide the flags once in ->mmap(), or take mmap_write_lock() around the change"
 
 
 def _what_it_checks(fix: str) -> str:
