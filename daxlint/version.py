@@ -51,8 +51,10 @@ def makefile_version(data: bytes) -> KernelVersion | None:
 
 
 # The last minor release of each closed major series; ranges count through
-# them (4.20 is followed by 5.0). 2.6 stands for the whole 2.6.x series.
-_LAST_MINOR = {2: 6, 3: 19, 4: 20, 5: 19}
+# them (4.20 is followed by 5.0, 6.19 by 7.0). 2.6 stands for the whole
+# 2.6.x series. A range into a series after the last one closed here could
+# never be counted through: VersionRange.parse() refuses it.
+_LAST_MINOR = {2: 6, 3: 19, 4: 20, 5: 19, 6: 19}
 
 
 def successor(v: KernelVersion) -> KernelVersion:
@@ -86,6 +88,9 @@ class VersionRange:
             raise ValueError(f"invalid kernel version {text!r} (expected X.Y or a range A.B..C.D, e.g. 6.1 or 4.14..6.12)") from None
         if b < a:
             raise ValueError(f"invalid kernel version range {text!r}: {b} comes before {a}")
+        if a.major != b.major and any(m not in _LAST_MINOR for m in range(a.major, b.major)):
+            open_series = next(m for m in range(a.major, b.major) if m not in _LAST_MINOR)
+            raise ValueError(f"invalid kernel version range {text!r}: the last {open_series}.x release is not known yet")
         return cls(a, b)
 
     @classmethod

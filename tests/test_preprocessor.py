@@ -300,3 +300,13 @@ def test_a_range_reports_versions_and_one_finding_per_construct():
     assert [(f.rule_id, f.line, f.versions) for f in res.findings] == [("DAX301", 3, "6.3..6.12")]
     single = check(code, KernelContext(None, V(6, 12), "flag"))
     assert [(f.rule_id, f.line, f.versions) for f in single.findings] == [("DAX301", 3, None)]
+
+
+def test_ranges_count_through_closed_series_and_refuse_open_ones():
+    """4.20 -> 5.0, 5.19 -> 6.0 and 6.19 -> 7.0 (a range into 7.0 counted
+    6.20, 6.21, ... for ever and timed the file out into a pass); a range
+    past a series whose last release is not known is a usage error."""
+    assert [str(v) for v in VersionRange.parse("6.18..7.1")] == ["6.18", "6.19", "7.0", "7.1"]
+    assert [str(v) for v in VersionRange.parse("4.19..5.1")] == ["4.19", "4.20", "5.0", "5.1"]
+    with pytest.raises(ValueError, match="the last 7.x release is not known yet"):
+        VersionRange.parse("6.12..8.0")
