@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from daxlint.core.catalog import api_history, catalog_for
-from daxlint.core.directives import Include, scan
+from daxlint.core.directives import Directives, Include, include_guard, scan
 from daxlint.core.preprocessor import UNKNOWN, blank, evaluate_file, version_macros
 from daxlint.errors import InputError
 from daxlint.version import KernelVersion, VersionRange
@@ -226,7 +226,7 @@ def views(
     for v in versions:
         lookup = setup.lookup(v)
         headers = _header_defines(include_reader, lookup, header_cache, v) if include_reader is not None else None
-        ev = evaluate_file(directives, lookup, headers)
+        ev = evaluate_file(directives, first_inclusion(directives, lookup), headers)
         spans = ev.dead_spans()
         spans += [(start, end) for name, start, end in shims if history.has_function(name, v)]
         view_data = blank(data, spans) if spans else data
@@ -260,6 +260,16 @@ def _plain_views(data: bytes, versions: list[KernelVersion], rule_thresholds: se
 _MAX_INCLUDE_DEPTH = 3
 
 
+def first_inclusion(directives: Directives, lookup):
+    """``lookup`` for a file read as its first inclusion: its include guard
+    is not defined yet (else the guard is unknown, as any macro the build
+    might define, and every #define under it would be too)."""
+    guard = include_guard(directives)
+    if guard is None:
+        return lookup
+    return lambda name: (False, None) if name == guard else lookup(name)
+
+
 def _header_defines(read: Callable[[Include], bytes | None], lookup, cache: dict, version: KernelVersion, depth: int = 0):
     """The callback evaluate_file() asks for an included header's macros:
     the header is read (through the kernel reader) and its own conditions
@@ -274,7 +284,8 @@ def _header_defines(read: Callable[[Include], bytes | None], lookup, cache: dict
             data = read(inc)
             if data is not None:
                 inner = _header_defines(read, lookup, cache, version, depth + 1)
-                cache[key] = evaluate_file(scan(data), lookup, inner).defines
+                directives = scan(data)
+                cache[key] = evaluate_file(directives, first_inclusion(directives, lookup), inner).defines
         return cache[key]
 
     return header_defines

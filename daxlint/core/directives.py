@@ -116,3 +116,30 @@ def scan(data: bytes) -> Directives:
     for group in stack:  # the file ended inside them
         group.branches[-1].end = len(data)
     return out
+
+
+_NOT_DEFINED = re.compile(r"^!\s*defined\s*(?:\(\s*(\w+)\s*\)|(\w+))$")
+
+
+def include_guard(directives: Directives) -> str | None:
+    """The macro of a header's include guard - ``#ifndef X`` (or ``#if
+    !defined(X)``), ``#define X`` first thing inside, and its ``#endif``
+    closing the file - else None. On the first inclusion X is not defined,
+    whatever the build: the guarded body is the header."""
+    if not directives.groups or not directives.defines:
+        return None
+    group = directives.groups[0]
+    branch = group.branches[0]
+    if len(group.branches) != 1 or group.endif is None:
+        return None
+    if branch.kind == "ifndef":
+        name = branch.expr.strip()
+    else:
+        m = _NOT_DEFINED.match(branch.expr.strip()) if branch.kind == "if" else None
+        name = (m.group(1) or m.group(2)) if m else ""
+    first = min(directives.defines, key=lambda d: d.pos)
+    if not name or first.name != name or first.parent is not branch:
+        return None
+    end = group.endif[0]
+    later = [d.pos for d in directives.defines] + [i.pos for i in directives.includes] + [g.branches[0].start for g in directives.groups]
+    return name if all(pos < end for pos in later) else None
