@@ -384,3 +384,47 @@ def test_unsafe_shapes_are_marked_unsafe(tmp_path):
     code, out, err = check(tmp_path, "--fix", "u.c")
     assert code == 1 and (tmp_path / "u.c").read_text() == src
     assert "2 findings with an unsafe fix left" in out
+
+
+COMPAT_H = """\
+#ifndef _TOY_COMPAT_H
+#define _TOY_COMPAT_H
+#include <linux/version.h>
+
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 3, 0)
+static inline void vm_flags_set(struct vm_area_struct *vma, vm_flags_t flags)
+{
+	vma->vm_flags |= flags;
+}
+#endif
+#endif
+"""
+MAIN_C = """\
+#include <linux/mm.h>
+#include "compat.h"
+
+static int toy_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	vma->vm_flags |= VM_IO | VM_DONTDUMP;
+	return 0;
+}
+
+static const struct file_operations toy_fops = {
+	.mmap = toy_mmap,
+};
+"""
+
+
+@pytest.mark.parametrize("style", ["guard", "shim"])
+def test_a_shim_in_an_included_header_is_called_not_defined_again(tmp_path, style):
+    """The driver's compat.h shims vm_flags_set() before v6.3: over 6.1..6.12
+    the fix is the plain call in either style (a second shim in the .c file
+    was a redefinition that broke the 6.1 build), and the header is left alone."""
+    (tmp_path / "compat.h").write_text(COMPAT_H)
+    (tmp_path / "main.c").write_text(MAIN_C)
+    code, out, err = run_daxlint("check", "--no-cache", "--kernel-version", "6.1..6.12", "--fix-style", style, "--fix", ".", cwd=tmp_path)
+    assert code == 0, out + err
+    assert (tmp_path / "main.c").read_text() == MAIN_C.replace(
+        "vma->vm_flags |= VM_IO | VM_DONTDUMP;", "vm_flags_set(vma, VM_IO | VM_DONTDUMP);"
+    )
+    assert (tmp_path / "compat.h").read_text() == COMPAT_H

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from tree_sitter import Node
 
 from daxlint.analysis.vmflags import WRAPPERS_SINCE, VmFlagsModel, VmFlagsWrite, defines_macro, wrapper_guard
-from daxlint.core.build import compat_shims
+from daxlint.core.build import compat_shims, include_candidates
 from daxlint.core.catalog import api_history
 from daxlint.core.directives import scan
 from daxlint.core.syntax import function_name
@@ -138,18 +138,35 @@ class _Plans:
         self.by_key: dict = {}
 
 
-def plan_fixes(model: VmFlagsModel, kernel, style: str = GUARD) -> dict[int, WriteFix]:
+def plan_fixes(model: VmFlagsModel, kernel, style: str = GUARD, abspath: str | None = None) -> dict[int, WriteFix]:
     """The fix of every direct write of the file that has one, by the
-    write's first byte. Computed once per file, range and style."""
+    write's first byte. Computed once per file, range and style.
+    ``abspath``: where the file is, for the compat shims of the headers it
+    includes beside it (a driver's compat.h)."""
     key = (str(kernel.whole_range), style)
     plans = model.source.shared(_Plans).by_key
     if key not in plans:
-        plans[key] = _Planner(model, kernel.whole_range, style).plan()
+        plans[key] = _Planner(model, kernel.whole_range, style, _included_shims(kernel, abspath, model.source.original)).plan()
     return plans[key]
 
 
+def _included_shims(kernel, abspath: str | None, data: bytes) -> set[str]:
+    """The wrappers that the headers ``data`` includes beside it shim: a
+    fix calls them as the file's own shims, and never adds a second one
+    (a redefinition that breaks the build)."""
+    if abspath is None:
+        return set()
+    out: set[str] = set()
+    for inc in scan(data).includes:
+        for candidate in include_candidates(inc, abspath):
+            header = kernel.read(candidate)
+            if header is not None:
+                out |= {name for name, _, _ in compat_shims(header, _CONVERTED)} | _macro_shims(header)
+    return out
+
+
 class _Planner:
-    def __init__(self, model: VmFlagsModel, checked: VersionRange, style: str):
+    def __init__(self, model: VmFlagsModel, checked: VersionRange, style: str, included_shims: set[str]):
         self.model = model
         self.original = model.source.original
         self.checked = checked
@@ -159,7 +176,7 @@ class _Planner:
         # Where the new calls are compiled: from v6.3 on (under a guard), or
         # every checked version (a shim, or a range that starts at v6.3).
         self.guard_span = VersionRange(max(checked.first, WRAPPERS_SINCE), checked.last)
-        self.own_shims = {name for name, _, _ in compat_shims(self.original, _CONVERTED)} | _macro_shims(self.original)
+        self.own_shims = {name for name, _, _ in compat_shims(self.original, _CONVERTED)} | _macro_shims(self.original) | included_shims
         self.new_shims: set[str] = set()
         self.needs_version_h = False
         # A file with CRLF line ends gets them in the lines fixes add too.

@@ -1,5 +1,6 @@
 from daxlint.analysis.vmfix import GUARD, SHIM, plan_fixes
 from daxlint.analysis.vmflags import build_fix, may_write_vm_flags, model_of
+from daxlint.core.files import headers_beside
 from daxlint.core.rule import Rule
 from daxlint.model import Severity
 
@@ -99,6 +100,10 @@ class DirectVmFlagsWrite(Rule):
     def could_match(self, data):
         return may_write_vm_flags(data)
 
+    def context_files(self, path):
+        # A compat.h beside the file may shim the wrappers: the fix calls it.
+        return headers_beside(path)
+
     def check(self, ctx):
         if not ctx.catalog.field_is_const("vm_area_struct", "vm_flags"):
             return  # before v6.3 a write under the mmap write lock is legal (DAX302 covers where)
@@ -106,7 +111,7 @@ class DirectVmFlagsWrite(Rule):
         # their private __vm_flags itself; the wrappers rule is for kernel code.
         userspace = ctx.tree_relpath.startswith("tools/")
         model = model_of(ctx)
-        plan = plan_fixes(model, ctx.kernel, ctx.kernel.fix_style)
+        plan = plan_fixes(model, ctx.kernel, ctx.kernel.fix_style, ctx.abspath)
         for w in model.writes:
             if not w.is_direct or (userspace and w.field == "__vm_flags"):
                 continue
