@@ -2,7 +2,8 @@
 ``tests/fixtures/fix/<name>.c`` (or ``.h``) is fixed in a scratch copy and
 must become ``<name>.fixed.c`` byte for byte; a second run must change
 nothing. The first lines say how to check it:
-``/* daxlint-fixture: kernel-version=4.14..6.12 fix-style=shim unsafe-fixes */``.
+``/* daxlint-fixture: kernel-version=4.14..6.12 fix-style=shim unsafe-fixes */``;
+``macro=NAME:>=6.3`` declares a conftest macro in the tree's [macros].
 
 ``DAXLINT_UPDATE_FIX_FIXTURES=1 pytest tests/test_fix_fixtures.py`` writes
 the .fixed files from the current code - review their diff."""
@@ -47,6 +48,17 @@ def fix_args(src: Path, *extra: str) -> list[str]:
     return args + list(extra)
 
 
+def copy_in(work: Path, src: Path) -> Path:
+    """The fixture in a scratch tree, with the [macros] it declares."""
+    work.mkdir()
+    target = work / src.name
+    shutil.copyfile(src, target)
+    if "macro" in config(src):
+        name, _, spec = config(src)["macro"].partition(":")
+        (work / ".daxlint.toml").write_text(f'[macros]\n{name} = "{spec}"\n')
+    return target
+
+
 def run_fix(work: Path, src: Path, *extra: str):
     return run_daxlint(*fix_args(src, "--fix", *extra, src.name), cwd=work)
 
@@ -54,9 +66,7 @@ def run_fix(work: Path, src: Path, *extra: str):
 @pytest.mark.parametrize("src", SOURCES, ids=[p.name for p in SOURCES])
 def test_fix_gives_the_fixed_file(tmp_path: Path, src: Path):
     work = tmp_path / "tree"
-    work.mkdir()
-    target = work / src.name
-    shutil.copyfile(src, target)
+    target = copy_in(work, src)
     code, out, err = run_fix(work, src)
     assert code in (0, 1), err
     got = target.read_bytes()
@@ -77,8 +87,7 @@ def test_dry_run_patch_applies_and_gives_the_same_file(tmp_path: Path, src: Path
     """The --dry-run diff is what --fix writes: git apply turns the original
     into the fixed file."""
     work = tmp_path / "tree"
-    work.mkdir()
-    shutil.copyfile(src, work / src.name)
+    copy_in(work, src)
     # -o: the patch's bytes as written (a pipe in text mode would fold CRLF).
     code, out, err = run_daxlint(*fix_args(src, "--fix", "--dry-run", "-o", "fix.patch", src.name), cwd=work)
     diff = (work / "fix.patch").read_bytes()

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 from tree_sitter import Node
 
-from daxlint.analysis.vmflags import WRAPPERS_SINCE, VmFlagsModel, VmFlagsWrite, defines_macro, wrapper_guard
+from daxlint.analysis.vmflags import WRAPPERS_SINCE, VmFlagsModel, VmFlagsWrite, defines_macro, undecided_conftest, wrapper_guard
 from daxlint.core.build import compat_shims, include_candidates
 from daxlint.core.catalog import api_history
 from daxlint.core.directives import scan
@@ -51,6 +51,8 @@ from daxlint.version import VersionRange
 GUARD = "guard"
 SHIM = "shim"
 FIX_STYLES = (GUARD, SHIM)
+# Not a style: the write is the #else of a conftest macro nobody declared.
+CONFTEST = "conftest"
 
 _CONVERTED = ("vm_flags_set", "vm_flags_clear", "vm_flags_mod", "vm_flags_reset", "vm_flags_init", "vm_flags_reset_once")
 _SHIM_BODIES = {
@@ -146,7 +148,8 @@ def plan_fixes(model: VmFlagsModel, kernel, style: str = GUARD, abspath: str | N
     key = (str(kernel.whole_range), style)
     plans = model.source.shared(_Plans).by_key
     if key not in plans:
-        plans[key] = _Planner(model, kernel.whole_range, style, _included_shims(kernel, abspath, model.source.original)).plan()
+        included = _included_shims(kernel, abspath, model.source.original)
+        plans[key] = _Planner(model, kernel.whole_range, style, included, kernel.build.macros.__contains__).plan()
     return plans[key]
 
 
@@ -166,8 +169,9 @@ def _included_shims(kernel, abspath: str | None, data: bytes) -> set[str]:
 
 
 class _Planner:
-    def __init__(self, model: VmFlagsModel, checked: VersionRange, style: str, included_shims: set[str]):
+    def __init__(self, model: VmFlagsModel, checked: VersionRange, style: str, included_shims: set[str], decided):
         self.model = model
+        self.decided = decided  # whether the build declares a macro (-D/-U, [macros])
         self.original = model.source.original
         self.checked = checked
         self.style = style if style in FIX_STYLES else GUARD
@@ -467,8 +471,14 @@ class _Planner:
             c = self.convert(w, plain_span)
             if c is not None and self.flags_ok(c, plain_span):
                 convs.append(c)
-        units = self.units(convs)
         out: dict[int, WriteFix] = {}
+        for c in list(convs):
+            macro = undecided_conftest(self.original, c.stmt.start_byte, self.decided)
+            if macro is not None:
+                convs.remove(c)
+                call = _squash(self.render(c))
+                out[c.write.node.start_byte] = WriteFix(call, _declare_hint(macro), None, CONFTEST)
+        units = self.units(convs)
         pending: list[tuple[list[list[_Conversion]], str]] = []  # (run, style)
         if not self.needs_wrappers:
             pending = [([u], "") for u in units]
@@ -485,11 +495,11 @@ class _Planner:
                 else:
                     guarded.append(u)
             pending = plain + [(run, GUARD) for run in self.runs(guarded)]
-            if guarded and wrapper_guard(self.original).startswith("#if LINUX"):
+            if guarded and wrapper_guard(self.original, self.decided).startswith("#if LINUX"):
                 self.needs_version_h = True
         first_use = min(c.stmt.start_byte for c in convs) if convs else 0
         preamble = self.line_ends(self.preamble(first_use))
-        guard = wrapper_guard(self.original)
+        guard = wrapper_guard(self.original, self.decided)
         for run, style in pending:
             self.describe(out, run, style, guard, preamble)
         return out
@@ -664,6 +674,13 @@ def _fold(unit: list[_Conversion]) -> tuple[str, list[str]] | None:
     if clears:
         return "vm_flags_clear", [" | ".join(clears)]
     return None
+
+
+def _declare_hint(macro: str) -> str:
+    return (
+        f'say what your build\'s conftest decides: [macros] {macro} = ">=6.3" in .daxlint.toml '
+        f"(or -D {macro} / -U {macro} for one build), and this #else is judged only where it is compiled"
+    )
 
 
 def _under_other_branch(data: bytes, pos: int, guard: str) -> bool:

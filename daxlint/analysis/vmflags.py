@@ -15,7 +15,7 @@ from functools import cached_property, lru_cache
 
 from tree_sitter import Node
 
-from daxlint.analysis.callgraph import AFTER_MMAP_ROLES, MMAP, CallGraph, Context
+from daxlint.analysis.callgraph import AFTER_MMAP_ROLES, MMAP, VMA_CLOSE, VMA_OPEN, CallGraph, Context
 from daxlint.analysis.driver import sibling_registrations
 from daxlint.analysis.flow import BLOCKS, exiting_guards
 from daxlint.analysis.locate import identifier_hits, identifier_nodes, is_word_byte
@@ -396,6 +396,17 @@ class VmFlagsModel:
             return False
         c = self.context(w)
         return not c.locked and (c.read_locked or bool(c.after_mmap))
+
+    def wrappers_would_trip(self, w: VmFlagsWrite) -> bool:
+        """Whether a vm_flags_*() call in place of ``w`` would trip the mmap
+        write lock assertion of vma_start_write(): code under the read lock,
+        or a role reached without the lock (a fault handler, an ioctl) - not
+        ->open/->close, which run under the write lock of the mm being
+        forked or split (DAX302 warns there rather than errs)."""
+        if not self.reported_after_mmap(w):
+            return False
+        c = self.context(w)
+        return c.read_locked or any(x.role not in (VMA_OPEN, VMA_CLOSE) for x in c.after_mmap)
 
     def dax_dependence(self, w: VmFlagsWrite, flag: str | None = None) -> DaxDependence | None:
         """How the write depends on the DAX mode (IS_DAX(), S_DAX,
@@ -921,7 +932,7 @@ def build_fix(model: VmFlagsModel, w: VmFlagsWrite, kernel) -> tuple[str, str]:
     if any(name == wrapper for name, _, _ in compat_shims(model.source.original, WRAPPERS)):
         return call, call
     old = _squash(w.node)
-    return call, f"{wrapper_guard(model.source.original)}\n\t{call};\n#else\n\t{old};\n#endif"
+    return call, f"{wrapper_guard(model.source.original, kernel.build.macros.__contains__)}\n\t{call};\n#else\n\t{old};\n#endif"
 
 
 def _with_existing_flags(call: str, version: KernelVersion, original: bytes) -> str:
@@ -943,18 +954,34 @@ def _with_existing_flags(call: str, version: KernelVersion, original: bytes) -> 
     return _FLAG_WORD.sub(replace, call)
 
 
-def wrapper_guard(original: bytes) -> str:
+def wrapper_guard(original: bytes, decided=lambda name: False) -> str:
     """The directive under which the file already uses the wrappers (its
-    conftest macro or its version test), or a version test."""
+    version test, or its conftest macro when the build says what it is -
+    ``decided(name)``: -D/-U or [macros]), or a version test. A conftest
+    macro nobody declared is not reused: daxlint could not tell which side
+    of the new guard a build compiles, and would report the fix's #else."""
     for group in scan(original).groups:
         for branch in group.branches:
             version_test = _VERSION_GUARD.search(branch.expr)
             if version_test:
                 return f"#if {version_test.group(0)}"
             m = _CONFTEST_MACRO.search(branch.expr)
-            if m:
+            if m and decided(m.group(0)):
                 return f"#ifdef {m.group(0)}"
     return "#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)"
+
+
+def undecided_conftest(original: bytes, pos: int, decided) -> str | None:
+    """The conftest macro (HAVE_VM_FLAGS_*) nobody declared whose
+    ``#ifdef ... #else`` holds ``pos`` in its #else: the file's own compat
+    branch for kernels without the wrappers, which no fix should touch."""
+    for group in scan(original).groups:
+        m = _CONFTEST_MACRO.search(group.branches[0].expr)
+        if m is None or decided(m.group(0)):
+            continue
+        if any(b.body <= pos < (b.end if b.end >= 0 else len(original)) for b in group.branches[1:]):
+            return m.group(0)
+    return None
 
 
 def defines_macro(data: bytes, name: str) -> bool:

@@ -1,4 +1,4 @@
-from daxlint.analysis.vmfix import GUARD, SHIM, plan_fixes
+from daxlint.analysis.vmfix import CONFTEST, GUARD, SHIM, plan_fixes
 from daxlint.analysis.vmflags import build_fix, may_write_vm_flags, model_of
 from daxlint.core.files import headers_beside
 from daxlint.core.rule import Rule
@@ -134,7 +134,7 @@ class DirectVmFlagsWrite(Rule):
                 what = f"direct write '{w.op}' to {target} in the body of macro {w.macro}()"
             else:
                 what = f"direct write '{w.op}' to {target}"
-            if model.reported_after_mmap(w):
+            if model.wrappers_would_trip(w):
                 # The wrapper asserts the mmap write lock, which this code
                 # does not hold (a fault handler, read-locked code: DAX302
                 # says where it runs), so calling it is no fix.
@@ -172,6 +172,8 @@ def _what_it_checks(fix: str) -> str:
 
 def _range_note(style: str, checked) -> str:
     """How the fix keeps building on the kernels of the range that lack the wrapper."""
+    if style == CONFTEST:
+        return " - if this #else is compiled on v6.3+ at all, which daxlint cannot tell: it is the #else of a conftest macro nobody declared (see fix)"
     if style == GUARD:
         return f" (under a version guard: the checked range {checked} reaches kernels without it)"
     if style == SHIM:
