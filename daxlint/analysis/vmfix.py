@@ -46,7 +46,7 @@ from daxlint.core.catalog import api_history
 from daxlint.core.directives import scan
 from daxlint.core.syntax import function_name
 from daxlint.model import SAFE, UNSAFE, Edit, Fix
-from daxlint.version import VersionRange
+from daxlint.version import VersionRange, predecessor
 
 GUARD = "guard"
 SHIM = "shim"
@@ -429,10 +429,19 @@ class _Planner:
         for e in edits:
             new = new[: e.start - start] + e.replacement.encode("utf-8", "surrogateescape") + new[e.end - start :]
         fixed = new.decode("utf-8", "surrogateescape")
+        region = self.old_side(region)
         if not region.endswith("\n"):
             region += "\n"
             fixed += "\n"
         return Edit(start, end, f"{guard}\n{fixed}#else\n{region}#endif\n")
+
+    def old_side(self, code: str) -> str:
+        """``code`` as the ``#else`` of a guarded fix keeps it, for the
+        kernels of the range before v6.3: a flag they lack (VM_RESERVED,
+        gone since v3.7) is replaced by what took its place; left as it is
+        where no name exists on all of them."""
+        span = VersionRange(self.checked.first, predecessor(WRAPPERS_SINCE))
+        return self.existing_flags(code, span) or code
 
     def preamble(self, first_use: int) -> list[Edit]:
         """``#include <linux/version.h>`` (after the file's last
@@ -574,7 +583,7 @@ class _Planner:
         if c.tail:
             call = f"{call}; {c.tail}"
         if style == GUARD:
-            return f"{guard}\n\t{call};\n#else\n\t{_squash_node(c.replaced or c.write.node)};\n#endif"
+            return f"{guard}\n\t{call};\n#else\n\t{self.old_side(_squash_node(c.replaced or c.write.node))};\n#endif"
         return call
 
     def unfixed(self, c: _Conversion, guard: str) -> WriteFix:
@@ -629,7 +638,7 @@ class _Planner:
                 return name
             before = code[: m.start()].rstrip()[-1:]
             after = code[m.end() :].lstrip()[:1]
-            bare = before in ("|", ",", "(", "") and after in ("|", ",", ")", "")
+            bare = before in ("|", ",", "(", "") and after in ("|", ",", ")", ";", "")
             return repl if bare or "|" not in repl else f"({repl})"
 
         out = _FLAG_WORD.sub(replace, code)
