@@ -77,3 +77,26 @@ def test_every_rule_has_a_fixture():
         annotated |= {rid for rid, _ in parse_expectations(p).flagged}
     missing = [r.id for r in all_rules() if r.id not in annotated]
     assert not missing, f"rules without a fixture line that they must flag: {missing}"
+
+
+C_FIXTURES = [p for p in FIXTURE_FILES if p.suffix == ".c"]
+
+
+@pytest.mark.parametrize("path", C_FIXTURES, ids=[str(p.relative_to(FIXTURES / "rules")) for p in C_FIXTURES])
+def test_fixture_with_crlf_line_ends(path: Path, tmp_path: Path):
+    """The same findings when the fixture and the files beside it (headers,
+    siblings, Kconfig) have CRLF line ends, as files edited on Windows or
+    checked out with core.autocrlf do: macro bodies continue over
+    backslash-CRLF, directives end at CR."""
+    exp = parse_expectations(path)
+    copy = tmp_path / path.parent.name
+    copy.mkdir()
+    for f in path.parent.iterdir():
+        if f.is_file():
+            (copy / f.name).write_bytes(f.read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))
+    lf = analyse_fixture(path, exp.rules, exp.config)
+    crlf = analyse_fixture(copy / path.name, exp.rules, exp.config)
+    assert not crlf.errors, crlf.errors
+    assert sorted((f.rule_id, f.line, f.severity.value) for f in crlf.findings) == sorted(
+        (f.rule_id, f.line, f.severity.value) for f in lf.findings
+    )

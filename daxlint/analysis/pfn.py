@@ -752,7 +752,7 @@ def included_macro(kernel, abspath: str, data: bytes, name: str) -> tuple[str, i
 
 
 _INCLUDE_RE = re.compile(rb'^[ \t]*#[ \t]*include[ \t]*"([^"\n]+)"', re.M)
-_DEFINE_RE = re.compile(rb"^[ \t]*#[ \t]*define[ \t]+(\w+)(?![\w(])[ \t]*((?:[^\n\\]|\\\n|\\)*)", re.M)
+_DEFINE_RE = re.compile(rb"^[ \t]*#[ \t]*define[ \t]+(\w+)(?![\w(])[ \t]*((?:[^\n\\]|\\\r?\n|\\)*)", re.M)
 
 
 def includes_local_headers(data: bytes) -> bool:
@@ -775,7 +775,7 @@ def _object_macros(data: bytes | None) -> dict[str, tuple[str, int]]:
         return {}
     out: dict[str, tuple[str, int]] = {}
     for m in _DEFINE_RE.finditer(data):
-        body = m.group(2).decode("utf-8", "replace").replace("\\\n", " ")
+        body = re.sub(r"\\\r?\n", " ", m.group(2).decode("utf-8", "replace")).replace("\r", "")
         body = re.sub(r"/\*.*?\*/|//.*$", "", body).strip()
         if body:
             out.setdefault(m.group(1).decode(), (body, data.count(b"\n", 0, m.start()) + 1))

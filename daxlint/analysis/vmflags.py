@@ -230,7 +230,7 @@ class VmFlagsModel:
             return []
         out = []
         for m in _MACRO_DEF_RE.finditer(data):
-            body = m.group(3).replace(b"\\\n", b" ").decode("utf-8", "replace")
+            body = re.sub(rb"\\\r?\n", b" ", m.group(3)).decode("utf-8", "replace")
             if "vm_flags" not in body:
                 continue
             params = [p.strip() for p in m.group(2).decode("utf-8", "replace").split(",")]
@@ -542,7 +542,8 @@ class VmFlagsModel:
 
 
 _FRESH_VMA_CALLS = frozenset({"vm_area_alloc", "vm_area_dup"})
-_MACRO_DEF_RE = re.compile(rb"^[ \t]*#[ \t]*define[ \t]+(\w+)\(([^)]*)\)((?:[^\n\\]|\\\n|\\)*)", re.M)
+# A body goes on over continuation lines: a backslash before LF, or CRLF.
+_MACRO_DEF_RE = re.compile(rb"^[ \t]*#[ \t]*define[ \t]+(\w+)\(([^)]*)\)((?:[^\n\\]|\\\r?\n|\\)*)", re.M)
 # (v)->vm_flags |= X, v->vm_flags = X, in a macro body
 _MACRO_BODY_WRITE_RE = re.compile(r"\(?\s*(\w+)\s*\)?\s*(?:->|\.)\s*vm_flags\s*([|&^]?=)(?!=)\s*([^;]*)")
 
