@@ -85,6 +85,13 @@ def test_known_sublevel_and_configuration():
     assert value_of("LINUX_VERSION_CODE >= KERNEL_VERSION(6, 12, 5)", sublevel=2) == 0
     assert value_of("IS_ENABLED(CONFIG_FOO)", macros={"CONFIG_FOO_MODULE": "1"}) == 1
     assert value_of("IS_BUILTIN(CONFIG_FOO)", macros={"CONFIG_FOO_MODULE": "1"}) == UNKNOWN
+    # -U CONFIG_FOO (or -D CONFIG_FOO=0, which Kconfig's "defined as 1" test
+    # reads as off) decides IS_ENABLED(): nothing said of CONFIG_FOO_MODULE.
+    assert value_of("IS_ENABLED(CONFIG_FOO)", macros={"CONFIG_FOO": None}) == 0
+    assert value_of("IS_ENABLED(CONFIG_FOO)", macros={"CONFIG_FOO": "0"}) == 0
+    assert value_of("IS_MODULE(CONFIG_FOO)", macros={"CONFIG_FOO": None}) == 0
+    assert value_of("IS_ENABLED(CONFIG_FOO)", macros={"CONFIG_FOO": None, "CONFIG_FOO_MODULE": "1"}) == 1
+    assert value_of("IS_ENABLED(CONFIG_FOO)", macros={"CONFIG_FOO": ""}) == 1
     complete = BuildSetup({"CONFIG_FOO": MacroSpec("1")}, config_complete=True)
     assert evaluate("defined(CONFIG_BAR) || IS_ENABLED(CONFIG_BAR)", _lookup(complete)) == 0
     assert evaluate("IS_ENABLED(CONFIG_FOO) && !defined(CONFIG_BAR)", _lookup(complete)) == 1

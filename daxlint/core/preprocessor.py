@@ -207,8 +207,14 @@ class _Parser:
             return UNKNOWN
         if name in ("IS_ENABLED", "IS_BUILTIN", "IS_MODULE", "IS_REACHABLE") and len(args) == 1 and len(args[0]) == 1:
             symbol = args[0][0]
-            builtin, _ = self.macros.lookup(symbol)
+            builtin, value = self.macros.lookup(symbol)
             module, _ = self.macros.lookup(symbol + "_MODULE")
+            if builtin is True and value in (0, "0"):
+                builtin = False  # Kconfig's test is "defined as 1": -D CONFIG_X=0 is off
+            if module is UNKNOWN and builtin is not UNKNOWN:
+                # The build said what CONFIG_X is (-D/-U, [macros]) and
+                # nothing of CONFIG_X_MODULE: it is not a module either.
+                module = False
             if name == "IS_BUILTIN":
                 return UNKNOWN if builtin is UNKNOWN else int(builtin)
             if name == "IS_MODULE":
