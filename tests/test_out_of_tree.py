@@ -5,6 +5,8 @@ shim, conftest macros, a version range - through check, patch and audit."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import textwrap
 
 import pytest
@@ -191,6 +193,16 @@ def test_dkms_conf_gives_the_range(tmp_path):
     # The flag still wins over dkms.conf.
     code, out, _ = run_daxlint("check", "--no-cache", "--format", "json", "--kernel-version", "6.1", str(tmp_path))
     assert json.loads(out)["findings"] == []
+    # The dry run says it too (the range decides plain or guarded fixes),
+    # and so does an audit of the module's history.
+    code, _, err = run_daxlint("check", "--no-cache", "--fix", "--dry-run", str(tmp_path))
+    assert code == 1 and f"daxlint: checking v5.15..6.12, the kernels BUILD_EXCLUSIVE_KERNEL admits in {tmp_path}/dkms.conf" in err
+    env = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull}
+    for args in (["init", "-q"], ["add", "-A"], ["-c", "user.name=T", "-c", "user.email=t@e", "commit", "-qm", "toy"]):
+        subprocess.run(["git", *args], cwd=tmp_path, env={**os.environ, **env}, check=True)
+    code, out, err = run_daxlint("audit", "--repo", str(tmp_path), "--no-cache", "--format", "json", "HEAD")
+    assert code in (0, 1), err
+    assert any("BUILD_EXCLUSIVE_KERNEL admits" in n for n in json.loads(out)["notes"])
 
 
 def test_range_in_every_format(tmp_path):

@@ -18,6 +18,7 @@ from daxlint.commands._options import (
     selection_options,
     strict_option,
     user_errors,
+    version_note,
     write_text,
 )
 from daxlint.errors import EXIT_CLEAN, EXIT_FINDINGS, UserError
@@ -214,6 +215,8 @@ def command(
         raise UserError(str(e)) from None
     finally:
         store.close()
+    if kernel.version_source.endswith("dkms.conf"):
+        result.notes.append(version_note(kernel))
     if scheduler and result.analysed_commits == 0:
         # A nightly job whose range is all in the store never reaches the
         # cluster: say so, or a broken cluster setup goes unnoticed.

@@ -206,7 +206,8 @@ def command(
         result = fixer.fix_report(report)
         root = fix_root(kernel.root, plist)
         if dry_run:
-            notes = result.notes + summary_notes(result, report, dry_run=True)
+            # The version note matters most here: it decides plain or guarded fixes.
+            notes = report.notes + result.notes + summary_notes(result, report, dry_run=True)
             write_text(result.diff(root), output)
             for note in notes:
                 click.echo(f"daxlint: {note}", err=True)
