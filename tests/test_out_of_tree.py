@@ -4,6 +4,8 @@ shim, conftest macros, a version range - through check, patch and audit."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import subprocess
@@ -127,6 +129,20 @@ def test_audit_range_with_version_dependent_macro(driver, tmp_path):
         ("toy: keep core dumps small", "introduced", "DAX301", 19, "6.3..6.12"),
     ]
     assert {c["kernel_version"] for c in doc["commits"]} == {"4.14..6.12"}
+    # Text and CSV say it too: "(v6.3+)", and a versions column.
+    code, out, err = run_daxlint("audit", "--format", "text", "-j", "1", "--no-cache", f"{driver.first}..HEAD", cwd=driver.path)
+    assert [(ln.split(": ", 1)[0], "(v6.3+)" in ln) for ln in out.splitlines() if ln.startswith(("  + ", "  - "))] == [
+        ("  + toy.c:6:2", True),
+        ("  - toy.c:6:2", True),
+        ("  + toy.c:19:2", True),
+    ]
+    code, out, err = run_daxlint("audit", "--format", "csv", "-j", "1", "--no-cache", f"{driver.first}..HEAD", cwd=driver.path)
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [(r["change"], r["line"], r["versions"]) for r in rows] == [
+        ("introduced", "6", "6.3..6.12"),
+        ("fixed", "6", "6.3..6.12"),
+        ("introduced", "19", "6.3..6.12"),
+    ]
 
 
 def test_audit_without_a_version_says_what_it_assumed(driver):

@@ -23,6 +23,7 @@ CSV_COLUMNS = [
     "fingerprint",
     "still_open",
     "moved_from",
+    "versions",  # of a range: the kernels the finding applies to ("6.3..6.12")
 ]
 
 
@@ -57,7 +58,7 @@ def event_rows(result: AuditResult):
     for c in result.commits:
         base = [c.sha, c.date, c.author, c.subject]
         if c.skipped:
-            yield base + ["skipped", "", "", "", "", "", c.skipped, "", "", ""]
+            yield base + ["skipped", "", "", "", "", "", c.skipped, "", "", "", ""]
         for f in c.introduced:
             yield base + [
                 "introduced",
@@ -70,9 +71,22 @@ def event_rows(result: AuditResult):
                 f.fingerprint,
                 "yes" if f.fingerprint in c.still_open else "no",
                 "",
+                f.versions or "",
             ]
         for f in c.fixed:
-            yield base + ["fixed", f.rule_id, f.severity.value, f.path, f.line, f.column, f.message, f.fingerprint, "", ""]
+            yield base + [
+                "fixed",
+                f.rule_id,
+                f.severity.value,
+                f.path,
+                f.line,
+                f.column,
+                f.message,
+                f.fingerprint,
+                "",
+                "",
+                f.versions or "",
+            ]
         for m in c.moved:
             yield base + [
                 "moved",
@@ -85,4 +99,5 @@ def event_rows(result: AuditResult):
                 m["to"]["fingerprint"],
                 "",
                 f"{m['from']['path']}:{m['from']['line']}",
+                "",
             ]

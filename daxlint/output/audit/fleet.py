@@ -91,7 +91,22 @@ def render_fleet_csv(fleet: FleetResult) -> str:
         base = [b.tip or "", tip.date if tip else "", tip.author if tip else "", tip.subject if tip else ""]
 
         def finding_row(f, change, fixed_in="", base=base, name=name):
-            return [name, *base, change, f.rule_id, f.severity.value, f.path, f.line, f.column, f.message, f.fingerprint, "", "", fixed_in]
+            return [
+                name,
+                *base,
+                change,
+                f.rule_id,
+                f.severity.value,
+                f.path,
+                f.line,
+                f.column,
+                f.message,
+                f.fingerprint,
+                "",
+                "",
+                f.versions or "",
+                fixed_in,
+            ]
 
         for f in b.open_at_tip or []:
             w.writerow(finding_row(f, "open"))

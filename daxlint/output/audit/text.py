@@ -24,9 +24,9 @@ def commit_lines(result: AuditResult) -> list[str]:
         if c.compared_whole_tree:
             out.append(f"  (whole tree compared: {c.compared_whole_tree})")
         for f in c.introduced:
-            out.append(f"  + {finding_line(f)}{' [still open]' if f.fingerprint in c.still_open else ''}")
+            out.append(f"  + {finding_line(f, c.kernel_version)}{' [still open]' if f.fingerprint in c.still_open else ''}")
         for f in c.fixed:
-            out.append(f"  - {finding_line(f)}")
+            out.append(f"  - {finding_line(f, c.kernel_version)}")
         for m in c.moved:
             out.append(
                 f"  ~ {m['rule_id']} moved {printable(m['from']['path'])}:{m['from']['line']} -> {printable(m['to']['path'])}:{m['to']['line']}"
