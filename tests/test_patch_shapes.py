@@ -891,3 +891,59 @@ def test_pages_an_earlier_patch_showed_count(tmp_path):
     assert verdicts(patch_json(*map(str, patches), cwd=tmp_path)) == set()
     line = line_in(repo, rel, ".direct_access = toydev_dax_direct_access,")
     assert verdicts(patch_json(str(patches[1]), cwd=tmp_path)) == {(1, "DAX201", rel, line, "info")}
+
+
+# -- a fault handler whose registration is out of the hunk ------------------------
+
+BAR_C = """\
+    // SPDX-License-Identifier: GPL-2.0
+    #include <linux/mm.h>
+
+    static vm_fault_t bar_vm_fault(struct vm_fault *vmf)
+    {
+    	struct vm_area_struct *vma = vmf->vma;
+    	struct bar_dev *bar = vma->vm_private_data;
+    	unsigned long pfn = bar->base_pfn + vmf->pgoff;
+    	vm_fault_t ret;
+
+    	mutex_lock(&bar->lock);
+    	ret = vmf_insert_pfn(vma, vmf->address, pfn);
+    	mutex_unlock(&bar->lock);
+    	return ret;
+    }
+
+    static void bar_vm_close(struct vm_area_struct *vma)
+    {
+    	struct bar_dev *bar = vma->vm_private_data;
+
+    	bar->mapped = false;
+    }
+
+    static const struct vm_operations_struct bar_vm_ops = {
+    	.fault = bar_vm_fault,
+    	.close = bar_vm_close,
+    };
+    """
+
+
+def test_fault_handler_by_its_signature_when_the_registration_is_out_of_view(tmp_path):
+    """ocxl/cxl shape: vm_flags_set() added to a ->fault whose .fault = line
+    is far below the hunk. Hunks alone: the signature (vm_fault_t, struct
+    vm_fault *) makes it a likely fault handler - a DAX302 warning saying
+    so; with the tree the registration is seen - an error."""
+    repo = kernel_repo(tmp_path / "linux", "6.12", {"drivers/misc/bar/bar_main.c": BAR_C})
+    base = repo.git("rev-parse", "HEAD").strip()
+    anchor = "\tvm_fault_t ret;\n\n"
+    repo.edit("drivers/misc/bar/bar_main.c", anchor, anchor + "\tvm_flags_set(vma, VM_IO | VM_PFNMAP);\n")
+    repo.commit("misc/bar: mark the vma as PFNMAP on first fault")
+    (patch,) = series_of(repo, base, tmp_path / "out")
+    assert headers(patch)[0].endswith("@@ static vm_fault_t bar_vm_fault(struct vm_fault *vmf)")
+    line = line_in(repo, "drivers/misc/bar/bar_main.c", "vm_flags_set(vma")
+    data = patch_json("--no-tree", str(patch), cwd=tmp_path)
+    assert verdicts(data) == {(1, "DAX302", "drivers/misc/bar/bar_main.c", line, "warning")}
+    assert (
+        "has a page-fault handler's signature (vm_fault_t, struct vm_fault *); its registration is not in view"
+        in data["findings"][0]["message"]
+    )
+    data = patch_json("--tree", str(repo.path), str(patch), cwd=tmp_path)
+    assert verdicts(data) == {(1, "DAX302", "drivers/misc/bar/bar_main.c", line, "error")}

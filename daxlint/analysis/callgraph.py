@@ -197,10 +197,16 @@ class Context:
     entry: str
     path: tuple[str, ...]
     registration: Registration | None = None
+    # A fault handler known by its signature alone: a patch's hunks show the
+    # function but not where it is registered.
+    by_signature: bool = False
 
     def describe(self) -> str:
         via = " -> ".join(self.path)
         reg = self.registration
+        if self.by_signature:
+            head = f"{self.entry}() has a page-fault handler's signature (vm_fault_t, struct vm_fault *); its registration is not in view"
+            return head + (f", and it calls {via}" if len(self.path) > 1 else "")
         if reg is None:
             return f"{self.entry}() takes mmap_read_lock() and then calls {via}"
         where = f"{reg.struct}.{reg.member}" if reg.struct else f".{reg.member}"
@@ -214,8 +220,11 @@ class Context:
 class CallGraph:
     """Functions, calls, registrations and lock facts of one file."""
 
-    def __init__(self, root: Node, data: bytes, resolver=None, defined_only: bool = True, external=()):
+    def __init__(self, root: Node, data: bytes, resolver=None, defined_only: bool = True, external=(), fault_signatures: bool = False):
         self.root = root
+        # Seed the FAULT role from a function's signature where nothing in
+        # view registers it (a file known only by a patch's hunks).
+        self.fault_signatures = fault_signatures
         self.data = data
         self.resolver = resolver
         # Registrations of this file's functions made in other files of its
@@ -353,6 +362,13 @@ class CallGraph:
             for r in (*self.registrations, *self.external)
             if r.role and r.function in self.definitions
         ]
+        if self.fault_signatures:
+            registered = {c.path[0] for c in seeds}
+            seeds += [
+                Context(FAULT, name, (name,), by_signature=True)
+                for name, defs in self.definitions.items()
+                if name not in registered and any(_fault_signature(fn) for fn in defs)
+            ]
         # Callers that hold the lock for read make their callees read-locked.
         for name, defs in self.definitions.items():
             for fn in defs:
@@ -368,7 +384,7 @@ class CallGraph:
             seen = {target}
             while queue:
                 name, path = queue.popleft()
-                ctx = Context(seed.role, seed.entry, path, seed.registration)
+                ctx = Context(seed.role, seed.entry, path, seed.registration, seed.by_signature)
                 out.setdefault(name, []).append(ctx)
                 for fn in self.definitions.get(name, []):
                     facts = self.locks(fn)
@@ -409,6 +425,15 @@ class CallGraph:
                     seen.add(c)
                     todo.append(c)
         return {n for n in seen if any(not _is_static(fn) for fn in self.definitions.get(n, []))}
+
+
+def _fault_signature(fn: Node) -> bool:
+    """``vm_fault_t name(struct vm_fault *vmf)``: what ->fault, ->huge_fault,
+    ->page_mkwrite and ->pfn_mkwrite look like."""
+    ret = fn.child_by_field_name("type")
+    d = function_declarator(fn)
+    params = d.child_by_field_name("parameters") if d is not None else None
+    return ret is not None and text(ret) == "vm_fault_t" and params is not None and "struct vm_fault" in text(params)
 
 
 def _is_static(fn: Node) -> bool:

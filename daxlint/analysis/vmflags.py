@@ -186,7 +186,7 @@ class VmFlagsModel:
 
     @cached_property
     def graph(self) -> CallGraph:
-        g = CallGraph(self.root, self.source.data, self.resolver)
+        g = CallGraph(self.root, self.source.data, self.resolver, fault_signatures=self.partial)
         if self._driver is not None:
             # Only changes no role of this file reaches look for one in the
             # driver's other files (gru_fault() in grumain.c).

@@ -182,7 +182,8 @@ class VmFlagsWriteOutsideMmap(Rule):
                 continue
             dax = _dax_reason(ctx, model, w)
             first = after[0]
-            severity = Severity.WARNING if all(x.role in _WARNING_ROLES for x in after) else Severity.ERROR
+            # A role known by the signature alone (a patch's hunks) is likely, not certain.
+            severity = Severity.WARNING if all(x.role in _WARNING_ROLES or x.by_signature for x in after) else Severity.ERROR
             also = ""
             roles = sorted({x.role for x in after} - {first.role})
             if roles:
