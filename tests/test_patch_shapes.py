@@ -11,6 +11,7 @@ docs/accuracy notes; none of their text is here."""
 from __future__ import annotations
 
 import json
+import subprocess
 import textwrap
 
 import pytest
@@ -947,3 +948,40 @@ def test_fault_handler_by_its_signature_when_the_registration_is_out_of_view(tmp
     )
     data = patch_json("--tree", str(repo.path), str(patch), cwd=tmp_path)
     assert verdicts(data) == {(1, "DAX302", "drivers/misc/bar/bar_main.c", line, "error")}
+
+
+CONT_C = """\
+    #include <linux/mm.h>
+
+    static int cont_mmap(struct file *file, struct vm_area_struct *vma)
+    {
+    	if (vma->vm_pgoff)
+    		return -EINVAL;
+
+    	vma->vm_flags |= VM_IO | VM_PFNMAP |
+    			 VM_DONTEXPAND;
+    	vma->vm_ops = &cont_vm_ops;
+    	return 0;
+    }
+    """
+
+
+@pytest.mark.parametrize("tree", [False, True])
+def test_editing_a_continuation_line_of_a_direct_write_is_the_patch_s(tmp_path, tree):
+    """Adding a flag on the second line of a multi-line direct write is as
+    much the patch's as editing its first line: reported on the edited line.
+    A patch that leaves the statement as it was (an edit beside it) is not."""
+    repo = kernel_repo(tmp_path / "linux", "6.12", {"drivers/misc/cont.c": CONT_C})
+    base = repo.git("rev-parse", "HEAD").strip()
+    repo.edit("drivers/misc/cont.c", "\t\t\t VM_DONTEXPAND;\n", "\t\t\t VM_DONTEXPAND | VM_MIXEDMAP;\n")
+    repo.commit("misc/cont: map mixed")
+    repo.edit("drivers/misc/cont.c", "\t\treturn -EINVAL;\n", "\t\treturn -ENXIO;\n")
+    repo.commit("misc/cont: say ENXIO")
+    first, second = series_of(repo, base, tmp_path / "out")
+    line = line_in(repo, "drivers/misc/cont.c", "VM_MIXEDMAP;")
+    args = ["--tree", str(tmp_path / "pre")] if tree else ["--no-tree"]
+    if tree:
+        subprocess.run(["git", "clone", "-q", str(repo.path), str(tmp_path / "pre")], check=True)
+        subprocess.run(["git", "-C", str(tmp_path / "pre"), "checkout", "-q", base], check=True)
+    data = patch_json(*args, str(first), str(second), cwd=tmp_path)
+    assert verdicts(data, "DAX301") == {(1, "DAX301", "drivers/misc/cont.c", line, "error")}

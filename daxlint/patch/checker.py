@@ -12,7 +12,7 @@ from pathlib import Path
 
 from daxlint.core.engine import Engine, EngineOptions
 from daxlint.core.files import wanted
-from daxlint.core.fingerprint import identity
+from daxlint.core.fingerprint import identity, normalise_code
 from daxlint.core.kernel import KernelContext
 from daxlint.core.registry import rule_matches
 from daxlint.model import Finding, InternalError, Report, Skipped
@@ -131,10 +131,12 @@ class SeriesChecker:
                 if not any(n in added for n in span):
                     continue
                 # The change is inside the flagged construct but not on its
-                # first line: it is this patch's only if it was not there before.
+                # first line: it is this patch's unless the very construct -
+                # all of its lines, white space folded - was flagged before
+                # (a continuation line it edits makes it the patch's).
                 if before is None:
                     before = self._findings_before(engine, st, tree.root)
-                if identity(f) in before:
+                if (identity(f), _span_text(data, f)) in before:
                     continue
             f.patch = patch.index
             f.subject = patch.subject
@@ -157,7 +159,13 @@ class SeriesChecker:
             return set()
         old = st.old_data if isinstance(st.old_data, bytes) else partial_text(fd, declared_placements(fd), "old")
         res = engine.analyze(fd.old_path, old, os.path.join(root, fd.old_path))
-        return {identity(f) for f in res.findings}
+        return {(identity(f), _span_text(old, f)) for f in res.findings}
+
+
+def _span_text(data: bytes, f: Finding) -> str:
+    """The lines a finding spans, white space folded."""
+    lines = data.decode("utf-8", "surrogateescape").splitlines()[f.line - 1 : max(f.end_line or f.line, f.line)]
+    return normalise_code(" ".join(lines))
 
 
 @dataclass
