@@ -916,3 +916,30 @@ def test_a_guarded_fix_prints_one_line_each(tmp_path):
     rc, out, _ = run_inprocess("check", "--no-cache", "--kernel-version", "4.14..6.12", "--format", "checkpatch", "--terse", ".", cwd=tree)
     (line,) = [ln for ln in out.decode().splitlines() if ":DAX301: " in ln]
     assert line.endswith("(fix: " + "\\x0a".join(guarded) + ")")
+
+
+def test_checkpatch_gives_no_clean_verdict_to_a_patch_it_could_not_check(tmp_path):
+    """A new file over the size limit is skipped: the checkpatch layout must
+    not call the patch clean (a mail hook reads that line)."""
+    body = "".join(f"+int pad{i};\n" for i in range(40)) + "".join("+" + ln + "\n" for ln in DIRECT_WRITE.splitlines())
+    n = body.count("\n")
+    diff = f"--- /dev/null\n+++ b/drivers/toy/toy.c\n@@ -0,0 +1,{n} @@\n{body}"
+    (tmp_path / ".daxlint.toml").write_text("max-file-size = 200\n")
+    rc, out, err = run_inprocess("patch", "--format", "checkpatch", "-", cwd=tmp_path, stdin=diff.encode())
+    text = out.decode()
+    assert "has no obvious DAX policy problems" not in text
+    assert "was not checked completely (see the notes): no verdict." in text and "NOTE: skipped drivers/toy/toy.c: too large" in text
+
+
+@pytest.mark.parametrize("codec", ["utf-16", "utf-16-le", "utf-32"])
+def test_a_patch_saved_as_utf16_is_read(tmp_path, codec):
+    """PowerShell's `git format-patch ... > x.patch` writes UTF-16 with a BOM:
+    read as the patch it is (it was "binary data"); real binary still is."""
+    diff = "--- /dev/null\n+++ b/drivers/q.c\n@@ -0,0 +1,5 @@\n" + "".join("+" + ln + "\n" for ln in DIRECT_WRITE.splitlines())
+    (tmp_path / "x.patch").write_bytes(diff.encode(codec))
+    rc, out, err = run_inprocess("patch", "--no-tree", "--kernel-version", "6.12", "--format", "json", "x.patch", cwd=tmp_path)
+    assert rc == 1, err
+    assert [(f["rule_id"], f["path"], f["line"]) for f in json.loads(out)["findings"]] == [("DAX301", "drivers/q.c", 3)]
+    (tmp_path / "bin.patch").write_bytes(b"\x7fELF\x02\x01\x01\x00" + bytes(range(256)) * 4)
+    rc, out, err = run_inprocess("patch", "--no-tree", "bin.patch", cwd=tmp_path)
+    assert rc == 2 and err.decode().strip() == "daxlint: error: bin.patch: binary data, not a patch or mail"

@@ -206,6 +206,17 @@ def source_bytes(data: bytes) -> tuple[bytes, str | None]:
     return data.replace(b"\x00", b" "), None
 
 
+def wide_text_as_utf8(data: bytes) -> bytes | None:
+    """UTF-16 or UTF-32 text (a byte order mark, or recognisable by its NUL
+    bytes) as UTF-8 - a patch saved by PowerShell's redirection is UTF-16;
+    None for anything else."""
+    codec = next((c for bom, c in _BOMS if data.startswith(bom)), None) or (_wide_encoding(data) if b"\x00" in data else None)
+    if codec is None:
+        return None
+    text, why = _transcoded(data, codec)
+    return None if why else text
+
+
 def _transcoded(data: bytes, codec: str) -> tuple[bytes, str | None]:
     text = data.decode(codec, "replace")
     if "\x00" in text:

@@ -115,7 +115,15 @@ def render_series(
             out.append(_series_totals(found, p.get("lines_checked", 0)))
         if not quiet:
             out.append("")
-            verdict = "has DAX policy problems, please review." if found else "has no obvious DAX policy problems."
+            incomplete = any(f"(patch {p['index']} (" in x.reason for x in report.skipped) or any(
+                f"(patch {p['index']} (" in e.message for e in report.errors
+            )
+            if found:
+                verdict = "has DAX policy problems, please review."
+            elif incomplete:
+                verdict = "was not checked completely (see the notes): no verdict."
+            else:
+                verdict = "has no obvious DAX policy problems."
             out += [f"{name} {verdict}", ""]
     out.extend(_notes(report))
     text = "\n".join(out).rstrip("\n")

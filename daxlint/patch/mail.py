@@ -19,6 +19,7 @@ from unidiff import PatchSet
 from unidiff.constants import DEV_NULL
 from unidiff.errors import UnidiffParseError
 
+from daxlint.core.files import wide_text_as_utf8
 from daxlint.errors import InputError
 from daxlint.sources.git import format_patches, unquote_path
 
@@ -124,7 +125,10 @@ def parse_series(sources: list[tuple[str, bytes]], lines_per_mail: bool = False)
     for name, data in sources:
         if len(data) > MAX_INPUT_BYTES:
             raise PatchError(f"{name}: larger than {MAX_INPUT_BYTES >> 20} MiB; not reading it as a patch series")
-        if b"\x00" in data[:65536]:
+        wide = wide_text_as_utf8(data)  # a patch saved as UTF-16 (PowerShell redirection)
+        if wide is not None:
+            data = wide
+        elif b"\x00" in data[:65536]:
             raise PatchError(f"{name}: binary data, not a patch or mail")
         in_source: list[Patch] = []
         for raw, offset, envelope in _split_mails(data):
