@@ -985,3 +985,53 @@ def test_editing_a_continuation_line_of_a_direct_write_is_the_patch_s(tmp_path, 
         subprocess.run(["git", "-C", str(tmp_path / "pre"), "checkout", "-q", base], check=True)
     data = patch_json(*args, str(first), str(second), cwd=tmp_path)
     assert verdicts(data, "DAX301") == {(1, "DAX301", "drivers/misc/cont.c", line, "error")}
+
+
+QRAM_C = """\
+    // SPDX-License-Identifier: GPL-2.0
+    #include <linux/dax.h>
+
+    struct qram {
+    	phys_addr_t phys;
+    	void *virt;
+    };
+
+    static int qram_probe(struct platform_device *pdev)
+    {
+    	return 0;
+    }
+    """
+QRAM_DAX = """\
+
+static long qram_dax_direct_access(struct dax_device *dax_dev, pgoff_t pgoff, long nr_pages,
+				   enum dax_access_mode mode, void **kaddr, pfn_t *pfn)
+{
+	struct qram *q = dax_get_private(dax_dev);
+
+	*kaddr = q->virt + PFN_PHYS(pgoff);
+	*pfn = phys_to_pfn_t(q->phys + PFN_PHYS(pgoff), PFN_DEV);
+	return nr_pages;
+}
+
+static const struct dax_operations qram_dax_ops = {
+	.direct_access = qram_dax_direct_access,
+};
+"""
+
+
+def test_pageless_provider_out_of_context_claims_only_what_it_sees(tmp_path):
+    """A new ->direct_access handing out PFN_DEV-only pfns, by hunks alone:
+    DAX201 says it hands out page-less pfns - what the hunk shows - and not
+    that the driver's other files lack devm_memremap_pages(), which it did
+    not read."""
+    repo = kernel_repo(tmp_path / "linux", "6.1", {"drivers/nvdimm/qram.c": QRAM_C})
+    base = repo.git("rev-parse", "HEAD").strip()
+    repo.edit("drivers/nvdimm/qram.c", "\treturn 0;\n}\n", "\treturn 0;\n}\n" + QRAM_DAX)
+    repo.commit("nvdimm/qram: add dax support")
+    (patch,) = series_of(repo, base, tmp_path / "out")
+    data = patch_json("--no-tree", str(patch), cwd=tmp_path)
+    line = line_in(repo, "drivers/nvdimm/qram.c", ".direct_access = qram_dax_direct_access")
+    (f,) = [f for f in data["findings"] if f["rule_id"] == "DAX201"]
+    assert (f["line"], f["severity"]) == (line, "error")
+    assert "hands out page-less pfns (PFN_DEV without PFN_MAP, in view), whatever the rest of its driver sets up" in f["message"]
+    assert "in this file or the other files of its driver" not in f["message"]

@@ -119,16 +119,23 @@ class DaxProviderWithoutPages(Rule):
                 self._report_unseen(ctx, providers, unseen)
                 return
             where += f" (not in view: {'; '.join(unseen)})"
+        # Out of view, only what is in view may be claimed: the pfns it
+        # hands out, not the absence of pages elsewhere in the driver.
+        said_by_pfns = bool(unseen) and not backing
         for impl in providers:
             allocs = [c for c, ops in facts.alloc_dax_calls if ops is not None]
             registered = f" (registered with alloc_dax() at line {allocs[0].start_point[0] + 1})" if allocs else ""
+            if said_by_pfns:
+                why = f"hands out page-less pfns (PFN_DEV without PFN_MAP, in view), whatever the rest of its driver sets up{where}"
+            else:
+                why = (
+                    "establishes no struct pages: no devm_memremap_pages()/memremap_pages() in this file or the other "
+                    f"files of its driver ({_shown_dir(ctx)}) and no select FS_DAX_LIMITED{where}"
+                )
             ctx.report(
                 impl.site,
-                f"DAX provider '.direct_access = {impl.name}'{registered} establishes no struct pages: no "
-                f"devm_memremap_pages()/memremap_pages() in this file or the other files of its driver "
-                f"({_shown_dir(ctx)}) and no "
-                f"select FS_DAX_LIMITED{where}; filesystem-DAX requires struct page (569d0365f571), without it "
-                "the mapping cannot be forked, pinned by get_user_pages or used for O_DIRECT"
+                f"DAX provider '.direct_access = {impl.name}'{registered} {why}; filesystem-DAX requires struct page "
+                "(569d0365f571), without it the mapping cannot be forked, pinned by get_user_pages or used for O_DIRECT"
                 + ("" if level == Severity.ERROR else " (allowed before v4.15)"),
                 severity=level,
                 fix="map the memory with devm_memremap_pages() and a MEMORY_DEVICE_FS_DAX dev_pagemap, and hand out PFN_DEV | PFN_MAP pfns",
