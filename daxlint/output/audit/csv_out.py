@@ -53,6 +53,11 @@ def render_csv(result: AuditResult) -> str:
     return buf.getvalue()
 
 
+def finding_cells(f, change: str, still_open: str = "") -> list:
+    """A finding's cells of a row, from ``change`` to ``versions``."""
+    return [change, f.rule_id, f.severity.value, f.path, f.line, f.column, f.message, f.fingerprint, still_open, "", f.versions or ""]
+
+
 def event_rows(result: AuditResult):
     """The rows of render_csv(), without the header."""
     for c in result.commits:
@@ -60,33 +65,9 @@ def event_rows(result: AuditResult):
         if c.skipped:
             yield base + ["skipped", "", "", "", "", "", c.skipped, "", "", "", ""]
         for f in c.introduced:
-            yield base + [
-                "introduced",
-                f.rule_id,
-                f.severity.value,
-                f.path,
-                f.line,
-                f.column,
-                f.message,
-                f.fingerprint,
-                "yes" if f.fingerprint in c.still_open else "no",
-                "",
-                f.versions or "",
-            ]
+            yield base + finding_cells(f, "introduced", still_open="yes" if f.fingerprint in c.still_open else "no")
         for f in c.fixed:
-            yield base + [
-                "fixed",
-                f.rule_id,
-                f.severity.value,
-                f.path,
-                f.line,
-                f.column,
-                f.message,
-                f.fingerprint,
-                "",
-                "",
-                f.versions or "",
-            ]
+            yield base + finding_cells(f, "fixed")
         for m in c.moved:
             yield base + [
                 "moved",

@@ -12,7 +12,7 @@ from datetime import datetime
 from daxlint import __version__
 from daxlint.audit.fleet import BranchResult, FleetResult, MissingBackport
 from daxlint.output.audit import counted
-from daxlint.output.audit.csv_out import CSV_COLUMNS, SafeWriter, event_rows
+from daxlint.output.audit.csv_out import CSV_COLUMNS, SafeWriter, event_rows, finding_cells
 from daxlint.output.audit.html import environment, range_context
 from daxlint.output.audit.text import commit_lines
 from daxlint.output.escape import json_safe, printable
@@ -91,22 +91,7 @@ def render_fleet_csv(fleet: FleetResult) -> str:
         base = [b.tip or "", tip.date if tip else "", tip.author if tip else "", tip.subject if tip else ""]
 
         def finding_row(f, change, fixed_in="", base=base, name=name):
-            return [
-                name,
-                *base,
-                change,
-                f.rule_id,
-                f.severity.value,
-                f.path,
-                f.line,
-                f.column,
-                f.message,
-                f.fingerprint,
-                "",
-                "",
-                f.versions or "",
-                fixed_in,
-            ]
+            return [name, *base, *finding_cells(f, change), fixed_in]
 
         for f in b.open_at_tip or []:
             w.writerow(finding_row(f, "open"))
