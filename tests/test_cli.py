@@ -198,6 +198,22 @@ def test_config_file_select_ignore_and_per_file_ignores(tree):
     assert rc == 0 and "kernel 6.1" in out
 
 
+@pytest.mark.parametrize("where", ["subdirectory", "absolute path from the subdirectory", "absolute path from elsewhere"])
+def test_per_file_ignores_are_paths_below_the_config(tree, tmp_path, where):
+    """As ruff's: the patterns name paths below the config's directory,
+    wherever daxlint runs from - and --fix leaves the exempted file alone."""
+    (tree / ".daxlint.toml").write_text('[per-file-ignores]\n"drivers/misc/*" = ["DAX301"]\n')
+    cwd, path = {
+        "subdirectory": (tree / "drivers" / "misc", "."),
+        "absolute path from the subdirectory": (tree / "drivers" / "misc", str(tree / "drivers" / "misc")),
+        "absolute path from elsewhere": (tmp_path, str(tree / "drivers" / "misc")),
+    }[where]
+    rc, out, err = run_daxlint("check", "--no-cache", path, cwd=cwd)
+    assert rc == 0 and "No findings" in out, out + err
+    rc, out, err = run_daxlint("check", "--no-cache", "--fix", "--dry-run", path, cwd=cwd)
+    assert (rc, out) == (0, ""), err
+
+
 def test_pyproject_tool_table(tree):
     (tree / "pyproject.toml").write_text('[tool.daxlint]\nselect = ["DAX1"]\n')
     rc, out, _ = run_daxlint("check", ".", cwd=tree)

@@ -173,7 +173,12 @@ def version_note(kernel: KernelContext) -> str | None:
 
 
 def make_engine(cfg: Config, rules, kernel: KernelContext, jobs: int = 0, no_cache: bool = False) -> Engine:
-    opts = EngineOptions(jobs=jobs, use_cache=not no_cache, per_file_ignores=cfg.per_file_ignores)
+    opts = EngineOptions(
+        jobs=jobs,
+        use_cache=not no_cache,
+        per_file_ignores=cfg.per_file_ignores,
+        per_file_ignores_root=os.path.dirname(os.path.abspath(cfg.source)) if cfg.source else None,
+    )
     if cfg.max_file_size:
         opts.max_bytes = cfg.max_file_size
     return Engine(rules, kernel, opts)

@@ -35,6 +35,9 @@ class EngineOptions:
     max_bytes: int = DEFAULT_MAX_BYTES
     timeout: float = 60.0  # seconds one file may take before it is skipped
     per_file_ignores: dict[str, list[str]] = field(default_factory=dict)
+    # The directory of the config that gave per_file_ignores: its patterns
+    # are paths below it, wherever daxlint runs from (as ruff's).
+    per_file_ignores_root: str | None = None
 
 
 class FileTimeout(Exception):
@@ -242,8 +245,14 @@ class Engine:
     def per_file_ignores(self, display: str) -> list[str]:
         """Rule selectors the config's per-file-ignores give for ``display``."""
         out: list[str] = []
+        names = [display]
+        root = self.options.per_file_ignores_root
+        if root is not None and self.options.per_file_ignores:
+            below = os.path.relpath(os.path.abspath(display), root)
+            if not below.startswith(".."):
+                names.append(below)
         for pattern, ids in self.options.per_file_ignores.items():
-            if fnmatch.fnmatch(display, pattern) or fnmatch.fnmatch(display, "*/" + pattern):
+            if any(fnmatch.fnmatch(name, pattern) or fnmatch.fnmatch(name, "*/" + pattern) for name in names):
                 out.extend(ids)
         return out
 
