@@ -226,15 +226,28 @@ def test_a_branch_that_reverted_the_fix_is_not_missing_it(tmp_path):
     r.git("checkout", "-q", "-b", "stable-reverted")
     r.write("drivers/foo/foo.c", mmap_writer("foo_mmap"))
     r.commit("Revert 'foo: use vm_flags_set' (stable)")
+    # A pick of its own (no other branch has that commit), reverted since.
+    r.git("checkout", "-q", "-b", "own-pick", "base")
+    r.day += 1
+    r.git("cherry-pick", fix)
+    r.write("drivers/foo/foo.c", mmap_writer("foo_mmap"))
+    r.commit("Revert 'foo: use vm_flags_set' (own pick)")
+    # An unrelated rework that took the write out and a revert that put it
+    # back: the branch never had the fix.
+    r.git("checkout", "-q", "-b", "reworked", "base")
+    r.write("drivers/foo/foo.c", "/* foo: mmap reworked */\n")
+    rework = r.commit("foo: rework mmap")
+    r.git("revert", "--no-edit", rework)
     r.checkout("main")
-    _, doc = fleet_json(r, "--since", "base", "main", "reverted", "stable", "stable-reverted", "vendor")
-    main, reverted, stable, stable_reverted, vendor = doc["branches"]
-    assert where(reverted["open_at_tip"]) == [("DAX301", "drivers/foo/foo.c", 3)]
-    assert where(stable_reverted["open_at_tip"]) == [("DAX301", "drivers/foo/foo.c", 3)]
-    assert reverted["missing_backports"] == [] and stable_reverted["missing_backports"] == []
-    assert main["missing_backports"] == [] and stable["missing_backports"] == []
-    ((missing,),) = [vendor["missing_backports"]]
-    assert [x["sha"] for x in missing["fixed_in"]] == [fix, backport]
+    names = ["main", "reverted", "stable", "stable-reverted", "vendor", "own-pick", "reworked"]
+    _, doc = fleet_json(r, "--since", "base", *names)
+    by_name = dict(zip(names, doc["branches"]))
+    for name in ("reverted", "stable-reverted", "own-pick", "reworked", "vendor"):
+        assert where(by_name[name]["open_at_tip"]) == [("DAX301", "drivers/foo/foo.c", 3)], name
+    assert [n for n in names if by_name[n]["missing_backports"]] == ["vendor", "reworked"]
+    for name in ("vendor", "reworked"):
+        ((missing,),) = [by_name[name]["missing_backports"]]
+        assert [x["sha"] for x in missing["fixed_in"]] == [fix, backport]
 
 
 def test_a_branch_without_commits_is_compared_at_its_tip(fleet_repo):

@@ -131,7 +131,7 @@ class Auditor:
             if open_at_tip is not None:
                 open_at_tip.sort(key=Finding.sort_key)
             fleet.branches.append(BranchResult(b, result, open_at_tip))
-        find_missing_backports(fleet.branches, self.git.is_ancestor)
+        find_missing_backports(fleet.branches, self.git.is_ancestor, self.git.patch_id)
         fleet.commits = len(union)
         fleet.stored_commits = sum(1 for s in union if s in stored)
         fleet.analysed_commits = len(union) - fleet.stored_commits

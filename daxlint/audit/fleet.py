@@ -242,18 +242,20 @@ def finding_key(f: Finding) -> tuple:
     return (*identity(f), f.path)
 
 
-def find_missing_backports(branches: list[BranchResult], is_ancestor) -> None:
+def find_missing_backports(branches: list[BranchResult], is_ancestor, patch_id=lambda sha: None) -> None:
     """Fill each branch's ``missing_backports``: findings open at its tip
     that a commit of another branch fixed, where that other branch still has
-    the fix at its tip and the branch never had a fix for it: no commit of
-    its own fixed it and no fixing commit is in its history
-    (``is_ancestor(commit, tip)``) - a branch that reverted a fix it had is
-    not missing it. Cherry-picks of one fix on several branches are listed
-    together."""
+    the fix at its tip and this branch never had that fix: no fixing commit
+    is in its history (``is_ancestor(commit, tip)``) and none of its own
+    commits that removed the finding is the same change (``patch_id``: a
+    cherry-pick it reverted since). A branch that reverted a fix it had is
+    not missing it; one whose unrelated rework removed and brought back the
+    finding still is. Cherry-picks of one fix on several branches are
+    listed together."""
     fixes: dict[tuple, list[tuple[int, CommitAudit]]] = {}
-    fixed_here: list[set[tuple]] = []
+    removed_by: list[dict[tuple, list[str]]] = []  # per branch: finding -> its own commits that removed it
     for i, br in enumerate(branches):
-        fixed_here.append(set())
+        removed_by.append({})
         if br.open_at_tip is None:
             continue  # whether it still has the fix is unknown
         open_here = {finding_key(f) for f in br.open_at_tip}
@@ -262,7 +264,7 @@ def find_missing_backports(branches: list[BranchResult], is_ancestor) -> None:
                 continue
             for f in c.fixed:
                 k = finding_key(f)
-                fixed_here[i].add(k)
+                removed_by[i].setdefault(k, []).append(c.sha)
                 if k not in open_here:
                     fixes.setdefault(k, []).append((i, c))
     for j, br in enumerate(branches):
@@ -273,8 +275,11 @@ def find_missing_backports(branches: list[BranchResult], is_ancestor) -> None:
         for g in br.open_at_tip:
             key = finding_key(g)
             others = [(i, c) for i, c in fixes.get(key, []) if i != j]
-            if not others or key in fixed_here[j] or any(is_ancestor(c.sha, tip) for _, c in others):
-                continue  # nobody fixed it, or this branch had a fix (and reverted it or brought the finding back)
+            if not others or any(is_ancestor(c.sha, tip) for _, c in others):
+                continue  # nobody fixed it, or this branch has (had) the very commit
+            fix_ids = {patch_id(c.sha) for _, c in others} - {None}
+            if fix_ids and any(patch_id(own) in fix_ids for own in removed_by[j].get(key, [])):
+                continue  # it had a cherry-pick of the fix, reverted since
             by_sha: dict[str, tuple[int, FixedIn]] = {}
             for i, c in others:
                 if c.sha not in by_sha:

@@ -248,6 +248,19 @@ class GitRepo:
         except (KeyError, ValueError, pygit2.GitError):
             return False
 
+    def patch_id(self, sha: str) -> str | None:
+        """The commit's change as git patch-id sees it (its diff against its
+        first parent, line numbers and white space aside): a cherry-pick has
+        the id of the commit it was picked from. None for a root commit or
+        one that cannot be read."""
+        try:
+            commit = self.repo[sha]
+            if not commit.parents:
+                return None
+            return str(self.repo.diff(commit.parents[0], commit).patchid)
+        except (KeyError, ValueError, pygit2.GitError):
+            return None
+
     def blob_exists(self, oid: str) -> bool:
         try:
             return isinstance(self.repo.get(oid), pygit2.Blob)
