@@ -23,7 +23,11 @@ class KernelVersion:
         m = _VERSION_RE.match(text or "")
         if not m:
             raise ValueError(f"invalid kernel version {text!r} (expected X.Y, e.g. 6.1)")
-        return cls(int(m.group(1)), int(m.group(2)))
+        major, minor = int(m.group(1)), int(m.group(2))
+        last = _LAST_MINOR.get(major)
+        if last is not None and minor > last:
+            raise ValueError(f"invalid kernel version {text!r}: there is no {major}.{minor} ({major}.{last} was followed by {major + 1}.0)")
+        return cls(major, minor)
 
     def __lt__(self, other: KernelVersion) -> bool:
         return (self.major, self.minor) < (other.major, other.minor)
@@ -84,8 +88,11 @@ class VersionRange:
         try:
             a = KernelVersion.parse(first)
             b = KernelVersion.parse(last) if sep else a
-        except ValueError:
-            raise ValueError(f"invalid kernel version {text!r} (expected X.Y or a range A.B..C.D, e.g. 6.1 or 4.14..6.12)") from None
+        except ValueError as e:
+            _, _, why = str(e).partition(": ")  # a release that does not exist says which
+            raise ValueError(
+                f"invalid kernel version {text!r}" + (f": {why}" if why else " (expected X.Y or a range A.B..C.D, e.g. 6.1 or 4.14..6.12)")
+            ) from None
         if b < a:
             raise ValueError(f"invalid kernel version range {text!r}: {b} comes before {a}")
         if a.major != b.major and any(m not in _LAST_MINOR for m in range(a.major, b.major)):

@@ -317,3 +317,6 @@ def test_ranges_count_through_closed_series_and_refuse_open_ones():
     assert [str(v) for v in VersionRange.parse("4.19..5.1")] == ["4.19", "4.20", "5.0", "5.1"]
     with pytest.raises(ValueError, match="the last 7.x release is not known yet"):
         VersionRange.parse("6.12..8.0")
+    # 6.20 never existed: a range to it would stop at 6.19 without a word.
+    with pytest.raises(ValueError, match=r"'6.12..6.20': there is no 6.20 \(6.19 was followed by 7.0\)"):
+        VersionRange.parse("6.12..6.20")
