@@ -916,7 +916,10 @@ def wrapper_fix(model: VmFlagsModel, w: VmFlagsWrite) -> str:
 WRAPPERS_SINCE = KernelVersion(6, 3)
 _FLAG_WORD = re.compile(r"\bVM_[A-Z0-9_]+\b")
 _VERSION_GUARD = re.compile(r"LINUX_VERSION_CODE\s*>=\s*KERNEL_VERSION\s*\(\s*6\s*,\s*3\s*,\s*\d+\s*\)")
-_CONFTEST_MACRO = re.compile(r"\bHAVE_VM_FLAGS_\w+\b")
+# A module's conftest result for the wrappers: HAVE_VM_FLAGS_SET,
+# HAVE_VMA_FLAGS_SET, NEED_VM_FLAGS_SHIM... (not the HAVE_COMPAT_* macros
+# daxlint's own shims define).
+_CONFTEST_MACRO = re.compile(r"\b(?:HAVE|NEED)_(?!COMPAT_)\w*?VMA?_?FLAGS\w*\b")
 
 
 def build_fix(model: VmFlagsModel, w: VmFlagsWrite, kernel) -> tuple[str, str]:
@@ -973,16 +976,34 @@ def wrapper_guard(original: bytes, decided=lambda name: False) -> str:
 
 
 def undecided_conftest(original: bytes, pos: int, decided) -> str | None:
-    """The conftest macro (HAVE_VM_FLAGS_*) nobody declared whose
-    ``#ifdef ... #else`` holds ``pos`` in its #else: the file's own compat
+    """The conftest macro (HAVE_VM_FLAGS_SET and kin) nobody declared whose
+    conditional holds ``pos`` on its old side - the ``#else`` of ``#ifdef
+    HAVE_X``, the first branch of ``#ifndef HAVE_X`` - the file's own compat
     branch for kernels without the wrappers, which no fix should touch."""
     for group in scan(original).groups:
-        m = _CONFTEST_MACRO.search(group.branches[0].expr)
+        first = group.branches[0]
+        m = _CONFTEST_MACRO.search(first.expr)
         if m is None or decided(m.group(0)):
             continue
-        if any(b.body <= pos < (b.end if b.end >= 0 else len(original)) for b in group.branches[1:]):
+        ends = [(b, b.end if b.end >= 0 else len(original)) for b in group.branches]
+        here = next((b for b, end in ends if b.body <= pos < end), None)
+        if here is None:
+            continue
+        others = [original[b.body : end] for b, end in ends if b is not here]
+        if others:
+            # The old side is the branch beside one that calls the wrappers.
+            if any(_WRAPPER_CALL.search(o) for o in others):
+                return m.group(0)
+            continue
+        # A lone branch: "#ifndef HAVE_X", "#if !defined(HAVE_X)" or
+        # "#ifdef NEED_X" holds the code for kernels without the wrappers.
+        expr = first.expr.strip()
+        if first.kind == "ifndef" or expr.startswith("!") or (first.kind == "ifdef" and m.group(0).startswith("NEED_")):
             return m.group(0)
     return None
+
+
+_WRAPPER_CALL = re.compile(rb"\bvm_flags_(?:set|clear|mod|reset|reset_once|init)\s*\(")
 
 
 def defines_macro(data: bytes, name: str) -> bool:
