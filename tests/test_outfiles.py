@@ -402,16 +402,23 @@ def test_new_cache_file_is_a_regular_file(tree, tmp_path, monkeypatch):
         (["check", "-o", "drivers/misc/drv.c", "drivers/misc/drv.c"], "drivers/misc/drv.c"),  # the file named
         (["check", "--write-baseline", "drivers/misc/drv.c", "."], "drivers/misc/drv.c"),
         (["patch", "-o", "series.patch", "series.patch"], "series.patch"),
+        # A header beside the checked file is read with it (macros, shims).
+        (["check", "-o", "drivers/misc/drv_compat.h", "drivers/misc/drv.c"], "drivers/misc/drv_compat.h"),
+        # The tree a series is checked against is read too.
+        (["patch", "--tree", ".", "-o", "drivers/misc/drv.c", "series.patch"], "drivers/misc/drv.c"),
     ],
 )
 def test_an_input_is_never_the_output(tree, args, target):
     """Like gcc -o, a report is not written over a file the run reads: the
     checked source (or the patch) is left as it was, exit 2 with one line."""
     (tree / "series.patch").write_text("--- a/x.c\n+++ b/x.c\n@@ -1 +1 @@\n-int a;\n+int b;\n")
+    (tree / "x.c").write_text("int a;\n")
+    (tree / "drivers/misc/drv_compat.h").write_text("#define DRV_COMPAT 1\n")
     before = (tree / target).read_bytes()
     rc, out, err = run_inprocess(*args, cwd=tree)
+    option = "--write-baseline" if "--write-baseline" in args else "--output"
     assert rc == 2 and err.decode().strip().splitlines() == [
-        f"daxlint: error: {args[1]} {target}: is a file this run reads as input; write it elsewhere".replace("-o ", "--output ")
+        f"daxlint: error: {option} {target}: is a file this run reads as input; write it elsewhere"
     ]
     assert (tree / target).read_bytes() == before
 
@@ -423,6 +430,12 @@ def test_a_report_beside_the_sources_is_written(tree):
     assert "DAX301" in (tree / "report.txt").read_text()
     rc, _, err = run_inprocess("check", "-o", "report.txt", ".", cwd=tree)  # and again, over itself
     assert rc == 1, err
+    # Beside a patch, and beside a checked file, a report is no source.
+    (tree / "series.patch").write_text("--- a/x.c\n+++ b/x.c\n@@ -1 +1 @@\n-int a;\n+int b;\n")
+    rc, _, err = run_inprocess("patch", "--no-tree", "-o", "patch-report.txt", "series.patch", cwd=tree)
+    assert rc == 0 and (tree / "patch-report.txt").exists(), err
+    rc, _, err = run_inprocess("check", "-o", "drivers/misc/report.txt", "drivers/misc/drv.c", cwd=tree)
+    assert rc == 1 and (tree / "drivers/misc/report.txt").exists(), err
 
 
 @pytest.mark.parametrize("how", ["full disk", "closed", "closed, -o /dev/stdout"])

@@ -23,6 +23,7 @@ from daxlint.commands._options import (
     version_note,
     write_text,
 )
+from daxlint.core.files import wanted
 from daxlint.core.outfiles import refuse_input_as_output, write_file
 from daxlint.errors import EXIT_CLEAN, EXIT_FINDINGS, UserError
 from daxlint.fix.runner import Fixer
@@ -156,7 +157,7 @@ def command(
         mode = "git"
     else:
         if output is not None:
-            refuse_input_as_output("--output", output, [f for f in files if f != "-"])
+            refuse_input_as_output("--output", output, [f for f in files if f != "-"], lambda path: False)
         sources = [(STDIN_NAME, sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)) if f == "-" else load_source(f) for f in files]
         patches, notes = parse_series(sources)
         if tree_dir:
@@ -172,7 +173,13 @@ def command(
         mode = "tree" if tree_dir else "hunks"
         where = Path(tree_dir) if tree_dir else Path.cwd()
     cfg, rules, kernel = load_settings([where], config_path, select, ignore, kernel_version, defines, undefines, fix_style)
-    options = make_engine(cfg, rules, kernel, jobs=1, no_cache=True).options
+    engine_options = make_engine(cfg, rules, kernel, jobs=1, no_cache=True)
+    options = engine_options.options
+    if output is not None and (tree_dir or repo is not None):
+        # The tree the series is checked against is read too: a report
+        # written over one of its sources would replace it.
+        root = tree_dir or repo.workdir
+        refuse_input_as_output("--output", output, [root], lambda path: wanted(path, engine_options.file_kinds))
     checker = SeriesChecker(rules, kernel, options, version_from_tree=kernel.version_source in ("Makefile", "default"), keep_states=fix)
     result = checker.check(patches, make_series(tree_dir, repo))
     report = result.report

@@ -94,7 +94,10 @@ def refuse_input_as_output(option: str, target: str, inputs: list[str], reads=la
             gst = os.stat(given)
         except OSError:
             continue
-        inside = stat.S_ISDIR(gst.st_mode) and reads(target) and real.startswith(os.path.realpath(given).rstrip(os.sep) + os.sep)
+        if stat.S_ISDIR(gst.st_mode):
+            inside = reads(target) and real.startswith(os.path.realpath(given).rstrip(os.sep) + os.sep)
+        else:  # a file's headers and siblings beside it are read with it
+            inside = reads(target) and os.path.dirname(real) == os.path.dirname(os.path.realpath(given))
         if os.path.samestat(st, gst) or inside:
             raise OutputError(f"{option} {shown(target)}: is a file this run reads as input; write it elsewhere")
 
