@@ -415,16 +415,22 @@ static const struct file_operations toy_fops = {
 """
 
 
+@pytest.mark.parametrize("nested", [False, True])
 @pytest.mark.parametrize("style", ["guard", "shim"])
-def test_a_shim_in_an_included_header_is_called_not_defined_again(tmp_path, style):
-    """The driver's compat.h shims vm_flags_set() before v6.3: over 6.1..6.12
-    the fix is the plain call in either style (a second shim in the .c file
-    was a redefinition that broke the 6.1 build), and the header is left alone."""
-    (tmp_path / "compat.h").write_text(COMPAT_H)
+def test_a_shim_in_an_included_header_is_called_not_defined_again(tmp_path, style, nested):
+    """The driver's compat.h shims vm_flags_set() before v6.3 (itself, or in
+    a header it includes): over 6.1..6.12 the fix is the plain call in either
+    style (a second shim in the .c file was a redefinition that broke the 6.1
+    build), and the headers are left alone."""
+    if nested:
+        (tmp_path / "compat_mm.h").write_text(COMPAT_H)
+        (tmp_path / "compat.h").write_text('#include "compat_mm.h"\n')
+    else:
+        (tmp_path / "compat.h").write_text(COMPAT_H)
     (tmp_path / "main.c").write_text(MAIN_C)
     code, out, err = run_daxlint("check", "--no-cache", "--kernel-version", "6.1..6.12", "--fix-style", style, "--fix", ".", cwd=tmp_path)
     assert code == 0, out + err
     assert (tmp_path / "main.c").read_text() == MAIN_C.replace(
         "vma->vm_flags |= VM_IO | VM_DONTDUMP;", "vm_flags_set(vma, VM_IO | VM_DONTDUMP);"
     )
-    assert (tmp_path / "compat.h").read_text() == COMPAT_H
+    assert (tmp_path / ("compat_mm.h" if nested else "compat.h")).read_text() == COMPAT_H

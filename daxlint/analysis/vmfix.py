@@ -160,11 +160,18 @@ def _included_shims(kernel, abspath: str | None, data: bytes) -> set[str]:
     if abspath is None:
         return set()
     out: set[str] = set()
-    for inc in scan(data).includes:
-        for candidate in include_candidates(inc, abspath):
-            header = kernel.read(candidate)
-            if header is not None:
-                out |= {name for name, _, _ in compat_shims(header, _CONVERTED)} | _macro_shims(header)
+    seen = {abspath}
+    todo = [(data, abspath, 0)]
+    while todo:  # headers the headers include too (compat.h -> compat_mm.h), three deep
+        text, path, depth = todo.pop()
+        for inc in scan(text).includes:
+            for candidate in include_candidates(inc, path):
+                header = kernel.read(candidate) if candidate not in seen else None
+                seen.add(candidate)
+                if header is not None:
+                    out |= {name for name, _, _ in compat_shims(header, _CONVERTED)} | _macro_shims(header)
+                    if depth < 2:
+                        todo.append((header, candidate, depth + 1))
     return out
 
 

@@ -285,7 +285,14 @@ def _header_defines(read: Callable[[Include], bytes | None], lookup, cache: dict
             if data is not None:
                 inner = _header_defines(read, lookup, cache, version, depth + 1)
                 directives = scan(data)
-                cache[key] = evaluate_file(directives, first_inclusion(directives, lookup), inner).defines
+                guard = include_guard(directives)
+                # What the header includes unconditionally (or inside its
+                # include guard) it passes on: compat.h -> compat_ver.h.
+                passed_on: dict = {}
+                for nested in directives.includes:
+                    if nested.parent is None or (guard is not None and nested.parent is directives.groups[0].branches[0]):
+                        passed_on.update(inner(nested) or {})
+                cache[key] = {**passed_on, **evaluate_file(directives, first_inclusion(directives, lookup), inner).defines}
         return cache[key]
 
     return header_defines
