@@ -89,6 +89,8 @@ def test_known_sublevel_and_configuration():
     # reads as off) decides IS_ENABLED(): nothing said of CONFIG_FOO_MODULE.
     assert value_of("IS_ENABLED(CONFIG_FOO)", macros={"CONFIG_FOO": None}) == 0
     assert value_of("IS_ENABLED(CONFIG_FOO)", macros={"CONFIG_FOO": "0"}) == 0
+    assert value_of("IS_ENABLED(CONFIG_FOO)", macros={"CONFIG_FOO": "y"}) == 0  # as gcc reads autoconf's test
+    assert value_of("IS_ENABLED(CONFIG_FOO)", macros={"CONFIG_FOO": "1"}) == 1
     assert value_of("IS_MODULE(CONFIG_FOO)", macros={"CONFIG_FOO": None}) == 0
     assert value_of("IS_ENABLED(CONFIG_FOO)", macros={"CONFIG_FOO": None, "CONFIG_FOO_MODULE": "1"}) == 1
     assert value_of("IS_ENABLED(CONFIG_FOO)", macros={"CONFIG_FOO": ""}) == 1

@@ -209,8 +209,8 @@ class _Parser:
             symbol = args[0][0]
             builtin, value = self.macros.lookup(symbol)
             module, _ = self.macros.lookup(symbol + "_MODULE")
-            if builtin is True and value in (0, "0"):
-                builtin = False  # Kconfig's test is "defined as 1": -D CONFIG_X=0 is off
+            if builtin is True and value not in ("", "1", 1, UNKNOWN):
+                builtin = False  # Kconfig's test is "defined as 1": -D CONFIG_X=0 (or =y) is off
             if module is UNKNOWN and builtin is not UNKNOWN:
                 # The build said what CONFIG_X is (-D/-U, [macros]) and
                 # nothing of CONFIG_X_MODULE: it is not a module either.
