@@ -250,7 +250,7 @@ def test_baseline_survives_moved_lines_and_lets_new_findings_through(repo):
     assert rc == 1, err
     # The new function is reported even though its flagged line equals a known one.
     assert findings_of(out) == [("DAX301", "drivers/misc/two.c", 15)]
-    assert json.loads(out)["baseline"] == {"file": "daxlint-baseline.json", "suppressed": 3, "fixed": [], "updated": False}
+    assert json.loads(out)["baseline"] == {"file": "daxlint-baseline.json", "suppressed": 3, "fixed": [], "renamed": [], "updated": False}
 
     write(repo, "drivers/misc/two.c", mmap_fn("first_mmap") + mmap_fn("second_mmap", "VM_DONTEXPAND"))
     rc, out, _ = run_daxlint("check", "--baseline", "daxlint-baseline.json", ".", cwd=repo)
@@ -281,6 +281,25 @@ def test_fixed_entries_are_reported_and_dropped_by_update(repo):
     assert {(e["path"], e["line"]) for e in after["entries"]} == {("drivers/misc/old.c", 3), ("drivers/misc/two.c", 3)}
     rc, out, _ = run_daxlint("check", "--format", "json", "--baseline", "bl.json", ".", cwd=repo)
     assert json.loads(out)["baseline"]["fixed"] == []
+
+
+def test_baseline_follows_a_renamed_file(repo):
+    """git mv of a file with a known finding: the entry whose file is gone
+    matches the same rule and message in the new file (a pure rename failed
+    the gate), with a note; a new finding of the same text elsewhere, while
+    the old file still exists, is still new."""
+    rc, _, err = run_daxlint("check", "--write-baseline", "daxlint-baseline.json", ".", cwd=repo)
+    assert rc == 0, err
+    git(repo, "mv", "drivers/misc/old.c", "drivers/misc/old_core.c")
+    rc, out, err = run_daxlint("check", "--format", "json", "--baseline", "daxlint-baseline.json", ".", cwd=repo)
+    assert rc == 0, out + err
+    doc = json.loads(out)
+    assert doc["findings"] == [] and doc["baseline"]["fixed"] == []
+    assert [(e["rule_id"], e["path"]) for e in doc["baseline"]["renamed"]] == [("DAX301", "drivers/misc/old.c")]
+    assert any("1 baseline entry matched in renamed files" in n for n in doc["notes"])
+    write(repo, "drivers/misc/old.c", mmap_fn("old_mmap"))  # the old file is back: the copy is new
+    rc, out, err = run_daxlint("check", "--format", "json", "--baseline", "daxlint-baseline.json", ".", cwd=repo)
+    assert rc == 1 and findings_of(out) == [("DAX301", "drivers/misc/old_core.c", 3)], err
 
 
 def test_baseline_partial_runs_leave_other_entries_alone(repo):

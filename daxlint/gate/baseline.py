@@ -158,6 +158,7 @@ class BaselineResult:
     fixed: list[BaselineEntry]  # entries in scope that matched nothing
     unseen: list[BaselineEntry]  # entries out of this run's scope: left alone
     entries: list[BaselineEntry] = field(default_factory=list, repr=False)  # the whole baseline
+    renamed: list[BaselineEntry] = field(default_factory=list)  # matched in a renamed file
 
     @property
     def kept(self) -> list[BaselineEntry]:
@@ -186,15 +187,28 @@ def apply_baseline(baseline: Baseline, findings: list[Finding], scope: Scope) ->
             suppressed.append(f)
         else:
             new.append(f)
-    fixed, unseen = [], []
+    left = []
     for e in baseline.entries:
         if used.get(e.fingerprint, 0) > 0:
             used[e.fingerprint] -= 1
-        elif scope.sees(e, baseline.absolute):
-            fixed.append(e)
         else:
-            unseen.append(e)
-    return BaselineResult(new, suppressed, fixed, unseen, list(baseline.entries))
+            left.append(e)
+    # A file renamed (git mv) gives its findings new fingerprints: an entry
+    # whose file is gone matches a new finding of the same rule and message.
+    gone = [e for e in left if scope.sees(e, baseline.absolute) and not os.path.lexists(baseline.absolute(e))]
+    renamed, still_new = [], []
+    for f in new:
+        match = next((e for e in gone if e.rule_id == f.rule_id and e.message == f.message), None)
+        if match is None:
+            still_new.append(f)
+            continue
+        gone.remove(match)
+        left.remove(match)
+        renamed.append(match)
+        suppressed.append(f)
+    fixed = [e for e in left if scope.sees(e, baseline.absolute)]
+    unseen = [e for e in left if not scope.sees(e, baseline.absolute)]
+    return BaselineResult(still_new, suppressed, fixed, unseen, list(baseline.entries), renamed)
 
 
 def write_baseline(file: str, findings: Iterable[Finding], scope: Scope) -> tuple[Baseline, int]:
@@ -224,6 +238,12 @@ def describe(result: BaselineResult, baseline: Baseline, updated: bool = False) 
     """Report notes: how much the baseline hid, and which entries are fixed."""
     n = len(result.suppressed)
     notes = [f"baseline {baseline.file}: {n} known finding{'s' if n != 1 else ''} not shown"]
+    if result.renamed:
+        k = len(result.renamed)
+        notes.append(
+            f"{k} baseline entr{'ies' if k != 1 else 'y'} matched in renamed files (the recorded file is gone, "
+            "a finding of the same rule and message is in another); --write-baseline records the new paths"
+        )
     if result.fixed:
         k = len(result.fixed)
         what = f"{k} baseline entr{'ies' if k != 1 else 'y'}"
@@ -244,5 +264,6 @@ def as_json(result: BaselineResult, baseline: Baseline, updated: bool = False) -
         "file": baseline.file,
         "suppressed": len(result.suppressed),
         "fixed": [_fixed_dict(e, baseline) for e in result.fixed],
+        "renamed": [_fixed_dict(e, baseline) for e in result.renamed],
         "updated": bool(updated and result.fixed),
     }
