@@ -173,13 +173,13 @@ def command(
         mode = "tree" if tree_dir else "hunks"
         where = Path(tree_dir) if tree_dir else Path.cwd()
     cfg, rules, kernel = load_settings([where], config_path, select, ignore, kernel_version, defines, undefines, fix_style)
-    engine_options = make_engine(cfg, rules, kernel, jobs=1, no_cache=True)
-    options = engine_options.options
+    engine = make_engine(cfg, rules, kernel, jobs=1, no_cache=True)
+    options = engine.options
     if output is not None and (tree_dir or repo is not None):
         # The tree the series is checked against is read too: a report
         # written over one of its sources would replace it.
         root = tree_dir or repo.workdir
-        refuse_input_as_output("--output", output, [root], lambda path: wanted(path, engine_options.file_kinds))
+        refuse_input_as_output("--output", output, [root], lambda path: wanted(path, engine.file_kinds))
     checker = SeriesChecker(rules, kernel, options, version_from_tree=kernel.version_source in ("Makefile", "default"), keep_states=fix)
     result = checker.check(patches, make_series(tree_dir, repo))
     report = result.report

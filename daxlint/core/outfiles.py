@@ -77,11 +77,12 @@ def write_file(path: str | os.PathLike, data: str | bytes) -> None:
         raise OutputError(f"cannot write {shown(name)}: {e.strerror or e}") from None
 
 
-def refuse_input_as_output(option: str, target: str, inputs: list[str], reads=lambda path: True) -> None:
+def refuse_input_as_output(option: str, target: str, inputs: list[str], reads) -> None:
     """``option target`` must not name a file this run reads: a path given
-    as input, or a file below an input directory that ``reads`` says the
-    run analyses (a C source when a tree is checked). Writing the report
-    there would replace the code it is about, as gcc -o refuses to."""
+    as input, or - where ``reads(path)`` says the run reads such a file (a
+    C source, a header) - one below an input directory or beside an input
+    file (its headers and siblings). Writing the report there would replace
+    the code it is about, as gcc -o refuses to."""
     try:
         st = os.stat(target)
     except OSError:
