@@ -661,3 +661,21 @@ def test_pre_commit_hook_definition():
     # pre-commit appends the staged file names to the entry.
     pyproject = (REPO / "pyproject.toml").read_text()
     assert re.search(r'^daxlint = "daxlint\.cli:main"$', pyproject, re.M)
+
+
+def test_fingerprints_do_not_depend_on_where_daxlint_runs(repo, tmp_path):
+    """JSON fingerprints (and SARIF partialFingerprints) name the file by its
+    path in the kernel tree: the same from the top, a subdirectory or
+    elsewhere with an absolute path."""
+
+    def fingerprints(cwd, path):
+        rc, out, err = run_daxlint("check", "--no-cache", "--format", "json", path, cwd=cwd)
+        assert rc == 1, err
+        return [f["fingerprint"] for f in json.loads(out)["findings"]]
+
+    top = fingerprints(repo, "drivers/misc")
+    assert top and fingerprints(repo / "drivers", "misc") == top
+    assert fingerprints(tmp_path, str(repo / "drivers" / "misc")) == top
+    rc, out, err = run_daxlint("check", "--no-cache", "--format", "sarif", "misc", cwd=repo / "drivers")
+    (result,) = json.loads(out)["runs"][0]["results"]
+    assert top[0] in json.dumps(result["partialFingerprints"])

@@ -224,7 +224,7 @@ class Engine:
                 unused = [s for s in sup.unused if s.rules is None or any(any(e.startswith(r) for e in self.enabled_ids) for r in s.rules)]
                 rule.report_unused(ctx, unused)
                 findings.extend(ctx.findings)
-        assign_fingerprints(findings)
+        assign_fingerprints(findings, _tree_path(kernel, abspath))
         return findings
 
     def analyze_file(self, display: str, abspath: str) -> FileResult:
@@ -255,6 +255,15 @@ class Engine:
             if any(fnmatch.fnmatch(name, pattern) or fnmatch.fnmatch(name, "*/" + pattern) for name in names):
                 out.extend(ids)
         return out
+
+
+def _tree_path(kernel: KernelContext, abspath: str | None) -> str | None:
+    """The file's path below the top of its kernel tree, when both are known:
+    what its findings' fingerprints name, wherever daxlint runs from."""
+    if kernel.root is None or abspath is None:
+        return None
+    rel = os.path.relpath(os.path.realpath(abspath), os.path.realpath(kernel.root))
+    return None if rel.startswith("..") else rel.replace(os.sep, "/")
 
 
 # The limit of the file being analysed in this thread (see _time_limit).

@@ -36,12 +36,14 @@ def _bytes(text: str) -> bytes:
         return text.encode("utf-8", "replace")
 
 
-def assign_fingerprints(findings: list[Finding]) -> None:
+def assign_fingerprints(findings: list[Finding], path: str | None = None) -> None:
     """Set ``fingerprint`` on each finding (in place). Findings must be of one
-    file and sorted by position so the occurrence index is stable."""
+    file and sorted by position so the occurrence index is stable. ``path``:
+    the file as the fingerprint names it (the tree-relative path, so that it
+    does not depend on where daxlint runs), else each finding's path."""
     seen: Counter = Counter()
     for f in sorted(findings, key=Finding.sort_key):
-        base = (f.rule_id, f.path, f.function or "", normalise_code(f.snippet))
+        base = (f.rule_id, path or f.path, f.function or "", normalise_code(f.snippet))
         nth = seen[base]
         seen[base] += 1
         h = hashlib.sha256(_bytes("\x1f".join((*base, str(nth)))))
