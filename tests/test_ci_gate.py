@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import stat
 import subprocess
 import sys
@@ -679,3 +680,18 @@ def test_fingerprints_do_not_depend_on_where_daxlint_runs(repo, tmp_path):
     rc, out, err = run_daxlint("check", "--no-cache", "--format", "sarif", "misc", cwd=repo / "drivers")
     (result,) = json.loads(out)["runs"][0]["results"]
     assert top[0] in json.dumps(result["partialFingerprints"])
+
+
+def test_a_baseline_for_another_checkout_says_so(repo, tmp_path):
+    """A baseline kept outside the tree names the checkout it was written
+    for: checking a copy, none of its entries is under the checked paths -
+    every finding is new (nothing slips through), and a note says why."""
+    (tmp_path / "ci").mkdir()
+    baseline = str(tmp_path / "ci" / "bl.json")
+    rc, _, err = run_daxlint("check", "--write-baseline", baseline, ".", cwd=repo)
+    assert rc == 0, err
+    copy = tmp_path / "linux2"
+    shutil.copytree(repo, copy)
+    rc, out, err = run_daxlint("check", "--baseline", baseline, ".", cwd=copy)
+    assert rc == 1, err
+    assert "none of the 1 entry of" in out and "was it written for another checkout?" in out

@@ -238,6 +238,12 @@ def describe(result: BaselineResult, baseline: Baseline, updated: bool = False) 
     """Report notes: how much the baseline hid, and which entries are fixed."""
     n = len(result.suppressed)
     notes = [f"baseline {baseline.file}: {n} known finding{'s' if n != 1 else ''} not shown"]
+    if result.unseen and not (result.suppressed or result.fixed or result.renamed):
+        k = len(result.unseen)
+        notes.append(
+            f"none of the {k} entr{'ies' if k != 1 else 'y'} of {baseline.file} is under the checked paths: "
+            f"its paths are relative to its own directory ({baseline.root}) - was it written for another checkout?"
+        )
     if result.renamed:
         k = len(result.renamed)
         notes.append(
