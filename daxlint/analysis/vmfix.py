@@ -488,13 +488,15 @@ class _Planner:
             if c is not None and self.flags_ok(c, plain_span):
                 convs.append(c)
         out: dict[int, WriteFix] = {}
+        groups = scan(self.original).groups
         for c in list(convs):
-            macro = undecided_conftest(self.original, c.stmt.start_byte, self.decided)
+            macro = undecided_conftest(groups, self.original, c.stmt.start_byte, self.decided)
             if macro is not None:
                 convs.remove(c)
                 call = _squash(self.render(c))
                 out[c.write.node.start_byte] = WriteFix(call, _declare_hint(macro), None, CONFTEST)
         units = self.units(convs)
+        guard = wrapper_guard(self.original, self.decided)
         pending: list[tuple[list[list[_Conversion]], str]] = []  # (run, style)
         if not self.needs_wrappers:
             pending = [([u], "") for u in units]
@@ -511,11 +513,10 @@ class _Planner:
                 else:
                     guarded.append(u)
             pending = plain + [(run, GUARD) for run in self.runs(guarded)]
-            if guarded and wrapper_guard(self.original, self.decided).startswith("#if LINUX"):
+            if guarded and guard.startswith("#if LINUX"):
                 self.needs_version_h = True
         first_use = min(c.stmt.start_byte for c in convs) if convs else 0
         preamble = self.line_ends(self.preamble(first_use))
-        guard = wrapper_guard(self.original, self.decided)
         for run, style in pending:
             self.describe(out, run, style, guard, preamble)
         return out

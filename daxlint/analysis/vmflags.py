@@ -958,7 +958,7 @@ def _with_existing_flags(call: str, version: KernelVersion, original: bytes) -> 
     return _FLAG_WORD.sub(replace, call)
 
 
-def wrapper_guard(original: bytes, decided=lambda name: False) -> str:
+def wrapper_guard(original: bytes, decided) -> str:
     """The directive under which the file already uses the wrappers (its
     version test, or its conftest macro when the build says what it is -
     ``decided(name)``: -D/-U or [macros]), or a version test. A conftest
@@ -975,12 +975,13 @@ def wrapper_guard(original: bytes, decided=lambda name: False) -> str:
     return "#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)"
 
 
-def undecided_conftest(original: bytes, pos: int, decided) -> str | None:
+def undecided_conftest(groups, original: bytes, pos: int, decided) -> str | None:
     """The conftest macro (HAVE_VM_FLAGS_SET and kin) nobody declared whose
     conditional holds ``pos`` on its old side - the ``#else`` of ``#ifdef
     HAVE_X``, the first branch of ``#ifndef HAVE_X`` - the file's own compat
-    branch for kernels without the wrappers, which no fix should touch."""
-    for group in scan(original).groups:
+    branch for kernels without the wrappers, which no fix should touch.
+    ``groups``: the conditionals of ``original`` (directives.scan())."""
+    for group in groups:
         first = group.branches[0]
         m = _CONFTEST_MACRO.search(first.expr)
         if m is None or decided(m.group(0)):

@@ -11,6 +11,7 @@ single range would have given, with what is open at its tip."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from daxlint import __version__
@@ -252,6 +253,7 @@ def find_missing_backports(branches: list[BranchResult], is_ancestor, patch_id=l
     not missing it; one whose unrelated rework removed and brought back the
     finding still is. Cherry-picks of one fix on several branches are
     listed together."""
+    patch_id = functools.cache(patch_id)  # a diff each: asked again for every finding a fix fixed
     fixes: dict[tuple, list[tuple[int, CommitAudit]]] = {}
     removed_by: list[dict[tuple, list[str]]] = []  # per branch: finding -> its own commits that removed it
     for i, br in enumerate(branches):

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from daxlint.core.catalog import api_history, catalog_for
-from daxlint.core.directives import Directives, Include, include_guard, scan
+from daxlint.core.directives import Include, include_guard, scan
 from daxlint.core.preprocessor import UNKNOWN, blank, evaluate_file, version_macros
 from daxlint.errors import InputError
 from daxlint.version import KernelVersion, VersionRange
@@ -223,10 +223,11 @@ def views(
     by_data: dict[bytes, View] = {}
     run_of: dict[tuple, tuple[KernelVersion, list[KernelVersion]]] = {}
     header_cache: dict = {}
+    guard = include_guard(directives)
     for v in versions:
         lookup = setup.lookup(v)
         headers = _header_defines(include_reader, lookup, header_cache, v) if include_reader is not None else None
-        ev = evaluate_file(directives, first_inclusion(directives, lookup), headers)
+        ev = evaluate_file(directives, first_inclusion(lookup, guard), headers)
         spans = ev.dead_spans()
         spans += [(start, end) for name, start, end in shims if history.has_function(name, v)]
         view_data = blank(data, spans) if spans else data
@@ -260,11 +261,10 @@ def _plain_views(data: bytes, versions: list[KernelVersion], rule_thresholds: se
 _MAX_INCLUDE_DEPTH = 3
 
 
-def first_inclusion(directives: Directives, lookup):
+def first_inclusion(lookup, guard: str | None):
     """``lookup`` for a file read as its first inclusion: its include guard
-    is not defined yet (else the guard is unknown, as any macro the build
-    might define, and every #define under it would be too)."""
-    guard = include_guard(directives)
+    (include_guard()) is not defined yet (else the guard is unknown, as any
+    macro the build might define, and every #define under it would be too)."""
     if guard is None:
         return lookup
     return lambda name: (False, None) if name == guard else lookup(name)
@@ -292,7 +292,7 @@ def _header_defines(read: Callable[[Include], bytes | None], lookup, cache: dict
                 for nested in directives.includes:
                     if nested.parent is None or (guard is not None and nested.parent is directives.groups[0].branches[0]):
                         passed_on.update(inner(nested) or {})
-                cache[key] = {**passed_on, **evaluate_file(directives, first_inclusion(directives, lookup), inner).defines}
+                cache[key] = {**passed_on, **evaluate_file(directives, first_inclusion(lookup, guard), inner).defines}
         return cache[key]
 
     return header_defines

@@ -120,7 +120,8 @@ class SeriesChecker:
         report.skipped.extend(Skipped(s.path, f"{s.reason} ({patch.describe()})") for s in res.skipped)
         report.errors.extend(InternalError(e.path, e.rule_id, f"{e.message} ({patch.describe()})") for e in res.errors)
         ignored = engine.per_file_ignores(fd.new_path)
-        before = None
+        before = None  # what the file had flagged before the patch, and its lines now: read when needed
+        new_lines: list[str] = []
         shown = None
         kept = []
         for f in res.findings:
@@ -136,7 +137,8 @@ class SeriesChecker:
                 # (a continuation line it edits makes it the patch's).
                 if before is None:
                     before = self._findings_before(engine, st, tree.root)
-                if (identity(f), _span_text(data, f)) in before:
+                    new_lines = _lines(data)
+                if (identity(f), _span_text(new_lines, f)) in before:
                     continue
             f.patch = patch.index
             f.subject = patch.subject
@@ -159,13 +161,17 @@ class SeriesChecker:
             return set()
         old = st.old_data if isinstance(st.old_data, bytes) else partial_text(fd, declared_placements(fd), "old")
         res = engine.analyze(fd.old_path, old, os.path.join(root, fd.old_path))
-        return {(identity(f), _span_text(old, f)) for f in res.findings}
+        old_lines = _lines(old)
+        return {(identity(f), _span_text(old_lines, f)) for f in res.findings}
 
 
-def _span_text(data: bytes, f: Finding) -> str:
+def _lines(data: bytes) -> list[str]:
+    return data.decode("utf-8", "surrogateescape").splitlines()
+
+
+def _span_text(lines: list[str], f: Finding) -> str:
     """The lines a finding spans, white space folded."""
-    lines = data.decode("utf-8", "surrogateescape").splitlines()[f.line - 1 : max(f.end_line or f.line, f.line)]
-    return normalise_code(" ".join(lines))
+    return normalise_code(" ".join(lines[f.line - 1 : max(f.end_line or f.line, f.line)]))
 
 
 @dataclass
