@@ -168,6 +168,7 @@ class Skipped:
     # A path listed on standard input that does not exist (a file a diff
     # deleted): noted, but no code went unanalysed, so --strict lets it pass.
     missing: bool = False
+    patch: int | None = None  # patch mode: the index of the patch whose file it was
 
     def to_dict(self) -> dict:
         d: dict = {"path": self.path, "reason": self.reason}
@@ -183,6 +184,7 @@ class InternalError:
     path: str
     rule_id: str | None
     message: str
+    patch: int | None = None  # patch mode: the index of the patch whose file it was
 
     def to_dict(self) -> dict:
         return {"path": self.path, "rule_id": self.rule_id, "message": self.message}

@@ -115,9 +115,7 @@ def render_series(
             out.append(_series_totals(found, p.get("lines_checked", 0)))
         if not quiet:
             out.append("")
-            incomplete = any(f"(patch {p['index']} (" in x.reason for x in report.skipped) or any(
-                f"(patch {p['index']} (" in e.message for e in report.errors
-            )
+            incomplete = any(x.patch == p["index"] for x in (*report.skipped, *report.errors))
             if found:
                 verdict = "has DAX policy problems, please review."
             elif incomplete:

@@ -112,13 +112,15 @@ class SeriesChecker:
         report.files_checked += 1
         if len(data) > engine.options.max_bytes:
             report.skipped.append(
-                Skipped(fd.new_path, f"too large ({len(data)} bytes, limit {engine.options.max_bytes}) ({patch.describe()})")
+                Skipped(
+                    fd.new_path, f"too large ({len(data)} bytes, limit {engine.options.max_bytes}) ({patch.describe()})", patch=patch.index
+                )
             )
             return [], None
         res = engine.analyze(fd.new_path, data, abspath)
         report.files_parsed += int(res.parsed)
-        report.skipped.extend(Skipped(s.path, f"{s.reason} ({patch.describe()})") for s in res.skipped)
-        report.errors.extend(InternalError(e.path, e.rule_id, f"{e.message} ({patch.describe()})") for e in res.errors)
+        report.skipped.extend(Skipped(s.path, f"{s.reason} ({patch.describe()})", patch=patch.index) for s in res.skipped)
+        report.errors.extend(InternalError(e.path, e.rule_id, f"{e.message} ({patch.describe()})", patch.index) for e in res.errors)
         ignored = engine.per_file_ignores(fd.new_path)
         before = None  # what the file had flagged before the patch, and its lines now: read when needed
         new_lines: list[str] = []
