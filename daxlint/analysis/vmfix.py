@@ -40,6 +40,7 @@ from dataclasses import dataclass
 
 from tree_sitter import Node
 
+from daxlint.analysis.lines import alone_on_lines, indent_of, line_span
 from daxlint.analysis.vmflags import WRAPPERS_SINCE, VmFlagsModel, VmFlagsWrite, defines_macro, undecided_conftest, wrapper_guard
 from daxlint.core.build import compat_shims, include_candidates
 from daxlint.core.catalog import api_history
@@ -294,7 +295,7 @@ class _Planner:
             return None
         if stmt is None or stmt.type != "expression_statement" or stmt.parent is None or stmt.parent.type != "compound_statement":
             return None
-        if not _alone_on_lines(self.original, stmt) or not self.verbatim(outer):
+        if not alone_on_lines(self.original, stmt) or not self.verbatim(outer):
             return None
         vma = self.model.vma_pointer_text(w)
         own = f"{' '.join(_text(w.vma).split())}{'.' if vma.startswith('&') else '->'}vm_flags"
@@ -338,7 +339,7 @@ class _Planner:
             return False
         if last.stmt.next_named_sibling != nxt.stmt or nxt.stmt.start_point[0] != last.stmt.end_point[0] + 1:
             return False
-        if not (_alone_on_lines(self.original, last.stmt) and _alone_on_lines(self.original, nxt.stmt)):
+        if not (alone_on_lines(self.original, last.stmt) and alone_on_lines(self.original, nxt.stmt)):
             return False
         if any(c.stmt.start_point[0] != c.stmt.end_point[0] for c in (last, nxt)):
             return False  # a write laid out over several lines keeps its layout
@@ -371,14 +372,14 @@ class _Planner:
             code = self.render(first)
         else:
             wrapper, args = _fold(unit)
-            code = _wrapped(wrapper, [first.vma, *args], _indent_of(data, first.stmt.start_byte))
+            code = _wrapped(wrapper, [first.vma, *args], indent_of(data, first.stmt.start_byte))
         target = first.replaced or first.write.node
         if first.tail:
-            indent = _indent_of(data, first.stmt.start_byte)
+            indent = indent_of(data, first.stmt.start_byte)
             code = f"{code};\n{indent}{first.tail}"
         edits = [Edit(target.start_byte, target.end_byte, code)]
         for c in unit[1:]:
-            start, end = _line_span(data, c.stmt.start_byte, c.stmt.end_byte)
+            start, end = line_span(data, c.stmt.start_byte, c.stmt.end_byte)
             edits.append(Edit(start, end, ""))
         return edits
 
@@ -427,7 +428,7 @@ class _Planner:
         were under ``#else``."""
         data = self.original
         stmts = [_guarded_node(c.stmt) for u in run for c in u]
-        start, end = _line_span(data, min(s.start_byte for s in stmts), max(s.end_byte for s in stmts))
+        start, end = line_span(data, min(s.start_byte for s in stmts), max(s.end_byte for s in stmts))
         region = data[start:end].decode("utf-8", "surrogateescape")
         if any(line.lstrip().startswith("#") for line in region.splitlines()) or region.rstrip("\n").endswith("\\"):
             return None
@@ -1034,24 +1035,6 @@ def _simple_vma(node: Node | None) -> bool:
     return n is not None and _plain_lvalue(n)
 
 
-def _line_span(data: bytes, start: int, end: int) -> tuple[int, int]:
-    """The whole lines holding bytes ``start``..``end``, with the last newline."""
-    line_start = data.rfind(b"\n", 0, start) + 1
-    nl = data.find(b"\n", end)
-    return line_start, (len(data) if nl < 0 else nl + 1)
-
-
-def _alone_on_lines(data: bytes, node: Node) -> bool:
-    start, end = _line_span(data, node.start_byte, node.end_byte)
-    return not data[start : node.start_byte].strip() and not data[node.end_byte : end].strip()
-
-
-def _indent_of(data: bytes, pos: int) -> str:
-    line_start = data.rfind(b"\n", 0, pos) + 1
-    m = re.match(rb"[ \t]*", data[line_start:pos])
-    return m.group(0).decode() if m else ""
-
-
 def _width(text: str) -> int:
     """Display width of a line's text, tabs every 8 columns."""
     col = 0
@@ -1105,9 +1088,9 @@ def drop_flag_fix(model: VmFlagsModel, w: VmFlagsWrite, flag: str, description: 
         stmt = w.node.parent
         if w.op not in ("|=", "vm_flags_set") or stmt is None or stmt.type != "expression_statement":
             return None
-        if stmt.parent is None or stmt.parent.type != "compound_statement" or not _alone_on_lines(data, stmt):
+        if stmt.parent is None or stmt.parent.type != "compound_statement" or not alone_on_lines(data, stmt):
             return None
-        start, end = _line_span(data, stmt.start_byte, stmt.end_byte)
+        start, end = line_span(data, stmt.start_byte, stmt.end_byte)
         return Fix(description, safety, (Edit(start, end, ""),))
     if i > 0:
         start, end = terms[i - 1].end_byte, terms[i].end_byte

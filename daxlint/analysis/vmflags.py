@@ -119,9 +119,10 @@ class VmFlagsWrite:
 
 @dataclass
 class WriteContext:
-    locked: bool  # the mmap write lock is taken earlier in the function or asserted
-    read_locked: bool  # only mmap_read_lock() is held at the write
+    locked: bool  # the mmap write lock is held at the write (taken on every path there, or asserted)
+    read_locked: bool  # only the read side is held at the write (mmap_read_lock(), the per-VMA lock)
     contexts: list[Context] = field(default_factory=list)  # roles reaching the function unlocked
+    released: bool = False  # the write lock was dropped on every path to the write (mmap_write_unlock())
 
     @property
     def in_mmap(self) -> bool:
@@ -384,9 +385,10 @@ class VmFlagsModel:
     def context(self, w: VmFlagsWrite) -> WriteContext:
         if w.function is None:
             return WriteContext(False, False)
-        facts = self.graph.locks(w.function)
-        pos = w.node.start_byte
-        return WriteContext(facts.write_locked_at(pos), facts.read_locked_at(pos), self.graph.contexts_of(w.function_name))
+        state = self.graph.locks(w.function).at(w.node.start_byte)
+        return WriteContext(
+            state.write_held, state.read_only, self.graph.contexts_of(w.function_name), state.released and not state.read_only
+        )
 
     def reported_after_mmap(self, w: VmFlagsWrite) -> bool:
         """Whether DAX302 reports this change: after ->mmap (or under the
@@ -395,7 +397,7 @@ class VmFlagsModel:
         if w.op in INIT_WRAPPERS or w.function is None or w.kind == "helper" or self.is_private_vma(w):
             return False
         c = self.context(w)
-        return not c.locked and (c.read_locked or bool(c.after_mmap))
+        return not c.locked and (c.read_locked or c.released or bool(c.after_mmap))
 
     def wrappers_would_trip(self, w: VmFlagsWrite) -> bool:
         """Whether a vm_flags_*() call in place of ``w`` would trip the mmap
@@ -406,7 +408,7 @@ class VmFlagsModel:
         if not self.reported_after_mmap(w):
             return False
         c = self.context(w)
-        return c.read_locked or any(x.role not in (VMA_OPEN, VMA_CLOSE) for x in c.after_mmap)
+        return c.read_locked or c.released or any(x.role not in (VMA_OPEN, VMA_CLOSE) for x in c.after_mmap)
 
     def dax_dependence(self, w: VmFlagsWrite, flag: str | None = None) -> DaxDependence | None:
         """How the write depends on the DAX mode (IS_DAX(), S_DAX,

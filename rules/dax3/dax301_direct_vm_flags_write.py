@@ -1,3 +1,4 @@
+from daxlint.analysis.relock import move_before_release
 from daxlint.analysis.vmfix import CONFTEST, GUARD, SHIM, plan_fixes
 from daxlint.analysis.vmflags import build_fix, may_write_vm_flags, model_of
 from daxlint.core.files import headers_beside
@@ -134,6 +135,20 @@ class DirectVmFlagsWrite(Rule):
                 what = f"direct write '{w.op}' to {target} in the body of macro {w.macro}()"
             else:
                 what = f"direct write '{w.op}' to {target}"
+            if model.context(w).released:
+                # The code dropped the lock just before: the wrapper call goes
+                # back under it, or there is no fix (DAX302 says where).
+                moved, why = move_before_release(model, w, call) if planned is not None and not style else (None, "")
+                if moved is None and not why:
+                    why = "the checked range needs the call under a version guard" if style else "the write has no plain wrapper form"
+                ctx.report(
+                    w.node,
+                    f"{what}: vm_flags is const since v6.3 (bc292ab00f6c) and only the vm_flags_*() wrappers may change it, "
+                    f"but {call} asserts the mmap write lock, which is no longer held here: make the change before the unlock",
+                    fix=f"{call}, before the unlock" + ("" if moved is not None else f" (not done automatically: {why})"),
+                    autofix=moved,
+                )
+                continue
             if model.wrappers_would_trip(w):
                 # The wrapper asserts the mmap write lock, which this code
                 # does not hold (a fault handler, read-locked code: DAX302

@@ -1,5 +1,6 @@
 from daxlint.analysis.callgraph import FAULT, POST_MMAP, ROLE_WHY, VMA_CLOSE, VMA_OPEN
 from daxlint.analysis.dax import driver_source_files
+from daxlint.analysis.relock import move_before_release, release_before
 from daxlint.analysis.vmflags import INIT_WRAPPERS, may_call_flag_helper_after_mmap, may_write_vm_flags, model_of
 from daxlint.core.rule import Rule
 from daxlint.model import Severity
@@ -144,7 +145,13 @@ class VmFlagsWriteOutsideMmap(Rule):
     name = "vm-flags-write-outside-mmap"
     severity = Severity.ERROR
     summary = "vm_flags changed outside ->mmap without the mmap write lock (fault, ioctl, open, post-mmap hook)"
-    fix_note = "Moving the flags into `->mmap`, or taking the mmap write lock, changes the driver's locking and design."
+    fix_safety = "safe"
+    fix_note = (
+        "A change made right after the code dropped the write lock (`mmap_write_unlock()`, or a wrapper of it) moves "
+        "back before the unlock, when it is a statement of its own and nothing in between sets what it reads or names "
+        "its vma. Other findings have no automatic fix: moving the flags into `->mmap`, or taking the mmap write lock, "
+        "changes the driver's locking and design."
+    )
     # vm_flags for the writes; the helpers' names (substrings cover
     # io_remap_pfn_range, remap_pfn_range_notrack, vm_insert_pages, ...).
     tokens = (b"vm_flags", b"remap_pfn_range", b"vm_iomap_memory", b"remap_vmalloc_range", b"vm_insert_page", b"vm_map_pages")
@@ -169,6 +176,9 @@ class VmFlagsWriteOutsideMmap(Rule):
             fn = w.function_name
             what = w.what
             fix = "decide the flags once in ->mmap(), or take mmap_write_lock() around the change"
+            if c.released:
+                self._released(ctx, model, w)
+                continue
             if c.read_locked:
                 dax = _dax_reason(ctx, model, w)
                 ctx.report(
@@ -197,6 +207,23 @@ class VmFlagsWriteOutsideMmap(Rule):
             )
 
     @staticmethod
+    def _released(ctx, model, w) -> None:
+        """A change after the function dropped the write lock on every path
+        to it: no lock is held, whatever role the function plays."""
+        release = release_before(model, w)
+        name = (release.child_by_field_name("function").text or b"").decode() if release is not None else "the unlock"
+        where = f"{name}() on line {release.start_point[0] + 1}" if release is not None else name
+        autofix, why = move_before_release(model, w)
+        dax = _dax_reason(ctx, model, w)
+        ctx.report(
+            w.node,
+            f"{w.what} in {w.function_name}() after {where} dropped the mmap write lock: nothing holds it here, so the change "
+            f"races with page faults and other mmap users, and on v6.3+ the vm_flags_*() wrappers' lock assertion fires{dax}",
+            fix=f"make the change before {name}()" + ("" if autofix is not None else f" (not done automatically: {why})"),
+            autofix=autofix,
+        )
+
+    @staticmethod
     def _helper(ctx, model, w, c) -> None:
         """A helper that sets flags itself (remap_pfn_range() and kin), called
         where only the read lock is held: a fault handler or read-locked code."""
@@ -213,6 +240,9 @@ class VmFlagsWriteOutsideMmap(Rule):
         )
         if c.read_locked:
             ctx.report(w.node, f"{w.what} in {fn}() after mmap_read_lock(): {how}", fix=fix)
+            return
+        if c.released and setter.always:
+            VmFlagsWriteOutsideMmap._released(ctx, model, w)
             return
         # ->access runs under the read lock too, but takes no struct vm_fault
         # and maps nothing: helpers are looked for in the other fault handlers.
