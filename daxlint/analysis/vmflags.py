@@ -15,6 +15,7 @@ from functools import cached_property, lru_cache
 
 from tree_sitter import Node
 
+from daxlint.analysis.bits import BIT_RE
 from daxlint.analysis.callgraph import AFTER_MMAP_ROLES, MMAP, VMA_CLOSE, VMA_OPEN, CallGraph, Context
 from daxlint.analysis.driver import sibling_registrations
 from daxlint.analysis.flow import BLOCKS, exiting_guards
@@ -28,6 +29,9 @@ from daxlint.core.syntax import call_args, call_name, declarator_name, enclosing
 from daxlint.version import KernelVersion
 
 VMA_STRUCT = "vm_area_struct"
+# What ->mmap_prepare fills in before the vma exists (v6.16): its flags are
+# the new vma's, and nobody else can see them yet.
+DESC_STRUCT = "vm_area_desc"
 FLAG_FIELDS = frozenset({"vm_flags", "__vm_flags"})
 # The v6.3 wrappers (bc292ab00f6c); index of the vma argument is 0 for all.
 WRAPPERS = frozenset(
@@ -35,6 +39,31 @@ WRAPPERS = frozenset(
 )
 # Wrappers that initialise a vma nobody else can see yet: no lock needed.
 INIT_WRAPPERS = frozenset({"vm_flags_init"})
+# The kernel's own accessors of a vma's flags, every release's names and the
+# first series' (init/reset/set/clear/mod_vm_flags in the v2 and v3 of the
+# v6.3 wrappers, January 2023): their bodies are the implementation (or a
+# module's compat shim of it), never a finding.
+ACCESSORS = WRAPPERS | frozenset(
+    {
+        "init_vm_flags",
+        "reset_vm_flags",
+        "set_vm_flags",
+        "clear_vm_flags",
+        "mod_vm_flags",
+        "mod_vm_flags_nolock",
+        "vma_set_flags",
+        "vma_clear_flags",
+        "vma_set_flags_mask",
+        "vma_clear_flags_mask",
+        "vma_flags_reset_once",
+        "vma_set_atomic_flag",
+        "vma_desc_set_flags",
+        "vma_desc_clear_flags",
+        "vma_desc_set_flags_mask",
+        "vma_desc_clear_flags_mask",
+        "vm_flags_init_once",
+    }
+)
 
 # What makes a decision depend on the DAX mode of a file or mapping.
 DAX_PREDICATE_RE = re.compile(
@@ -69,7 +98,10 @@ _COND_PARENTS = frozenset({"if_statement", "while_statement", "do_statement", "f
 
 
 # Kinds of change that store into the field itself (DAX301's business on
-# v6.3+); "wrapper" and "helper" calls change it through the kernel's API.
+# v6.3+); "wrapper" and "helper" calls change it through the kernel's API,
+# "bitmap" through the v7.x bitmap helpers that take no lock
+# (vma_set_flags()); "desc" is a change of a vm_area_desc's flags in
+# ->mmap_prepare, before there is a vma.
 DIRECT_KINDS = frozenset({"direct", "pointer", "write_once", "address"})
 
 
@@ -78,8 +110,9 @@ class VmFlagsWrite:
     node: Node  # what to report: the assignment, update or call
     # "direct", "pointer" (a store through &vma->vm_flags), "write_once",
     # "address" (&vma->vm_flags handed to a function that writes through it),
-    # "wrapper" (vm_flags_*()) or "helper" (remap_pfn_range() and the other
-    # helpers the catalog says set flags)
+    # "wrapper" (vm_flags_*()), "helper" (remap_pfn_range() and the other
+    # helpers the catalog says set flags), "bitmap" (vma_set_flags() and the
+    # other helpers of the v7.x bitmap API) or "desc" (a vm_area_desc's flags)
     kind: str
     op: str  # "=", "|=", "&=", "^=", "++", "--", or the called function's name
     vma: Node | None  # the expression naming the vma
@@ -100,6 +133,11 @@ class VmFlagsWrite:
         return self.kind in DIRECT_KINDS
 
     @property
+    def on_desc(self) -> bool:
+        """A change of ->mmap_prepare's descriptor: there is no vma yet."""
+        return self.kind == "desc"
+
+    @property
     def vma_text(self) -> str:
         return text(self.vma) if self.vma is not None else "vma"
 
@@ -107,7 +145,7 @@ class VmFlagsWrite:
     def what(self) -> str:
         """The change in words, for messages: ``vm_flags_set()`` or
         ``write '|=' to vma->vm_flags``."""
-        if self.kind == "wrapper":
+        if self.kind in ("wrapper", "bitmap") or (self.kind == "desc" and self.node.type == "call_expression"):
             return f"{self.op}()"
         if self.kind == "helper":
             flags = " | ".join(self.setter.always or self.setter.unless_set) if self.setter else "flags"
@@ -206,11 +244,12 @@ class VmFlagsModel:
         out: list[VmFlagsWrite] = []
         seen: set[int] = set()
         aliases = self._field_pointer_aliases()
-        for n in _write_candidates(self.root, self.source.data, aliases, self._helpers()):
+        for n in _write_candidates(self.root, self.source.data, aliases, [*self._helpers(), *self._bitmap_changers()]):
             w = self._classify(n, aliases)
-            if w is not None and w.is_direct and w.function_name in WRAPPERS:
-                # A compat shim's body (a module's own vm_flags_set() for
-                # kernels before v6.3): calls to it count as the wrapper.
+            if w is not None and w.kind != "helper" and w.function_name in ACCESSORS:
+                # The kernel's own accessor (include/linux/mm.h), or a compat
+                # shim's body (a module's own vm_flags_set() for kernels
+                # before v6.3): calls to it count as the accessor.
                 continue
             if w is not None and w.node.start_byte not in seen:
                 seen.add(w.node.start_byte)
@@ -265,10 +304,26 @@ class VmFlagsModel:
         data = self.source.data
         return {n: s for n, s in setters.items() if n.encode() in data}
 
+    def _bitmap_changers(self) -> dict[str, str]:
+        """The catalog's bitmap helpers that change a vma's or descriptor's
+        flags (vma_set_flags(), vma_desc_set_flags(), ...) named in this file."""
+        changes = self.catalog.flag_changes if self.catalog is not None else {}
+        data = self.source.data
+        return {n: c for n, c in changes.items() if n.encode() in data}
+
     def _classify(self, n: Node, aliases: dict[tuple[int, str], Node]) -> VmFlagsWrite | None:
         if n.type == "call_expression":
             name = call_name(n)
             args = call_args(n)
+            change = self._bitmap_changers().get(name or "")
+            if change is not None and args:
+                struct = self.resolver.struct_of(args[0])
+                if struct not in (VMA_STRUCT, DESC_STRUCT):
+                    return None
+                w = VmFlagsWrite(n, "desc" if struct == DESC_STRUCT else "bitmap", name, args[0], None, "vm_flags", enclosing_function(n))
+                if change == "set":
+                    w.set_flags = frozenset(f"VM_{b}" for a in args[1:] for b in BIT_RE.findall(text(a)))
+                return w
             setter = self._helpers().get(name or "")
             if setter is not None and len(args) > setter.vma_index and enclosing_function(n) is not None:
                 w = VmFlagsWrite(n, "helper", name, args[setter.vma_index], None, "vm_flags", enclosing_function(n), setter.flags, setter)
@@ -314,6 +369,9 @@ class VmFlagsModel:
             if target is None:
                 return None
         vma, fld = self._flags_field(target)
+        if vma is None and kind == "direct":
+            vma, fld = self._flags_field(target, desc=True)
+            kind = "desc" if vma is not None else kind
         if vma is None:
             return None
         value = n.child_by_field_name("right") if n.type == "assignment_expression" else None
@@ -334,8 +392,9 @@ class VmFlagsModel:
             return "*" in t and not t.lstrip().startswith("const ") and "const *" not in t
         return self.catalog is not None and self.catalog.writes_through(function, index)
 
-    def _flags_field(self, node: Node | None) -> tuple[Node | None, str]:
-        """(vma expression, field) when ``node`` is ``<vma>->vm_flags``."""
+    def _flags_field(self, node: Node | None, desc: bool = False) -> tuple[Node | None, str]:
+        """(vma expression, field) when ``node`` is ``<vma>->vm_flags`` (with
+        ``desc``, ``<desc>->vm_flags`` of a vm_area_desc instead)."""
         node = _strip_parens(node)
         if node is None or node.type != "field_expression":
             return None, ""
@@ -344,7 +403,7 @@ class VmFlagsModel:
         if name not in FLAG_FIELDS or (self.macro_renamed and name == "vm_flags"):
             return None, ""
         base = node.child_by_field_name("argument")
-        if base is None or self.resolver.struct_of(base) != VMA_STRUCT:
+        if base is None or self.resolver.struct_of(base) != (DESC_STRUCT if desc else VMA_STRUCT):
             return None, ""
         return base, name
 
@@ -394,7 +453,7 @@ class VmFlagsModel:
         """Whether DAX302 reports this change: after ->mmap (or under the
         read lock) without the write lock. DAX304 hands its reason to that
         finding instead of making a second one on the same line."""
-        if w.op in INIT_WRAPPERS or w.function is None or w.kind == "helper" or self.is_private_vma(w):
+        if w.op in INIT_WRAPPERS or w.function is None or w.kind == "helper" or w.on_desc or self.is_private_vma(w):
             return False
         c = self.context(w)
         return not c.locked and (c.read_locked or c.released or bool(c.after_mmap))

@@ -1,9 +1,11 @@
+from daxlint.analysis.bits import bit_names
 from daxlint.analysis.relock import move_before_release
 from daxlint.analysis.vmfix import CONFTEST, GUARD, SHIM, plan_fixes
 from daxlint.analysis.vmflags import build_fix, may_write_vm_flags, model_of
 from daxlint.core.files import headers_beside
 from daxlint.core.rule import Rule
-from daxlint.model import Severity
+from daxlint.core.syntax import text as text_of
+from daxlint.model import SAFE, Edit, Fix, Severity
 
 
 class DirectVmFlagsWrite(Rule):
@@ -106,6 +108,8 @@ class DirectVmFlagsWrite(Rule):
         return headers_beside(path)
 
     def check(self, ctx):
+        if ctx.catalog.structs.get("vm_area_desc") and not ctx.catalog.struct_field("vm_area_desc", "vm_flags"):
+            self._desc_writes(ctx)
         if not ctx.catalog.field_is_const("vm_area_struct", "vm_flags"):
             return  # before v6.3 a write under the mmap write lock is legal (DAX302 covers where)
         # tools/ is userspace: tools/testing/vma builds mock vmas and must set
@@ -166,6 +170,35 @@ class DirectVmFlagsWrite(Rule):
                 f"{what}: vm_flags is const since v6.3 (bc292ab00f6c) and only "
                 f"the vm_flags_*() wrappers may change it; use {call}{_what_it_checks(call)}" + _range_note(style, ctx.kernel.whole_range),
                 fix=fix,
+                autofix=autofix,
+            )
+
+    @staticmethod
+    def _desc_writes(ctx) -> None:
+        """``desc->vm_flags`` in ->mmap_prepare on releases whose struct
+        vm_area_desc has only the vma_flags bitmap (v7.2): it no longer
+        builds; the bitmap helpers take bit numbers."""
+        model = model_of(ctx)
+        assumed = ctx.kernel.version_source == "default"
+        for w in model.writes:
+            if not w.on_desc or w.node.type == "call_expression":
+                continue
+            desc = w.vma_text
+            helper = {"|=": "vma_desc_set_flags", "&=": "vma_desc_clear_flags"}.get(w.op)
+            cleared = w.value is not None and w.op == "&=" and text_of(w.value).lstrip("( ").startswith("~")
+            flags = (bit_names(ctx.catalog, w.value) if w.value is not None else None) if helper and (w.op == "|=" or cleared) else None
+            call = f"{helper}({desc}, {', '.join(flags)})" if flags else None
+            use = call or f"vma_desc_set_flags({desc}, VMA_..._BIT, ...) / vma_desc_clear_flags() with bit numbers"
+            autofix = None
+            if call is not None and not assumed and ctx.kernel.whole_range.first >= ctx.catalog.version:
+                autofix = Fix(f"Replace the write with {call}", SAFE, (Edit(w.node.start_byte, w.node.end_byte, call),))
+            ctx.report(
+                w.node,
+                f"write '{w.op}' to {desc}->vm_flags, which struct vm_area_desc does not have on v{ctx.catalog.version} "
+                f"(its flags are the vma_flags bitmap, set by bit number): use {use}"
+                + (" - if the patch is for an earlier kernel, say which with --kernel-version" if assumed else ""),
+                severity=Severity.INFO if assumed else Severity.ERROR,
+                fix=use,
                 autofix=autofix,
             )
 

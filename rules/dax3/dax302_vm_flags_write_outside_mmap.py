@@ -165,7 +165,7 @@ class VmFlagsWriteOutsideMmap(Rule):
     def check(self, ctx):
         model = model_of(ctx)
         for w in model.writes:
-            if w.op in INIT_WRAPPERS or w.function is None or model.is_private_vma(w):
+            if w.op in INIT_WRAPPERS or w.function is None or w.on_desc or model.is_private_vma(w):
                 continue
             c = model.context(w)
             if c.locked:

@@ -124,7 +124,7 @@ class PostMmapHook(Rule):
 
     def _writes_after_nested_mmap(self, ctx, model):
         for w in model.writes:
-            if w.function is None or w.op in INIT_WRAPPERS or w.kind == "helper":
+            if w.function is None or w.op in INIT_WRAPPERS or w.kind == "helper" or w.on_desc:
                 continue
             c = model.context(w)
             if not c.in_mmap:

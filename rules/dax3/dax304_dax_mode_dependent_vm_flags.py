@@ -106,7 +106,7 @@ class DaxModeDependentVmFlags(Rule):
     def check(self, ctx):
         model = model_of(ctx)
         for w in model.writes:
-            if w.op in INIT_WRAPPERS or w.function is None or w.kind == "helper" or model.is_private_vma(w):
+            if w.op in INIT_WRAPPERS or w.function is None or w.kind == "helper" or w.on_desc or model.is_private_vma(w):
                 continue
             dep = model.dax_dependence(w)
             if dep is None:
