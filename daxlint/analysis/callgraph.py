@@ -402,6 +402,16 @@ class CallGraph:
         return {n for n in seen if any(not _is_static(fn) for fn in self.definitions.get(n, []))}
 
 
+def mmap_prepare_entries(graph: CallGraph, name: str | None) -> list[Context]:
+    """How ``name`` runs in a ``.mmap_prepare`` handler: registered as one, or
+    called from one in this file (before the vma exists)."""
+    return [c for c in graph.contexts_of(name) if c.role == MMAP and c.registration is not None and c.registration.member == "mmap_prepare"]
+
+
+def in_mmap_prepare(graph: CallGraph, name: str | None) -> bool:
+    return bool(mmap_prepare_entries(graph, name))
+
+
 def _fault_signature(fn: Node) -> bool:
     """``vm_fault_t name(struct vm_fault *vmf)``: what ->fault, ->huge_fault,
     ->page_mkwrite and ->pfn_mkwrite look like."""

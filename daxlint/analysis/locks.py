@@ -73,6 +73,19 @@ _RWSEM = {
     "up_read": "read_unlock",
     "downgrade_write": "downgrade",
 }
+# Calls that leave the vma write-locked until the mmap write lock is dropped:
+# vma_start_write() and the vm_flags_*() wrappers that call it.
+VMA_WRITE_LOCKS = frozenset(
+    {
+        "vma_start_write",
+        "vma_start_write_killable",
+        "__vma_start_write",
+        "vma_assert_write_locked",
+        "vm_flags_set",
+        "vm_flags_clear",
+        "vm_flags_mod",
+    }
+)
 _MMAP_SEM_RE = re.compile(r"\bmmap_(?:lock|sem)\b")
 _BUG_ON_RE = re.compile(r"^(?:VM_)?(?:BUG_ON|WARN_ON|WARN_ON_ONCE|VM_WARN_ON|VM_WARN_ON_ONCE)$")
 _GUARD_CALLS = frozenset({"guard", "scoped_guard", "scoped_cond_guard"})
@@ -208,6 +221,9 @@ class FunctionLocks:
         # Calls after which the write lock is known dropped (an unlock, a
         # downgrade, a wrapper of them), by start byte.
         self.releases: list[Node] = []
+        # Where the function write-locks a vma (vma_start_write(), or a
+        # vm_flags_*() wrapper that does it), by start byte.
+        self.vma_locks: list[int] = []
         self.asserts_write = False
         body = fn.child_by_field_name("body")
         state = _ENTRY_STATE
@@ -222,7 +238,7 @@ class FunctionLocks:
             except RecursionError:
                 # Statements nested deeper than Python recursion (hostile
                 # input): nothing is known, and nothing concluded from it.
-                self._states, self._returns, self.releases = {}, LockState(MAYBE, MAYBE), []
+                self._states, self._returns, self.releases, self.vma_locks = {}, LockState(MAYBE, MAYBE), [], []
         self._points = sorted(self._states)
 
     # -- answers ---------------------------------------------------------------
@@ -234,6 +250,10 @@ class FunctionLocks:
             return self._states[pos]
         i = bisect_right(self._points, pos) - 1
         return self._states[self._points[i]] if i >= 0 else (_ASSERTED if self.asserts_write else _ENTRY_STATE)
+
+    def vma_locked_before(self, pos: int) -> bool:
+        """Whether the function write-locked a vma before byte ``pos``."""
+        return any(p < pos for p in self.vma_locks)
 
     def release_before(self, pos: int) -> Node | None:
         """The last call before byte ``pos`` that dropped the write lock."""
@@ -440,6 +460,8 @@ class FunctionLocks:
             name = call_name(n)
             if name is None:
                 continue
+            if name in VMA_WRITE_LOCKS:
+                self.vma_locks.append(n.start_byte)
             if name in ASSERT_WRITE or name == "lockdep_assert_held_write" or (name in _TRYLOCK and _under_bug_on(n, self.fn)):
                 continue  # read as an assertion about the entry (see __init__)
             effect = _lock_effect(n, name)

@@ -24,6 +24,21 @@ def _dax_reason(ctx, model, w) -> str:
     )
 
 
+def _how_helpers_change(catalog, helper: str) -> str:
+    """How the kernel of the version makes a helper's flag change, as the
+    catalog says it locks (vma-lock): what goes wrong when it runs unlocked."""
+    lock = catalog.vma_locks.get(helper)
+    if lock == "takes":
+        return "it does so through vm_flags_set(), whose vma_start_write() asserts the mmap write lock"
+    if catalog.has_function("vm_flags_set"):
+        # 7.2+: vma_set_flags_mask(), which takes no lock and asserts none.
+        return (
+            "it does so with vma_set_flags_mask(), which takes no lock and asserts none: nothing catches it at run time, "
+            "and the store races with page faults under the per-VMA lock and with get_user_pages()"
+        )
+    return "a store under the read lock that races with concurrent faults and get_user_pages()"
+
+
 # Where a flag-setting helper (remap_pfn_range() and kin) is reported: code
 # that holds the mmap lock only for read - fault handlers and post-mmap hooks
 # (read-locked code is reported wherever it is).
@@ -229,11 +244,7 @@ class VmFlagsWriteOutsideMmap(Rule):
         where only the read lock is held: a fault handler or read-locked code."""
         setter = w.setter
         fn = w.function_name
-        how = (
-            "on v6.3+ it does so through vm_flags_set(), whose vma_start_write() asserts the mmap write lock"
-            if ctx.catalog.has_function("vm_flags_set")
-            else "a store under the read lock that races with concurrent faults and get_user_pages()"
-        )
+        how = _how_helpers_change(ctx.catalog, w.op)
         fix = (
             "set up the mapping in ->mmap(), or insert single pfns/pages from the fault handler with "
             "vmf_insert_pfn()/vmf_insert_page(), which change no flags"

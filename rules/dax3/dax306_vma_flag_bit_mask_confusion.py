@@ -8,6 +8,11 @@ from daxlint.core.rule import Rule
 from daxlint.core.syntax import call_args, call_name, parent_of, text
 from daxlint.model import UNSAFE, Edit, Fix, Severity
 
+_BIT_BYTES = re.compile(rb"\bVMA_\w+_BIT\b")
+_BIT_HELPERS = (b"vma_desc_", b"vma_set_flags", b"vma_clear_flags", b"vma_flags_", b"vma_test", b"mk_vma_flags", b"append_vma_flags")
+_BIT_HELPER_BYTES = re.compile(
+    rb"\b(?:vma_desc_\w+|vma_(?:set|clear)_flags\w*|vma_flags_\w+|vma_test\w*|mk_vma_flags|append_vma_flags)\s*\("
+)
 # Operators that combine flags: a bit number there is read as a mask.
 _MASK_OPERATORS = frozenset({"|", "&", "^", "|=", "&=", "^=", "="})
 
@@ -74,10 +79,13 @@ class VmaFlagBitMaskConfusion(Rule):
         "Each mask or bit becomes the other spelling of the same flag (`VM_IO` <-> `VMA_IO_BIT`) when every term of the "
         "argument has one; unsafe because the code then does what it says instead of what it did."
     )
-    tokens = (b"VMA_", b"vma_")
+    # A bit number, or a call of a helper that takes bit numbers.
+    tokens = (b"VMA_", *_BIT_HELPERS)
 
     def could_match(self, data):
-        return b"_BIT" in data or b"vma_" in data
+        if b"VMA_" in data and b"_BIT" in data and _BIT_BYTES.search(data) is not None:
+            return True
+        return any(h in data for h in _BIT_HELPERS) and _BIT_HELPER_BYTES.search(data) is not None
 
     def check(self, ctx):
         catalog = ctx.catalog
