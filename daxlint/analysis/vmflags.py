@@ -431,12 +431,12 @@ class VmFlagsModel:
     def _expanded_flags(self, value: Node | None, at: Node) -> frozenset[str]:
         """VM_* flags a value sets; a plain local variable is followed to the
         values assigned to it earlier in the function (one level)."""
-        flags = set(_flag_names(value, negated=False))
+        flags = set(flag_names(value, negated=False))
         if value is not None and value.type == "identifier":
             fn = enclosing_function(at)
             if fn is not None:
                 for v in _assigned_values(fn, text(value), at.start_byte):
-                    flags |= _flag_names(v, negated=False)
+                    flags |= flag_names(v, negated=False)
         return frozenset(flags)
 
     # -- contexts --------------------------------------------------------------
@@ -549,25 +549,6 @@ class VmFlagsModel:
             if ref is not None and ref.type == "identifier" and fn is not None:
                 out.setdefault(text(ref), []).append(fn)
         return out
-
-    def mmap_sets_flags(self, handler_registration, flags: frozenset[str]) -> bool | None:
-        """Whether the function that installs the vm_operations_struct a
-        handler is registered in (the ->mmap) sets all of ``flags``: True or
-        False when this file shows that function, None when it does not."""
-        if handler_registration is None or handler_registration.node.type != "initializer_pair":
-            return None
-        variable = initialized_variable(handler_registration.node)
-        installers = self.vm_ops_installs.get(variable or "", [])
-        if not installers:
-            return None
-        for fn in installers:
-            done: set[str] = set()
-            for w in self.writes:
-                if w.function is not None and w.function.start_byte == fn.start_byte and w.kind != "helper":
-                    done |= w.set_flags
-            if flags <= done:
-                return True
-        return False
 
     # -- what the vma is ---------------------------------------------------------
 
@@ -704,7 +685,7 @@ def _value_polarity(value: Node, pred: _DaxPredicate, flag: str | None) -> int:
         p = pred.polarity(cond)
         for part, sign in (("consequence", 1), ("alternative", -1)):
             branch = cx.child_by_field_name(part)
-            if branch is not None and (flag is None or flag in _flag_names(branch, negated=False)):
+            if branch is not None and (flag is None or flag in flag_names(branch, negated=False)):
                 return p * sign
     return 0
 
@@ -844,7 +825,7 @@ def _strip_casts(node: Node | None) -> Node | None:
     return node
 
 
-def _flag_names(value: Node | None, negated: bool) -> frozenset[str]:
+def flag_names(value: Node | None, negated: bool) -> frozenset[str]:
     """VM_* identifiers in ``value`` that are (negated=True) or are not under a ``~``.
     One walk down that carries "under ~" along (an upward look from each
     identifier costs the depth of ``a | b | c | ...`` for every one)."""

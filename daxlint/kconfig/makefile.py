@@ -9,14 +9,19 @@ from daxlint.kconfig.parser import joined_lines
 
 _OBJ = re.compile(r"^\s*obj-\$\(CONFIG_(\w+)\)\s*[:+]?=\s*(.*)$")
 _OBJ_Y = re.compile(r"^\s*obj-y\s*[:+]?=\s*(.*)$")
+# An out-of-tree module's own objects (obj-m := foo.o): each is a module of
+# its own, named as the symbol "module:foo".
+_OBJ_M = re.compile(r"^\s*obj-m\s*[:+]?=\s*(.*)$")
+MODULE_PREFIX = "module:"
 _COMPOSITE = re.compile(r"^\s*([\w-]+?)-(y|objs|\$\(CONFIG_(\w+)\))\s*[:+]?=\s*(.*)$")
 
 
 def makefile_objects(text: str, directory: str) -> dict[str, set[str]]:
     """CONFIG symbol -> the C files (paths in ``directory``) it builds,
-    following composite objects (``foo-y := a.o b.o``). Files built by a
-    composite's conditional part (``foo-$(CONFIG_X) += c.o``) belong to the
-    composite's symbol and to X."""
+    following composite objects (``foo-y := a.o b.o``, ``foo-objs``). Files
+    built by a composite's conditional part (``foo-$(CONFIG_X) += c.o``)
+    belong to the composite's symbol and to X; an ``obj-m`` object (an
+    out-of-tree module) is a symbol of its own, ``module:<name>``."""
     lines = [line for _, line in joined_lines(text)]
     composites: dict[str, list[tuple[str | None, str]]] = {}
     top: list[tuple[str | None, str]] = []
@@ -31,6 +36,11 @@ def makefile_objects(text: str, directory: str) -> dict[str, set[str]]:
         if m:
             for obj in m.group(1).split():
                 top.append((None, obj))
+            continue
+        m = _OBJ_M.match(line)
+        if m:
+            for obj in m.group(1).split():
+                top.append((MODULE_PREFIX + obj.removesuffix(".o"), obj))
             continue
         m = _COMPOSITE.match(line)
         if m and not m.group(1).startswith(

@@ -1,5 +1,6 @@
 from daxlint.analysis.callgraph import FAULT, POST_MMAP, ROLE_WHY, VMA_CLOSE, VMA_OPEN
 from daxlint.analysis.dax import driver_source_files
+from daxlint.analysis.module import mmap_presets
 from daxlint.analysis.relock import move_before_release, release_before
 from daxlint.analysis.vmflags import INIT_WRAPPERS, may_call_flag_helper_after_mmap, may_write_vm_flags, model_of
 from daxlint.core.rule import Rule
@@ -250,7 +251,21 @@ class VmFlagsWriteOutsideMmap(Rule):
             "vmf_insert_pfn()/vmf_insert_page(), which change no flags"
         )
         if c.read_locked:
-            ctx.report(w.node, f"{w.what} in {fn}() after mmap_read_lock(): {how}", fix=fix)
+            condition, severity, confidence = "", Severity.ERROR, None
+            if not setter.always:
+                # vm_insert_page() and kin: a change only when the vma lacks
+                # the flag; the vmas this code sees are the module's own.
+                flags = frozenset(setter.unless_set)
+                preset = mmap_presets(ctx.kernel, ctx.abspath, None, flags)
+                if preset:
+                    return
+                severity, confidence = Severity.WARNING, "medium"
+                condition = (
+                    f"; it changes the flags unless every ->mmap of the module sets {' | '.join(setter.unless_set)} (not all in view)"
+                )
+            ctx.report(
+                w.node, f"{w.what} in {fn}() after mmap_read_lock(){condition}: {how}", fix=fix, severity=severity, confidence=confidence
+            )
             return
         if c.released and setter.always:
             VmFlagsWriteOutsideMmap._released(ctx, model, w)
@@ -264,13 +279,13 @@ class VmFlagsWriteOutsideMmap(Rule):
         severity, confidence, condition = Severity.ERROR, None, ""
         if not setter.always:
             # vm_insert_page() and kin set VM_MIXEDMAP only when ->mmap did not.
-            preset = model.mmap_sets_flags(first.registration, frozenset(setter.unless_set)) if first.registration else None
+            preset = mmap_presets(ctx.kernel, ctx.abspath, first.registration, frozenset(setter.unless_set))
             flags = " | ".join(setter.unless_set)
             if preset:
                 return
             if preset is None:
                 severity, confidence = Severity.WARNING, "medium"
-                condition = f"; it changes the flags unless the ->mmap that installs the handler set {flags} first (not in this file)"
+                condition = f"; it changes the flags unless the ->mmap that installs the handler set {flags} first (not in view)"
             else:
                 condition = f"; the ->mmap that installs the handler does not set {flags} first"
         ctx.report(
