@@ -21,6 +21,7 @@ module's answer unknown."""
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 
 from tree_sitter import Node
@@ -28,7 +29,18 @@ from tree_sitter import Node
 from daxlint.analysis.bits import BIT_RE
 from daxlint.analysis.callgraph import MMAP
 from daxlint.analysis.driver import driver_files
-from daxlint.analysis.vmflags import VmFlagsModel, VmFlagsWrite, flag_names, initialized_variable
+from daxlint.analysis.locks import LOCK_NAMES, LockState
+from daxlint.analysis.vmflags import (
+    HELPER_CALL_BYTES,
+    VmFlagsModel,
+    VmFlagsWrite,
+    flag_names,
+    initialized_variable,
+    may_write_vm_flags,
+    model_for,
+)
+from daxlint.core.catalog import VmFlagSetter
+from daxlint.core.includes import local_headers
 from daxlint.core.source import SourceFile
 from daxlint.core.syntax import call_args, call_name, function_name, text, walk
 
@@ -205,3 +217,195 @@ def handler_evidence(kernel, path: str | None, flags: frozenset[str]) -> str:
     handlers = module_handlers(kernel, path) if path is not None else None
     names = sorted({f"{h.function}() ({os.path.basename(h.path)})" for h in handlers or [] if flags <= h.sets})
     return ", ".join(names[:3]) + (" and others" if len(names) > 3 else "")
+
+
+# -- the module's helpers, followed from the file that calls them ---------------
+
+
+def model_of(ctx) -> VmFlagsModel:
+    """The model of the file a rule checks, with its module around it: the
+    roles its other files give this file's functions, the helpers of its
+    headers and other files that change a vma's flags or take the lock
+    (followed like the kernel's), and its headers' function-like macros."""
+    model = model_for(ctx.source, ctx.catalog, ctx.partial)
+    model.attach_driver(ctx.kernel, ctx.abspath, ctx.source.path)
+    if ctx.abspath is not None and "graph" not in model.__dict__ and not model.module_setters:
+        own = _defined_names(ctx.source.data)
+        helpers = module_helpers(ctx.kernel, ctx.abspath, ctx.source.original)
+        model.module_setters = {n: h.setter for n, h in helpers.items() if h.setter is not None and n not in own}
+        locks = {n: h.locks for n, h in helpers.items() if h.locks is not None and n not in own}
+        model.module_locks = locks.get
+        model.macro_sources = tuple(h.data for h in local_headers(ctx.kernel, ctx.abspath, ctx.source.original))
+    return model
+
+
+@dataclass(frozen=True)
+class ModuleHelper:
+    setter: VmFlagSetter | None  # what it does to the flags of the vma it is given
+    locks: LockState | None  # the lock state it leaves its caller in
+
+
+def module_helpers(kernel, abspath: str, data: bytes | None = None) -> dict[str, ModuleHelper]:
+    """The functions of the module a file can call without defining them:
+    its headers' (static inline helpers too), then the other files'
+    (not static), each summarised once per run."""
+    out: dict[str, ModuleHelper] = {}
+    for header in local_headers(kernel, abspath, data):
+        for name, helper in _file_helpers(kernel, header.path, header.data, exported_only=False).items():
+            out.setdefault(name, helper)
+    me = os.path.normpath(abspath)
+    for path in driver_files(kernel, abspath):
+        if os.path.normpath(path) == me or not kernel.knows(path):
+            continue
+        sibling = kernel.read(path)
+        if sibling is None:
+            continue
+        for name, helper in _file_helpers(kernel, path, sibling, exported_only=True).items():
+            out.setdefault(name, helper)
+    return out
+
+
+def _file_helpers(kernel, path: str, data: bytes, exported_only: bool) -> dict[str, ModuleHelper]:
+    """Summaries of a file's functions that change the flags of a vma they
+    are given or change the mmap lock (a cheap look at the bytes first)."""
+    if not (b"vm_flags" in data or b"vma" in data or any(n.encode() in data for n in LOCK_NAMES)):
+        return {}
+
+    def summarise() -> dict[str, ModuleHelper]:
+        model = VmFlagsModel(SourceFile(path, data), kernel.catalog)
+        out: dict[str, ModuleHelper] = {}
+        for name, defs in model.graph.definitions.items():
+            if len(defs) != 1 or (exported_only and _is_static(defs[0])):
+                continue
+            fn = defs[0]
+            setter = _summary(model, fn, name, f"{os.path.basename(path)}:{fn.start_point[0] + 1}", set())
+            locks = model.graph.summary(name)
+            if setter is not None or locks is not None:
+                out[name] = ModuleHelper(setter, locks)
+        return out
+
+    return kernel.memo(("module-helpers", os.path.normpath(path), exported_only, str(kernel.effective_version)), summarise)
+
+
+def _summary(model: VmFlagsModel, fn: Node, name: str, where: str, seen: set[int]) -> VmFlagSetter | None:
+    """What ``fn`` does to the flags of the vma it is given: a VmFlagSetter
+    whose vma_index is the parameter (a vma, or a vm_fault whose ->vma it
+    changes), or None when it changes no parameter's flags."""
+    if fn.start_byte in seen:
+        return None
+    seen.add(fn.start_byte)
+    params = _vma_parameters(fn)
+    if not params:
+        return None
+    always: set[str] = set()
+    unless: set[str] = set()
+    direct = False
+    via: str | None = None
+    for w in model.writes:
+        if w.function is None or w.function.start_byte != fn.start_byte or w.vma is None:
+            continue
+        index = params.get(_root(w.vma))
+        if index is None:
+            continue
+        if w.kind == "helper" and w.setter is not None:
+            always |= set(w.setter.always)
+            unless |= set(w.setter.unless_set)
+            direct = direct or w.setter.direct
+            via = via or w.setter.via or w.op
+        else:
+            always |= w.set_flags
+            direct = True
+    # The file's functions it hands the vma on to.
+    for call in walk(fn, {"call_expression"}):
+        callees = model.graph.definitions.get(call_name(call) or "", [])
+        args = call_args(call)
+        if len(callees) != 1 or not any(_root(a) in params for a in args):
+            continue
+        inner = _summary(model, callees[0], call_name(call), where, seen)
+        if inner is not None:
+            always |= set(inner.always)
+            unless |= set(inner.unless_set)
+            direct = direct or inner.direct
+            via = via or inner.via
+    if not (always or unless or direct):
+        return None
+    param = min(params, key=params.get)
+    return VmFlagSetter(
+        name, tuple(sorted(always)), tuple(sorted(unless - always)), params[param], where, direct, via, param in _fault_parameters(fn)
+    )
+
+
+def _vma_parameters(fn: Node) -> dict[str, int]:
+    """Parameter name -> index for the vma (or vm_fault) parameters of ``fn``;
+    a vm_fault parameter ``vmf`` stands for ``vmf->vma``."""
+    d = fn.child_by_field_name("declarator")
+    while d is not None and d.type != "function_declarator":
+        d = d.child_by_field_name("declarator")
+    plist = d.child_by_field_name("parameters") if d is not None else None
+    out: dict[str, int] = {}
+    for i, p in enumerate(c for c in (plist.named_children if plist is not None else []) if c.type == "parameter_declaration"):
+        t = text(p.child_by_field_name("type"))
+        names = [text(n) for n in walk(p, {"identifier"})]
+        if names and ("vm_area_struct" in t or "vm_fault" in t):
+            out[names[-1]] = i
+    return out
+
+
+def _fault_parameters(fn: Node) -> set[str]:
+    """The parameters of ``fn`` that are a struct vm_fault."""
+    return {name for name, _ in _vma_parameters(fn).items() if name in _typed(fn, "vm_fault")}
+
+
+def _typed(fn: Node, struct: str) -> set[str]:
+    return {
+        text(p.child_by_field_name("declarator")).lstrip("*")
+        for p in walk(fn, {"parameter_declaration"})
+        if struct in text(p.child_by_field_name("type"))
+    }
+
+
+def _root(expr: Node) -> str:
+    """The variable at the root of ``vma``, ``vmf->vma``, ``(vma)``."""
+    code = text(expr).strip("()& \t")
+    return code.split("->", 1)[0].split(".", 1)[0].strip()
+
+
+def _is_static(fn: Node) -> bool:
+    return any(c.type == "storage_class_specifier" and text(c) == "static" for c in fn.children)
+
+
+def _defined_names(data: bytes) -> set[str]:
+    """Names the file defines as functions, by a cheap look at its bytes
+    (a definition starts a line: ``name(`` after its type)."""
+    return {m.decode() for m in _DEFINITION_RE.findall(data)}
+
+
+_DEFINITION_RE = re.compile(rb"(?m)^[A-Za-z_][\w \t*]*?\b(\w+)\s*\([^;]*$")
+
+
+_CONTEXT_BYTES = re.compile(rb"vm_fault|ioctl|mmap_read_|lock_vma_under_rcu|post_mmap|mmap_write_unlock|mmap_write_downgrade")
+
+
+def module_may_change_flags(kernel, abspath: str, data: bytes) -> bool:
+    """Whether a file that shows no change of vm_flags itself may make one
+    through its module: it has code that runs after ->mmap (a fault
+    handler, an ioctl, read-locked or unlocked code) and a header it
+    includes or another file of its module changes flags or calls a helper
+    that does - by their bytes."""
+    if b"vma" not in data or _CONTEXT_BYTES.search(data) is None:
+        return False
+
+    def changes(path: str, text: bytes) -> bool:
+        return kernel.memo(
+            ("may-change-flags", os.path.normpath(path)), lambda: may_write_vm_flags(text) or bool(HELPER_CALL_BYTES.search(text))
+        )
+
+    if any(changes(h.path, h.data) for h in local_headers(kernel, abspath)):
+        return True
+    me = os.path.normpath(abspath)
+    for path in driver_files(kernel, abspath):
+        if os.path.normpath(path) != me:
+            sibling = kernel.read(path)
+            if sibling is not None and changes(path, sibling):
+                return True
+    return False

@@ -42,9 +42,10 @@ from tree_sitter import Node
 
 from daxlint.analysis.lines import alone_on_lines, indent_of, line_span
 from daxlint.analysis.vmflags import WRAPPERS_SINCE, VmFlagsModel, VmFlagsWrite, defines_macro, undecided_conftest, wrapper_guard
-from daxlint.core.build import compat_shims, include_candidates
+from daxlint.core.build import compat_shims
 from daxlint.core.catalog import api_history
 from daxlint.core.directives import scan
+from daxlint.core.includes import local_headers
 from daxlint.core.syntax import function_name
 from daxlint.model import SAFE, UNSAFE, Edit, Fix
 from daxlint.version import VersionRange, predecessor
@@ -155,24 +156,12 @@ def plan_fixes(model: VmFlagsModel, kernel, style: str = GUARD, abspath: str | N
 
 
 def _included_shims(kernel, abspath: str | None, data: bytes) -> set[str]:
-    """The wrappers that the headers ``data`` includes beside it shim: a
-    fix calls them as the file's own shims, and never adds a second one
-    (a redefinition that breaks the build)."""
-    if abspath is None:
-        return set()
+    """The wrappers that the headers ``data`` includes (its module's own,
+    compat.h -> compat_mm.h) shim: a fix calls them as the file's own shims,
+    and never adds a second one (a redefinition that breaks the build)."""
     out: set[str] = set()
-    seen = {abspath}
-    todo = [(data, abspath, 0)]
-    while todo:  # headers the headers include too (compat.h -> compat_mm.h), three deep
-        text, path, depth = todo.pop()
-        for inc in scan(text).includes:
-            for candidate in include_candidates(inc, path):
-                header = kernel.read(candidate) if candidate not in seen else None
-                seen.add(candidate)
-                if header is not None:
-                    out |= {name for name, _, _ in compat_shims(header, _CONVERTED)} | _macro_shims(header)
-                    if depth < 2:
-                        todo.append((header, candidate, depth + 1))
+    for header in local_headers(kernel, abspath, data):
+        out |= {name for name, _, _ in compat_shims(header.data, _CONVERTED)} | _macro_shims(header.data)
     return out
 
 

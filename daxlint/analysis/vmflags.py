@@ -148,8 +148,12 @@ class VmFlagsWrite:
         if self.kind in ("wrapper", "bitmap") or (self.kind == "desc" and self.node.type == "call_expression"):
             return f"{self.op}()"
         if self.kind == "helper":
+            where = f" ({self.setter.defined_at})" if self.setter and self.setter.defined_at else ""
             flags = " | ".join(self.setter.always or self.setter.unless_set) if self.setter else "flags"
-            return f"{self.op}(), which sets {flags} in {self.vma_text}->vm_flags,"
+            target = f"{self.vma_text}->vma" if self.setter and self.setter.through_fault else self.vma_text
+            if not flags:
+                return f"{self.op}(){where}, which changes {target}->vm_flags,"
+            return f"{self.op}(){where}, which sets {flags} in {target}->vm_flags,"
         if self.kind == "address":
             return f"passing &{self.vma_text}->{self.field} to {self.op}(), which writes through it,"
         return f"write '{self.op}' to {self.vma_text}->{self.field}"
@@ -186,6 +190,13 @@ class VmFlagsModel:
         self.partial = partial
         self._driver: tuple | None = None  # (kernel, abspath, shown path): roles from sibling files
         self.macro_renamed = _redefines_vm_flags(source.data)
+        # What the module's other files give this one (analysis.module):
+        # its helpers that change flags (name -> VmFlagSetter), the lock
+        # state its lock wrappers leave (name -> LockState), and the bytes
+        # of the headers whose function-like macros it may use.
+        self.module_setters: dict[str, VmFlagSetter] = {}
+        self.module_locks = lambda _name: None
+        self.macro_sources: tuple[bytes, ...] = ()
 
     # -- trees -----------------------------------------------------------------
 
@@ -226,6 +237,7 @@ class VmFlagsModel:
     @cached_property
     def graph(self) -> CallGraph:
         g = CallGraph(self.root, self.source.data, self.resolver, fault_signatures=self.partial)
+        g.module_summary = self.module_locks
         if self._driver is not None:
             # Only changes no role of this file reaches look for one in the
             # driver's other files (gru_fault() in grumain.c).
@@ -266,18 +278,23 @@ class VmFlagsModel:
         a parameter's vm_flags (``#define SET_IO(v) ((v)->vm_flags |= VM_IO)``),
         when the argument is a vma: the write happens there."""
         data = self.source.data
-        if b"define" not in data:
+        sources = [d for d in (data, *self.macro_sources) if b"define" in d and b"vm_flags" in d]
+        if not sources:
             return []
         out = []
-        for m in _MACRO_DEF_RE.finditer(data):
+        for m in (m for src in sources for m in _MACRO_DEF_RE.finditer(src)):
             body = re.sub(rb"\\\r?\n", b" ", m.group(3)).decode("utf-8", "replace")
             if "vm_flags" not in body:
                 continue
             params = [p.strip() for p in m.group(2).decode("utf-8", "replace").split(",")]
             w = _MACRO_BODY_WRITE_RE.search(body)
-            if w is None or w.group(1) not in params:
+            kind = "direct"
+            if w is None:
+                # A macro around a wrapper: vm_flags_set((v), VM_DONTCOPY)
+                w, kind = _MACRO_BODY_WRAPPER_RE.search(body), "wrapper"
+            if w is None or w.group("vma") not in params:
                 continue
-            index, op, value = params.index(w.group(1)), w.group(2), w.group(3).strip()
+            index, op, value = params.index(w.group("vma")), w.group("op"), w.group("value").strip()
             while value.count(")") > value.count("("):  # the body's own closing parenthesis
                 value = value[: value.rfind(")")].rstrip()
             name = m.group(1)
@@ -290,9 +307,9 @@ class VmFlagsModel:
                     continue
                 arg_text = text(args[index])
                 value_text = re.sub(r"\b(\w+)\b", lambda x, a=args, p=params: _macro_arg(x.group(1), p, a), value)
-                vw = VmFlagsWrite(call, "direct", op, args[index], None, "vm_flags", enclosing_function(call))
+                vw = VmFlagsWrite(call, kind, op, args[index], None, "vm_flags", enclosing_function(call))
                 vw.macro, vw.value_text = name.decode(), value_text.replace(f"({arg_text})", arg_text)
-                if op in ("|=", "="):
+                if op in ("|=", "=", "vm_flags_set", "vm_flags_mod", "vm_flags_reset", "vm_flags_init"):
                     vw.set_flags = frozenset(f for f in re.findall(r"(?<!~)\b(VM_[A-Z0-9_]+)\b", value) if _VM_FLAG_RE.match(f))
                 out.append(vw)
         return out
@@ -300,7 +317,7 @@ class VmFlagsModel:
     def _helpers(self) -> dict[str, VmFlagSetter]:
         """The catalog's flag-setting helpers this file calls and does not
         define itself (mm/memory.c's own remap_pfn_range() is the helper)."""
-        setters = self.catalog.vm_flag_setters if self.catalog is not None else {}
+        setters = {**self.module_setters, **(self.catalog.vm_flag_setters if self.catalog is not None else {})}
         data = self.source.data
         return {n: s for n, s in setters.items() if n.encode() in data}
 
@@ -587,7 +604,9 @@ _FRESH_VMA_CALLS = frozenset({"vm_area_alloc", "vm_area_dup"})
 # A body goes on over continuation lines: a backslash before LF, or CRLF.
 _MACRO_DEF_RE = re.compile(rb"^[ \t]*#[ \t]*define[ \t]+(\w+)\(([^)]*)\)((?:[^\n\\]|\\\r?\n|\\)*)", re.M)
 # (v)->vm_flags |= X, v->vm_flags = X, in a macro body
-_MACRO_BODY_WRITE_RE = re.compile(r"\(?\s*(\w+)\s*\)?\s*(?:->|\.)\s*vm_flags\s*([|&^]?=)(?!=)\s*([^;]*)")
+# vm_flags_set((v), X) in a macro body: (parameter, wrapper, the flags)
+_MACRO_BODY_WRAPPER_RE = re.compile(r"\b(?P<op>vm_flags_(?:set|clear|mod|reset|init))\s*\(\s*\(?\s*(?P<vma>\w+)\s*\)?\s*,(?P<value>[^;]*)")
+_MACRO_BODY_WRITE_RE = re.compile(r"\(?\s*(?P<vma>\w+)\s*\)?\s*(?:->|\.)\s*vm_flags\s*(?P<op>[|&^]?=)(?!=)\s*(?P<value>[^;]*)")
 
 
 def _macro_arg(word: str, params: list[str], args: list[Node]) -> str:
@@ -696,14 +715,6 @@ def model_for(source, catalog, partial: bool = False) -> VmFlagsModel:
     return source.shared(VmFlagsModel, catalog, partial)
 
 
-def model_of(ctx) -> VmFlagsModel:
-    """The model of the file a rule checks, with its driver's other files
-    as a source of roles."""
-    model = model_for(ctx.source, ctx.catalog, ctx.partial)
-    model.attach_driver(ctx.kernel, ctx.abspath, ctx.source.path)
-    return model
-
-
 # -- candidate discovery: text search, then the node at each hit ---------------
 
 _FIELD_NAMES = (b"vm_flags", b"__vm_flags")
@@ -784,7 +795,7 @@ def may_write_vm_flags(data: bytes) -> bool:
 # (every one takes a struct vm_fault, or is an ->access), a post_mmap hook,
 # or code that takes the lock for read. DAX302 reports a helper call nowhere
 # else, so this stays a superset of where it can.
-_HELPER_CALL_BYTES = re.compile(
+HELPER_CALL_BYTES = re.compile(
     rb"\b(?:remap_pfn_range|io_remap_pfn_range|remap_pfn_range_notrack|vm_iomap_memory|remap_vmalloc_range"
     rb"|remap_vmalloc_range_partial|vm_insert_pages?|vm_map_pages(?:_zero)?)\s*\("
 )
@@ -798,7 +809,7 @@ def may_call_flag_helper_after_mmap(data: bytes) -> bool:
     (they all take a struct vm_fault), a post_mmap hook or after the mmap
     lock was taken for read - the only places DAX302 reports helpers."""
     context = any(t in data for t in _READ_ONLY_CONTEXT_BYTES) or (b"down_read" in data and (b"mmap_sem" in data or b"mmap_lock" in data))
-    return context and any(n in data for n in _HELPER_NAMES) and _HELPER_CALL_BYTES.search(data) is not None
+    return context and any(n in data for n in _HELPER_NAMES) and HELPER_CALL_BYTES.search(data) is not None
 
 
 # -- helpers -------------------------------------------------------------------

@@ -52,6 +52,14 @@ class VmFlagSetter:
     always: tuple[str, ...]  # set on every call (in the kernel's order)
     unless_set: tuple[str, ...]  # set only when the vma does not have them yet
     vma_index: int  # which argument is the vma
+    # A helper of the checked module (a header's static inline, a sibling
+    # file's function) rather than the kernel's: where it is defined, and
+    # whether it changes the flags itself (a store or a vm_flags_*() call:
+    # a change wherever it runs, as if written at the call).
+    defined_at: str | None = None
+    direct: bool = False
+    via: str | None = None  # the kernel helper a module helper changes the flags with
+    through_fault: bool = False  # the argument is a vm_fault: the change is to its ->vma
 
     @property
     def flags(self) -> frozenset[str]:

@@ -14,9 +14,10 @@ import time
 import traceback
 from dataclasses import dataclass, field
 
-from daxlint.core.build import View, include_candidates, views
+from daxlint.core.build import View, views
 from daxlint.core.files import DEFAULT_MAX_BYTES, SCAN_LIMIT_BYTES, file_kind, read_source_stat, source_bytes
 from daxlint.core.fingerprint import assign_fingerprints
+from daxlint.core.includes import include_candidates, include_dirs
 from daxlint.core.kernel import KernelContext
 from daxlint.core.prefilter import TokenMatcher
 from daxlint.core.rule import Rule, RuleContext
@@ -77,6 +78,16 @@ class Engine:
             out += [r for r in self._followers if kind in r.file_kinds and (not r.tokens or any(t in data for t in r.tokens))]
         return out
 
+    def _with_module_rules(self, applicable: list[Rule], data: bytes, kind: str, kernel: KernelContext, abspath: str) -> list[Rule]:
+        """``applicable`` and the rules whose byte test declined the file but
+        that the module around it brings back (Rule.could_match_in: a fault
+        handler calling a header's helper that changes vm_flags)."""
+        more = [r for r in self._finders if r not in applicable and kind in r.file_kinds and r.could_match_in(data, kernel, abspath)]
+        if not more:
+            return applicable
+        followers = [r for r in self._followers if r not in applicable and kind in r.file_kinds]
+        return [r for r in self.rules if r in applicable or r in more or r in followers]
+
     def needs_analysis(self, data: bytes, kind: str = "c") -> bool:
         """Whether some rule that finds things on its own could match ``data``."""
         return any(not r.reports_unused_suppressions for r in self.rules_for(data, kind))
@@ -92,13 +103,15 @@ class Engine:
         res = FileResult()
         kind = file_kind(display)
         data, bad = source_bytes(data)  # any encoding: never a way to hide code
+        kernel = kernel or self.kernel
         applicable = self.rules_for(data, kind)
+        if not bad and abspath is not None:
+            applicable = self._with_module_rules(applicable, data, kind, kernel, abspath)
         if all(r.reports_unused_suppressions for r in applicable):
             return res
         if bad:
             res.skipped.append(Skipped(display, bad))
             return res
-        kernel = kernel or self.kernel
         with _time_limit(self.options.timeout), parent_index():
             try:
                 return self._analyze_views(res, kind, applicable, display, data, abspath, kernel)
@@ -158,13 +171,14 @@ class Engine:
             res.context[d] = kernel.reader.signature(d)
 
     def _include_reader(self, res: FileResult, kernel: KernelContext, abspath: str | None):
-        """Reads the headers a file includes beside it (their #defines
-        count), recording them as context."""
+        """Reads the headers a file includes beside it or from its module's
+        -I directories (their #defines count), recording them as context."""
         if abspath is None:
             return None
+        dirs = include_dirs(kernel, os.path.dirname(abspath))
 
         def read(inc) -> bytes | None:
-            for candidate in include_candidates(inc, abspath):
+            for candidate in include_candidates(inc, abspath, dirs):
                 data = kernel.reader.read(candidate)
                 self._depend_on(res, kernel, candidate)
                 if data is not None:

@@ -58,6 +58,13 @@ class Rule:
         half of them); it must never say False where check() would report."""
         return True
 
+    def could_match_in(self, data: bytes, kernel: KernelContext, abspath: str) -> bool:
+        """A second chance for a file ``could_match()`` (or the tokens)
+        declined, with the file's module in view: True when a helper of its
+        headers or other files may make it a finding after all. Cheap: a
+        look at bytes the kernel reader gives, nothing parsed."""
+        return False
+
     def context_files(self, path: str) -> list[str]:
         """Files besides ``path`` whose content changes this rule's verdict on
         it (e.g. the directory's Kconfig); a cached result is reused only while

@@ -65,3 +65,41 @@ def makefile_objects(text: str, directory: str) -> dict[str, set[str]]:
     for sym, obj in top:
         add(sym, obj)
     return out
+
+
+# The directory variables a module's Kbuild file names its own tree with.
+_HERE_VARS = re.compile(r"\$[({](?:src|obj|M|PWD|CURDIR|KBUILD_EXTMOD|KBUILD_EXTMOD_DIR)[)}]")
+_SRCTREE = re.compile(r"\$[({]srctree[)}]")
+_CFLAGS_LINE = re.compile(r"^\s*(?:(?:subdir-)?ccflags-[\w$()]+|EXTRA_CFLAGS|[\w-]+-cflags|CFLAGS_[\w.]+\.o)\s*[:+]?=\s*(.*)$")
+
+
+def kbuild_include_dirs(text: str, directory: str, root: str | None) -> list[str]:
+    """The directories a Kbuild file or Makefile adds to the include path
+    with ``-I`` in its compiler flags (``ccflags-y += -I$(src)/include``),
+    as paths: ``$(src)``/``$(obj)``/``$(M)``/``$(PWD)`` are ``directory``,
+    ``$(srctree)`` the kernel tree's top (when known); relative paths are
+    the directory's. Only directories within the checked code are kept."""
+    out: list[str] = []
+    for _, line in joined_lines(text):
+        m = _CFLAGS_LINE.match(line.split("#", 1)[0])
+        if m is None:
+            continue
+        words = m.group(1).split()
+        for i, word in enumerate(words):
+            if word == "-I":
+                path = words[i + 1] if i + 1 < len(words) else None
+            else:
+                path = word[2:] if word.startswith("-I") else None
+            if not path:
+                continue
+            path = _HERE_VARS.sub(directory.replace("\\", "/"), path)
+            if _SRCTREE.search(path):
+                if root is None:
+                    continue
+                path = _SRCTREE.sub(root.replace("\\", "/"), path)
+            if "$" in path:
+                continue  # a variable we cannot resolve
+            full = os.path.normpath(os.path.join(directory, path))
+            if full not in out:
+                out.append(full)
+    return out

@@ -1,7 +1,7 @@
 import os
 import re
 
-from daxlint.analysis.dax import config_gates, directory_facts, read_facts
+from daxlint.analysis.dax import config_gates, directory_facts, gates_by_function, read_facts
 from daxlint.analysis.pfn import page_required
 from daxlint.core.rule import Rule
 from daxlint.kconfig.index import entry_guarantees, kconfig_index, symbol_guarantees
@@ -9,6 +9,7 @@ from daxlint.kconfig.makefile import makefile_objects
 from daxlint.kconfig.parser import FS_DAX_DEPENDS_SINCE_4_15, Symbol, parse_kconfig_symbols
 from daxlint.model import Severity
 
+_SYMBOL = re.compile(r"\b[A-Z][A-Z0-9_]*\b")
 PAGE_BACKING = frozenset({"ZONE_DEVICE", "FS_DAX_LIMITED"})
 # devm_memremap_pages() itself needs ZONE_DEVICE: FS_DAX_LIMITED is the
 # fs-dax opt-in to page-less memory and does nothing for device-dax.
@@ -118,7 +119,7 @@ class KconfigDaxWithoutZoneDevice(Rule):
             backing = PAGE_BACKING if fsdax else PAGEMAP_BACKING
             if entry_guarantees(sym, backing, index, local):
                 continue
-            if level != Severity.ERROR and self._gated(ctx, objects.get(sym.name, set()), directory, index, local, backing):
+            if level != Severity.ERROR and self._gated(ctx, sym, objects, directory, index, local, backing):
                 continue
             if fsdax:
                 needs = "ZONE_DEVICE (or selects FS_DAX_LIMITED)"
@@ -178,16 +179,23 @@ class KconfigDaxWithoutZoneDevice(Rule):
         return None, Severity.WARNING, ""
 
     @staticmethod
-    def _gated(ctx, files: set[str], directory: str, index, local, backing=PAGE_BACKING) -> bool:
+    def _gated(ctx, sym: Symbol, objects: dict[str, set[str]], directory: str, index, local, backing=PAGE_BACKING) -> bool:
         """Whether the driver's C code enables its DAX part only under a
-        CONFIG_ option that itself requires ZONE_DEVICE."""
-        gates: set[str] = set()
-        # The files the entry builds, when the Makefile says; else the
-        # directory's (a gate in a sibling driver gates nothing here: 7.x
-        # drivers/dax/fsdev.c tests CONFIG_FS_DAX, device.c does not).
-        paths = sorted(files) or [os.path.join(directory, n) for n in ctx.kernel.listdir(directory) if n.endswith(".c")]
-        for path in paths:
+        CONFIG_ option that itself requires ZONE_DEVICE: a test in the files
+        the entry builds, or in a function of a symbol it depends on that
+        those files call (pmem.c calls libnvdimm's pmem_should_map_pages(),
+        which tests ZONE_DEVICE) - not a test of a symbol that depends on it
+        (7.x DEV_DAX_FSDEV's fsdev.c gates nothing of DEV_DAX's device.c),
+        nor one of an unrelated function (super.c's FS_DAX part)."""
+        own = sorted(objects.get(sym.name, set()))
+        if not own:
+            own = [os.path.join(directory, n) for n in ctx.kernel.listdir(directory) if n.endswith(".c")]
+        texts = [d for d in (ctx.kernel.read(p) for p in own) if d is not None]
+        gates = {g for data in texts for g in config_gates(data)}
+        deps = {n for expr in sym.all_depends for n in _SYMBOL.findall(expr)} - {sym.name}
+        for path in sorted(set().union(*(objects.get(n, set()) for n in deps)) - set(own)):
             data = ctx.kernel.read(path)
-            if data is not None:
-                gates |= config_gates(data)
+            for function, tested in gates_by_function(data).items() if data is not None else ():
+                if function is not None and any(function.encode() in t for t in texts):
+                    gates |= tested
         return any(symbol_guarantees(g, backing, index, local) for g in gates)

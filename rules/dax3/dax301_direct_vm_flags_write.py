@@ -1,8 +1,9 @@
 from daxlint.analysis.bits import bit_names
+from daxlint.analysis.module import model_of
 from daxlint.analysis.relock import move_before_release
 from daxlint.analysis.vmfix import CONFTEST, GUARD, SHIM, plan_fixes
-from daxlint.analysis.vmflags import build_fix, may_write_vm_flags, model_of
-from daxlint.core.files import headers_beside
+from daxlint.analysis.vmflags import build_fix, may_write_vm_flags
+from daxlint.core.includes import module_header_files
 from daxlint.core.rule import Rule
 from daxlint.core.syntax import text as text_of
 from daxlint.model import SAFE, Edit, Fix, Severity
@@ -105,7 +106,7 @@ class DirectVmFlagsWrite(Rule):
 
     def context_files(self, path):
         # A compat.h beside the file may shim the wrappers: the fix calls it.
-        return headers_beside(path)
+        return module_header_files(path)
 
     def check(self, ctx):
         if ctx.catalog.structs.get("vm_area_desc") and not ctx.catalog.struct_field("vm_area_desc", "vm_flags"):

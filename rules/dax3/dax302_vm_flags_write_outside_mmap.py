@@ -1,8 +1,9 @@
 from daxlint.analysis.callgraph import FAULT, POST_MMAP, ROLE_WHY, VMA_CLOSE, VMA_OPEN
 from daxlint.analysis.dax import driver_source_files
-from daxlint.analysis.module import mmap_presets
+from daxlint.analysis.module import mmap_presets, model_of, module_may_change_flags
 from daxlint.analysis.relock import move_before_release, release_before
-from daxlint.analysis.vmflags import INIT_WRAPPERS, may_call_flag_helper_after_mmap, may_write_vm_flags, model_of
+from daxlint.analysis.vmflags import INIT_WRAPPERS, may_call_flag_helper_after_mmap, may_write_vm_flags
+from daxlint.core.includes import module_header_files
 from daxlint.core.rule import Rule
 from daxlint.model import Severity
 
@@ -173,10 +174,13 @@ class VmFlagsWriteOutsideMmap(Rule):
     tokens = (b"vm_flags", b"remap_pfn_range", b"vm_iomap_memory", b"remap_vmalloc_range", b"vm_insert_page", b"vm_map_pages")
 
     def context_files(self, path):
-        return driver_source_files(path)
+        return driver_source_files(path) + module_header_files(path)
 
     def could_match(self, data):
         return may_write_vm_flags(data) or may_call_flag_helper_after_mmap(data)
+
+    def could_match_in(self, data, kernel, abspath):
+        return module_may_change_flags(kernel, abspath, data)
 
     def check(self, ctx):
         model = model_of(ctx)
@@ -186,7 +190,7 @@ class VmFlagsWriteOutsideMmap(Rule):
             c = model.context(w)
             if c.locked:
                 continue
-            if w.kind == "helper":
+            if w.kind == "helper" and not w.setter.direct:
                 self._helper(ctx, model, w, c)
                 continue
             fn = w.function_name
@@ -245,7 +249,7 @@ class VmFlagsWriteOutsideMmap(Rule):
         where only the read lock is held: a fault handler or read-locked code."""
         setter = w.setter
         fn = w.function_name
-        how = _how_helpers_change(ctx.catalog, w.op)
+        how = _how_helpers_change(ctx.catalog, setter.via or w.op)
         fix = (
             "set up the mapping in ->mmap(), or insert single pfns/pages from the fault handler with "
             "vmf_insert_pfn()/vmf_insert_page(), which change no flags"

@@ -4,7 +4,8 @@ from daxlint.analysis.callgraph import POST_MMAP
 from daxlint.analysis.dax import driver_source_files
 from daxlint.analysis.flow import exclusive_branches
 from daxlint.analysis.locate import identifier_nodes
-from daxlint.analysis.vmflags import INIT_WRAPPERS, may_write_vm_flags, model_of
+from daxlint.analysis.module import model_of
+from daxlint.analysis.vmflags import INIT_WRAPPERS, may_write_vm_flags
 from daxlint.core.rule import Rule
 from daxlint.core.syntax import declarator_name, parent_of, text
 from daxlint.model import Severity

@@ -2,7 +2,8 @@ import re
 
 from daxlint.analysis.callgraph import ROLE_WHY
 from daxlint.analysis.dax import driver_source_files
-from daxlint.analysis.vmflags import DAX_PREDICATE_BYTES_RE, INIT_WRAPPERS, may_write_vm_flags, model_of
+from daxlint.analysis.module import model_of
+from daxlint.analysis.vmflags import DAX_PREDICATE_BYTES_RE, INIT_WRAPPERS, may_write_vm_flags
 from daxlint.core.rule import Rule
 from daxlint.model import Severity
 

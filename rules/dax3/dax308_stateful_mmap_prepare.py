@@ -1,7 +1,7 @@
 import re
 
 from daxlint.analysis.callgraph import mmap_prepare_entries
-from daxlint.analysis.vmflags import model_of
+from daxlint.analysis.module import model_of
 from daxlint.core.rule import Rule
 from daxlint.core.syntax import call_name, function_name, text, walk
 from daxlint.model import Severity

@@ -2,8 +2,8 @@ import re
 
 from daxlint.analysis.callgraph import in_mmap_prepare
 from daxlint.analysis.locate import identifier_nodes
+from daxlint.analysis.module import model_of
 from daxlint.analysis.types import TypeResolver
-from daxlint.analysis.vmflags import model_of
 from daxlint.core.rule import Rule
 from daxlint.core.syntax import enclosing_function, function_name, parent_of, text
 from daxlint.model import Severity
