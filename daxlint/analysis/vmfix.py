@@ -41,7 +41,15 @@ from dataclasses import dataclass
 from tree_sitter import Node
 
 from daxlint.analysis.lines import alone_on_lines, indent_of, line_span
-from daxlint.analysis.vmflags import WRAPPERS_SINCE, VmFlagsModel, VmFlagsWrite, defines_macro, undecided_conftest, wrapper_guard
+from daxlint.analysis.vmflags import (
+    WRAPPERS_SINCE,
+    VmFlagsModel,
+    VmFlagsWrite,
+    compat_pair,
+    defines_macro,
+    undecided_conftest,
+    wrapper_guard,
+)
 from daxlint.core.build import compat_shims
 from daxlint.core.catalog import api_history
 from daxlint.core.directives import scan
@@ -481,10 +489,11 @@ class _Planner:
         groups = scan(self.original).groups
         for c in list(convs):
             macro = undecided_conftest(groups, self.original, c.stmt.start_byte, self.decided)
-            if macro is not None:
+            declare = (macro, ">=6.3") if macro is not None else compat_pair(self.model.source.data, c.write)
+            if declare is not None:
                 convs.remove(c)
                 call = _squash(self.render(c))
-                out[c.write.node.start_byte] = WriteFix(call, _declare_hint(macro), None, CONFTEST)
+                out[c.write.node.start_byte] = WriteFix(call, _declare_hint(*declare), None, CONFTEST)
         units = self.units(convs)
         guard = wrapper_guard(self.original, self.decided)
         pending: list[tuple[list[list[_Conversion]], str]] = []  # (run, style)
@@ -683,10 +692,10 @@ def _fold(unit: list[_Conversion]) -> tuple[str, list[str]] | None:
     return None
 
 
-def _declare_hint(macro: str) -> str:
+def _declare_hint(macro: str, versions: str) -> str:
     return (
-        f'say what your build\'s conftest decides: [macros] {macro} = ">=6.3" in .daxlint.toml '
-        f"(or -D {macro} / -U {macro} for one build), and this #else is judged only where it is compiled"
+        f'say what your build\'s conftest decides: [macros] {macro} = "{versions}" in .daxlint.toml '
+        f"(or -D {macro} / -U {macro} for one build), and this branch is judged only where it is compiled"
     )
 
 

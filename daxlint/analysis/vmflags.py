@@ -1058,6 +1058,48 @@ def undecided_conftest(groups, original: bytes, pos: int, decided) -> str | None
 
 
 _WRAPPER_CALL = re.compile(rb"\bvm_flags_(?:set|clear|mod|reset|reset_once|init)\s*\(")
+# A wrapper call with its vma and the rest of its arguments.
+_WRAPPER_ARGS = re.compile(rb"\bvm_flags_(?:set|clear|mod|reset|reset_once|init)\s*\(\s*&?\s*([^,()]+?)\s*,([^;]*)\)\s*;")
+_FLAG_BYTES = re.compile(rb"\bVM_[A-Z0-9_]+\b")
+
+
+def compat_pair(view: bytes, w: VmFlagsWrite) -> tuple[str, str] | None:
+    """The macro to declare, and the versions it stands for, when ``w`` (a
+    direct write) sits in one branch of a conditional the checked build
+    leaves undecided (its directives are still in ``view``: decided groups
+    are blanked) and another branch makes the same change through a
+    vm_flags_*() wrapper or the module's shim of it - a compat switch,
+    whatever its macro is called or however it is nested or negated
+    (``#ifdef X_NOT_CONSTANT`` / ``#elif defined(X_PRESENT)`` / ``#else``):
+    the write is built only where the wrapper is missing. None when it is
+    not in such a pair."""
+    if w.vma is None:
+        return None
+    pos = w.node.start_byte
+    vma = " ".join(text(w.vma).split()).lstrip("&")
+    flags = set(_FLAG_BYTES.findall(w.node.text or b""))
+    for group in scan(view).groups:
+        ends = [(b, b.end if b.end >= 0 else len(view)) for b in group.branches]
+        here = next((b for b, end in ends if b.body <= pos < end), None)
+        if here is None:
+            continue
+        for b, end in ends:
+            if b is here:
+                continue
+            for m in _WRAPPER_ARGS.finditer(view, b.body, end):
+                same_vma = b" ".join(m.group(1).split()).decode("utf-8", "replace").lstrip("&") == vma
+                if same_vma and set(_FLAG_BYTES.findall(m.group(2))) == flags:
+                    # The branch that decides: the wrapper's, unless it is
+                    # the #else; defined there means the wrapper exists.
+                    decider, has_wrapper = (b, True) if b.kind != "else" else (here, False)
+                    negated = decider.kind in ("ifndef", "elifndef") or decider.expr.lstrip().startswith("!")
+                    names = [n for n in re.findall(r"\b[A-Z_][A-Z0-9_]*\b", decider.expr) if n not in _NOT_DECLARABLE]
+                    if names:
+                        return names[0], ">=6.3" if has_wrapper != negated else "<6.3"
+    return None
+
+
+_NOT_DECLARABLE = frozenset({"LINUX_VERSION_CODE", "KERNEL_VERSION", "IS_ENABLED", "IS_BUILTIN", "IS_MODULE"})
 
 
 def defines_macro(data: bytes, name: str) -> bool:

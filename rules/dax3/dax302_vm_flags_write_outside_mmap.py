@@ -211,8 +211,11 @@ class VmFlagsWriteOutsideMmap(Rule):
             if not after:
                 continue
             dax = _dax_reason(ctx, model, w)
-            first = after[0]
-            # A role known by the signature alone (a patch's hunks) is likely, not certain.
+            # One site, one voice: the role that decides the severity is the
+            # one the message names (a helper reached from ->open and from
+            # .fault is an error because of the fault). A role known by the
+            # signature alone (a patch's hunks) is likely, not certain.
+            first = next((x for x in after if x.role not in _WARNING_ROLES and not x.by_signature), after[0])
             severity = Severity.WARNING if all(x.role in _WARNING_ROLES or x.by_signature for x in after) else Severity.ERROR
             also = ""
             roles = sorted({x.role for x in after} - {first.role})
