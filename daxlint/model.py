@@ -120,6 +120,11 @@ class Finding:
     diff_lines: list[str] | None = None
     # The edits that resolve it, when they are mechanical (--fix).
     autofix: Fix | None = None
+    # What the finding is about when the flagged line is only a spelling of
+    # it: a change of a vma's flags as its vma and the flags it sets and
+    # clears, so that respelling it on the same line (a direct write turned
+    # into vm_flags_set()) keeps its identity and fingerprint.
+    construct: str | None = None
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -136,6 +141,7 @@ class Finding:
             "end_column",
             "function",
             "versions",
+            "construct",
         ):
             if d[optional] is None:
                 del d[optional]

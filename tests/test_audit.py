@@ -320,16 +320,22 @@ def test_shallow_clone_skips_the_boundary_commit(history, tmp_path):
     assert code == 2 and "shallow" in err and "Traceback" not in err
 
 
-def test_missing_blob_skips_the_commit(history, tmp_path):
+def test_a_blob_that_cannot_be_read_skips_the_file_not_the_commits(history, tmp_path):
+    """One unreadable blob (too large for one read, gone from a partial
+    clone) is a skipped file of the commit that has it, said so; that
+    commit and every later one are still audited."""
     broken = tmp_path / "broken"
     shutil.copytree(history.path, broken)
-    blob = history.git("rev-parse", "HEAD:drivers/bar/bar.c").strip()
+    blob = history.git("rev-parse", "HEAD~4:drivers/foo/drv.c").strip()
     os.remove(broken / ".git" / "objects" / blob[:2] / blob[2:])
-    code, out, err = run_daxlint("audit", "--repo", str(broken), "--no-cache", "--format", "json", "HEAD~2..HEAD")
+    code, out, err = run_daxlint("audit", "--repo", str(broken), "--no-cache", "--format", "json", "HEAD~5..HEAD")
     assert code in (0, 1) and "Traceback" not in err, err
     doc = json.loads(out)
-    assert doc["commits"][0]["skipped"] is None
-    assert doc["commits"][1]["skipped"] and blob[:12] in doc["commits"][1]["skipped"]
+    assert [c["skipped"] for c in doc["commits"]] == [None] * 5
+    first = doc["commits"][0]
+    assert [(s["path"], blob[:12] in s["reason"]) for s in first["skipped_files"]] == [("drivers/foo/drv.c", True)]
+    # The later commits go on: bar's finding is still introduced by its commit.
+    assert ("bar: add mmap", "introduced", "DAX301", "drivers/bar/bar.c", 3) in events(doc)
 
 
 def test_pair_moves_only_across_files():

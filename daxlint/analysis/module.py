@@ -28,9 +28,10 @@ from tree_sitter import Node
 
 from daxlint.analysis.bits import BIT_RE
 from daxlint.analysis.callgraph import MMAP
-from daxlint.analysis.driver import driver_files
+from daxlint.analysis.driver import DEFINES_ANY, defines_any, driver_files
 from daxlint.analysis.locks import LOCK_NAMES, LockState
 from daxlint.analysis.vmflags import (
+    ACCESSORS,
     HELPER_CALL_BYTES,
     VmFlagsModel,
     VmFlagsWrite,
@@ -229,14 +230,30 @@ def model_of(ctx) -> VmFlagsModel:
     (followed like the kernel's), and its headers' function-like macros."""
     model = model_for(ctx.source, ctx.catalog, ctx.partial)
     model.attach_driver(ctx.kernel, ctx.abspath, ctx.source.path)
-    if ctx.abspath is not None and "graph" not in model.__dict__ and not model.module_setters:
-        own = _defined_names(ctx.source.data)
-        helpers = module_helpers(ctx.kernel, ctx.abspath, ctx.source.original)
-        model.module_setters = {n: h.setter for n, h in helpers.items() if h.setter is not None and n not in own}
-        locks = {n: h.locks for n, h in helpers.items() if h.locks is not None and n not in own}
-        model.module_locks = locks.get
+    if ctx.abspath is not None and "graph" not in model.__dict__ and not model.module_attached:
+        model.module_attached = True
         model.macro_sources = tuple(h.data for h in local_headers(ctx.kernel, ctx.abspath, ctx.source.original))
+        wanted = _wanted(ctx.source.data, ctx.catalog)
+        if wanted:
+            helpers = module_helpers(ctx.kernel, ctx.abspath, ctx.source.original, wanted)
+            model.module_setters = {n: h.setter for n, h in helpers.items() if h.setter is not None}
+            model.module_locks = {n: h.locks for n, h in helpers.items() if h.locks is not None}.get
     return model
+
+
+# A call that hands on a vma (or a vm_fault), or one of a lock's names: what
+# may be a module helper that changes flags or takes the lock.
+_VMA_CALL = re.compile(rb"\b([A-Za-z_]\w*)\s*\(\s*&?\s*\(?\s*(?:\w*vma\w*|vmf|area)\b")
+_LOCKISH_CALL = re.compile(rb"\b([A-Za-z_]\w*lock\w*)\s*\(")
+
+
+def _wanted(data: bytes, catalog) -> set[str]:
+    """The functions a file calls with a vma or like a lock and does not
+    define - nor does the kernel API catalog, the accessors or the lock
+    API: the names a module helper may have."""
+    called = {m.decode() for m in _VMA_CALL.findall(data)} | {m.decode() for m in _LOCKISH_CALL.findall(data)}
+    known = set(catalog.functions) | ACCESSORS | LOCK_NAMES | _defined_names(data) if catalog is not None else set()
+    return {n for n in called if n not in known}
 
 
 @dataclass(frozen=True)
@@ -245,23 +262,28 @@ class ModuleHelper:
     locks: LockState | None  # the lock state it leaves its caller in
 
 
-def module_helpers(kernel, abspath: str, data: bytes | None = None) -> dict[str, ModuleHelper]:
-    """The functions of the module a file can call without defining them:
-    its headers' (static inline helpers too), then the other files'
-    (not static), each summarised once per run."""
+def module_helpers(kernel, abspath: str, data: bytes | None, wanted: set[str]) -> dict[str, ModuleHelper]:
+    """The functions of the module among ``wanted`` (names a file calls and
+    does not define): its headers' (static inline helpers too), then the
+    other files' (not static), each file summarised once per run. A sibling
+    is read only when it defines one of them (a weak dependency: an edit
+    that defines none does not make the verdict stale)."""
     out: dict[str, ModuleHelper] = {}
     for header in local_headers(kernel, abspath, data):
         for name, helper in _file_helpers(kernel, header.path, header.data, exported_only=False).items():
-            out.setdefault(name, helper)
+            if name in wanted:
+                out.setdefault(name, helper)
     me = os.path.normpath(abspath)
+    why = DEFINES_ANY + " ".join(sorted(wanted))
     for path in driver_files(kernel, abspath):
         if os.path.normpath(path) == me or not kernel.knows(path):
             continue
-        sibling = kernel.read(path)
+        sibling = kernel.read_if(path, lambda d: defines_any(d, wanted), why)
         if sibling is None:
             continue
         for name, helper in _file_helpers(kernel, path, sibling, exported_only=True).items():
-            out.setdefault(name, helper)
+            if name in wanted:
+                out.setdefault(name, helper)
     return out
 
 

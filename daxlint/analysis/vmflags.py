@@ -133,6 +133,24 @@ class VmFlagsWrite:
         return self.kind in DIRECT_KINDS
 
     @property
+    def change_key(self) -> str:
+        """The change as what it does, not how it is written: the vma, the
+        flags set and the flags cleared (``vma->vm_flags |= VM_IO`` and
+        ``vm_flags_set(vma, VM_IO)`` are one change)."""
+        vma = " ".join(self.vma_text.split()).lstrip("&")
+        args = call_args(self.node) if self.node.type == "call_expression" else []
+        if self.kind == "helper":
+            return f"vm_flags:{vma}:{self.op}"
+        cleared: frozenset[str] = frozenset()
+        if self.op in ("&=", "=") and self.value is not None:
+            cleared = flag_names(self.value, negated=True)
+        elif self.op == "vm_flags_clear" and len(args) > 1:
+            cleared = flag_names(args[1], negated=False)
+        elif self.op in ("vm_flags_mod", "__vm_flags_mod") and len(args) > 2:
+            cleared = flag_names(args[2], negated=False)
+        return f"vm_flags:{vma}:+{'|'.join(sorted(self.set_flags))}:-{'|'.join(sorted(cleared))}"
+
+    @property
     def on_desc(self) -> bool:
         """A change of ->mmap_prepare's descriptor: there is no vma yet."""
         return self.kind == "desc"
@@ -194,6 +212,7 @@ class VmFlagsModel:
         # its helpers that change flags (name -> VmFlagSetter), the lock
         # state its lock wrappers leave (name -> LockState), and the bytes
         # of the headers whose function-like macros it may use.
+        self.module_attached = False
         self.module_setters: dict[str, VmFlagSetter] = {}
         self.module_locks = lambda _name: None
         self.macro_sources: tuple[bytes, ...] = ()

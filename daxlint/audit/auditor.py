@@ -329,6 +329,7 @@ class Auditor:
             else:
                 base, before = {}, {}
             new = self.blobs.collect(plan)
+            _carry_unreadable(new, base)
             if plan.whole_tree:
                 state = {p: r for p, r in new.items() if remembered(r)}
                 affected = set(base) | set(state)
@@ -415,7 +416,9 @@ class Auditor:
                 if oid is not None:
                     redo.append((path, oid))
         if redo:
-            new.update(self.blobs.redo(plan, redo))
+            again = self.blobs.redo(plan, redo)
+            _carry_unreadable(again, base)
+            new.update(again)
         affected = set(new) | (changed & set(base))
         old_entries = {p: base[p] for p in affected if p in base}
         # The parent's state is ours to change when no other commit needs it.
@@ -475,3 +478,18 @@ class Auditor:
         result.open_at_end = dict(sorted(by_rule.items()))
         follow_to_end(shas, audits, open_fps)
         result.commits = [audits[s] for s in shas]
+
+
+def _carry_unreadable(new: dict[str, FileResult], base: State) -> None:
+    """A file this commit could not read keeps what the parent's tree had
+    for it (its findings are not "fixed" by an unreadable blob), with the
+    note that it was skipped here."""
+    for path, res in list(new.items()):
+        if not res.unreadable:
+            continue
+        before = base.get(path)
+        new[path] = (
+            FileResult(before.findings, res.skipped, before.errors, context=before.context)
+            if before is not None
+            else FileResult(skipped=res.skipped)
+        )

@@ -152,10 +152,12 @@ class RuleContext:
         fix: str | None = None,
         confidence: str | None = None,
         autofix: Fix | None = None,
+        construct: str | None = None,
     ) -> Finding:
         """Record a finding at ``node`` (or an explicit line/column).
         ``fix`` says in words or code what to change; ``autofix`` gives the
-        edits (byte offsets in the file as written) when they are mechanical."""
+        edits (byte offsets in the file as written) when they are mechanical;
+        ``construct`` names what the line spells (Finding.construct)."""
         if node is not None:
             line = node.start_point[0] + 1 if line is None else line
             column = node.start_point[1] + 1 if column is None else column
@@ -180,6 +182,7 @@ class RuleContext:
             fix=fix,
             confidence=confidence or self.rule.confidence,
             autofix=autofix,
+            construct=construct,
         )
         self.findings.append(f)
         return f

@@ -205,6 +205,7 @@ class VmFlagsWriteOutsideMmap(Rule):
                     w.node,
                     f"{what} in {fn}() after mmap_read_lock(): vm_flags may only change with the mmap lock held for write{dax}",
                     fix="take mmap_write_lock() instead, or move the change into ->mmap()",
+                    construct=w.change_key,
                 )
                 continue
             after = c.after_mmap
@@ -227,6 +228,7 @@ class VmFlagsWriteOutsideMmap(Rule):
                 f"{what} in {fn}(), {ROLE_WHY[first.role]}: {first.describe()}{also}.{mmap_too}{dax}",
                 severity=severity,
                 fix=fix if not dax else "decide the DAX-dependent flags once, in ->mmap()",
+                construct=w.change_key,
             )
 
     @staticmethod
@@ -244,6 +246,7 @@ class VmFlagsWriteOutsideMmap(Rule):
             f"races with page faults and other mmap users, and on v6.3+ the vm_flags_*() wrappers' lock assertion fires{dax}",
             fix=f"make the change before {name}()" + ("" if autofix is not None else f" (not done automatically: {why})"),
             autofix=autofix,
+            construct=w.change_key,
         )
 
     @staticmethod
@@ -271,7 +274,12 @@ class VmFlagsWriteOutsideMmap(Rule):
                     f"; it changes the flags unless every ->mmap of the module sets {' | '.join(setter.unless_set)} (not all in view)"
                 )
             ctx.report(
-                w.node, f"{w.what} in {fn}() after mmap_read_lock(){condition}: {how}", fix=fix, severity=severity, confidence=confidence
+                w.node,
+                f"{w.what} in {fn}() after mmap_read_lock(){condition}: {how}",
+                fix=fix,
+                severity=severity,
+                confidence=confidence,
+                construct=w.change_key,
             )
             return
         if c.released and setter.always:
@@ -301,4 +309,5 @@ class VmFlagsWriteOutsideMmap(Rule):
             severity=severity,
             fix=fix,
             confidence=confidence,
+            construct=w.change_key,
         )

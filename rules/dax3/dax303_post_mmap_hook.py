@@ -139,6 +139,7 @@ class PostMmapHook(Rule):
                 f"(line {nested.start_point[0] + 1}): a post-mmap fix-up that overrides the decision the "
                 "lower file made",
                 fix="set the flags before the nested ->mmap() call, or leave them to the lower file",
+                construct=w.change_key,
             )
 
 

@@ -126,6 +126,7 @@ class DaxModeDependentVmFlags(Rule):
                     f"{what} depends on the DAX mode ('{cond}') in {w.function_name}(), {ROLE_WHY[first.role]}: "
                     f"{first.describe()}. The DAX mode must be decided once, at mmap time",
                     fix=fix,
+                    construct=w.change_key,
                 )
                 continue
             if c.in_mmap or _MMAP_NAME.search(w.function_name or ""):
@@ -140,4 +141,5 @@ class DaxModeDependentVmFlags(Rule):
                 "reaches: flags changed after mmap from IS_DAX() need a post-mmap fix-up",
                 fix=fix,
                 confidence="medium",
+                construct=w.change_key,
             )

@@ -141,6 +141,7 @@ class MixedmapOnDax(Rule):
                     MIXEDMAP,
                     "Drop VM_MIXEDMAP from the flags: unsafe, right only where the mapping's pfns all have struct pages",
                 ),
+                construct=w.change_key,
             )
 
 
