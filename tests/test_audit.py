@@ -555,3 +555,36 @@ def test_scheduler_address_checked_and_an_unused_cluster_said(history, tmp_path)
     )
     assert code in (0, 1), err
     assert "every commit came from the store: the Dask cluster (tcp://127.0.0.1:1) was not used" in json.loads(out)["notes"]
+
+
+STACKED = """\
+static int stackfs_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	int ret = call_mmap(stackfs_lower(file), vma);
+
+	if (ret)
+		return ret;
+	vma->vm_flags |= VM_DONTEXPAND;
+	return 0;
+}
+
+static const struct file_operations stackfs_fops = {
+	.mmap = stackfs_mmap,
+};
+"""
+
+
+def test_respelling_a_change_keeps_its_finding(tmp_path):
+    """A commit that turns the direct write after the lower ->mmap() into
+    vm_flags_set() on the same line fixes DAX301 - and leaves the DAX303
+    that sat there, which it neither fixes nor introduces."""
+    r = ScratchRepo(tmp_path / "linux", version="6.12")
+    r.write("fs/stackfs/file.c", "int x;\n")
+    r.commit("base")
+    r.write("fs/stackfs/file.c", STACKED)
+    r.commit("stackfs: mmap")
+    r.write("fs/stackfs/file.c", STACKED.replace("vma->vm_flags |= VM_DONTEXPAND;", "vm_flags_set(vma, VM_DONTEXPAND);"))
+    r.commit("stackfs: use vm_flags_set")
+    code, doc = audit_json(r, "HEAD~2..HEAD")
+    assert [e for e in events(doc) if e[2] == "DAX303"] == [("stackfs: mmap", "introduced", "DAX303", "fs/stackfs/file.c", 7)]
+    assert ("stackfs: use vm_flags_set", "fixed", "DAX301", "fs/stackfs/file.c", 7) in events(doc)
