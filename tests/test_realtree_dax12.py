@@ -15,7 +15,7 @@ import pytest
 from conftest import kernel_tree_or_skip, run_daxlint
 from realtree import judge, load, report
 
-VERSIONS = ["6.1", "6.12"]
+VERSIONS = ["6.1", "6.12", "7.3"]
 
 
 @pytest.mark.parametrize("version", VERSIONS)

@@ -17,7 +17,7 @@ from realtree import judge, load, report
 
 # The judged runs: each tree as itself, and 6.1 checked as v6.3 (vm_flags
 # const: DAX301 reports every direct write).
-RUNS = {"6.1": ("6.1", None), "6.12": ("6.12", None), "6.1-as-6.3": ("6.1", "6.3")}
+RUNS = {"6.1": ("6.1", None), "6.12": ("6.12", None), "6.1-as-6.3": ("6.1", "6.3"), "7.3": ("7.3", None)}
 
 
 @pytest.mark.parametrize("run", RUNS)
@@ -55,7 +55,7 @@ def test_dax3_on_real_tree(run):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("version", ["6.1", "6.12"])
+@pytest.mark.parametrize("version", ["6.1", "6.12", "7.3"])
 def test_byte_prefilter_keeps_every_write(version):
     """may_write_vm_flags() lets the engine skip parsing files that only read
     vm_flags; on a whole tree it must say True for every file where the

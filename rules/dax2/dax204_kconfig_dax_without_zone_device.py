@@ -3,6 +3,7 @@ import re
 
 from daxlint.analysis.dax import config_gates, directory_facts, gates_by_function, read_facts
 from daxlint.analysis.pfn import page_required
+from daxlint.core.catalog import api_history
 from daxlint.core.rule import Rule
 from daxlint.kconfig.index import entry_guarantees, kconfig_index, symbol_guarantees
 from daxlint.kconfig.makefile import makefile_objects
@@ -121,15 +122,21 @@ class KconfigDaxWithoutZoneDevice(Rule):
                 continue
             if level != Severity.ERROR and self._gated(ctx, sym, objects, directory, index, local, backing):
                 continue
-            if fsdax:
+            # FS_DAX_LIMITED, the page-less fs-dax opt-in, went in v6.15
+            # (history.toml): from then on only ZONE_DEVICE backs fs-dax.
+            limited = api_history().kconfig["FS_DAX_LIMITED"].exists_in(ctx.kernel.effective_version)
+            if fsdax and limited:
                 needs = "ZONE_DEVICE (or selects FS_DAX_LIMITED)"
                 fix = "add 'depends on ZONE_DEVICE' (or, for page-less fs-dax memory, 'select FS_DAX_LIMITED')"
-            else:
+            elif limited:
                 needs = "ZONE_DEVICE"
                 fix = (
                     "add 'depends on ZONE_DEVICE' (select FS_DAX_LIMITED would not help: it is the fs-dax opt-in to "
                     "page-less memory, and devm_memremap_pages() needs ZONE_DEVICE)"
                 )
+            else:
+                needs = "ZONE_DEVICE"
+                fix = "add 'depends on ZONE_DEVICE' (since v6.15 no fs-dax memory goes without struct pages: FS_DAX_LIMITED is gone)"
             ctx.report(
                 None,
                 f"config {sym.name} {reason}, but nothing in its dependencies requires {needs}: {consequence}; {fix}",
