@@ -261,3 +261,53 @@ def _run_bytes(args, cwd, data: bytes):
     proc = subprocess.run([sys.executable, "-m", "daxlint", *args], cwd=cwd, input=data, capture_output=True, env=env, timeout=300)
     out = proc.stdout.decode("utf-8")  # valid UTF-8 from a real process too
     return proc.returncode, out, proc.stderr.decode("utf-8", "replace")
+
+
+# -- #if arithmetic against gcc (issue 28) ------------------------------------------
+
+C_EDGE_LITERALS = [
+    "0", "1", "2", "3", "7", "63", "64", "65", "255", "256",
+    "0x7fffffffffffffff", "0x8000000000000000", "0xffffffffffffffff", "9223372036854775807", "9223372036854775808",
+    "18446744073709551615", "0u", "1u", "2U", "63u", "64u", "1l", "1ul", "1LL", "1ULL", "010", "0b11", "0x10",
+    "'a'", "'\\0'", "'\\377'", "'\\x80'", "'ab'", "'\\n'",
+]  # fmt: skip
+C_UNARY = ["-", "~", "!", "+"]
+C_BINARY = ["+", "-", "*", "/", "%", "<<", ">>", "<", ">", "<=", ">=", "==", "!=", "&", "^", "|", "&&", "||"]
+
+
+@st.composite
+def c_conditions(draw, depth: int = 3) -> tuple[str, bool]:
+    """A fully parenthesised #if condition over C's integer edge cases -
+    the signed and unsigned limits, shifts past the width, negative
+    counts, character constants, mixed signedness in every operator - and
+    whether it divides by zero somewhere, evaluated or not (C then leaves
+    the type of a conditional with such an arm open, and daxlint the value)."""
+    from daxlint.core.preprocessor import UNKNOWN, Macros, evaluate
+
+    kind = draw(st.sampled_from(["leaf", "leaf", "unary", "binary", "binary", "ternary"] if depth else ["leaf"]))
+    if kind == "leaf":
+        return draw(st.sampled_from(C_EDGE_LITERALS)), False
+    if kind == "unary":
+        operand, undefined = draw(c_conditions(depth - 1))
+        return f"{draw(st.sampled_from(C_UNARY))}({operand})", undefined
+    parts = [draw(c_conditions(depth - 1)) for _ in range(2 if kind == "binary" else 3)]
+    undefined = any(u for _, u in parts)
+    if kind == "ternary":
+        return f"({parts[0][0]} ? {parts[1][0]} : {parts[2][0]})", undefined
+    op = draw(st.sampled_from(C_BINARY))
+    if op in ("/", "%"):
+        divisor = evaluate(parts[1][0], Macros(lambda name: (False, None)))
+        undefined = undefined or divisor is UNKNOWN or divisor == 0
+    return f"({parts[0][0]} {op} {parts[1][0]})", undefined
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc is not installed")
+@settings(max_examples=50, **SETTINGS)
+@given(st.lists(c_conditions(), min_size=20, max_size=40))
+def test_if_arithmetic_is_gccs(conditions):
+    """Each generated condition: daxlint's value is gcc's (signed and
+    unsigned char), or undecided where gcc refuses it or C leaves it open."""
+    import gcc_cpp
+
+    undefined = {expr for expr, open_ in conditions if open_}
+    assert gcc_cpp.disagreements([expr for expr, _ in conditions], allowed_unknown=undefined.__contains__) == []
