@@ -242,3 +242,31 @@ def write_text(text: str, output: str | None) -> None:
             raise UserError(f"cannot write standard output: {e.strerror or e}") from None
         return
     write_file(output, text)
+
+
+class FileArguments(click.Command):
+    """A command whose arguments are file names. ``--`` ends its options,
+    as for every Unix tool; an argument before it that reads as an option
+    but names an existing file is refused, as git refuses an ambiguous
+    argument: a hook that appends staged file names without ``--`` must
+    never have a file named ``--config=cfg.c`` configure the run."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        takes_value = {
+            name for p in self.params if isinstance(p, click.Option) and not p.is_flag and not p.count for name in p.opts + p.secondary_opts
+        }
+        expect_value = False
+        for arg in args:
+            if arg == "--" and not expect_value:
+                break
+            if expect_value:
+                expect_value = False
+                continue
+            if arg.startswith("-") and arg != "-":
+                if os.path.lexists(arg):
+                    raise click.UsageError(
+                        f"{arg!r} is both an option and a file name: put file names after '--' (daxlint {self.name} [OPTIONS] -- FILE...)",
+                        ctx=ctx,
+                    )
+                expect_value = arg in takes_value
+        return super().parse_args(ctx, args)

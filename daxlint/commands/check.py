@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from daxlint.commands._options import (
+    FileArguments,
     check_fix_options,
     emit,
     engine_options,
@@ -79,7 +80,7 @@ def _check_gate_options(diff_base, baseline_file, write_baseline_file, update_ba
         raise UserError("--write-baseline records the whole tree; it cannot be combined with --diff")
 
 
-@click.command("check")
+@click.command("check", cls=FileArguments)
 @click.argument("paths", nargs=-1, type=str)
 @selection_options
 @output_options

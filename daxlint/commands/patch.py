@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from daxlint.commands._options import (
+    FileArguments,
     check_fix_options,
     emit,
     exit_status,
@@ -39,7 +40,7 @@ def _default(ctx: click.Context, name: str) -> bool:
     return ctx.get_parameter_source(name) in (click.core.ParameterSource.DEFAULT, None)
 
 
-@click.command("patch")
+@click.command("patch", cls=FileArguments)
 @click.argument("files", nargs=-1, type=str)
 @click.option(
     "--tree",

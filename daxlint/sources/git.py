@@ -95,9 +95,10 @@ def format_patches(repo_dir: str, log_args: list[str], purpose: str) -> list[tup
             raise RepositoryError(f"{purpose}: git {args[0]} failed: {msg[0] if msg else 'exit ' + str(proc.returncode)}")
         return proc.stdout
 
-    shas = git(["log", "--no-color", "--no-merges", "--format=%H", *log_args]).decode().split()
+    # "--" ends the revisions: a file named like one (HEAD~2) is no ambiguity.
+    shas = git(["log", "--no-color", "--no-merges", "--format=%H", *log_args, "--"]).decode().split()
     return [
-        (sha, git(["format-patch", "-M", "--stdout", "--no-color", "--src-prefix=a/", "--dst-prefix=b/", "-1", sha]))
+        (sha, git(["format-patch", "-M", "--stdout", "--no-color", "--src-prefix=a/", "--dst-prefix=b/", "-1", sha, "--"]))
         for sha in reversed(shas)
     ]
 
