@@ -13,6 +13,7 @@ Examples are derandomized: a failure here reproduces on every run."""
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import random
 import shutil
@@ -311,3 +312,74 @@ def test_if_arithmetic_is_gccs(conditions):
 
     undefined = {expr for expr, open_ in conditions if open_}
     assert gcc_cpp.disagreements([expr for expr, _ in conditions], allowed_unknown=undefined.__contains__) == []
+
+
+# -- line separators Python splits at and git does not (issue 28) ------------------
+
+LINE_SEPARATORS = ["\f", "\v", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029", "\r", "\r\n"]
+MMAP_LINES = [
+    "static int fz_mmap(struct file *f, struct vm_area_struct *vma)\n",
+    "{\n",
+    "\tint ret = 0;\n",
+    "\t/* set up the mapping */\n",
+    "\tvm_flags_set(vma, VM_IO);\n",
+    "\treturn ret;\n",
+    "}\n",
+]
+
+
+@st.composite
+def separated_sources(draw) -> tuple[list[str], int]:
+    """A ->mmap with line separators planted in its lines (alone on a line,
+    inside a comment, at a line's end) above and below a direct write, and
+    the write's line as git counts lines."""
+    lines = list(MMAP_LINES)
+    write_at = draw(st.integers(2, len(lines) - 2))
+    lines.insert(write_at, "\tvma->vm_flags |= VM_DONTEXPAND;\n")
+    for _ in range(draw(st.integers(1, 5))):
+        sep = draw(st.sampled_from(LINE_SEPARATORS))
+        where = draw(st.integers(1, len(lines) - 1))
+        shape = draw(st.sampled_from(["alone", "comment", "end"]))
+        if shape == "alone":
+            lines.insert(where, sep + ("" if sep.endswith("\n") else "\n"))
+        elif shape == "comment":
+            lines.insert(where, f"\t/* {sep} */\n")
+        else:
+            lines[where] = lines[where][:-1] + sep + ("" if sep.endswith("\n") else "\n")
+    line = next(i for i, text in enumerate(lines, 1) if "vma->vm_flags |=" in text)
+    return lines, line
+
+
+@settings(max_examples=60, **SETTINGS)
+@given(separated_sources(), st.sampled_from(["new", "changed"]))
+def test_line_separators_never_move_or_hide_a_write(fuzz_base, source, how):
+    """Wherever form feeds, vertical tabs, U+2028 and lone CRs sit, ``patch``
+    (by hunks, and with the tree) and ``check`` report the write on the line
+    git numbers it, with that line's text."""
+    lines, line = source
+    box = Sandbox(fuzz_base)
+    try:
+        rel = "drivers/dax/fz.c"
+        target = box.work / rel
+        target.parent.mkdir(parents=True)
+        if how == "new":
+            old: list[str] = []
+            header = f"diff --git a/{rel} b/{rel}\nnew file mode 100644\n--- /dev/null\n+++ b/{rel}\n"
+        else:
+            old = [x for x in lines if "vma->vm_flags |=" not in x]
+            header = f"diff --git a/{rel} b/{rel}\n--- a/{rel}\n+++ b/{rel}\n"
+            target.write_bytes("".join(old).encode("utf-8"))
+        hunk = "".join(difflib.unified_diff(old, lines, n=3))
+        diff = header + hunk[hunk.index("@@") :]
+        mail = f"From: Dev <dev@example.org>\nSubject: [PATCH] fz\n\n---\n{diff}".encode()
+        for mode in (["--no-tree"], ["--tree", "."]):
+            rc, out, err = run_inprocess("patch", *mode, "--kernel-version", "6.3", "--format", "json", "-", cwd=box.work, stdin=mail)
+            assert rc == 1, err
+            got = [(f["rule_id"], f["line"], f["snippet"]) for f in json.loads(out)["findings"]]
+            assert got == [("DAX301", line, "vma->vm_flags |= VM_DONTEXPAND;")], (mode, got)
+        target.write_bytes("".join(lines).encode("utf-8"))
+        rc, out, err = run_inprocess("check", "--no-cache", "--kernel-version", "6.3", "--format", "json", rel, cwd=box.work)
+        got = [(f["rule_id"], f["line"]) for f in json.loads(out)["findings"]]
+        assert got == [("DAX301", line)], got
+    finally:
+        box.close()

@@ -46,7 +46,7 @@ def _read_file_list() -> list[str]:
     if b"\0" in data:
         return [os.fsdecode(p) for p in data.split(b"\0") if p]
     out = []
-    for line in data.splitlines():
+    for line in data.split(b"\n"):  # a line ends where git's --name-only ends it (a CR before it is stripped)
         name = os.fsdecode(line.strip())
         if name:
             out.append(unquote_path(name) if name.startswith('"') and name.endswith('"') and not os.path.lexists(name) else name)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import difflib
 import re
 
+from daxlint.lines import split_lines
+
 _FUNCNAME = re.compile(r"^[A-Za-z_$]")  # git's default hunk-header pattern
 
 
@@ -22,8 +24,8 @@ def unified_diff(old: bytes, new: bytes, path: str, context: int = 3) -> str:
 
 def hunks_text(old: bytes, new: bytes, context: int = 3) -> list[str]:
     """The hunks (``@@`` lines and their lines) turning ``old`` into ``new``."""
-    a = old.decode("utf-8", "surrogateescape").splitlines(keepends=True)
-    b = new.decode("utf-8", "surrogateescape").splitlines(keepends=True)
+    a = split_lines(old.decode("utf-8", "surrogateescape"), keepends=True)
+    b = split_lines(new.decode("utf-8", "surrogateescape"), keepends=True)
     out: list[str] = []
     matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
     for group in matcher.get_grouped_opcodes(context):

@@ -15,6 +15,7 @@ from daxlint.core.files import wanted
 from daxlint.core.fingerprint import identity, normalise_code
 from daxlint.core.kernel import KernelContext
 from daxlint.core.registry import rule_matches
+from daxlint.lines import split_lines
 from daxlint.model import Finding, InternalError, Report, Skipped
 from daxlint.patch.apply import added_lines, declared_placements, map_line, new_side_lines, shown_lines
 from daxlint.patch.mail import Patch
@@ -168,7 +169,7 @@ class SeriesChecker:
 
 
 def _lines(data: bytes) -> list[str]:
-    return data.decode("utf-8", "surrogateescape").splitlines()
+    return split_lines(data.decode("utf-8", "surrogateescape"))
 
 
 def _span_text(lines: list[str], f: Finding) -> str:

@@ -21,6 +21,7 @@ from unidiff.errors import UnidiffParseError
 
 from daxlint.core.files import wide_text_as_utf8
 from daxlint.errors import InputError
+from daxlint.lines import split_lines
 from daxlint.sources.git import format_patches, unquote_path
 
 MAX_INPUT_BYTES = 256 * 1024 * 1024
@@ -288,7 +289,9 @@ def _patch_start(lines: list[str]) -> int | None:
 
 
 def _parse_diff(text: str, source: str, body_line: int, subject: str) -> list[FileDiff]:
-    lines = text.replace("\r\n", "\n").splitlines(keepends=True)
+    # CRLF ends a line as LF does (git am strips the CR: am.keepcr is off);
+    # any other character is text, as it is to git.
+    lines = split_lines(text.replace("\r\n", "\n"), keepends=True)
     start = _patch_start(lines)
     if start is None:
         return []

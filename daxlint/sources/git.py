@@ -16,6 +16,7 @@ from datetime import datetime, timedelta, timezone
 import pygit2
 
 from daxlint.errors import InputError
+from daxlint.lines import split_lines
 from daxlint.sources.tree import TreeReader
 from daxlint.version import KernelVersion, makefile_version
 
@@ -221,7 +222,7 @@ class GitRepo:
         if proc.returncode != 0:
             raise RepositoryError(f"--refs {pattern!r}: {first_line(proc.stderr)}")
         out = []
-        for line in proc.stdout.decode("utf-8", "surrogateescape").splitlines():
+        for line in split_lines(proc.stdout.decode("utf-8", "surrogateescape")):
             name, _, short = line.partition("\0")
             try:
                 target = self.repo.revparse_single(name).peel(pygit2.Commit)

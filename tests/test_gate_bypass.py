@@ -1,0 +1,117 @@
+"""Ways past the gate (issue 28): input that turned a finding into exit 0.
+Each test reproduces one on the code before its fix - line separators
+Python splits at and git does not, changed files git calls binary, GIT
+binary patches, replace refs, suppressions a patch adds itself, a hunk
+header git calls corrupt, a pure copy - and asserts rule, file and line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from audit_repo import ScratchRepo
+from conftest import run_daxlint
+
+# A ->mmap that is clean on v6.3; the tests' commits add lines to it.
+FOO_C = "static int foo_mmap(struct file *file, struct vm_area_struct *vma)\n{\n\tvm_flags_set(vma, VM_IO);\n\treturn 0;\n}\n"
+WRITE = "\tvma->vm_flags |= VM_DONTEXPAND;\n"
+FORMATS = ("text", "json", "sarif", "github", "checkpatch")
+
+
+def findings(out: str) -> list[tuple[str, str, int]]:
+    return [(f["rule_id"], f["path"], f["line"]) for f in json.loads(out)["findings"]]
+
+
+def add_lines(r: ScratchRepo, rel: str, lines: str, subject: str) -> str:
+    """Commit ``lines`` inserted above ``return 0;`` of ``rel``."""
+    p = r.path / rel
+    p.write_bytes(p.read_bytes().replace(b"\treturn 0;\n", lines.encode("utf-8", "surrogateescape") + b"\treturn 0;\n", 1))
+    return r.commit(subject)
+
+
+def format_patches(r: ScratchRepo, rev_range: str, out: Path) -> list[Path]:
+    r.git("format-patch", "-q", "-o", str(out), rev_range)
+    return sorted(out.glob("*.patch"))
+
+
+def export(r: ScratchRepo, rev: str, dest: Path) -> Path:
+    dest.mkdir()
+    archive = subprocess.run(["git", "archive", rev], cwd=r.path, capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    return dest
+
+
+def patch_modes(r: ScratchRepo, base: str, patches: list[Path], tmp_path: Path):
+    """(mode, exit status, stdout, stderr) of ``daxlint patch`` on the series
+    in every mode: hunks alone, --tree (a plain copy of the base), checkout
+    (run in the repository at the base) and --git (the commits)."""
+    names = [str(p) for p in patches]
+    tree = export(r, base, tmp_path / "tree")
+    yield ("hunks", *run_daxlint("patch", "--no-tree", "--kernel-version", "6.3", "--format", "json", *names, cwd=tmp_path))
+    yield ("tree", *run_daxlint("patch", "--tree", str(tree), "--format", "json", *names, cwd=tmp_path))
+    tip = r.head()
+    r.checkout(base)
+    try:
+        yield ("checkout", *run_daxlint("patch", "--format", "json", *names, cwd=r.path))
+    finally:
+        r.checkout(tip)
+    yield ("git", *run_daxlint("patch", "--git", f"{base}..{tip}", "--format", "json", cwd=r.path))
+
+
+# -- item 2: lines are split as git splits them -----------------------------------
+
+# What str.splitlines() splits at and git (and the compiler) do not.
+SEPARATORS = ["\f", "\v", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029", "\r"]
+
+
+@pytest.mark.parametrize("alone", [True, False], ids=["alone-on-its-line", "in-a-comment"])
+@pytest.mark.parametrize("sep", SEPARATORS, ids=[f"U+{ord(c):04X}" for c in SEPARATORS])
+def test_a_line_separator_above_a_write_does_not_hide_it(tmp_path, sep, alone):
+    r = ScratchRepo(tmp_path / "linux")
+    r.write("drivers/dax/foo.c", FOO_C)
+    base = r.commit("base")
+    above = f"{sep}\n" if alone else f"\t/* odd {sep} byte */\n"
+    add_lines(r, "drivers/dax/foo.c", above + WRITE, "dax: foo: do not let the mapping grow")
+    patches = format_patches(r, f"{base}..HEAD", tmp_path / "out")
+    for mode, rc, out, err in patch_modes(r, base, patches, tmp_path):
+        assert (mode, rc) == (mode, 1), err
+        assert (mode, findings(out)) == (mode, [("DAX301", "drivers/dax/foo.c", 5)])
+        [f] = json.loads(out)["findings"]
+        assert f["snippet"] == "vma->vm_flags |= VM_DONTEXPAND;", mode
+
+
+def test_a_separator_planted_by_an_earlier_patch_does_not_hide_a_later_write(tmp_path):
+    """Patch 1 puts a form feed on a line of its own; patch 2 adds the
+    write below it."""
+    r = ScratchRepo(tmp_path / "linux")
+    r.write("drivers/dax/foo.c", FOO_C)
+    base = r.commit("base")
+    add_lines(r, "drivers/dax/foo.c", "\f\n", "dax: foo: a page break")
+    add_lines(r, "drivers/dax/foo.c", WRITE, "dax: foo: do not let the mapping grow")
+    patches = format_patches(r, f"{base}..HEAD", tmp_path / "out")
+    for mode, rc, out, err in patch_modes(r, base, patches, tmp_path):
+        assert (mode, rc) == (mode, 1), err
+        assert [(f["patch"], f["rule_id"], f["line"]) for f in json.loads(out)["findings"]] == [(2, "DAX301", 5)], mode
+
+
+@pytest.mark.parametrize("sep", SEPARATORS, ids=[f"U+{ord(c):04X}" for c in SEPARATORS])
+def test_check_reports_the_line_git_and_the_snippet_agree_on(tmp_path, sep):
+    """``check`` names the line by git's count and shows that line's text."""
+    r = ScratchRepo(tmp_path / "linux")
+    r.write("drivers/dax/foo.c", FOO_C.replace("{\n", "{\n\t/* " + sep + " */\n", 1).replace("\treturn 0;\n", WRITE + "\treturn 0;\n"))
+    rc, out, err = run_daxlint("check", "--format", "json", "drivers/dax/foo.c", cwd=r.path)
+    assert rc == 1, err
+    [f] = json.loads(out)["findings"]
+    assert (f["rule_id"], f["line"], f["snippet"]) == ("DAX301", 5, "vma->vm_flags |= VM_DONTEXPAND;")
+    # --diff: the same line is a changed line
+    r.commit("with the separator")
+    add_lines(r, "drivers/dax/foo.c", f"{sep}\n" + WRITE.replace("DONTEXPAND", "DONTDUMP"), "another")
+    r.git("reset", "-q", "--soft", "HEAD~1")
+    rc, out, err = run_daxlint("check", "--diff", "HEAD", "--format", "json", "drivers/dax/foo.c", cwd=r.path)
+    assert rc == 1, err
+    assert [(f["rule_id"], f["line"], f["snippet"]) for f in json.loads(out)["findings"]] == [
+        ("DAX301", 7, "vma->vm_flags |= VM_DONTDUMP;")
+    ]
