@@ -115,3 +115,44 @@ def test_check_reports_the_line_git_and_the_snippet_agree_on(tmp_path, sep):
     assert [(f["rule_id"], f["line"], f["snippet"]) for f in json.loads(out)["findings"]] == [
         ("DAX301", 7, "vma->vm_flags |= VM_DONTDUMP;")
     ]
+
+
+# -- item 1: --diff checks the changed C files git calls binary -------------------
+
+OLD_WRITER = "static int old_mmap(struct file *file, struct vm_area_struct *vma)\n{\n\tvma->vm_flags |= VM_IO;\n\treturn 0;\n}\n"
+BASE_TEXT = FOO_C + "\n" + OLD_WRITER  # an old DAX301 at line 9: not on a changed line
+
+
+def _encoded(text: str, how: str) -> bytes:
+    if how == "utf-16":
+        return text.encode("utf-16")  # with a byte order mark
+    if how == "nul":
+        return text.replace("/* nul */", "/* n\0l */").encode()
+    return text.encode()
+
+
+@pytest.mark.parametrize("how", ["-diff", "binary", "nul", "utf-16"])
+def test_diff_checks_changed_files_git_calls_binary(tmp_path, how):
+    """A .gitattributes `-diff` or `binary`, a NUL byte or UTF-16: git's
+    diff says only "Binary files differ"; daxlint still finds the lines
+    that changed (the blob against the work tree, both read as the parser
+    reads them) and reports the write on one of them - not the old one."""
+    r = ScratchRepo(tmp_path / "linux")
+    if how in ("-diff", "binary"):
+        r.write(".gitattributes", f"*.c {how}\n")
+    base = BASE_TEXT.replace("{\n", "{\n\t/* nul */\n", 1)
+    (r.path / "drivers/dax").mkdir(parents=True)
+    (r.path / "drivers/dax/foo.c").write_bytes(_encoded(base, how))
+    r.commit("base")
+    changed = base.replace("\treturn 0;\n", WRITE + "\treturn 0;\n", 1)
+    (r.path / "drivers/dax/foo.c").write_bytes(_encoded(changed, how))
+    (r.path / "drivers/dax/new.c").write_bytes(_encoded(OLD_WRITER.replace("old_", "new_"), how))  # untracked, all new
+    r.git("add", "drivers/dax/new.c")
+    diff = r.git("diff", "HEAD", "--", "drivers/dax/foo.c")
+    assert "Binary files" in diff, diff
+    for fmt in FORMATS:
+        rc, out, err = run_daxlint("check", "--diff", "HEAD", "--format", fmt, ".", cwd=r.path)
+        assert rc == 1, (fmt, out, err)
+    rc, out, err = run_daxlint("check", "--diff", "HEAD", "--format", "json", ".", cwd=r.path)
+    assert findings(out) == [("DAX301", "drivers/dax/foo.c", 5), ("DAX301", "drivers/dax/new.c", 3)]
+    assert json.loads(out)["diff"]["hidden"] == 1  # old_mmap's write, on a line the change left alone

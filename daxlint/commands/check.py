@@ -163,7 +163,7 @@ def command(
 
     if diff_base and not plist:
         raise UserError("--diff: none of the paths listed on standard input exists")
-    diff = gitdiff.changed_since(diff_base, plist) if diff_base else None
+    diff = gitdiff.changed_since(diff_base, plist, engine.file_kinds) if diff_base else None
     targets = diff.files_to_check(engine.file_kinds) if diff else plist
     report = check_paths(engine, targets)
     report.skipped[:0] = missing
