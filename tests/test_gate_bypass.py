@@ -156,3 +156,61 @@ def test_diff_checks_changed_files_git_calls_binary(tmp_path, how):
     rc, out, err = run_daxlint("check", "--diff", "HEAD", "--format", "json", ".", cwd=r.path)
     assert findings(out) == [("DAX301", "drivers/dax/foo.c", 5), ("DAX301", "drivers/dax/new.c", 3)]
     assert json.loads(out)["diff"]["hidden"] == 1  # old_mmap's write, on a line the change left alone
+
+
+# -- item 6: a GIT binary patch of a C file ------------------------------------------
+
+
+def _binary_series(tmp_path: Path) -> tuple[ScratchRepo, str, Path]:
+    """A commit that adds drivers/dax/bin.c with a NUL byte (git diffs it as
+    binary) and a write at line 3, then one that adds a second write to it
+    at line 4 (old_mmap's write at line 9 stays as it was)."""
+    r = ScratchRepo(tmp_path / "linux")
+    r.write("drivers/dax/foo.c", FOO_C)
+    base = r.commit("base")
+    (r.path / "drivers/dax/bin.c").write_bytes(OLD_WRITER.replace("old_", "bin_").encode() + b"/* \0 */\n" + OLD_WRITER.encode())
+    r.commit("dax: add bin")
+    add_lines(r, "drivers/dax/bin.c", WRITE, "dax: bin: do not let the mapping grow")
+    out = tmp_path / "out"
+    r.git("format-patch", "-q", "--binary", "-o", str(out), f"{base}..HEAD")
+    return r, base, out
+
+
+def test_git_binary_patch_is_checked_when_its_blob_is_known(tmp_path):
+    """--git reads each commit's files: a C file git diffs as binary is
+    analysed, its lines compared with the parent's (so only the lines each
+    commit changed count). In the checkout the series came from, the blob
+    its index line names is found as git am -3 finds it."""
+    r, base, out = _binary_series(tmp_path)
+    patches = sorted(out.glob("*.patch"))
+    assert all(b"GIT binary patch" in p.read_bytes() for p in patches)
+    rc, text, err = run_daxlint("patch", "--git", f"{base}..HEAD", "--format", "json", cwd=r.path)
+    assert rc == 1, err
+    got = [(f["patch"], f["rule_id"], f["path"], f["line"]) for f in json.loads(text)["findings"]]
+    assert got == [(1, "DAX301", "drivers/dax/bin.c", 3), (1, "DAX301", "drivers/dax/bin.c", 9), (2, "DAX301", "drivers/dax/bin.c", 4)]
+    tip = r.head()
+    r.checkout(base)
+    try:
+        rc, text, err = run_daxlint("patch", "--strict", "--format", "json", *map(str, patches), cwd=r.path)
+    finally:
+        r.checkout(tip)
+    assert rc == 1, err
+    got = [(f["patch"], f["rule_id"], f["path"], f["line"]) for f in json.loads(text)["findings"]]
+    assert got == [(1, "DAX301", "drivers/dax/bin.c", 3), (1, "DAX301", "drivers/dax/bin.c", 9), (2, "DAX301", "drivers/dax/bin.c", 4)]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_git_binary_patch_without_its_blob_is_a_note_and_strict_fails(tmp_path, fmt):
+    """Without the repository the binary data came from, daxlint does not
+    know the file: never "no findings" in silence - a skipped-file note in
+    every format, and --strict exits 2."""
+    _r, _base, out = _binary_series(tmp_path)
+    patches = [str(p) for p in sorted(out.glob("*.patch"))]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    rc, text, err = run_daxlint("patch", "--kernel-version", "6.3", "--format", fmt, *patches, cwd=elsewhere)
+    assert rc == 0, err
+    assert "drivers/dax/bin.c" in text and "GIT binary patch" in text, text
+    rc, text, err = run_daxlint("patch", "--kernel-version", "6.3", "--strict", "--format", fmt, *patches, cwd=elsewhere)
+    assert rc == 2, text + err
+    assert "2 files could not be analysed (--strict): drivers/dax/bin.c: GIT binary patch" in err, err

@@ -11,7 +11,6 @@ kept absolute and mapped back to the user's spelling at the end."""
 
 from __future__ import annotations
 
-import difflib
 import os
 from dataclasses import dataclass, field
 
@@ -19,7 +18,8 @@ from unidiff import PatchSet
 from unidiff.constants import DEV_NULL
 from unidiff.errors import UnidiffParseError
 
-from daxlint.core.files import DEFAULT_MAX_BYTES, source_bytes, wanted
+from daxlint.core.files import DEFAULT_MAX_BYTES, wanted
+from daxlint.core.textdiff import changed_lines
 from daxlint.errors import InputError
 from daxlint.sources.git import first_line, run_git, unquote_path
 
@@ -176,10 +176,9 @@ def _repo_path(name: str) -> str:
 def _changed_lines_of_binary(commit: str, old_rel: str | None, abspath: str, root: str) -> frozenset[int] | None:
     """The changed lines of a file git calls binary (``.gitattributes``
     ``-diff`` or ``binary``, a NUL byte, UTF-16): its blob at ``commit``
-    and the work tree's file, each read as the parser reads it (UTF-16
-    transcoded, NUL bytes as spaces), compared line by line as git counts
-    lines. None - every line - when either side cannot be read as text
-    (the analysis then says why), or for a file ``commit`` does not have."""
+    against the work tree's file (``changed_lines()``). None - every line -
+    when either side cannot be read as text (the analysis then says why),
+    or for a file ``commit`` does not have."""
     if old_rel is None:
         return None
     proc = run_git(["cat-file", "blob", f"{commit}:{old_rel}"], cwd=root, purpose="--diff")
@@ -192,11 +191,7 @@ def _changed_lines_of_binary(commit: str, old_rel: str | None, abspath: str, roo
         return None
     if len(new) > DEFAULT_MAX_BYTES or len(proc.stdout) > DEFAULT_MAX_BYTES:
         return None
-    (old_text, old_why), (new_text, new_why) = source_bytes(proc.stdout), source_bytes(new)
-    if old_why or new_why:
-        return None
-    matcher = difflib.SequenceMatcher(None, old_text.split(b"\n"), new_text.split(b"\n"), autojunk=False)
-    return frozenset(n + 1 for tag, _i1, _i2, j1, j2 in matcher.get_opcodes() if tag in ("replace", "insert") for n in range(j1, j2))
+    return changed_lines(proc.stdout, new)
 
 
 def _unborn_head(root: str) -> bool:

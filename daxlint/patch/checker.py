@@ -15,6 +15,7 @@ from daxlint.core.files import wanted
 from daxlint.core.fingerprint import identity, normalise_code
 from daxlint.core.kernel import KernelContext
 from daxlint.core.registry import rule_matches
+from daxlint.core.textdiff import changed_lines
 from daxlint.lines import split_lines
 from daxlint.model import Finding, InternalError, Report, Skipped
 from daxlint.patch.apply import added_lines, declared_placements, map_line, new_side_lines, shown_lines
@@ -101,10 +102,14 @@ class SeriesChecker:
         """The findings this patch brings into one file, and what the rules
         see in the file after it (to tell which earlier findings it fixed)."""
         fd = st.diff
-        if fd.new_path is None or fd.binary or fd.is_symlink or not wanted(fd.new_path, engine.file_kinds):
+        if fd.new_path is None or fd.is_symlink or not wanted(fd.new_path, engine.file_kinds):
             return [], None
         placements = st.placements
-        added = added_lines(placements)
+        added = _binary_lines(st) if fd.binary else added_lines(placements)
+        if added is None:
+            report.files_checked += 1
+            report.skipped.append(Skipped(fd.new_path, f"{UNKNOWN_BINARY} ({patch.describe()})", patch=patch.index))
+            return [], None
         if not added:
             return [], None  # a pure rename or a deletion introduces nothing
         whole = isinstance(st.new_data, bytes)
@@ -145,13 +150,15 @@ class SeriesChecker:
                     continue
             f.patch = patch.index
             f.subject = patch.subject
-            if not whole:
+            if not whole or fd.binary:
                 # Its edits would be offsets in the hunks daxlint pieced
-                # together, not in any file: only words here (patch --fix
-                # says which files it cannot fix without the tree).
+                # together (or in a binary patch), not in any hunk it can
+                # write again: only words here (patch --fix says which
+                # files it cannot fix without the tree).
                 f.autofix = None
             first_added = next(n for n in span if n in added)
-            f.patch_line = fd.line_base + added[first_added].diff_line_no
+            diff_line = added[first_added]
+            f.patch_line = fd.line_base + diff_line.diff_line_no if diff_line is not None else fd.header_line
             shown = shown if shown is not None else new_side_lines(placements)
             self._moves.append((f, _resting_place(f, first_added, shown)))
             kept.append(f)
@@ -166,6 +173,26 @@ class SeriesChecker:
         res = engine.analyze(fd.old_path, old, os.path.join(root, fd.old_path))
         old_lines = _lines(old)
         return {(identity(f), _span_text(old_lines, f)) for f in res.findings}
+
+
+UNKNOWN_BINARY = (
+    'GIT binary patch (or "Binary files differ"): its new content is not known without its blob '
+    "(check the series with --git, or in the checkout it came from), so it was not analysed"
+)
+
+
+def _binary_lines(st: FileState) -> dict[int, None] | None:
+    """The lines a patch whose diff git wrote as binary ("GIT binary
+    patch", "Binary files differ") adds, when the file after it is known:
+    every line of a new file, else the lines that differ from the file
+    before it as the parser reads them. None when it is not known."""
+    if not isinstance(st.new_data, bytes):
+        return None
+    old = st.old_data if isinstance(st.old_data, bytes) else None
+    lines = changed_lines(old, st.new_data) if old is not None else None
+    if lines is None:
+        lines = range(1, st.new_data.count(b"\n") + 2)
+    return dict.fromkeys(lines)
 
 
 def _lines(data: bytes) -> list[str]:

@@ -58,6 +58,7 @@ class FileDiff:
     new_mode: str | None = None
     line_base: int = 0  # source line number = line_base + unidiff's diff_line_no
     where: str = ""  # "source:line" of the file's diff header
+    header_line: int = 0  # that line's number in the source
 
     @property
     def path(self) -> str:
@@ -309,12 +310,12 @@ def _parse_diff(text: str, source: str, body_line: int, subject: str) -> list[Fi
         raise PatchError(f"{source}:{base + feed.pos + 1}: malformed diff{about}: {detail}") from None
     files = []
     for pf in parsed:
-        where = f"{source}:{base + (pf.diff_line_no or 1)}"
-        files.append(_file_diff(pf, base, where))
+        header_line = base + (pf.diff_line_no or 1)
+        files.append(_file_diff(pf, base, f"{source}:{header_line}", header_line))
     return files
 
 
-def _file_diff(pf, base: int, where: str) -> FileDiff:
+def _file_diff(pf, base: int, where: str, header_line: int) -> FileDiff:
     info = list(pf.patch_info or [])
     old_blob = new_blob = None
     for line in info:
@@ -337,6 +338,7 @@ def _file_diff(pf, base: int, where: str) -> FileDiff:
         new_mode=pf.target_mode or pf.source_mode,
         line_base=base,
         where=where,
+        header_line=header_line,
     )
 
 
