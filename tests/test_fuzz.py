@@ -383,3 +383,121 @@ def test_line_separators_never_move_or_hide_a_write(fuzz_base, source, how):
         assert got == [("DAX301", line)], got
     finally:
         box.close()
+
+
+# -- diffs git writes as binary (issue 28) ------------------------------------------
+
+BINARY_MARKS = ["", "*.c -diff\n", "*.c binary\n", "*.c diff\n", "*.c -text\n", "*.c -diff -merge\n"]
+ENCODINGS = ["utf-8", "utf-16", "utf-16-le-nobom", "nul"]
+
+
+def _encode(text: str, encoding: str) -> bytes:
+    if encoding == "utf-16":
+        return text.encode("utf-16")
+    if encoding == "utf-16-le-nobom":
+        return text.encode("utf-16-le")
+    if encoding == "nul":
+        return text.replace("/* set up", "/* \0set up").encode()
+    return text.encode()
+
+
+def _git(cwd: Path, *args: str) -> None:
+    import subprocess
+
+    env = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull}
+    subprocess.run(
+        ["git", "-c", "user.name=f", "-c", "user.email=f@example.org", "-c", "commit.gpgsign=false", *args],
+        cwd=cwd,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+
+
+@settings(max_examples=25, **SETTINGS)
+@given(st.sampled_from(BINARY_MARKS), st.sampled_from(ENCODINGS), st.integers(2, len(MMAP_LINES) - 2), st.booleans())
+def test_diff_sees_writes_in_files_git_calls_binary(fuzz_base, marks, encoding, at, staged):
+    """However .gitattributes marks a C file and whatever its encoding,
+    ``check --diff HEAD`` reports a write added to it on its line, and
+    not the file's old write."""
+    box = Sandbox(fuzz_base)
+    try:
+        rel = "drivers/dax/fz.c"
+        target = box.work / rel
+        target.parent.mkdir(parents=True)
+        old_write = "static int old(struct file *f, struct vm_area_struct *vma)\n{\n\tvma->vm_flags |= VM_IO;\n\treturn 0;\n}\n"
+        base = "".join(MMAP_LINES) + old_write
+        (box.work / ".gitattributes").write_text(marks)
+        target.write_bytes(_encode(base, encoding))
+        _git(box.work, "init", "-q")
+        _git(box.work, "add", "-A")
+        _git(box.work, "commit", "-qm", "base")
+        lines = list(MMAP_LINES)
+        lines.insert(at, "\tvma->vm_flags |= VM_DONTEXPAND;\n")
+        target.write_bytes(_encode("".join(lines) + old_write, encoding))
+        if staged:
+            _git(box.work, "add", rel)
+        rc, out, err = run_inprocess("check", "--no-cache", "--diff", "HEAD", "--format", "json", ".", cwd=box.work)
+        assert rc == 1, err
+        assert [(f["rule_id"], f["path"], f["line"]) for f in json.loads(out)["findings"]] == [("DAX301", rel, at + 1)]
+    finally:
+        box.close()
+
+
+@st.composite
+def binary_marked_series(draw) -> tuple[bytes, set[str], set[str]]:
+    """A mail whose files are diffs git writes as binary ("GIT binary
+    patch" with literal or delta data, "Binary files ... differ") for C
+    files, headers and others, beside a text diff adding a write: the
+    mail, the C files it carries as binary, and those of its text diffs."""
+    parts, binary_c, text_c = [], set(), set()
+    for i in range(draw(st.integers(1, 4))):
+        name = f"drivers/dax/f{i}.{draw(st.sampled_from(['c', 'h', 'png', 'o']))}"
+        kind = draw(st.sampled_from(["literal", "delta", "differ", "text"]))
+        new_file = draw(st.booleans())
+        head = f"diff --git a/{name} b/{name}\n" + ("new file mode 100644\n" if new_file else "")
+        head += f"index {'0' * 7 if new_file else 'abcdef1'}..1234567 100644\n"
+        old_name = "/dev/null" if new_file else f"a/{name}"
+        if kind == "text":
+            body = f"--- {old_name}\n+++ b/{name}\n@@ -0,0 +1,5 @@\n" + "".join("+" + ln for ln in INSERTS[0].splitlines(keepends=True))
+            if new_file and name.endswith((".c", ".h")):
+                text_c.add(name)
+            else:
+                continue  # a text diff of an existing file without its context would not parse as git's
+        elif kind == "differ":
+            body = f"Binary files {old_name} and b/{name} differ\n"
+        else:
+            data = draw(
+                st.lists(
+                    st.sampled_from(["zcmXReNi4}sR>;gNQOMOOE-5NaE>TF!%t=+yO4Ct*", "HcmV?d00001", "Kc${NkU|>)6000"]), min_size=1, max_size=3
+                )
+            )
+            body = f"GIT binary patch\n{kind} {draw(st.integers(0, 500))}\n" + "\n".join(data) + "\n\nliteral 0\nHcmV?d00001\n\n"
+        if kind != "text" and name.endswith((".c", ".h")):
+            binary_c.add(name)
+        parts.append(head + body)
+    mail = "From: Dev <dev@example.org>\nSubject: [PATCH] fz: binary\n\n---\n" + "".join(parts)
+    return mail.encode(), binary_c, text_c
+
+
+@settings(max_examples=60, **SETTINGS)
+@given(binary_marked_series(), st.sampled_from(FORMATS))
+def test_binary_marked_diffs_never_pass_unread(fuzz_base, series, fmt):
+    """A C file a patch carries as binary, whose content daxlint cannot
+    know here (no repository), is a skipped file in every format and
+    fails --strict; the text diffs beside it are still checked."""
+    mail, binary_c, text_c = series
+    box = Sandbox(fuzz_base)
+    try:
+        rc, out, err = run_inprocess("patch", "--kernel-version", "6.3", "--format", "json", "-", cwd=box.work, stdin=mail)
+        if not binary_c and not text_c:
+            assert rc in (0, 2), err  # nothing daxlint reads (or a mail that is no patch at all)
+            return
+        assert rc == (1 if text_c else 0), err
+        doc = json.loads(out)
+        assert {s["path"] for s in doc["skipped"]} == binary_c
+        assert {f["path"] for f in doc["findings"]} == text_c
+        strict_rc = box.run("patch", "--kernel-version", "6.3", "--strict", "--format", fmt, "-", stdin=mail)
+        assert strict_rc == (2 if binary_c else 1)
+    finally:
+        box.close()
