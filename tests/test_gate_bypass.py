@@ -214,3 +214,79 @@ def test_git_binary_patch_without_its_blob_is_a_note_and_strict_fails(tmp_path, 
     rc, text, err = run_daxlint("patch", "--kernel-version", "6.3", "--strict", "--format", fmt, *patches, cwd=elsewhere)
     assert rc == 2, text + err
     assert "2 files could not be analysed (--strict): drivers/dax/bin.c: GIT binary patch" in err, err
+
+
+# -- item 22: deep multipart nesting, corrupt hunk headers, pure copies -------------
+
+
+def _nested_mail(levels: int) -> bytes:
+    """A patch mail whose text part sits inside ``levels`` multipart parts."""
+    s = "From: a@example.org\nSubject: [PATCH] x\nMIME-Version: 1.0\n"
+    for i in range(levels):
+        s += f'Content-Type: multipart/mixed; boundary="b{i}"\n\n--b{i}\n'
+    s += "Content-Type: text/plain\n\n---\n--- /dev/null\n+++ b/drivers/dax/x.c\n@@ -0,0 +1,5 @@\n"
+    s += "".join("+" + ln for ln in OLD_WRITER.splitlines(keepends=True))
+    for i in reversed(range(levels)):
+        s += f"\n--b{i}--\n"
+    return s.encode()
+
+
+def test_deeply_nested_multipart_mail_is_one_clear_error(tmp_path):
+    (tmp_path / "deep.mbox").write_bytes(_nested_mail(5000))
+    rc, out, err = run_daxlint("patch", "--kernel-version", "6.3", "deep.mbox", cwd=tmp_path)
+    assert rc == 2, out + err
+    assert err.strip().splitlines() == [
+        "daxlint: error: deep.mbox:1: mail has more than 64 multipart parts (5000): not read as a patch mail"
+    ]
+    # The nesting real mail has (a patch inside mixed and alternative parts) is read.
+    (tmp_path / "shallow.mbox").write_bytes(_nested_mail(3))
+    rc, out, err = run_daxlint("patch", "--kernel-version", "6.3", "--format", "json", "shallow.mbox", cwd=tmp_path)
+    assert rc == 1, err
+    assert findings(out) == [("DAX301", "drivers/dax/x.c", 3)]
+
+
+@pytest.mark.parametrize("header", ["@@ -0,0 +1,-3 @@", "@@ -0,0 +a,3 @@", "@@ -0,0 +1,3", "@@ -x +1,3 @@", "@@ -0,0 +1,3 @"])
+def test_a_corrupt_hunk_header_is_an_error_as_in_git(tmp_path, header):
+    """git apply says "corrupt patch at line N"; daxlint too, never a silent
+    "0 files" (exit 0)."""
+    mail = (
+        "From: a@example.org\nSubject: [PATCH] x\n\n---\ndiff --git a/drivers/dax/x.c b/drivers/dax/x.c\nnew file mode 100644\n"
+        f"--- /dev/null\n+++ b/drivers/dax/x.c\n{header}\n" + "".join("+" + ln for ln in OLD_WRITER.splitlines(keepends=True)[:3])
+    )
+    (tmp_path / "x.patch").write_text(mail)
+    git_says = subprocess.run(["git", "apply", "--check", "x.patch"], cwd=tmp_path, capture_output=True, text=True)
+    assert "corrupt patch at line 9" in git_says.stderr
+    rc, out, err = run_daxlint("patch", "--kernel-version", "6.3", "x.patch", cwd=tmp_path)
+    assert rc == 2, out + err
+    assert err.strip().splitlines() == [
+        f'daxlint: error: x.patch:9: corrupt patch in patch "x": hunk header {header!r} (git apply: corrupt patch)'
+    ]
+
+
+def test_a_pure_copy_of_a_file_with_a_finding_is_checked_in_every_mode(tmp_path):
+    """format-patch -C at 100% similarity: no hunk, yet a new file with the
+    write appears. With the tree (--tree, checkout, --git) the copy is
+    analysed whole; by hunks alone its content is not known: a skipped-file
+    note, and --strict exits 2."""
+    r = ScratchRepo(tmp_path / "linux")
+    r.write("drivers/dax/foo.c", FOO_C)
+    r.write("drivers/dax/old.c", OLD_WRITER)
+    base = r.commit("base")
+    r.write("drivers/dax/copy.c", OLD_WRITER)
+    r.commit("dax: copy old")
+    out = tmp_path / "out"
+    r.git("format-patch", "-q", "-C", "-C", "-o", str(out), f"{base}..HEAD")
+    patches = sorted(out.glob("*.patch"))
+    text = patches[0].read_text()
+    assert "similarity index 100%" in text and "copy from drivers/dax/old.c" in text and "@@" not in text
+    for mode, rc, stdout, err in patch_modes(r, base, patches, tmp_path):
+        if mode == "hunks":
+            assert rc == 0, err
+            doc = json.loads(stdout)
+            assert doc["findings"] == [] and [s["path"] for s in doc["skipped"]] == ["drivers/dax/copy.c"], doc
+            assert "copy of drivers/dax/old.c" in doc["skipped"][0]["reason"]
+            continue
+        assert (mode, rc) == (mode, 1), err
+        assert (mode, findings(stdout)) == (mode, [("DAX301", "drivers/dax/copy.c", 3)])
+    rc, stdout, err = run_daxlint("patch", "--no-tree", "--strict", "--kernel-version", "6.3", *map(str, patches), cwd=tmp_path)
+    assert rc == 2 and "could not be analysed (--strict): drivers/dax/copy.c: copy of drivers/dax/old.c" in err, err

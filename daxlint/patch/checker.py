@@ -105,11 +105,15 @@ class SeriesChecker:
         if fd.new_path is None or fd.is_symlink or not wanted(fd.new_path, engine.file_kinds):
             return [], None
         placements = st.placements
-        added = _binary_lines(st) if fd.binary else added_lines(placements)
-        if added is None:
-            report.files_checked += 1
-            report.skipped.append(Skipped(fd.new_path, f"{UNKNOWN_BINARY} ({patch.describe()})", patch=patch.index))
-            return [], None
+        if fd.binary:
+            added, unknown = _binary_lines(st)
+        elif fd.status == "copied":
+            added, unknown = _copied_lines(st)
+        else:
+            added, unknown = added_lines(placements), None
+        if unknown:
+            report.files_checked += not added
+            report.skipped.append(Skipped(fd.new_path, f"{unknown} ({patch.describe()})", patch=patch.index))
         if not added:
             return [], None  # a pure rename or a deletion introduces nothing
         whole = isinstance(st.new_data, bytes)
@@ -181,18 +185,33 @@ UNKNOWN_BINARY = (
 )
 
 
-def _binary_lines(st: FileState) -> dict[int, None] | None:
+def _binary_lines(st: FileState) -> tuple[dict[int, None], str | None]:
     """The lines a patch whose diff git wrote as binary ("GIT binary
     patch", "Binary files differ") adds, when the file after it is known:
     every line of a new file, else the lines that differ from the file
-    before it as the parser reads them. None when it is not known."""
+    before it as the parser reads them; and why they are not known."""
     if not isinstance(st.new_data, bytes):
-        return None
+        return {}, UNKNOWN_BINARY
     old = st.old_data if isinstance(st.old_data, bytes) else None
     lines = changed_lines(old, st.new_data) if old is not None else None
-    if lines is None:
-        lines = range(1, st.new_data.count(b"\n") + 2)
-    return dict.fromkeys(lines)
+    return dict.fromkeys(lines if lines is not None else _every_line(st.new_data)), None
+
+
+def _copied_lines(st: FileState) -> tuple[dict[int, object], str | None]:
+    """The lines a copy adds to the tree: all of the new file's - a copy
+    (``git format-patch -C``, whose diff may show no hunk at all) brings
+    its code to a new place, as a new file does - each with the diff line
+    that shows it where a hunk does; and why they are not all known."""
+    hunks = added_lines(st.placements)
+    if not isinstance(st.new_data, bytes):
+        shown = "; only its hunks were checked" if hunks else ""
+        why = f"copy of {st.diff.old_path}: its content is not known without the tree (--tree, --git or its checkout){shown}"
+        return hunks, why
+    return {n: hunks.get(n) for n in _every_line(st.new_data)}, None
+
+
+def _every_line(data: bytes) -> range:
+    return range(1, data.count(b"\n") + 1 + (not data.endswith(b"\n")))
 
 
 def _lines(data: bytes) -> list[str]:
