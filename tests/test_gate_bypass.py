@@ -290,3 +290,33 @@ def test_a_pure_copy_of_a_file_with_a_finding_is_checked_in_every_mode(tmp_path)
         assert (mode, findings(stdout)) == (mode, [("DAX301", "drivers/dax/copy.c", 3)])
     rc, stdout, err = run_daxlint("patch", "--no-tree", "--strict", "--kernel-version", "6.3", *map(str, patches), cwd=tmp_path)
     assert rc == 2 and "could not be analysed (--strict): drivers/dax/copy.c: copy of drivers/dax/old.c" in err, err
+
+
+# -- item 7: one view of history: objects as stored, replace refs not followed -----
+
+
+def test_audit_sees_history_as_stored_whatever_git_replace_says(tmp_path):
+    """`git replace --graft` makes the tip's parent the base, hiding the
+    commit that brought the write in: rev-list follows the graft, pygit2
+    does not. daxlint runs git with GIT_NO_REPLACE_OBJECTS=1 - the history
+    a clone gets (replace refs are not fetched by default) - so the commit
+    that introduced the write is audited as such."""
+    r = ScratchRepo(tmp_path / "linux")
+    r.write("drivers/dax/foo.c", FOO_C)
+    base = r.commit("base")
+    add_lines(r, "drivers/dax/foo.c", WRITE, "dax: foo: do not let the mapping grow")
+    r.write("drivers/dax/other.c", "int other;\n")
+    tip = r.commit("dax: other")
+    r.git("replace", "--graft", tip, base)
+    assert r.git("rev-list", f"{base}..{tip}").split() == [tip]  # git log now skips the write's commit
+    rc, out, err = run_daxlint("audit", "--repo", str(r.path), "--no-cache", "-j", "1", "--format", "json", f"{base}..{tip}")
+    assert rc == 1, err
+    doc = json.loads(out)
+    got = [(c["subject"], f["rule_id"], f["path"], f["line"]) for c in doc["commits"] for f in c["introduced"]]
+    assert got == [("dax: foo: do not let the mapping grow", "DAX301", "drivers/dax/foo.c", 4)]
+    # --git and --diff read the same history
+    rc, out, err = run_daxlint("patch", "--git", f"{base}..{tip}", "--format", "json", cwd=r.path)
+    assert rc == 1, err
+    assert [(f["patch"], f["rule_id"], f["line"]) for f in json.loads(out)["findings"]] == [(1, "DAX301", 4)]
+    rc, out, err = run_daxlint("check", "--diff", base, "--format", "json", ".", cwd=r.path)
+    assert rc == 1 and findings(out) == [("DAX301", "drivers/dax/foo.c", 4)], err

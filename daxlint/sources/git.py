@@ -28,6 +28,14 @@ VIRTUAL_ROOT = "/.daxlint-git-tree"
 REGULAR_MODES = (pygit2.enums.FileMode.BLOB, pygit2.enums.FileMode.BLOB_EXECUTABLE)
 
 
+# One view of history for everything daxlint reads: the objects as they are
+# stored, the history a clone gets (replace refs are not fetched by
+# default). pygit2 (libgit2) does not follow `git replace` refs; git must
+# not either, or rev-list would walk a grafted history whose commits pygit2
+# then reads unreplaced - a commit hidden by a graft would never be audited.
+GIT_ENV = {"GIT_NO_REPLACE_OBJECTS": "1", "GIT_TERMINAL_PROMPT": "0"}
+
+
 class RepositoryError(InputError):
     """Not a repository, a repository that cannot be opened, a bad range,
     or no git to ask."""
@@ -36,10 +44,11 @@ class RepositoryError(InputError):
 def run_git(
     args: list[str], *, cwd: str | None = None, git_dir: str | None = None, purpose: str = "daxlint"
 ) -> subprocess.CompletedProcess:
-    """``git args`` with output captured as bytes, no prompt and no pager;
-    paths are not quoted (core.quotepath=false) and diffs get a/ b/
-    prefixes whatever the user's configuration says. ``purpose`` names
-    what needs git, for the error when it is not installed."""
+    """``git args`` with output captured as bytes, no prompt and no pager,
+    replace refs not followed (``GIT_ENV``); paths are not quoted
+    (core.quotepath=false) and diffs get a/ b/ prefixes whatever the
+    user's configuration says. ``purpose`` names what needs git, for the
+    error when it is not installed."""
     cmd = ["git", "-c", "core.quotepath=false", "-c", "diff.noprefix=false", "-c", "diff.mnemonicPrefix=false"]
     if git_dir is not None:
         cmd += ["--git-dir", git_dir]
@@ -49,7 +58,7 @@ def run_git(
             cwd=cwd,
             capture_output=True,
             stdin=subprocess.DEVNULL,
-            env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
+            env={**os.environ, **GIT_ENV},
         )
     except FileNotFoundError:
         raise RepositoryError(f"{purpose} needs git, and git is not installed") from None
@@ -456,6 +465,7 @@ class BlobReader:
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
+                env={**os.environ, **GIT_ENV},
             )
         except OSError:
             self.proc = None
