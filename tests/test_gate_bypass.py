@@ -320,3 +320,119 @@ def test_audit_sees_history_as_stored_whatever_git_replace_says(tmp_path):
     assert [(f["patch"], f["rule_id"], f["line"]) for f in json.loads(out)["findings"]] == [(1, "DAX301", 4)]
     rc, out, err = run_daxlint("check", "--diff", base, "--format", "json", ".", cwd=r.path)
     assert rc == 1 and findings(out) == [("DAX301", "drivers/dax/foo.c", 4)], err
+
+
+# -- item 8: suppressions are counted, shown to SARIF, and can be refused -----------
+
+SILENCED = (
+    "static int foo_mmap(struct file *file, struct vm_area_struct *vma)\n{\n"
+    "\t/* daxlint: ignore[DAX301] */\n\tvma->vm_flags |= VM_DONTEXPAND;\n\treturn 0;\n}\n"
+)
+SARIF_SCHEMA = json.loads((Path(__file__).parent / "data" / "sarif-schema-2.1.0.json").read_text())
+SUPPRESSED_TEXT = "1 suppressed by daxlint: ignore comments"
+
+
+def _suppressed_tree(tmp_path: Path) -> Path:
+    r = ScratchRepo(tmp_path / "linux")
+    r.write("drivers/dax/foo.c", SILENCED)
+    r.commit("base")
+    return r.path
+
+
+def test_suppressed_findings_are_counted_in_every_format(tmp_path):
+    import jsonschema
+
+    root = _suppressed_tree(tmp_path)
+    outs = {}
+    for fmt in FORMATS:
+        rc, outs[fmt], err = run_daxlint("check", "--format", fmt, ".", cwd=root)
+        assert rc == 0, (fmt, err)
+    assert outs["text"].splitlines()[-1] == f"No findings in 1 file (kernel 6.3); {SUPPRESSED_TEXT}."
+    assert outs["github"].splitlines()[-1] == f"No findings in 1 file (kernel 6.3); {SUPPRESSED_TEXT}."
+    assert outs["checkpatch"].splitlines()[-1] == "total: 0 errors, 0 warnings, 0 checks, 1 suppressed"
+    doc = json.loads(outs["json"])
+    assert doc["findings"] == [] and doc["summary"]["suppressed"] == 1
+    [s] = doc["suppressed"]
+    assert (s["rule_id"], s["path"], s["line"], s["suppression"]) == (
+        "DAX301",
+        "drivers/dax/foo.c",
+        4,
+        {"line": 3, "comment": "daxlint: ignore[DAX301]"},
+    )
+    sarif = json.loads(outs["sarif"])
+    jsonschema.validate(sarif, SARIF_SCHEMA)
+    [result] = sarif["runs"][0]["results"]
+    assert result["ruleId"] == "DAX301" and result["locations"][0]["physicalLocation"]["region"]["startLine"] == 4
+    assert result["suppressions"] == [{"kind": "inSource", "justification": "daxlint: ignore[DAX301] at line 3"}]
+
+
+def test_no_suppressions_reports_what_the_comments_silence(tmp_path):
+    """--no-suppressions (ruff's --ignore-noqa, semgrep's --disable-nosem):
+    a gate that must see them gets them as findings."""
+    root = _suppressed_tree(tmp_path)
+    rc, out, err = run_daxlint("check", "--no-suppressions", "--format", "json", ".", cwd=root)
+    assert rc == 1, err
+    assert findings(out) == [("DAX301", "drivers/dax/foo.c", 4)]
+    assert json.loads(out)["summary"]["suppressed"] == 0
+    # the cache keeps the two runs apart
+    rc, out, err = run_daxlint("check", "--format", "json", ".", cwd=root)
+    assert rc == 0 and findings(out) == [], err
+
+
+def test_a_patch_that_adds_its_own_suppression_says_so(tmp_path):
+    r = ScratchRepo(tmp_path / "linux")
+    r.write("drivers/dax/foo.c", FOO_C)
+    base = r.commit("base")
+    add_lines(r, "drivers/dax/foo.c", "\t/* daxlint: ignore[DAX301] */\n" + WRITE, "dax: foo: do not let the mapping grow")
+    patches = format_patches(r, f"{base}..HEAD", tmp_path / "out")
+    note = (
+        'patch 1 ("dax: foo: do not let the mapping grow") adds a suppression comment at drivers/dax/foo.c:4 '
+        "(daxlint: ignore[DAX301]), which silences DAX301 at line 5"
+    )
+    for mode, rc, out, err in patch_modes(r, base, patches, tmp_path):
+        assert (mode, rc) == (mode, 0), err
+        doc = json.loads(out)
+        assert doc["findings"] == [] and doc["summary"]["suppressed"] == 1, mode
+        assert note in doc["notes"], (mode, doc["notes"])
+    for fmt in FORMATS:
+        rc, out, err = run_daxlint("patch", "--no-tree", "--kernel-version", "6.3", "--format", fmt, *map(str, patches), cwd=tmp_path)
+        assert rc == 0 and "adds a suppression comment at drivers/dax/foo.c:4" in out, (fmt, out)
+    rc, out, err = run_daxlint("patch", "--git", f"{base}..HEAD", "--no-suppressions", "--format", "json", cwd=r.path)
+    assert rc == 1, err
+    assert [(f["patch"], f["rule_id"], f["line"]) for f in json.loads(out)["findings"]] == [(1, "DAX301", 5)]
+
+
+def test_audit_counts_suppressed_findings_and_does_not_call_them_fixed(tmp_path):
+    """A commit that silences a finding with a comment did not fix it: the
+    audit lists it as suppressed by that commit; --no-suppressions reports
+    it as still open."""
+    r = ScratchRepo(tmp_path / "linux")
+    r.write("drivers/dax/foo.c", FOO_C)
+    base = r.commit("base")
+    add_lines(r, "drivers/dax/foo.c", WRITE, "dax: foo: do not let the mapping grow")
+    p = r.path / "drivers/dax/foo.c"
+    p.write_text(p.read_text().replace(WRITE, "\t/* daxlint: ignore[DAX301] */\n" + WRITE))
+    tip = r.commit("dax: foo: silence it")
+
+    def audit(*extra):
+        rc, out, err = run_daxlint("audit", "--repo", str(r.path), "--no-cache", "-j", "1", "--format", "json", *extra, f"{base}..{tip}")
+        assert rc in (0, 1), err
+        return rc, json.loads(out)
+
+    rc, doc = audit()
+    assert rc == 0
+    events = [
+        (c["subject"], kind, f["rule_id"], f["line"])
+        for c in doc["commits"]
+        for kind in ("introduced", "fixed", "suppressed")
+        for f in c[kind]
+    ]
+    assert events == [
+        ("dax: foo: do not let the mapping grow", "introduced", "DAX301", 4),
+        ("dax: foo: silence it", "suppressed", "DAX301", 5),
+    ]
+    assert doc["summary"]["suppressed"] == 1
+    rc, text, err = run_daxlint("audit", "--repo", str(r.path), "--no-cache", "-j", "1", f"{base}..{tip}")
+    assert "1 suppressed by daxlint: ignore comments" in text.splitlines()[-1], text
+    rc, doc = audit("--no-suppressions")
+    assert rc == 1 and doc["summary"]["suppressed"] == 0 and doc["summary"]["still_open"] == 1

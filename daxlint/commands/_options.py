@@ -53,6 +53,11 @@ def selection_options(f):
     )(f)
     f = click.option("--undefine", "-U", "undefines", multiple=True, metavar="NAME", help="A macro the build leaves undefined.")(f)
     f = click.option(
+        "--no-suppressions",
+        is_flag=True,
+        help="Report what 'daxlint: ignore' comments silence as findings (ruff's --ignore-noqa): for gates that must see them.",
+    )(f)
+    f = click.option(
         "--config",
         "config_path",
         type=click.Path(dir_okay=False, path_type=Path),
@@ -172,10 +177,11 @@ def version_note(kernel: KernelContext) -> str | None:
     return None
 
 
-def make_engine(cfg: Config, rules, kernel: KernelContext, jobs: int = 0, no_cache: bool = False) -> Engine:
+def make_engine(cfg: Config, rules, kernel: KernelContext, jobs: int = 0, no_cache: bool = False, no_suppressions: bool = False) -> Engine:
     opts = EngineOptions(
         jobs=jobs,
         use_cache=not no_cache,
+        suppressions=not no_suppressions,
         per_file_ignores=cfg.per_file_ignores,
         per_file_ignores_root=os.path.dirname(os.path.abspath(cfg.source)) if cfg.source else None,
     )

@@ -119,6 +119,7 @@ def command(
     defines,
     undefines,
     config_path,
+    no_suppressions,
     fmt,
     output,
     exit_zero,
@@ -154,7 +155,7 @@ def command(
     cfg, rules, kernel = load_settings(
         [Path(p) for p in plist + listed], config_path, select, ignore, kernel_version, defines, undefines, fix_style
     )
-    engine = make_engine(cfg, rules, kernel, jobs, no_cache)
+    engine = make_engine(cfg, rules, kernel, jobs, no_cache, no_suppressions)
     present, missing = _split_listed(listed, engine.file_kinds)
     plist += present
     for option, target in (("--output", output), ("--write-baseline", write_baseline_file)):
@@ -199,6 +200,7 @@ def command(
         shown = [f for f in report.findings if diff.covers(f.path, f.line, f.end_line)]
         hidden = len(report.findings) - len(shown)
         report.findings = shown
+        report.suppressed = [f for f in report.suppressed if diff.covers(f.path, f.line, f.end_line)]
         report.notes.append(diff.describe(hidden))
         extra["diff"] = diff.as_json(hidden)
 

@@ -96,6 +96,7 @@ def command(
     defines,
     undefines,
     config_path,
+    no_suppressions,
     fmt,
     output,
     exit_zero,
@@ -174,7 +175,7 @@ def command(
         mode = "tree" if tree_dir else "hunks"
         where = Path(tree_dir) if tree_dir else Path.cwd()
     cfg, rules, kernel = load_settings([where], config_path, select, ignore, kernel_version, defines, undefines, fix_style)
-    engine = make_engine(cfg, rules, kernel, jobs=1, no_cache=True)
+    engine = make_engine(cfg, rules, kernel, jobs=1, no_cache=True, no_suppressions=no_suppressions)
     options = engine.options
     if output is not None and (tree_dir or repo is not None):
         # The tree the series is checked against is read too: a report
