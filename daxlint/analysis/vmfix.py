@@ -427,6 +427,8 @@ class _Planner:
         stmts = [_guarded_node(c.stmt) for u in run for c in u]
         start, end = line_span(data, min(s.start_byte for s in stmts), max(s.end_byte for s in stmts))
         region = data[start:end].decode("utf-8", "surrogateescape")
+        # str.splitlines() on purpose: it ends lines wherever gcc does (LF,
+        # CR, CRLF) and more, so it finds every directive gcc would see.
         if any(line.lstrip().startswith("#") for line in region.splitlines()) or region.rstrip("\n").endswith("\\"):
             return None
         edits = sorted((e for u in run for e in self.plain_edits(u)), key=lambda e: e.start, reverse=True)

@@ -63,9 +63,11 @@ class BlobResults:
         self.options = options
         self.progress = progress
         self.notify = notify
-        self.analyzer = BlobAnalyzer(rules, options.max_bytes, options.timeout, options.per_file_ignores, options.build)
+        self.analyzer = BlobAnalyzer(
+            rules, options.max_bytes, options.timeout, options.per_file_ignores, options.build, options.suppressions
+        )
         enabled = sorted(r.id for r in rules)
-        self._blob_sig = digest(ruleset_signature(), enabled, options.max_bytes)
+        self._blob_sig = digest(ruleset_signature(), enabled, options.max_bytes, options.suppressions)
         # What the build defines changes verdicts, not which files match.
         self._build_key = digest(sorted((k, s.value, str(s.versions)) for k, s in options.build.macros.items()))
         self.setup = digest(

@@ -12,7 +12,7 @@ import signal
 import threading
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from daxlint.core.build import View, views
 from daxlint.core.files import DEFAULT_MAX_BYTES, SCAN_LIMIT_BYTES, file_kind, read_source_stat, source_bytes
@@ -39,6 +39,9 @@ class EngineOptions:
     # The directory of the config that gave per_file_ignores: its patterns
     # are paths below it, wherever daxlint runs from (as ruff's).
     per_file_ignores_root: str | None = None
+    # False (--no-suppressions): what ``daxlint: ignore`` comments would
+    # silence is reported as findings, as ruff's --ignore-noqa does.
+    suppressions: bool = True
 
 
 class FileTimeout(Exception):
@@ -148,17 +151,24 @@ class Engine:
                     key = (f.fingerprint, f.severity.value)
                     if key not in merged:
                         merged[key] = (f, [])
-                    elif version > merged[key][1][-1]:
-                        merged[key] = (f, merged[key][1])  # the newest release words it
+                    else:
+                        # The newest release words it - and a build in which no
+                        # comment silences it (the comment is in a dead branch) reports it.
+                        was = merged[key][0]
+                        unsilenced = was.suppression is not None and f.suppression is None
+                        newer = version > merged[key][1][-1] and (f.suppression is None or was.suppression is not None)
+                        if unsilenced or newer:
+                            merged[key] = (f, merged[key][1])
                     merged[key][1].extend(served)
         # A suppression one build needs is not unused because another build
         # has nothing for it to silence (the write is legal before v6.3).
         unused_ids = {r.id for r in applicable if r.reports_unused_suppressions}
-        res.findings = [f for f, _ in merged.values() if not (f.rule_id in unused_ids and (f.line, f.column) in used)]
+        found = [f for f, _ in merged.values() if not (f.rule_id in unused_ids and (f.line, f.column) in used)]
         if kernel.versions is not None:
             for f, served in merged.values():
                 f.versions = describe_versions(sorted(served))
-        res.findings.sort(key=Finding.sort_key)
+        res.findings = sorted((f for f in found if f.suppression is None), key=Finding.sort_key)
+        res.suppressed = sorted((f for f in found if f.suppression is not None), key=Finding.sort_key)
         return res
 
     def _depend_on(self, res: FileResult, kernel: KernelContext, path: str) -> None:
@@ -232,6 +242,10 @@ class Engine:
         if used is not None:
             used.update((x.line, x.column) for x in suppressions if x.used)
         findings = sup.kept
+        if self.options.suppressions:
+            findings += sup.suppressed  # kept apart by their suppression: counted, never reported
+        else:
+            findings += [replace(f, suppression=None) for f in sup.suppressed]
         for rule in applicable:
             if rule.reports_unused_suppressions:
                 ctx = RuleContext(rule, source, kernel, abspath, frozenset(self.enabled_ids))
