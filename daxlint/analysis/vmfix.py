@@ -227,7 +227,11 @@ class _Planner:
         if value is None:
             return None
         if w.kind == "write_once":
-            return _Conversion(w, stmt, "vm_flags_reset_once", vma, [_arg(value)])
+            # vm_flags_reset_once() went in v7.2 (vma_flags_reset_once()
+            # takes a bitmap): where the span reaches it, vm_flags_reset(),
+            # the same assertion without the WRITE_ONCE().
+            once = self.history.functions["vm_flags_reset_once"].exists_in(span.last)
+            return _Conversion(w, stmt, "vm_flags_reset_once" if once else "vm_flags_reset", vma, [_arg(value)])
         op = w.op
         if op == "|=":
             terms = _or_terms(value)
