@@ -431,7 +431,12 @@ class _Planner:
     def _version_include(self, edits: list[Edit], guard) -> list[Edit]:
         """``#include <linux/version.h>`` for the version test, when the file
         has neither it nor LINUX_VERSION_CODE."""
-        if guard is None or b"LINUX_VERSION_CODE" in self.data or b"linux/version.h" in self.data:
+        if guard is None:
+            return []
+        directives = scan(self.data)
+        if any(i.name == "linux/version.h" for i in directives.includes) or any(
+            "LINUX_VERSION_CODE" in b.expr for g in directives.groups for b in g.branches
+        ):
             return []
         first_use = min(e.start for e in edits)
         pos, _ = preamble_pos(self.data, first_use, linux_only=True)

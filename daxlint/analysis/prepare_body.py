@@ -695,7 +695,7 @@ class FunctionConverter:
         """``ret = call(...);`` followed by ``return ret;`` or ``if (ret)
         return ...;``, and ``ret`` used nowhere else."""
         nxt = _next_statement(stmt)
-        uses = [i for i in walk(self.body, {"identifier"}) if _text(i) == var and not _within(i, stmt)]
+        uses = [i for i in walk(self.body, {"identifier"}) if _text(i) == var and not _within(i, stmt) and not _declares(i)]
         if nxt is not None and nxt.type == "return_statement" and _squash(nxt) == f"return {var};":
             if len(uses) == 1:
                 return nxt, [stmt], None
@@ -1170,6 +1170,14 @@ def _following(stmt: Node) -> list[Node]:
 def _next_statement(stmt: Node) -> Node | None:
     rest = _following(stmt)
     return rest[0] if rest else None
+
+
+def _declares(ident: Node) -> bool:
+    """Whether ``ident`` is the name a declaration declares."""
+    p = parent_of(ident)
+    while p is not None and p.type in ("pointer_declarator", "array_declarator"):
+        p = parent_of(p)
+    return p is not None and (p.type == "declaration" or p.type == "init_declarator" and p.child_by_field_name("declarator") is not None)
 
 
 def _within(node: Node, outer: Node) -> bool:
