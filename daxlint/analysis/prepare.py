@@ -272,8 +272,10 @@ class _Planner:
         return index < len(args) and text(args[index]) == self._vma_param(fn, units)
 
     def _generic_define(self, define: Node) -> bool:
+        """``#define foo_mmap generic_file_readonly_mmap`` (or ``NULL``): the
+        handler of builds without its definition."""
         value = define.child_by_field_name("value")
-        return value is not None and text(value).strip() in GENERIC
+        return value is not None and (text(value).strip() in GENERIC or text(value).strip() == "NULL")
 
     # -- conversion -----------------------------------------------------------------------
 
@@ -378,8 +380,10 @@ class _Planner:
         if node.type == "preproc_def":
             value = text(node.child_by_field_name("value")).strip()
             name = text(node.child_by_field_name("name"))
-            new_text = old_text.replace(name, new, 1).replace(value, GENERIC[value])
-            self._needs_check(Need("function", GENERIC[value]), node)
+            if value in GENERIC:
+                self._needs_check(Need("function", GENERIC[value]), node)
+                old_text = old_text.replace(value, GENERIC[value])
+            new_text = old_text.replace(name, new, 1)
         else:
             new_text = _prototype(node, new, vma_index, handler)
         if guard is None:

@@ -76,6 +76,16 @@ MAPPERS = {
 GENERIC = {"generic_file_mmap": "generic_file_mmap_prepare", "generic_file_readonly_mmap": "generic_file_readonly_mmap_prepare"}
 # vma calls with a descriptor form (the form must be in the catalog).
 _DESC_FORMS = {"vma_pages": "vma_desc_pages", "vma_set_anonymous": "vma_desc_set_anonymous"}
+# The v7.x bitmap helpers of a vma and the descriptor's, with the same bits.
+_BITMAP_FORMS = {
+    "vma_set_flags": "vma_desc_set_flags",
+    "vma_clear_flags": "vma_desc_clear_flags",
+    "vma_set_flags_mask": "vma_desc_set_flags_mask",
+    "vma_clear_flags_mask": "vma_desc_clear_flags_mask",
+    "vma_test": "vma_desc_test",
+    "vma_test_any": "vma_desc_test_any",
+    "vma_test_all": "vma_desc_test_all",
+}
 # Why a call that needs the vma has no descriptor form.
 _NO_FORM = {
     "remap_vmalloc_range": "has no mmap_action_*() form (vmalloc memory is inserted page by page)",
@@ -266,6 +276,7 @@ class FunctionConverter:
         for name in (DESC, self.new_name if self.new_name != self._name(fn) else ""):
             if name and name in self.locals | {p[0] for p in params}:
                 raise Refusal(f"the body already has something called {name}", self._line(fn))
+        self._unparsed(body)
         self._signature(fn, params)
         for ident in walk(body, {"identifier"}):
             t = ident.text.decode("utf-8", "surrogateescape")
@@ -290,9 +301,27 @@ class FunctionConverter:
     def _function(self) -> Node:
         fns = function_definitions(self.tree.root_node)
         body = fns[0].child_by_field_name("body") if len(fns) == 1 else None
-        if body is None or body.has_error:
+        if body is None:
             raise Refusal("daxlint cannot parse the function on its own (a macro it cannot expand)", self.line_of(0))
         return fns[0]
+
+    def _unparsed(self, body: Node) -> None:
+        """Code tree-sitter could not parse (a macro such as
+        ``scoped_guard()`` or ``kzalloc_obj(struct x)``) is left as it is
+        only when it holds nothing the conversion looks at: the vma, the
+        file, a mapping or flag call, something that takes state."""
+        self.unparsed = 0
+        for n in walk(body):
+            if n.type != "ERROR" and not n.is_missing:
+                continue
+            self.unparsed += 1
+            words = set(re.findall(r"[A-Za-z_]\w*", _text(n)))
+            looked_at = {self.vma, self.file, DESC, "vm_flags", *MAPPERS, *FLAG_WRAPPERS} & words
+            takes = [w for w in words if _ALLOC.search(w) or w in _TAKES or _TAKES_RE.fullmatch(w) or _INSERTS.search(w)]
+            if looked_at or takes:
+                raise Refusal(
+                    f"daxlint cannot parse the code around {sorted(looked_at or takes)[0]} (a macro it cannot expand)", self._line(n)
+                )
 
     def _name(self, fn: Node) -> str | None:
         d = function_declarator(fn)
@@ -389,7 +418,7 @@ class FunctionConverter:
             size = self._size(fe)
             if size is not None:
                 self._need("function", "vma_desc_size")
-                self._inner(size, "vma_desc_size(desc)")
+                self._inner(_outer_parens(size), "vma_desc_size(desc)")
                 return
         member = _FIELDS[name]
         self._need("member", f"vm_area_desc.{member}")
@@ -448,32 +477,39 @@ class FunctionConverter:
             self._inner(parent_of(p), f"is_nommu_shared_vma_flags(&{DESC}->vma_flags)")
             return
         test = _up(fe)
-        if test.type != "binary_expression" or _op(test) != "&":
+        if test.type == "binary_expression" and _op(test) == "&":
+            left, right = (_strip_parens(test.child_by_field_name(k)) for k in ("left", "right"))
+            mask = right if left is not None and left.id == fe.id else left
+            bits = bit_names(self.catalog, mask) if mask is not None else None
+            if bits and self._flag_test(test, bits):
+                return
+        # Any other read: the same bits as a legacy value.
+        if not self.catalog.has_function("vma_flags_to_legacy"):
             raise Refusal(f"it reads {self.vma}->vm_flags as a value ({_squash(test)})", self._line(fe))
-        left, right = (_strip_parens(test.child_by_field_name(k)) for k in ("left", "right"))
-        mask = right if left is not None and left.id == fe.id else left
-        bits = bit_names(self.catalog, mask) if mask is not None else None
-        if not bits:
-            raise Refusal(f"it tests {self.vma}->vm_flags against {_squash(mask)}, which is not a list of VM_* flags", self._line(fe))
-        self._flag_test(test, bits)
+        self._need("function", "vma_flags_to_legacy")
+        self._need("member", "vm_area_desc.vma_flags")
+        self._inner(fe, f"vma_flags_to_legacy({DESC}->vma_flags)")
 
-    def _flag_test(self, test: Node, bits: list[str]) -> None:
+    def _flag_test(self, test: Node, bits: list[str]) -> bool:
+        """``vma->vm_flags & VM_X`` read as true or false, as a
+        ``vma_desc_test*()`` call; False where it is read as a number."""
         node = _outer_parens(test)
         ctx = parent_of(node)
         if ctx.type == "binary_expression" and _op(ctx) in ("==", "!=") and _zero(ctx, node):
             call = self._test_call(bits, False)
             self._inner(ctx, ("!" if _op(ctx) == "==" else "") + call)
-            return
+            return True
         if ctx.type == "binary_expression" and _op(ctx) == "&&" and len(bits) == 1:
             run = self._test_run(node)
             if run is not None:
                 first, last, all_bits = run
                 self._need("function", "vma_desc_test_all")
                 self._inner_span(first.start_byte, last.end_byte, f"vma_desc_test_all({DESC}, {', '.join(all_bits)})")
-                return
+                return True
         if not _boolean_context(node, ctx):
-            raise Refusal(f"it uses {_squash(test)} as a number", self._line(test))
+            return False
         self._inner(node, self._test_call(bits, True))
+        return True
 
     def _test_call(self, bits: list[str], single_ok: bool) -> str:
         if len(bits) == 1 and single_ok and self.catalog.has_function("vma_desc_test"):
@@ -579,6 +615,11 @@ class FunctionConverter:
         if name in GENERIC and idx == 1 and self.file is not None and _text(args[0]) == self.file:
             self._need("function", GENERIC[name])
             self._inner(call, f"{GENERIC[name]}({DESC})")
+            return
+        if name in _BITMAP_FORMS and idx == 0 and self.catalog.has_function(_BITMAP_FORMS[name]):
+            self._need("function", _BITMAP_FORMS[name])
+            self._inner(call.child_by_field_name("function"), _BITMAP_FORMS[name])
+            self._inner(n, DESC)
             return
         if name in _DESC_FORMS and idx == 0 and len(args) == 1:
             self._need("function", _DESC_FORMS[name])
@@ -1007,7 +1048,7 @@ class FunctionConverter:
         tree = parser().parse(text.encode("utf-8", "surrogateescape"))
         fns = function_definitions(tree.root_node)
         body = fns[0].child_by_field_name("body") if len(fns) == 1 else None
-        if body is None or body.has_error:
+        if body is None or sum(1 for n in walk(body) if n.type == "ERROR" or n.is_missing) > self.unparsed:
             raise Refusal("the converted function does not parse", self.line_of(0))
         data = text.encode("utf-8", "surrogateescape")
         cuts: list[tuple[int, int, str]] = []
