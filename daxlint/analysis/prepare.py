@@ -675,7 +675,8 @@ def _designated(pair: Node) -> str | None:
 
 
 def _is_static(fn: Node) -> bool:
-    return any(c.type == "storage_class_specifier" and text(c) == "static" for c in fn.children)
+    """``static``, or XFS's ``STATIC`` (static but for debug builds)."""
+    return any(c.type == "storage_class_specifier" and text(c) == "static" or text(c) == "STATIC" for c in fn.children)
 
 
 def _function_name(fn: Node) -> str | None:

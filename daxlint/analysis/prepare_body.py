@@ -1052,17 +1052,19 @@ class FunctionConverter:
             raise Refusal("the converted function does not parse", self.line_of(0))
         data = text.encode("utf-8", "surrogateescape")
         cuts: list[tuple[int, int, str]] = []
-        for decl in body.named_children:
-            if decl.type != "declaration":
-                continue
+        was_used = {n for n in self.locals if _uses(self.body, n)}
+        for decl in walk(body, {"declaration"}):
             names = _decl_names(decl)
-            if len(names) != 1 or names[0] not in self._dropped_uses():
+            unused = [n for n in names if n in was_used and not _uses(body, n)]
+            if not unused:
                 continue
-            used = [i for i in walk(body, {"identifier"}) if _text(i) == names[0] and not _within(i, decl)]
-            if not used:
-                start = data.rfind(b"\n", 0, decl.start_byte) + 1
-                end = data.find(b"\n", decl.end_byte) + 1 or len(data)
-                cuts.append((start, end, ""))
+            # What the conversion took away (the size of a full remap, a
+            # mapping call's result) goes with its declaration.
+            if len(names) != 1 or not _removable(decl):
+                raise Refusal(f"the conversion would leave {unused[0]} unused, declared with more than it", self._line_at(0))
+            start = data.rfind(b"\n", 0, decl.start_byte) + 1
+            end = data.find(b"\n", decl.end_byte) + 1 or len(data)
+            cuts.append((start, end, ""))
         if self.file is not None:
             uses = [i for i in walk(body, {"identifier"}) if _text(i) == self.file]
             if uses:
@@ -1070,18 +1072,6 @@ class FunctionConverter:
         for start, end, repl in sorted(cuts, reverse=True):
             data = data[:start] + repl.encode("utf-8", "surrogateescape") + data[end:]
         return data.decode("utf-8", "surrogateescape")
-
-    def _dropped_uses(self) -> set[str]:
-        """Locals the conversion took uses of away (a mapping call's result,
-        variables only the moved state read)."""
-        names = set()
-        for stmt in self.removed:
-            names |= {_text(i) for i in walk(stmt, {"identifier"})}
-        for c, _ in self.maps:
-            holder = parent_of(_outer_parens(c))
-            if holder.type == "assignment_expression":
-                names.add(_text(holder.child_by_field_name("left")))
-        return names & self.locals
 
     def _file_declaration(self, data: bytes, body: Node, uses: list[Node]) -> tuple[int, int, str]:
         """Where ``struct file *file = desc->file;`` goes: first in the body
@@ -1197,6 +1187,17 @@ def _pure(node: Node) -> bool:
     return all(n.type not in ("call_expression", "assignment_expression", "update_expression") for n in walk(node))
 
 
+def _removable(decl: Node) -> bool:
+    """A declaration whose initializer does nothing but compute a value
+    (the descriptor's size, a member, arithmetic)."""
+    for n in walk(decl):
+        if n.type in ("assignment_expression", "update_expression"):
+            return False
+        if n.type == "call_expression" and call_name(n) not in ("vma_desc_size", "vma_desc_pages"):
+            return False
+    return True
+
+
 def _return_value(ret: Node) -> str:
     values = [c for c in ret.named_children if c.type != "comment"]
     return _squash(values[0]) if values else ""
@@ -1213,12 +1214,21 @@ def _next_statement(stmt: Node) -> Node | None:
     return rest[0] if rest else None
 
 
+def _uses(body: Node, name: str) -> bool:
+    """Whether ``body`` reads or writes ``name`` other than declaring it."""
+    return any(_text(i) == name and not _declares(i) for i in walk(body, {"identifier"}))
+
+
 def _declares(ident: Node) -> bool:
     """Whether ``ident`` is the name a declaration declares."""
-    p = parent_of(ident)
+    child, p = ident, parent_of(ident)
     while p is not None and p.type in ("pointer_declarator", "array_declarator"):
-        p = parent_of(p)
-    return p is not None and (p.type == "declaration" or p.type == "init_declarator" and p.child_by_field_name("declarator") is not None)
+        child, p = p, parent_of(p)
+    if p is None:
+        return False
+    if p.type == "init_declarator":
+        return p.child_by_field_name("declarator") == child
+    return p.type == "declaration" and child.type != "call_expression" and p.child_by_field_name("type") != child
 
 
 def _within(node: Node, outer: Node) -> bool:
