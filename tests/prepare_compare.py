@@ -142,7 +142,7 @@ def compare(sites: list[Site], converted: dict[str, bytes], old_root: Path, new_
             s.verdict, s.why = DIFFERENT, f"{len(ours)} converted definitions, upstream has {len(theirs)} of {s.new}()"
             continue
         pairs = list(zip(ours, theirs))
-        if all(_tokens(a) == _tokens(b) for a, b in pairs):
+        if all(tokens(a) == tokens(b) for a, b in pairs):
             s.verdict = IDENTICAL
         elif all(_equivalent_form(a) == _equivalent_form(b) for a, b in pairs):
             s.verdict = EQUIVALENT
@@ -191,7 +191,7 @@ def _parse(text: str):
     return src, fns[0] if fns else None
 
 
-def _tokens(text: str, rename: bool = True) -> list[str]:
+def tokens(text: str, rename: bool = True) -> list[str]:
     """The function's tokens, comments dropped, its parameters and locals
     renamed in order of declaration."""
     with parent_index():
@@ -238,7 +238,7 @@ def _declared(fn) -> list[str]:
 def _equivalent_form(text: str) -> list[str]:
     """The function's top-level statements as token strings, read the way
     the equivalence allows (see the module doc)."""
-    toks = " ".join(_tokens(_without_file_alias(text)))
+    toks = " ".join(tokens(_without_file_alias(text)))
     toks = re.sub(r"\bconst ", "", toks)
     body = toks[toks.index("{") + 1 : toks.rindex("}")] if "{" in toks else toks
     stmts = _split(body)
@@ -260,7 +260,7 @@ def _equivalent_form(text: str) -> list[str]:
 def _without_file_alias(text: str, name: str = "desc -> file") -> str:
     """The function with ``struct file *f = desc->file;`` taken out and
     ``f`` read as ``name``."""
-    toks = " ".join(_tokens(text, rename=False))
+    toks = " ".join(tokens(text, rename=False))
     alias = re.search(r"(?:const )?struct file \* (\w+) = desc -> file ;", toks)
     if alias:
         toks = toks.replace(alias.group(0), "")

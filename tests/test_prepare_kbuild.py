@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from conftest import FIXTURES, kernel_tree_module, run_daxlint
-from prepare_compare import _tokens
+from prepare_compare import tokens
 
 pytestmark = pytest.mark.slow
 
@@ -180,7 +180,7 @@ def test_mainline_handler_converted_into_upstreams_own_and_compiles(tmp_path, re
     assert "fixed 1 finding in 1 file" in out, out
     ours = [target.read_bytes()[s:e].decode() for s, e in _definitions(target.read_bytes(), f"{handler}_prepare")]
     theirs = [new[s:e].decode() for s, e in _definitions(new, f"{handler}_prepare")]
-    assert [_tokens(t) for t in ours] == [_tokens(t) for t in theirs]
+    assert [tokens(t) for t in ours] == [tokens(t) for t in theirs]
     if rel.endswith("hpet.c"):
         assert target.read_bytes() == new  # byte for byte
     built, diagnostics = _build(where["7.3"], module, target.with_suffix(".o").name)
