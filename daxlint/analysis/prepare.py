@@ -407,13 +407,9 @@ class _Planner:
         value = _value_ident(node)
         if member is None or value is None:
             raise Refusal(".mmap is set in a way daxlint does not rewrite", _line(node))
-        eq = self.data.find(b"=", member.end_byte, value.start_byte)
-        gap = self.data[member.end_byte : eq].decode("utf-8", "surrogateescape")
-        line_start = self.data.rfind(b"\n", 0, member.start_byte) + 1
-        col = width(self.data[line_start : member.end_byte].decode("utf-8", "surrogateescape"))
-        new_gap = _realigned_gap(gap, col, col + len("_prepare"))
+        renamed = _member_text(self.data, member, value, "mmap_prepare", new)
         if guard is None:
-            return [Edit(member.start_byte, eq, f"mmap_prepare{new_gap}"), Edit(value.start_byte, value.end_byte, new)]
+            return [Edit(member.start_byte, value.end_byte, renamed)]
         end_of = node.end_byte
         if node.type == "initializer_pair" and self.data[end_of : end_of + 1] == b",":
             end_of += 1
@@ -425,9 +421,7 @@ class _Planner:
         old = self.data[start:end].decode("utf-8", "surrogateescape")
         new_line = (
             self.data[start : member.start_byte].decode("utf-8", "surrogateescape")
-            + f"mmap_prepare{new_gap}"
-            + self.data[eq : value.start_byte].decode("utf-8", "surrogateescape")
-            + new
+            + renamed
             + self.data[value.end_byte : end].decode("utf-8", "surrogateescape")
         )
         return [Edit(start, end, _guarded(guard, new_line, old, self.data))]
@@ -589,9 +583,7 @@ def _realigned_gap(gap: str, old_end: int, new_end: int) -> str:
     grew: reaching the same column where it still can, one separator else."""
     if not gap:
         return gap
-    target = old_end
-    for ch in gap:
-        target = (target // 8 + 1) * 8 if ch == "\t" else target + 1
+    target = _column_after(old_end, gap)
     if "\t" in gap:
         out, col = "", new_end
         while col < target:
@@ -606,12 +598,32 @@ def _member_line(data: bytes, first_pair: Node, member: str, value: str) -> str:
     start = data.rfind(b"\n", 0, first_pair.start_byte) + 1
     lead = data[start : first_pair.start_byte].decode("utf-8", "surrogateescape")
     designator = first_pair.child_by_field_name("designator")
-    eq = data.find(b"=", designator.end_byte)
-    gap = data[designator.end_byte : eq].decode("utf-8", "surrogateescape")
-    col = width(lead + text(designator))
-    new_gap = _realigned_gap(gap, col, width(lead) + len(member) + 1)
-    after_eq = data[eq + 1 : first_pair.child_by_field_name("value").start_byte].decode("utf-8", "surrogateescape")
-    return f"{lead}.{member}{new_gap}={after_eq}{value},\n"
+    text_ = _member_text(data, _member_ident(first_pair), first_pair.child_by_field_name("value"), member, value)
+    dot = data[designator.start_byte : _member_ident(first_pair).start_byte].decode("utf-8", "surrogateescape")
+    return f"{lead}{dot}{text_},\n"
+
+
+def _member_text(data: bytes, member: Node, value: Node, new_member: str, new_value: str) -> str:
+    """``member = value`` renamed, with the white space on either side of
+    its ``=`` so that the ``=`` and the value stay in their columns where
+    they were aligned (``.mmap\t\t= foo`` and ``.mmap =\t\tfoo`` alike)."""
+    eq = data.find(b"=", member.end_byte, value.start_byte)
+    before = data[member.end_byte : eq].decode("utf-8", "surrogateescape")
+    after = data[eq + 1 : value.start_byte].decode("utf-8", "surrogateescape")
+    line_start = data.rfind(b"\n", 0, member.start_byte) + 1
+    col = width(data[line_start : member.end_byte].decode("utf-8", "surrogateescape"))
+    shift = len(new_member) - len(text(member))
+    new_before = _realigned_gap(before, col, col + shift)
+    eq_col, new_eq_col = _column_after(col, before), _column_after(col + shift, new_before)
+    new_after = _realigned_gap(after, eq_col + 1, new_eq_col + 1)
+    return f"{new_member}{new_before}={new_after}{new_value}"
+
+
+def _column_after(col: int, gap: str) -> int:
+    """The display column after ``gap`` starting at ``col``."""
+    for ch in gap:
+        col = (col // 8 + 1) * 8 if ch == "\t" else col + 1
+    return col
 
 
 def _callback_params(field_type: str, file_name: str) -> list[str]:
