@@ -26,7 +26,6 @@ produce. Sites without it are the ones the conversion alone explains."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -128,7 +127,8 @@ def compare(sites: list[Site], converted: dict[str, bytes], old_root: Path, new_
         old = _functions((old_root / s.path).read_bytes(), s.old)
         theirs = _functions((new_root / s.path).read_bytes(), s.new)
         s.elsewhere = not old and s.old not in GENERIC
-        s.upstream_changed = bool(theirs) and bool(old) and any(_beyond_conversion(old, t) for t in theirs) or (not theirs and bool(old))
+        moved = _mapped_statements((new_root / s.path).read_bytes())
+        s.upstream_changed = bool(theirs) and bool(old) and _beyond_conversion(old, theirs, moved) or (not theirs and bool(old))
         if s.verdict == REFUSED:
             continue
         if s.old in GENERIC or not theirs and s.new in GENERIC.values():
@@ -295,22 +295,37 @@ def _first_difference(a: list[str], b: list[str]) -> str:
     return ""
 
 
-def _beyond_conversion(old: list[str], new: str) -> bool:
-    """Whether upstream's new function has a statement that names neither
-    the descriptor nor anything the conversion touches and that the old
-    function did not have (the file read as the old parameter's name)."""
-    old_stmts = set()
+_CONVERTED = re.compile(r"\bdesc\b|\bvma\b|mmap_action|VMA_\w+_BIT|vm_area|_prepare\b|\bvm_\w+|VM_\w+")
+
+
+def _beyond_conversion(old: list[str], new: list[str], moved: set[str]) -> bool:
+    """Whether upstream changed its function beyond the conversion: a
+    statement that touches nothing the conversion does (the file read as
+    the old parameter's name) was added, or one of the old function's went
+    away other than into a ``->mapped`` callback (``moved``)."""
+    old_stmts: set[str] = set()
     file_name = "file"
     for o in old:
         old_stmts |= set(_statements(o))
         m = re.search(r"\(\s*struct file \*\s*(\w+)", o)
         file_name = m.group(1) if m else file_name
-    for stmt in _statements(_without_file_alias(new, file_name)):
-        if re.search(r"\bdesc\b|\bvma\b|mmap_action|VMA_\w+_BIT|vm_area|_prepare\b", stmt):
-            continue
-        if stmt not in old_stmts:
-            return True
-    return False
+    new_stmts: set[str] = set()
+    for n in new:
+        new_stmts |= set(_statements(_without_file_alias(n, file_name)))
+    added = {s for s in new_stmts - old_stmts if not _CONVERTED.search(s)}
+    removed = {s for s in old_stmts - new_stmts - moved if not _CONVERTED.search(s)}
+    return bool(added or removed)
+
+
+def _mapped_statements(data: bytes) -> set[str]:
+    """The statements of a file's ``->mapped`` callbacks."""
+    out: set[str] = set()
+    with parent_index():
+        src = SourceFile("x.c", data)
+        for fn in function_definitions(src.root):
+            if (function_name(fn) or "").endswith("mapped"):
+                out |= set(_statements(data[fn.start_byte : fn.end_byte].decode("utf-8", "surrogateescape")))
+    return out
 
 
 _LEAF_STATEMENTS = frozenset(
@@ -320,21 +335,27 @@ _LEAF_STATEMENTS = frozenset(
 
 def _statements(text: str) -> list[str]:
     """The function's leaf statements and its conditions, each as its
-    tokens (names as written)."""
+    tokens (names as written); those under a condition that names what the
+    conversion touches (``if (remap_pfn_range(vma, ...)) return -EAGAIN;``)
+    are the conversion's and left out."""
     with parent_index():
         src, fn = _parse(text)
         if fn is None:
             return []
         out = []
-        for n in walk(fn.child_by_field_name("body")):
+        stack = [fn.child_by_field_name("body")]
+        while stack:
+            n = stack.pop()
             if n.type in _LEAF_STATEMENTS:
                 out.append(" ".join(t for _, t in _leaves(n)))
-            elif n.type in ("if_statement", "while_statement", "switch_statement", "for_statement"):
+                continue
+            cond = None
+            if n.type in ("if_statement", "while_statement", "switch_statement", "for_statement"):
                 cond = n.child_by_field_name("condition")
-                if cond is not None:
-                    out.append(" ".join(t for _, t in _leaves(cond)))
+                cond_text = " ".join(t for _, t in _leaves(cond)) if cond is not None else ""
+                if _CONVERTED.search(cond_text):
+                    continue
+                if cond_text:
+                    out.append(cond_text)
+            stack.extend(c for c in n.children if c.type != "comment" and (cond is None or c.id != cond.id))
         return out
-
-
-def describe_root(root: Path) -> str:
-    return os.path.basename(os.path.normpath(root))
