@@ -1,16 +1,15 @@
 """DAX310 and its ``.mmap`` -> ``.mmap_prepare`` conversion, beyond the
 fixtures (tests/fixtures/rules/DAX310, tests/fixtures/fix/prepare_*):
-unsafe like ruff's unsafe fixes, info that never fails a gate, a patch
-series a maintainer can send, and the pieces the conversion is made of."""
+unsafe like ruff's unsafe fixes, info that never fails a gate, and the
+pieces the conversion is made of (the patch series a maintainer sends:
+tests/test_patch_fix.py)."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 
-from conftest import run_daxlint
+from conftest import FIXTURES, run_daxlint
 from daxlint.analysis.prepare import resolve_conditionals
 from daxlint.analysis.prepare_body import FunctionConverter, Refusal, Spelling, prepare_name
 from daxlint.core.build import BuildSetup
@@ -18,42 +17,13 @@ from daxlint.core.catalog import catalog_for
 from daxlint.core.syntax import parent_index
 from daxlint.version import KernelVersion
 
-DRIVER = """#include <linux/fs.h>
-#include <linux/mm.h>
-
-struct toy_dev {
-\tphys_addr_t phys;
-\tunsigned long size;
-};
-
-static int toy_mmap(struct file *file, struct vm_area_struct *vma)
-{
-\tstruct toy_dev *dev = file->private_data;
-
-\tvm_flags_set(vma, VM_DONTCOPY);
-\treturn vm_iomap_memory(vma, dev->phys, dev->size);
-}
-
-static const struct file_operations toy_fops = {
-\t.mmap = toy_mmap,
-};
-"""
-CONVERTED = """static int toy_mmap_prepare(struct vm_area_desc *desc)
-{
-\tstruct file *file = desc->file;
-\tstruct toy_dev *dev = file->private_data;
-
-\tvma_desc_set_flags(desc, VMA_DONTCOPY_BIT);
-\tmmap_action_simple_ioremap(desc, dev->phys, dev->size);
-\treturn 0;
-}
-"""
+DRIVER = FIXTURES / "fix" / "prepare_iomap_7_3.c"
 
 
 def _driver(tmp_path: Path) -> Path:
     work = tmp_path / "drv"
     work.mkdir()
-    (work / "toy.c").write_text(DRIVER)
+    (work / "toy.c").write_bytes(DRIVER.read_bytes())
     return work
 
 
@@ -69,8 +39,8 @@ def test_dry_run_without_unsafe_fixes_shows_no_change_and_says_why(tmp_path):
     code, out, err = run_daxlint(
         "check", "--no-cache", "--kernel-version", "7.3", "--select", "DAX310", "--fix", "--dry-run", "--unsafe-fixes", "toy.c", cwd=work
     )
-    assert code == 1 and "+static int toy_mmap_prepare(struct vm_area_desc *desc)" in out and "+\t.mmap_prepare = toy_mmap_prepare," in out
-    assert (work / "toy.c").read_text() == DRIVER  # a dry run writes nothing
+    assert code == 1 and "+static int toy_mmap_prepare(struct vm_area_desc *desc)" in out and "+\t.mmap_prepare\t= toy_mmap_prepare," in out
+    assert (work / "toy.c").read_bytes() == DRIVER.read_bytes()  # a dry run writes nothing
 
 
 def test_finding_is_info_with_an_unsafe_fix(tmp_path):
@@ -80,7 +50,7 @@ def test_finding_is_info_with_an_unsafe_fix(tmp_path):
     )
     assert code == 0, err
     [f] = json.loads(out)["findings"]
-    assert (f["rule_id"], f["severity"], f["line"], f["path"]) == ("DAX310", "info", 18, "toy.c")
+    assert (f["rule_id"], f["severity"], f["line"], f["path"]) == ("DAX310", "info", 17, "toy.c")
     assert f["fix"]["safety"] == "unsafe" and f["fix"]["edits"]
     assert "deprecated since v6.16" in f["message"] and "toy_mmap_prepare()" in f["message"]
     code, out, err = run_daxlint(
@@ -93,52 +63,6 @@ def test_explain_says_the_fix_is_unsafe():
     code, out, err = run_daxlint("explain", "DAX310")
     assert code == 0, err
     assert "Fix: unsafe, applied only with --fix --unsafe-fixes." in out and "vm_ops->mapped" in out
-
-
-ENV = {
-    "GIT_AUTHOR_NAME": "A Developer",
-    "GIT_AUTHOR_EMAIL": "dev@example.org",
-    "GIT_COMMITTER_NAME": "A Developer",
-    "GIT_COMMITTER_EMAIL": "dev@example.org",
-    "GIT_CONFIG_NOSYSTEM": "1",
-}
-
-
-def _git(repo: Path, *args: str) -> str:
-    env = {**os.environ, **ENV, "HOME": str(repo)}
-    return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True, env=env).stdout
-
-
-def test_patch_fix_sends_the_conversion(tmp_path):
-    """A series adding a driver to a 7.3 tree, written again by ``patch
-    --fix --unsafe-fixes``: the patch carries the converted handler, ``git
-    am`` applies it, and the result checks clean."""
-    repo = tmp_path / "tree"
-    (repo / "drivers" / "toy").mkdir(parents=True)
-    _git(repo, "init", "-q")
-    (repo / "Makefile").write_text("VERSION = 7\nPATCHLEVEL = 3\nSUBLEVEL = 0\n")
-    _git(repo, "add", ".")
-    _git(repo, "commit", "-qm", "base")
-    (repo / "drivers" / "toy" / "toy.c").write_text(DRIVER)
-    _git(repo, "add", ".")
-    _git(repo, "commit", "-qm", "toy: a register window", "-m", "Userspace maps the device's registers.")
-    out_dir = tmp_path / "out"
-    _git(repo, "format-patch", "-q", "-1", "-o", str(out_dir))
-    _git(repo, "reset", "-q", "--hard", "HEAD~1")
-    [patch] = sorted(out_dir.iterdir())
-    fixed = tmp_path / "fixed"
-    code, out, err = run_daxlint(
-        "patch", "--tree", str(repo), "--select", "DAX310", "--fix", "--unsafe-fixes", "--fix-dir", str(fixed), str(patch), cwd=tmp_path
-    )
-    assert code == 0, out + err
-    [written] = sorted(fixed.iterdir())
-    text = written.read_text()
-    assert text.startswith(patch.read_text().split("\n---\n", 1)[0])  # headers and message kept
-    assert "+static int toy_mmap_prepare(struct vm_area_desc *desc)" in text and "+\t.mmap_prepare = toy_mmap_prepare," in text
-    _git(repo, "am", "-q", str(written))
-    assert CONVERTED in (repo / "drivers" / "toy" / "toy.c").read_text()
-    code, out, err = run_daxlint("check", "--no-cache", "--select", "DAX310", "drivers/toy/toy.c", cwd=repo)
-    assert code == 0 and "No findings" in out, out + err
 
 
 def test_version_tests_every_kernel_of_the_new_code_decides_alike_are_resolved():

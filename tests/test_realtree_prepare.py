@@ -139,3 +139,31 @@ def test_agreement_with_upstream(trees, tmp_path):
     assert figures["agreeing"] == figures[IDENTICAL] + figures[EQUIVALENT]
     assert figures["agreeing"] >= AGREEMENT_AT_LEAST * figures["sites"]
     assert figures["agreeing_of_conversion_alone"] >= CONVERSION_ALONE_AGREEMENT_AT_LEAST * figures["conversion_alone"]
+
+
+def test_byte_prefilter_keeps_every_mmap_member(trees):
+    """DAX310's look at a file's bytes (could_match) says no only where the
+    file registers no .mmap: every 7.3 file it skips is parsed here and
+    has no such registration."""
+    from daxlint.analysis.callgraph import CallGraph
+    from daxlint.analysis.types import TypeResolver
+    from daxlint.core.catalog import catalog_for
+    from daxlint.core.registry import select_rules
+    from daxlint.core.source import SourceFile
+    from daxlint.core.syntax import parent_index
+
+    _, tree = trees
+    [rule_class] = select_rules(["DAX310"])
+    rule = rule_class()
+    catalog = catalog_for(KernelVersion(7, 3))
+    skipped = 0
+    for path in tree.rglob("*.[ch]"):
+        data = path.read_bytes()
+        if b"mmap" not in data or rule.could_match(data):
+            continue
+        skipped += 1
+        with parent_index():
+            src = SourceFile(str(path), data)
+            graph = CallGraph(src.root, data, TypeResolver(src, catalog), defined_only=False)
+            assert not [r for r in graph.registrations if r.member == "mmap"], path
+    assert skipped

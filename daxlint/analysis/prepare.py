@@ -144,7 +144,7 @@ class _Planner:
             if not _is_static(fn):
                 raise Refusal("it is not static: the other files that call it or declare it change with it", _line(fn))
         units = {name: (prepare_name(name, True), 1, 0)}
-        self._helpers(defs, "vma", units, 0)
+        self._helpers(defs, units, 0)
         references = self._references(units, regs)
         # The new code is written for the newest kernel, then built from the
         # first release that has all it uses: its version tests are decided
@@ -191,7 +191,7 @@ class _Planner:
 
     # -- what converts together ---------------------------------------------------------
 
-    def _helpers(self, fns: list[Node], _vma_hint: str, units: dict, depth: int) -> None:
+    def _helpers(self, fns: list[Node], units: dict, depth: int) -> None:
         """Static functions of this file the functions hand their vma to:
         they take the descriptor too (``relay_mmap_buf(buf, vma)``)."""
         for fn in fns:
@@ -216,7 +216,7 @@ class _Planner:
                     if not _is_static(d):
                         raise Refusal(f"it hands the vma to {callee}(), which is not static", _line(call))
                 units[callee] = (prepare_name(callee, False), index, None)
-                self._helpers(helper_defs, "vma", units, depth + 1)
+                self._helpers(helper_defs, units, depth + 1)
 
     def _vma_param(self, fn: Node, units: dict) -> str | None:
         name = _function_name(fn)
