@@ -39,6 +39,7 @@ from daxlint.model import UNSAFE, Edit, Fix
 from daxlint.version import KernelVersion, VersionRange
 
 FOPS = "file_operations"
+_PREPARE_MEMBER = re.compile(rb"(?:\.|->)\s*mmap_prepare\s*=(?!=)")
 _MAX_HELPER_DEPTH = 3
 
 
@@ -132,7 +133,7 @@ class _Planner:
         """A ``.mmap`` whose initializer also has ``.mmap_prepare`` (in another
         branch of a version test): the old kernels' side of a conversion."""
         holder = reg.node.parent if reg.node.type == "initializer_pair" else _enclosing_function(reg.node)
-        return holder is not None and b"mmap_prepare" in self.data[holder.start_byte : holder.end_byte]
+        return holder is not None and _PREPARE_MEMBER.search(self.data, holder.start_byte, holder.end_byte) is not None
 
     def _handler(self, name: str, regs: list) -> Outcome:
         defs = self.graph.definitions.get(name, [])
