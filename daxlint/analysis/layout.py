@@ -1,13 +1,16 @@
 """How new lines of C are laid out in a kernel file, for the fixes that
 write them: display columns (tabs every 8), a call wrapped at 80 columns
 with its arguments aligned on the parenthesis, continuation lines aligned
-again after a rename, where a new ``#include`` goes, and the file's own
-line ends (a CRLF file gets CRLF in what a fix adds)."""
+again after a rename, where a new ``#include`` goes, the file's own line
+ends (a CRLF file gets CRLF in what a fix adds), and the whole lines a
+statement has to itself, for fixes that move or replace it."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+
+from tree_sitter import Node
 
 from daxlint.core.directives import scan
 from daxlint.model import Edit
@@ -138,3 +141,23 @@ def with_line_ends(edits: Iterable[Edit], crlf: bool) -> tuple[Edit, ...]:
     if not crlf:
         return tuple(edits)
     return tuple(Edit(e.start, e.end, e.replacement.replace("\r\n", "\n").replace("\n", "\r\n")) for e in edits)
+
+
+def line_span(data: bytes, start: int, end: int) -> tuple[int, int]:
+    """The whole lines holding bytes ``start``..``end``, with the last newline."""
+    line_start = data.rfind(b"\n", 0, start) + 1
+    nl = data.find(b"\n", end)
+    return line_start, (len(data) if nl < 0 else nl + 1)
+
+
+def alone_on_lines(data: bytes, node: Node) -> bool:
+    """Whether nothing but white space shares ``node``'s lines."""
+    start, end = line_span(data, node.start_byte, node.end_byte)
+    return not data[start : node.start_byte].strip() and not data[node.end_byte : end].strip()
+
+
+def indent_of(data: bytes, pos: int) -> str:
+    """The indentation of the line holding byte ``pos``."""
+    line_start = data.rfind(b"\n", 0, pos) + 1
+    m = re.match(rb"[ \t]*", data[line_start:pos])
+    return m.group(0).decode() if m else ""

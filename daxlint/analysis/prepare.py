@@ -27,8 +27,7 @@ from dataclasses import dataclass
 
 from tree_sitter import Node
 
-from daxlint.analysis.layout import indent, preamble_pos, uses_crlf, width, with_line_ends, wrapped
-from daxlint.analysis.lines import line_span
+from daxlint.analysis.layout import indent, line_span, preamble_pos, uses_crlf, width, with_line_ends, wrapped
 from daxlint.analysis.locate import identifier_hits, node_at
 from daxlint.analysis.prepare_body import GENERIC, FunctionConverter, Need, Refusal, Spelling, prepare_name
 from daxlint.core.catalog import catalog_for, catalog_versions

@@ -40,13 +40,12 @@ from dataclasses import dataclass
 
 from tree_sitter import Node
 
+from daxlint.analysis.layout import alone_on_lines, indent_of, line_span, uses_crlf, with_line_ends
 from daxlint.analysis.layout import indent as _indent
 from daxlint.analysis.layout import preamble_pos as _preamble_pos
 from daxlint.analysis.layout import realign as _realign
-from daxlint.analysis.layout import uses_crlf, with_line_ends
 from daxlint.analysis.layout import width as _width
 from daxlint.analysis.layout import wrapped as _wrapped
-from daxlint.analysis.lines import alone_on_lines, indent_of, line_span
 from daxlint.analysis.vmflags import (
     WRAPPERS_SINCE,
     VmFlagsModel,
