@@ -35,7 +35,10 @@ def test_judged_data_is_complete(run):
 
 def dax3_run(tree: Path, as_version: str | None) -> list[dict]:
     pin = ["--kernel-version", as_version] if as_version else []
-    code, out, err = run_daxlint("check", "--no-cache", "--jobs", "2", "--select", "DAX3", *pin, "--format", "json", str(tree))
+    # DAX310 (.mmap deprecated) is judged on its own: dax310-7.3.json.
+    code, out, err = run_daxlint(
+        "check", "--no-cache", "--jobs", "2", "--select", "DAX3", "--ignore", "DAX310", *pin, "--format", "json", str(tree)
+    )
     assert code in (0, 1), err
     result = json.loads(out)
     assert not result["errors"], result["errors"][:5]
