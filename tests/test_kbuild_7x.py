@@ -85,3 +85,17 @@ def test_fixed_for_6_1_to_7_3_builds_at_both_ends(build73, tmp_path):
     built = _build(build73, module)
     assert built.returncode == 0, built.stderr
     assert (module / "toydrv.ko").exists()
+
+
+def test_bits_style_fix_builds_on_7_3(build73, tmp_path):
+    """--fix-style bits: vma_start_write() and vma_set_flags()/vma_clear_flags()
+    with bit numbers, compiled against 7.3."""
+    module = _copy(tmp_path)
+    code, out, err = run_daxlint(
+        "check", "--no-cache", "--kernel-version", "7.3", "--select", "DAX301", "--fix", "--fix-style", "bits", ".", cwd=module
+    )
+    assert code == 0, out + err
+    assert "vma_set_flags(vma, VMA_" in (module / "toydrv.c").read_text() + (module / "toydrv.h").read_text()
+    built = _build(build73, module)
+    assert built.returncode == 0, built.stderr
+    assert (module / "toydrv.ko").exists()

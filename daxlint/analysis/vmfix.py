@@ -56,7 +56,7 @@ from daxlint.analysis.vmflags import (
     wrapper_guard,
 )
 from daxlint.core.build import compat_shims
-from daxlint.core.catalog import api_history
+from daxlint.core.catalog import api_history, catalog_for
 from daxlint.core.directives import scan
 from daxlint.core.includes import local_headers
 from daxlint.core.syntax import function_name
@@ -65,7 +65,10 @@ from daxlint.version import VersionRange, predecessor
 
 GUARD = "guard"
 SHIM = "shim"
-FIX_STYLES = (GUARD, SHIM)
+# The VMA flags bitmap of v7.0: vma_start_write() and vma_set_flags() with
+# bit numbers, where the whole checked range has them.
+BITS = "bits"
+FIX_STYLES = (GUARD, SHIM, BITS)
 # Not a style: the write is the #else of a conftest macro nobody declared.
 CONFTEST = "conftest"
 
@@ -185,6 +188,10 @@ class _Planner:
         self.original = model.source.original
         self.checked = checked
         self.style = style if style in FIX_STYLES else GUARD
+        # The catalog whose VMA_*_BIT numbers a bits fix names: the range's
+        # first release, when every release of it has the bitmap.
+        first = catalog_for(checked.first)
+        self.bitmap = first if first.has_function("vma_set_flags") else None
         self.history = api_history()
         self.needs_wrappers = checked.first < WRAPPERS_SINCE
         # Where the new calls are compiled: from v6.3 on (under a guard), or
@@ -389,6 +396,41 @@ class _Planner:
             edits.append(Edit(start, end, ""))
         return edits
 
+    def bits_code(self, unit: list[_Conversion]) -> str | None:
+        """The unit as the bitmap API writes it - ``vma_start_write(vma);``
+        then ``vma_set_flags()`` / ``vma_clear_flags()`` with bit numbers -
+        when it sets and clears flags that each have a bit number, and is a
+        statement of its own in a block (two statements go in its place)."""
+        first = unit[0]
+        stmt = first.stmt
+        if stmt.parent is None or stmt.parent.type != "compound_statement" or not alone_on_lines(self.original, stmt):
+            return None
+        sets: list[str] = []
+        clears: list[str] = []
+        for c in unit:
+            if c.sets is None or c.clears is None or c.value is not None or c.tail or c.safety != SAFE:
+                return None
+            sets += [t for t in c.sets if t not in sets]
+            clears += [t for t in c.clears if t not in clears]
+        names = {t: f"VMA_{t[3:]}_BIT" for t in sets + clears}
+        if not names or any(not t.startswith("VM_") or n not in self.bitmap.constants for t, n in names.items()):
+            return None
+        indent = indent_of(self.original, stmt.start_byte)
+        code = f"vma_start_write({first.vma})"
+        if sets:
+            code += f";\n{indent}vma_set_flags({first.vma}, {', '.join(names[t] for t in sets)})"
+        if clears:
+            code += f";\n{indent}vma_clear_flags({first.vma}, {', '.join(names[t] for t in clears)})"
+        return code
+
+    def bits_edits(self, unit: list[_Conversion]) -> list[Edit]:
+        """bits_code() in place of the first write, the others' lines gone."""
+        edits = [Edit(unit[0].write.node.start_byte, unit[0].write.node.end_byte, self.bits_code(unit))]
+        for c in unit[1:]:
+            start, end = line_span(self.original, c.stmt.start_byte, c.stmt.end_byte)
+            edits.append(Edit(start, end, ""))
+        return edits
+
     def render(self, conv: _Conversion) -> str:
         """The call for one write: arguments copied from the file, lines of
         an argument that were aligned with its first one aligned again."""
@@ -508,7 +550,9 @@ class _Planner:
         units = self.units(convs)
         guard = wrapper_guard(self.original, self.decided)
         pending: list[tuple[list[list[_Conversion]], str]] = []  # (run, style)
-        if not self.needs_wrappers:
+        if self.style == BITS and self.bitmap is not None:
+            pending = [([u], BITS if self.bits_code(u) is not None else "") for u in units]
+        elif not self.needs_wrappers:
             pending = [([u], "") for u in units]
         else:
             plain, guarded = [], []
@@ -547,12 +591,17 @@ class _Planner:
                     out[c.write.node.start_byte] = self.unfixed(c, guard)
                 return
             edits = [edit]
+        elif style == BITS:
+            edits = [e for u in run for e in self.bits_edits(u)]
         else:
             edits = [e for u in run for e in self.plain_edits(u)]
         with_preamble = bool(preamble) and (style == SHIM or (style == GUARD and guard.startswith("#if LINUX")))
         if with_preamble:
             edits.extend(preamble)
-        calls = [_squash(self.render(u[0]) if len(u) == 1 else _fold_code(u)) for u in run]
+        if style == BITS:
+            calls = [_squash(self.bits_code(u).replace(";\n", "; ")) for u in run]
+        else:
+            calls = [_squash(self.render(u[0]) if len(u) == 1 else _fold_code(u)) for u in run]
         lines = sorted({c.write.node.start_point[0] + 1 for c in members})
         what = " and ".join(calls)
         if len(members) > 1:
@@ -564,6 +613,8 @@ class _Planner:
             desc += f" under '{guard}', keeping the write for older kernels"
         elif style == SHIM:
             desc += " (with a compat shim for kernels before v6.3)"
+        elif style == BITS:
+            desc += " (the VMA flags bitmap, v7.0+)"
         unsafe = [c for c in members if c.safety != SAFE]
         safety = UNSAFE if unsafe else SAFE
         if unsafe:
@@ -571,7 +622,7 @@ class _Planner:
         for c in members:
             alone = None
             covers = tuple((m.write.node.start_point[0] + 1, m.write.node.start_point[1] + 1) for m in members if m is not c)
-            if covers:
+            if covers and style != BITS:
                 alone_run = [[c]]
                 alone_edits = [self.guarded_edit(alone_run, guard)] if style == GUARD else self.plain_edits([c])
                 if None not in alone_edits:
@@ -579,7 +630,7 @@ class _Planner:
                         alone_edits = alone_edits + list(preamble)
                     alone = Fix(self.alone_description(c, style, guard), UNSAFE if c.safety != SAFE else SAFE, self.line_ends(alone_edits))
             fix = Fix(desc, safety, self.line_ends(edits), covers, alone)
-            call = _squash(self.render(c))
+            call = _squash(self.render(c)) if style != BITS else calls[0]
             out[c.write.node.start_byte] = WriteFix(call, self.fix_text(c, call, style, guard), fix, style)
 
     def line_ends(self, edits: list[Edit]) -> tuple[Edit, ...]:

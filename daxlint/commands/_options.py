@@ -129,7 +129,8 @@ def fix_options(f):
         default=GUARD,
         show_default=True,
         help="How a fix keeps building on the kernels of the checked range that lack the API it uses: "
-        "a version test around the new code (guard) or compat shims once per file (shim).",
+        "a version test around the new code (guard) or compat shims once per file (shim); bits: where the whole "
+        "range has the VMA flags bitmap (v7.0+), vma_start_write() and vma_set_flags()/vma_clear_flags() with bit numbers.",
     )(f)
     return f
 

@@ -1,7 +1,7 @@
 from daxlint.analysis.bits import bit_names
 from daxlint.analysis.module import model_of
 from daxlint.analysis.relock import move_before_release
-from daxlint.analysis.vmfix import CONFTEST, GUARD, SHIM, plan_fixes
+from daxlint.analysis.vmfix import BITS, CONFTEST, GUARD, SHIM, plan_fixes
 from daxlint.analysis.vmflags import build_fix, may_write_vm_flags
 from daxlint.core.includes import module_header_files
 from daxlint.core.rule import Rule
@@ -169,7 +169,9 @@ class DirectVmFlagsWrite(Rule):
             ctx.report(
                 w.node,
                 f"{what}: vm_flags is const since v6.3 (bc292ab00f6c) and only "
-                f"the vm_flags_*() wrappers may change it; use {call}{_what_it_checks(call)}" + _range_note(style, ctx.kernel.whole_range),
+                f"the vm_flags_*() wrappers may change it; use {call}{_what_it_checks(call)}"
+                + _range_note(style, ctx.kernel.whole_range)
+                + _bitmap_note(ctx, w, style),
                 fix=fix,
                 autofix=autofix,
                 # The old side of a compat switch the build may never compile
@@ -220,6 +222,19 @@ def _what_it_checks(fix: str) -> str:
     if fix.startswith("vm_flags_reset"):
         return " (it asserts that the vma is write-locked: call vma_start_write() first where it is not)"
     return ""
+
+
+def _bitmap_note(ctx, w, style: str) -> str:
+    """On kernels with the VMA flags bitmap (v7.0), its spelling of the same
+    change, which --fix-style bits writes."""
+    if style == BITS or not ctx.catalog.has_function("vma_set_flags") or w.value is None or w.op not in ("|=", "&="):
+        return ""
+    bits = bit_names(ctx.catalog, w.value)
+    if bits is None or (w.op == "&=" and not text_of(w.value).lstrip("( ").startswith("~")):
+        return ""
+    helper = "vma_set_flags" if w.op == "|=" else "vma_clear_flags"
+    vma = model_of(ctx).vma_pointer_text(w)
+    return f"; with the VMA flags bitmap: vma_start_write({vma}); {helper}({vma}, {', '.join(bits)}) (--fix-style bits)"
 
 
 def _range_note(style: str, checked) -> str:
