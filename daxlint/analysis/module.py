@@ -28,13 +28,15 @@ from tree_sitter import Node
 
 from daxlint.analysis.bits import BIT_RE
 from daxlint.analysis.callgraph import MMAP
-from daxlint.analysis.driver import DEFINES_ANY, defines_any, driver_files
+from daxlint.analysis.driver import DEFINES_ANY, driver_files
 from daxlint.analysis.locks import LOCK_NAMES, LockState
 from daxlint.analysis.vmflags import (
     ACCESSORS,
+    CHANGES_FLAGS,
     HELPER_CALL_BYTES,
     VmFlagsModel,
     VmFlagsWrite,
+    changes_flags,
     flag_names,
     initialized_variable,
     may_write_vm_flags,
@@ -235,16 +237,33 @@ def model_of(ctx) -> VmFlagsModel:
 
 
 # A call that hands on a vma (or a vm_fault), or one of a lock's names: what
-# may be a module helper that changes flags or takes the lock.
-_VMA_CALL = re.compile(rb"\b([A-Za-z_]\w*)\s*\(\s*&?\s*\(?\s*(?:\w*vma\w*|vmf|area)\b")
-_LOCKISH_CALL = re.compile(rb"\b([A-Za-z_]\w*lock\w*)\s*\(")
+# may be a module helper that changes flags or takes the lock. Each pattern
+# starts with a literal and the name is read backwards from it: a pattern
+# that starts with the name is tried at every identifier of the file, and
+# this runs on every file of a tree that mentions a vma.
+_VMA_ARGUMENT = re.compile(rb"\(\s*&?\s*\(?\s*(?:\w*vma\w*|vmf|area)\b")
+_LOCK_NAME_TAIL = re.compile(rb"lock\w*\s*\(")
+_NAME_BEFORE = re.compile(rb"(?<!\w)([A-Za-z_]\w*)\s*$")
+_LONGEST_CALLEE = 128
+
+
+def _called_names(data: bytes) -> set[str]:
+    """The names ``data`` calls with a vma (or a vm_fault) as the first
+    argument, and the names with ``lock`` in them it calls."""
+    out: set[str] = set()
+    for pattern, end_of_name in ((_VMA_ARGUMENT, lambda m: m.start()), (_LOCK_NAME_TAIL, lambda m: m.end() - 1)):
+        for m in pattern.finditer(data):
+            name = _NAME_BEFORE.search(data, max(0, m.start() - _LONGEST_CALLEE), end_of_name(m))
+            if name is not None and (pattern is _VMA_ARGUMENT or b"lock" in name.group(1)):
+                out.add(name.group(1).decode())
+    return out
 
 
 def _wanted(data: bytes, catalog) -> set[str]:
     """The functions a file calls with a vma or like a lock and does not
     define - nor does the kernel API catalog, the accessors or the lock
     API: the names a module helper may have."""
-    called = {m.decode() for m in _VMA_CALL.findall(data)} | {m.decode() for m in _LOCKISH_CALL.findall(data)}
+    called = _called_names(data)
     known = set(catalog.functions) | ACCESSORS | LOCK_NAMES | _defined_names(data) if catalog is not None else set()
     return {n for n in called if n not in known}
 
@@ -271,7 +290,7 @@ def module_helpers(kernel, abspath: str, data: bytes | None, wanted: set[str]) -
     for path in driver_files(kernel, abspath):
         if os.path.normpath(path) == me or not kernel.knows(path):
             continue
-        sibling = kernel.read_if(path, lambda d: defines_any(d, wanted), why)
+        sibling = kernel.read_if(path, lambda d, p=path: bool(wanted & _defined_in(kernel, p, d)), why)
         if sibling is None:
             continue
         for name, helper in _file_helpers(kernel, path, sibling, exported_only=True).items():
@@ -398,29 +417,78 @@ def _defined_names(data: bytes) -> set[str]:
 _DEFINITION_RE = re.compile(rb"(?m)^[A-Za-z_][\w \t*]*?\b(\w+)\s*\([^;]*$")
 
 
-_CONTEXT_BYTES = re.compile(rb"vm_fault|ioctl|mmap_read_|lock_vma_under_rcu|post_mmap|mmap_write_unlock|mmap_write_downgrade")
+# Literal tests (bytes ``in``) rather than one regex alternation: this runs
+# on every file of a tree that mentions a vma, and CPython's regex engine
+# tries each alternative at each position.
+_CONTEXT_BYTES = (b"vm_fault", b"ioctl", b"mmap_read_", b"lock_vma_under_rcu", b"post_mmap", b"mmap_write_unlock", b"mmap_write_downgrade")
 
 
 def module_may_change_flags(kernel, abspath: str, data: bytes) -> bool:
     """Whether a file that shows no change of vm_flags itself may make one
     through its module: it has code that runs after ->mmap (a fault
-    handler, an ioctl, read-locked or unlocked code) and a header it
-    includes or another file of its module changes flags or calls a helper
-    that does - by their bytes."""
-    if b"vma" not in data or _CONTEXT_BYTES.search(data) is None:
+    handler, an ioctl, read-locked or unlocked code) and calls, with a vma,
+    a function or macro that a header it includes or another file of its
+    module defines and whose definition changes flags or calls a helper
+    that does - by their bytes, each file scanned once per run."""
+    if b"vma" not in data or not any(t in data for t in _CONTEXT_BYTES):
         return False
-
-    def changes(path: str, text: bytes) -> bool:
-        return kernel.memo(
-            ("may-change-flags", os.path.normpath(path)), lambda: may_write_vm_flags(text) or bool(HELPER_CALL_BYTES.search(text))
-        )
-
-    if any(changes(h.path, h.data) for h in local_headers(kernel, abspath)):
+    wanted = _wanted(data, kernel.catalog)
+    if not wanted:
+        return False
+    if any(wanted & _flag_changing_definitions(kernel, h.path, h.data) for h in local_headers(kernel, abspath)):
         return True
+    return bool(wanted & _module_changers(kernel, abspath))
+
+
+def _module_changers(kernel, abspath: str) -> frozenset[str]:
+    """The flag-changing definitions of every file of ``abspath``'s module
+    but itself (once per module and run; a sibling that changes no flags is
+    only tested, a weak dependency)."""
     me = os.path.normpath(abspath)
-    for path in driver_files(kernel, abspath):
-        if os.path.normpath(path) != me:
-            sibling = kernel.read(path)
-            if sibling is not None and changes(path, sibling):
-                return True
-    return False
+    files = tuple(sorted(os.path.normpath(f) for f in driver_files(kernel, abspath)))
+
+    def scan() -> frozenset[str]:
+        out: set[str] = set()
+        for path in files:
+            sibling = kernel.read_if(path, changes_flags, CHANGES_FLAGS)
+            if sibling is not None:
+                out |= _flag_changing_definitions(kernel, path, sibling)
+        return frozenset(out)
+
+    changers = kernel.memo(("module-changers", files), scan)
+    if me not in files:
+        return changers
+    own = _flag_changing_definitions(kernel, me, kernel.read(me) or b"")
+    return changers - own
+
+
+_DEFINITION_OR_MACRO = re.compile(rb"(?m)^(?:#[ \t]*define[ \t]+(\w+)\(|[A-Za-z_][\w \t*]*?\b(\w+)\s*\([^;]*$)")
+
+
+def _defined_in(kernel, path: str, data: bytes) -> frozenset[str]:
+    """The functions and function-like macros ``data`` defines (by bytes;
+    memoised per file content and run)."""
+
+    def scan() -> frozenset[str]:
+        return frozenset((m.group(1) or m.group(2)).decode() for m in _DEFINITION_OR_MACRO.finditer(data))
+
+    return kernel.memo(("defined-names", os.path.normpath(path), hash(data)), scan)
+
+
+def _flag_changing_definitions(kernel, path: str, data: bytes) -> frozenset[str]:
+    """Names of the functions and function-like macros ``data`` defines
+    whose text, up to the next definition, changes vm_flags or calls a
+    helper that does (by bytes; memoised per file and run)."""
+
+    def scan() -> frozenset[str]:
+        if not changes_flags(data):
+            return frozenset()
+        starts = [(m.start(), (m.group(1) or m.group(2)).decode()) for m in _DEFINITION_OR_MACRO.finditer(data)]
+        out = set()
+        for k, (pos, name) in enumerate(starts):
+            chunk = data[pos : starts[k + 1][0] if k + 1 < len(starts) else len(data)]
+            if (b"vm_flags" in chunk and may_write_vm_flags(chunk)) or HELPER_CALL_BYTES.search(chunk):
+                out.add(name)
+        return frozenset(out)
+
+    return kernel.memo(("flag-changing-definitions", os.path.normpath(path)), scan)

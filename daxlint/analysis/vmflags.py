@@ -831,6 +831,21 @@ def may_call_flag_helper_after_mmap(data: bytes) -> bool:
     return context and any(n in data for n in _HELPER_NAMES) and HELPER_CALL_BYTES.search(data) is not None
 
 
+# How a read of a file found not to change flags is described (read_if():
+# an edit that leaves it so does not make a verdict stale); weak_test() of
+# analysis.weak reads it back.
+CHANGES_FLAGS = "changes vm_flags"
+
+
+def changes_flags(data: bytes) -> bool:
+    """Whether ``data`` may change a vma's flags: a store, a vm_flags_*()
+    call, or a call of a helper that sets flags (by its bytes)."""
+    if b"vm_flags" in data and may_write_vm_flags(data):
+        return True
+    # The literal test first: the regex alone costs a scan per position.
+    return any(name in data for name in _HELPER_NAMES) and HELPER_CALL_BYTES.search(data) is not None
+
+
 # -- helpers -------------------------------------------------------------------
 
 _RENAME_RE = re.compile(rb"^[ \t]*#[ \t]*define[ \t]+vm_flags\b", re.M)

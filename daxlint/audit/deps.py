@@ -16,7 +16,7 @@ import hashlib
 
 import pygit2
 
-from daxlint.analysis.driver import weak_test
+from daxlint.analysis.weak import weak_test
 from daxlint.kconfig.index import KconfigIndex
 from daxlint.kconfig.parser import parse_kconfig_symbols
 from daxlint.sources.git import VIRTUAL_ROOT, WEAK, Change, GitTreeReader, lookup, tree_changes, tree_token

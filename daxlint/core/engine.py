@@ -61,31 +61,49 @@ class Engine:
         self._finders = [r for r in self.rules if not r.reports_unused_suppressions]
         self._followers = [r for r in self.rules if r.reports_unused_suppressions]
         self._matchers = {
-            kind: TokenMatcher([t for r in self._finders if kind in r.file_kinds for t in r.tokens]) for kind in ("c", "kconfig")
+            kind: TokenMatcher([t for r in self._finders if kind in r.file_kinds for t in (*r.tokens, *r.module_tokens)])
+            for kind in ("c", "kconfig")
         }
+        self._finder_tokens = {t for r in self._finders for t in r.tokens}
         self._tokenless = any(not r.tokens for r in self._finders)
 
-    def rules_for(self, data: bytes, kind: str = "c") -> list[Rule]:
+    def rules_for(self, data: bytes, kind: str = "c", kernel: KernelContext | None = None) -> list[Rule]:
         """Rules whose trigger tokens occur in ``data`` and that could match
         it: the prefilter. The unused-suppression rule comes last, and only
-        with another rule."""
-        present = self._matchers[kind].present(data)
-        if not present and not self._tokenless:  # most files of a tree
+        with another rule. Rules that cannot apply to any version ``kernel``
+        checks (an API the versions lack) are not asked."""
+        return self._rules_present(self._matchers[kind].present(data), data, kind, kernel)
+
+    def _rules_present(self, present: set[bytes], data: bytes, kind: str, kernel: KernelContext | None) -> list[Rule]:
+        """rules_for() once the prefilter found ``present`` in ``data``."""
+        if not (present & self._finder_tokens) and not self._tokenless:  # most files of a tree
             return []
-        out = [
-            r
-            for r in self._finders
-            if kind in r.file_kinds and (not r.tokens or any(t in present for t in r.tokens)) and r.could_match(data)
-        ]
+        finders = self._finders if kernel is None else self._applying(kernel)
+        out = [r for r in finders if kind in r.file_kinds and (not r.tokens or any(t in present for t in r.tokens)) and r.could_match(data)]
         if out:
             out += [r for r in self._followers if kind in r.file_kinds and (not r.tokens or any(t in data for t in r.tokens))]
         return out
 
-    def _with_module_rules(self, applicable: list[Rule], data: bytes, kind: str, kernel: KernelContext, abspath: str) -> list[Rule]:
+    def _applying(self, kernel: KernelContext) -> list[Rule]:
+        """The finders that can apply to some version ``kernel`` checks."""
+        return kernel.memo(
+            ("applying-rules", tuple(r.id for r in self._finders)), lambda: [r for r in self._finders if r.could_apply(kernel)]
+        )
+
+    def _with_module_rules(
+        self, applicable: list[Rule], present: set[bytes], data: bytes, kind: str, kernel: KernelContext, abspath: str
+    ) -> list[Rule]:
         """``applicable`` and the rules whose byte test declined the file but
         that the module around it brings back (Rule.could_match_in: a fault
         handler calling a header's helper that changes vm_flags)."""
-        more = [r for r in self._finders if r not in applicable and kind in r.file_kinds and r.could_match_in(data, kernel, abspath)]
+        more = [
+            r
+            for r in self._applying(kernel)
+            if r not in applicable
+            and kind in r.file_kinds
+            and any(t in present for t in r.module_tokens)
+            and r.could_match_in(data, kernel, abspath)
+        ]
         if not more:
             return applicable
         followers = [r for r in self._followers if r not in applicable and kind in r.file_kinds]
@@ -107,9 +125,10 @@ class Engine:
         kind = file_kind(display)
         data, bad = source_bytes(data)  # any encoding: never a way to hide code
         kernel = kernel or self.kernel
-        applicable = self.rules_for(data, kind)
+        present = self._matchers[kind].present(data)
+        applicable = self._rules_present(present, data, kind, kernel)
         if not bad and abspath is not None:
-            applicable = self._with_module_rules(applicable, data, kind, kernel, abspath)
+            applicable = self._with_module_rules(applicable, present, data, kind, kernel, abspath)
         if all(r.reports_unused_suppressions for r in applicable):
             return res
         if bad:

@@ -15,12 +15,22 @@ include are followed, three deep."""
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 
-from daxlint.core.directives import Include, scan
+from daxlint.core.directives import Include
 from daxlint.kconfig.makefile import kbuild_include_dirs
 
 MAX_DEPTH = 3
+
+# Only quoted includes name the module's headers; read by one anchored
+# pattern rather than a full directive scan, since the walk runs for every
+# file of a tree that mentions a vma.
+_QUOTED_INCLUDE = re.compile(rb'^[ \t]*#[ \t]*include[ \t]*"([^"\n]+)"', re.M)
+
+
+def _quoted_includes(text: bytes) -> list[Include]:
+    return [Include(m.start(), m.group(1).decode("utf-8", "replace"), False, None) for m in _QUOTED_INCLUDE.finditer(text)]
 
 
 @dataclass(frozen=True)
@@ -70,11 +80,11 @@ def local_headers(kernel, abspath: str | None, data: bytes | None = None) -> lis
             text, path, depth = todo.pop(0)
             if not text or depth >= MAX_DEPTH or (b"include" not in text):
                 continue
-            for inc in scan(text).includes:
+            for inc in _quoted_includes(text):
                 for candidate in include_candidates(inc, path, dirs):
                     if candidate in seen:
                         continue
-                    header = kernel.read(candidate)
+                    header = kernel.memo(("header-bytes", candidate), lambda c=candidate: kernel.read(c))
                     if header is None:
                         continue
                     seen.add(candidate)

@@ -32,6 +32,9 @@ class Rule:
     # Bytes of which at least one must occur in a file for the rule to run on
     # it: the engine's prefilter. Empty means "run on every file".
     tokens: ClassVar[tuple[bytes, ...]] = ()
+    # Bytes of which one must occur in a file the tokens declined before
+    # could_match_in() is asked: looked for in the same prefilter pass.
+    module_tokens: ClassVar[tuple[bytes, ...]] = ()
     aliases: ClassVar[tuple[str, ...]] = ()
     # Which files the rule reads: "c" (.c/.h, parsed with tree-sitter) or
     # "kconfig" (Kconfig* files, text only; ctx.source.tree is not built).
@@ -56,6 +59,14 @@ class Rule:
         Worth overriding when the token is common and the pattern is not
         (vm_flags is read in hundreds of kernel files, written in fewer than
         half of them); it must never say False where check() would report."""
+        return True
+
+    def could_apply(self, kernel: KernelContext) -> bool:
+        """Whether the rule can report anything for some version ``kernel``
+        checks (a 7.x rule on a 6.1 tree cannot): False spares every file
+        of the run its byte test and its parse. Ask the catalog of the
+        versions (``catalog_for(kernel.whole_range.last)``), never a
+        hard-coded number."""
         return True
 
     def could_match_in(self, data: bytes, kernel: KernelContext, abspath: str) -> bool:

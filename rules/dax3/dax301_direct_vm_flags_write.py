@@ -3,6 +3,7 @@ from daxlint.analysis.module import model_of
 from daxlint.analysis.relock import move_before_release
 from daxlint.analysis.vmfix import BITS, CONFTEST, GUARD, SHIM, plan_fixes
 from daxlint.analysis.vmflags import build_fix, may_write_vm_flags
+from daxlint.core.catalog import catalog_for
 from daxlint.core.includes import module_header_files
 from daxlint.core.rule import Rule
 from daxlint.core.syntax import text as text_of
@@ -103,6 +104,9 @@ class DirectVmFlagsWrite(Rule):
 
     def could_match(self, data):
         return may_write_vm_flags(data)
+
+    def could_apply(self, kernel):
+        return catalog_for(kernel.whole_range.last).field_is_const("vm_area_struct", "vm_flags")
 
     def context_files(self, path):
         # A compat.h beside the file may shim the wrappers: the fix calls it.

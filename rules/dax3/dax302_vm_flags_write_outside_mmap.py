@@ -172,6 +172,7 @@ class VmFlagsWriteOutsideMmap(Rule):
     # vm_flags for the writes; the helpers' names (substrings cover
     # io_remap_pfn_range, remap_pfn_range_notrack, vm_insert_pages, ...).
     tokens = (b"vm_flags", b"remap_pfn_range", b"vm_iomap_memory", b"remap_vmalloc_range", b"vm_insert_page", b"vm_map_pages")
+    module_tokens = (b"vma",)
 
     def context_files(self, path):
         return driver_source_files(path) + module_header_files(path)

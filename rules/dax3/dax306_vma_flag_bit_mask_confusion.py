@@ -3,6 +3,7 @@ import re
 from daxlint.analysis.bits import BIT_RE, MASK_RE, bit_of, masks_of
 from daxlint.analysis.locate import identifier_nodes
 from daxlint.analysis.types import TypeResolver
+from daxlint.core.catalog import catalog_for
 from daxlint.core.directives import scan
 from daxlint.core.rule import Rule
 from daxlint.core.syntax import call_args, call_name, parent_of, text
@@ -81,6 +82,9 @@ class VmaFlagBitMaskConfusion(Rule):
     )
     # A bit number, or a call of a helper that takes bit numbers.
     tokens = (b"VMA_", *_BIT_HELPERS)
+
+    def could_apply(self, kernel):
+        return catalog_for(kernel.whole_range.last).has_type("vma_flag_t")
 
     def could_match(self, data):
         if b"VMA_" in data and b"_BIT" in data and _BIT_BYTES.search(data) is not None:

@@ -1,5 +1,6 @@
 from daxlint.analysis.layout import alone_on_lines, indent_of, line_span
 from daxlint.analysis.module import model_of
+from daxlint.core.catalog import catalog_for
 from daxlint.core.rule import Rule
 from daxlint.model import SAFE, Edit, Fix, Severity
 
@@ -74,6 +75,9 @@ class UnlockedVmaFlagsBitmapWrite(Rule):
         "without the write lock there is no fix (DAX302 says where the change runs)."
     )
     tokens = (b"vma_set_flags", b"vma_clear_flags", b"vma_flags_reset_once")
+
+    def could_apply(self, kernel):
+        return bool(catalog_for(kernel.whole_range.last).flag_changes)
 
     def check(self, ctx):
         if not any(lock == "none" for name, lock in ctx.catalog.vma_locks.items() if name in ctx.catalog.flag_changes):

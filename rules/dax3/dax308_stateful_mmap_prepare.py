@@ -2,6 +2,7 @@ import re
 
 from daxlint.analysis.callgraph import mmap_prepare_entries
 from daxlint.analysis.module import model_of
+from daxlint.core.catalog import catalog_for
 from daxlint.core.rule import Rule
 from daxlint.core.syntax import call_name, function_name, text, walk
 from daxlint.model import Severity
@@ -98,6 +99,9 @@ class StatefulMmapPrepare(Rule):
     summary = "State changed in .mmap_prepare (allocation, reference, list insertion, the descriptor kept): move it to vm_ops->mapped"
     fix_note = "Moving state to a new `vm_ops->mapped` callback changes the driver's structure; see DAX310's conversion for the shapes upstream used."
     tokens = (b"mmap_prepare",)
+
+    def could_apply(self, kernel):
+        return catalog_for(kernel.whole_range.last).struct_field("file_operations", "mmap_prepare") is not None
 
     def could_match(self, data):
         return _REGISTERS_PREPARE.search(data) is not None

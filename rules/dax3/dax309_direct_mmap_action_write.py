@@ -4,6 +4,7 @@ from daxlint.analysis.callgraph import in_mmap_prepare
 from daxlint.analysis.locate import identifier_nodes
 from daxlint.analysis.module import model_of
 from daxlint.analysis.types import TypeResolver
+from daxlint.core.catalog import catalog_for
 from daxlint.core.rule import Rule
 from daxlint.core.syntax import enclosing_function, function_name, parent_of, text
 from daxlint.model import Severity
@@ -62,6 +63,9 @@ class DirectMmapActionWrite(Rule):
     summary = "desc->action written directly instead of through an mmap_action_*() helper"
     fix_note = "Which helper replaces a set of stores (and with which arguments) is the driver author's call: no automatic fix."
     tokens = (b"action",)
+
+    def could_apply(self, kernel):
+        return catalog_for(kernel.whole_range.last).struct_field("vm_area_desc", "action") is not None
 
     def could_match(self, data):
         return b"desc" in data and _ACTION_STORE.search(data) is not None

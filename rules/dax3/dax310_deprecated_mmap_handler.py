@@ -2,6 +2,7 @@ import re
 
 from daxlint.analysis.module import model_of
 from daxlint.analysis.prepare import deprecated_since, first_release, mmap_registrations, plan_conversions
+from daxlint.core.catalog import catalog_for
 from daxlint.core.rule import Rule
 from daxlint.model import Severity
 
@@ -123,6 +124,9 @@ class DeprecatedMmapHandler(Rule):
         "unsafe because the mapping now happens after the handler returns - review the patch."
     )
     tokens = (b"mmap",)
+
+    def could_apply(self, kernel):
+        return catalog_for(kernel.whole_range.last).struct_field("file_operations", "mmap_prepare") is not None
 
     def could_match(self, data):
         return _MMAP_STORE.search(data) is not None
