@@ -146,9 +146,25 @@ def weak_test(why: str):
 
 
 def defines_any(data: bytes, names) -> bool:
-    """Whether ``data`` defines one of the functions ``names``, by its
-    bytes: the name and its parameter list at the start of a definition."""
-    return any(re.search(rb"(?m)^[A-Za-z_][\w \t*]*?\b" + re.escape(n.encode()) + rb"\s*\(", data) for n in names if n.encode() in data)
+    """Whether ``data`` defines one of the functions or function-like
+    macros ``names``, by its bytes."""
+    return bool(set(names) & defined_names(data)) if any(n.encode() in data for n in names) else False
+
+
+# A definition starts a line: ``name(`` after its type, its parameter list
+# not ended by a semicolon on that line; or ``#define name(``.
+_DEFINITION_OR_MACRO = re.compile(rb"(?m)^(?:#[ \t]*define[ \t]+(\w+)\(|[A-Za-z_][\w \t*]*?\b(\w+)\s*\([^;]*$)")
+
+
+def definitions(data: bytes):
+    """(offset, name) of each function and function-like macro ``data``
+    defines, in order (by its bytes)."""
+    return [(m.start(), (m.group(1) or m.group(2)).decode()) for m in _DEFINITION_OR_MACRO.finditer(data)]
+
+
+def defined_names(data: bytes) -> frozenset[str]:
+    """The functions and function-like macros ``data`` defines."""
+    return frozenset(name for _, name in definitions(data))
 
 
 def registers_any(data: bytes, names, stores=None) -> bool:

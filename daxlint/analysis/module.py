@@ -28,7 +28,7 @@ from tree_sitter import Node
 
 from daxlint.analysis.bits import BIT_RE
 from daxlint.analysis.callgraph import MMAP
-from daxlint.analysis.driver import DEFINES_ANY, driver_files
+from daxlint.analysis.driver import DEFINES_ANY, defined_names, definitions, driver_files
 from daxlint.analysis.locks import LOCK_NAMES, LockState
 from daxlint.analysis.vmflags import (
     ACCESSORS,
@@ -264,7 +264,7 @@ def _wanted(data: bytes, catalog) -> set[str]:
     define - nor does the kernel API catalog, the accessors or the lock
     API: the names a module helper may have."""
     called = _called_names(data)
-    known = set(catalog.functions) | ACCESSORS | LOCK_NAMES | _defined_names(data) if catalog is not None else set()
+    known = set(catalog.functions) | ACCESSORS | LOCK_NAMES | defined_names(data) if catalog is not None else set()
     return {n for n in called if n not in known}
 
 
@@ -408,15 +408,6 @@ def _is_static(fn: Node) -> bool:
     return any(c.type == "storage_class_specifier" and text(c) == "static" for c in fn.children)
 
 
-def _defined_names(data: bytes) -> set[str]:
-    """Names the file defines as functions, by a cheap look at its bytes
-    (a definition starts a line: ``name(`` after its type)."""
-    return {m.decode() for m in _DEFINITION_RE.findall(data)}
-
-
-_DEFINITION_RE = re.compile(rb"(?m)^[A-Za-z_][\w \t*]*?\b(\w+)\s*\([^;]*$")
-
-
 # Literal tests (bytes ``in``) rather than one regex alternation: this runs
 # on every file of a tree that mentions a vma, and CPython's regex engine
 # tries each alternative at each position.
@@ -462,17 +453,9 @@ def _module_changers(kernel, abspath: str) -> frozenset[str]:
     return changers - own
 
 
-_DEFINITION_OR_MACRO = re.compile(rb"(?m)^(?:#[ \t]*define[ \t]+(\w+)\(|[A-Za-z_][\w \t*]*?\b(\w+)\s*\([^;]*$)")
-
-
 def _defined_in(kernel, path: str, data: bytes) -> frozenset[str]:
-    """The functions and function-like macros ``data`` defines (by bytes;
-    memoised per file content and run)."""
-
-    def scan() -> frozenset[str]:
-        return frozenset((m.group(1) or m.group(2)).decode() for m in _DEFINITION_OR_MACRO.finditer(data))
-
-    return kernel.memo(("defined-names", os.path.normpath(path), hash(data)), scan)
+    """driver.defined_names(), memoised per file content and run."""
+    return kernel.memo(("defined-names", os.path.normpath(path), hash(data)), lambda: defined_names(data))
 
 
 def _flag_changing_definitions(kernel, path: str, data: bytes) -> frozenset[str]:
@@ -483,7 +466,7 @@ def _flag_changing_definitions(kernel, path: str, data: bytes) -> frozenset[str]
     def scan() -> frozenset[str]:
         if not changes_flags(data):
             return frozenset()
-        starts = [(m.start(), (m.group(1) or m.group(2)).decode()) for m in _DEFINITION_OR_MACRO.finditer(data)]
+        starts = definitions(data)
         out = set()
         for k, (pos, name) in enumerate(starts):
             chunk = data[pos : starts[k + 1][0] if k + 1 < len(starts) else len(data)]
