@@ -23,7 +23,7 @@ from daxlint.commands._options import (
     version_note,
     write_text,
 )
-from daxlint.core.files import wanted
+from daxlint.core.files import wanted, wide_text_as_utf8
 from daxlint.core.outfiles import refuse_input_as_output, write_file
 from daxlint.errors import EXIT_CLEAN, EXIT_FINDINGS, UserError
 from daxlint.fix.runner import Fixer
@@ -202,7 +202,9 @@ def command(
         report.findings = left
         summary = f"{'would fix' if dry_run else 'fixed'} {n} finding{'s' if n != 1 else ''} in {k} patch{'es' if k != 1 else ''}"
         if dry_run:
-            write_text("".join(fixed.sources.get(name, data).decode("utf-8", "surrogateescape") for name, data in sources), output)
+            series = (fixed.sources.get(name, data) for name, data in sources)
+            # A UTF-16 series prints as the UTF-8 text git am reads.
+            write_text("".join((wide_text_as_utf8(d) or d).decode("utf-8", "surrogateescape") for d in series), output)
             for note in [*fixed.notes, summary]:
                 click.echo(f"daxlint: {note}", err=True)
             return EXIT_FINDINGS if fixed.sources and not exit_zero else EXIT_CLEAN

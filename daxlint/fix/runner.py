@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass, field
 
 from daxlint.core.engine import Engine
+from daxlint.core.files import editable_text
 from daxlint.core.registry import rule_matches
 from daxlint.core.runner import fork_pool
 from daxlint.core.textdiff import unified_diff
@@ -50,6 +51,7 @@ class FileFix:
     converged: bool = True
     unresolved: list[Finding] = field(default_factory=list)  # fixed, yet reported again: not fixed twice
     errors: list[InternalError] = field(default_factory=list)
+    refused: str | None = None  # why the file is not fixed at all
 
     @property
     def changed(self) -> bool:
@@ -132,13 +134,18 @@ class Fixer:
             # the work), in the pool every mode uses.
             with fork_pool(min(jobs, len(items)), _set_worker_fixer, (self,)) as pool:
                 result.files.extend(pool.imap(_fix_in_worker, items))
+        result.notes.extend(f"{f.display}: {f.refused}" for f in result.files if f.refused)
         return result
 
     def fix_file(self, display: str, abspath: str | None, data: bytes, findings: list[Finding]) -> FileFix:
-        """``data`` with its findings fixed to a fixed point."""
+        """``data`` with its findings fixed to a fixed point, written back
+        in the file's own encoding (or not fixed, with the reason)."""
         out = FileFix(display, abspath or display, data, data, list(findings))
-        current = data
-        seen = {data}
+        current, wide, out.refused = editable_text(data)
+        if out.refused is not None:
+            out.remaining = findings
+            return out
+        seen = {current}
         done: set[tuple[str, str]] = set()  # findings fixed once: a fix that did not resolve its finding is not applied again
         for _ in range(self.max_rounds):
             choice = choose([f for f in findings if (f.rule_id, f.fingerprint) not in done], self.unsafe)
@@ -160,7 +167,7 @@ class Fixer:
         again = [f for f in findings if (f.rule_id, f.fingerprint) in done and f.autofix is not None]
         if again:
             out.unresolved = again
-        out.fixed = current
+        out.fixed = wide.from_utf8(current) if wide is not None else current
         out.remaining = findings
         return out
 

@@ -1,0 +1,150 @@
+"""Hardening, second round (issue 28): what must never damage a user's
+file or let a stale or unbounded input through - fixes written in the
+file's own encoding and only over the bytes that were checked, a cache
+keyed on content, the paths --fix may write, rule selection and its
+precedence, baselines across renames, skipped files in --fix runs, output
+linear in the code, bounded reads and regexes, a scheduler that does not
+answer, CSV cells a spreadsheet would run, and diffs git applies."""
+
+from __future__ import annotations
+
+import codecs
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import run_daxlint
+
+DRIVER = """#include <linux/mm.h>
+
+static int toy_mmap(struct file *file, struct vm_area_struct *vma)
+{
+\tvma->vm_flags |= VM_IO;
+\treturn 0;
+}
+"""
+FIXED = DRIVER.replace("vma->vm_flags |= VM_IO;", "vm_flags_set(vma, VM_IO);")
+
+
+def check(cwd, *args, env=None):
+    return run_daxlint("check", "--no-cache", "--kernel-version", "6.3", *args, cwd=cwd, env=env)
+
+
+def git(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = dict(
+        os.environ,
+        GIT_AUTHOR_NAME="t",
+        GIT_AUTHOR_EMAIL="t@example.org",
+        GIT_COMMITTER_NAME="t",
+        GIT_COMMITTER_EMAIL="t@example.org",
+        GIT_CONFIG_NOSYSTEM="1",
+        HOME=str(repo),
+    )
+    return subprocess.run(["git", *args], cwd=repo, check=check, capture_output=True, env=env)
+
+
+def findings(out: str) -> list[tuple[str, str, int]]:
+    return [(f["rule_id"], f["path"], f["line"]) for f in json.loads(out)["findings"]]
+
+
+# -- 9. a fix is written in the file's own encoding, or not at all
+
+WIDE = [
+    ("utf-16 with BOM", codecs.BOM_UTF16_LE, "utf-16-le"),
+    ("utf-16-be with BOM", codecs.BOM_UTF16_BE, "utf-16-be"),
+    ("utf-16-le without BOM", b"", "utf-16-le"),
+    ("utf-32 with BOM", codecs.BOM_UTF32_LE, "utf-32-le"),
+    ("utf-32-be without BOM", b"", "utf-32-be"),
+]
+
+
+@pytest.mark.parametrize("name, bom, codec", WIDE, ids=[w[0] for w in WIDE])
+def test_fix_writes_a_wide_file_back_in_its_own_encoding(tmp_path, name, bom, codec):
+    (tmp_path / "drv.c").write_bytes(bom + DRIVER.encode(codec))
+    code, out, err = check(tmp_path, "--fix", "drv.c")
+    assert code == 0, out + err
+    assert "fixed 1 finding in 1 file" in out
+    assert (tmp_path / "drv.c").read_bytes() == bom + FIXED.encode(codec)
+
+
+@pytest.mark.parametrize("name, bom, codec", WIDE[:2], ids=[w[0] for w in WIDE[:2]])
+def test_dry_run_of_a_wide_file_is_a_binary_patch_git_applies(tmp_path, name, bom, codec):
+    """git calls a UTF-16 file binary (it has NUL bytes): the diff is the
+    binary patch ``git diff --binary`` would print, which git apply takes."""
+    git(tmp_path, "init", "-q")
+    (tmp_path / "drv.c").write_bytes(bom + DRIVER.encode(codec))
+    code, out, err = check(tmp_path, "--fix", "--dry-run", "drv.c")
+    assert code == 1, err
+    assert "GIT binary patch" in out
+    (tmp_path / "fix.patch").write_text(out)
+    git(tmp_path, "apply", "--check", "fix.patch")
+    git(tmp_path, "apply", "fix.patch")
+    assert (tmp_path / "drv.c").read_bytes() == bom + FIXED.encode(codec)
+
+
+def test_a_wide_file_that_does_not_convert_back_exactly_is_not_fixed(tmp_path):
+    """An unpaired surrogate reads as U+FFFD: writing the text back would
+    change bytes no fix touched. Refused with a note; the finding stays."""
+    data = codecs.BOM_UTF16_LE + DRIVER.replace("return 0;", "return 0; /* X */").encode("utf-16-le")
+    data = data.replace("X".encode("utf-16-le"), b"\x00\xd8")  # a lone high surrogate
+    (tmp_path / "drv.c").write_bytes(data)
+    code, out, err = check(tmp_path, "--fix", "--format", "json", "drv.c")
+    assert code == 1, err
+    doc = json.loads(out)
+    assert findings(out) == [("DAX301", "drv.c", 5)]
+    assert any("drv.c: not fixed:" in n and "UTF-16" in n for n in doc["notes"]), doc["notes"]
+    assert (tmp_path / "drv.c").read_bytes() == data
+
+
+def _utf16_series(tmp_path: Path) -> Path:
+    """A one-patch series adding a direct write, saved as UTF-16 (what
+    PowerShell's redirection writes)."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    (repo / "Makefile").write_text("VERSION = 6\nPATCHLEVEL = 3\nSUBLEVEL = 0\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "base")
+    (repo / "drivers").mkdir()
+    (repo / "drivers" / "toy.c").write_text(DRIVER)
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "toy: add")
+    text = git(repo, "format-patch", "-1", "--stdout").stdout
+    git(repo, "reset", "-q", "--hard", "HEAD~1")
+    patch = tmp_path / "0001-toy-add.patch"
+    patch.write_bytes(codecs.BOM_UTF16_LE + text.decode().encode("utf-16-le"))
+    return patch
+
+
+def test_patch_fix_writes_a_utf16_series_back_as_utf16(tmp_path):
+    patch = _utf16_series(tmp_path)
+    fixed = tmp_path / "fixed"
+    code, out, err = run_daxlint("patch", "--kernel-version", "6.3", "--fix", "--fix-dir", str(fixed), str(patch), cwd=tmp_path)
+    assert code == 0, out + err
+    assert "fixed 1 finding in 1 patch" in out
+    data = (fixed / patch.name).read_bytes()
+    assert data.startswith(codecs.BOM_UTF16_LE)
+    text = data[2:].decode("utf-16-le")
+    assert "+\tvm_flags_set(vma, VM_IO);\n" in text and "vma->vm_flags |=" not in text
+    code, out, err = run_daxlint("patch", "--kernel-version", "6.3", str(fixed / patch.name), cwd=tmp_path)
+    assert code == 0, out + err
+    code, out, err = run_daxlint("patch", "--kernel-version", "6.3", "--fix", "--dry-run", str(patch), cwd=tmp_path)
+    assert code == 1, err
+    assert out.startswith("From ") and "+\tvm_flags_set(vma, VM_IO);\n" in out
+
+
+def test_patch_fix_counts_a_finding_fixed_only_when_its_patch_was_rewritten(tmp_path):
+    """A patch whose text cannot be rewritten keeps its finding: the run
+    does not say it fixed it, and fails."""
+    patch = _utf16_series(tmp_path)
+    data = patch.read_bytes()
+    # A lone surrogate in the message: the series does not convert back exactly.
+    patch.write_bytes(data.replace("toy: add".encode("utf-16-le"), "toy: add ".encode("utf-16-le") + b"\x00\xd8", 1))
+    code, out, err = run_daxlint("patch", "--kernel-version", "6.3", "--fix", "--fix-dir", str(tmp_path / "fixed"), str(patch), cwd=tmp_path)
+    assert code == 1, out + err
+    assert "drivers/toy.c: not fixed: its UTF-16 text does not convert to UTF-8 and back unchanged" in out
+    assert "fixed 0 findings in 0 patches" in out
+    assert "drivers/toy.c:5:" in out
