@@ -148,3 +148,71 @@ def test_patch_fix_counts_a_finding_fixed_only_when_its_patch_was_rewritten(tmp_
     assert "drivers/toy.c: not fixed: its UTF-16 text does not convert to UTF-8 and back unchanged" in out
     assert "fixed 0 findings in 0 patches" in out
     assert "drivers/toy.c:5:" in out
+
+
+# -- 10. a file that changes while daxlint works on it is never written with stale offsets
+
+
+def _edit_on_fsync(monkeypatch, path: Path, text: str) -> None:
+    """An editor saving ``path`` while daxlint writes its temporary."""
+    import daxlint.core.outfiles as outfiles
+
+    real_fsync = outfiles.os.fsync
+
+    def fsync(fd):
+        path.write_text(text)
+        return real_fsync(fd)
+
+    monkeypatch.setattr(outfiles.os, "fsync", fsync)
+
+
+def test_the_writer_compares_the_bytes_right_before_the_rename(tmp_path, monkeypatch):
+    from daxlint.fix.write import replace_file
+
+    f = tmp_path / "a.c"
+    f.write_bytes(b"old\n")
+    _edit_on_fsync(monkeypatch, f, "edited\n")
+    why = replace_file(str(f), b"old\n", b"new\n", str(tmp_path))
+    assert why == "not written: the file changed while daxlint checked it (run again)"
+    assert f.read_text() == "edited\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["a.c"]  # no temporary left behind
+
+
+def test_fix_of_a_file_edited_during_the_write_is_not_claimed(tmp_path, monkeypatch):
+    from conftest import run_inprocess
+
+    (tmp_path / "Makefile").write_text("VERSION = 6\nPATCHLEVEL = 3\nSUBLEVEL = 0\n")
+    drv = tmp_path / "drv.c"
+    drv.write_text(DRIVER)
+    edited = DRIVER.replace("\treturn 0;", "\treturn 1;")
+    _edit_on_fsync(monkeypatch, drv, edited)
+    code, out, err = run_inprocess("check", "--no-cache", "--fix", "--format", "json", "drv.c", cwd=tmp_path)
+    assert code == 1, err
+    doc = json.loads(out)
+    assert "drv.c: not written: the file changed while daxlint checked it (run again)" in doc["notes"]
+    assert "fixed 0 findings in 0 files" in doc["notes"]
+    assert findings(out.decode()) == [("DAX301", "drv.c", 5)]
+    assert drv.read_text() == edited
+
+
+def test_fix_of_a_file_edited_after_its_check_uses_the_new_bytes(tmp_path, monkeypatch):
+    """The report's offsets are of the bytes the check read; the fix is
+    made from the bytes it writes over (an editor added a line meanwhile)."""
+    import daxlint.commands.check as check_command
+    from conftest import run_inprocess
+
+    (tmp_path / "Makefile").write_text("VERSION = 6\nPATCHLEVEL = 3\nSUBLEVEL = 0\n")
+    drv = tmp_path / "drv.c"
+    drv.write_text(DRIVER)
+    real_check = check_command.check_paths
+    moved = "/* a comment the editor added */\n" + DRIVER
+
+    def check_then_edit(engine, paths):
+        report = real_check(engine, paths)
+        drv.write_text(moved)
+        return report
+
+    monkeypatch.setattr(check_command, "check_paths", check_then_edit)
+    code, out, err = run_inprocess("check", "--no-cache", "--fix", "drv.c", cwd=tmp_path)
+    assert code == 0, out + err
+    assert drv.read_text() == "/* a comment the editor added */\n" + FIXED

@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass, field
 
 from daxlint.core.engine import Engine
-from daxlint.core.files import editable_text
+from daxlint.core.files import editable_text, read_source_stat
 from daxlint.core.registry import rule_matches
 from daxlint.core.runner import fork_pool
 from daxlint.core.textdiff import unified_diff
@@ -119,16 +119,14 @@ class Fixer:
             if not any(f.autofix is not None for f in findings):
                 continue
             abspath = os.path.abspath(display)
-            try:
-                with open(abspath, "rb") as fh:
-                    data = fh.read()
-            except OSError as e:
-                result.notes.append(f"{display}: not fixed: {e.strerror}")
+            data, why, _st = read_source_stat(abspath, self.engine.options.max_bytes)
+            if data is None or why is not None:
+                result.notes.append(f"{display}: not fixed: {why}")
                 continue
             items.append((display, abspath, data, findings))
         jobs = self.engine.options.jobs or os.cpu_count() or 1
         if jobs <= 1 or len(items) < _PARALLEL_FROM:
-            result.files.extend(self.fix_file(*item) for item in items)
+            result.files.extend(self.fix_read(*item) for item in items)
         else:
             # Each file is fixed on its own (analysing it again is most of
             # the work), in the pool every mode uses.
@@ -136,6 +134,20 @@ class Fixer:
                 result.files.extend(pool.imap(_fix_in_worker, items))
         result.notes.extend(f"{f.display}: {f.refused}" for f in result.files if f.refused)
         return result
+
+    def fix_read(self, display: str, abspath: str, data: bytes, reported: list[Finding]) -> FileFix:
+        """A file the report has fixable findings in, fixed from the bytes
+        just read. Its fixes are those of an analysis of these very bytes:
+        the report's offsets may be of other bytes (the file changed since
+        it was checked, or a cached result was stale)."""
+        out = FileFix(display, abspath, data, data, list(reported))
+        findings = self.analyse(display, abspath, data, out)
+        if out.refused is None:
+            fixed = self.fix_file(display, abspath, data, findings)
+            fixed.initial, fixed.errors = out.initial, out.errors + [e for e in fixed.errors if e not in out.errors]
+            return fixed
+        out.remaining = out.initial
+        return out
 
     def fix_file(self, display: str, abspath: str | None, data: bytes, findings: list[Finding]) -> FileFix:
         """``data`` with its findings fixed to a fixed point, written back
@@ -161,6 +173,9 @@ class Fixer:
             current = applied.data
             seen.add(current)
             findings = self.analyse(display, abspath, current, out)
+            if out.refused is not None:  # the fixed file could not be analysed: nothing is written
+                out.fixed, out.fixed_findings, out.remaining = data, [], out.initial
+                return out
         else:
             if choose([f for f in findings if (f.rule_id, f.fingerprint) not in done], self.unsafe).fixes:
                 out.converged = False
@@ -172,8 +187,13 @@ class Fixer:
         return out
 
     def analyse(self, display: str, abspath: str | None, data: bytes, out: FileFix) -> list[Finding]:
+        """The findings of ``data`` the run reports; a file the engine
+        skips (a time limit, nesting) is refused (``out.refused``)."""
         res = self.engine.analyze(display, data, abspath)
         out.errors.extend(e for e in res.errors if e not in out.errors)
+        if res.skipped:
+            out.refused = f"not fixed: {res.skipped[0].reason}"
+            return []
         ignored = self.engine.per_file_ignores(display)
         found = [f for f in res.findings if not (ignored and rule_matches(f.rule_id, ignored))]
         return self.scope.keep(display, data, found)
@@ -188,7 +208,7 @@ def _set_worker_fixer(fixer: Fixer) -> None:
 
 
 def _fix_in_worker(item) -> FileFix:
-    return _WORKER_FIXER.fix_file(*item)
+    return _WORKER_FIXER.fix_read(*item)
 
 
 def write_fixed(result: FixResult, root: str) -> list[str]:

@@ -19,12 +19,17 @@ from __future__ import annotations
 import os
 import stat
 
+from daxlint.core.files import read_source_stat
 from daxlint.core.outfiles import replace_atomically
 
 
 def inside(path: str, root: str) -> bool:
     real_root = os.path.realpath(root)
     return path == real_root or path.startswith(real_root.rstrip(os.sep) + os.sep)
+
+
+class _Changed(Exception):
+    pass
 
 
 def replace_file(path: str, expected: bytes, new: bytes, root: str) -> str | None:
@@ -37,14 +42,19 @@ def replace_file(path: str, expected: bytes, new: bytes, root: str) -> str | Non
         st = os.stat(real)
         if not stat.S_ISREG(st.st_mode):
             return "not written: not a regular file"
-        with open(real, "rb") as fh:
-            current = fh.read()
     except OSError as e:
         return f"not written: {e.strerror}"
-    if current != expected:
-        return "not written: the file changed while daxlint checked it (run again)"
+
+    def unchanged() -> None:
+        # Right before the rename: an editor that saved meanwhile keeps its bytes.
+        current, _why, _st = read_source_stat(real, len(expected))
+        if current != expected:
+            raise _Changed()
+
     try:
-        replace_atomically(real, new, st)
+        replace_atomically(real, new, st, before_rename=unchanged)
+    except _Changed:
+        return "not written: the file changed while daxlint checked it (run again)"
     except OSError as e:
         return f"not written: {e.strerror}"
     return None
