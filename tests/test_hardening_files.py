@@ -216,3 +216,65 @@ def test_fix_of_a_file_edited_after_its_check_uses_the_new_bytes(tmp_path, monke
     code, out, err = run_inprocess("check", "--no-cache", "--fix", "drv.c", cwd=tmp_path)
     assert code == 0, out + err
     assert drv.read_text() == "/* a comment the editor added */\n" + FIXED
+
+
+# -- 11. the result cache knows files by their content, not their size and mtime
+
+WRITE_LINE = "\tvma->vm_flags |= VM_IO;  "  # as long as the call below: the same size either way
+CALL_LINE = "\tvm_flags_set(vma, VM_IO);"
+
+
+def _replace_keeping_size_and_mtime(path: Path, text: str) -> None:
+    """What cp -p, touch -r, rsync -t and tar do: other bytes, the same size
+    and modification time."""
+    st = path.stat()
+    assert len(text.encode()) == st.st_size
+    path.write_text(text)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+@pytest.fixture
+def cached_tree(tmp_path):
+    tree = tmp_path / "linux"
+    (tree / "drivers" / "toy").mkdir(parents=True)
+    (tree / "Makefile").write_text("VERSION = 6\nPATCHLEVEL = 3\nSUBLEVEL = 0\n")
+    return tree, {"XDG_CACHE_HOME": str(tmp_path / "xdg")}
+
+
+def test_a_same_size_same_mtime_replacement_is_not_answered_from_the_cache(cached_tree):
+    tree, env = cached_tree
+    drv = tree / "drivers" / "toy" / "drv.c"
+    drv.write_text(DRIVER.replace("\tvma->vm_flags |= VM_IO;", CALL_LINE))
+    code, out, err = run_daxlint("check", "--format", "json", ".", cwd=tree, env=env)
+    assert code == 0 and findings(out) == [], out + err
+    _replace_keeping_size_and_mtime(drv, DRIVER.replace("\tvma->vm_flags |= VM_IO;", WRITE_LINE))
+    code, out, err = run_daxlint("check", "--format", "json", ".", cwd=tree, env=env)
+    assert code == 1, err
+    assert findings(out) == [("DAX301", "drivers/toy/drv.c", 5)]
+    # and back: the stale finding neither fails the run nor drives --fix
+    clean = DRIVER.replace("\tvma->vm_flags |= VM_IO;", CALL_LINE)
+    _replace_keeping_size_and_mtime(drv, clean)
+    code, out, err = run_daxlint("check", "--fix", ".", cwd=tree, env=env)
+    assert code == 0, out + err
+    assert drv.read_text() == clean
+
+
+def test_a_context_file_replaced_with_the_same_size_and_mtime_is_noticed(cached_tree):
+    """The Kconfig a DAX102 verdict read: its opt-in commented out in place."""
+    tree, env = cached_tree
+    toy = tree / "drivers" / "toy"
+    (toy / "Kconfig").write_text('config TOY_SEGBLK\n\ttristate "Toy"\n\tselect FS_DAX_LIMITED\n\tselect DAX\n')
+    (toy / "seg.c").write_text(
+        "static long toy_direct_access(struct dax_device *dax_dev, pgoff_t pgoff, long nr_pages,\n"
+        "\t\t\t      enum dax_access_mode mode, void **kaddr, pfn_t *pfn)\n{\n"
+        "\t*pfn = __pfn_to_pfn_t(pgoff, PFN_DEV | PFN_SPECIAL);\n\treturn nr_pages;\n}\n\n"
+        "static const struct dax_operations toy_ops = {\n\t.direct_access = toy_direct_access,\n};\n"
+    )
+    args = ("check", "--select", "DAX102", "--format", "json", ".")
+    code, out, err = run_daxlint(*args, cwd=tree, env=env)
+    assert code == 0 and findings(out) == [], out + err
+    _replace_keeping_size_and_mtime(toy / "Kconfig", 'config TOY_SEGBLK\n\ttristate "Toy"\n\t#elect FS_DAX_LIMITED\n\tselect DAX\n')
+    # the directory's listing and mtime are unchanged too
+    code, out, err = run_daxlint(*args, cwd=tree, env=env)
+    assert code == 1, err
+    assert findings(out) == [("DAX102", "drivers/toy/seg.c", 4)]

@@ -176,6 +176,7 @@ def make_engine(cfg: Config, rules, kernel: KernelContext, jobs: int = 0, no_cac
     opts = EngineOptions(
         jobs=jobs,
         use_cache=not no_cache,
+        context_signatures=not no_cache,
         per_file_ignores=cfg.per_file_ignores,
         per_file_ignores_root=os.path.dirname(os.path.abspath(cfg.source)) if cfg.source else None,
     )

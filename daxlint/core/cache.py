@@ -1,12 +1,14 @@
 """Per-file result cache in the user cache directory (SQLite).
 
-Two tables: ``stat`` maps (path, size, mtime) to the content hash seen last
-time, so a warm run need not read unchanged files; ``results`` maps (content
-hash, path, rule set, kernel version) to the findings and the context files
-they depend on. Most files of a kernel tree have no findings and depend on
-nothing else: the stat row says so (``empty``), and a warm run answers them
-without touching the results table. Writes are
-committed in batches, so an interrupted run keeps what it stored.
+Two tables: ``files`` maps a path to the content hash it had last time and
+the key of its result; ``results`` maps a key - (content hash, path, rule
+set, kernel version) - to the findings and the files they depend on. A
+warm run reads and hashes every file (a file's size and mtime say nothing:
+``cp -p``, ``touch -r``, ``rsync -t`` and tar keep them for other bytes).
+Most files of a kernel tree have no findings and depend on nothing else:
+their ``files`` row says so (``empty``), and a warm run answers them without
+touching the results table. Writes are committed in batches, so an
+interrupted run keeps what it stored.
 
 The file is created and opened by the rules of ``core/outfiles.py`` (never
 through a device or a planted link). A cache that SQLite finds corrupt
@@ -31,7 +33,7 @@ def is_corrupt(e: sqlite3.Error) -> bool:
 
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS stat (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, sha TEXT, key TEXT, empty INTEGER);
+CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, sha TEXT, key TEXT, empty INTEGER);
 CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, payload TEXT);
 """
 
@@ -42,8 +44,8 @@ class ResultCache:
         self.notes: list[str] = []  # what the run should tell the user about the cache
         self._file = database_path(path)
         self._broken = False
-        self._stat: dict[str, tuple[int, int, str, str, int]] | None = None
-        self._pending_stat: list[tuple] = []
+        self._files: dict[str, tuple[str, str, int]] | None = None
+        self._pending_files: list[tuple] = []
         self._pending_results: list[tuple] = []
         try:
             self.db = self._connect()
@@ -66,7 +68,7 @@ class ResultCache:
         remove_database(self._file)
         self._file = database_path(self.path)
         self.db = self._connect()
-        self._stat = {}
+        self._files = {}
         self.notes.append(f"the result cache {shown(str(self.path))} was corrupt ({e}); deleted it and started a new one")
 
     def _give_up(self, e: sqlite3.Error) -> None:
@@ -75,38 +77,31 @@ class ResultCache:
         if not self._broken:
             self._broken = True
             self.notes.append(f"the result cache {shown(str(self.path))} is corrupt ({e}); it will be rebuilt on the next run")
-        self._pending_stat.clear()
+        self._pending_files.clear()
         self._pending_results.clear()
 
-    def _load_stat(self) -> dict[str, tuple[int, int, str, str, int]]:
-        if self._stat is None:
+    def _load_files(self) -> dict[str, tuple[str, str, int]]:
+        if self._files is None:
             try:
-                rows = self.db.execute("SELECT path, size, mtime_ns, sha, key, empty FROM stat").fetchall()
+                rows = self.db.execute("SELECT path, sha, key, empty FROM files").fetchall()
             except sqlite3.DatabaseError as e:
                 if not is_corrupt(e):
                     raise
                 self.db.close()
                 self._rebuild(e)
-                return self._stat
-            self._stat = {_from_db(r[0]): r[1:] for r in rows}
-        return self._stat
+                return self._files
+            self._files = {_from_db(r[0]): r[1:] for r in rows}
+        return self._files
 
-    def load_stat(self) -> None:
-        """Read the stat table now, in this thread (the connection's)."""
-        self._load_stat()
+    def load_files(self) -> None:
+        """Read the files table now, in this thread (the connection's)."""
+        self._load_files()
 
-    def has_stat(self, abspath: str) -> bool:
-        """Whether anything was recorded for this path: when not, there is no
-        point in stat'ing it to ask known()."""
-        return abspath in self._load_stat()
-
-    def known(self, abspath: str, st: os.stat_result) -> tuple[str, str, bool] | None:
-        """(content sha, result key, result is empty) recorded for this file
-        when it last had this size and mtime."""
-        hit = self._load_stat().get(abspath)
-        if hit and hit[0] == st.st_size and hit[1] == st.st_mtime_ns:
-            return hit[2], hit[3], bool(hit[4])
-        return None
+    def known(self, abspath: str) -> tuple[str, str, bool] | None:
+        """(content hash, result key, result is empty) recorded for this
+        file last time. Its content must be hashed again to use them."""
+        hit = self._load_files().get(abspath)
+        return (hit[0], hit[1], bool(hit[2])) if hit else None
 
     def get(self, key: str):
         """The cached FileResult for ``key``, or None."""
@@ -123,30 +118,31 @@ class ResultCache:
         except (ValueError, KeyError, TypeError):  # a row that is not ours: a miss, replaced by put()
             return None
 
-    def put(self, key: str, abspath: str, stamp: tuple[int, int] | None, sha: str, res: FileResult) -> None:
-        """Record ``res`` under ``key``, and the file's (size, mtime_ns) stamp.
-        An empty result needs no row of its own: the stat row says so."""
+    def put(self, key: str, abspath: str, sha: str, res: FileResult, record_path: bool = True) -> None:
+        """Record ``res`` under ``key`` and, with ``record_path``, the file's
+        content hash and key under its path. An empty result needs no row
+        of its own: the file's row says so."""
         if self._broken:
             return
-        if stamp is not None:
-            self._pending_stat.append((_to_db(abspath), stamp[0], stamp[1], sha, key, int(not res.needs_own_row)))
-        if res.needs_own_row or stamp is None:
+        if record_path:
+            self._pending_files.append((_to_db(abspath), sha, key, int(not res.needs_own_row)))
+        if res.needs_own_row or not record_path:
             self._pending_results.append((key, json.dumps(res.to_payload())))
-        if len(self._pending_results) + len(self._pending_stat) >= 2000:
+        if len(self._pending_results) + len(self._pending_files) >= 2000:
             self.flush()
 
     def flush(self) -> None:
-        if not (self._pending_stat or self._pending_results) or self._broken:
+        if not (self._pending_files or self._pending_results) or self._broken:
             return
         try:
             with self.db:
-                self.db.executemany("INSERT OR REPLACE INTO stat VALUES (?, ?, ?, ?, ?, ?)", self._pending_stat)
+                self.db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?)", self._pending_files)
                 self.db.executemany("INSERT OR REPLACE INTO results VALUES (?, ?)", self._pending_results)
         except sqlite3.DatabaseError as e:
             if not is_corrupt(e):
                 raise
             self._give_up(e)
-        self._pending_stat.clear()
+        self._pending_files.clear()
         self._pending_results.clear()
 
     def close(self) -> None:

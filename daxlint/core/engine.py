@@ -38,6 +38,10 @@ class EngineOptions:
     # The directory of the config that gave per_file_ignores: its patterns
     # are paths below it, wherever daxlint runs from (as ruff's).
     per_file_ignores_root: str | None = None
+    # Whether a result records the signatures (content hashes) of the files
+    # its verdict read, which the result cache and the audit compare; a
+    # check without the cache need not hash them.
+    context_signatures: bool = True
 
 
 class FileTimeout(Exception):
@@ -150,12 +154,13 @@ class Engine:
 
     def _depend_on(self, res: FileResult, kernel: KernelContext, path: str) -> None:
         """Record a file the verdict read, for the cache."""
-        res.context[path] = kernel.reader.signature(path)
-        # The directory too: its mtime moves when a sibling
+        signature = kernel.reader.signature if self.options.context_signatures else _unsigned
+        res.context[path] = signature(path)
+        # The directory too: its listing changes when a sibling
         # appears or goes, which the file list alone misses.
         d = os.path.dirname(path)
         if d not in res.context:
-            res.context[d] = kernel.reader.signature(d)
+            res.context[d] = signature(d)
 
     def _include_reader(self, res: FileResult, kernel: KernelContext, abspath: str | None):
         """Reads the headers a file includes beside it (their #defines
@@ -255,6 +260,10 @@ class Engine:
             if any(fnmatch.fnmatch(name, pattern) or fnmatch.fnmatch(name, "*/" + pattern) for name in names):
                 out.extend(ids)
         return out
+
+
+def _unsigned(_path: str) -> None:
+    return None
 
 
 def _tree_path(kernel: KernelContext, abspath: str | None) -> str | None:

@@ -3,13 +3,23 @@ check (a directory's Kconfig, sibling sources)."""
 
 from __future__ import annotations
 
+import hashlib
 import os
+
+
+def content_hash(data: bytes) -> str:
+    """What the result cache knows a file's bytes by (SHA-256: as fast as
+    SHA-1 where the CPU has SHA extensions, and without its collisions)."""
+    return hashlib.sha256(data).hexdigest()
 
 
 class TreeReader:
     """How rules read files other than the one being checked (a directory's
     Kconfig, sibling sources). The default reads the disk; patch and audit
     modes substitute readers over a patched copy or git objects."""
+
+    def __init__(self):
+        self._signatures: dict[str, str | None] = {}  # the disk does not change under one run
 
     def read(self, path: str) -> bytes | None:
         try:
@@ -48,10 +58,17 @@ class TreeReader:
         has shown so far (its hunks); None otherwise."""
         return None
 
-    def signature(self, path: str):
-        """Something that changes when the file changes (for cache keys)."""
-        try:
-            st = os.stat(path)
-            return (st.st_size, st.st_mtime_ns)
-        except OSError:
-            return None
+    def signature(self, path: str) -> str | None:
+        """Something that changes when the file changes (for cache keys):
+        the hash of its content, or of a directory's names (a sibling
+        appeared or went) - never size and mtime, which ``cp -p``,
+        ``touch -r`` and ``rsync -t`` keep for other bytes. None when there
+        is nothing there."""
+        if path not in self._signatures:
+            if os.path.isdir(path):
+                names = self.listdir(path)
+                self._signatures[path] = content_hash("\0".join(names).encode("utf-8", "surrogateescape"))
+            else:
+                data = self.read(path)
+                self._signatures[path] = None if data is None else content_hash(data)
+        return self._signatures[path]
