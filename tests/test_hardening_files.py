@@ -172,7 +172,7 @@ def test_the_writer_compares_the_bytes_right_before_the_rename(tmp_path, monkeyp
     f = tmp_path / "a.c"
     f.write_bytes(b"old\n")
     _edit_on_fsync(monkeypatch, f, "edited\n")
-    why = replace_file(str(f), b"old\n", b"new\n", str(tmp_path))
+    why = replace_file(str(f), b"old\n", b"new\n", [str(tmp_path)])
     assert why == "not written: the file changed while daxlint checked it (run again)"
     assert f.read_text() == "edited\n"
     assert [p.name for p in tmp_path.iterdir()] == ["a.c"]  # no temporary left behind
@@ -278,3 +278,51 @@ def test_a_context_file_replaced_with_the_same_size_and_mtime_is_noticed(cached_
     code, out, err = run_daxlint(*args, cwd=tree, env=env)
     assert code == 1, err
     assert findings(out) == [("DAX102", "drivers/toy/seg.c", 4)]
+
+
+# -- 12. --fix writes only below the paths named; 23. a symlink alias is one file
+
+
+@pytest.fixture
+def linked(tmp_path):
+    """tree/link.c -> ../outside/victim.c, tree/alias.c -> real.c; no kernel
+    Makefile and no git work tree: nothing but the paths named bounds it."""
+    (tmp_path / "tree").mkdir()
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "victim.c").write_text(DRIVER)
+    (tmp_path / "tree" / "real.c").write_text(DRIVER)
+    os.symlink("../outside/victim.c", tmp_path / "tree" / "link.c")
+    os.symlink("real.c", tmp_path / "tree" / "alias.c")
+    return tmp_path
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_fix_never_writes_outside_the_paths_named(linked, dry_run):
+    code, out, err = check(linked, "--fix", *(["--dry-run"] if dry_run else ["--format", "json"]), "tree")
+    assert code == 1, out + err
+    assert (linked / "outside" / "victim.c").read_text() == DRIVER
+    note = "tree/link.c: not fixed: a symbolic link to outside/victim.c, outside the paths named (tree)"
+    if dry_run:
+        assert "victim" not in out and "a/tree/real.c" in out and note in err
+        return
+    doc = json.loads(out)
+    assert note in doc["notes"]
+    assert findings(out) == [("DAX301", "tree/link.c", 5)]  # checked, reported, not rewritten
+    assert (linked / "tree" / "real.c").read_text() == FIXED
+
+
+def test_fix_through_a_symlink_alias_fixes_the_file_once(linked):
+    code, out, err = check(linked, "--fix", "--format", "json", "tree/alias.c", "tree/real.c")
+    assert code == 0, out + err
+    doc = json.loads(out)
+    assert findings(out) == []
+    assert "fixed 1 finding in 1 file" in doc["notes"]
+    assert "tree/alias.c: the same file as tree/real.c (a symbolic link): fixed as tree/real.c" in doc["notes"]
+    assert (linked / "tree" / "real.c").read_text() == FIXED and os.path.islink(linked / "tree" / "alias.c")
+
+
+def test_a_symlink_named_on_the_command_line_may_be_fixed(linked):
+    """Naming the link names the file it leads to (as an editor opens it)."""
+    code, out, err = check(linked, "--fix", "tree/link.c")
+    assert code == 0, out + err
+    assert (linked / "outside" / "victim.c").read_text() == FIXED and os.path.islink(linked / "tree" / "link.c")

@@ -203,7 +203,7 @@ def command(
 
     if fix:
         fixer = Fixer(engine, FixScope(diff, base, engine.enabled_ids) if (diff or base) else None, unsafe=unsafe_fixes)
-        result = fixer.fix_report(report)
+        result = fixer.fix_report(report, plist)
         root = fix_root(kernel.root, plist)
         if dry_run:
             # The version note matters most here: it decides plain or guarded fixes.
@@ -212,7 +212,7 @@ def command(
             for note in notes:
                 click.echo(f"daxlint: {note}", err=True)
             return EXIT_FINDINGS if result.changed and not exit_zero else EXIT_CLEAN
-        notes = write_fixed(result, root)
+        notes = write_fixed(result, plist)
         report.notes.extend(result.notes + notes + summary_notes(result, report, dry_run=False))
         result.leave_in(report)
         extra["fix"] = result.as_json(root)

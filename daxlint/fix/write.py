@@ -8,9 +8,9 @@ user's files (``daxlint check --fix``):
   exclusive temporary beside the file, fsync'ed, with the file's mode (and
   owner, when daxlint may set it), renamed over it; on any failure the
   temporary goes and the file is as it was;
-- a symbolic link is followed only to a file inside the tree being fixed,
-  and stays a link (its target is replaced); a link out of the tree is
-  refused. A hard-linked file gets a new inode: its other names (a
+- a symbolic link is followed only to a file below the paths named on the
+  command line (or named itself), and stays a link (its target is
+  replaced); a link out of them is refused. A hard-linked file gets a new inode: its other names (a
   ``cp -al`` copy of a tree) keep the old bytes.
 """
 
@@ -24,6 +24,7 @@ from daxlint.core.outfiles import replace_atomically
 
 
 def inside(path: str, root: str) -> bool:
+    """Whether the real path ``path`` is ``root`` or below it."""
     real_root = os.path.realpath(root)
     return path == real_root or path.startswith(real_root.rstrip(os.sep) + os.sep)
 
@@ -32,12 +33,13 @@ class _Changed(Exception):
     pass
 
 
-def replace_file(path: str, expected: bytes, new: bytes, root: str) -> str | None:
-    """Write ``new`` over ``path`` (see the module doc). Returns why it was
-    not written, or None."""
+def replace_file(path: str, expected: bytes, new: bytes, named: list[str]) -> str | None:
+    """Write ``new`` over ``path`` (see the module doc), which must be below
+    one of the paths ``named`` (or be one) once links are resolved. Returns
+    why it was not written, or None."""
     real = os.path.realpath(path)
-    if not inside(real, root):
-        return f"not written: a symbolic link to {real}, outside {root}"
+    if not any(inside(real, p) for p in named):
+        return f"not written: a symbolic link to {real}, outside the paths named ({', '.join(named)})"
     try:
         st = os.stat(real)
         if not stat.S_ISREG(st.st_mode):
