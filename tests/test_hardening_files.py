@@ -326,3 +326,49 @@ def test_a_symlink_named_on_the_command_line_may_be_fixed(linked):
     code, out, err = check(linked, "--fix", "tree/link.c")
     assert code == 0, out + err
     assert (linked / "outside" / "victim.c").read_text() == FIXED and os.path.islink(linked / "tree" / "link.c")
+
+
+# -- 13. the command line's selection wins over the config's; no rule at all is an error
+
+VM_AND_PFN = DRIVER.replace(
+    "\treturn 0;", "\treturn 0;\n}\n\nstatic pfn_t toy_pfn(unsigned long pfn)\n{\n\treturn __pfn_to_pfn_t(pfn, PFN_DEV);"
+)
+
+
+def _selected(tmp_path, config: str, *args: str) -> tuple[int, str, str]:
+    (tmp_path / ".daxlint.toml").write_text(config)
+    (tmp_path / "drv.c").write_text(VM_AND_PFN)
+    return check(tmp_path, "--format", "json", *args, "drv.c")
+
+
+@pytest.mark.parametrize(
+    "config, args, expected",
+    [
+        ('ignore = ["DAX3"]\n', ("--select", "DAX301"), ["DAX301"]),  # the command line's select replaces the config's ignore
+        ('select = ["DAX1"]\n', ("--select", "DAX301"), ["DAX301"]),
+        ('ignore = ["DAX3"]\n', (), ["DAX101"]),
+        ('select = ["DAX1", "DAX3"]\n', ("--ignore", "DAX1"), ["DAX301"]),  # an --ignore narrows the config's select
+        ("", ("--select", "DAX301", "--ignore", "DAX3"), ["DAX301"]),  # the more specific selector wins, as in ruff
+        ("", ("--select", "DAX3", "--ignore", "DAX301"), []),
+        ('select = ["DAX301"]\nignore = ["DAX3"]\n', (), ["DAX301"]),
+    ],
+)
+def test_selection_precedence_is_ruffs(tmp_path, config, args, expected):
+    code, out, err = _selected(tmp_path, config, *args)
+    assert code in (0, 1), err
+    assert sorted({rule for rule, _, _ in findings(out)}) == expected
+
+
+@pytest.mark.parametrize(
+    "config, args, named",
+    [
+        ('ignore = ["DAX"]\n', (), "ignore DAX"),
+        ("", ("--select", "DAX301", "--ignore", "DAX301"), "command line: select DAX301, ignore DAX301"),
+        ('select = ["DAX1"]\n', ("--ignore", "DAX1"), "command line: ignore DAX1"),
+    ],
+)
+def test_a_selection_of_no_rules_is_an_error(tmp_path, config, args, named):
+    code, out, err = _selected(tmp_path, config, *args)
+    assert code == 2 and out == ""
+    (line,) = err.strip().splitlines()
+    assert line.startswith("daxlint: error: no rules selected (") and named in line and "nothing would be checked" in line

@@ -17,7 +17,7 @@ from daxlint.core.dkms import dkms_range, find_dkms_conf
 from daxlint.core.engine import Engine, EngineOptions
 from daxlint.core.kernel import KernelContext, find_tree_root
 from daxlint.core.outfiles import write_file
-from daxlint.core.registry import RuleSelectionError, select_rules
+from daxlint.core.registry import RuleSelectionError, resolve_selection
 from daxlint.errors import EXIT_CLEAN, EXIT_FINDINGS, InputError, UserError
 from daxlint.model import Report, Severity
 from daxlint.output import FORMATS, render
@@ -145,9 +145,7 @@ def load_settings(
     paths = paths or [Path.cwd()]
     start = paths[0]
     cfg = load_config(start, config_path)
-    sel = _split(select) or cfg.select
-    ign = _split(ignore) + cfg.ignore
-    rules = select_rules(sel, ign)
+    rules = resolve_selection([(cfg.name, cfg.select, cfg.ignore), ("command line", _split(select), _split(ignore))])
     macros = dict(cfg.macros)
     macros.update(parse_define(d) for d in defines)
     macros.update(parse_undefine(u) for u in undefines)

@@ -1,6 +1,8 @@
 """Project configuration: ``.daxlint.toml`` (top-level keys) or the
 ``[tool.daxlint]`` table of a ``pyproject.toml``, whichever is found first
-walking up from the checked path. Command-line options win over it.
+walking up from the checked path. Command-line options win over it: a
+``--select`` replaces its select and ignore, an ``--ignore`` narrows what
+it selects (core/registry.resolve_selection(), as ruff resolves them).
 
     select = ["DAX1", "DAX3"]
     ignore = ["DAX304"]
@@ -32,6 +34,11 @@ class Config:
     max_file_size: int | None = None
     macros: dict[str, MacroSpec] = field(default_factory=dict)
     source: Path | None = None
+
+    @property
+    def name(self) -> str:
+        """The config file, as messages name it."""
+        return str(self.source) if self.source else "config"
 
 
 def _load_table(path: Path) -> dict | None:
