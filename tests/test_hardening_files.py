@@ -372,3 +372,46 @@ def test_a_selection_of_no_rules_is_an_error(tmp_path, config, args, named):
     assert code == 2 and out == ""
     (line,) = err.strip().splitlines()
     assert line.startswith("daxlint: error: no rules selected (") and named in line and "nothing would be checked" in line
+
+
+# -- 14. a baseline entry of a deleted file matches only the same code moved elsewhere
+
+
+def _mmap_fn(name: str, flag: str = "VM_IO") -> str:
+    return f"static int {name}(struct file *file, struct vm_area_struct *vma)\n{{\n\tvma->vm_flags |= {flag};\n\treturn 0;\n}}\n"
+
+
+@pytest.fixture
+def baselined(tmp_path):
+    root = tmp_path / "linux"
+    (root / "drivers" / "misc").mkdir(parents=True)
+    (root / "Makefile").write_text("VERSION = 6\nPATCHLEVEL = 3\nSUBLEVEL = 0\n")
+    (root / "drivers" / "misc" / "old.c").write_text("/* old driver */\n#include <linux/mm.h>\n\n" + _mmap_fn("old_mmap"))
+    git(root, "init", "-q")
+    git(root, "add", ".")
+    git(root, "commit", "-qm", "base")
+    code, out, err = run_daxlint("check", "--no-cache", "--write-baseline", "bl.json", ".", cwd=root)
+    assert code == 0, err
+    return root
+
+
+def test_a_deleted_files_entry_does_not_hide_other_code_with_the_same_message(baselined):
+    git(baselined, "rm", "-q", "drivers/misc/old.c")
+    (baselined / "drivers" / "misc").mkdir(parents=True, exist_ok=True)
+    (baselined / "drivers" / "misc" / "new.c").write_text(_mmap_fn("new_mmap"))  # the same rule and message, other code
+    code, out, err = run_daxlint("check", "--no-cache", "--format", "json", "--baseline", "bl.json", ".", cwd=baselined)
+    assert code == 1, err
+    doc = json.loads(out)
+    assert findings(out) == [("DAX301", "drivers/misc/new.c", 3)]
+    assert doc["baseline"]["renamed"] == []
+    assert [(e["rule_id"], e["path"]) for e in doc["baseline"]["fixed"]] == [("DAX301", "drivers/misc/old.c")]
+
+
+def test_a_moved_file_still_matches_its_entry_after_edits_elsewhere(baselined):
+    git(baselined, "mv", "drivers/misc/old.c", "drivers/misc/old_core.c")
+    moved = baselined / "drivers" / "misc" / "old_core.c"
+    moved.write_text("/* old driver, renamed */\n#include <linux/mm.h>\n#include <linux/fs.h>\n\n" + _mmap_fn("old_mmap"))
+    code, out, err = run_daxlint("check", "--no-cache", "--format", "json", "--baseline", "bl.json", ".", cwd=baselined)
+    assert code == 0, out + err
+    doc = json.loads(out)
+    assert [(e["rule_id"], e["path"]) for e in doc["baseline"]["renamed"]] == [("DAX301", "drivers/misc/old.c")]
