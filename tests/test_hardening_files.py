@@ -415,3 +415,52 @@ def test_a_moved_file_still_matches_its_entry_after_edits_elsewhere(baselined):
     assert code == 0, out + err
     doc = json.loads(out)
     assert [(e["rule_id"], e["path"]) for e in doc["baseline"]["renamed"]] == [("DAX301", "drivers/misc/old.c")]
+
+
+# -- 15. a skipped file in a --fix run: --strict fails, the run says so, the fix leaves it alone
+
+BIG = DRIVER.replace("#include <linux/mm.h>\n", "#include <linux/mm.h>\n" + "/* padding */\n" * 40)
+
+
+def test_check_strict_fix_dry_run_with_a_skipped_file_exits_2(tmp_path):
+    (tmp_path / ".daxlint.toml").write_text("max-file-size = 400\n")
+    (tmp_path / "big.c").write_text(BIG)
+    (tmp_path / "drv.c").write_text(DRIVER)
+    code, out, err = check(tmp_path, "--strict", "--fix", "--dry-run", "big.c", "drv.c")
+    assert code == 2, out + err
+    assert "a/drv.c" in out and "big.c" not in out
+    assert "daxlint: big.c: skipped: too large" in err
+    assert err.strip().splitlines()[-1].startswith("daxlint: error: 1 file could not be analysed (--strict): big.c: too large")
+    code, out, err = check(tmp_path, "--fix", "--dry-run", "big.c", "drv.c")
+    assert code == 1 and "daxlint: big.c: skipped: too large" in err
+
+
+def _series_with_a_big_file(tmp_path: Path) -> Path:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    (repo / "Makefile").write_text("VERSION = 6\nPATCHLEVEL = 3\nSUBLEVEL = 0\n")
+    (repo / ".daxlint.toml").write_text("max-file-size = 400\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "base")
+    (repo / "drivers").mkdir()
+    (repo / "drivers" / "big.c").write_text(BIG)
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "big: add")
+    patch = tmp_path / "0001-big-add.patch"
+    patch.write_bytes(git(repo, "format-patch", "-1", "--stdout").stdout)
+    git(repo, "reset", "-q", "--hard", "HEAD~1")
+    return patch
+
+
+def test_patch_fix_leaves_a_skipped_file_alone_and_strict_exits_2(tmp_path):
+    patch = _series_with_a_big_file(tmp_path)
+    repo = tmp_path / "repo"
+    code, out, err = run_daxlint("patch", "--strict", "--fix", "--dry-run", str(patch), cwd=repo)
+    assert code == 2, out + err
+    assert "vm_flags_set" not in out  # the series as it was
+    assert "drivers/big.c: skipped: too large" in err
+    code, out, err = run_daxlint("patch", "--fix", "--fix-dir", str(tmp_path / "fixed"), str(patch), cwd=repo)
+    assert code == 0, out + err  # nothing found: the file was not analysed (a note says so; --strict fails)
+    assert "too large" in out and "fixed 0 findings in 0 patches" in out
+    assert (tmp_path / "fixed" / patch.name).read_bytes() == patch.read_bytes()

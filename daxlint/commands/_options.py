@@ -22,6 +22,7 @@ from daxlint.errors import EXIT_CLEAN, EXIT_FINDINGS, InputError, UserError
 from daxlint.model import Report, Severity
 from daxlint.output import FORMATS, render
 from daxlint.output.escape import printable, utf8_safe
+from daxlint.output.text import unanalysed_lines
 from daxlint.version import VersionRange
 
 
@@ -188,13 +189,29 @@ def exit_status(report: Report, fail_on: str, exit_zero: bool, strict: bool = Fa
     with ``strict`` a file that could not be analysed raises a UserError
     (exit 2) after the report was written."""
     if strict:
-        holes = [(s.path, s.reason) for s in report.skipped if not s.missing]
-        holes += [(e.path, f"internal error in {e.rule_id or 'daxlint'}: {e.message}") for e in report.errors]
-        check_strict(holes)
+        check_strict_report(report)
     if exit_zero:
         return EXIT_CLEAN
     floor = Severity.parse(fail_on).rank
     return EXIT_FINDINGS if any(f.severity.rank >= floor for f in report.findings) else EXIT_CLEAN
+
+
+def check_strict_report(report: Report) -> None:
+    """``--strict``: a UserError (exit 2) when a file of ``report`` could
+    not be analysed."""
+    holes = [(s.path, s.reason) for s in report.skipped if not s.missing]
+    holes += [(e.path, f"internal error in {e.rule_id or 'daxlint'}: {e.message}") for e in report.errors]
+    check_strict(holes)
+
+
+def dry_run_notes(report: Report, notes: list[str], strict: bool) -> None:
+    """What ``--fix --dry-run`` says on stderr beside its diff: the files
+    that could not be analysed (their fixes are not in it) and ``notes``;
+    with ``strict`` such a file then fails the run (exit 2)."""
+    for line in unanalysed_lines(report) + [printable(n) for n in notes]:
+        click.echo(f"daxlint: {line}", err=True)
+    if strict:
+        check_strict_report(report)
 
 
 def check_strict(skipped: list[tuple[str, str]], what: tuple[str, str] = ("file", "files")) -> None:

@@ -11,6 +11,7 @@ import click
 
 from daxlint.commands._options import (
     check_fix_options,
+    dry_run_notes,
     emit,
     engine_options,
     exit_status,
@@ -209,8 +210,7 @@ def command(
             # The version note matters most here: it decides plain or guarded fixes.
             notes = report.notes + result.notes + summary_notes(result, report, dry_run=True)
             write_text(result.diff(root), output)
-            for note in notes:
-                click.echo(f"daxlint: {note}", err=True)
+            dry_run_notes(report, notes, strict)
             return EXIT_FINDINGS if result.changed and not exit_zero else EXIT_CLEAN
         notes = write_fixed(result, plist)
         report.notes.extend(result.notes + notes + summary_notes(result, report, dry_run=False))

@@ -58,8 +58,15 @@ class _Rewrite:
 
 
 def fix_series(
-    patches: list[Patch], outcomes: list[PatchOutcome], sources: dict[str, bytes], findings: list[Finding], fix_file: FixFile
+    patches: list[Patch],
+    outcomes: list[PatchOutcome],
+    sources: dict[str, bytes],
+    findings: list[Finding],
+    fix_file: FixFile,
+    skipped: set[str] = frozenset(),
 ) -> FixedSeries:
+    """The series with its findings fixed; files the check could not
+    analyse in some patch (``skipped``: their paths) are fixed in none."""
     out = FixedSeries()
     by_patch: dict[int, list[Finding]] = {}
     for f in findings:
@@ -71,6 +78,7 @@ def fix_series(
     # A series saved as UTF-16 (PowerShell) is rewritten as the UTF-8 text
     # it was read as, and written back in its own encoding.
     texts = {name: editable_text(data) for name, data in sources.items()}
+    noted: set[str] = set()  # skipped files already named in a note
     for patch, outcome in zip(patches, outcomes):
         engine: Engine | None = getattr(outcome, "engine", None)
         changed = False
@@ -81,6 +89,11 @@ def fix_series(
             prev_lines = series_lines.pop(before_path, set()) if before_path else set()
             prev_fixed = fixed_image.pop(before_path, None) if before_path and fd.status not in ("copied",) else None
             if fd.binary or fd.is_symlink or engine is None:
+                continue
+            if {before_path, after_path} & skipped:
+                if fd.path not in noted:
+                    noted.add(fd.path)
+                    out.notes.append(f"{fd.path}: not fixed: the check could not analyse it (see its skip)")
                 continue
             old = st.old_data if isinstance(st.old_data, bytes) else (b"" if before_path is None else None)
             new = st.new_data if isinstance(st.new_data, bytes) else (b"" if after_path is None else None)
