@@ -464,3 +464,44 @@ def test_patch_fix_leaves_a_skipped_file_alone_and_strict_exits_2(tmp_path):
     assert code == 0, out + err  # nothing found: the file was not analysed (a note says so; --strict fails)
     assert "too large" in out and "fixed 0 findings in 0 patches" in out
     assert (tmp_path / "fixed" / patch.name).read_bytes() == patch.read_bytes()
+
+
+# -- 17. a fold's edits are written once: output linear in the code
+
+
+def _writes(n: int, vmas: tuple[str, ...] = ("vma",)) -> str:
+    body = "".join(f"\t{vmas[i % len(vmas)]}->vm_flags |= VM_IO;\n" for i in range(n))
+    params = ", ".join(f"struct vm_area_struct *{v}" for v in vmas)
+    return f"static int toy_mmap(struct file *file, {params})\n{{\n{body}\treturn 0;\n}}\n"
+
+
+@pytest.mark.parametrize("fmt", ["json", "sarif"])
+@pytest.mark.parametrize(
+    "versions, vmas",
+    [
+        ("6.3", ("vma",)),  # one fold
+        ("6.1..6.3", ("vma",)),  # one fold under one version test
+        ("6.1..6.3", ("vma", "vmb")),  # a run of writes that do not fold, under one version test
+    ],
+)
+def test_output_grows_linearly_with_consecutive_writes(tmp_path, fmt, versions, vmas):
+    sizes = {}
+    for n in (500, 1000):
+        (tmp_path / f"w{n}.c").write_text(_writes(n, vmas))
+        code, out, err = run_daxlint("check", "--no-cache", "--kernel-version", versions, "--format", fmt, f"w{n}.c", cwd=tmp_path)
+        assert code == 1, err
+        sizes[n] = len(out)
+    assert sizes[1000] < 2.2 * sizes[500], sizes  # quadratic would be 4x
+
+
+def test_a_fold_still_fixes_every_write_it_folds(tmp_path):
+    (tmp_path / "w.c").write_text(_writes(3))
+    code, out, err = check(tmp_path, "--format", "json", "w.c")
+    fixes = [f["fix"] for f in json.loads(out)["findings"]]
+    assert len(fixes[0]["edits"]) == 3 and fixes[0]["also_fixes"] == [{"line": 4, "column": 2}, {"line": 5, "column": 2}]
+    assert [f["part_of"] for f in fixes[1:]] == [{"line": 3, "column": 2}] * 2 and all(f["edits"] == [] for f in fixes[1:])
+    assert all(f["alone"]["edits"] for f in fixes[1:])
+    code, out, err = check(tmp_path, "--fix", "w.c")
+    assert code == 0, out + err
+    assert "fixed 3 findings in 1 file" in out
+    assert (tmp_path / "w.c").read_text() == _writes(0).replace("{\n", "{\n\tvm_flags_set(vma, VM_IO);\n", 1)
