@@ -505,3 +505,49 @@ def test_a_fold_still_fixes_every_write_it_folds(tmp_path):
     assert code == 0, out + err
     assert "fixed 3 findings in 1 file" in out
     assert (tmp_path / "w.c").read_text() == _writes(0).replace("{\n", "{\n\tvm_flags_set(vma, VM_IO);\n", 1)
+
+
+# -- 18. a file named by content is read only when it is a regular file within the size limit
+
+
+def _bounded(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    """daxlint with a deadline: reading /dev/zero to its end would hang."""
+    env = dict(os.environ, NO_COLOR="1")
+    return subprocess.run(
+        [os.sys.executable, "-m", "daxlint", *args], cwd=cwd, capture_output=True, text=True, timeout=60, env=env
+    )
+
+
+def test_an_include_of_a_device_or_fifo_is_not_read(tmp_path):
+    os.mkfifo(tmp_path / "fifo.h")
+    src = '#include "/dev/zero"\n#include "fifo.h"\n#include "/dev/urandom"\n' + DRIVER
+    (tmp_path / "drv.c").write_text(src)
+    proc = _bounded(tmp_path, "check", "--no-cache", "--kernel-version", "6.3", "--format", "json", "drv.c")
+    assert proc.returncode == 1, proc.stderr
+    assert findings(proc.stdout) == [("DAX301", "drv.c", 8)]
+
+
+def test_a_kconfig_source_of_a_device_is_not_read(tmp_path):
+    (tmp_path / "Makefile").write_text("VERSION = 6\nPATCHLEVEL = 3\nSUBLEVEL = 0\n")
+    (tmp_path / "Kconfig").write_text('source "/dev/zero"\nsource "drivers/Kconfig"\n')
+    (tmp_path / "drivers").mkdir()
+    (tmp_path / "drivers" / "Kconfig").write_text('config TOY\n\ttristate "Toy"\n\tselect DAX\n')
+    (tmp_path / "drivers" / "seg.c").write_text(
+        "static long toy_direct_access(struct dax_device *dax_dev, pgoff_t pgoff, long nr_pages,\n"
+        "\t\t\t      enum dax_access_mode mode, void **kaddr, pfn_t *pfn)\n{\n"
+        "\t*pfn = __pfn_to_pfn_t(pgoff, PFN_DEV | PFN_SPECIAL);\n\treturn nr_pages;\n}\n\n"
+        "static const struct dax_operations toy_ops = {\n\t.direct_access = toy_direct_access,\n};\n"
+    )
+    proc = _bounded(tmp_path, "check", "--no-cache", "--select", "DAX102", "--format", "json", ".")
+    assert proc.returncode == 1, proc.stderr
+    assert findings(proc.stdout) == [("DAX102", "drivers/seg.c", 4)]
+
+
+@pytest.mark.parametrize("name", [".daxlint.toml", "dkms.conf"])
+def test_a_config_or_dkms_conf_that_is_a_device_is_a_one_line_error(tmp_path, name):
+    os.symlink("/dev/zero", tmp_path / name)
+    (tmp_path / "drv.c").write_text(DRIVER)
+    proc = _bounded(tmp_path, "check", "--no-cache", "drv.c")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert name in line and "not a regular file" in line

@@ -21,7 +21,9 @@ from pathlib import Path
 
 from daxlint.core.build import MacroSpec, parse_config_macro
 from daxlint.errors import InputError
+from daxlint.sources.tree import read_regular
 
+MAX_CONFIG_BYTES = 1024 * 1024
 KNOWN_KEYS = {"select", "ignore", "per-file-ignores", "kernel-version", "max-file-size", "macros"}
 
 
@@ -43,9 +45,8 @@ class Config:
 
 def _load_table(path: Path) -> dict | None:
     try:
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-    except tomllib.TOMLDecodeError as e:
+        data = tomllib.loads(read_regular(str(path), MAX_CONFIG_BYTES).decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise InputError(f"{path}: invalid TOML ({e})") from None
     except OSError as e:
         raise InputError(f"{path}: cannot read ({e.strerror})") from None
@@ -61,7 +62,7 @@ def find_config(start: Path) -> tuple[Path, dict] | None:
     for d in (p, *p.parents):
         for name in (".daxlint.toml", "pyproject.toml"):
             f = d / name
-            if f.is_file():
+            if f.is_symlink() or f.exists() and not f.is_dir():  # a link to a device is an error, not nothing
                 table = _load_table(f)
                 if table is not None:
                     return f, table

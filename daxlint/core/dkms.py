@@ -9,7 +9,9 @@ import re
 from pathlib import Path
 
 from daxlint.core.catalog import newest_catalog_version
+from daxlint.core.config import MAX_CONFIG_BYTES
 from daxlint.errors import InputError
+from daxlint.sources.tree import read_regular
 from daxlint.version import KernelVersion, VersionRange, successor
 
 _EXCLUSIVE = re.compile(r"""^\s*BUILD_EXCLUSIVE_KERNEL\s*=\s*(?:"([^"]*)"|'([^']*)'|(\S+))""", re.M)
@@ -23,7 +25,7 @@ def find_dkms_conf(start: Path) -> Path | None:
         p = p.parent
     for d in (p, *p.parents):
         candidate = d / "dkms.conf"
-        if candidate.is_file():
+        if candidate.is_symlink() or candidate.exists() and not candidate.is_dir():  # a link to a device is an error, not nothing
             return candidate
     return None
 
@@ -32,7 +34,7 @@ def dkms_range(conf: Path) -> VersionRange | None:
     """The releases BUILD_EXCLUSIVE_KERNEL admits, from 3.0 to the newest
     release the catalog knows; None when the file does not restrict them."""
     try:
-        text = conf.read_text(encoding="utf-8", errors="replace")
+        text = read_regular(str(conf), MAX_CONFIG_BYTES).decode("utf-8", "replace")
     except OSError as e:
         raise InputError(f"{conf}: cannot read ({e.strerror})") from None
     m = _EXCLUSIVE.search(text)
