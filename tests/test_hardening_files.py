@@ -551,3 +551,24 @@ def test_a_config_or_dkms_conf_that_is_a_device_is_a_one_line_error(tmp_path, na
     assert proc.returncode == 2, proc.stdout + proc.stderr
     (line,) = proc.stderr.strip().splitlines()
     assert name in line and "not a regular file" in line
+
+
+# -- 19. a BUILD_EXCLUSIVE_KERNEL regex is matched within bounds, or refused in one line
+
+
+@pytest.mark.parametrize(
+    "regex, why",
+    [
+        ("^(((.*)*)*)*X$", "took longer than"),  # catastrophic backtracking
+        ("a{4294967296}", "is not a regular expression"),  # past the repeat limit
+        ("(" * 1000 + "6" + ")" * 1000, "is not a regular expression"),  # nested deeper than the parser goes
+    ],
+)
+def test_a_hostile_build_exclusive_kernel_is_a_one_line_error(tmp_path, regex, why):
+    (tmp_path / "dkms.conf").write_text(f'PACKAGE_NAME="toy"\nBUILD_EXCLUSIVE_KERNEL="{regex}"\n')
+    (tmp_path / "drv.c").write_text(DRIVER)
+    proc = _bounded(tmp_path, "check", "--no-cache", "drv.c")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("daxlint: error: ") and "dkms.conf: BUILD_EXCLUSIVE_KERNEL" in line and why in line
+    assert len(line) < 300  # the pattern is not echoed whole

@@ -103,7 +103,7 @@ class Engine:
             res.skipped.append(Skipped(display, bad))
             return res
         kernel = kernel or self.kernel
-        with _time_limit(self.options.timeout), parent_index():
+        with time_limit(self.options.timeout), parent_index():
             try:
                 return self._analyze_views(res, kind, applicable, display, data, abspath, kernel)
             except FileTimeout:
@@ -275,7 +275,7 @@ def _tree_path(kernel: KernelContext, abspath: str | None) -> str | None:
     return None if rel.startswith("..") else rel.replace(os.sep, "/")
 
 
-# The limit of the file being analysed in this thread (see _time_limit).
+# The limit of the file being analysed in this thread (see time_limit).
 _LIMITS = threading.local()
 
 
@@ -289,7 +289,7 @@ def _check_time() -> None:
         raise FileTimeout()
 
 
-class _time_limit:
+class time_limit:
     """The per-file limit. In the main thread SIGALRM interrupts the
     analysis; in any other thread (Dask workers run tasks on a thread pool)
     a timer thread raises FileTimeout in the analysing one. Either lands
