@@ -572,3 +572,62 @@ def test_a_hostile_build_exclusive_kernel_is_a_one_line_error(tmp_path, regex, w
     (line,) = proc.stderr.strip().splitlines()
     assert line.startswith("daxlint: error: ") and "dkms.conf: BUILD_EXCLUSIVE_KERNEL" in line and why in line
     assert len(line) < 300  # the pattern is not echoed whole
+
+
+# -- 20. a scheduler address where nothing speaks Dask: one line, exit 2, in bounded time
+
+
+class _SilentServer:
+    """A TCP server on localhost that accepts and then says nothing, or
+    answers every connection with ``reply`` (an HTTP server, say); it stops
+    by itself after ``lifetime`` seconds."""
+
+    def __init__(self, reply: bytes = b"", lifetime: float = 120.0):
+        import socket
+        import threading
+
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.5)
+        self.port = self.sock.getsockname()[1]
+        self.reply = reply
+        self.held = []
+        self.deadline = __import__("time").monotonic() + lifetime
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        import time
+
+        while time.monotonic() < self.deadline:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            if self.reply:
+                conn.sendall(self.reply)
+            self.held.append(conn)  # open and silent
+        self.close()
+
+    def close(self):
+        for c in self.held:
+            c.close()
+        self.sock.close()
+
+
+@pytest.mark.parametrize("reply", [b"", b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"], ids=["silent", "http"])
+def test_audit_against_a_server_that_does_not_speak_dask_is_one_line(tmp_path, reply):
+    pytest.importorskip("distributed")
+    from audit_repo import ScratchRepo, mmap_writer
+
+    r = ScratchRepo(tmp_path / "repo")
+    r.write("drivers/foo/drv.c", mmap_writer("foo_mmap"))
+    r.commit("foo: add mmap")
+    server = _SilentServer(reply)
+    try:
+        proc = _bounded(r.path, "audit", "--scheduler", f"tcp://127.0.0.1:{server.port}", "--db", str(tmp_path / "a.db"), "HEAD")
+    finally:
+        server.close()
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("daxlint: error: cannot use the Dask scheduler tcp://127.0.0.1:") and "Traceback" not in proc.stderr
+    assert line.count("cannot use the Dask scheduler") == 1
