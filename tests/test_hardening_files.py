@@ -669,3 +669,53 @@ def test_audit_csv_cells_never_start_a_formula(tmp_path):
     rows = list(csv.DictReader(io.StringIO(out)))
     assert {row["branch"] for row in rows} == {"main", "'=1+1"}
     assert not [c for row in rows for c in row.values() if c.startswith(dangerous)]
+
+
+# -- 23. diffs git applies whatever the line breaks; lone CRs; read-only files
+
+
+@pytest.mark.parametrize(
+    "name, text",
+    [
+        ("form feed", DRIVER.replace("\n\nstatic", "\n\f\nstatic").replace("return 0;", "return 0; /* a\fb */")),
+        ("line separator", DRIVER.replace("return 0;", "return 0; /* a\u2028b */")),
+        ("paragraph separator and NEL", DRIVER.replace("return 0;", "return 0; /* \u2029\x85 */")),
+        ("vertical tab and file separator", DRIVER.replace("{\n", "{ /* \v\x1c */\n")),
+    ],
+)
+def test_dry_run_diff_applies_with_git_whatever_the_line_breaks(tmp_path, name, text):
+    git(tmp_path, "init", "-q")
+    (tmp_path / "drv.c").write_bytes(text.encode())
+    code, out, err = check(tmp_path, "--fix", "--dry-run", "drv.c")
+    assert code == 1, err
+    (tmp_path / "fix.patch").write_text(out, newline="")
+    proc = git(tmp_path, "apply", "--check", "fix.patch", check=False)
+    assert proc.returncode == 0, proc.stderr.decode() + out
+    git(tmp_path, "apply", "fix.patch")
+    assert (tmp_path / "drv.c").read_bytes() == text.replace("vma->vm_flags |= VM_IO;", "vm_flags_set(vma, VM_IO);").encode()
+
+
+def test_a_file_with_lone_carriage_returns_is_not_fixed(tmp_path):
+    """gcc ends a line at a lone CR; the fix would place its lines (the shim,
+    the #include) by LF alone: after their use. Refused, with a note."""
+    data = DRIVER.replace("\n", "\r").encode()
+    (tmp_path / "cr.c").write_bytes(data)
+    code, out, err = run_daxlint(
+        "check", "--no-cache", "--kernel-version", "6.1..6.3", "--fix-style", "shim", "--fix", "--format", "json", "cr.c", cwd=tmp_path
+    )
+    assert code == 1, err
+    doc = json.loads(out)
+    assert [f["rule_id"] for f in doc["findings"]] == ["DAX301"]
+    assert any(n.startswith("cr.c: not fixed: it has lines that end in a lone carriage return") for n in doc["notes"]), doc["notes"]
+    assert (tmp_path / "cr.c").read_bytes() == data
+
+
+def test_a_read_only_file_is_not_replaced(tmp_path):
+    (tmp_path / "drv.c").write_text(DRIVER)
+    os.chmod(tmp_path / "drv.c", 0o444)
+    code, out, err = check(tmp_path, "--fix", "--format", "json", "drv.c")
+    assert code == 1, err
+    doc = json.loads(out)
+    assert "drv.c: not written: the file is read-only (mode 0444)" in doc["notes"]
+    assert findings(out) == [("DAX301", "drv.c", 5)]
+    assert (tmp_path / "drv.c").read_text() == DRIVER

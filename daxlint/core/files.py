@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import codecs
 import os
+import re
 import stat
 from dataclasses import dataclass, field
 
@@ -237,18 +238,26 @@ def source_bytes(data: bytes) -> tuple[bytes, str | None]:
     return data.replace(b"\x00", b" "), None
 
 
+_LONE_CR = re.compile(rb"\r(?!\n)")
+
+
 def editable_text(data: bytes) -> tuple[bytes, WideText | None, str | None]:
     """The text a file's fixes edit - what the analysis read, which their
     offsets count in: a UTF-16 or UTF-32 file's UTF-8 form - how it is
-    written back, and why the file cannot be fixed (None when it can).
+    written back, and why the file cannot be fixed (None when it can): it
+    does not convert back exactly, or it has lines ending in a lone CR.
     A file is fixed only when its text converts back to the very bytes
     it came from, so that no byte a fix does not touch changes."""
     wide = wide_text(data)
-    if wide is None:
-        return data, None, None
-    text, why = wide.to_utf8(data)
-    if why is not None or wide.from_utf8(text) != data:
-        return data, None, f"not fixed: its {wide.name} text does not convert to UTF-8 and back unchanged (invalid {wide.name}?)"
+    text = data
+    if wide is not None:
+        text, why = wide.to_utf8(data)
+        if why is not None or wide.from_utf8(text) != data:
+            return data, None, f"not fixed: its {wide.name} text does not convert to UTF-8 and back unchanged (invalid {wide.name}?)"
+    if _LONE_CR.search(text):
+        # gcc ends a line there; fixes place their lines (an #include, a
+        # shim, a version test) by LF, and would put them after their use.
+        return data, None, "not fixed: it has lines that end in a lone carriage return (LF or CRLF line ends only)"
     return text, wide, None
 
 

@@ -65,8 +65,8 @@ def _literal(data: bytes) -> str:
 
 def hunks_text(old: bytes, new: bytes, context: int = 3) -> list[str]:
     """The hunks (``@@`` lines and their lines) turning ``old`` into ``new``."""
-    a = old.decode("utf-8", "surrogateescape").splitlines(keepends=True)
-    b = new.decode("utf-8", "surrogateescape").splitlines(keepends=True)
+    a = git_lines(old)
+    b = git_lines(new)
     out: list[str] = []
     matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
     for group in matcher.get_grouped_opcodes(context):
@@ -83,6 +83,18 @@ def hunks_text(old: bytes, new: bytes, context: int = 3) -> list[str]:
                 out.extend(_lines("-", a[i1:i2]))
             if tag in ("replace", "insert"):
                 out.extend(_lines("+", b[j1:j2]))
+    return out
+
+
+def git_lines(data: bytes) -> list[str]:
+    """``data`` split into lines as git splits them: after each LF only
+    (str.splitlines() would split at a form feed, a lone CR, U+2028 and
+    more, and make hunks ``git apply`` refuses); each line keeps its LF."""
+    text = data.decode("utf-8", "surrogateescape")
+    lines = text.split("\n")
+    out = [line + "\n" for line in lines[:-1]]
+    if lines[-1]:
+        out.append(lines[-1])
     return out
 
 

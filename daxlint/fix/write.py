@@ -3,7 +3,8 @@ user's files (``daxlint check --fix``):
 
 - only a regular file whose bytes are still those that were checked (an
   editor or another tool may have changed it meanwhile: then it is left
-  alone and the run says so);
+  alone and the run says so), and that may be written (a read-only file,
+  mode 0444 or not writable by this user, is refused);
 - atomically, as every file daxlint writes (``core/outfiles.py``): an
   exclusive temporary beside the file, fsync'ed, with the file's mode (and
   owner, when daxlint may set it), renamed over it; on any failure the
@@ -46,6 +47,10 @@ def replace_file(path: str, expected: bytes, new: bytes, named: list[str]) -> st
             return "not written: not a regular file"
     except OSError as e:
         return f"not written: {e.strerror}"
+    if not st.st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH) or not os.access(real, os.W_OK):
+        # A rename over it would succeed (the directory is writable), but
+        # the file says it is not to be changed: ruff and black refuse too.
+        return f"not written: the file is read-only (mode {stat.S_IMODE(st.st_mode):04o})"
 
     def unchanged() -> None:
         # Right before the rename: an editor that saved meanwhile keeps its bytes.
