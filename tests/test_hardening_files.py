@@ -99,21 +99,31 @@ def test_a_wide_file_that_does_not_convert_back_exactly_is_not_fixed(tmp_path):
     assert (tmp_path / "drv.c").read_bytes() == data
 
 
-def _utf16_series(tmp_path: Path) -> Path:
-    """A one-patch series adding a direct write, saved as UTF-16 (what
-    PowerShell's redirection writes)."""
+def _one_patch(tmp_path: Path, files: dict[str, str], base: dict[str, str] | None = None) -> tuple[Path, bytes]:
+    """A v6.3 repository (its ``base`` files committed) and the format-patch
+    text of one commit adding ``files``, after which the repository is
+    reset to its base: (repository, patch)."""
     repo = tmp_path / "repo"
     repo.mkdir()
     git(repo, "init", "-q")
-    (repo / "Makefile").write_text("VERSION = 6\nPATCHLEVEL = 3\nSUBLEVEL = 0\n")
+    for rel, text in {"Makefile": "VERSION = 6\nPATCHLEVEL = 3\nSUBLEVEL = 0\n", **(base or {})}.items():
+        (repo / rel).write_text(text)
     git(repo, "add", ".")
     git(repo, "commit", "-qm", "base")
-    (repo / "drivers").mkdir()
-    (repo / "drivers" / "toy.c").write_text(DRIVER)
+    for rel, text in files.items():
+        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+        (repo / rel).write_text(text)
     git(repo, "add", ".")
     git(repo, "commit", "-qm", "toy: add")
     text = git(repo, "format-patch", "-1", "--stdout").stdout
     git(repo, "reset", "-q", "--hard", "HEAD~1")
+    return repo, text
+
+
+def _utf16_series(tmp_path: Path) -> Path:
+    """A one-patch series adding a direct write, saved as UTF-16 (what
+    PowerShell's redirection writes)."""
+    _repo, text = _one_patch(tmp_path, {"drivers/toy.c": DRIVER})
     patch = tmp_path / "0001-toy-add.patch"
     patch.write_bytes(codecs.BOM_UTF16_LE + text.decode().encode("utf-16-le"))
     return patch
@@ -438,20 +448,9 @@ def test_check_strict_fix_dry_run_with_a_skipped_file_exits_2(tmp_path):
 
 
 def _series_with_a_big_file(tmp_path: Path) -> Path:
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    git(repo, "init", "-q")
-    (repo / "Makefile").write_text("VERSION = 6\nPATCHLEVEL = 3\nSUBLEVEL = 0\n")
-    (repo / ".daxlint.toml").write_text("max-file-size = 400\n")
-    git(repo, "add", ".")
-    git(repo, "commit", "-qm", "base")
-    (repo / "drivers").mkdir()
-    (repo / "drivers" / "big.c").write_text(BIG)
-    git(repo, "add", ".")
-    git(repo, "commit", "-qm", "big: add")
+    _repo, text = _one_patch(tmp_path, {"drivers/big.c": BIG}, base={".daxlint.toml": "max-file-size = 400\n"})
     patch = tmp_path / "0001-big-add.patch"
-    patch.write_bytes(git(repo, "format-patch", "-1", "--stdout").stdout)
-    git(repo, "reset", "-q", "--hard", "HEAD~1")
+    patch.write_bytes(text)
     return patch
 
 
