@@ -528,15 +528,23 @@ def test_an_include_of_a_device_or_fifo_is_not_read(tmp_path):
 
 def test_a_kconfig_source_of_a_device_is_not_read(tmp_path):
     (tmp_path / "Makefile").write_text("VERSION = 6\nPATCHLEVEL = 3\nSUBLEVEL = 0\n")
-    (tmp_path / "Kconfig").write_text('source "/dev/zero"\nsource "drivers/Kconfig"\n')
+    # The driver opts in to FS_DAX_LIMITED: DAX102 reads the tree's Kconfig
+    # files, from the top one on, to see that the symbol still exists.
+    (tmp_path / "Kconfig").write_text('source "/dev/zero"\nsource "fs/Kconfig"\nsource "drivers/Kconfig"\n')
+    (tmp_path / "fs").mkdir()
+    (tmp_path / "fs" / "Kconfig").write_text("config FS_DAX_LIMITED\n\tbool\n")
     (tmp_path / "drivers").mkdir()
-    (tmp_path / "drivers" / "Kconfig").write_text('config TOY\n\ttristate "Toy"\n\tselect DAX\n')
+    (tmp_path / "drivers" / "Kconfig").write_text('config TOY\n\ttristate "Toy"\n\tselect DAX\n\tselect FS_DAX_LIMITED\n')
     (tmp_path / "drivers" / "seg.c").write_text(
         "static long toy_direct_access(struct dax_device *dax_dev, pgoff_t pgoff, long nr_pages,\n"
         "\t\t\t      enum dax_access_mode mode, void **kaddr, pfn_t *pfn)\n{\n"
         "\t*pfn = __pfn_to_pfn_t(pgoff, PFN_DEV | PFN_SPECIAL);\n\treturn nr_pages;\n}\n\n"
         "static const struct dax_operations toy_ops = {\n\t.direct_access = toy_direct_access,\n};\n"
     )
+    proc = _bounded(tmp_path, "check", "--no-cache", "--select", "DAX102", "--format", "json", ".")
+    assert proc.returncode == 0, proc.stderr
+    assert findings(proc.stdout) == []
+    (tmp_path / "fs" / "Kconfig").write_text("config FS_DAX\n\tbool\n")  # the symbol is gone: the opt-in is stale
     proc = _bounded(tmp_path, "check", "--no-cache", "--select", "DAX102", "--format", "json", ".")
     assert proc.returncode == 1, proc.stderr
     assert findings(proc.stdout) == [("DAX102", "drivers/seg.c", 4)]
