@@ -292,6 +292,37 @@ def test_a_context_file_replaced_with_the_same_size_and_mtime_is_noticed(cached_
     assert findings(out) == [("DAX102", "drivers/toy/seg.c", 4)]
 
 
+def test_a_files_stamp_spares_reading_it_until_a_replacement_moves_it(tmp_path, monkeypatch):
+    """A warm run reads no file whose stamp (inode, size, mtime, ctime) is
+    the one it had when it was hashed; cp -p and touch -r keep size and
+    mtime but move the ctime (or the inode), so the file is hashed again."""
+    import daxlint.core.cache as cache_module
+    import daxlint.core.runner as runner
+    from daxlint.core.engine import Engine, EngineOptions
+    from daxlint.core.kernel import KernelContext
+    from daxlint.core.registry import all_rules
+    from daxlint.version import KernelVersion
+
+    monkeypatch.setattr(cache_module, "RACY_NS", 0)  # no second to wait for before a stamp is trusted
+    (tmp_path / "src").mkdir()
+    drv = tmp_path / "src" / "drv.c"
+    drv.write_text(DRIVER.replace("\tvma->vm_flags |= VM_IO;", CALL_LINE))
+    (tmp_path / "src" / "other.c").write_text(DRIVER)
+
+    def run():
+        opts = EngineOptions(jobs=1, use_cache=True, cache_path=str(tmp_path / "cache.sqlite"))
+        engine = Engine(list(all_rules()), KernelContext(None, KernelVersion(6, 3), "flag"), opts)
+        return [(f.rule_id, Path(f.path).name, f.line) for f in runner.check_paths(engine, [str(tmp_path / "src")]).findings]
+
+    assert run() == [("DAX301", "other.c", 5)]
+    real_read = runner.read_source_stat
+    monkeypatch.setattr(runner, "read_source_stat", lambda *a, **k: pytest.fail("read a file whose stamp the cache knows"))
+    assert run() == [("DAX301", "other.c", 5)]
+    monkeypatch.setattr(runner, "read_source_stat", real_read)
+    _replace_keeping_size_and_mtime(drv, DRIVER.replace("\tvma->vm_flags |= VM_IO;", WRITE_LINE))
+    assert run() == [("DAX301", "drv.c", 5), ("DAX301", "other.c", 5)]
+
+
 # -- 12. --fix writes only below the paths named; 23. a symlink alias is one file
 
 

@@ -12,9 +12,10 @@ import multiprocessing
 import multiprocessing.pool
 import os
 import signal
+import time
 from pathlib import Path
 
-from daxlint.core.cache import ResultCache
+from daxlint.core.cache import ResultCache, file_stamp, stamp_of, trusted_stamp
 from daxlint.core.engine import Engine
 from daxlint.core.files import SCAN_LIMIT_BYTES, FileWalk, read_source_stat
 from daxlint.core.registry import rule_matches, ruleset_signature
@@ -54,20 +55,24 @@ def cache_key(prefix: bytes, sha: str, display: str) -> str:
     return hashlib.sha1(prefix + b"\0" + sha.encode() + b"\0" + os.fsencode(display)).hexdigest()
 
 
-def analyse_for_run(engine: Engine, display: str, abspath: str, known: tuple[str, str, bool] | None = None):
-    """(sha, result or None, reusable) for check_paths(). With the cache,
-    the file's content is hashed: when its key is the one recorded last
-    time (``known``: hash, key, empty) the recorded result stands
-    (``reusable``) and the file is not analysed; an empty result needs no
-    look at the results table either, and comes back as (sha, None, True)."""
-    data, why, _st = read_source_stat(abspath, engine.options.max_bytes, SCAN_LIMIT_BYTES)
-    sha = None  # nothing to key a cache row on
+def analyse_for_run(engine: Engine, display: str, abspath: str, known: tuple | None = None):
+    """(sha, result or None, reusable, trusted stamp) for check_paths().
+    With the cache, the file's content is hashed: when its key is the one
+    recorded last time (``known``: hash, key, empty, stamp) the recorded
+    result stands (``reusable``) and the file is not analysed; an empty
+    result needs no look at the results table either, and comes back as
+    (sha, None, True, stamp). The stamp is the file's as it was read, when
+    it may stand for its content next time (cache.trusted_stamp())."""
+    hashed_at = time.time_ns()
+    data, why, st = read_source_stat(abspath, engine.options.max_bytes, SCAN_LIMIT_BYTES)
+    sha = trusted = None  # nothing to key a cache row on
     if data is not None and engine.options.use_cache:
         sha = content_hash(data)
+        trusted = trusted_stamp(file_stamp(st), hashed_at)
         if known is not None and known[1] == cache_key(key_prefix(engine), sha, display):
-            return sha, None, True
+            return sha, None, True, trusted
     res = engine.analyze_read(display, abspath, data, why)
-    return sha, (None if res.is_empty else res), False
+    return sha, (None if res.is_empty else res), False, trusted
 
 
 def check_paths(engine: Engine, paths: list[str]) -> Report:
@@ -89,25 +94,38 @@ def check_paths(engine: Engine, paths: list[str]) -> Report:
     checked = 0
 
     def to_analyse():
-        """The walk, with what the cache recorded for each file. With
-        several jobs this runs in the pool's feeder thread, so that workers
-        start on the first directories while the walk goes on; it must not
-        touch SQLite (the connection belongs to this thread)."""
+        """The walk, minus the files the cache answers from their stamp
+        (their content is the one it hashed), with what the cache recorded
+        for each. With several jobs this runs in the pool's feeder thread,
+        so that workers start on the first directories while the walk goes
+        on; it must not touch SQLite (the connection belongs to this
+        thread)."""
         nonlocal checked
         for display, abspath in walk:
             checked += 1
-            yield display, abspath, (cache.known(abspath) if cache is not None else None)
+            known = cache.known(abspath) if cache is not None else None
+            if known is not None and known[3] is not None and stamp_of(abspath) == known[3]:
+                sha, stored_key, empty, _stamp = known
+                if not empty:
+                    deferred.append((display, abspath, sha))
+                    continue
+                if cache_key(prefix, sha, display) == stored_key:
+                    continue
+            yield display, abspath, known
 
-    def record(display, abspath, sha, res, reusable):
+    def record(display, abspath, sha, res, reusable, trusted):
         if reusable:
-            # Unchanged since a run that found something: its result
-            # stands while the files it depends on are unchanged too.
-            deferred.append((display, abspath, sha))
+            if trusted is not None:
+                cache.restamp(abspath, trusted)
+            if not cache.known(abspath)[2]:
+                # Unchanged since a run that found something: its result
+                # stands while the files it depends on are unchanged too.
+                deferred.append((display, abspath, sha))
             return
         if res is not None:
             results.append((display, res))
         if cache is not None and sha is not None and not (res is not None and res.errors):
-            cache.put(cache_key(prefix, sha, display), abspath, sha, res or FileResult())
+            cache.put(cache_key(prefix, sha, display), abspath, sha, res or FileResult(), stamp=trusted)
 
     try:
         for item in _run(engine, to_analyse()):
@@ -116,7 +134,7 @@ def check_paths(engine: Engine, paths: list[str]) -> Report:
         stale: list[tuple[str, str, None]] = []
         for display, abspath, sha in deferred:
             hit = cache.get(cache_key(prefix, sha, display))
-            if hit is not None and _context_unchanged(engine, hit.context, sig_memo):
+            if hit is not None and _context_unchanged(engine, hit.context, sig_memo, cache):
                 results.append((display, hit))
             else:
                 stale.append((display, abspath, None))
@@ -138,10 +156,13 @@ def check_paths(engine: Engine, paths: list[str]) -> Report:
     return report
 
 
-def _context_unchanged(engine: Engine, context: dict, memo: dict) -> bool:
+def _context_unchanged(engine: Engine, context: dict, memo: dict, cache: ResultCache | None = None) -> bool:
+    """Whether every file a cached verdict read still has the content it
+    had (the cache's recorded hash while a file's stamp holds)."""
+    signature = engine.kernel.reader.signature
     for p, sig in context.items():
         if p not in memo:
-            cur = engine.kernel.reader.signature(p)
+            cur = cache.content_hash(p, signature) if cache is not None else signature(p)
             memo[p] = list(cur) if isinstance(cur, tuple) else cur
         if memo[p] != sig:
             return False
@@ -149,7 +170,7 @@ def _context_unchanged(engine: Engine, context: dict, memo: dict) -> bool:
 
 
 def _run(engine: Engine, items):
-    """(display, abspath, sha, result or None, reusable) for each item
+    """(display, abspath, sha, result or None, reusable, stamp) for each item
     (display, abspath, what the cache recorded), in no particular order.
     Fewer than a handful of files are not worth starting processes for."""
     jobs = engine.options.jobs or os.cpu_count() or 1
@@ -183,14 +204,14 @@ def _worker(batch: list[tuple[str, str, tuple | None]]):
     return [out for item in batch if (out := _outcome(_WORKER_ENGINE, *item)) is not None]
 
 
-def _outcome(engine: Engine, display: str, abspath: str, known: tuple[str, str, bool] | None):
+def _outcome(engine: Engine, display: str, abspath: str, known: tuple | None):
     """What the run must hear of one file, or None. Nearly every file of a
     tree has nothing to report: nothing comes back for it unless the cache
-    wants its row (a new or changed file) or its stored result must be
-    looked up."""
-    sha, res, reusable = analyse_for_run(engine, display, abspath, known)
-    if res is not None or (sha is not None and not (reusable and known[2])):
-        return display, abspath, sha, res, reusable
+    wants its row (a new or changed file, a new stamp) or its stored result
+    must be looked up."""
+    sha, res, reusable, trusted = analyse_for_run(engine, display, abspath, known)
+    if res is not None or (sha is not None and not (reusable and known[2] and trusted in (None, known[3]))):
+        return display, abspath, sha, res, reusable, trusted
     return None
 
 
