@@ -588,6 +588,7 @@ def test_action_script_runs_daxlint_with_the_inputs(repo, daxlint_on_path, tmp_p
         "kernel-version": "",
         "args": "--select DAX3",
         "working-directory": ".",
+        "strict": "true",
     }
     for key, value in step["env"].items():
         name = EXPR.search(value).group(1).strip().removeprefix("inputs.")
@@ -609,6 +610,31 @@ def test_action_script_runs_daxlint_with_the_inputs(repo, daxlint_on_path, tmp_p
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "exit-code=0" in outputs.read_text().splitlines()[-1]
+
+
+def test_action_fails_on_a_file_it_could_not_analyse(repo, daxlint_on_path, tmp_path):
+    """The action passes --strict unless told otherwise: a file daxlint
+    skips (here over the configured max-file-size) fails the step with
+    exit code 2; strict "false" lets it through with the warning."""
+    step = _run_step(_load_yaml("action.yml"))
+    write(repo, ".daxlint.toml", "max-file-size = 64\n")
+    write(repo, "drivers/misc/big.c", mmap_fn("big_mmap"))
+    outputs = tmp_path / "github_output"
+    outputs.write_text("")
+    env = {**os.environ, "PATH": f"{daxlint_on_path}{os.pathsep}{os.environ['PATH']}", "GITHUB_OUTPUT": str(outputs), "NO_COLOR": "1"}
+    defaults = {name: spec.get("default", "") for name, spec in _load_yaml("action.yml")["inputs"].items()}
+    for strict, status in (("true", 2), ("false", 0)):
+        inputs = dict(defaults, paths="drivers/misc/big.c", format="github", strict=strict)
+        for key, value in step["env"].items():
+            env[key] = inputs[EXPR.search(value).group(1).strip().removeprefix("inputs.")]
+        proc = subprocess.run(
+            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]], cwd=repo, env=env, capture_output=True, text=True
+        )
+        assert proc.returncode == status, proc.stdout + proc.stderr
+        assert f"exit-code={status}" in outputs.read_text().splitlines()[-1]
+        assert "::warning file=drivers/misc/big.c" in proc.stdout and "too large" in proc.stdout, proc.stdout
+        if status:
+            assert "1 file could not be analysed (--strict): drivers/misc/big.c: too large" in only_line(proc.stderr)
 
 
 def _on(workflow: dict) -> dict:
@@ -654,7 +680,8 @@ def test_pre_commit_hook_definition():
     hooks = _load_yaml(".pre-commit-hooks.yaml")
     [hook] = hooks
     assert hook["id"] == "daxlint" and hook["language"] == "python"
-    assert hook["entry"].split() == ["daxlint", "check", "--diff", "HEAD"]
+    assert hook["entry"].split() == ["daxlint", "check", "--diff", "HEAD", "--strict"]
+    assert hook["args"] == ["--"]  # pre-commit appends the file names after the args
     # C sources, headers and Kconfig files (tests/test_precommit.py runs the real pre-commit)
     files = re.compile(hook["files"])
     assert all(files.search(p) for p in ("drivers/dax/bus.c", "include/linux/dax.h", "drivers/dax/Kconfig", "Kconfig.debug"))

@@ -40,17 +40,35 @@ from dataclasses import dataclass
 
 from tree_sitter import Node
 
-from daxlint.analysis.vmflags import WRAPPERS_SINCE, VmFlagsModel, VmFlagsWrite, defines_macro, undecided_conftest, wrapper_guard
-from daxlint.core.build import compat_shims, include_candidates
-from daxlint.core.catalog import api_history
+from daxlint.analysis.layout import alone_on_lines, indent_of, line_span, uses_crlf, with_line_ends
+from daxlint.analysis.layout import indent as _indent
+from daxlint.analysis.layout import preamble_pos as _preamble_pos
+from daxlint.analysis.layout import realign as _realign
+from daxlint.analysis.layout import width as _width
+from daxlint.analysis.layout import wrapped as _wrapped
+from daxlint.analysis.vmflags import (
+    WRAPPERS_SINCE,
+    VmFlagsModel,
+    VmFlagsWrite,
+    compat_pair,
+    defines_macro,
+    undecided_conftest,
+    wrapper_guard,
+)
+from daxlint.core.build import compat_shims
+from daxlint.core.catalog import api_history, catalog_for
 from daxlint.core.directives import scan
+from daxlint.core.includes import local_headers
 from daxlint.core.syntax import function_name
 from daxlint.model import SAFE, UNSAFE, Edit, Fix
 from daxlint.version import VersionRange, predecessor
 
 GUARD = "guard"
 SHIM = "shim"
-FIX_STYLES = (GUARD, SHIM)
+# The VMA flags bitmap of v7.0: vma_start_write() and vma_set_flags() with
+# bit numbers, where the whole checked range has them.
+BITS = "bits"
+FIX_STYLES = (GUARD, SHIM, BITS)
 # Not a style: the write is the #else of a conftest macro nobody declared.
 CONFTEST = "conftest"
 
@@ -154,24 +172,12 @@ def plan_fixes(model: VmFlagsModel, kernel, style: str = GUARD, abspath: str | N
 
 
 def _included_shims(kernel, abspath: str | None, data: bytes) -> set[str]:
-    """The wrappers that the headers ``data`` includes beside it shim: a
-    fix calls them as the file's own shims, and never adds a second one
-    (a redefinition that breaks the build)."""
-    if abspath is None:
-        return set()
+    """The wrappers that the headers ``data`` includes (its module's own,
+    compat.h -> compat_mm.h) shim: a fix calls them as the file's own shims,
+    and never adds a second one (a redefinition that breaks the build)."""
     out: set[str] = set()
-    seen = {abspath}
-    todo = [(data, abspath, 0)]
-    while todo:  # headers the headers include too (compat.h -> compat_mm.h), three deep
-        text, path, depth = todo.pop()
-        for inc in scan(text).includes:
-            for candidate in include_candidates(inc, path):
-                header = kernel.read(candidate) if candidate not in seen else None
-                seen.add(candidate)
-                if header is not None:
-                    out |= {name for name, _, _ in compat_shims(header, _CONVERTED)} | _macro_shims(header)
-                    if depth < 2:
-                        todo.append((header, candidate, depth + 1))
+    for header in local_headers(kernel, abspath, data):
+        out |= {name for name, _, _ in compat_shims(header.data, _CONVERTED)} | _macro_shims(header.data)
     return out
 
 
@@ -182,6 +188,10 @@ class _Planner:
         self.original = model.source.original
         self.checked = checked
         self.style = style if style in FIX_STYLES else GUARD
+        # The catalog whose VMA_*_BIT numbers a bits fix names: the range's
+        # first release, when every release of it has the bitmap.
+        first = catalog_for(checked.first)
+        self.bitmap = first if first.has_function("vma_set_flags") else None
         self.history = api_history()
         self.needs_wrappers = checked.first < WRAPPERS_SINCE
         # Where the new calls are compiled: from v6.3 on (under a guard), or
@@ -191,7 +201,7 @@ class _Planner:
         self.new_shims: set[str] = set()
         self.needs_version_h = False
         # A file with CRLF line ends gets them in the lines fixes add too.
-        self.crlf = self.original.count(b"\r\n") * 2 > self.original.count(b"\n")
+        self.crlf = uses_crlf(self.original)
 
     # -- conversions ---------------------------------------------------------
 
@@ -229,7 +239,11 @@ class _Planner:
         if value is None:
             return None
         if w.kind == "write_once":
-            return _Conversion(w, stmt, "vm_flags_reset_once", vma, [_arg(value)])
+            # vm_flags_reset_once() went in v7.2 (vma_flags_reset_once()
+            # takes a bitmap): where the span reaches it, vm_flags_reset(),
+            # the same assertion without the WRITE_ONCE().
+            once = self.history.functions["vm_flags_reset_once"].exists_in(span.last)
+            return _Conversion(w, stmt, "vm_flags_reset_once" if once else "vm_flags_reset", vma, [_arg(value)])
         op = w.op
         if op == "|=":
             terms = _or_terms(value)
@@ -294,7 +308,7 @@ class _Planner:
             return None
         if stmt is None or stmt.type != "expression_statement" or stmt.parent is None or stmt.parent.type != "compound_statement":
             return None
-        if not _alone_on_lines(self.original, stmt) or not self.verbatim(outer):
+        if not alone_on_lines(self.original, stmt) or not self.verbatim(outer):
             return None
         vma = self.model.vma_pointer_text(w)
         own = f"{' '.join(_text(w.vma).split())}{'.' if vma.startswith('&') else '->'}vm_flags"
@@ -338,7 +352,7 @@ class _Planner:
             return False
         if last.stmt.next_named_sibling != nxt.stmt or nxt.stmt.start_point[0] != last.stmt.end_point[0] + 1:
             return False
-        if not (_alone_on_lines(self.original, last.stmt) and _alone_on_lines(self.original, nxt.stmt)):
+        if not (alone_on_lines(self.original, last.stmt) and alone_on_lines(self.original, nxt.stmt)):
             return False
         if any(c.stmt.start_point[0] != c.stmt.end_point[0] for c in (last, nxt)):
             return False  # a write laid out over several lines keeps its layout
@@ -371,14 +385,49 @@ class _Planner:
             code = self.render(first)
         else:
             wrapper, args = _fold(unit)
-            code = _wrapped(wrapper, [first.vma, *args], _indent_of(data, first.stmt.start_byte))
+            code = _wrapped(wrapper, [first.vma, *args], indent_of(data, first.stmt.start_byte))
         target = first.replaced or first.write.node
         if first.tail:
-            indent = _indent_of(data, first.stmt.start_byte)
+            indent = indent_of(data, first.stmt.start_byte)
             code = f"{code};\n{indent}{first.tail}"
         edits = [Edit(target.start_byte, target.end_byte, code)]
         for c in unit[1:]:
-            start, end = _line_span(data, c.stmt.start_byte, c.stmt.end_byte)
+            start, end = line_span(data, c.stmt.start_byte, c.stmt.end_byte)
+            edits.append(Edit(start, end, ""))
+        return edits
+
+    def bits_code(self, unit: list[_Conversion]) -> str | None:
+        """The unit as the bitmap API writes it - ``vma_start_write(vma);``
+        then ``vma_set_flags()`` / ``vma_clear_flags()`` with bit numbers -
+        when it sets and clears flags that each have a bit number, and is a
+        statement of its own in a block (two statements go in its place)."""
+        first = unit[0]
+        stmt = first.stmt
+        if stmt.parent is None or stmt.parent.type != "compound_statement" or not alone_on_lines(self.original, stmt):
+            return None
+        sets: list[str] = []
+        clears: list[str] = []
+        for c in unit:
+            if c.sets is None or c.clears is None or c.value is not None or c.tail or c.safety != SAFE:
+                return None
+            sets += [t for t in c.sets if t not in sets]
+            clears += [t for t in c.clears if t not in clears]
+        names = {t: f"VMA_{t[3:]}_BIT" for t in sets + clears}
+        if not names or any(not t.startswith("VM_") or n not in self.bitmap.constants for t, n in names.items()):
+            return None
+        indent = indent_of(self.original, stmt.start_byte)
+        code = f"vma_start_write({first.vma})"
+        if sets:
+            code += f";\n{indent}vma_set_flags({first.vma}, {', '.join(names[t] for t in sets)})"
+        if clears:
+            code += f";\n{indent}vma_clear_flags({first.vma}, {', '.join(names[t] for t in clears)})"
+        return code
+
+    def bits_edits(self, unit: list[_Conversion]) -> list[Edit]:
+        """bits_code() in place of the first write, the others' lines gone."""
+        edits = [Edit(unit[0].write.node.start_byte, unit[0].write.node.end_byte, self.bits_code(unit))]
+        for c in unit[1:]:
+            start, end = line_span(self.original, c.stmt.start_byte, c.stmt.end_byte)
             edits.append(Edit(start, end, ""))
         return edits
 
@@ -427,8 +476,10 @@ class _Planner:
         were under ``#else``."""
         data = self.original
         stmts = [_guarded_node(c.stmt) for u in run for c in u]
-        start, end = _line_span(data, min(s.start_byte for s in stmts), max(s.end_byte for s in stmts))
+        start, end = line_span(data, min(s.start_byte for s in stmts), max(s.end_byte for s in stmts))
         region = data[start:end].decode("utf-8", "surrogateescape")
+        # str.splitlines() on purpose: it ends lines wherever gcc does (LF,
+        # CR, CRLF) and more, so it finds every directive gcc would see.
         if any(line.lstrip().startswith("#") for line in region.splitlines()) or region.rstrip("\n").endswith("\\"):
             return None
         edits = sorted((e for u in run for e in self.plain_edits(u)), key=lambda e: e.start, reverse=True)
@@ -491,14 +542,17 @@ class _Planner:
         groups = scan(self.original).groups
         for c in list(convs):
             macro = undecided_conftest(groups, self.original, c.stmt.start_byte, self.decided)
-            if macro is not None:
+            declare = (macro, ">=6.3") if macro is not None else compat_pair(self.model.source.data, c.write)
+            if declare is not None:
                 convs.remove(c)
                 call = _squash(self.render(c))
-                out[c.write.node.start_byte] = WriteFix(call, _declare_hint(macro), None, CONFTEST)
+                out[c.write.node.start_byte] = WriteFix(call, _declare_hint(*declare), None, CONFTEST)
         units = self.units(convs)
         guard = wrapper_guard(self.original, self.decided)
         pending: list[tuple[list[list[_Conversion]], str]] = []  # (run, style)
-        if not self.needs_wrappers:
+        if self.style == BITS and self.bitmap is not None:
+            pending = [([u], BITS if self.bits_code(u) is not None else "") for u in units]
+        elif not self.needs_wrappers:
             pending = [([u], "") for u in units]
         else:
             plain, guarded = [], []
@@ -537,12 +591,17 @@ class _Planner:
                     out[c.write.node.start_byte] = self.unfixed(c, guard)
                 return
             edits = [edit]
+        elif style == BITS:
+            edits = [e for u in run for e in self.bits_edits(u)]
         else:
             edits = [e for u in run for e in self.plain_edits(u)]
         with_preamble = bool(preamble) and (style == SHIM or (style == GUARD and guard.startswith("#if LINUX")))
         if with_preamble:
             edits.extend(preamble)
-        calls = [_squash(self.render(u[0]) if len(u) == 1 else _fold_code(u)) for u in run]
+        if style == BITS:
+            calls = [_squash(self.bits_code(u).replace(";\n", "; ")) for u in run]
+        else:
+            calls = [_squash(self.render(u[0]) if len(u) == 1 else _fold_code(u)) for u in run]
         lines = sorted({c.write.node.start_point[0] + 1 for c in members})
         what = " and ".join(calls)
         if len(members) > 1:
@@ -554,6 +613,8 @@ class _Planner:
             desc += f" under '{guard}', keeping the write for older kernels"
         elif style == SHIM:
             desc += " (with a compat shim for kernels before v6.3)"
+        elif style == BITS:
+            desc += " (the VMA flags bitmap, v7.0+)"
         unsafe = [c for c in members if c.safety != SAFE]
         safety = UNSAFE if unsafe else SAFE
         if unsafe:
@@ -564,7 +625,7 @@ class _Planner:
         edits = self.line_ends(edits)
         for c, at in zip(members, positions):
             alone = None
-            if len(members) > 1:
+            if len(members) > 1 and style != BITS:
                 alone_run = [[c]]
                 alone_edits = [self.guarded_edit(alone_run, guard)] if style == GUARD else self.plain_edits([c])
                 if None not in alone_edits:
@@ -576,14 +637,12 @@ class _Planner:
             else:
                 part = f"Part of the fix of line {positions[0][0]} ({len(members)} writes in one change)"
                 fix = Fix(part, safety, (), (), alone, part_of=positions[0])
-            call = _squash(self.render(c))
+            call = _squash(self.render(c)) if style != BITS else calls[0]
             out[c.write.node.start_byte] = WriteFix(call, self.fix_text(c, call, style, guard), fix, style)
 
     def line_ends(self, edits: list[Edit]) -> tuple[Edit, ...]:
         """The edits with the file's own line ends."""
-        if not self.crlf:
-            return tuple(edits)
-        return tuple(Edit(e.start, e.end, e.replacement.replace("\r\n", "\n").replace("\n", "\r\n")) for e in edits)
+        return with_line_ends(edits, self.crlf)
 
     def alone_description(self, c: _Conversion, style: str, guard: str) -> str:
         desc = f"Replace the direct write with {_squash(self.render(c))}"
@@ -700,10 +759,10 @@ def _fold(unit: list[_Conversion]) -> tuple[str, list[str]] | None:
     return None
 
 
-def _declare_hint(macro: str) -> str:
+def _declare_hint(macro: str, versions: str) -> str:
     return (
-        f'say what your build\'s conftest decides: [macros] {macro} = ">=6.3" in .daxlint.toml '
-        f"(or -D {macro} / -U {macro} for one build), and this #else is judged only where it is compiled"
+        f'say what your build\'s conftest decides: [macros] {macro} = "{versions}" in .daxlint.toml '
+        f"(or -D {macro} / -U {macro} for one build), and this branch is judged only where it is compiled"
     )
 
 
@@ -749,50 +808,6 @@ def _guarded_node(stmt: Node) -> Node:
 def _fold_code(unit: list[_Conversion]) -> str:
     wrapper, args = _fold(unit)
     return f"{wrapper}({unit[0].vma}, {', '.join(args)})"
-
-
-_MAX_COLUMNS = 80
-
-
-def _wrapped(wrapper: str, args: list[str], indent: str) -> str:
-    """``wrapper(args...)`` for a statement indented by ``indent``, broken
-    over lines aligned with the parenthesis where it would pass 80 columns:
-    between arguments first, between ``|``-terms of an argument that does
-    not fit a line of its own."""
-    one = f"{wrapper}({', '.join(args)})"
-    start = _width(indent)
-    if start + len(one) + 1 <= _MAX_COLUMNS:
-        return one
-    col = start + len(wrapper) + 1
-    lines: list[str] = []
-    line, width = f"{wrapper}(", start + len(wrapper) + 1
-
-    def put(piece: str, room: int) -> None:
-        nonlocal line, width
-        sep = "" if line.endswith("(") or not line.strip() else " "
-        if width + len(sep) + len(piece) + room > _MAX_COLUMNS and line.strip() and not line.endswith("("):
-            lines.append(line)
-            line, width, sep = _indent(col, indent), col, ""
-        line += sep + piece
-        width += len(sep) + len(piece)
-
-    for i, a in enumerate(args):
-        last = i == len(args) - 1
-        whole = a + (")" if last else ",")
-        room = 1 if last else 0  # the statement's ";"
-        sep = 0 if line.endswith("(") else 1
-        if width + sep + len(whole) + room <= _MAX_COLUMNS or col + len(whole) + room > _MAX_COLUMNS and " | " not in a:
-            put(whole, room)
-            continue
-        if col + len(whole) + room <= _MAX_COLUMNS:
-            put(whole, room)  # on a line of its own
-            continue
-        terms = a.split(" | ")
-        for j, t in enumerate(terms):
-            end = j == len(terms) - 1
-            put(t + ((")" if last else ",") if end else " |"), room if end else 0)
-    lines.append(line)
-    return "\n".join(lines)
 
 
 def _disjoint(a: list[str], b: list[str]) -> bool:
@@ -849,50 +864,6 @@ _MACRO_SHIM = re.compile(rb"^[ \t]*#[ \t]*define[ \t]+(vm_flags_(?:set|clear|mod
 def _macro_shims(data: bytes) -> set[str]:
     """Wrappers the file defines as macros (``#define vm_flags_set(v, f) ...``)."""
     return {m.group(1).decode() for m in _MACRO_SHIM.finditer(data)} if b"define" in data else set()
-
-
-_LEADING_COMMENT = re.compile(rb"[ \t\r\n]*(?:/\*.*?\*/|//[^\n]*)", re.S)
-
-
-def _preamble_pos(data: bytes, first_use: int, linux_only: bool) -> tuple[int, bool]:
-    """Where new includes and shims go: after the last #include before the
-    first fixed write that is not inside a conditional (a header's include
-    guard aside); else at the top, after the leading comment (and a
-    header's include guard). Returns the offset and whether it is the top."""
-    directives = scan(data)
-    guard_branch = _include_guard(directives, data)
-    last = None
-    for inc in directives.includes:
-        if inc.pos < first_use and (inc.parent is None or inc.parent is guard_branch):
-            if not linux_only or (inc.angled and inc.name.startswith("linux/")):
-                last = inc
-    if last is not None:
-        end = data.find(b"\n", last.pos)
-        return (len(data) if end < 0 else end + 1), False
-    if guard_branch is not None:
-        m = re.compile(rb"[ \t\r\n]*#[ \t]*define[^\n]*\n?").match(data, guard_branch.body)
-        return (m.end() if m else guard_branch.body), True
-    pos = 0
-    while (m := _LEADING_COMMENT.match(data, pos)) is not None and m.end() > pos:
-        pos = m.end()
-    nl = data.find(b"\n", pos)
-    if nl >= 0 and not data[pos:nl].strip():
-        pos = nl + 1
-    return pos, True
-
-
-def _include_guard(directives, data: bytes):
-    """The ``#ifndef X`` branch of a header's include guard, if any: the
-    file's first directive, only comments before it, ``#define X`` next."""
-    if not directives.groups:
-        return None
-    b = directives.groups[0].branches[0]
-    before = re.sub(rb"/\*.*?\*/|//[^\n]*", b"", data[: b.start], flags=re.S)
-    if b.kind != "ifndef" or before.strip():
-        return None
-    name = b.expr.strip().encode()
-    follows = re.compile(rb"[ \t\r\n]*#[ \t]*define[ \t]+" + re.escape(name) + rb"\b").match(data, b.body)
-    return b if follows else None
 
 
 # -- syntax helpers ---------------------------------------------------------------------------
@@ -1041,52 +1012,6 @@ def _simple_vma(node: Node | None) -> bool:
     return n is not None and _plain_lvalue(n)
 
 
-def _line_span(data: bytes, start: int, end: int) -> tuple[int, int]:
-    """The whole lines holding bytes ``start``..``end``, with the last newline."""
-    line_start = data.rfind(b"\n", 0, start) + 1
-    nl = data.find(b"\n", end)
-    return line_start, (len(data) if nl < 0 else nl + 1)
-
-
-def _alone_on_lines(data: bytes, node: Node) -> bool:
-    start, end = _line_span(data, node.start_byte, node.end_byte)
-    return not data[start : node.start_byte].strip() and not data[node.end_byte : end].strip()
-
-
-def _indent_of(data: bytes, pos: int) -> str:
-    line_start = data.rfind(b"\n", 0, pos) + 1
-    m = re.match(rb"[ \t]*", data[line_start:pos])
-    return m.group(0).decode() if m else ""
-
-
-def _width(text: str) -> int:
-    """Display width of a line's text, tabs every 8 columns."""
-    col = 0
-    for ch in text:
-        col = (col // 8 + 1) * 8 if ch == "\t" else col + 1
-    return col
-
-
-def _realign(arg: str, old_col: int, new_col: int) -> str:
-    """Continuation lines of ``arg`` that lined up with its start line up
-    with its new start (tabs, then spaces, as kernel style has it)."""
-    if old_col == new_col:
-        return arg
-    lines = arg.split("\n")
-    for i in range(1, len(lines)):
-        m = re.match(r"[ \t]*", lines[i])
-        ws = m.group(0) if m else ""
-        if ws and _width(ws) == old_col:
-            lines[i] = _indent(new_col, ws) + lines[i][len(ws) :]
-    return "\n".join(lines)
-
-
-def _indent(col: int, like: str) -> str:
-    """White space reaching ``col``: tabs then spaces, as kernel style has
-    it, or spaces only where ``like`` used no tab."""
-    return "\t" * (col // 8) + " " * (col % 8) if "\t" in like else " " * col
-
-
 # -- dropping a flag (DAX305) -------------------------------------------------------------
 
 
@@ -1112,9 +1037,9 @@ def drop_flag_fix(model: VmFlagsModel, w: VmFlagsWrite, flag: str, description: 
         stmt = w.node.parent
         if w.op not in ("|=", "vm_flags_set") or stmt is None or stmt.type != "expression_statement":
             return None
-        if stmt.parent is None or stmt.parent.type != "compound_statement" or not _alone_on_lines(data, stmt):
+        if stmt.parent is None or stmt.parent.type != "compound_statement" or not alone_on_lines(data, stmt):
             return None
-        start, end = _line_span(data, stmt.start_byte, stmt.end_byte)
+        start, end = line_span(data, stmt.start_byte, stmt.end_byte)
         return Fix(description, safety, (Edit(start, end, ""),))
     if i > 0:
         start, end = terms[i - 1].end_byte, terms[i].end_byte

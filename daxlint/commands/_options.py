@@ -54,6 +54,11 @@ def selection_options(f):
     )(f)
     f = click.option("--undefine", "-U", "undefines", multiple=True, metavar="NAME", help="A macro the build leaves undefined.")(f)
     f = click.option(
+        "--no-suppressions",
+        is_flag=True,
+        help="Report what 'daxlint: ignore' comments silence as findings (ruff's --ignore-noqa): for gates that must see them.",
+    )(f)
+    f = click.option(
         "--config",
         "config_path",
         type=click.Path(dir_okay=False, path_type=Path),
@@ -125,7 +130,8 @@ def fix_options(f):
         default=GUARD,
         show_default=True,
         help="How a fix keeps building on the kernels of the checked range that lack the API it uses: "
-        "a version test around the new code (guard) or compat shims once per file (shim).",
+        "a version test around the new code (guard) or compat shims once per file (shim); bits: where the whole "
+        "range has the VMA flags bitmap (v7.0+), vma_start_write() and vma_set_flags()/vma_clear_flags() with bit numbers.",
     )(f)
     return f
 
@@ -171,11 +177,12 @@ def version_note(kernel: KernelContext) -> str | None:
     return None
 
 
-def make_engine(cfg: Config, rules, kernel: KernelContext, jobs: int = 0, no_cache: bool = False) -> Engine:
+def make_engine(cfg: Config, rules, kernel: KernelContext, jobs: int = 0, no_cache: bool = False, no_suppressions: bool = False) -> Engine:
     opts = EngineOptions(
         jobs=jobs,
         use_cache=not no_cache,
         context_signatures=not no_cache,
+        suppressions=not no_suppressions,
         per_file_ignores=cfg.per_file_ignores,
         per_file_ignores_root=os.path.dirname(os.path.abspath(cfg.source)) if cfg.source else None,
     )
@@ -258,3 +265,31 @@ def write_text(text: str, output: str | None) -> None:
             raise UserError(f"cannot write standard output: {e.strerror or e}") from None
         return
     write_file(output, text)
+
+
+class FileArguments(click.Command):
+    """A command whose arguments are file names. ``--`` ends its options,
+    as for every Unix tool; an argument before it that reads as an option
+    but names an existing file is refused, as git refuses an ambiguous
+    argument: a hook that appends staged file names without ``--`` must
+    never have a file named ``--config=cfg.c`` configure the run."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        takes_value = {
+            name for p in self.params if isinstance(p, click.Option) and not p.is_flag and not p.count for name in p.opts + p.secondary_opts
+        }
+        expect_value = False
+        for arg in args:
+            if arg == "--" and not expect_value:
+                break
+            if expect_value:
+                expect_value = False
+                continue
+            if arg.startswith("-") and arg != "-":
+                if os.path.lexists(arg):
+                    raise click.UsageError(
+                        f"{arg!r} is both an option and a file name: put file names after '--' (daxlint {self.name} [OPTIONS] -- FILE...)",
+                        ctx=ctx,
+                    )
+                expect_value = arg in takes_value
+        return super().parse_args(ctx, args)

@@ -14,6 +14,9 @@ import hashlib
 import re
 import zlib
 
+from daxlint.core.files import source_bytes
+from daxlint.lines import split_lines
+
 _FUNCNAME = re.compile(r"^[A-Za-z_$]")  # git's default hunk-header pattern
 
 
@@ -65,8 +68,8 @@ def _literal(data: bytes) -> str:
 
 def hunks_text(old: bytes, new: bytes, context: int = 3) -> list[str]:
     """The hunks (``@@`` lines and their lines) turning ``old`` into ``new``."""
-    a = git_lines(old)
-    b = git_lines(new)
+    a = split_lines(old.decode("utf-8", "surrogateescape"), keepends=True)
+    b = split_lines(new.decode("utf-8", "surrogateescape"), keepends=True)
     out: list[str] = []
     matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
     for group in matcher.get_grouped_opcodes(context):
@@ -83,18 +86,6 @@ def hunks_text(old: bytes, new: bytes, context: int = 3) -> list[str]:
                 out.extend(_lines("-", a[i1:i2]))
             if tag in ("replace", "insert"):
                 out.extend(_lines("+", b[j1:j2]))
-    return out
-
-
-def git_lines(data: bytes) -> list[str]:
-    """``data`` split into lines as git splits them: after each LF only
-    (str.splitlines() would split at a form feed, a lone CR, U+2028 and
-    more, and make hunks ``git apply`` refuses); each line keeps its LF."""
-    text = data.decode("utf-8", "surrogateescape")
-    lines = text.split("\n")
-    out = [line + "\n" for line in lines[:-1]]
-    if lines[-1]:
-        out.append(lines[-1])
     return out
 
 
@@ -122,3 +113,15 @@ def _function_line(lines: list[str], before: int) -> str:
         if _FUNCNAME.match(lines[i]):
             return lines[i].rstrip("\r\n")[:80].rstrip()
     return ""
+
+
+def changed_lines(old: bytes, new: bytes) -> frozenset[int] | None:
+    """The lines of ``new`` (1-based, as git counts them) that are not in
+    ``old``, both read as the parser reads them (UTF-16 transcoded, NUL
+    bytes as spaces) - for files git shows only as "Binary files differ".
+    None when either cannot be read as text (the analysis says why)."""
+    (old_text, old_why), (new_text, new_why) = source_bytes(old), source_bytes(new)
+    if old_why or new_why:
+        return None
+    matcher = difflib.SequenceMatcher(None, old_text.split(b"\n"), new_text.split(b"\n"), autojunk=False)
+    return frozenset(n + 1 for tag, _i1, _i2, j1, j2 in matcher.get_opcodes() if tag in ("replace", "insert") for n in range(j1, j2))
