@@ -66,30 +66,39 @@ class Fix:
     when a human must confirm them (applied only with --unsafe-fixes).
     ``covers`` names other findings of the same file the same edits resolve
     (writes folded into one call), by (line, column); ``alone`` is the fix
-    to apply when those are not being fixed (outside --diff, suppressed)."""
+    to apply when those are not being fixed (outside --diff, suppressed).
+    The edits of a fold are held once, by its first finding: each other
+    finding of it has no edits of its own but ``part_of``, the (line,
+    column) of that first finding, and its ``alone`` - so that what a file's
+    fixes weigh grows with the file, not with the square of a fold."""
 
     description: str
     safety: str
     edits: tuple[Edit, ...]
     covers: tuple[tuple[int, int], ...] = ()
     alone: Fix | None = None
+    part_of: tuple[int, int] | None = None
 
     def to_dict(self, path: str) -> dict:
         d: dict = {"description": self.description, "safety": self.safety, "edits": [e.to_dict(path) for e in self.edits]}
         if self.covers:
             d["also_fixes"] = [{"line": line, "column": column} for line, column in self.covers]
+        if self.part_of is not None:
+            d["part_of"] = {"line": self.part_of[0], "column": self.part_of[1]}
         if self.alone is not None:
             d["alone"] = self.alone.to_dict(path)
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> Fix:
+        part_of = d.get("part_of")
         return cls(
             description=d.get("description", ""),
             safety=d.get("safety", UNSAFE),
             edits=tuple(Edit(e["start"], e["end"], e["replacement"]) for e in d.get("edits", [])),
             covers=tuple((c["line"], c["column"]) for c in d.get("also_fixes", [])),
             alone=cls.from_dict(d["alone"]) if d.get("alone") else None,
+            part_of=(part_of["line"], part_of["column"]) if part_of else None,
         )
 
 

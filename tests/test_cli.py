@@ -292,7 +292,7 @@ def test_cache_is_used_and_invalidated(tree, tmp_path):
     cache = tmp_path / "xdg"
     env = {"XDG_CACHE_HOME": str(cache)}
     rc1, out1, _ = run_daxlint("check", "--format", "json", ".", cwd=tree, env=env)
-    assert (cache / "daxlint" / "results-v2.sqlite").is_file()
+    assert (cache / "daxlint" / "results-v3.sqlite").is_file()
     rc2, out2, _ = run_daxlint("check", "--format", "json", ".", cwd=tree, env=env)
     assert (rc1, json.loads(out1)["findings"]) == (rc2, json.loads(out2)["findings"])
     (tree / "drivers/misc/drv.c").write_text(CLEAN)

@@ -44,7 +44,7 @@ def test_cache_overwritten_with_garbage_is_rebuilt(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     tree = make_tree(tmp_path / "linux", files={"drivers/misc/drv.c": DIRECT_WRITE})
     assert _cache_run(tree) == []
-    db = tmp_path / "xdg" / "daxlint" / "results-v2.sqlite"
+    db = tmp_path / "xdg" / "daxlint" / "results-v3.sqlite"
     db.write_bytes(bytes(range(256)) * 40)
     notes = _cache_run(tree)
     assert any("result cache" in n and "was corrupt" in n and "started a new one" in n for n in notes), notes
@@ -52,7 +52,7 @@ def test_cache_overwritten_with_garbage_is_rebuilt(tmp_path, monkeypatch):
     # The new cache works: the next run has nothing to say about it and
     # answers the unchanged file from it.
     with sqlite3.connect(db) as con:
-        assert con.execute("SELECT count(*) FROM stat").fetchone()[0] == 1
+        assert con.execute("SELECT count(*) FROM files").fetchone()[0] == 1
     assert _cache_run(tree) == []
 
 
@@ -60,7 +60,7 @@ def test_cache_damaged_inside_a_table_is_rebuilt_on_the_next_run(tmp_path, monke
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     tree = make_tree(tmp_path / "linux", files={"drivers/misc/drv.c": DIRECT_WRITE})
     _cache_run(tree)
-    db = tmp_path / "xdg" / "daxlint" / "results-v2.sqlite"
+    db = tmp_path / "xdg" / "daxlint" / "results-v3.sqlite"
     with sqlite3.connect(db) as con:
         page_size = con.execute("PRAGMA page_size").fetchone()[0]
         roots = [r for (r,) in con.execute("SELECT rootpage FROM sqlite_master WHERE tbl_name = 'results'")]
@@ -129,8 +129,8 @@ def test_non_utf8_file_name_in_every_format(tmp_path, monkeypatch, fmt, cache):
     else:
         assert f"{SHOWN_NAME}:3:2: error[DAX301]".encode() in out
     if cache == "warm":
-        with sqlite3.connect(tmp_path / "xdg" / "daxlint" / "results-v2.sqlite") as con:
-            paths = [p for (p,) in con.execute("SELECT path FROM stat")]
+        with sqlite3.connect(tmp_path / "xdg" / "daxlint" / "results-v3.sqlite") as con:
+            paths = [p for (p,) in con.execute("SELECT path FROM files")]
         assert os.path.join(os.fsencode(tree), RAW_NAME) in paths  # stored as its bytes
 
 

@@ -249,7 +249,7 @@ def test_result_cache_follows_the_configuration(tmp_path):
     first = run_daxlint("kbuild", *argv, cwd=obj)
     again = run_daxlint("kbuild", *argv, cwd=obj)
     assert first == again
-    cache = Path(__import__("os").environ["XDG_CACHE_HOME"]) / "daxlint" / "results-v2.sqlite"
+    cache = Path(__import__("os").environ["XDG_CACHE_HOME"]) / "daxlint" / "results-v3.sqlite"
     assert cache.is_file()
     # the same file in a build with CONFIG_S390: not the cached answer
     autoconf = obj / "include/generated/autoconf.h"

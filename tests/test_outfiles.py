@@ -377,7 +377,7 @@ def test_cache_file_that_is_a_device_is_not_used(tree, tmp_path, monkeypatch):
     (xdg / "daxlint").mkdir(parents=True)
     dev = tmp_path / "dev"
     make_char_device(dev)
-    (xdg / "daxlint" / "results-v2.sqlite").symlink_to(dev)
+    (xdg / "daxlint" / "results-v3.sqlite").symlink_to(dev)
     monkeypatch.setenv("XDG_CACHE_HOME", str(xdg))
     rc, out, err = run_inprocess("check", "--format", "json", ".", cwd=tree)
     assert rc == 1, err
@@ -385,14 +385,14 @@ def test_cache_file_that_is_a_device_is_not_used(tree, tmp_path, monkeypatch):
     assert any("cache disabled" in n and "not a regular file" in n for n in notes), notes
     assert stat.S_ISCHR(os.lstat(dev).st_mode)
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("dev")) == ["dev"]
-    assert listing(xdg / "daxlint") == ["results-v2.sqlite"]
+    assert listing(xdg / "daxlint") == ["results-v3.sqlite"]
 
 
 def test_new_cache_file_is_a_regular_file(tree, tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     rc, _, _ = run_inprocess("check", ".", cwd=tree)
     assert rc == 1
-    assert stat.S_ISREG(os.lstat(tmp_path / "xdg" / "daxlint" / "results-v2.sqlite").st_mode)
+    assert stat.S_ISREG(os.lstat(tmp_path / "xdg" / "daxlint" / "results-v3.sqlite").st_mode)
 
 
 @pytest.mark.parametrize(

@@ -222,10 +222,9 @@ class UpstreamTree:
             return fh.read()
 
 
-def site_call(finding: dict) -> tuple[Call | None, tuple | None]:
-    """The call the finding's fix puts at its site (a fold's call for each
+def site_call(fix: dict) -> tuple[Call | None, tuple | None]:
+    """The call a finding's fix puts at its site (a fold's call for each
     of the writes it folds) and the edit that puts it there."""
-    fix = finding.get("fix") or {}
     for edit in fix.get("edits", []):
         if edit["replacement"].strip():
             return parse_call(edit["replacement"].split(";")[0]), (edit["path"], edit["start"], edit["end"])
@@ -236,10 +235,14 @@ def compare(findings: list[dict], tree_root: str, upstream_root: str) -> Compari
     """``findings``: DAX301 findings (JSON, paths below ``tree_root``) with their fixes."""
     upstream = UpstreamTree(upstream_root)
     out = Comparison()
+    at = {(f["path"], f["line"], f["column"]): f for f in findings}
     for f in findings:
         rel = os.path.relpath(os.path.abspath(os.path.join(tree_root, f["path"])), tree_root)
         fn = f.get("function")
-        site = Site(rel, f["line"], fn, f.get("snippet"), *site_call(f))
+        fix = f.get("fix") or {}
+        if fix.get("part_of"):  # a fold's edits are on its first finding
+            fix = at[(f["path"], fix["part_of"]["line"], fix["part_of"]["column"])]["fix"]
+        site = Site(rel, f["line"], fn, f.get("snippet"), *site_call(fix))
         found = upstream.find(rel, fn) if fn else None
         if found is not None:
             site.upstream_path, site.upstream = found

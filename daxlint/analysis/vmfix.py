@@ -619,17 +619,24 @@ class _Planner:
         safety = UNSAFE if unsafe else SAFE
         if unsafe:
             desc += f": unsafe, {unsafe[0].why}"
-        for c in members:
+        # The fold's edits go on its first write's finding; the others point
+        # to it (part_of), so that the fixes weigh what the file does.
+        positions = [(m.write.node.start_point[0] + 1, m.write.node.start_point[1] + 1) for m in members]
+        edits = self.line_ends(edits)
+        for c, at in zip(members, positions):
             alone = None
-            covers = tuple((m.write.node.start_point[0] + 1, m.write.node.start_point[1] + 1) for m in members if m is not c)
-            if covers and style != BITS:
+            if len(members) > 1 and style != BITS:
                 alone_run = [[c]]
                 alone_edits = [self.guarded_edit(alone_run, guard)] if style == GUARD else self.plain_edits([c])
                 if None not in alone_edits:
                     if with_preamble:
                         alone_edits = alone_edits + list(preamble)
                     alone = Fix(self.alone_description(c, style, guard), UNSAFE if c.safety != SAFE else SAFE, self.line_ends(alone_edits))
-            fix = Fix(desc, safety, self.line_ends(edits), covers, alone)
+            if at == positions[0]:
+                fix = Fix(desc, safety, edits, tuple(positions[1:]), alone)
+            else:
+                part = f"Part of the fix of line {positions[0][0]} ({len(members)} writes in one change)"
+                fix = Fix(part, safety, (), (), alone, part_of=positions[0])
             call = _squash(self.render(c)) if style != BITS else calls[0]
             out[c.write.node.start_byte] = WriteFix(call, self.fix_text(c, call, style, guard), fix, style)
 

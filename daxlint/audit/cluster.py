@@ -25,6 +25,7 @@ imported here only, and this module only when ``--scheduler`` asks.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import os
@@ -188,6 +189,24 @@ def _probe_factory(git_dir: str):
     return probe
 
 
+def _handshake(address: str) -> None:
+    """Dask's comm handshake with ``address``, within CONNECT_TIMEOUT.
+    Client(timeout=...) does not hold against a server that accepts the
+    connection and then says nothing (a silent TCP or HTTP service at that
+    port): it waits forever. Raises TimeoutError or the connection's
+    OSError."""
+    from distributed.comm import connect
+
+    async def handshake():
+        comm = await asyncio.wait_for(connect(address, timeout=CONNECT_TIMEOUT), CONNECT_TIMEOUT)
+        await comm.close()
+
+    try:
+        asyncio.run(handshake())
+    except TimeoutError:
+        raise TimeoutError(f"no Dask handshake within {CONNECT_TIMEOUT:g}s (is a Dask scheduler listening there?)") from None
+
+
 def _scheduler_probe():
     def probe():
         import importlib.util as iu
@@ -279,6 +298,7 @@ class DaskWorkers:
                 # ^C reaches the whole process group: the client handles it.
                 self.client.register_plugin(IgnoreSigint(), name="daxlint-ignore-sigint")
             else:
+                _handshake(address)
                 # Always an explicit address: Client() alone may start a cluster.
                 self.client = distributed.Client(address, timeout=CONNECT_TIMEOUT)
                 self.client.wait_for_workers(1, timeout=CONNECT_TIMEOUT)

@@ -17,11 +17,12 @@ from daxlint.core.dkms import dkms_range, find_dkms_conf
 from daxlint.core.engine import Engine, EngineOptions
 from daxlint.core.kernel import KernelContext, find_tree_root
 from daxlint.core.outfiles import write_file
-from daxlint.core.registry import RuleSelectionError, select_rules
+from daxlint.core.registry import RuleSelectionError, resolve_selection
 from daxlint.errors import EXIT_CLEAN, EXIT_FINDINGS, InputError, UserError
 from daxlint.model import Report, Severity
 from daxlint.output import FORMATS, render
 from daxlint.output.escape import printable, utf8_safe
+from daxlint.output.text import unanalysed_lines
 from daxlint.version import VersionRange
 
 
@@ -151,9 +152,7 @@ def load_settings(
     paths = paths or [Path.cwd()]
     start = paths[0]
     cfg = load_config(start, config_path)
-    sel = _split(select) or cfg.select
-    ign = _split(ignore) + cfg.ignore
-    rules = select_rules(sel, ign)
+    rules = resolve_selection([(cfg.name, cfg.select, cfg.ignore), ("command line", _split(select), _split(ignore))])
     macros = dict(cfg.macros)
     macros.update(parse_define(d) for d in defines)
     macros.update(parse_undefine(u) for u in undefines)
@@ -182,6 +181,7 @@ def make_engine(cfg: Config, rules, kernel: KernelContext, jobs: int = 0, no_cac
     opts = EngineOptions(
         jobs=jobs,
         use_cache=not no_cache,
+        context_signatures=not no_cache,
         suppressions=not no_suppressions,
         per_file_ignores=cfg.per_file_ignores,
         per_file_ignores_root=os.path.dirname(os.path.abspath(cfg.source)) if cfg.source else None,
@@ -196,13 +196,29 @@ def exit_status(report: Report, fail_on: str, exit_zero: bool, strict: bool = Fa
     with ``strict`` a file that could not be analysed raises a UserError
     (exit 2) after the report was written."""
     if strict:
-        holes = [(s.path, s.reason) for s in report.skipped if not s.missing]
-        holes += [(e.path, f"internal error in {e.rule_id or 'daxlint'}: {e.message}") for e in report.errors]
-        check_strict(holes)
+        check_strict_report(report)
     if exit_zero:
         return EXIT_CLEAN
     floor = Severity.parse(fail_on).rank
     return EXIT_FINDINGS if any(f.severity.rank >= floor for f in report.findings) else EXIT_CLEAN
+
+
+def check_strict_report(report: Report) -> None:
+    """``--strict``: a UserError (exit 2) when a file of ``report`` could
+    not be analysed."""
+    holes = [(s.path, s.reason) for s in report.skipped if not s.missing]
+    holes += [(e.path, f"internal error in {e.rule_id or 'daxlint'}: {e.message}") for e in report.errors]
+    check_strict(holes)
+
+
+def dry_run_notes(report: Report, notes: list[str], strict: bool) -> None:
+    """What ``--fix --dry-run`` says on stderr beside its diff: the files
+    that could not be analysed (their fixes are not in it) and ``notes``;
+    with ``strict`` such a file then fails the run (exit 2)."""
+    for line in unanalysed_lines(report) + [printable(n) for n in notes]:
+        click.echo(f"daxlint: {line}", err=True)
+    if strict:
+        check_strict_report(report)
 
 
 def check_strict(skipped: list[tuple[str, str]], what: tuple[str, str] = ("file", "files")) -> None:

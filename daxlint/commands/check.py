@@ -12,6 +12,7 @@ import click
 from daxlint.commands._options import (
     FileArguments,
     check_fix_options,
+    dry_run_notes,
     emit,
     engine_options,
     exit_status,
@@ -206,16 +207,15 @@ def command(
 
     if fix:
         fixer = Fixer(engine, FixScope(diff, base, engine.enabled_ids) if (diff or base) else None, unsafe=unsafe_fixes)
-        result = fixer.fix_report(report)
+        result = fixer.fix_report(report, plist)
         root = fix_root(kernel.root, plist)
         if dry_run:
             # The version note matters most here: it decides plain or guarded fixes.
             notes = report.notes + result.notes + summary_notes(result, report, dry_run=True)
             write_text(result.diff(root), output)
-            for note in notes:
-                click.echo(f"daxlint: {note}", err=True)
+            dry_run_notes(report, notes, strict)
             return EXIT_FINDINGS if result.changed and not exit_zero else EXIT_CLEAN
-        notes = write_fixed(result, root)
+        notes = write_fixed(result, plist)
         report.notes.extend(result.notes + notes + summary_notes(result, report, dry_run=False))
         result.leave_in(report)
         extra["fix"] = result.as_json(root)

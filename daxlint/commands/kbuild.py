@@ -96,7 +96,7 @@ def _check(cmd, source: str):
     from daxlint.core.engine import Engine, EngineOptions
     from daxlint.core.kbuild import build_facts
     from daxlint.core.kernel import KernelContext, find_tree_root
-    from daxlint.core.registry import RuleSelectionError, select_rules
+    from daxlint.core.registry import RuleSelectionError, resolve_selection
     from daxlint.core.runner import check_file
 
     abspath = cmd.absolute(source)
@@ -104,7 +104,7 @@ def _check(cmd, source: str):
         raise UserError(f"{source}: no such file")
     try:
         cfg = load_config(Path(abspath), Path(cmd.config_path) if cmd.config_path else None)
-        rules = select_rules(cmd.select or cfg.select, cmd.ignore + cfg.ignore)
+        rules = resolve_selection([(cfg.name, cfg.select, cfg.ignore), ("command line", cmd.select, cmd.ignore)])
         facts = build_facts(cmd, dict(os.environ), cfg.macros)
     except (InputError, RuleSelectionError, ValueError) as e:
         raise UserError(str(e)) from None

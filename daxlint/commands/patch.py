@@ -13,6 +13,7 @@ import click
 from daxlint.commands._options import (
     FileArguments,
     check_fix_options,
+    dry_run_notes,
     emit,
     exit_status,
     fix_options,
@@ -24,7 +25,7 @@ from daxlint.commands._options import (
     version_note,
     write_text,
 )
-from daxlint.core.files import wanted
+from daxlint.core.files import wanted, wide_text_as_utf8
 from daxlint.core.outfiles import refuse_input_as_output, write_file
 from daxlint.errors import EXIT_CLEAN, EXIT_FINDINGS, UserError
 from daxlint.fix.runner import Fixer
@@ -198,15 +199,17 @@ def command(
     report.notes[:0] = notes
     if fix:
         source_bytes = dict(sources)
-        fixed = fix_series(patches, result.outcomes, source_bytes, report.findings, _fix_file(unsafe_fixes))
+        skipped = {s.path for s in report.skipped}
+        fixed = fix_series(patches, result.outcomes, source_bytes, report.findings, _fix_file(unsafe_fixes), skipped)
         left = [f for f in report.findings if (f.patch, f.path, f.fingerprint) not in fixed.fixed]
         n, k = len(report.findings) - len(left), len(fixed.changed_patches)
         report.findings = left
         summary = f"{'would fix' if dry_run else 'fixed'} {n} finding{'s' if n != 1 else ''} in {k} patch{'es' if k != 1 else ''}"
         if dry_run:
-            write_text("".join(fixed.sources.get(name, data).decode("utf-8", "surrogateescape") for name, data in sources), output)
-            for note in [*fixed.notes, summary]:
-                click.echo(f"daxlint: {note}", err=True)
+            series = (fixed.sources.get(name, data) for name, data in sources)
+            # A UTF-16 series prints as the UTF-8 text git am reads.
+            write_text("".join((wide_text_as_utf8(d) or d).decode("utf-8", "surrogateescape") for d in series), output)
+            dry_run_notes(report, [*fixed.notes, summary], strict)
             return EXIT_FINDINGS if fixed.sources and not exit_zero else EXIT_CLEAN
         report.notes.extend(fixed.notes)
         report.notes.append(_write_series(fixed, sources, patches, fix_dir, in_place, bool(git_range)))

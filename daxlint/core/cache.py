@@ -1,12 +1,20 @@
 """Per-file result cache in the user cache directory (SQLite).
 
-Two tables: ``stat`` maps (path, size, mtime) to the content hash seen last
-time, so a warm run need not read unchanged files; ``results`` maps (content
-hash, path, rule set, kernel version) to the findings and the context files
-they depend on. Most files of a kernel tree have no findings and depend on
-nothing else: the stat row says so (``empty``), and a warm run answers them
-without touching the results table. Writes are
-committed in batches, so an interrupted run keeps what it stored.
+Three tables: ``files`` maps a checked file's path to the content hash it
+had last time, the key of its result and its stamp; ``results`` maps a key
+- (content hash, path, rule set, kernel version) - to the findings and the
+content hashes of the files they depend on; ``hashes`` holds those files'
+hashes with their stamps. Results are keyed on content: size and mtime
+decide nothing (``cp -p``, ``touch -r``, ``rsync -t`` and tar keep them for
+other bytes). A file is hashed again unless its stamp (``file_stamp()``: device,
+inode, size, mtime and ctime - which no user can set, and which every
+write, ``touch`` and rename moves) is the one it had when it was hashed,
+and that was not within a second of its last change (git's "racy" entries:
+a change in the same clock tick would keep the stamp). Most files of a
+kernel tree have no findings and depend on nothing else: their ``files``
+row says so (``empty``), and a warm run answers them from their stamp.
+Writes are committed in batches, so an interrupted run keeps what it
+stored.
 
 The file is created and opened by the rules of ``core/outfiles.py`` (never
 through a device or a planted link). A cache that SQLite finds corrupt
@@ -18,6 +26,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import time
 from pathlib import Path
 
 from daxlint.core.outfiles import database_path, remove_database, shown
@@ -31,8 +40,9 @@ def is_corrupt(e: sqlite3.Error) -> bool:
 
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS stat (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, sha TEXT, key TEXT, empty INTEGER);
+CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, sha TEXT, key TEXT, empty INTEGER, stamp TEXT);
 CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, payload TEXT);
+CREATE TABLE IF NOT EXISTS hashes (path TEXT PRIMARY KEY, stamp TEXT, sha TEXT);
 """
 
 
@@ -42,8 +52,11 @@ class ResultCache:
         self.notes: list[str] = []  # what the run should tell the user about the cache
         self._file = database_path(path)
         self._broken = False
-        self._stat: dict[str, tuple[int, int, str, str, int]] | None = None
-        self._pending_stat: list[tuple] = []
+        self._files: dict[str, tuple[str, str, int, str | None]] | None = None
+        self._hashes: dict[str, tuple[str, str]] | None = None
+        self._pending_files: list[tuple] = []
+        self._pending_hashes: list[tuple] = []
+        self._pending_stamps: list[tuple] = []
         self._pending_results: list[tuple] = []
         try:
             self.db = self._connect()
@@ -66,7 +79,7 @@ class ResultCache:
         remove_database(self._file)
         self._file = database_path(self.path)
         self.db = self._connect()
-        self._stat = {}
+        self._files = {}
         self.notes.append(f"the result cache {shown(str(self.path))} was corrupt ({e}); deleted it and started a new one")
 
     def _give_up(self, e: sqlite3.Error) -> None:
@@ -75,38 +88,57 @@ class ResultCache:
         if not self._broken:
             self._broken = True
             self.notes.append(f"the result cache {shown(str(self.path))} is corrupt ({e}); it will be rebuilt on the next run")
-        self._pending_stat.clear()
+        self._pending_files.clear()
+        self._pending_hashes.clear()
+        self._pending_stamps.clear()
         self._pending_results.clear()
 
-    def _load_stat(self) -> dict[str, tuple[int, int, str, str, int]]:
-        if self._stat is None:
+    def _load_files(self) -> dict[str, tuple[str, str, int, str | None]]:
+        if self._files is None:
             try:
-                rows = self.db.execute("SELECT path, size, mtime_ns, sha, key, empty FROM stat").fetchall()
+                rows = self.db.execute("SELECT path, sha, key, empty, stamp FROM files").fetchall()
             except sqlite3.DatabaseError as e:
                 if not is_corrupt(e):
                     raise
                 self.db.close()
                 self._rebuild(e)
-                return self._stat
-            self._stat = {_from_db(r[0]): r[1:] for r in rows}
-        return self._stat
+                return self._files
+            self._files = {_from_db(r[0]): r[1:] for r in rows}
+        return self._files
 
-    def load_stat(self) -> None:
-        """Read the stat table now, in this thread (the connection's)."""
-        self._load_stat()
+    def load_files(self) -> None:
+        """Read the files table now, in this thread (the connection's)."""
+        self._load_files()
 
-    def has_stat(self, abspath: str) -> bool:
-        """Whether anything was recorded for this path: when not, there is no
-        point in stat'ing it to ask known()."""
-        return abspath in self._load_stat()
+    def known(self, abspath: str) -> tuple[str, str, bool, str | None] | None:
+        """(content hash, result key, result is empty, stamp) recorded for
+        this file last time. The hash holds while the file's stamp() is
+        that stamp (None: it must be hashed again)."""
+        hit = self._load_files().get(abspath)
+        return (hit[0], hit[1], bool(hit[2]), hit[3]) if hit else None
 
-    def known(self, abspath: str, st: os.stat_result) -> tuple[str, str, bool] | None:
-        """(content sha, result key, result is empty) recorded for this file
-        when it last had this size and mtime."""
-        hit = self._load_stat().get(abspath)
-        if hit and hit[0] == st.st_size and hit[1] == st.st_mtime_ns:
-            return hit[2], hit[3], bool(hit[4])
-        return None
+    def content_hash(self, path: str, compute) -> str | None:
+        """The content hash of a file a verdict depends on: the one recorded
+        while its stamp is unchanged, else ``compute(path)`` (recorded)."""
+        if self._hashes is None:
+            try:
+                self._hashes = {_from_db(r[0]): (r[1], r[2]) for r in self.db.execute("SELECT path, stamp, sha FROM hashes")}
+            except sqlite3.DatabaseError as e:
+                if not is_corrupt(e):
+                    raise
+                self._give_up(e)
+                self._hashes = {}
+        hit = self._hashes.get(path)
+        now = time.time_ns()
+        current = stamp_of(path)
+        if hit is not None and current is not None and hit[0] == current:
+            return hit[1]
+        sha = compute(path)
+        trusted = trusted_stamp(current, now)
+        if sha is not None and trusted is not None and not self._broken:
+            self._hashes[path] = (trusted, sha)
+            self._pending_hashes.append((_to_db(path), trusted, sha))
+        return sha
 
     def get(self, key: str):
         """The cached FileResult for ``key``, or None."""
@@ -123,31 +155,42 @@ class ResultCache:
         except (ValueError, KeyError, TypeError):  # a row that is not ours: a miss, replaced by put()
             return None
 
-    def put(self, key: str, abspath: str, stamp: tuple[int, int] | None, sha: str, res: FileResult) -> None:
-        """Record ``res`` under ``key``, and the file's (size, mtime_ns) stamp.
-        An empty result needs no row of its own: the stat row says so."""
+    def put(self, key: str, abspath: str, sha: str, res: FileResult, record_path: bool = True, stamp: str | None = None) -> None:
+        """Record ``res`` under ``key`` and, with ``record_path``, the file's
+        content hash, key and trusted stamp under its path. An empty result
+        needs no row of its own: the file's row says so."""
         if self._broken:
             return
-        if stamp is not None:
-            self._pending_stat.append((_to_db(abspath), stamp[0], stamp[1], sha, key, int(not res.needs_own_row)))
-        if res.needs_own_row or stamp is None:
+        if record_path:
+            self._pending_files.append((_to_db(abspath), sha, key, int(not res.needs_own_row), stamp))
+        if res.needs_own_row or not record_path:
             self._pending_results.append((key, json.dumps(res.to_payload())))
-        if len(self._pending_results) + len(self._pending_stat) >= 2000:
+        if len(self._pending_results) + len(self._pending_files) >= 2000:
             self.flush()
 
+    def restamp(self, abspath: str, new_stamp: str) -> None:
+        """The file's content is the one recorded; its stamp is new (a
+        ``touch``, a checkout that rewrote the same bytes)."""
+        if not self._broken:
+            self._pending_stamps.append((new_stamp, _to_db(abspath)))
+
     def flush(self) -> None:
-        if not (self._pending_stat or self._pending_results) or self._broken:
+        if not (self._pending_files or self._pending_results or self._pending_hashes or self._pending_stamps) or self._broken:
             return
         try:
             with self.db:
-                self.db.executemany("INSERT OR REPLACE INTO stat VALUES (?, ?, ?, ?, ?, ?)", self._pending_stat)
+                self.db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?)", self._pending_files)
                 self.db.executemany("INSERT OR REPLACE INTO results VALUES (?, ?)", self._pending_results)
+                self.db.executemany("INSERT OR REPLACE INTO hashes VALUES (?, ?, ?)", self._pending_hashes)
+                self.db.executemany("UPDATE files SET stamp = ? WHERE path = ?", self._pending_stamps)
         except sqlite3.DatabaseError as e:
             if not is_corrupt(e):
                 raise
             self._give_up(e)
-        self._pending_stat.clear()
+        self._pending_files.clear()
         self._pending_results.clear()
+        self._pending_hashes.clear()
+        self._pending_stamps.clear()
 
     def close(self) -> None:
         try:
@@ -156,6 +199,35 @@ class ResultCache:
             self.db.close()
             if self._broken:
                 remove_database(self._file)
+
+
+# A file changed less than this before it was hashed may change again in the
+# same clock tick of its file system without its stamp moving.
+RACY_NS = 1_000_000_000
+
+
+def file_stamp(st: os.stat_result) -> str:
+    """What changes whenever a file's bytes may have: device, inode, size,
+    mtime and ctime (a rename, a write, ``touch -r``, ``cp -p`` all move
+    the ctime or the inode; no user can set a ctime)."""
+    return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
+
+
+def stamp_of(path: str) -> str | None:
+    try:
+        return file_stamp(os.stat(path))
+    except OSError:
+        return None
+
+
+def trusted_stamp(st_stamp: str | None, hashed_at_ns: int) -> str | None:
+    """``st_stamp``, taken before a file was hashed at ``hashed_at_ns``, when
+    it may stand for the content hashed: not when the file changed within
+    RACY_NS of that (None: hash it again next time)."""
+    if st_stamp is None:
+        return None
+    mtime, ctime = (int(x) for x in st_stamp.rsplit(":", 2)[1:])
+    return st_stamp if max(mtime, ctime) + RACY_NS <= hashed_at_ns else None
 
 
 def _to_db(path: str) -> str | bytes:

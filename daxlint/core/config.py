@@ -1,6 +1,8 @@
 """Project configuration: ``.daxlint.toml`` (top-level keys) or the
 ``[tool.daxlint]`` table of a ``pyproject.toml``, whichever is found first
-walking up from the checked path. Command-line options win over it.
+walking up from the checked path. Command-line options win over it: a
+``--select`` replaces its select and ignore, an ``--ignore`` narrows what
+it selects (core/registry.resolve_selection(), as ruff resolves them).
 
     select = ["DAX1", "DAX3"]
     ignore = ["DAX304"]
@@ -19,7 +21,9 @@ from pathlib import Path
 
 from daxlint.core.build import MacroSpec, parse_config_macro
 from daxlint.errors import InputError
+from daxlint.sources.tree import read_regular
 
+MAX_CONFIG_BYTES = 1024 * 1024
 KNOWN_KEYS = {"select", "ignore", "per-file-ignores", "kernel-version", "max-file-size", "macros"}
 
 
@@ -33,12 +37,16 @@ class Config:
     macros: dict[str, MacroSpec] = field(default_factory=dict)
     source: Path | None = None
 
+    @property
+    def name(self) -> str:
+        """The config file, as messages name it."""
+        return str(self.source) if self.source else "config"
+
 
 def _load_table(path: Path) -> dict | None:
     try:
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-    except tomllib.TOMLDecodeError as e:
+        data = tomllib.loads(read_regular(str(path), MAX_CONFIG_BYTES).decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise InputError(f"{path}: invalid TOML ({e})") from None
     except OSError as e:
         raise InputError(f"{path}: cannot read ({e.strerror})") from None
@@ -54,7 +62,7 @@ def find_config(start: Path) -> tuple[Path, dict] | None:
     for d in (p, *p.parents):
         for name in (".daxlint.toml", "pyproject.toml"):
             f = d / name
-            if f.is_file():
+            if f.is_symlink() or f.exists() and not f.is_dir():  # a link to a device is an error, not nothing
                 table = _load_table(f)
                 if table is not None:
                     return f, table

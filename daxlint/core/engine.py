@@ -39,6 +39,10 @@ class EngineOptions:
     # The directory of the config that gave per_file_ignores: its patterns
     # are paths below it, wherever daxlint runs from (as ruff's).
     per_file_ignores_root: str | None = None
+    # Whether a result records the signatures (content hashes) of the files
+    # its verdict read, which the result cache and the audit compare; a
+    # check without the cache need not hash them.
+    context_signatures: bool = True
     # False (--no-suppressions): what ``daxlint: ignore`` comments would
     # silence is reported as findings, as ruff's --ignore-noqa does.
     suppressions: bool = True
@@ -134,7 +138,7 @@ class Engine:
         if bad:
             res.skipped.append(Skipped(display, bad))
             return res
-        with _time_limit(self.options.timeout), parent_index():
+        with time_limit(self.options.timeout), parent_index():
             try:
                 return self._analyze_views(res, kind, applicable, display, data, abspath, kernel)
             except FileTimeout:
@@ -192,12 +196,13 @@ class Engine:
 
     def _depend_on(self, res: FileResult, kernel: KernelContext, path: str) -> None:
         """Record a file the verdict read, for the cache."""
-        res.context[path] = kernel.reader.signature(path)
-        # The directory too: its mtime moves when a sibling
+        signature = kernel.reader.signature if self.options.context_signatures else _unsigned
+        res.context[path] = signature(path)
+        # The directory too: its listing changes when a sibling
         # appears or goes, which the file list alone misses.
         d = os.path.dirname(path)
         if d not in res.context:
-            res.context[d] = kernel.reader.signature(d)
+            res.context[d] = signature(d)
 
     def _include_reader(self, res: FileResult, kernel: KernelContext, abspath: str | None):
         """Reads the headers a file includes beside it or from its module's
@@ -304,6 +309,10 @@ class Engine:
         return out
 
 
+def _unsigned(_path: str) -> None:
+    return None
+
+
 def _tree_path(kernel: KernelContext, abspath: str | None) -> str | None:
     """The file's path below the top of its kernel tree, when both are known:
     what its findings' fingerprints name, wherever daxlint runs from."""
@@ -313,7 +322,7 @@ def _tree_path(kernel: KernelContext, abspath: str | None) -> str | None:
     return None if rel.startswith("..") else rel.replace(os.sep, "/")
 
 
-# The limit of the file being analysed in this thread (see _time_limit).
+# The limit of the file being analysed in this thread (see time_limit).
 _LIMITS = threading.local()
 
 
@@ -327,7 +336,7 @@ def _check_time() -> None:
         raise FileTimeout()
 
 
-class _time_limit:
+class time_limit:
     """The per-file limit. In the main thread SIGALRM interrupts the
     analysis; in any other thread (Dask workers run tasks on a thread pool)
     a timer thread raises FileTimeout in the analysing one. Either lands

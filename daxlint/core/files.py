@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import codecs
 import os
+import re
 import stat
 from dataclasses import dataclass, field
 
@@ -167,15 +168,49 @@ def read_source_stat(path: str, max_bytes: int = DEFAULT_MAX_BYTES, scan_limit: 
 
 
 _BOMS = (
-    (codecs.BOM_UTF32_LE, "utf-32"),
-    (codecs.BOM_UTF32_BE, "utf-32"),
-    (codecs.BOM_UTF16_LE, "utf-16"),
-    (codecs.BOM_UTF16_BE, "utf-16"),
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
 )
 # Control bytes a C source has no business containing in numbers (tab, LF,
 # VT, FF and CR are white space): more than 1% of them (NUL included) is
 # a binary file.
 _CONTROL = bytes(set(range(32)) - {9, 10, 11, 12, 13})
+
+
+@dataclass(frozen=True)
+class WideText:
+    """UTF-16 or UTF-32 text: how it reads as UTF-8 (what the parser reads,
+    and what fixes' offsets count in) and how UTF-8 text is written back
+    in it, with the same byte order and byte order mark."""
+
+    codec: str  # with its byte order: "utf-16-le"
+    bom: bytes  # b"" when the file has none
+
+    @property
+    def name(self) -> str:
+        return self.codec.upper().rsplit("-", 1)[0]
+
+    def to_utf8(self, data: bytes) -> tuple[bytes, str | None]:
+        """``data`` as UTF-8, and the reason it cannot be C (NUL characters)."""
+        text = data[len(self.bom) :].decode(self.codec, "replace")
+        if "\x00" in text:
+            return data, f"binary file ({self.name} text with NUL characters)"
+        return text.encode("utf-8"), None
+
+    def from_utf8(self, text: bytes) -> bytes:
+        return self.bom + text.decode("utf-8", "replace").encode(self.codec)
+
+
+def wide_text(data: bytes) -> WideText | None:
+    """The UTF-16 or UTF-32 encoding of ``data`` (a byte order mark, or
+    recognisable by its NUL bytes), None for anything else."""
+    for bom, codec in _BOMS:
+        if data.startswith(bom):
+            return WideText(codec, bom)
+    codec = _wide_encoding(data) if b"\x00" in data else None
+    return WideText(codec, b"") if codec else None
 
 
 def source_bytes(data: bytes) -> tuple[bytes, str | None]:
@@ -186,42 +221,54 @@ def source_bytes(data: bytes) -> tuple[bytes, str | None]:
     no encoding makes a finding disappear:
 
     - UTF-16 and UTF-32 text (with a byte order mark, or recognisable by its
-      NUL bytes) is transcoded to UTF-8;
+      NUL bytes) is transcoded to UTF-8 (``WideText``);
     - a UTF-8 byte order mark becomes three spaces (columns stay put);
     - stray NUL bytes in text become spaces, as gcc ignores them;
     - a file that is mostly NUL or control bytes is binary: the reason."""
     if data.startswith(codecs.BOM_UTF8):
         data = b"   " + data[3:]
-    for bom, codec in _BOMS:
-        if data.startswith(bom):
-            return _transcoded(data, codec)
+    wide = wide_text(data)
+    if wide is not None:
+        return wide.to_utf8(data)
     if b"\x00" not in data:
         return data, None
-    wide = _wide_encoding(data)
-    if wide is not None:
-        return _transcoded(data, wide)
     controls = len(data) - len(data.translate(None, delete=_CONTROL))  # NUL included
     if controls * 100 > len(data):
         return data, "binary file (contains NUL bytes)"
     return data.replace(b"\x00", b" "), None
 
 
+_LONE_CR = re.compile(rb"\r(?!\n)")
+
+
+def editable_text(data: bytes) -> tuple[bytes, WideText | None, str | None]:
+    """The text a file's fixes edit - what the analysis read, which their
+    offsets count in: a UTF-16 or UTF-32 file's UTF-8 form - how it is
+    written back, and why the file cannot be fixed (None when it can): it
+    does not convert back exactly, or it has lines ending in a lone CR.
+    A file is fixed only when its text converts back to the very bytes
+    it came from, so that no byte a fix does not touch changes."""
+    wide = wide_text(data)
+    text = data
+    if wide is not None:
+        text, why = wide.to_utf8(data)
+        if why is not None or wide.from_utf8(text) != data:
+            return data, None, f"not fixed: its {wide.name} text does not convert to UTF-8 and back unchanged (invalid {wide.name}?)"
+    if _LONE_CR.search(text):
+        # gcc ends a line there; fixes place their lines (an #include, a
+        # shim, a version test) by LF, and would put them after their use.
+        return data, None, "not fixed: it has lines that end in a lone carriage return (LF or CRLF line ends only)"
+    return text, wide, None
+
+
 def wide_text_as_utf8(data: bytes) -> bytes | None:
-    """UTF-16 or UTF-32 text (a byte order mark, or recognisable by its NUL
-    bytes) as UTF-8 - a patch saved by PowerShell's redirection is UTF-16;
-    None for anything else."""
-    codec = next((c for bom, c in _BOMS if data.startswith(bom)), None) or (_wide_encoding(data) if b"\x00" in data else None)
-    if codec is None:
+    """UTF-16 or UTF-32 text as UTF-8 - a patch saved by PowerShell's
+    redirection is UTF-16; None for anything else."""
+    wide = wide_text(data)
+    if wide is None:
         return None
-    text, why = _transcoded(data, codec)
+    text, why = wide.to_utf8(data)
     return None if why else text
-
-
-def _transcoded(data: bytes, codec: str) -> tuple[bytes, str | None]:
-    text = data.decode(codec, "replace")
-    if "\x00" in text:
-        return data, f"binary file ({codec.upper()} text with NUL characters)"
-    return text.encode("utf-8"), None
 
 
 def _wide_encoding(data: bytes, sample: int = 4096) -> str | None:

@@ -33,6 +33,7 @@ from daxlint.core.directives import scan
 from daxlint.core.preprocessor import evaluate_file
 from daxlint.errors import InputError
 from daxlint.model import Severity
+from daxlint.sources.tree import read_regular
 from daxlint.version import KernelVersion
 
 # gcc options whose value is the next argument: skipped with it, so that the
@@ -176,8 +177,7 @@ def find_header(name: str, dirs: list[str]) -> str | None:
 
 def _read(path: str) -> bytes:
     try:
-        with open(path, "rb") as fh:
-            return fh.read()
+        return read_regular(path)
     except OSError as e:
         raise InputError(f"{path}: cannot read ({e.strerror})") from None
 

@@ -267,11 +267,13 @@ def _umask() -> int:
     return mask
 
 
-def replace_atomically(target: str, data: bytes, st: os.stat_result | None) -> None:
+def replace_atomically(target: str, data: bytes, st: os.stat_result | None, before_rename=None) -> None:
     """Write ``data`` to an exclusive temporary beside ``target`` and rename
     it over ``target`` (``st``: the file there now, whose mode and owner the
-    new one keeps; None for a new file). Raises OSError; the temporary is
-    gone whatever happens."""
+    new one keeps; None for a new file). ``before_rename()``, when given,
+    runs once the temporary is complete, right before the rename: what it
+    raises stops the rename. Raises OSError; the temporary is gone
+    whatever happens."""
     directory = os.path.dirname(os.path.abspath(target))
     base = os.path.basename(target)
     fd, tmp = tempfile.mkstemp(prefix=f".{base[:64]}.", suffix=".daxlint-tmp", dir=directory)
@@ -291,6 +293,8 @@ def replace_atomically(target: str, data: bytes, st: os.stat_result | None) -> N
                             raise
         finally:
             os.close(fd)
+        if before_rename is not None:
+            before_rename()
         os.replace(tmp, target)
     except BaseException:
         try:

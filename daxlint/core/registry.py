@@ -95,6 +95,51 @@ def select_rules(select: list[str] | None = None, ignore: list[str] | None = Non
     return out
 
 
+def _specificity(selector: str) -> int:
+    """How narrowly a selector names rules, as ruff ranks them: ALL, then
+    id prefixes by their length (DAX < DAX3 < DAX30 < DAX301), then names
+    and aliases (one rule)."""
+    s = selector.strip().upper()
+    if s == "ALL":
+        return 0
+    if any(cls.id.startswith(s) for cls in all_rules()):
+        return len(s)
+    return 100
+
+
+def resolve_selection(levels: list[tuple[str, list[str] | None, list[str]]]) -> list[type[Rule]]:
+    """The rules enabled by selections applied in order - the config's,
+    then the command line's: (where, select or None, ignore) - as ruff
+    resolves them: a level's ``select`` replaces what the levels before it
+    enabled (their ignores included), its ``ignore`` narrows; within a
+    level the more specific selector wins (``--select DAX301 --ignore
+    DAX3`` keeps DAX301). A selection that leaves no rule is an error: a
+    run of no rules would say "No findings" of anything."""
+    enabled = set(all_rules())
+    for _where, select, ignore in levels:
+        validate_selectors(list(select or []) + list(ignore))
+        verdict: dict[type[Rule], tuple[int, bool]] = {}
+        for selectors, on in ((select or [], True), (ignore, False)):
+            for s in selectors:
+                rank = _specificity(s)
+                for cls in all_rules():
+                    # at equal specificity the ignore wins, as it comes second
+                    if _matches(cls, s) and (cls not in verdict or rank >= verdict[cls][0]):
+                        verdict[cls] = (rank, on)
+        if select:
+            enabled = {cls for cls, (_rank, on) in verdict.items() if on}
+        else:
+            enabled -= {cls for cls, (_rank, on) in verdict.items() if not on}
+    if not enabled:
+        given = "; ".join(
+            f"{where}: " + ", ".join(f"{name} {','.join(v)}" for name, v in (("select", select or []), ("ignore", ignore)) if v)
+            for where, select, ignore in levels
+            if select or ignore
+        )
+        raise RuleSelectionError(f"no rules selected ({given}): nothing would be checked (see 'daxlint rules')")
+    return [cls for cls in all_rules() if cls in enabled]
+
+
 def rule_matches(rule_id: str, selectors: list[str]) -> bool:
     cls = rule_by_id(rule_id)
     if cls is None:

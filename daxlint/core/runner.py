@@ -12,14 +12,16 @@ import multiprocessing
 import multiprocessing.pool
 import os
 import signal
+import time
 from pathlib import Path
 
-from daxlint.core.cache import ResultCache
+from daxlint.core.cache import ResultCache, file_stamp, stamp_of, trusted_stamp
 from daxlint.core.engine import Engine
 from daxlint.core.files import SCAN_LIMIT_BYTES, FileWalk, read_source_stat
 from daxlint.core.registry import rule_matches, ruleset_signature
 from daxlint.model import FileResult, Report
 from daxlint.paths import cache_dir
+from daxlint.sources.tree import content_hash
 
 _SERIAL_BELOW = 8
 # Files per task: large enough that pickling and the pool's bookkeeping are
@@ -44,30 +46,36 @@ def _init_worker(initializer, initargs) -> None:
 def key_prefix(engine: Engine) -> bytes:
     """What every cache key of a run shares: rules, their code, version."""
     options = engine.options
-    return json.dumps(
-        [ruleset_signature(), sorted(engine.enabled_ids), engine.kernel.setup_key(), options.max_bytes, options.suppressions]
-    ).encode()
+    return engine.kernel.memo(
+        ("cache-key-prefix",),
+        lambda: json.dumps(
+            [ruleset_signature(), sorted(engine.enabled_ids), engine.kernel.setup_key(), options.max_bytes, options.suppressions]
+        ).encode(),
+    )
 
 
 def cache_key(prefix: bytes, sha: str, display: str) -> str:
     return hashlib.sha1(prefix + b"\0" + sha.encode() + b"\0" + os.fsencode(display)).hexdigest()
 
 
-def analyse_for_run(engine: Engine, display: str, abspath: str):
-    """(sha, (size, mtime_ns), result or None) for check_paths(). The
-    content hash is taken only when the result is worth a cache row of
-    its own; an empty result is remembered by the file's stat alone, and
-    re-reading such a file costs no more than hashing it would."""
+def analyse_for_run(engine: Engine, display: str, abspath: str, known: tuple | None = None):
+    """(sha, result or None, reusable, trusted stamp) for check_paths().
+    With the cache, the file's content is hashed: when its key is the one
+    recorded last time (``known``: hash, key, empty, stamp) the recorded
+    result stands (``reusable``) and the file is not analysed; an empty
+    result needs no look at the results table either, and comes back as
+    (sha, None, True, stamp). The stamp is the file's as it was read, when
+    it may stand for its content next time (cache.trusted_stamp())."""
+    hashed_at = time.time_ns()
     data, why, st = read_source_stat(abspath, engine.options.max_bytes, SCAN_LIMIT_BYTES)
+    sha = trusted = None  # nothing to key a cache row on
+    if data is not None and engine.options.use_cache:
+        sha = content_hash(data)
+        trusted = trusted_stamp(file_stamp(st), hashed_at)
+        if known is not None and known[1] == cache_key(key_prefix(engine), sha, display):
+            return sha, None, True, trusted
     res = engine.analyze_read(display, abspath, data, why)
-    stamp = (st.st_size, st.st_mtime_ns) if st is not None else None
-    if data is None:
-        sha = None  # nothing to key a cache row on
-    elif engine.options.use_cache and res.needs_own_row:
-        sha = hashlib.sha1(data).hexdigest()
-    else:
-        sha = ""
-    return sha, stamp, (None if res.is_empty else res)
+    return sha, (None if res.is_empty else res), False, trusted
 
 
 def check_paths(engine: Engine, paths: list[str]) -> Report:
@@ -80,7 +88,7 @@ def check_paths(engine: Engine, paths: list[str]) -> Report:
     if engine.options.use_cache:
         try:
             cache = ResultCache(_cache_file(engine.options.cache_path))
-            cache.load_stat()  # here: the walk below may run in the pool's feeder thread
+            cache.load_files()  # here: the walk below may run in the pool's feeder thread
         except Exception as e:  # an unwritable cache dir must not stop a check
             report.notes.append(f"cache disabled: {e}")
             cache = None
@@ -89,46 +97,50 @@ def check_paths(engine: Engine, paths: list[str]) -> Report:
     checked = 0
 
     def to_analyse():
-        """The walk, minus files the cache answers from their stat alone.
-        With several jobs this runs in the pool's feeder thread, so that
-        workers start on the first directories while the walk goes on;
-        it must not touch SQLite (the connection belongs to this thread)."""
+        """The walk, minus the files the cache answers from their stamp
+        (their content is the one it hashed), with what the cache recorded
+        for each. With several jobs this runs in the pool's feeder thread,
+        so that workers start on the first directories while the walk goes
+        on; it must not touch SQLite (the connection belongs to this
+        thread)."""
         nonlocal checked
         for display, abspath in walk:
             checked += 1
-            if cache is not None and cache.has_stat(abspath):
-                try:
-                    known = cache.known(abspath, os.stat(abspath))
-                except OSError:
-                    known = None
-                if known is not None:
-                    sha, stored_key, empty = known
-                    if empty and cache_key(prefix, sha, display) == stored_key:
-                        continue
-                    if sha:
-                        deferred.append((display, abspath, sha))
-                        continue
-            yield display, abspath
+            known = cache.known(abspath) if cache is not None else None
+            if known is not None and known[3] is not None and stamp_of(abspath) == known[3]:
+                sha, stored_key, empty, _stamp = known
+                if not empty:
+                    deferred.append((display, abspath, sha))
+                    continue
+                if cache_key(prefix, sha, display) == stored_key:
+                    continue
+            yield display, abspath, known
 
-    def record(display, abspath, sha, stamp, res):
+    def record(display, abspath, sha, res, reusable, trusted):
+        if reusable:
+            if trusted is not None:
+                cache.restamp(abspath, trusted)
+            if not cache.known(abspath)[2]:
+                # Unchanged since a run that found something: its result
+                # stands while the files it depends on are unchanged too.
+                deferred.append((display, abspath, sha))
+            return
         if res is not None:
             results.append((display, res))
         if cache is not None and sha is not None and not (res is not None and res.errors):
-            cache.put(cache_key(prefix, sha, display), abspath, stamp, sha, res or FileResult())
+            cache.put(cache_key(prefix, sha, display), abspath, sha, res or FileResult(), stamp=trusted)
 
     try:
         for item in _run(engine, to_analyse()):
             record(*item)
-        # Files unchanged since a run that found something: their result
-        # stands while the files it depends on are unchanged too.
         sig_memo: dict[str, object] = {}
-        stale: list[tuple[str, str]] = []
+        stale: list[tuple[str, str, None]] = []
         for display, abspath, sha in deferred:
             hit = cache.get(cache_key(prefix, sha, display))
-            if hit is not None and _context_unchanged(engine, hit.context, sig_memo):
+            if hit is not None and _context_unchanged(engine, hit.context, sig_memo, cache):
                 results.append((display, hit))
             else:
-                stale.append((display, abspath))
+                stale.append((display, abspath, None))
         for item in _run(engine, stale):
             record(*item)
     finally:
@@ -148,10 +160,13 @@ def check_paths(engine: Engine, paths: list[str]) -> Report:
     return report
 
 
-def _context_unchanged(engine: Engine, context: dict, memo: dict) -> bool:
+def _context_unchanged(engine: Engine, context: dict, memo: dict, cache: ResultCache | None = None) -> bool:
+    """Whether every file a cached verdict read still has the content it
+    had (the cache's recorded hash while a file's stamp holds)."""
+    signature = engine.kernel.reader.signature
     for p, sig in context.items():
         if p not in memo:
-            cur = engine.kernel.reader.signature(p)
+            cur = cache.content_hash(p, signature) if cache is not None else signature(p)
             memo[p] = list(cur) if isinstance(cur, tuple) else cur
         if memo[p] != sig:
             return False
@@ -159,15 +174,17 @@ def _context_unchanged(engine: Engine, context: dict, memo: dict) -> bool:
 
 
 def _run(engine: Engine, items):
-    """(display, abspath, sha, stamp, result or None) for each item, in
-    no particular order. Fewer than a handful of files are not worth
-    starting processes for."""
+    """(display, abspath, sha, result or None, reusable, stamp) for each item
+    (display, abspath, what the cache recorded), in no particular order.
+    Fewer than a handful of files are not worth starting processes for."""
     jobs = engine.options.jobs or os.cpu_count() or 1
     items = iter(items)
     head = list(itertools.islice(items, _SERIAL_BELOW))
     if jobs <= 1 or len(head) < _SERIAL_BELOW:
-        for display, abspath in itertools.chain(head, items):
-            yield display, abspath, *analyse_for_run(engine, display, abspath)
+        for display, abspath, known in itertools.chain(head, items):
+            out = _outcome(engine, display, abspath, known)
+            if out is not None:
+                yield out
         return
     with fork_pool(jobs, _set_worker_engine, (engine,)) as pool:
         for out in pool.imap_unordered(_worker, _batches(itertools.chain(head, items), _BATCH)):
@@ -187,19 +204,23 @@ def _batches(items, size: int):
         yield batch
 
 
-def _worker(batch: list[tuple[str, str]]):
-    out = []
-    for display, abspath in batch:
-        sha, stamp, res = analyse_for_run(_WORKER_ENGINE, display, abspath)
-        # Nearly every file of a tree has nothing to report: send nothing
-        # back for it unless the cache wants its stat row.
-        if res is not None or (_WORKER_ENGINE.options.use_cache and sha is not None):
-            out.append((display, abspath, sha, stamp, res))
-    return out
+def _worker(batch: list[tuple[str, str, tuple | None]]):
+    return [out for item in batch if (out := _outcome(_WORKER_ENGINE, *item)) is not None]
+
+
+def _outcome(engine: Engine, display: str, abspath: str, known: tuple | None):
+    """What the run must hear of one file, or None. Nearly every file of a
+    tree has nothing to report: nothing comes back for it unless the cache
+    wants its row (a new or changed file, a new stamp) or its stored result
+    must be looked up."""
+    sha, res, reusable, trusted = analyse_for_run(engine, display, abspath, known)
+    if res is not None or (sha is not None and not (reusable and known[2] and trusted in (None, known[3]))):
+        return display, abspath, sha, res, reusable, trusted
+    return None
 
 
 def _cache_file(override: str | None) -> Path:
-    return Path(override) if override else cache_dir() / "results-v2.sqlite"
+    return Path(override) if override else cache_dir() / "results-v3.sqlite"
 
 
 def check_file(engine: Engine, display: str, abspath: str) -> Report:
@@ -222,14 +243,14 @@ def check_file(engine: Engine, display: str, abspath: str) -> Report:
     try:
         res = None
         if cache is not None:
-            key = cache_key(key_prefix(engine), hashlib.sha1(data).hexdigest(), display)
+            key = cache_key(key_prefix(engine), content_hash(data), display)
             hit = cache.get(key)
             if hit is not None and _context_unchanged(engine, hit.context, {}):
                 res = hit
         if res is None:
             res = engine.analyze_read(display, abspath, data, why)
             if cache is not None and not res.errors:
-                cache.put(key, abspath, None, "", res)
+                cache.put(key, abspath, "", res, record_path=False)
     finally:
         if cache is not None:
             cache.close()

@@ -1,13 +1,18 @@
 """Unified diffs, in the form ``git apply`` and ``patch -p1`` read: ``diff
 --git a/PATH b/PATH``, three lines of context, the function a hunk sits in
 after its ``@@`` (as git writes it), and "\\ No newline at end of file"
-where a file ends without one. ``check --fix --dry-run`` prints them;
-``patch --fix`` makes a patch's hunks again from fixed files."""
+where a file ends without one; a file git calls binary (a NUL byte: UTF-16
+text) as the binary patch ``git diff --binary`` writes. ``check --fix
+--dry-run`` prints them; ``patch --fix`` makes a patch's hunks again from
+fixed files."""
 
 from __future__ import annotations
 
+import base64
 import difflib
+import hashlib
 import re
+import zlib
 
 from daxlint.core.files import source_bytes
 from daxlint.lines import split_lines
@@ -20,7 +25,45 @@ def unified_diff(old: bytes, new: bytes, path: str, context: int = 3) -> str:
     '/' separated); empty when they are equal."""
     if old == new:
         return ""
+    if is_binary(old) or is_binary(new):
+        return binary_diff(old, new, path)
     return "".join([f"diff --git a/{path} b/{path}\n", f"--- a/{path}\n", f"+++ b/{path}\n", *hunks_text(old, new, context)])
+
+
+def is_binary(data: bytes) -> bool:
+    """Whether git takes ``data`` for binary: a NUL byte in its first
+    8,000 bytes (git's buffer_is_binary())."""
+    return b"\0" in data[:8000]
+
+
+def binary_diff(old: bytes, new: bytes, path: str) -> str:
+    """A GIT binary patch turning ``old`` into ``new`` (both directions, full
+    blob ids on the index line, as ``git apply`` requires of binary patches)."""
+    return "".join(
+        [
+            f"diff --git a/{path} b/{path}\n",
+            f"index {_blob_id(old)}..{_blob_id(new)}\n",
+            "GIT binary patch\n",
+            _literal(new),
+            _literal(old),
+        ]
+    )
+
+
+def _blob_id(data: bytes) -> str:
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def _literal(data: bytes) -> str:
+    """One ``literal`` hunk: the deflated bytes in lines of 52, each led by
+    its length (A-Z for 1-26, a-z for 27-52) and in git's base85."""
+    packed = zlib.compress(data, 9)
+    lines = [f"literal {len(data)}\n"]
+    for at in range(0, len(packed), 52):
+        chunk = packed[at : at + 52]
+        n = len(chunk)
+        lines.append((chr(ord("A") + n - 1) if n <= 26 else chr(ord("a") + n - 27)) + base64.b85encode(chunk, pad=True).decode() + "\n")
+    return "".join(lines) + "\n"
 
 
 def hunks_text(old: bytes, new: bytes, context: int = 3) -> list[str]:

@@ -26,12 +26,20 @@ class Choice:
 def choose(findings: list[Finding], unsafe: bool) -> Choice:
     """The fix of each finding that may be applied: a fix that also
     resolves other findings (a fold) only when they are being fixed too,
-    else the finding's own fix."""
+    else the finding's own fix. A finding that is ``part_of`` a fold gets
+    the fold of the finding holding it (the same edits, applied once)."""
     out = Choice()
-    here = {(f.line, f.column) for f in findings if f.autofix is not None}
+    here = {(f.line, f.column): f.autofix for f in findings if f.autofix is not None}
+
+    def whole(fold: Fix | None) -> bool:
+        return fold is not None and all(c in here for c in fold.covers)
+
     for f in findings:
         fix = f.autofix
-        if fix is not None and fix.covers and not all(c in here for c in fix.covers):
+        if fix is not None and fix.part_of is not None:
+            fold = here.get(fix.part_of)
+            fix = fold if whole(fold) else fix.alone
+        elif fix is not None and fix.covers and not whole(fix):
             fix = fix.alone
         if fix is None or not fix.edits:
             out.unfixable.append(f)

@@ -15,11 +15,12 @@ import os
 from dataclasses import dataclass, field
 
 from daxlint.core.engine import Engine
+from daxlint.core.files import display_path, editable_text, read_source_stat
 from daxlint.core.registry import rule_matches
 from daxlint.core.runner import fork_pool
 from daxlint.core.textdiff import unified_diff
 from daxlint.fix.edits import apply_fixes, choose
-from daxlint.fix.write import replace_file
+from daxlint.fix.write import inside, replace_file
 from daxlint.model import SAFE, Finding, InternalError, Report
 from daxlint.sources.git import open_repository
 
@@ -50,6 +51,7 @@ class FileFix:
     converged: bool = True
     unresolved: list[Finding] = field(default_factory=list)  # fixed, yet reported again: not fixed twice
     errors: list[InternalError] = field(default_factory=list)
+    refused: str | None = None  # why the file is not fixed at all
 
     @property
     def changed(self) -> bool:
@@ -60,6 +62,9 @@ class FileFix:
 class FixResult:
     files: list[FileFix] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # display -> the display its file was fixed as: other names of one file
+    # (symbolic links to it), whose findings are that file's
+    aliases: dict[str, str] = field(default_factory=dict)
 
     @property
     def changed(self) -> list[FileFix]:
@@ -72,7 +77,7 @@ class FixResult:
     def leave_in(self, report: Report) -> None:
         """Make ``report`` say what is left: the fixed files' findings are
         those of their last analysis."""
-        fixed_paths = {f.display for f in self.files}
+        fixed_paths = {f.display for f in self.files} | set(self.aliases)
         report.findings = [f for f in report.findings if f.path not in fixed_paths] + [r for f in self.files for r in f.remaining]
         report.errors.extend(e for f in self.files for e in f.errors)
         report.sort()
@@ -105,40 +110,70 @@ class Fixer:
         self.unsafe = unsafe
         self.max_rounds = max_rounds
 
-    def fix_report(self, report: Report) -> FixResult:
-        """Fix every file the report has a fixable finding in; the others
-        keep their findings."""
+    def fix_report(self, report: Report, named: list[str]) -> FixResult:
+        """Fix every file the report has a fixable finding in, if it is
+        below the paths ``named`` (a file named itself, or found in a
+        directory named, its symbolic links resolved); the others keep
+        their findings. A file reached by several names is fixed once."""
         result = FixResult()
-        by_path: dict[str, list[Finding]] = {}
+        by_file: dict[str, dict[str, list[Finding]]] = {}  # real path -> display -> findings
         for f in report.findings:
-            by_path.setdefault(f.path, []).append(f)
+            by_file.setdefault(os.path.realpath(f.path), {}).setdefault(f.path, []).append(f)
+        allowed = [os.path.realpath(p) for p in named]
         items = []
-        for display, findings in by_path.items():
-            if not any(f.autofix is not None for f in findings):
+        for real, names in by_file.items():
+            if not any(f.autofix is not None for fs in names.values() for f in fs):
+                continue
+            # The file's own name when the report has it, else the first link to it.
+            display = next((d for d in names if os.path.abspath(d) == real), next(iter(names)))
+            for other in names:
+                if other != display:
+                    result.aliases[other] = display
+                    result.notes.append(f"{other}: the same file as {display} (a symbolic link): fixed as {display}")
+            if not any(inside(real, a) for a in allowed):
+                where = ", ".join(named)
+                result.notes.append(f"{display}: not fixed: a symbolic link to {display_path(real)}, outside the paths named ({where})")
                 continue
             abspath = os.path.abspath(display)
-            try:
-                with open(abspath, "rb") as fh:
-                    data = fh.read()
-            except OSError as e:
-                result.notes.append(f"{display}: not fixed: {e.strerror}")
+            data, why, _st = read_source_stat(abspath, self.engine.options.max_bytes)
+            if data is None or why is not None:
+                result.notes.append(f"{display}: not fixed: {why}")
                 continue
-            items.append((display, abspath, data, findings))
+            items.append((display, abspath, data, names[display]))
         jobs = self.engine.options.jobs or os.cpu_count() or 1
         if jobs <= 1 or len(items) < _PARALLEL_FROM:
-            result.files.extend(self.fix_file(*item) for item in items)
+            result.files.extend(self.fix_read(*item) for item in items)
         else:
             # Each file is fixed on its own (analysing it again is most of
             # the work), in the pool every mode uses.
             with fork_pool(min(jobs, len(items)), _set_worker_fixer, (self,)) as pool:
                 result.files.extend(pool.imap(_fix_in_worker, items))
+        result.notes.extend(f"{f.display}: {f.refused}" for f in result.files if f.refused)
         return result
 
+    def fix_read(self, display: str, abspath: str, data: bytes, reported: list[Finding]) -> FileFix:
+        """A file the report has fixable findings in, fixed from the bytes
+        just read. Its fixes are those of an analysis of these very bytes:
+        the report's offsets may be of other bytes (the file changed since
+        it was checked, or a cached result was stale)."""
+        out = FileFix(display, abspath, data, data, list(reported))
+        findings = self.analyse(display, abspath, data, out)
+        if out.refused is None:
+            fixed = self.fix_file(display, abspath, data, findings)
+            fixed.initial, fixed.errors = out.initial, out.errors + [e for e in fixed.errors if e not in out.errors]
+            return fixed
+        out.remaining = out.initial
+        return out
+
     def fix_file(self, display: str, abspath: str | None, data: bytes, findings: list[Finding]) -> FileFix:
-        """``data`` with its findings fixed to a fixed point."""
+        """``data`` with its findings fixed to a fixed point, written back
+        in the file's own encoding (or not fixed, with the reason)."""
         out = FileFix(display, abspath or display, data, data, list(findings))
-        current = data
-        seen = {data}
+        current, wide, out.refused = editable_text(data)
+        if out.refused is not None:
+            out.remaining = findings
+            return out
+        seen = {current}
         done: set[tuple[str, str]] = set()  # findings fixed once: a fix that did not resolve its finding is not applied again
         for _ in range(self.max_rounds):
             choice = choose([f for f in findings if (f.rule_id, f.fingerprint) not in done], self.unsafe)
@@ -154,19 +189,27 @@ class Fixer:
             current = applied.data
             seen.add(current)
             findings = self.analyse(display, abspath, current, out)
+            if out.refused is not None:  # the fixed file could not be analysed: nothing is written
+                out.fixed, out.fixed_findings, out.remaining = data, [], out.initial
+                return out
         else:
             if choose([f for f in findings if (f.rule_id, f.fingerprint) not in done], self.unsafe).fixes:
                 out.converged = False
         again = [f for f in findings if (f.rule_id, f.fingerprint) in done and f.autofix is not None]
         if again:
             out.unresolved = again
-        out.fixed = current
+        out.fixed = wide.from_utf8(current) if wide is not None else current
         out.remaining = findings
         return out
 
     def analyse(self, display: str, abspath: str | None, data: bytes, out: FileFix) -> list[Finding]:
+        """The findings of ``data`` the run reports; a file the engine
+        skips (a time limit, nesting) is refused (``out.refused``)."""
         res = self.engine.analyze(display, data, abspath)
         out.errors.extend(e for e in res.errors if e not in out.errors)
+        if res.skipped:
+            out.refused = f"not fixed: {res.skipped[0].reason}"
+            return []
         ignored = self.engine.per_file_ignores(display)
         found = [f for f in res.findings if not (ignored and rule_matches(f.rule_id, ignored))]
         return self.scope.keep(display, data, found)
@@ -181,14 +224,15 @@ def _set_worker_fixer(fixer: Fixer) -> None:
 
 
 def _fix_in_worker(item) -> FileFix:
-    return _WORKER_FIXER.fix_file(*item)
+    return _WORKER_FIXER.fix_read(*item)
 
 
-def write_fixed(result: FixResult, root: str) -> list[str]:
-    """Write every changed file in place; notes for those that were not."""
+def write_fixed(result: FixResult, named: list[str]) -> list[str]:
+    """Write every changed file in place (only below the paths ``named``);
+    notes for those that were not."""
     notes = []
     for f in result.changed:
-        why = replace_file(f.abspath, f.original, f.fixed, root)
+        why = replace_file(f.abspath, f.original, f.fixed, named)
         if why is not None:
             notes.append(f"{f.display}: {why}")
             f.fixed = f.original
@@ -216,7 +260,7 @@ def fix_root(kernel_root, paths: list[str]) -> str:
 
 def summary_notes(result: FixResult, report: Report, dry_run: bool) -> list[str]:
     """What was fixed and what was left, and why."""
-    fixed_paths = {f.display for f in result.files}
+    fixed_paths = {f.display for f in result.files} | set(result.aliases)
     left = [f for f in report.findings if f.path not in fixed_paths] + [r for f in result.files for r in f.remaining]
     n, files = result.fixed_count, len(result.changed)
     verb = "would fix" if dry_run else "fixed"

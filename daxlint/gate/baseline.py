@@ -16,6 +16,7 @@ skipped). A run over part of the tree leaves the rest of the baseline alone.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import re
@@ -23,8 +24,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from daxlint.core.files import display_path
-from daxlint.core.fingerprint import assign_fingerprints
+from daxlint.core.files import display_path, read_source_stat, source_bytes
+from daxlint.core.fingerprint import assign_fingerprints, normalise_code
 from daxlint.core.outfiles import write_file
 from daxlint.errors import InputError
 from daxlint.model import Finding
@@ -49,9 +50,15 @@ class BaselineEntry:
     path: str  # relative to the baseline's directory, '/' separated
     message: str = ""
     line: int = 0  # informational only: where the finding was when recorded
+    # A hash of the code around the finding (code_around()): what matches the
+    # entry to the same code in another file once its own file is gone.
+    code: str = ""
 
     def to_dict(self) -> dict:
-        return {"fingerprint": self.fingerprint, "rule_id": self.rule_id, "path": self.path, "line": self.line, "message": self.message}
+        d = {"fingerprint": self.fingerprint, "rule_id": self.rule_id, "path": self.path, "line": self.line, "message": self.message}
+        if self.code:
+            d["code"] = self.code
+        return d
 
 
 @dataclass
@@ -95,7 +102,12 @@ class Baseline:
             line = raw.get("line")
             entries.append(
                 BaselineEntry(
-                    raw["fingerprint"], raw["rule_id"], raw["path"], str(raw.get("message", "")), line if isinstance(line, int) else 0
+                    raw["fingerprint"],
+                    raw["rule_id"],
+                    raw["path"],
+                    str(raw.get("message", "")),
+                    line if isinstance(line, int) else 0,
+                    str(raw.get("code", "")),
                 )
             )
         return cls(file, entries)
@@ -126,9 +138,35 @@ def baseline_fingerprints(findings: list[Finding], root: str, spelled: bool = Fa
     return [m.fingerprint for m in moved]
 
 
+_AROUND = 3  # lines above and below a finding that tell which code it is in
+
+
+class CodeAround:
+    """code_around() of findings, each file read once."""
+
+    def __init__(self):
+        self._lines: dict[str, list[bytes] | None] = {}
+
+    def __call__(self, f: Finding) -> str:
+        """A hash of the finding's lines and the three around them on each
+        side, white space folded: the content a moved file is recognised by,
+        as git's rename detection compares content rather than names.
+        Empty when the file cannot be read."""
+        if f.path not in self._lines:
+            data, why, _st = read_source_stat(f.path)
+            self._lines[f.path] = None if data is None or why else source_bytes(data)[0].split(b"\n")
+        lines = self._lines[f.path]
+        if lines is None or not f.line:
+            return ""
+        first, last = max(0, f.line - 1 - _AROUND), min(len(lines), (f.end_line or f.line) + _AROUND)
+        code = "\n".join(normalise_code(ln.decode("utf-8", "replace")) for ln in lines[first:last])
+        return hashlib.sha256(f"{f.rule_id}\n{code}".encode()).hexdigest()[:16]
+
+
 def entries_for(findings: list[Finding], root: str) -> list[BaselineEntry]:
     prints = baseline_fingerprints(findings, root)
-    return [BaselineEntry(fp, f.rule_id, _relative(f.path, root), f.message, f.line) for f, fp in zip(findings, prints)]
+    around = CodeAround()
+    return [BaselineEntry(fp, f.rule_id, _relative(f.path, root), f.message, f.line, around(f)) for f, fp in zip(findings, prints)]
 
 
 @dataclass
@@ -201,11 +239,14 @@ def apply_baseline(baseline: Baseline, findings: list[Finding], scope: Scope) ->
         else:
             left.append(e)
     # A file renamed (git mv) gives its findings new fingerprints: an entry
-    # whose file is gone matches a new finding of the same rule and message.
-    gone = [e for e in left if scope.sees(e, baseline.absolute) and not os.path.lexists(baseline.absolute(e))]
+    # whose file is gone matches a new finding of the same rule in the same
+    # code (code_around()), never one that only has the same message.
+    gone = [e for e in left if e.code and scope.sees(e, baseline.absolute) and not os.path.lexists(baseline.absolute(e))]
     renamed, still_new = [], []
+    around = CodeAround()
     for f in new:
-        match = next((e for e in gone if e.rule_id == f.rule_id and e.message == f.message), None)
+        code = around(f) if gone else ""
+        match = next((e for e in gone if e.rule_id == f.rule_id and code and e.code == code), None)
         if match is None:
             still_new.append(f)
             continue
@@ -255,7 +296,7 @@ def describe(result: BaselineResult, baseline: Baseline, updated: bool = False) 
         k = len(result.renamed)
         notes.append(
             f"{k} baseline entr{'ies' if k != 1 else 'y'} matched in renamed files (the recorded file is gone, "
-            "a finding of the same rule and message is in another); --write-baseline records the new paths"
+            "the same code with the same finding is in another); --write-baseline records the new paths"
         )
     if result.fixed:
         k = len(result.fixed)

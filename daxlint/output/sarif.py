@@ -90,8 +90,11 @@ def _result(f, index: dict[str, int]) -> dict:
     if f.suppression:
         where = f" at line {f.suppression['line']}" if f.suppression.get("line") else ""
         r["suppressions"] = [{"kind": "inSource", "justification": f"{f.suppression.get('comment', '')}{where}"}]
-    if f.autofix is not None and f.autofix.edits:
-        r["fixes"] = [_fix(f.path, f.autofix)]
+    # A finding that is part of a fold offers its own fix here; the fold's
+    # edits are on the fold's first finding.
+    own = f.autofix.alone if f.autofix is not None and f.autofix.part_of is not None else f.autofix
+    if own is not None and own.edits:
+        r["fixes"] = [_fix(f.path, own)]
     props = {}
     if f.fix:
         props["suggestion"] = f.fix

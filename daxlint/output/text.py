@@ -51,6 +51,14 @@ def summary_line(report: Report) -> str:
     )
 
 
+def unanalysed_lines(report: Report) -> list[str]:
+    """A line for each file that could not be analysed: skipped, or an
+    internal error."""
+    out = [f"{printable(s.path)}: skipped: {printable(s.reason)}" for s in report.skipped]
+    out += [f"{printable(e.path)}: internal error in {e.rule_id or 'daxlint'}: {printable(e.message)}" for e in report.errors]
+    return out
+
+
 def render(report: Report) -> str:
     out = []
     for f in report.findings:
@@ -58,10 +66,7 @@ def render(report: Report) -> str:
         hint = fix_hint(f)
         if hint:
             out.extend(fix_lines(hint, "    "))
-    for s in report.skipped:
-        out.append(f"{printable(s.path)}: skipped: {printable(s.reason)}")
-    for e in report.errors:
-        out.append(f"{printable(e.path)}: internal error in {e.rule_id or 'daxlint'}: {printable(e.message)}")
+    out.extend(unanalysed_lines(report))
     for note in report.notes:
         out.append(f"note: {printable(note)}")
     out.append(summary_line(report))

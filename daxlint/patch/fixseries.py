@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from daxlint.core.engine import Engine
+from daxlint.core.files import editable_text
 from daxlint.core.registry import rule_matches
 from daxlint.core.spans import ChangedLines
 from daxlint.core.textdiff import hunks_text
@@ -32,7 +33,8 @@ from daxlint.patch.mail import Patch
 from daxlint.patch.series import PatchOutcome
 
 # (engine, display, absolute path, bytes, findings, scope) -> an object with
-# .fixed (the bytes) and .fixed_findings: what daxlint.fix.Fixer.fix_file returns.
+# .fixed (the bytes), .fixed_findings and .refused (why the file was not
+# fixed, or None): what daxlint.fix.Fixer.fix_file returns.
 FixFile = Callable[[Engine, str, str, bytes, list[Finding], ChangedLines], object]
 _INDEX = re.compile(r"^index ([0-9a-f]+)\.\.([0-9a-f]+)(.*)$")
 
@@ -57,8 +59,15 @@ class _Rewrite:
 
 
 def fix_series(
-    patches: list[Patch], outcomes: list[PatchOutcome], sources: dict[str, bytes], findings: list[Finding], fix_file: FixFile
+    patches: list[Patch],
+    outcomes: list[PatchOutcome],
+    sources: dict[str, bytes],
+    findings: list[Finding],
+    fix_file: FixFile,
+    skipped: set[str] = frozenset(),
 ) -> FixedSeries:
+    """The series with its findings fixed; files the check could not
+    analyse in some patch (``skipped``: their paths) are fixed in none."""
     out = FixedSeries()
     by_patch: dict[int, list[Finding]] = {}
     for f in findings:
@@ -67,6 +76,10 @@ def fix_series(
     series_lines: dict[str, set[int]] = {}  # path -> lines the series added, in the file as the series left it
     fixed_image: dict[str, bytes] = {}  # path -> the file as the fixed series leaves it (where it differs)
     rewrites: dict[str, list[_Rewrite]] = {}
+    # A series saved as UTF-16 (PowerShell) is rewritten as the UTF-8 text
+    # it was read as, and written back in its own encoding.
+    texts = {name: editable_text(data) for name, data in sources.items()}
+    noted: set[str] = set()  # skipped files already named in a note
     for patch, outcome in zip(patches, outcomes):
         engine: Engine | None = getattr(outcome, "engine", None)
         changed = False
@@ -78,6 +91,11 @@ def fix_series(
             prev_fixed = fixed_image.pop(before_path, None) if before_path and fd.status not in ("copied",) else None
             if fd.binary or fd.is_symlink or engine is None:
                 continue
+            if {before_path, after_path} & skipped:
+                if fd.path not in noted:
+                    noted.add(fd.path)
+                    out.notes.append(f"{fd.path}: not fixed: the check could not analyse it (see its skip)")
+                continue
             old = st.old_data if isinstance(st.old_data, bytes) else (b"" if before_path is None else None)
             new = st.new_data if isinstance(st.new_data, bytes) else (b"" if after_path is None else None)
             if old is None or new is None:
@@ -85,21 +103,28 @@ def fix_series(
                     out.notes.append(f"{patch.describe()}: {fd.path} not fixed: without --tree the file around the hunks is unknown")
                 continue
             lines = {n for n in (map_line(st.placements, x) for x in prev_lines) if n is not None} | set(added_lines(st.placements))
-            fixed_new = new
+            fixed_new, fixed_here = new, []
             if after_path is not None and lines:
-                fixed_new = _fix_image(engine, fix_file, after_path, new, lines, out, patch)
+                fixed_new, fixed_here, refused = _fix_image(engine, fix_file, after_path, new, lines)
+                if refused:
+                    out.notes.append(f"{patch.describe()}: {fd.path}: {refused}")
             fixed_old = prev_fixed if prev_fixed is not None else old
             if after_path is not None:
                 series_lines[after_path] = lines
-                if fixed_new != new:
-                    fixed_image[after_path] = fixed_new
             if fixed_old == old and fixed_new == new:
                 continue
             name = _source_name(patch, sources)
-            rewrite = _file_rewrite(fd, fixed_old, fixed_new, sources.get(name))
+            text, _wide, why = texts.get(name, (None, None, None))
+            rewrite = _file_rewrite(fd, fixed_old, fixed_new, None if why else text)
             if rewrite is None:
-                out.notes.append(f"{patch.describe()}: {fd.path}: cannot rewrite this patch's text (an encoded mail body?); left as it is")
+                # Left as it is: its findings stay, and later patches build
+                # on the file as this one leaves it.
+                why = why or "cannot rewrite this patch's text (an encoded mail body?)"
+                out.notes.append(f"{patch.describe()}: {fd.path}: {why}; left as it is")
                 continue
+            if after_path is not None and fixed_new != new:
+                fixed_image[after_path] = fixed_new
+            out.fixed.update((patch.index, f.path, f.fingerprint) for f in fixed_here)
             rewrites.setdefault(name, []).extend(rewrite)
             dropped_files += any(r.drop for r in rewrite)
             changed = True
@@ -110,7 +135,9 @@ def fix_series(
                     f"{patch.describe()} changes nothing once the series is fixed: drop it before sending (git am stops at an empty patch)"
                 )
     for name, edits in rewrites.items():
-        out.sources[name] = _apply_rewrites(sources[name], edits)
+        text, wide, _why = texts[name]
+        rewritten = _apply_rewrites(text, edits)
+        out.sources[name] = wide.from_utf8(rewritten) if wide is not None else rewritten
     return out
 
 
@@ -169,17 +196,19 @@ def _source_name(patch: Patch, sources: dict[str, bytes]) -> str:
     return next((name for name in sources if patch.source.startswith(name + " (")), patch.source)
 
 
-def _fix_image(engine: Engine, fix_file: FixFile, path: str, data: bytes, lines: set[int], out: FixedSeries, patch: Patch) -> bytes:
+def _fix_image(engine: Engine, fix_file: FixFile, path: str, data: bytes, lines: set[int]) -> tuple[bytes, list[Finding], str | None]:
+    """The file ``data`` with its findings on ``lines`` fixed, the findings
+    fixed, and why the file was not fixed (None when it was, or had
+    nothing to fix)."""
     abspath = os.path.join(str(engine.kernel.root or "/daxlint-series"), path)
     res = engine.analyze(path, data, abspath)
     ignored = engine.per_file_ignores(path)
     scope = ChangedLines(lambda _display: frozenset(lines))
     found = scope.keep(path, data, [f for f in res.findings if not (ignored and rule_matches(f.rule_id, ignored))])
     if not any(f.autofix is not None for f in found):
-        return data
+        return data, [], None
     result = fix_file(engine, path, abspath, data, found, scope)
-    out.fixed.update((patch.index, f.path, f.fingerprint) for f in getattr(result, "fixed_findings", []))
-    return result.fixed
+    return result.fixed, list(getattr(result, "fixed_findings", [])), getattr(result, "refused", None)
 
 
 def _file_rewrite(fd, fixed_old: bytes, fixed_new: bytes, source: bytes | None) -> list[_Rewrite] | None:

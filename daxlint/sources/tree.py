@@ -3,7 +3,46 @@ check (a directory's Kconfig, sibling sources)."""
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import os
+import stat
+
+# What daxlint reads of a file another file points it to (an #include, a
+# Kconfig source, a Makefile, a config file): the limit up to which files
+# over the analysis limit are still scanned for tokens.
+MAX_READ_BYTES = 64 * 1024 * 1024
+
+
+def read_regular(path: str, limit: int = MAX_READ_BYTES) -> bytes:
+    """The bytes of the regular file ``path``. Anything else - a device
+    (``/dev/zero``), a FIFO, a directory - is never read, and neither is a
+    file over ``limit`` bytes: an OSError says which (its strerror reads
+    "not a regular file" or "larger than N bytes"). Opened without blocking,
+    so that a FIFO does not wait for a writer."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        too_large = OSError(errno.EFBIG, f"larger than {limit} bytes")
+        if st.st_size > limit:
+            raise too_large
+        chunks, size = [], 0
+        while chunk := os.read(fd, max(1, limit + 1 - size)):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:  # it grew since fstat
+                raise too_large
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def content_hash(data: bytes) -> str:
+    """What the result cache knows a file's bytes by (SHA-256: as fast as
+    SHA-1 where the CPU has SHA extensions, and without its collisions)."""
+    return hashlib.sha256(data).hexdigest()
 
 
 class TreeReader:
@@ -11,10 +50,14 @@ class TreeReader:
     Kconfig, sibling sources). The default reads the disk; patch and audit
     modes substitute readers over a patched copy or git objects."""
 
+    def __init__(self):
+        self._signatures: dict[str, str | None] = {}  # the disk does not change under one run
+
     def read(self, path: str) -> bytes | None:
+        """The file's bytes; None when it is missing, unreadable, not a
+        regular file (``#include "/dev/zero"``) or too large."""
         try:
-            with open(path, "rb") as fh:
-                return fh.read()
+            return read_regular(path)
         except OSError:
             return None
 
@@ -48,10 +91,17 @@ class TreeReader:
         has shown so far (its hunks); None otherwise."""
         return None
 
-    def signature(self, path: str):
-        """Something that changes when the file changes (for cache keys)."""
-        try:
-            st = os.stat(path)
-            return (st.st_size, st.st_mtime_ns)
-        except OSError:
-            return None
+    def signature(self, path: str) -> str | None:
+        """Something that changes when the file changes (for cache keys):
+        the hash of its content, or of a directory's names (a sibling
+        appeared or went) - never size and mtime, which ``cp -p``,
+        ``touch -r`` and ``rsync -t`` keep for other bytes. None when there
+        is nothing there."""
+        if path not in self._signatures:
+            if os.path.isdir(path):
+                names = self.listdir(path)
+                self._signatures[path] = content_hash("\0".join(names).encode("utf-8", "surrogateescape"))
+            else:
+                data = self.read(path)
+                self._signatures[path] = None if data is None else content_hash(data)
+        return self._signatures[path]

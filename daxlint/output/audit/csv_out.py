@@ -27,16 +27,30 @@ CSV_COLUMNS = [
 ]
 
 
+# What makes a spreadsheet read a cell as a formula (OWASP's CSV injection
+# guidance): such a cell gets a leading single quote.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def safe_cell(text: str) -> str:
+    """A cell of text a committer chose (subject, author, branch, path):
+    printable() - valid UTF-8, no terminal controls - and never the start
+    of a formula."""
+    text = printable(text)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
 class SafeWriter:
-    """A csv writer whose cells are printable(): valid UTF-8 (a file name's
-    undecodable bytes as \\xNN) and without the terminal controls a commit
-    subject may carry (the CSV goes to standard output by default)."""
+    """A csv writer whose text cells are safe_cell()s: valid UTF-8 (a file
+    name's undecodable bytes as \\xNN), without the terminal controls a
+    commit subject may carry (the CSV goes to standard output by default),
+    and never a formula to a spreadsheet that opens it."""
 
     def __init__(self, buf: io.StringIO):
         self.writer = csv.writer(buf, lineterminator="\n")
 
     def writerow(self, row) -> None:
-        self.writer.writerow([printable(c) if isinstance(c, str) else c for c in row])
+        self.writer.writerow([safe_cell(c) if isinstance(c, str) else c for c in row])
 
     def writerows(self, rows) -> None:
         for row in rows:
