@@ -128,10 +128,6 @@ def sibling_registrations(kernel, path: str, names: set[str], shown: str) -> lis
 _REGISTERS_ANY = "registers one of: "
 
 
-# How module.py describes its test of a sibling that may define a helper.
-DEFINES_ANY = "defines one of: "
-
-
 def weak_test(why: str):
     """The test a ``why`` of read_if() describes, for a file of another
     tree: data -> whether the verdict must read it; None for one not made
@@ -139,16 +135,7 @@ def weak_test(why: str):
     if why.startswith(_REGISTERS_ANY):
         names = set(why[len(_REGISTERS_ANY) :].split())
         return lambda data: registers_any(data, names)
-    if why.startswith(DEFINES_ANY):
-        names = set(why[len(DEFINES_ANY) :].split())
-        return lambda data: defines_any(data, names)
     return None
-
-
-def defines_any(data: bytes, names) -> bool:
-    """Whether ``data`` defines one of the functions or function-like
-    macros ``names``, by its bytes."""
-    return bool(set(names) & defined_names(data)) if any(n.encode() in data for n in names) else False
 
 
 # A definition starts a line: ``name(`` after its type, its parameter list

@@ -28,18 +28,16 @@ from tree_sitter import Node
 
 from daxlint.analysis.bits import BIT_RE
 from daxlint.analysis.callgraph import MMAP
-from daxlint.analysis.driver import DEFINES_ANY, defined_names, definitions, driver_files
+from daxlint.analysis.driver import defined_names, definitions, driver_files
 from daxlint.analysis.locks import LOCK_NAMES, LockState
 from daxlint.analysis.vmflags import (
     ACCESSORS,
     CHANGES_FLAGS,
-    HELPER_CALL_BYTES,
     VmFlagsModel,
     VmFlagsWrite,
     changes_flags,
     flag_names,
     initialized_variable,
-    may_write_vm_flags,
     model_for,
 )
 from daxlint.core.catalog import VmFlagSetter
@@ -277,20 +275,19 @@ class ModuleHelper:
 def module_helpers(kernel, abspath: str, data: bytes | None, wanted: set[str]) -> dict[str, ModuleHelper]:
     """The functions of the module among ``wanted`` (names a file calls and
     does not define): its headers' (static inline helpers too), then the
-    other files' (not static), each file summarised once per run. A sibling
-    is read only when it defines one of them (a weak dependency: an edit
-    that defines none does not make the verdict stale)."""
+    other files' (not static), each file summarised once per run. Only a
+    file whose bytes define one of them as a flag or lock helper is parsed
+    (see _module_index)."""
     out: dict[str, ModuleHelper] = {}
     for header in local_headers(kernel, abspath, data):
+        if not wanted & (_flag_helpers(kernel, header.path, header.data) | _lock_helpers(kernel, header.path, header.data)):
+            continue
         for name, helper in _file_helpers(kernel, header.path, header.data, exported_only=False).items():
             if name in wanted:
                 out.setdefault(name, helper)
-    me = os.path.normpath(abspath)
-    why = DEFINES_ANY + " ".join(sorted(wanted))
-    for path in driver_files(kernel, abspath):
-        if os.path.normpath(path) == me or not kernel.knows(path):
-            continue
-        sibling = kernel.read_if(path, lambda d, p=path: bool(wanted & _defined_in(kernel, p, d)), why)
+    flags, locks = _module_index(kernel, abspath, FLAGS), _module_index(kernel, abspath, LOCKS)
+    for path in sorted({index[n] for index in (flags, locks) for n in wanted if n in index}):
+        sibling = kernel.read(path) if kernel.knows(path) else None
         if sibling is None:
             continue
         for name, helper in _file_helpers(kernel, path, sibling, exported_only=True).items():
@@ -426,52 +423,115 @@ def module_may_change_flags(kernel, abspath: str, data: bytes) -> bool:
     wanted = _wanted(data, kernel.catalog)
     if not wanted:
         return False
-    if any(wanted & _flag_changing_definitions(kernel, h.path, h.data) for h in local_headers(kernel, abspath)):
+    if any(wanted & _flag_helpers(kernel, h.path, h.data) for h in local_headers(kernel, abspath)):
         return True
-    return bool(wanted & _module_changers(kernel, abspath))
+    own = _flag_helpers(kernel, abspath, data)
+    return any(n in wanted and n not in own for n in _module_index(kernel, abspath, FLAGS))
 
 
-def _module_changers(kernel, abspath: str) -> frozenset[str]:
-    """The flag-changing definitions of every file of ``abspath``'s module
-    but itself (once per module and run; a sibling that changes no flags is
-    only tested, a weak dependency)."""
+FLAGS = "flags"
+LOCKS = "locks"
+
+
+def _module_index(kernel, abspath: str, kind: str) -> dict[str, str]:
+    """Name -> file, for the helpers the other files of ``abspath``'s module
+    define (by bytes) that change flags (FLAGS) or a lock (LOCKS)."""
     me = os.path.normpath(abspath)
-    files = tuple(sorted(os.path.normpath(f) for f in driver_files(kernel, abspath)))
-
-    def scan() -> frozenset[str]:
-        out: set[str] = set()
-        for path in files:
-            sibling = kernel.read_if(path, changes_flags, CHANGES_FLAGS)
-            if sibling is not None:
-                out |= _flag_changing_definitions(kernel, path, sibling)
-        return frozenset(out)
-
-    changers = kernel.memo(("module-changers", files), scan)
-    if me not in files:
-        return changers
-    own = _flag_changing_definitions(kernel, me, kernel.read(me) or b"")
-    return changers - own
+    files = {os.path.normpath(f) for f in driver_files(kernel, abspath)} - {me}
+    out: dict[str, str] = {}
+    for directory in sorted({os.path.dirname(f) for f in files}):
+        for name, paths in _directory_index(kernel, directory, kind).items():
+            path = next((p for p in paths if p in files), None)
+            if path is not None:
+                out.setdefault(name, path)
+    return out
 
 
-def _defined_in(kernel, path: str, data: bytes) -> frozenset[str]:
-    """driver.defined_names(), memoised per file content and run."""
-    return kernel.memo(("defined-names", os.path.normpath(path), hash(data)), lambda: defined_names(data))
+def _directory_index(kernel, directory: str, kind: str) -> dict[str, tuple[str, ...]]:
+    """Name -> the C files of ``directory`` that define it as a helper of
+    ``kind`` (by bytes): each file read once per run, and one that defines
+    none only tested (a weak dependency: an edit that leaves it so does not
+    make a verdict stale). The files of a module are a subset: modules of
+    one directory share it."""
+    test, why, helpers = (
+        (changes_flags, CHANGES_FLAGS, _flag_helpers) if kind == FLAGS else (defines_lock_helper, LOCK_HELPERS, _lock_helpers)
+    )
+
+    def scan() -> dict[str, tuple[str, ...]]:
+        out: dict[str, tuple[str, ...]] = {}
+        for name in kernel.listdir(directory):
+            path = os.path.normpath(os.path.join(directory, name))
+            if not name.endswith(".c"):
+                continue
+            data = kernel.read_if(path, test, why)
+            for helper in sorted(helpers(kernel, path, data)) if data is not None else ():
+                out[helper] = (*out.get(helper, ()), path)
+        return out
+
+    return kernel.memo(("directory-index", kind, directory), scan)
 
 
-def _flag_changing_definitions(kernel, path: str, data: bytes) -> frozenset[str]:
-    """Names of the functions and function-like macros ``data`` defines
-    whose text, up to the next definition, changes vm_flags or calls a
-    helper that does (by bytes; memoised per file and run)."""
+_LOCK_NAME_BYTES = tuple(sorted(n.encode() for n in LOCK_NAMES))
+_CALLED = re.compile(rb"\b([A-Za-z_]\w*)\s*\(")
 
-    def scan() -> frozenset[str]:
-        if not changes_flags(data):
-            return frozenset()
-        starts = definitions(data)
-        out = set()
-        for k, (pos, name) in enumerate(starts):
-            chunk = data[pos : starts[k + 1][0] if k + 1 < len(starts) else len(data)]
-            if (b"vm_flags" in chunk and may_write_vm_flags(chunk)) or HELPER_CALL_BYTES.search(chunk):
-                out.add(name)
-        return frozenset(out)
 
-    return kernel.memo(("flag-changing-definitions", os.path.normpath(path)), scan)
+def _definition_texts(data: bytes) -> dict[str, list[bytes]]:
+    """Name -> the text of each definition of it in ``data``, up to the next
+    definition (by bytes)."""
+    starts = definitions(data)
+    out: dict[str, list[bytes]] = {}
+    for k, (pos, name) in enumerate(starts):
+        out.setdefault(name, []).append(data[pos : starts[k + 1][0] if k + 1 < len(starts) else len(data)])
+    return out
+
+
+def _with_callers(texts: dict[str, list[bytes]], direct: set[str]) -> frozenset[str]:
+    """``direct`` and the definitions that call one of them, transitively
+    (by name, within the file: as the parsed file's summaries follow)."""
+    if not direct:
+        return frozenset()
+    calls = {n: {m.decode() for t in ts for m in _CALLED.findall(t)} - {n} for n, ts in texts.items()}
+    found = set(direct)
+    while more := {n for n, called in calls.items() if n not in found and called & found}:
+        found |= more
+    return frozenset(found)
+
+
+def flag_helper_definitions(data: bytes) -> frozenset[str]:
+    """By bytes: the functions and function-like macros ``data`` defines
+    that change vm_flags or call a helper that does."""
+    if not changes_flags(data):
+        return frozenset()
+    texts = _definition_texts(data)
+    return _with_callers(texts, {n for n, ts in texts.items() if any(changes_flags(t) for t in ts)})
+
+
+def lock_helper_definitions(data: bytes) -> frozenset[str]:
+    """By bytes: the functions and function-like macros ``data`` defines
+    that take, drop or assert an mmap/vma lock."""
+    if b"mmap_" not in data and b"vma" not in data:
+        return frozenset()  # no lock of a vma's: an rwsem or a guard() of another lock
+    names = [t for t in _LOCK_NAME_BYTES if t in data]
+    if not names:
+        return frozenset()
+    texts = _definition_texts(data)
+    return _with_callers(texts, {n for n, ts in texts.items() if any(t in x for x in ts for t in names)})
+
+
+# How _module_index() describes its test of a sibling for locks (see
+# kernel.read_if); weak.weak_test() reads it back.
+LOCK_HELPERS = "defines a lock helper"
+
+
+def defines_lock_helper(data: bytes) -> bool:
+    return bool(lock_helper_definitions(data))
+
+
+def _flag_helpers(kernel, path: str, data: bytes) -> frozenset[str]:
+    """flag_helper_definitions(), memoised per file content and run."""
+    return kernel.memo(("flag-helpers", os.path.normpath(path), hash(data)), lambda: flag_helper_definitions(data))
+
+
+def _lock_helpers(kernel, path: str, data: bytes) -> frozenset[str]:
+    """lock_helper_definitions(), memoised per file content and run."""
+    return kernel.memo(("lock-helpers", os.path.normpath(path), hash(data)), lambda: lock_helper_definitions(data))

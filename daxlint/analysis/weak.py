@@ -6,6 +6,7 @@ asks the other tree's file the same question instead of comparing bytes."""
 from __future__ import annotations
 
 from daxlint.analysis import driver
+from daxlint.analysis.module import LOCK_HELPERS, defines_lock_helper
 from daxlint.analysis.vmflags import CHANGES_FLAGS, changes_flags
 
 
@@ -14,4 +15,6 @@ def weak_test(why: str):
     verdict must read it; None for one not made by the analyses."""
     if why == CHANGES_FLAGS:
         return changes_flags
+    if why == LOCK_HELPERS:
+        return defines_lock_helper
     return driver.weak_test(why)

@@ -69,6 +69,7 @@ class Engine:
             for kind in ("c", "kconfig")
         }
         self._finder_tokens = {t for r in self._finders for t in r.tokens}
+        self._module_tokens = {t for r in self._finders for t in r.module_tokens}
         self._tokenless = any(not r.tokens for r in self._finders)
 
     def rules_for(self, data: bytes, kind: str = "c", kernel: KernelContext | None = None) -> list[Rule]:
@@ -100,6 +101,8 @@ class Engine:
         """``applicable`` and the rules whose byte test declined the file but
         that the module around it brings back (Rule.could_match_in: a fault
         handler calling a header's helper that changes vm_flags)."""
+        if not present & self._module_tokens:  # most files of a tree
+            return applicable
         more = [
             r
             for r in self._applying(kernel)

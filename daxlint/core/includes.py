@@ -23,14 +23,26 @@ from daxlint.kconfig.makefile import kbuild_include_dirs
 
 MAX_DEPTH = 3
 
-# Only quoted includes name the module's headers; read by one anchored
-# pattern rather than a full directive scan, since the walk runs for every
-# file of a tree that mentions a vma.
-_QUOTED_INCLUDE = re.compile(rb'^[ \t]*#[ \t]*include[ \t]*"([^"\n]+)"', re.M)
+# Only quoted includes name the module's headers. Found from each
+# ``include`` in the bytes, matched from the start of its line: a full
+# directive scan, or a pattern tried at every line, cost more than the rest
+# of the walk, which runs for every file of a tree that mentions a vma.
+_QUOTED_INCLUDE = re.compile(rb'[ \t]*#[ \t]*include[ \t]*"([^"\n]+)"')
 
 
 def _quoted_includes(text: bytes) -> list[Include]:
-    return [Include(m.start(), m.group(1).decode("utf-8", "replace"), False, None) for m in _QUOTED_INCLUDE.finditer(text)]
+    out: list[Include] = []
+    pos = text.find(b"include")
+    last_line = -1
+    while pos >= 0:
+        line = text.rfind(b"\n", 0, pos) + 1
+        if line != last_line:
+            last_line = line
+            m = _QUOTED_INCLUDE.match(text, line)
+            if m is not None:
+                out.append(Include(line, m.group(1).decode("utf-8", "replace"), False, None))
+        pos = text.find(b"include", pos + 7)
+    return out
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,18 @@ import errno
 import hashlib
 import os
 import stat
+from collections import OrderedDict
 
 # What daxlint reads of a file another file points it to (an #include, a
 # Kconfig source, a Makefile, a config file): the limit up to which files
 # over the analysis limit are still scanned for tokens.
 MAX_READ_BYTES = 64 * 1024 * 1024
+
+# The bytes one reader keeps of the files it read last: a module's files are
+# read again for each file of the module checked (its helpers, its flag
+# changes), and reading them again cost a whole-tree check more than its
+# analysis did.
+RECENT_READS_BYTES = 128 * 1024 * 1024
 
 
 def read_regular(path: str, limit: int = MAX_READ_BYTES) -> bytes:
@@ -52,14 +59,34 @@ class TreeReader:
 
     def __init__(self):
         self._signatures: dict[str, str | None] = {}  # the disk does not change under one run
+        self._recent: OrderedDict[str, bytes | None] = OrderedDict()
+        self._recent_bytes = 0
 
     def read(self, path: str) -> bytes | None:
         """The file's bytes; None when it is missing, unreadable, not a
-        regular file (``#include "/dev/zero"``) or too large."""
+        regular file (``#include "/dev/zero"``) or too large. The files read
+        last are kept, up to RECENT_READS_BYTES."""
         try:
-            return read_regular(path)
+            self._recent.move_to_end(path)
+            return self._recent[path]
+        except KeyError:
+            pass
+        try:
+            data = read_regular(path)
         except OSError:
-            return None
+            data = None
+        self._recent[path] = data
+        self._recent_bytes += len(data or b"")
+        while self._recent_bytes > RECENT_READS_BYTES and len(self._recent) > 1:
+            _, old = self._recent.popitem(last=False)
+            self._recent_bytes -= len(old or b"")
+        return data
+
+    def forget(self) -> None:
+        """Forget the files read so far (a fix changed the tree)."""
+        self._signatures.clear()
+        self._recent.clear()
+        self._recent_bytes = 0
 
     def read_if(self, path: str, relevant, why: str) -> bytes | None:
         """The file's bytes when ``relevant(data)``, else None (also when it
