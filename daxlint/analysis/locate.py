@@ -15,6 +15,8 @@ from collections.abc import Iterable, Iterator
 
 from tree_sitter import Node
 
+from daxlint.core.timelimit import CHECK_EVERY, checkpoint
+
 IDENT_RE = re.compile(rb"[A-Za-z_]\w*")
 # Nodes that can hold function definitions (kernel code defines functions
 # under #ifdef, and tree-sitter sometimes wraps them in ERROR nodes).
@@ -50,7 +52,11 @@ def word_starts(data: bytes, word: bytes, lo: int = 0, end: int | None = None, w
     n = len(word)
     end = len(data) if end is None else end
     pos = data.find(word, lo, end)
+    steps = 0
     while pos >= 0:
+        steps += 1
+        if not steps & CHECK_EVERY:
+            checkpoint()
         before_ok = pos == 0 or not is_word_byte(data[pos - 1])
         after_ok = not whole or pos + n >= len(data) or not is_word_byte(data[pos + n])
         if before_ok and after_ok:
@@ -72,7 +78,9 @@ def identifier_hits(data: bytes, names: Iterable[bytes], lo: int = 0, hi: int | 
         for pos, word in hits:
             yield word, pos
         return
-    for m in IDENT_RE.finditer(data, lo, end):
+    for steps, m in enumerate(IDENT_RE.finditer(data, lo, end), 1):
+        if not steps & CHECK_EVERY:
+            checkpoint()
         word = m.group()
         if word in names:
             yield word, m.start()
@@ -93,6 +101,7 @@ def function_definitions(root: Node) -> list[Node]:
     out: list[Node] = []
     stack = [root]
     while stack:
+        checkpoint()
         n = stack.pop()
         for child in reversed(n.children):
             if child.type == "function_definition":
