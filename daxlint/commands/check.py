@@ -162,44 +162,49 @@ def command(
 
     if diff_base and not plist:
         raise UserError("--diff: none of the paths listed on standard input exists")
-    diff = gitdiff.changed_since(diff_base, plist) if diff_base else None
-    targets = diff.files_to_check(engine.file_kinds) if diff else plist
-    report = check_paths(engine, targets)
-    report.skipped[:0] = missing
-    note = version_note(kernel)
-    if note:
-        report.notes.append(note)
-    # With --diff only the changed (and deleted) files were looked at, so
-    # only their baseline entries can be judged fixed.
-    # A listed file that does not exist was deleted: its entries are fixed.
-    gone = [s.path for s in missing]
-    scope = baselines.Scope(
-        targets + gone + (diff.deleted if diff else []), engine.enabled_ids, {s.path for s in report.skipped if not s.missing}
-    )
+    base = baselines.Baseline.load(baseline_file) if baseline_file else None
 
-    if write_baseline_file:
-        written, kept = baselines.write_baseline(write_baseline_file, report.findings, scope)
-        tail = f" ({kept} kept for paths or rules not checked)" if kept else ""
-        click.echo(f"daxlint: wrote {len(written.entries)} entries to baseline {printable(write_baseline_file)}{tail}", err=True)
+    def gated_report(update: bool):
+        """The check and the gate: (report, --diff scope, extra JSON)."""
+        diff = gitdiff.changed_since(diff_base, plist) if diff_base else None
+        targets = diff.files_to_check(engine.file_kinds) if diff else plist
+        report = check_paths(engine, targets)
+        report.skipped[:0] = missing
+        note = version_note(kernel)
+        if note:
+            report.notes.append(note)
+        # With --diff only the changed (and deleted) files were looked at, so
+        # only their baseline entries can be judged fixed.
+        # A listed file that does not exist was deleted: its entries are fixed.
+        gone = [s.path for s in missing]
+        scope = baselines.Scope(
+            targets + gone + (diff.deleted if diff else []), engine.enabled_ids, {s.path for s in report.skipped if not s.missing}
+        )
+        if write_baseline_file:
+            written, kept = baselines.write_baseline(write_baseline_file, report.findings, scope)
+            tail = f" ({kept} kept for paths or rules not checked)" if kept else ""
+            click.echo(f"daxlint: wrote {len(written.entries)} entries to baseline {printable(write_baseline_file)}{tail}", err=True)
+            return report, diff, None
+        extra: dict = {}
+        if base is not None:
+            result = baselines.apply_baseline(base, report.findings, scope)
+            report.findings = result.new
+            if update and result.fixed:
+                base.entries = result.kept
+                base.save()
+            report.notes.extend(baselines.describe(result, base, updated=update))
+            extra["baseline"] = baselines.as_json(result, base, updated=update)
+        if diff:
+            shown = [f for f in report.findings if diff.covers(f.path, f.line, f.end_line)]
+            hidden = len(report.findings) - len(shown)
+            report.findings = shown
+            report.notes.append(diff.describe(hidden))
+            extra["diff"] = diff.as_json(hidden)
+        return report, diff, extra
+
+    report, diff, extra = gated_report(update_baseline)
+    if extra is None:  # --write-baseline
         return exit_status(report, fail_on, True, strict)
-
-    extra: dict = {}
-    base = None
-    if baseline_file:
-        base = baselines.Baseline.load(baseline_file)
-        result = baselines.apply_baseline(base, report.findings, scope)
-        report.findings = result.new
-        if update_baseline and result.fixed:
-            base.entries = result.kept
-            base.save()
-        report.notes.extend(baselines.describe(result, base, updated=update_baseline))
-        extra["baseline"] = baselines.as_json(result, base, updated=update_baseline)
-    if diff:
-        shown = [f for f in report.findings if diff.covers(f.path, f.line, f.end_line)]
-        hidden = len(report.findings) - len(shown)
-        report.findings = shown
-        report.notes.append(diff.describe(hidden))
-        extra["diff"] = diff.as_json(hidden)
 
     if fix:
         fixer = Fixer(engine, FixScope(diff, base, engine.enabled_ids) if (diff or base) else None, unsafe=unsafe_fixes)
@@ -207,14 +212,19 @@ def command(
         root = fix_root(kernel.root, plist)
         if dry_run:
             # The version note matters most here: it decides plain or guarded fixes.
-            notes = report.notes + result.notes + summary_notes(result, report, dry_run=True)
+            notes = report.notes + result.notes + summary_notes(result, result.left(report), dry_run=True)
             write_text(result.diff(root), output)
             for note in notes:
                 click.echo(f"daxlint: {note}", err=True)
             return EXIT_FINDINGS if result.changed and not exit_zero else EXIT_CLEAN
         notes = write_fixed(result, root)
-        report.notes.extend(result.notes + notes + summary_notes(result, report, dry_run=False))
-        result.leave_in(report)
+        if result.changed:
+            # What is left, as the same check of the fixed files says it:
+            # their lines, and those of every finding that read one of them
+            # (a registration in a sibling file, a Kconfig's driver).
+            kernel.forget()
+            report, _diff, extra = gated_report(False)
+        report.notes.extend(result.notes + notes + summary_notes(result, report.findings, dry_run=False))
         extra["fix"] = result.as_json(root)
 
     if fmt == "sarif" and len(report.findings) > GITHUB_RESULT_LIMIT:
