@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from daxlint.commands._color import color_option, use_color
 from daxlint.commands._options import (
     check_fix_options,
     emit,
@@ -18,6 +19,8 @@ from daxlint.commands._options import (
     load_settings,
     make_engine,
     output_options,
+    progress_printer,
+    progress_wanted,
     selection_options,
     user_errors,
     version_note,
@@ -109,6 +112,8 @@ def _check_gate_options(diff_base, baseline_file, write_baseline_file, update_ba
     help="With --baseline: rewrite FILE without its fixed entries (new findings are not added; use --write-baseline for that).",
 )
 @fix_options
+@click.option("--no-progress", is_flag=True, help="No progress display (it goes to standard error when that is a terminal).")
+@color_option
 @user_errors
 def command(
     paths,
@@ -134,6 +139,8 @@ def command(
     dry_run,
     unsafe_fixes,
     fix_style,
+    no_progress,
+    color,
 ):
     """Check C files, directories or a kernel tree (default: current directory).
 
@@ -168,7 +175,12 @@ def command(
         """The check and the gate: (report, --diff scope, extra JSON)."""
         diff = gitdiff.changed_since(diff_base, plist) if diff_base else None
         targets = diff.files_to_check(engine.file_kinds) if diff else plist
-        report = check_paths(engine, targets)
+        bar, update = progress_printer(progress_wanted(no_progress), use_color(color, sys.stderr), {"files": "files"})
+        if bar is None:
+            report = check_paths(engine, targets)
+        else:
+            with bar:
+                report = check_paths(engine, targets, lambda done, found: update("files", done, found))
         report.skipped[:0] = missing
         note = version_note(kernel)
         if note:
@@ -233,5 +245,5 @@ def command(
             "(GitHub code scanning's limit per run), errors first",
             err=True,
         )
-    emit(report, fmt, output, terse=terse, extra=extra or None)
+    emit(report, fmt, output, color, terse=terse, extra=extra or None)
     return exit_status(report, fail_on, exit_zero, strict)

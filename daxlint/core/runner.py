@@ -67,8 +67,10 @@ def analyse_for_run(engine: Engine, display: str, abspath: str):
     return sha, stamp, (None if res.is_empty else res)
 
 
-def check_paths(engine: Engine, paths: list[str]) -> Report:
-    """Every wanted file under ``paths``, analysed (or answered by the cache)."""
+def check_paths(engine: Engine, paths: list[str], progress=None) -> Report:
+    """Every wanted file under ``paths``, analysed (or answered by the cache).
+    ``progress(done, found)`` hears how many files are done of those the
+    walk found so far."""
     walk = FileWalk(paths, engine.file_kinds)
     report = Report()
     report.kernel_version = engine.kernel.version_label
@@ -84,13 +86,21 @@ def check_paths(engine: Engine, paths: list[str]) -> Report:
     results: list[tuple[str, FileResult]] = []  # files with something to report
     deferred: list[tuple[str, str, str]] = []  # unchanged since a run that found something
     checked = 0
+    answered = 0  # by the cache from the file's stat alone, in the walk
+    done = 0  # analysed, or answered by the cache after the walk
+
+    def advance(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress is not None:
+            progress(answered + done, checked)
 
     def to_analyse():
         """The walk, minus files the cache answers from their stat alone.
         With several jobs this runs in the pool's feeder thread, so that
         workers start on the first directories while the walk goes on;
         it must not touch SQLite (the connection belongs to this thread)."""
-        nonlocal checked
+        nonlocal checked, answered
         for display, abspath in walk:
             checked += 1
             if cache is not None and cache.has_stat(abspath):
@@ -101,6 +111,7 @@ def check_paths(engine: Engine, paths: list[str]) -> Report:
                 if known is not None:
                     sha, stored_key, empty = known
                     if empty and cache_key(prefix, sha, display) == stored_key:
+                        answered += 1
                         continue
                     if sha:
                         deferred.append((display, abspath, sha))
@@ -114,7 +125,7 @@ def check_paths(engine: Engine, paths: list[str]) -> Report:
             cache.put(cache_key(prefix, sha, display), abspath, stamp, sha, res or FileResult())
 
     try:
-        for item in _run(engine, to_analyse()):
+        for item in _run(engine, to_analyse(), advance):
             record(*item)
         # Files unchanged since a run that found something: their result
         # stands while the files it depends on are unchanged too.
@@ -124,9 +135,10 @@ def check_paths(engine: Engine, paths: list[str]) -> Report:
             hit = cache.get(cache_key(prefix, sha, display))
             if hit is not None and _context_unchanged(engine, hit.context, sig_memo):
                 results.append((display, hit))
+                advance(1)
             else:
                 stale.append((display, abspath))
-        for item in _run(engine, stale):
+        for item in _run(engine, stale, advance):
             record(*item)
     finally:
         if cache is not None:
@@ -154,20 +166,22 @@ def _context_unchanged(engine: Engine, context: dict, memo: dict) -> bool:
     return True
 
 
-def _run(engine: Engine, items):
+def _run(engine: Engine, items, advance):
     """(display, abspath, sha, stamp, result or None) for each item, in
-    no particular order. Fewer than a handful of files are not worth
-    starting processes for."""
+    no particular order; ``advance(n)`` as n more files are done. Fewer
+    than a handful of files are not worth starting processes for."""
     jobs = engine.options.jobs or os.cpu_count() or 1
     items = iter(items)
     head = list(itertools.islice(items, _SERIAL_BELOW))
     if jobs <= 1 or len(head) < _SERIAL_BELOW:
         for display, abspath in itertools.chain(head, items):
             yield display, abspath, *analyse_for_run(engine, display, abspath)
+            advance(1)
         return
     with fork_pool(jobs, _set_worker_engine, (engine,)) as pool:
-        for out in pool.imap_unordered(_worker, _batches(itertools.chain(head, items), _BATCH)):
+        for n, out in pool.imap_unordered(_worker, _batches(itertools.chain(head, items), _BATCH)):
             yield from out
+            advance(n)
 
 
 _WORKER_ENGINE: Engine | None = None  # in a worker process: the engine it forked with
@@ -191,7 +205,7 @@ def _worker(batch: list[tuple[str, str]]):
         # back for it unless the cache wants its stat row.
         if res is not None or (_WORKER_ENGINE.options.use_cache and sha is not None):
             out.append((display, abspath, sha, stamp, res))
-    return out
+    return len(batch), out
 
 
 def _cache_file(override: str | None) -> Path:
