@@ -171,16 +171,17 @@ def command(
         raise UserError("--diff: none of the paths listed on standard input exists")
     base = baselines.Baseline.load(baseline_file) if baseline_file else None
 
-    def gated_report(update: bool):
-        """The check and the gate: (report, --diff scope, extra JSON)."""
+    def gated_report(updating: bool):
+        """The check and the gate: (report, --diff scope, extra JSON);
+        ``updating``: --update-baseline rewrites the baseline."""
         diff = gitdiff.changed_since(diff_base, plist) if diff_base else None
         targets = diff.files_to_check(engine.file_kinds) if diff else plist
-        bar, update = progress_printer(progress_wanted(no_progress), use_color(color, sys.stderr), {"files": "files"})
+        bar, show = progress_printer(progress_wanted(no_progress), use_color(color, sys.stderr), {"files": "files"})
         if bar is None:
             report = check_paths(engine, targets)
         else:
             with bar:
-                report = check_paths(engine, targets, lambda done, found: update("files", done, found))
+                report = check_paths(engine, targets, lambda done, found: show("files", done, found))
         report.skipped[:0] = missing
         note = version_note(kernel)
         if note:
@@ -201,11 +202,11 @@ def command(
         if base is not None:
             result = baselines.apply_baseline(base, report.findings, scope)
             report.findings = result.new
-            if update and result.fixed:
+            if updating and result.fixed:
                 base.entries = result.kept
                 base.save()
-            report.notes.extend(baselines.describe(result, base, updated=update))
-            extra["baseline"] = baselines.as_json(result, base, updated=update)
+            report.notes.extend(baselines.describe(result, base, updated=updating))
+            extra["baseline"] = baselines.as_json(result, base, updated=updating)
         if diff:
             shown = [f for f in report.findings if diff.covers(f.path, f.line, f.end_line)]
             hidden = len(report.findings) - len(shown)
