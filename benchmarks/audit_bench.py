@@ -25,7 +25,7 @@ Cases:
              the client becomes the limit. --scheduler ADDRESS measures a
              real cluster instead of local scheduler and worker processes
              (its workers must see ~/.cache/daxlint-bench at the same path).
-             Needs pip install 'daxlint[dask]'.
+             Needs dask.distributed (pip install '.[dask]' here).
 
 For each case: a cold audit (fresh store; the base tree is analysed first),
 then for the synthetic history an extension by 100 commits and a warm re-run
@@ -350,7 +350,7 @@ def dask_case(commits: int, seed: int, jobs: int, tmp: Path, repeat: int = 1, sc
     try:
         import distributed
     except ImportError:
-        sys.exit("the dask case needs dask.distributed: pip install 'daxlint[dask]'")
+        sys.exit("the dask case needs dask.distributed: pip install '.[dask]' in daxlint's checkout")
     logging.getLogger("distributed").setLevel(logging.CRITICAL)
     repo, base = build_synthetic(commits, seed)
     walk = [f"{base}..main"]

@@ -81,7 +81,7 @@ _PROGRESS_LABELS = {"commits": "commits", "tasks": "dask tasks", "snapshot": "ba
     envvar="DASK_SCHEDULER_ADDRESS",
     metavar="ADDRESS",
     help="Analyse on a Dask cluster: tcp://host:8786, or 'local' for a LocalCluster of --jobs processes "
-    "(env DASK_SCHEDULER_ADDRESS; needs pip install 'daxlint[dask]').",
+    "(env DASK_SCHEDULER_ADDRESS; needs dask.distributed: pip install '.[dask]' in daxlint's checkout).",
 )
 @click.option("--worker-repo", metavar="PATH", help="The repository as the Dask workers see it (default: --repo's git directory).")
 @click.option("--dashboard", is_flag=True, help="Print the Dask dashboard's address.")
