@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 
 from tree_sitter import Node
 
-from daxlint.core.timelimit import CHECK_EVERY, checkpoint
+from daxlint.core.timelimit import checkpoint
 
 IDENT_RE = re.compile(rb"[A-Za-z_]\w*")
 # Nodes that can hold function definitions (kernel code defines functions
@@ -49,14 +49,11 @@ def word_starts(data: bytes, word: bytes, lo: int = 0, end: int | None = None, w
     """Offsets of ``word`` in ``data[lo:end]`` that no identifier byte
     precedes; with ``whole``, that none follows either (without it ``word``
     is a prefix, as ``MEMORY_DEVICE_`` is of the enumerators)."""
+    checkpoint()  # one pass over the bytes: a look at the clock per call is enough
     n = len(word)
     end = len(data) if end is None else end
     pos = data.find(word, lo, end)
-    steps = 0
     while pos >= 0:
-        steps += 1
-        if not steps & CHECK_EVERY:
-            checkpoint()
         before_ok = pos == 0 or not is_word_byte(data[pos - 1])
         after_ok = not whole or pos + n >= len(data) or not is_word_byte(data[pos + n])
         if before_ok and after_ok:
@@ -68,6 +65,7 @@ def identifier_hits(data: bytes, names: Iterable[bytes], lo: int = 0, hi: int | 
     """(name, byte offset) of every whole-word occurrence of one of ``names``.
     A few names are searched for directly; many (a file's function names)
     by one pass over all identifiers with a set lookup."""
+    checkpoint()  # one pass over the bytes: a look at the clock per call is enough
     names = frozenset(names)
     if not names:
         return
@@ -78,9 +76,7 @@ def identifier_hits(data: bytes, names: Iterable[bytes], lo: int = 0, hi: int | 
         for pos, word in hits:
             yield word, pos
         return
-    for steps, m in enumerate(IDENT_RE.finditer(data, lo, end), 1):
-        if not steps & CHECK_EVERY:
-            checkpoint()
+    for m in IDENT_RE.finditer(data, lo, end):
         word = m.group()
         if word in names:
             yield word, m.start()
