@@ -119,6 +119,12 @@ def timed_engine(rules, clock, alarm=None, timeout=60.0) -> Engine:
     return engine(rules, timeout=timeout, clock=clock, alarm=alarm if alarm is not None else ManualAlarm())
 
 
+def rule_running(check) -> type[Rule]:
+    """A rule (DAX996, on every file with vm_flags) whose check is ``check(ctx)``."""
+    attrs = {"id": "DAX996", "name": "timed", "severity": Severity.ERROR, "summary": "a timing test's rule", "tokens": (b"vm_flags",)}
+    return type("TimedRule", (Rule,), {**attrs, "check": lambda self, ctx: check(ctx)})
+
+
 # Many statements: more tree nodes, identifiers and lines than the walkers
 # go between two looks at the clock.
 BIG = b"static int m(struct vm_area_struct *vma)\n{\n" + b"\ta = b + c;\n" * 400 + b"\tvma->vm_flags |= VM_IO;\n\treturn 0;\n}\n"
@@ -192,37 +198,23 @@ def test_a_walker_ends_the_file_at_its_deadline(before, walker, data):
     is past the deadline stops inside the walk, and the file is skipped."""
     clock = FakeClock()
 
-    class LateRule(Rule):
-        id = "DAX996"
-        name = "late"
-        severity = Severity.ERROR
-        summary = "takes 61 s before its walk"
-        tokens = (b"vm_flags",)
+    def check(ctx):
+        before(ctx)
+        clock.now += 61  # the rule took 61 s before its walk
+        walker(ctx)
+        _rest_of_the_rule_ran(ctx)
 
-        def check(self, ctx):
-            before(ctx)
-            clock.now += 61
-            walker(ctx)
-            _rest_of_the_rule_ran(ctx)
-
-    res = timed_engine([LateRule], clock).analyze("slow.c", data)
+    res = timed_engine([rule_running(check)], clock).analyze("slow.c", data)
     assert res.findings == [] and [(s.path, s.reason) for s in res.skipped] == [("slow.c", "took longer than 60s, skipped")]
 
 
 def test_the_next_rule_does_not_run_after_the_deadline():
     clock = FakeClock()
 
-    class LateRule(Rule):
-        id = "DAX996"
-        name = "late"
-        severity = Severity.ERROR
-        summary = "takes 61 s and walks nothing"
-        tokens = (b"vm_flags",)
+    def check(ctx):
+        clock.now += 61  # and walks nothing
 
-        def check(self, ctx):
-            clock.now += 61
-
-    res = timed_engine([LateRule, *select_rules(["DAX301"])], clock).analyze("slow.c", WRITE)
+    res = timed_engine([rule_running(check), *select_rules(["DAX301"])], clock).analyze("slow.c", WRITE)
     assert res.findings == [] and [s.reason for s in res.skipped] == ["took longer than 60s, skipped"]
 
 
@@ -230,40 +222,26 @@ def test_a_file_done_before_its_deadline_keeps_its_findings():
     """Late by the clock after the last checkpoint: the result is whole, so it stands."""
     clock = FakeClock()
 
-    class LastRule(Rule):
-        id = "DAX996"
-        name = "last"
-        severity = Severity.ERROR
-        summary = "takes 61 s after its walk"
-        tokens = (b"vm_flags",)
+    def check(ctx):
+        _walk_all(ctx)
+        clock.now += 61  # after its walk
 
-        def check(self, ctx):
-            _walk_all(ctx)
-            clock.now += 61
-
-    res = timed_engine([*select_rules(["DAX301"]), LastRule], clock).analyze("slow.c", WRITE)
+    res = timed_engine([*select_rules(["DAX301"]), rule_running(check)], clock).analyze("slow.c", WRITE)
     assert [(f.rule_id, f.line) for f in res.findings] == [("DAX301", 3)] and res.skipped == []
 
 
 def test_a_rules_except_exception_does_not_swallow_the_timeout():
     clock = FakeClock()
 
-    class SwallowingRule(Rule):
-        id = "DAX995"
-        name = "swallowing"
-        severity = Severity.ERROR
-        summary = "catches every exception around its walk"
-        tokens = (b"vm_flags",)
+    def check(ctx):
+        clock.now += 61
+        try:
+            _walk_all(ctx)
+        except Exception:  # every exception around its walk
+            pass
+        _rest_of_the_rule_ran(ctx)
 
-        def check(self, ctx):
-            clock.now += 61
-            try:
-                _walk_all(ctx)
-            except Exception:
-                pass
-            _rest_of_the_rule_ran(ctx)
-
-    res = timed_engine([SwallowingRule, *select_rules(["DAX301"])], clock).analyze("swallow.c", BIG)
+    res = timed_engine([rule_running(check), *select_rules(["DAX301"])], clock).analyze("swallow.c", BIG)
     assert res.findings == [] and [s.reason for s in res.skipped] == ["took longer than 60s, skipped"]
 
 
@@ -275,16 +253,10 @@ def test_the_hard_stop_is_armed_far_past_the_deadline_and_disarmed_after():
     assert after == 7 * HARD_STOP_FACTOR and alarm.disarmed == [limit]
 
 
-class SpinningRule(Rule):
-    id = "DAX994"
-    name = "spinning"
-    severity = Severity.ERROR
-    summary = "test rule that loops in Python for ever, past no checkpoint"
-    tokens = (b"vm_flags",)
-
-    def check(self, ctx):
-        while True:
-            pass
+def _spin_for_ever(ctx=None):
+    """A loop in Python that reaches no checkpoint."""
+    while True:
+        pass
 
 
 def _in_a_thread(fn):
@@ -320,7 +292,7 @@ def unraisable(monkeypatch):
 def test_code_that_reaches_no_checkpoint_is_interrupted(where, unraisable):
     """SIGALRM in the main thread, the watchdog thread's asynchronous
     exception elsewhere: the real alarms, at twice a short limit."""
-    res = where(lambda: engine([SpinningRule], timeout=0.05).analyze("spin.c", WRITE))
+    res = where(lambda: engine([rule_running(_spin_for_ever)], timeout=0.05).analyze("spin.c", WRITE))
     assert [(s.path, s.reason) for s in res.skipped] == [("spin.c", "took longer than 0.05s, skipped")]
     assert unraisable == []
 
@@ -347,13 +319,11 @@ def test_the_interruption_never_lands_in_a_callback(where, unraisable):
     """The alarm comes while a weakref callback runs (the callback waits for
     it): it is put off, and lands in the rule's own loop afterwards."""
 
-    class CallbackThenSpin(SpinningRule):
-        def check(self, ctx):
-            _spin_in_a_library_callback()
-            while True:
-                pass
+    def check(ctx):
+        _spin_in_a_library_callback()
+        _spin_for_ever()
 
-    res = where(lambda: engine([CallbackThenSpin], timeout=0.05).analyze("spin.c", WRITE))
+    res = where(lambda: engine([rule_running(check)], timeout=0.05).analyze("spin.c", WRITE))
     assert [s.reason for s in res.skipped] == ["took longer than 0.05s, skipped"]
     assert unraisable == []
 
@@ -368,17 +338,15 @@ def test_off_the_main_thread_the_interruption_waits_out_a_call(unraisable):
     exception only after the call, where dropping the call's argument runs
     a callback: the watchdog waits for a loop's back edge instead."""
 
-    class SleepingRule(SpinningRule):
-        def check(self, ctx):
-            limit = timelimit._CURRENT.get()
-            while limit.deferred < 3 and not unraisable:
-                box = [_Seconds(0.001)]
-                weakref.finalize(box[0], sum, range(100))
-                time.sleep(box.pop())  # the sleep holds its argument's last reference
-            while True:
-                pass
+    def check(ctx):
+        limit = timelimit._CURRENT.get()
+        while limit.deferred < 3 and not unraisable:
+            box = [_Seconds(0.001)]
+            weakref.finalize(box[0], sum, range(100))
+            time.sleep(box.pop())  # the sleep holds its argument's last reference
+        _spin_for_ever()
 
-    res = _in_a_thread(lambda: engine([SleepingRule], timeout=0.05).analyze("sleep.c", WRITE))
+    res = _in_a_thread(lambda: engine([rule_running(check)], timeout=0.05).analyze("sleep.c", WRITE))
     assert [s.reason for s in res.skipped] == ["took longer than 0.05s, skipped"]
     assert unraisable == []
 
