@@ -120,6 +120,15 @@ class Finding:
     diff_lines: list[str] | None = None
     # The edits that resolve it, when they are mechanical (--fix).
     autofix: Fix | None = None
+    # What the finding is about when the flagged line is only a spelling of
+    # it: a change of a vma's flags as its vma and the flags it sets and
+    # clears, so that respelling it on the same line (a direct write turned
+    # into vm_flags_set()) keeps its identity and fingerprint.
+    construct: str | None = None
+    # Silenced by a ``daxlint: ignore`` comment: {"line": the comment's
+    # line, "comment": its text}. Such a finding is counted and shown to
+    # SARIF as suppressed, never reported as a finding.
+    suppression: dict | None = None
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -136,6 +145,8 @@ class Finding:
             "end_column",
             "function",
             "versions",
+            "construct",
+            "suppression",
         ):
             if d[optional] is None:
                 del d[optional]
@@ -198,6 +209,8 @@ class FileResult:
     skipped: list[Skipped] = field(default_factory=list)
     errors: list[InternalError] = field(default_factory=list)
     parsed: bool = False
+    # Findings a ``daxlint: ignore`` comment silenced (each with its suppression).
+    suppressed: list[Finding] = field(default_factory=list)
     # Other files the verdict depends on (a directory's Kconfig, siblings),
     # with their signatures when analysed: a cached result is reused only
     # while they are unchanged.
@@ -210,7 +223,10 @@ class FileResult:
     def to_payload(self) -> dict:
         """The result as stored by the result cache and the audit store
         (errors are never stored: a file that raised is analysed again)."""
-        return {"f": [f.to_dict() for f in self.findings], "s": [s.to_dict() for s in self.skipped], "p": self.parsed, "c": self.context}
+        d = {"f": [f.to_dict() for f in self.findings], "s": [s.to_dict() for s in self.skipped], "p": self.parsed, "c": self.context}
+        if self.suppressed:
+            d["u"] = [f.to_dict() for f in self.suppressed]
+        return d
 
     @classmethod
     def from_payload(cls, d: dict) -> FileResult:
@@ -219,13 +235,14 @@ class FileResult:
             skipped=[Skipped(**s) for s in d.get("s", [])],
             parsed=d.get("p", False),
             context=d.get("c", {}),
+            suppressed=[Finding.from_dict(f) for f in d.get("u", [])],
         )
 
     @property
     def needs_own_row(self) -> bool:
         """Whether a cache must store the result itself; an empty one is
         remembered by the file's stat row alone."""
-        return bool(self.findings or self.skipped or self.context)
+        return bool(self.findings or self.skipped or self.context or self.suppressed)
 
     @property
     def is_empty(self) -> bool:
@@ -242,9 +259,13 @@ class Report:
     files_parsed: int = 0
     kernel_version: str | None = None
     notes: list[str] = field(default_factory=list)
+    # Findings ``daxlint: ignore`` comments silenced: counted in every
+    # format's summary, SARIF results with suppressions; never findings.
+    suppressed: list[Finding] = field(default_factory=list)
 
     def sort(self) -> None:
         self.findings.sort(key=Finding.sort_key)
+        self.suppressed.sort(key=Finding.sort_key)
         self.skipped.sort(key=lambda s: s.path)
 
     def counts(self) -> dict[str, int]:

@@ -320,16 +320,22 @@ def test_shallow_clone_skips_the_boundary_commit(history, tmp_path):
     assert code == 2 and "shallow" in err and "Traceback" not in err
 
 
-def test_missing_blob_skips_the_commit(history, tmp_path):
+def test_a_blob_that_cannot_be_read_skips_the_file_not_the_commits(history, tmp_path):
+    """One unreadable blob (too large for one read, gone from a partial
+    clone) is a skipped file of the commit that has it, said so; that
+    commit and every later one are still audited."""
     broken = tmp_path / "broken"
     shutil.copytree(history.path, broken)
-    blob = history.git("rev-parse", "HEAD:drivers/bar/bar.c").strip()
+    blob = history.git("rev-parse", "HEAD~4:drivers/foo/drv.c").strip()
     os.remove(broken / ".git" / "objects" / blob[:2] / blob[2:])
-    code, out, err = run_daxlint("audit", "--repo", str(broken), "--no-cache", "--format", "json", "HEAD~2..HEAD")
+    code, out, err = run_daxlint("audit", "--repo", str(broken), "--no-cache", "--format", "json", "HEAD~5..HEAD")
     assert code in (0, 1) and "Traceback" not in err, err
     doc = json.loads(out)
-    assert doc["commits"][0]["skipped"] is None
-    assert doc["commits"][1]["skipped"] and blob[:12] in doc["commits"][1]["skipped"]
+    assert [c["skipped"] for c in doc["commits"]] == [None] * 5
+    first = doc["commits"][0]
+    assert [(s["path"], blob[:12] in s["reason"]) for s in first["skipped_files"]] == [("drivers/foo/drv.c", True)]
+    # The later commits go on: bar's finding is still introduced by its commit.
+    assert ("bar: add mmap", "introduced", "DAX301", "drivers/bar/bar.c", 3) in events(doc)
 
 
 def test_pair_moves_only_across_files():
@@ -549,3 +555,36 @@ def test_scheduler_address_checked_and_an_unused_cluster_said(history, tmp_path)
     )
     assert code in (0, 1), err
     assert "every commit came from the store: the Dask cluster (tcp://127.0.0.1:1) was not used" in json.loads(out)["notes"]
+
+
+STACKED = """\
+static int stackfs_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	int ret = call_mmap(stackfs_lower(file), vma);
+
+	if (ret)
+		return ret;
+	vma->vm_flags |= VM_DONTEXPAND;
+	return 0;
+}
+
+static const struct file_operations stackfs_fops = {
+	.mmap = stackfs_mmap,
+};
+"""
+
+
+def test_respelling_a_change_keeps_its_finding(tmp_path):
+    """A commit that turns the direct write after the lower ->mmap() into
+    vm_flags_set() on the same line fixes DAX301 - and leaves the DAX303
+    that sat there, which it neither fixes nor introduces."""
+    r = ScratchRepo(tmp_path / "linux", version="6.12")
+    r.write("fs/stackfs/file.c", "int x;\n")
+    r.commit("base")
+    r.write("fs/stackfs/file.c", STACKED)
+    r.commit("stackfs: mmap")
+    r.write("fs/stackfs/file.c", STACKED.replace("vma->vm_flags |= VM_DONTEXPAND;", "vm_flags_set(vma, VM_DONTEXPAND);"))
+    r.commit("stackfs: use vm_flags_set")
+    code, doc = audit_json(r, "HEAD~2..HEAD")
+    assert [e for e in events(doc) if e[2] == "DAX303"] == [("stackfs: mmap", "introduced", "DAX303", "fs/stackfs/file.c", 7)]
+    assert ("stackfs: use vm_flags_set", "fixed", "DAX301", "fs/stackfs/file.c", 7) in events(doc)

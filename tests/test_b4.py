@@ -27,7 +27,7 @@ from conftest import FIXTURES
 B4 = shutil.which("b4", path=str(Path(sys.executable).parent)) or shutil.which("b4")
 pytestmark = pytest.mark.skipif(B4 is None, reason="b4 is not installed (pip install -e '.[test]' installs it)")
 
-CHECK = f"{sys.executable} -m daxlint patch -q --terse --no-summary --mailback --showfile -"
+CHECK = f"{sys.executable} -m daxlint patch -q --terse --no-summary --mailback --showfile --strict -"
 TOOL = Path(sys.executable).name  # b4 names a check by its argv[0]
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 FAIL, PASS = "\x1b[31;5m\u25cf", "\x1b[32m\u25cf"
@@ -132,3 +132,21 @@ def test_b4_am_check_runs_daxlint_on_each_patch(tmp_path, b4_env):
     assert lines[good + 1] == f"\u25cf {TOOL}: passed all checks", raw
     assert lines[bad + 1].startswith(f"\u25cf {TOOL}: drivers/dax/foo.c:6: ERROR:DAX301: direct write '|=' to vma->vm_flags"), raw
     assert f"{FAIL}\x1b[0m {TOOL}: drivers/dax/foo.c:6: ERROR:DAX301:" in raw
+
+
+def test_b4_fails_a_patch_daxlint_cannot_analyse(tmp_path, b4_env):
+    """The documented command passes --strict: a patch whose file daxlint
+    skips (here over the configured max-file-size) fails in b4 - one line
+    on standard error - instead of passing unread."""
+    repo = kernel_repo(tmp_path, b4_env)
+    proc = b4(repo, b4_env, "prep", "-n", "daxtest")
+    assert proc.returncode == 0, proc.stderr
+    commit_change(repo, b4_env, "vma->vm_flags |= VM_DONTEXPAND;", "dax: foo: do not let the mapping grow")
+    (repo / ".daxlint.toml").write_text("max-file-size = 64\n")
+    git(repo, b4_env, "config", "b4.prep-perpatch-check-cmd", CHECK)
+    proc = b4(repo, b4_env, "prep", "--check")
+    raw = proc.stdout + proc.stderr
+    lines = [ANSI.sub("", ln) for ln in raw.splitlines()]
+    assert any(ln.startswith(FAIL) and ln.endswith(": dax: foo: do not let the mapping grow") for ln in raw.splitlines()), raw
+    assert any("could not be analysed (--strict): drivers/dax/foo.c: too large" in ln for ln in lines), raw
+    assert "Success: 0, Warning: 1, Error: 1" in lines, raw  # the skip's NOTE line warns, the --strict line fails

@@ -624,6 +624,7 @@ ACTION_INPUTS = {
     "kernel-version": "",
     "args": "",
     "working-directory": ".",
+    "strict": "true",
     "artifact-name": "daxlint-report",
 }
 
@@ -678,6 +679,23 @@ def test_action_summary_when_daxlint_cannot_run(repo, daxlint_on_path, tmp_path)
     assert failed.returncode == 2 and action.outputs["check"]["exit-code"] == "2"
     assert "daxlint could not check: see the step's log." in action.summary.read_text()
     assert "no/such/dir" in (Path(action.outputs["report"]["dir"]) / "daxlint.stderr").read_text()
+
+
+def test_action_fails_on_a_file_it_could_not_analyse(repo, daxlint_on_path, tmp_path):
+    """The action passes --strict unless told otherwise: a file daxlint
+    skips (here over the configured max-file-size) fails the step with
+    exit code 2; strict "false" lets it through with the warning."""
+    write(repo, ".daxlint.toml", "max-file-size = 64\n")
+    write(repo, "drivers/misc/big.c", mmap_fn("big_mmap"))
+    defaults = {name: spec.get("default", "") for name, spec in _load_yaml("action.yml")["inputs"].items()}
+    for strict, status in (("true", 2), ("false", 0)):
+        inputs = dict(defaults, paths="drivers/misc/big.c", format="github", strict=strict)
+        action = ActionRun(repo, tmp_path / strict, daxlint_on_path, inputs)
+        check, *_, last = action.run()
+        assert last.returncode == status and action.outputs["check"]["exit-code"] == str(status), check.stdout + check.stderr
+        assert "::warning file=drivers/misc/big.c" in check.stdout and "too large" in check.stdout, check.stdout
+        if status:
+            assert "1 file could not be analysed (--strict): drivers/misc/big.c: too large" in only_line(check.stderr)
 
 
 def _on(workflow: dict) -> dict:
@@ -776,7 +794,8 @@ def test_pre_commit_hook_definition():
     hooks = _load_yaml(".pre-commit-hooks.yaml")
     [hook] = hooks
     assert hook["id"] == "daxlint" and hook["language"] == "python"
-    assert hook["entry"].split() == ["daxlint", "check", "--diff", "HEAD"]
+    assert hook["entry"].split() == ["daxlint", "check", "--diff", "HEAD", "--strict"]
+    assert hook["args"] == ["--"]  # pre-commit appends the file names after the args
     # C sources, headers and Kconfig files (tests/test_precommit.py runs the real pre-commit)
     files = re.compile(hook["files"])
     assert all(files.search(p) for p in ("drivers/dax/bus.c", "include/linux/dax.h", "drivers/dax/Kconfig", "Kconfig.debug"))

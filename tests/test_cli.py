@@ -343,3 +343,40 @@ def test_huge_file_without_trigger_tokens_passes_quietly(tree):
     (tree / ".daxlint.toml").write_text("max-file-size = 300\n")
     rc, out, _ = run_daxlint("check", "--format", "json", "drivers/misc/regs.h", cwd=tree)
     assert rc == 0 and json.loads(out)["skipped"] == []
+
+
+# -- issue 28, item 4: file names come after "--"; an ambiguous argument is refused
+
+
+def _dash_named_tree(tmp_path: Path) -> Path:
+    """A file named like an option (``--config=cfg.c``) with a finding, and
+    ``cfg.c``, a TOML that would ignore every rule if read as the config."""
+    root = make_tree(tmp_path / "linux", files={"--config=cfg.c": DIRECT_WRITE, "cfg.c": 'ignore = ["DAX"]\n'})
+    return root
+
+
+def test_file_names_after_double_dash_are_files(tmp_path):
+    root = _dash_named_tree(tmp_path)
+    rc, out, err = run_daxlint("check", "--format", "json", "--", "--config=cfg.c", "cfg.c", cwd=root)
+    assert rc == 1, err
+    assert [(f["rule_id"], f["path"], f["line"]) for f in json.loads(out)["findings"]] == [("DAX301", "--config=cfg.c", 3)]
+
+
+@pytest.mark.parametrize("command", ["check", "patch"])
+def test_an_option_that_names_a_file_is_refused_as_ambiguous(tmp_path, command):
+    """Without "--", an argument that reads as an option and names an
+    existing file is refused, as git refuses an ambiguous argument - never
+    taken as the option (a hook that appends staged file names without
+    "--" would otherwise hand the run a config that ignores every rule)."""
+    root = _dash_named_tree(tmp_path)
+    rc, out, err = run_daxlint(command, "--format", "json", "--config=cfg.c", "cfg.c", cwd=root)
+    assert rc == 2, out + err
+    assert only_line_on_stderr(err) == (
+        f"daxlint {command}: error: '--config=cfg.c' is both an option and a file name: put file names after '--' "
+        f"(daxlint {command} [OPTIONS] -- FILE...)"
+    )
+    # An option's value is not an option, whatever it is named.
+    (root / "-report.json").write_text("")
+    rc, out, err = run_daxlint("check", "--format", "json", "-o", "-report.json", "--", "--config=cfg.c", cwd=root)
+    assert rc == 1, err
+    assert [f["path"] for f in json.loads((root / "-report.json").read_text())["findings"]] == ["--config=cfg.c"]

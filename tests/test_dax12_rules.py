@@ -263,6 +263,14 @@ def test_makefile_objects_follow_composites():
     assert objs["BAZ"] == {"d/baz.c"}
 
 
+def test_makefile_objects_of_out_of_tree_modules():
+    """obj-m objects are modules of their own, with their -y / -objs parts."""
+    mk = "obj-m := toy.o other.o\ntoy-y := toy_main.o toy_alloc.o\nother-objs := other_a.o\n"
+    objs = makefile_objects(mk, "d")
+    assert objs["module:toy"] == {"d/toy_main.c", "d/toy_alloc.c"}
+    assert objs["module:other"] == {"d/other_a.c"}
+
+
 # -- rules that need a tree around the file --------------------------------------------
 
 

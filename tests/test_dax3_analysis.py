@@ -173,14 +173,88 @@ def test_contexts_follow_calls_and_stop_at_the_write_lock():
     assert helper_path == ("drv_fault", "helper")
 
 
-def test_lock_facts_are_positional():
+def _state_at(m: VmFlagsModel, function: str, needle: str):
+    fn = m.graph.definitions[function][0]
+    pos = m.source.data.index(needle.encode(), fn.start_byte)
+    return m.graph.locks(fn).at(pos)
+
+
+def test_lock_state_follows_the_statements():
     m = model(GRAPH)
-    fn = m.graph.definitions["drv_ioctl"][0]
-    facts = m.graph.locks(fn)
-    lock_at = facts.write_sites[0]
-    assert not facts.write_locked_at(lock_at - 1) and facts.write_locked_at(lock_at + 1)
-    scan = m.graph.locks(m.graph.definitions["scan"][0])
-    assert scan.read_locked_at(scan.read_sites[0] + 1) and not scan.write_locked_at(scan.read_sites[0] + 1)
+    assert not _state_at(m, "drv_ioctl", "helper(find_vma(mm, a));\n\tmmap_write_lock").write_held
+    assert _state_at(m, "drv_ioctl", "helper(find_vma(mm, a));\n\tmmap_write_unlock").write_held
+    scan = _state_at(m, "scan", "helper(find_vma(mm, 0))")
+    assert scan.read_only and not scan.write_held
+
+
+LOCKS = """static void drv_lock(struct mm_struct *mm) { mmap_write_lock(mm); }
+static void drv_unlock(struct mm_struct *mm) { mmap_write_unlock(mm); }
+static long f(struct mm_struct *mm, struct vm_area_struct *vma, int c)
+{
+	mmap_write_lock(mm);
+	vma = find_vma(mm, 0);
+	mmap_write_unlock(mm);
+	vm_flags_set(vma, VM_IO); /* after */
+	if (c) {
+		mmap_write_lock(mm);
+		vm_flags_set(vma, VM_IO); /* branch */
+	}
+	vm_flags_set(vma, VM_IO); /* joined */
+	if (!mmap_write_trylock(mm))
+		return -EAGAIN;
+	vm_flags_set(vma, VM_IO); /* trylock */
+	mmap_write_downgrade(mm);
+	vm_flags_set(vma, VM_IO); /* downgraded */
+	mmap_read_unlock(mm);
+	drv_lock(mm);
+	vm_flags_set(vma, VM_IO); /* wrapper */
+	drv_unlock(mm);
+	vm_flags_set(vma, VM_IO); /* wrapper dropped */
+	if (mmap_write_lock_killable(mm))
+		return -EINTR;
+	vm_flags_set(vma, VM_IO); /* killable */
+	goto out;
+	mmap_write_unlock(mm);
+out:
+	vm_flags_set(vma, VM_IO); /* label */
+	return 0;
+}
+static void g(struct mm_struct *mm, struct vm_area_struct *vma)
+{
+	{
+		guard(mmap_write_lock)(mm);
+		vm_flags_set(vma, VM_IO); /* guard */
+	}
+	vm_flags_set(vma, VM_IO); /* after guard */
+}
+"""
+
+
+@pytest.mark.parametrize(
+    "mark, write, read",
+    [
+        ("after", "free", "entry"),
+        ("branch", "held", "entry"),
+        ("joined", "maybe", "entry"),
+        ("trylock", "held", "entry"),
+        ("downgraded", "free", "held"),
+        ("wrapper", "held", "free"),
+        ("wrapper dropped", "free", "free"),
+        ("killable", "held", "free"),
+        ("label", "held", "free"),
+        ("guard", "held", "entry"),
+        ("after guard", "entry", "entry"),
+    ],
+)
+def test_lock_state_through_branches_returns_and_wrappers(mark, write, read):
+    m = model(LOCKS)
+    function = "g" if "guard" in mark else "f"
+    fn = m.graph.definitions[function][0]
+    end = m.source.data.index(f"/* {mark} */".encode())
+    start = m.source.data.rindex(b"vm_flags_set", fn.start_byte, end)
+    state = m.graph.locks(fn).at(start)
+    assert (state.write, state.read) == (write, read)
+    assert m.graph.summary("drv_lock").write == "held" and m.graph.summary("drv_unlock").write == "free"
 
 
 # -- DAX dependence ----------------------------------------------------------------

@@ -13,6 +13,7 @@ Examples are derandomized: a failure here reproduces on every run."""
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import random
 import shutil
@@ -261,3 +262,242 @@ def _run_bytes(args, cwd, data: bytes):
     proc = subprocess.run([sys.executable, "-m", "daxlint", *args], cwd=cwd, input=data, capture_output=True, env=env, timeout=300)
     out = proc.stdout.decode("utf-8")  # valid UTF-8 from a real process too
     return proc.returncode, out, proc.stderr.decode("utf-8", "replace")
+
+
+# -- #if arithmetic against gcc (issue 28) ------------------------------------------
+
+C_EDGE_LITERALS = [
+    "0", "1", "2", "3", "7", "63", "64", "65", "255", "256",
+    "0x7fffffffffffffff", "0x8000000000000000", "0xffffffffffffffff", "9223372036854775807", "9223372036854775808",
+    "18446744073709551615", "0u", "1u", "2U", "63u", "64u", "1l", "1ul", "1LL", "1ULL", "010", "0b11", "0x10",
+    "'a'", "'\\0'", "'\\377'", "'\\x80'", "'ab'", "'\\n'",
+]  # fmt: skip
+C_UNARY = ["-", "~", "!", "+"]
+C_BINARY = ["+", "-", "*", "/", "%", "<<", ">>", "<", ">", "<=", ">=", "==", "!=", "&", "^", "|", "&&", "||"]
+
+
+@st.composite
+def c_conditions(draw, depth: int = 3) -> tuple[str, bool]:
+    """A fully parenthesised #if condition over C's integer edge cases -
+    the signed and unsigned limits, shifts past the width, negative
+    counts, character constants, mixed signedness in every operator - and
+    whether it divides by zero somewhere, evaluated or not (C then leaves
+    the type of a conditional with such an arm open, and daxlint the value)."""
+    from daxlint.core.preprocessor import UNKNOWN, Macros, evaluate
+
+    kind = draw(st.sampled_from(["leaf", "leaf", "unary", "binary", "binary", "ternary"] if depth else ["leaf"]))
+    if kind == "leaf":
+        return draw(st.sampled_from(C_EDGE_LITERALS)), False
+    if kind == "unary":
+        operand, undefined = draw(c_conditions(depth - 1))
+        return f"{draw(st.sampled_from(C_UNARY))}({operand})", undefined
+    parts = [draw(c_conditions(depth - 1)) for _ in range(2 if kind == "binary" else 3)]
+    undefined = any(u for _, u in parts)
+    if kind == "ternary":
+        return f"({parts[0][0]} ? {parts[1][0]} : {parts[2][0]})", undefined
+    op = draw(st.sampled_from(C_BINARY))
+    if op in ("/", "%"):
+        divisor = evaluate(parts[1][0], Macros(lambda name: (False, None)))
+        undefined = undefined or divisor is UNKNOWN or divisor == 0
+    return f"({parts[0][0]} {op} {parts[1][0]})", undefined
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc is not installed")
+@settings(max_examples=50, **SETTINGS)
+@given(st.lists(c_conditions(), min_size=20, max_size=40))
+def test_if_arithmetic_is_gccs(conditions):
+    """Each generated condition: daxlint's value is gcc's (signed and
+    unsigned char), or undecided where gcc refuses it or C leaves it open."""
+    import gcc_cpp
+
+    undefined = {expr for expr, open_ in conditions if open_}
+    assert gcc_cpp.disagreements([expr for expr, _ in conditions], allowed_unknown=undefined.__contains__) == []
+
+
+# -- line separators Python splits at and git does not (issue 28) ------------------
+
+LINE_SEPARATORS = ["\f", "\v", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029", "\r", "\r\n"]
+MMAP_LINES = [
+    "static int fz_mmap(struct file *f, struct vm_area_struct *vma)\n",
+    "{\n",
+    "\tint ret = 0;\n",
+    "\t/* set up the mapping */\n",
+    "\tvm_flags_set(vma, VM_IO);\n",
+    "\treturn ret;\n",
+    "}\n",
+]
+
+
+@st.composite
+def separated_sources(draw) -> tuple[list[str], int]:
+    """A ->mmap with line separators planted in its lines (alone on a line,
+    inside a comment, at a line's end) above and below a direct write, and
+    the write's line as git counts lines."""
+    lines = list(MMAP_LINES)
+    write_at = draw(st.integers(2, len(lines) - 2))
+    lines.insert(write_at, "\tvma->vm_flags |= VM_DONTEXPAND;\n")
+    for _ in range(draw(st.integers(1, 5))):
+        sep = draw(st.sampled_from(LINE_SEPARATORS))
+        where = draw(st.integers(1, len(lines) - 1))
+        shape = draw(st.sampled_from(["alone", "comment", "end"]))
+        if shape == "alone":
+            lines.insert(where, sep + ("" if sep.endswith("\n") else "\n"))
+        elif shape == "comment":
+            lines.insert(where, f"\t/* {sep} */\n")
+        else:
+            lines[where] = lines[where][:-1] + sep + ("" if sep.endswith("\n") else "\n")
+    line = next(i for i, text in enumerate(lines, 1) if "vma->vm_flags |=" in text)
+    return lines, line
+
+
+@settings(max_examples=60, **SETTINGS)
+@given(separated_sources(), st.sampled_from(["new", "changed"]))
+def test_line_separators_never_move_or_hide_a_write(fuzz_base, source, how):
+    """Wherever form feeds, vertical tabs, U+2028 and lone CRs sit, ``patch``
+    (by hunks, and with the tree) and ``check`` report the write on the line
+    git numbers it, with that line's text."""
+    lines, line = source
+    box = Sandbox(fuzz_base)
+    try:
+        rel = "drivers/dax/fz.c"
+        target = box.work / rel
+        target.parent.mkdir(parents=True)
+        if how == "new":
+            old: list[str] = []
+            header = f"diff --git a/{rel} b/{rel}\nnew file mode 100644\n--- /dev/null\n+++ b/{rel}\n"
+        else:
+            old = [x for x in lines if "vma->vm_flags |=" not in x]
+            header = f"diff --git a/{rel} b/{rel}\n--- a/{rel}\n+++ b/{rel}\n"
+            target.write_bytes("".join(old).encode("utf-8"))
+        hunk = "".join(difflib.unified_diff(old, lines, n=3))
+        diff = header + hunk[hunk.index("@@") :]
+        mail = f"From: Dev <dev@example.org>\nSubject: [PATCH] fz\n\n---\n{diff}".encode()
+        for mode in (["--no-tree"], ["--tree", "."]):
+            rc, out, err = run_inprocess("patch", *mode, "--kernel-version", "6.3", "--format", "json", "-", cwd=box.work, stdin=mail)
+            assert rc == 1, err
+            got = [(f["rule_id"], f["line"], f["snippet"]) for f in json.loads(out)["findings"]]
+            assert got == [("DAX301", line, "vma->vm_flags |= VM_DONTEXPAND;")], (mode, got)
+        target.write_bytes("".join(lines).encode("utf-8"))
+        rc, out, err = run_inprocess("check", "--no-cache", "--kernel-version", "6.3", "--format", "json", rel, cwd=box.work)
+        got = [(f["rule_id"], f["line"]) for f in json.loads(out)["findings"]]
+        assert got == [("DAX301", line)], got
+    finally:
+        box.close()
+
+
+# -- diffs git writes as binary (issue 28) ------------------------------------------
+
+BINARY_MARKS = ["", "*.c -diff\n", "*.c binary\n", "*.c diff\n", "*.c -text\n", "*.c -diff -merge\n"]
+ENCODINGS = ["utf-8", "utf-16", "utf-16-le-nobom", "nul"]
+
+
+def _encode(text: str, encoding: str) -> bytes:
+    if encoding == "utf-16":
+        return text.encode("utf-16")
+    if encoding == "utf-16-le-nobom":
+        return text.encode("utf-16-le")
+    if encoding == "nul":
+        return text.replace("/* set up", "/* \0set up").encode()
+    return text.encode()
+
+
+def _git(cwd: Path, *args: str) -> None:
+    import subprocess
+
+    env = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull}
+    subprocess.run(
+        ["git", "-c", "user.name=f", "-c", "user.email=f@example.org", "-c", "commit.gpgsign=false", *args],
+        cwd=cwd,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+
+
+@settings(max_examples=25, **SETTINGS)
+@given(st.sampled_from(BINARY_MARKS), st.sampled_from(ENCODINGS), st.integers(2, len(MMAP_LINES) - 2), st.booleans())
+def test_diff_sees_writes_in_files_git_calls_binary(fuzz_base, marks, encoding, at, staged):
+    """However .gitattributes marks a C file and whatever its encoding,
+    ``check --diff HEAD`` reports a write added to it on its line, and
+    not the file's old write."""
+    box = Sandbox(fuzz_base)
+    try:
+        rel = "drivers/dax/fz.c"
+        target = box.work / rel
+        target.parent.mkdir(parents=True)
+        old_write = "static int old(struct file *f, struct vm_area_struct *vma)\n{\n\tvma->vm_flags |= VM_IO;\n\treturn 0;\n}\n"
+        base = "".join(MMAP_LINES) + old_write
+        (box.work / ".gitattributes").write_text(marks)
+        target.write_bytes(_encode(base, encoding))
+        _git(box.work, "init", "-q")
+        _git(box.work, "add", "-A")
+        _git(box.work, "commit", "-qm", "base")
+        lines = list(MMAP_LINES)
+        lines.insert(at, "\tvma->vm_flags |= VM_DONTEXPAND;\n")
+        target.write_bytes(_encode("".join(lines) + old_write, encoding))
+        if staged:
+            _git(box.work, "add", rel)
+        rc, out, err = run_inprocess("check", "--no-cache", "--diff", "HEAD", "--format", "json", ".", cwd=box.work)
+        assert rc == 1, err
+        assert [(f["rule_id"], f["path"], f["line"]) for f in json.loads(out)["findings"]] == [("DAX301", rel, at + 1)]
+    finally:
+        box.close()
+
+
+@st.composite
+def binary_marked_series(draw) -> tuple[bytes, set[str], set[str]]:
+    """A mail whose files are diffs git writes as binary ("GIT binary
+    patch" with literal or delta data, "Binary files ... differ") for C
+    files, headers and others, beside a text diff adding a write: the
+    mail, the C files it carries as binary, and those of its text diffs."""
+    parts, binary_c, text_c = [], set(), set()
+    for i in range(draw(st.integers(1, 4))):
+        name = f"drivers/dax/f{i}.{draw(st.sampled_from(['c', 'h', 'png', 'o']))}"
+        kind = draw(st.sampled_from(["literal", "delta", "differ", "text"]))
+        new_file = draw(st.booleans())
+        head = f"diff --git a/{name} b/{name}\n" + ("new file mode 100644\n" if new_file else "")
+        head += f"index {'0' * 7 if new_file else 'abcdef1'}..1234567 100644\n"
+        old_name = "/dev/null" if new_file else f"a/{name}"
+        if kind == "text":
+            body = f"--- {old_name}\n+++ b/{name}\n@@ -0,0 +1,5 @@\n" + "".join("+" + ln for ln in INSERTS[0].splitlines(keepends=True))
+            if new_file and name.endswith((".c", ".h")):
+                text_c.add(name)
+            else:
+                continue  # a text diff of an existing file without its context would not parse as git's
+        elif kind == "differ":
+            body = f"Binary files {old_name} and b/{name} differ\n"
+        else:
+            data = draw(
+                st.lists(
+                    st.sampled_from(["zcmXReNi4}sR>;gNQOMOOE-5NaE>TF!%t=+yO4Ct*", "HcmV?d00001", "Kc${NkU|>)6000"]), min_size=1, max_size=3
+                )
+            )
+            body = f"GIT binary patch\n{kind} {draw(st.integers(0, 500))}\n" + "\n".join(data) + "\n\nliteral 0\nHcmV?d00001\n\n"
+        if kind != "text" and name.endswith((".c", ".h")):
+            binary_c.add(name)
+        parts.append(head + body)
+    mail = "From: Dev <dev@example.org>\nSubject: [PATCH] fz: binary\n\n---\n" + "".join(parts)
+    return mail.encode(), binary_c, text_c
+
+
+@settings(max_examples=60, **SETTINGS)
+@given(binary_marked_series(), st.sampled_from(FORMATS))
+def test_binary_marked_diffs_never_pass_unread(fuzz_base, series, fmt):
+    """A C file a patch carries as binary, whose content daxlint cannot
+    know here (no repository), is a skipped file in every format and
+    fails --strict; the text diffs beside it are still checked."""
+    mail, binary_c, text_c = series
+    box = Sandbox(fuzz_base)
+    try:
+        rc, out, err = run_inprocess("patch", "--kernel-version", "6.3", "--format", "json", "-", cwd=box.work, stdin=mail)
+        if not binary_c and not text_c:
+            assert rc in (0, 2), err  # nothing daxlint reads (or a mail that is no patch at all)
+            return
+        assert rc == (1 if text_c else 0), err
+        doc = json.loads(out)
+        assert {s["path"] for s in doc["skipped"]} == binary_c
+        assert {f["path"] for f in doc["findings"]} == text_c
+        strict_rc = box.run("patch", "--kernel-version", "6.3", "--strict", "--format", fmt, "-", stdin=mail)
+        assert strict_rc == (2 if binary_c else 1)
+    finally:
+        box.close()

@@ -15,6 +15,7 @@ import pytest
 
 from audit_repo import ScratchRepo
 from conftest import run_daxlint
+from daxlint.core.catalog import newest_catalog_version
 
 HEADER = "#include <linux/version.h>\n#include <linux/mm.h>\n\n"
 
@@ -148,7 +149,7 @@ def test_audit_range_with_version_dependent_macro(driver, tmp_path):
 def test_audit_without_a_version_says_what_it_assumed(driver):
     code, out, err = run_daxlint("audit", "--repo", str(driver.path), "--format", "json", "-j", "1", "--no-cache", f"{driver.first}..HEAD")
     doc = json.loads(out)
-    assert any("no kernel top Makefile" in n and "assumed v6.17" in n for n in doc["notes"]), doc["notes"]
+    assert any("no kernel top Makefile" in n and f"assumed v{newest_catalog_version()}" in n for n in doc["notes"]), doc["notes"]
 
 
 def patches(driver, tmp_path):
@@ -186,8 +187,8 @@ def test_check_without_makefile_notes_the_version(tmp_path):
     (tmp_path / "toy.c").write_text(DIRECT)
     code, out, _ = run_daxlint("check", "--no-cache", "--format", "json", str(tmp_path))
     doc = json.loads(out)
-    assert doc["kernel_version"] == "6.17"
-    assert any("no kernel Makefile found" in n and "assuming v6.17" in n for n in doc["notes"])
+    assert doc["kernel_version"] == str(newest_catalog_version())
+    assert any("no kernel Makefile found" in n and f"assuming v{newest_catalog_version()}" in n for n in doc["notes"])
     code, out, _ = run_daxlint("patch", "--format", "json", "-", stdin=_diff_of(DIRECT), cwd=tmp_path)
     assert any("no kernel Makefile found" in n for n in json.loads(out)["notes"])
 
@@ -258,3 +259,20 @@ def test_bad_versions_and_macros_are_one_line_errors(tmp_path, args, message):
     (tmp_path / "toy.c").write_text(DIRECT)
     code, out, err = run_daxlint("check", "--no-cache", *args, str(tmp_path))
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_a_declared_compat_macro_decides_the_switch(tmp_path):
+    """A compat switch whose macro is declared ([macros], with the versions
+    its conftest defines it for) is decided: the old side is not judged for
+    the kernels that have the wrapper, and the info about it is gone."""
+    src = (
+        "#include <linux/mm.h>\n"
+        "static int toy_mmap(struct file *file, struct vm_area_struct *vma)\n{\n"
+        "#ifdef TOY_VM_FLAGS_NOT_CONSTANT\n\tvma->vm_flags |= VM_IO;\n#else\n\tvm_flags_set(vma, VM_IO);\n#endif\n\treturn 0;\n}\n"
+    )
+    (tmp_path / "toy.c").write_text(src)
+    code, out, _ = run_daxlint("check", "--no-cache", "--format", "json", "--kernel-version", "6.1..7.3", str(tmp_path))
+    assert [(f["rule_id"], f["line"], f["severity"]) for f in json.loads(out)["findings"]] == [("DAX301", 5, "info")]
+    (tmp_path / ".daxlint.toml").write_text('[macros]\nTOY_VM_FLAGS_NOT_CONSTANT = "<6.3"\n')
+    code, out, _ = run_daxlint("check", "--no-cache", "--format", "json", "--kernel-version", "6.1..7.3", str(tmp_path))
+    assert code == 0 and json.loads(out)["findings"] == []

@@ -102,3 +102,12 @@ def test_bad_ranges(series, tmp_path):
         assert rc == 2 and message in one_error_line(err), (expr, err)
     rc, _, err = run_daxlint("patch", "--git", "HEAD", cwd=tmp_path)
     assert rc == 2 and "not in a git work tree" in one_error_line(err)
+
+
+def test_a_file_named_like_the_revision_is_no_ambiguity(series):
+    """daxlint ends git's revisions with "--": a file named HEAD~2 in the
+    work tree does not make git log refuse the range (issue 28, item 4)."""
+    repo = series["repo"].path
+    (repo / "HEAD~2").write_text("not a revision\n")
+    _, one = git_json(repo, "HEAD~2")
+    assert found(one) == {(1, "DAX101", "drivers/dax/bus.c", 17, None)}

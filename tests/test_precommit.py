@@ -83,17 +83,24 @@ def assert_blocked_by_bad_c_only(proc: subprocess.CompletedProcess) -> None:
     assert "1 finding on unchanged lines not shown" in out  # old.c's line 4
 
 
+def local_hook(r: Path, env: dict, **override) -> None:
+    """The manifest's hook (entry, default args, file selection) as a local
+    hook run with this interpreter (no pip install), ``override`` applied,
+    in ``r``'s staged .pre-commit-config.yaml."""
+    [hook] = yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())
+    entry = hook["entry"].split()
+    assert entry[0] == "daxlint"
+    local = {k: hook[k] for k in ("id", "name", "files", "types", "stages", "require_serial", "args") if k in hook}
+    local.update(language="system", entry=" ".join([sys.executable, "-m", "daxlint", *entry[1:]]), **override)
+    (r / ".pre-commit-config.yaml").write_text(yaml.safe_dump({"repos": [{"repo": "local", "hooks": [local]}]}))
+    run(r, env, "git", "add", ".pre-commit-config.yaml")
+
+
 def test_hook_definition_on_a_commit(target, env, tmp_path):
     """The manifest's entry and file selection, as a local hook with this
     interpreter (no pip install): fast."""
     r, git = target
-    [hook] = yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())
-    entry = hook["entry"].split()
-    assert entry[0] == "daxlint"
-    local = {k: hook[k] for k in ("id", "name", "files", "types", "stages", "require_serial") if k in hook}
-    local.update(language="system", entry=" ".join([sys.executable, "-m", "daxlint", *entry[1:]]))
-    (r / ".pre-commit-config.yaml").write_text(yaml.safe_dump({"repos": [{"repo": "local", "hooks": [local]}]}))
-    run(r, env, "git", "add", ".pre-commit-config.yaml")
+    local_hook(r, env)
     proc = run(r, env, PRE_COMMIT, "run", check=False)
     assert_blocked_by_bad_c_only(proc)
     # the unstaged edit is back afterwards
@@ -172,3 +179,43 @@ def test_installed_hook_guards_git_commit(target, env, tmp_path):
         "drivers/dax/Kconfig",
         "drivers/dax/old.c",
     ]
+
+
+def test_a_staged_file_named_like_an_option_is_checked_as_a_file(target, env):
+    """pre-commit appends the staged names after the hook's args: a file
+    named ``--config=cfg.c`` (beside a ``cfg.c`` that, read as the config,
+    ignores every rule) must be a file - the manifest ends its args with
+    "--" - and its finding fails the commit. A user's args without "--"
+    fail closed: daxlint refuses the ambiguous name."""
+    r, _git = target
+    run(r, env, "git", "reset", "-q", "--", "drivers/dax/bad.c")
+    (r / "--config=cfg.c").write_text(mmap_fn("sneaky_mmap", "vma->vm_flags |= VM_IO;"))  # DAX301 at line 3
+    (r / "cfg.c").write_text('ignore = ["DAX"]\n')
+    run(r, env, "git", "add", "--", "--config=cfg.c", "cfg.c")
+    local_hook(r, env)
+    proc = run(r, env, PRE_COMMIT, "run", check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1 and "Failed" in out, out
+    assert [ln.split(" ", 1)[0] for ln in out.splitlines() if "[DAX" in ln] == ["--config=cfg.c:3:2:"], out
+
+    local_hook(r, env, args=["--fail-on", "error"])  # a user's args, without the "--"
+    proc = run(r, env, PRE_COMMIT, "run", check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1 and "Failed" in out and "- exit code: 2" in out, out
+    assert "'--config=cfg.c' is both an option and a file name: put file names after '--'" in out, out
+
+
+def test_a_file_daxlint_cannot_analyse_fails_the_hook(target, env):
+    """The manifest's entry passes --strict: a staged C file daxlint skips
+    (here over the configured max-file-size) fails the commit instead of
+    passing it unread."""
+    r, _git = target
+    run(r, env, "git", "reset", "-q", "--", "drivers/dax/bad.c")
+    (r / ".daxlint.toml").write_text("max-file-size = 64\n")
+    (r / "drivers/dax/big.c").write_text(mmap_fn("big_mmap", "vma->vm_flags |= VM_IO;"))
+    run(r, env, "git", "add", ".daxlint.toml", "drivers/dax/big.c")
+    local_hook(r, env)
+    proc = run(r, env, PRE_COMMIT, "run", check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1 and "Failed" in out and "- exit code: 2" in out, out
+    assert "could not be analysed (--strict): drivers/dax/big.c: too large" in out, out

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import textwrap
 
+import gcc_cpp
 import pytest
 
 from daxlint.core.build import BuildSetup, MacroSpec, compat_shims, parse_config_macro, views
@@ -322,3 +323,116 @@ def test_ranges_count_through_closed_series_and_refuse_open_ones():
     # 6.20 never existed: a range to it would stop at 6.19 without a word.
     with pytest.raises(ValueError, match=r"'6.12..6.20': there is no 6.20 \(6.19 was followed by 7.0\)"):
         VersionRange.parse("6.12..6.20")
+
+
+# -- C's integer arithmetic in #if, checked against gcc ------------------------------
+
+C_INTEGER_EDGES = [
+    # the issue's three: gcc takes each branch
+    ("-1 > 0u", 1),
+    ("(0u - 1) > 0", 1),
+    ("0x7fffffffffffffff + 1 < 0", 1),
+    # the usual arithmetic conversions: either operand unsigned makes the operation unsigned
+    ("-1 < 0u", 0),
+    ("-1u == 18446744073709551615", 1),
+    ("0u - 1 == 0xffffffffffffffff", 1),
+    ("-1 / 2u > 0", 1),
+    ("(-1 | 0u) >> 63 == 1", 1),
+    ("1 ? -1 : 0u", 18446744073709551615),
+    ("(1 ? -1 : 0u) > 0", 1),
+    ("(0 ? 0u : -1) > 0", 1),
+    # literals: a decimal or hex constant past INTMAX_MAX is unsigned; suffixes
+    ("18446744073709551615 == -1", 1),
+    ("9223372036854775808 > 0", 1),
+    ("0x8000000000000000 > 0", 1),
+    ("9223372036854775807 > 0", 1),
+    ("1l + 2L + 3ll + 4LL + 5ul + 6LLU + 7uLL + 8Lu", 36),
+    ("0b101 == 5", 1),
+    ("010 == 8", 1),
+    ("1lL", UNKNOWN),  # invalid suffix: an error for gcc
+    ("08", UNKNOWN),  # invalid octal digit
+    ("1.0", UNKNOWN),  # a floating constant
+    ("18446744073709551616 == 0", UNKNOWN),  # too large: gcc truncates, clang refuses
+    # signed overflow wraps as gcc computes it (it warns)
+    ("9223372036854775807 + 1 == -9223372036854775807 - 1", 1),
+    ("(-9223372036854775807 - 1) / -1 < 0", 1),
+    ("(-9223372036854775807 - 1) % -1 == 0", 1),
+    ("-(-9223372036854775807 - 1) < 0", 1),
+    ("4611686018427387904 * 2 < 0", 1),
+    ("~0 == -1", 1),
+    ("~0u > 0", 1),
+    # division and remainder truncate toward zero; by zero: an error, undecided
+    ("-7 / 2", -3),
+    ("-7 % 2", -1),
+    ("7 % -2", 1),
+    ("9223372036854775807 / 3", 3074457345618258602),
+    ("1 / 0", UNKNOWN),
+    ("1 % 0", UNKNOWN),
+    ("0 && 1 / 0", 0),
+    ("1 || 1 / 0", 1),
+    # shifts: the left operand's type; negative counts shift the other way; past the width
+    ("1 << 63 < 0", 1),
+    ("1u << 63 > 0", 1),
+    ("1 << 64", 0),
+    ("1 << 64u", 0),
+    ("-1 >> 70", -1),
+    ("-1 >> 1", -1),
+    ("4 << -1", 2),
+    ("4 >> -1", 8),
+    ("1 << 1u == 2", 1),
+    ("-8 >> 1u", -4),
+    ("(1u << 63) >> 63", 1),
+    # character constants: escapes, several characters, and char's signedness (the build's)
+    ("'a' == 97", 1),
+    ("'\\n' == 10", 1),
+    ("'\\0' == 0", 1),
+    ("'\\x41' == 65", 1),
+    ("'\\101' == 65", 1),
+    ("'\\\\' == 92", 1),
+    ("'ab' == 24930", 1),
+    ("'abcd' - 'abce' < 0", 1),
+    ("'a' - 'b' < 0", UNKNOWN),  # signed char: true; -funsigned-char (the kernel since v6.2): false
+    ("'\\377' < 0", UNKNOWN),
+    ("'\\377' != 0", 1),
+    # comparisons and logic give a signed int
+    ("(0u < 1) - 2 < 0", 1),
+    ("!0u - 2 < 0", 1),
+    ("2, 3", 3),
+    ("(1, 0u) - 1 > 0", 1),
+]
+
+
+@pytest.mark.parametrize("expr, expected", C_INTEGER_EDGES)
+def test_c_integer_arithmetic(expr, expected):
+    value = value_of(expr)
+    assert value == expected or (value is expected is UNKNOWN)
+
+
+@pytest.mark.skipif(gcc_cpp.GCC is None, reason="gcc is not installed")
+def test_c_integer_arithmetic_is_gccs():
+    """Every decided value of the table is the one gcc -E computes - value,
+    signedness, branch taken - with signed and with unsigned char; UNKNOWN
+    only where gcc refuses the condition or the two char modes differ."""
+    assert gcc_cpp.disagreements([expr for expr, _ in C_INTEGER_EDGES]) == []
+
+
+def test_a_branch_only_c_arithmetic_takes_is_analysed():
+    """Code under a condition C's intmax_t/uintmax_t arithmetic makes true
+    (and Python's integers make false) is compiled, so it is checked."""
+    code = """\
+        static int drv_mmap(struct file *file, struct vm_area_struct *vma)
+        {
+        #if -1 > 0u
+                vma->vm_flags |= VM_IO;
+        #endif
+        #if (0u - 1) > 0
+                vma->vm_flags |= VM_DONTEXPAND;
+        #endif
+        #if 0x7fffffffffffffff + 1 < 0
+                vma->vm_flags |= VM_DONTDUMP;
+        #endif
+                return 0;
+        }
+        """
+    res = check(code, KernelContext(None, V(6, 12), "flag"))
+    assert [(f.rule_id, f.line) for f in res.findings] == [("DAX301", 4), ("DAX301", 7), ("DAX301", 10)]

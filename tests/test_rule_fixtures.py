@@ -84,16 +84,17 @@ C_FIXTURES = [p for p in FIXTURE_FILES if p.suffix == ".c"]
 
 @pytest.mark.parametrize("path", C_FIXTURES, ids=[str(p.relative_to(FIXTURES / "rules")) for p in C_FIXTURES])
 def test_fixture_with_crlf_line_ends(path: Path, tmp_path: Path):
-    """The same findings when the fixture and the files beside it (headers,
-    siblings, Kconfig) have CRLF line ends, as files edited on Windows or
+    """The same findings when the fixture and the files beside and below it
+    (headers, siblings, Kconfig) have CRLF line ends, as files edited on Windows or
     checked out with core.autocrlf do: macro bodies continue over
     backslash-CRLF, directives end at CR."""
     exp = parse_expectations(path)
     copy = tmp_path / path.parent.name
-    copy.mkdir()
-    for f in path.parent.iterdir():
+    for f in path.parent.rglob("*"):
         if f.is_file():
-            (copy / f.name).write_bytes(f.read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))
+            target = copy / f.relative_to(path.parent)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(f.read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))
     lf = analyse_fixture(path, exp.rules, exp.config)
     crlf = analyse_fixture(copy / path.name, exp.rules, exp.config)
     assert not crlf.errors, crlf.errors

@@ -7,6 +7,7 @@ tree's top; nothing goes over the network with --dry-run."""
 
 from __future__ import annotations
 
+import base64
 import os
 import stat
 import subprocess
@@ -98,6 +99,54 @@ def test_send_email_refuses_a_series_with_a_dax_error(repo, tmp_path):
     assert "Result: OK" not in proc.stdout  # nothing was sent, not even the patches that passed
 
 
+def as_base64_mail(patch: Path) -> None:
+    """The format-patch mail with its body sent as base64 - what a mail
+    client saves, or what --transfer-encoding=base64 sent before."""
+    head, _, body = patch.read_bytes().partition(b"\n\n")
+    head = b"\n".join(
+        ln for ln in head.split(b"\n") if not ln.lower().startswith((b"content-transfer-encoding:", b"content-type:", b"mime-version:"))
+    )
+    head += b"\nMIME-Version: 1.0\nContent-Type: text/plain; charset=UTF-8\nContent-Transfer-Encoding: base64"
+    patch.write_bytes(head + b"\n\n" + base64.encodebytes(body))
+
+
+@pytest.mark.skipif(MISSING is not None, reason=MISSING or "")
+def test_send_email_refuses_a_base64_patch_with_a_dax_error(repo, tmp_path):
+    """A patch whose body is base64 (Content-Transfer-Encoding) shows no
+    "diff --git" line to grep: the hook must still have daxlint read it."""
+    r, git = repo
+    commit_change(r, git, "vma->vm_flags |= VM_DONTEXPAND;", "dax: foo: do not let the mapping grow")
+    install_hook(r)
+    out = tmp_path / "b64"
+    git("format-patch", "-q", "-o", str(out), "master..HEAD")
+    [patch] = sorted(out.glob("*.patch"))
+    as_base64_mail(patch)
+    assert b"diff --git" not in patch.read_bytes()
+
+    proc = send(git, [patch])
+    assert proc.returncode != 0, proc.stdout + proc.stderr
+    assert f"{patch.name}: rejected by sendemail-validate hook" in proc.stderr, proc.stderr
+    assert "drivers/dax/foo.c:5: ERROR:DAX301: direct write '|=' to vma->vm_flags" in proc.stderr
+
+
+@pytest.mark.skipif(MISSING is not None, reason=MISSING or "")
+def test_send_email_refuses_a_patch_daxlint_cannot_analyse(repo, tmp_path):
+    """The hook passes --strict: a patch whose file daxlint skips (here
+    over the configured max-file-size) stops the series instead of
+    passing unread."""
+    r, git = repo
+    commit_change(r, git, "vma->vm_flags |= VM_DONTEXPAND;", "dax: foo: do not let the mapping grow")
+    (r / ".daxlint.toml").write_text("max-file-size = 64\n")
+    install_hook(r)
+    out = tmp_path / "big"
+    git("format-patch", "-q", "-o", str(out), "master..HEAD")
+    patches = sorted(out.glob("*.patch"))
+    proc = send(git, patches)
+    assert proc.returncode != 0, proc.stdout + proc.stderr
+    assert "rejected by sendemail-validate hook" in proc.stderr, proc.stderr
+    assert "could not be analysed (--strict): drivers/dax/foo.c: too large" in proc.stderr, proc.stderr
+
+
 @pytest.mark.skipif(MISSING is not None, reason=MISSING or "")
 def test_send_email_passes_a_clean_series_and_its_cover_letter(repo, tmp_path):
     r, git = repo
@@ -123,25 +172,30 @@ def test_hook_is_printed_for_this_installation():
     assert rc == 2 and "invalid value" in err.lower()
 
 
+BAD_PATCH = (
+    "Subject: [PATCH] dax: bar\n\n---\n--- /dev/null\n+++ b/drivers/dax/bar.c\n@@ -0,0 +1,5 @@\n"
+    "+static int bar_mmap(struct file *file, struct vm_area_struct *vma)\n+{\n+\tvma->vm_flags |= VM_IO;\n+\treturn 0;\n+}\n"
+)
+
+
 @pytest.mark.parametrize(
-    "mail,status",
+    "name,mail,status",
     [
-        ("Subject: [PATCH 0/2] dax: foo\n\nCover letter.\n\n drivers/dax/foo.c | 1 +\n", 0),
-        (
-            "Subject: [PATCH] dax: bar\n\n---\n--- /dev/null\n+++ b/drivers/dax/bar.c\n@@ -0,0 +1,5 @@\n"
-            "+static int bar_mmap(struct file *file, struct vm_area_struct *vma)\n+{\n+\tvma->vm_flags |= VM_IO;\n+\treturn 0;\n+}\n",
-            1,
-        ),
+        ("0000.patch", "Subject: [PATCH 0/2] dax: foo\n\nCover letter.\n\n drivers/dax/foo.c | 1 +\n", 0),
+        ("0001.patch", BAD_PATCH, 1),
+        ("--exit-zero", BAD_PATCH, 1),  # the hook passes the path after "--": a file, not an option
     ],
 )
-def test_hook_skips_mails_without_a_diff(tmp_path, mail, status):
-    """The hook itself lets a cover letter through, whatever daxlint patch
-    does with a mail without a diff."""
+def test_hook_lets_only_mails_without_a_diff_through(tmp_path, name, mail, status):
+    """A cover letter passes the hook (daxlint patch notes it has no diff
+    and exits 0); a patch with an error does not, whatever its file name."""
     rc, hook_text, _ = run_daxlint("hook", "sendemail-validate")
     hook = tmp_path / "sendemail-validate"
     hook.write_text(hook_text)
     hook.chmod(0o755)
     (tmp_path / "Makefile").write_text("VERSION = 6\nPATCHLEVEL = 12\n")
-    (tmp_path / "0000.patch").write_text(mail)
-    proc = subprocess.run([str(hook), str(tmp_path / "0000.patch")], cwd=tmp_path, capture_output=True, text=True)
+    (tmp_path / name).write_text(mail)
+    proc = subprocess.run([str(hook), name], cwd=tmp_path, capture_output=True, text=True)
     assert proc.returncode == status, proc.stdout + proc.stderr
+    if status:
+        assert "drivers/dax/bar.c:3: ERROR:DAX301:" in proc.stdout, proc.stdout + proc.stderr

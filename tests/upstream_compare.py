@@ -11,7 +11,14 @@ of ``|``-terms (``VM_LOCKED_MASK`` standing for its two flags), the value
 of a reset or init with white space and outer parentheses ignored.
 Calls are matched one to one: two calls where upstream has one leave
 one site without a match. Sites whose function is gone from 6.12 are not
-counted."""
+counted.
+
+Between 6.1 and 6.12 upstream changed more than the flags' spelling in many
+of these functions (other flags, other code around them): a disagreement
+there says little about the fixer. ``conversion_only()`` keeps the sites
+whose function differs between the trees by the conversion alone - the same
+statements once every change of vm_flags is set aside, and the same flags
+changed - which is what the fixer is measured on."""
 
 from __future__ import annotations
 
@@ -42,6 +49,7 @@ class Site:
     path: str
     line: int
     function: str | None
+    snippet: str | None
     call: Call | None
     edit: tuple | None = None  # the fix's main edit: sites folded into one call share it
     upstream: list[Call] | None = None  # None: the function is gone
@@ -231,7 +239,7 @@ def compare(findings: list[dict], tree_root: str, upstream_root: str) -> Compari
     for f in findings:
         rel = os.path.relpath(os.path.abspath(os.path.join(tree_root, f["path"])), tree_root)
         fn = f.get("function")
-        site = Site(rel, f["line"], fn, *site_call(f))
+        site = Site(rel, f["line"], fn, f.get("snippet"), *site_call(f))
         found = upstream.find(rel, fn) if fn else None
         if found is not None:
             site.upstream_path, site.upstream = found
@@ -248,4 +256,66 @@ def compare(findings: list[dict], tree_root: str, upstream_root: str) -> Compari
             if taken[mine]:
                 pool.remove(site.call)
         site.agrees = taken[mine]
+    return out
+
+
+# A statement that changes a vma's flags, in either tree: a direct write, a
+# wrapper call, the vma write lock some conversions added before a reset.
+_FLAG_CHANGE = re.compile(r"vm_flags\s*(?:[|&^]?=)(?!=)|\bvm_flags_\w+\s*\(|\bvma_start_write\s*\(|WRITE_ONCE\s*\([^;]*vm_flags")
+_FLAG = re.compile(r"\bVM_[A-Z0-9_]+\b")
+_COMMENTS = re.compile(r"/\*.*?\*/|//[^\n]*", re.S)
+_MASKS = {**ALIASES, "VM_LOCKED_CLEAR_MASK": ALIASES["VM_LOCKED_MASK"]}
+
+
+def _statements(body: str) -> tuple[list[str], set[str]]:
+    """A function's statements without white space, the ones that change
+    vm_flags set aside, and the flags those name."""
+    kept, flags = [], set()
+    for part in re.split(r"[;{}]", _COMMENTS.sub(" ", body)):
+        if _FLAG_CHANGE.search(part):
+            for name in _FLAG.findall(part):
+                flags.update(_MASKS.get(name, (name,)))
+        elif part.strip():
+            kept.append(re.sub(r"\s+", "", part))
+    return kept, flags
+
+
+def same_but_for_the_conversion(old: str, new: str) -> bool:
+    """Whether two versions of a function differ only in how they change
+    vm_flags, not in what else they do or which flags they change."""
+    return _statements(old) == _statements(new)
+
+
+def _function_texts(path: str) -> dict[str, list[str]]:
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError:
+        return {}
+    out: dict[str, list[str]] = {}
+    for fn in walk(parser().parse(data).root_node, {"function_definition"}):
+        name = function_name(fn)
+        if name:
+            out.setdefault(name, []).append((fn.text or b"").decode("utf-8", "replace"))
+    return out
+
+
+def conversion_only(sites: list[Site], tree_root: str, upstream_root: str) -> list[Site]:
+    """The sites (with an upstream function) whose function is defined once
+    in each tree and differs only by the conversion."""
+    files: dict[str, dict[str, list[str]]] = {}
+
+    def only(root: str, rel: str, name: str) -> str | None:
+        path = os.path.join(root, rel)
+        if path not in files:
+            files[path] = _function_texts(path)
+        found = files[path].get(name, [])
+        return found[0] if len(found) == 1 else None
+
+    out = []
+    for s in sites:
+        old = only(tree_root, s.path, s.function) if s.function else None
+        new = only(upstream_root, s.upstream_path, s.function) if old is not None and s.upstream_path else None
+        if old is not None and new is not None and same_but_for_the_conversion(old, new):
+            out.append(s)
     return out

@@ -24,12 +24,13 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from tree_sitter import Node
 
 from daxlint.analysis.locate import function_definitions, identifier_hits, node_at
-from daxlint.core.syntax import call_name, declarator_name, function_declarator, parent_of, text, walk
+from daxlint.analysis.locks import LOCK_NAMES, FunctionLocks, LockState
+from daxlint.core.syntax import declarator_name, function_declarator, text
 
 # -- roles -------------------------------------------------------------------
 
@@ -43,9 +44,10 @@ IOCTL = "ioctl"
 FILE_IO = "file_io"
 POST_MMAP = "post_mmap"
 READ_LOCKED = "read_locked"  # called while a caller in this file holds mmap_read_lock
+UNLOCKED = "unlocked"  # called after a caller in this file dropped the mmap write lock
 
 # Roles that run after ->mmap() returned, where vm_flags must not change.
-AFTER_MMAP_ROLES = frozenset({FAULT, VMA_OPEN, VMA_CLOSE, FILE_OPEN, RELEASE, IOCTL, FILE_IO, POST_MMAP, READ_LOCKED})
+AFTER_MMAP_ROLES = frozenset({FAULT, VMA_OPEN, VMA_CLOSE, FILE_OPEN, RELEASE, IOCTL, FILE_IO, POST_MMAP, READ_LOCKED, UNLOCKED})
 
 ROLE_WHY = {
     MMAP: "the ->mmap path, where the mmap lock is held for write",
@@ -58,6 +60,7 @@ ROLE_WHY = {
     FILE_IO: "a file read/write/poll handler, which holds no mmap lock",
     POST_MMAP: "a ->post_mmap hook, run after ->mmap() returned (the design rejected in 2017)",
     READ_LOCKED: "code running under mmap_read_lock(), not the write lock",
+    UNLOCKED: "code running after the mmap write lock was dropped (mmap_write_unlock()), which holds no mmap lock",
 }
 
 _FAULT_MEMBERS = frozenset({"fault", "huge_fault", "page_mkwrite", "pfn_mkwrite", "map_pages", "access"})
@@ -102,68 +105,6 @@ def classify_member(struct: str | None, member: str) -> str | None:
     return None
 
 
-# -- locks -------------------------------------------------------------------
-
-_WRITE_LOCK_CALLS = frozenset({"mmap_write_lock", "mmap_write_lock_killable", "mmap_write_lock_nested", "mmap_write_trylock"})
-_READ_LOCK_CALLS = frozenset({"mmap_read_lock", "mmap_read_lock_killable", "mmap_read_trylock", "lock_vma_under_rcu"})
-# Calls that assert the write lock for the whole function (lockdep checks them).
-_WRITE_ASSERT_CALLS = frozenset({"mmap_assert_write_locked", "vma_assert_write_locked", "vma_start_write"})
-_RWSEM_WRITE = frozenset({"down_write", "down_write_killable", "down_write_nested", "down_write_trylock"})
-_RWSEM_READ = frozenset({"down_read", "down_read_killable", "down_read_trylock"})
-_MMAP_SEM_RE = re.compile(r"\bmmap_(lock|sem)\b")
-_BUG_ON_RE = re.compile(r"^(VM_)?(BUG_ON|WARN_ON|WARN_ON_ONCE|VM_WARN_ON)$")
-
-
-@dataclass
-class LockFacts:
-    write_sites: list[int] = field(default_factory=list)  # byte offsets of write-lock calls
-    read_sites: list[int] = field(default_factory=list)
-    asserts_write: bool = False
-
-    def write_locked_at(self, pos: int) -> bool:
-        return self.asserts_write or any(p < pos for p in self.write_sites)
-
-    def read_locked_at(self, pos: int) -> bool:
-        """Only read-locked: a read lock taken earlier and no write lock anywhere
-        in the function (a function that takes either, by a condition, is
-        trusted to take the right one)."""
-        return not self.asserts_write and not self.write_sites and any(p < pos for p in self.read_sites)
-
-
-def _under_bug_on(call: Node, stop: Node) -> bool:
-    n = parent_of(call)
-    while n is not None and n != stop:
-        if n.type == "call_expression" and _BUG_ON_RE.match(call_name(n) or ""):
-            return True
-        n = parent_of(n)
-    return False
-
-
-def lock_facts(fn: Node, calls: list[Node] | None = None) -> LockFacts:
-    """Lock facts of a function from its calls (all of them when not given)."""
-    facts = LockFacts()
-    for call in calls if calls is not None else walk(fn, {"call_expression"}):
-        name = call_name(call)
-        if name is None:
-            continue
-        if name in _WRITE_ASSERT_CALLS:
-            facts.asserts_write = True
-        elif name == "lockdep_assert_held_write" and _MMAP_SEM_RE.search(text(call)):
-            facts.asserts_write = True
-        elif name in _WRITE_LOCK_CALLS:
-            facts.write_sites.append(call.start_byte)
-        elif name in _RWSEM_WRITE and _MMAP_SEM_RE.search(text(call)):
-            facts.write_sites.append(call.start_byte)
-        elif name in _READ_LOCK_CALLS or (name in _RWSEM_READ and _MMAP_SEM_RE.search(text(call))):
-            # BUG_ON(mmap_read_trylock(mm)) asserts that someone holds the lock
-            # for write (mm/memory.c vm_insert_page does this).
-            if name.endswith("trylock") and _under_bug_on(call, fn):
-                facts.asserts_write = True
-            else:
-                facts.read_sites.append(call.start_byte)
-    return facts
-
-
 # -- the graph ---------------------------------------------------------------
 
 
@@ -174,10 +115,7 @@ def could_have_role(member: str) -> bool:
 
 
 _MEMBER_STORE_RE = re.compile(rb"(?:\.|->)\s*([A-Za-z_]\w*)\s*=(?!=)")
-_LOCK_NAMES = frozenset(
-    n.encode()
-    for n in _WRITE_LOCK_CALLS | _READ_LOCK_CALLS | _WRITE_ASSERT_CALLS | _RWSEM_WRITE | _RWSEM_READ | {"lockdep_assert_held_write"}
-)
+_LOCK_NAMES = frozenset(n.encode() for n in LOCK_NAMES)
 
 
 @dataclass
@@ -207,6 +145,8 @@ class Context:
         if self.by_signature:
             head = f"{self.entry}() has a page-fault handler's signature (vm_fault_t, struct vm_fault *); its registration is not in view"
             return head + (f", and it calls {via}" if len(self.path) > 1 else "")
+        if reg is None and self.role == UNLOCKED:
+            return f"{self.entry}() drops the mmap write lock and then calls {via}"
         if reg is None:
             return f"{self.entry}() takes mmap_read_lock() and then calls {via}"
         where = f"{reg.struct}.{reg.member}" if reg.struct else f".{reg.member}"
@@ -241,8 +181,9 @@ class CallGraph:
         self._fns = fns
         # caller -> [(callee, call-site byte offset)], per definition and per name
         self.calls_in: dict[int, list[tuple[str, int]]] = {fn.start_byte: [] for fn in fns}
-        # mmap-lock calls per definition, for lock facts
-        self.lock_calls: dict[int, list[Node]] = {fn.start_byte: [] for fn in fns}
+        # Definitions that call a lock function (by start byte): the others
+        # change no lock themselves.
+        self.lock_callers: set[int] = set()
         interesting = {n.encode() for n in self.definitions} | _LOCK_NAMES
         for word, pos in identifier_hits(data, interesting):
             fn = self.function_at(pos)
@@ -255,7 +196,7 @@ class CallGraph:
             parent = node.parent
             is_call = parent is not None and parent.type == "call_expression" and parent.child_by_field_name("function") == node
             if is_call and word in _LOCK_NAMES:
-                self.lock_calls[fn.start_byte].append(parent)
+                self.lock_callers.add(fn.start_byte)
             if name not in self.definitions:
                 continue
             if is_call:
@@ -271,7 +212,11 @@ class CallGraph:
             edges = self.calls.setdefault(name, [])
             for fn in defs:
                 edges.extend(self.calls_in[fn.start_byte])
-        self._locks: dict[int, LockFacts] = {}
+        self._locks: dict[int, FunctionLocks] = {}
+        self._summaries: dict[str, LockState | None] = {}
+        # Lock summaries of functions defined in other files of the module
+        # (analysis.module): wrappers such as foo_lock_mm() in a header.
+        self.module_summary = lambda _name: None
         self.registrations: list[Registration] = self._registrations()
         self._contexts: dict[str, list[Context]] | None = None
 
@@ -345,11 +290,32 @@ class CallGraph:
 
     # -- queries -------------------------------------------------------------
 
-    def locks(self, fn: Node) -> LockFacts:
+    def locks(self, fn: Node) -> FunctionLocks:
+        """The lock states along ``fn`` (analysis.locks)."""
         key = fn.start_byte
         if key not in self._locks:
-            self._locks[key] = lock_facts(fn, self.lock_calls.get(key))
+            self._locks[key] = FunctionLocks(fn, self.summary)
         return self._locks[key]
+
+    def summary(self, name: str) -> LockState | None:
+        """The lock state a call of ``name`` leaves its caller in, when it
+        changes any: a function of this file (defined once) that takes or
+        drops the lock, itself or through its callees; or the module's."""
+        if name in self._summaries:
+            return self._summaries[name]
+        defs = self.definitions.get(name, [])
+        if len(defs) != 1:
+            found = self.module_summary(name) if not defs else None
+            self._summaries[name] = found
+            return found
+        self._summaries[name] = None  # a recursive call passes the state through
+        fn = defs[0]
+        found = None
+        if fn.start_byte in self.lock_callers or any(self.summary(c) is not None for c, _ in self.calls_in[fn.start_byte] if c != name):
+            state = self.locks(fn).exit
+            found = state if state != LockState() else None
+        self._summaries[name] = found
+        return found
 
     def contexts(self) -> dict[str, list[Context]]:
         """For every function, the roles that reach it without passing
@@ -369,15 +335,21 @@ class CallGraph:
                 for name, defs in self.definitions.items()
                 if name not in registered and any(_fault_signature(fn) for fn in defs)
             ]
-        # Callers that hold the lock for read make their callees read-locked.
+        # Callers that hold the lock only for read, or dropped it, hand their
+        # callees that state.
         for name, defs in self.definitions.items():
             for fn in defs:
-                facts = self.locks(fn)
-                if not facts.read_sites or facts.write_sites or facts.asserts_write:
+                if fn.start_byte not in self.lock_callers and not any(self.summary(c) for c, _ in self.calls_in[fn.start_byte]):
                     continue
+                locks = self.locks(fn)
                 for callee, pos in self.calls_in[fn.start_byte]:
-                    if facts.read_locked_at(pos) and callee != name:
+                    if callee == name:
+                        continue
+                    state = locks.at(pos)
+                    if state.read_only:
                         seeds.append(Context(READ_LOCKED, name, (name, callee)))
+                    elif state.released:
+                        seeds.append(Context(UNLOCKED, name, (name, callee)))
         for seed in seeds:
             target = seed.path[-1]
             queue = deque([(target, seed.path)])
@@ -387,14 +359,17 @@ class CallGraph:
                 ctx = Context(seed.role, seed.entry, path, seed.registration, seed.by_signature)
                 out.setdefault(name, []).append(ctx)
                 for fn in self.definitions.get(name, []):
-                    facts = self.locks(fn)
-                    if facts.asserts_write:
+                    locks = self.locks(fn)
+                    if locks.asserts_write:
                         continue
                     for callee, pos in self.calls_in[fn.start_byte]:
-                        if callee in seen or facts.write_locked_at(pos):
+                        if callee in seen:
                             continue
-                        if seed.role != READ_LOCKED and facts.read_locked_at(pos):
-                            continue  # a READ_LOCKED seed from this caller covers it
+                        state = locks.at(pos)
+                        if state.write_held:
+                            continue
+                        if seed.role not in (READ_LOCKED, UNLOCKED) and (state.read_only or state.released):
+                            continue  # a READ_LOCKED or UNLOCKED seed from this caller covers it
                         if any(self.locks(d).asserts_write for d in self.definitions.get(callee, [])):
                             continue
                         seen.add(callee)
@@ -425,6 +400,16 @@ class CallGraph:
                     seen.add(c)
                     todo.append(c)
         return {n for n in seen if any(not _is_static(fn) for fn in self.definitions.get(n, []))}
+
+
+def mmap_prepare_entries(graph: CallGraph, name: str | None) -> list[Context]:
+    """How ``name`` runs in a ``.mmap_prepare`` handler: registered as one, or
+    called from one in this file (before the vma exists)."""
+    return [c for c in graph.contexts_of(name) if c.role == MMAP and c.registration is not None and c.registration.member == "mmap_prepare"]
+
+
+def in_mmap_prepare(graph: CallGraph, name: str | None) -> bool:
+    return bool(mmap_prepare_entries(graph, name))
 
 
 def _fault_signature(fn: Node) -> bool:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 
@@ -383,11 +384,28 @@ def facts_for(source: SourceFile) -> DaxFacts:
 def config_gates(data: bytes) -> set[str]:
     """CONFIG_ symbols a file tests with IS_ENABLED()/#ifdef: code it runs
     only when that option is set."""
-    out = {name.decode() for name in _IS_ENABLED_GATE.findall(data)}
+    return {gate for gates in gates_by_function(data).values() for gate in gates}
+
+
+_DEFINITION_START = re.compile(rb"(?m)^[A-Za-z_][\w \t*]*?\b(\w+)\s*\([^;{]*$")
+
+
+def gates_by_function(data: bytes) -> dict[str | None, set[str]]:
+    """config_gates() by the function each test sits in (None: outside any,
+    as far as the bytes tell - a definition starts a line)."""
+    starts = [(m.start(), m.group(1).decode()) for m in _DEFINITION_START.finditer(data)]
+    out: dict[str | None, set[str]] = {}
+
+    def add(pos: int, name: bytes) -> None:
+        i = bisect_right(starts, (pos, "\U0010ffff")) - 1
+        out.setdefault(starts[i][1] if i >= 0 else None, set()).add(name.decode())
+
+    for m in _IS_ENABLED_GATE.finditer(data):
+        add(m.start(), m.group(1))
     for m in _IF_GATE.finditer(data):
         line_start = data.rfind(b"\n", 0, m.start()) + 1
         if not data[line_start : m.start()].strip():
-            out.add(m.group(1).decode())
+            add(m.start(), m.group(1))
     return out
 
 

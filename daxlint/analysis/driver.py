@@ -128,14 +128,27 @@ def sibling_registrations(kernel, path: str, names: set[str], shown: str) -> lis
 _REGISTERS_ANY = "registers one of: "
 
 
+# How module.py describes its test of a sibling that may define a helper.
+DEFINES_ANY = "defines one of: "
+
+
 def weak_test(why: str):
     """The test a ``why`` of read_if() describes, for a file of another
     tree: data -> whether the verdict must read it; None for one not made
     here."""
-    if not why.startswith(_REGISTERS_ANY):
-        return None
-    names = set(why[len(_REGISTERS_ANY) :].split())
-    return lambda data: registers_any(data, names)
+    if why.startswith(_REGISTERS_ANY):
+        names = set(why[len(_REGISTERS_ANY) :].split())
+        return lambda data: registers_any(data, names)
+    if why.startswith(DEFINES_ANY):
+        names = set(why[len(DEFINES_ANY) :].split())
+        return lambda data: defines_any(data, names)
+    return None
+
+
+def defines_any(data: bytes, names) -> bool:
+    """Whether ``data`` defines one of the functions ``names``, by its
+    bytes: the name and its parameter list at the start of a definition."""
+    return any(re.search(rb"(?m)^[A-Za-z_][\w \t*]*?\b" + re.escape(n.encode()) + rb"\s*\(", data) for n in names if n.encode() in data)
 
 
 def registers_any(data: bytes, names, stores=None) -> bool:

@@ -23,7 +23,6 @@ when some contribution could not be evaluated; rules only claim
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from functools import cached_property
@@ -43,6 +42,7 @@ from daxlint.analysis.fileindex import (
     unwrap,
     value_parent,
 )
+from daxlint.core.includes import local_headers
 from daxlint.core.source import SourceFile
 from daxlint.core.syntax import call_args, declarator_name, enclosing_function, function_name, parameters, text, walk
 from daxlint.model import Severity
@@ -743,11 +743,11 @@ def included_macro(kernel, abspath: str, data: bytes, name: str) -> tuple[str, i
     headers, next to it), read through the kernel reader; None when none of
     them defines it. ``<linux/...>`` headers are not read: the PFN_* flags
     are known, and the kernel's headers define no driver's flag sets."""
-    for header, shown in _included_headers(kernel, abspath, data):
-        macros = kernel.memo(("header-macros", header), lambda h=header: _object_macros(kernel.read(h)))
+    for header in local_headers(kernel, abspath, data):
+        macros = kernel.memo(("header-macros", header.path), lambda h=header: _object_macros(h.data))
         if name in macros:
             body, line = macros[name]
-            return body, line, shown
+            return body, line, header.name
     return None
 
 
@@ -758,15 +758,6 @@ _DEFINE_RE = re.compile(rb"^[ \t]*#[ \t]*define[ \t]+(\w+)(?![\w(])[ \t]*((?:[^\
 def includes_local_headers(data: bytes) -> bool:
     """Whether the file includes a header of its own (``#include "..."``)."""
     return b"include" in data and _INCLUDE_RE.search(data) is not None
-
-
-def _included_headers(kernel, abspath: str, data: bytes) -> list[tuple[str, str]]:
-    here = os.path.dirname(abspath)
-    out = []
-    for m in _INCLUDE_RE.finditer(data):
-        rel = m.group(1).decode("utf-8", "replace").strip()
-        out.append((os.path.normpath(os.path.join(here, rel)), rel))
-    return out
 
 
 def _object_macros(data: bytes | None) -> dict[str, tuple[str, int]]:

@@ -23,6 +23,8 @@ def first_branch_only(data: bytes) -> bytes:
     dropping: list[bool] = []  # per open group: are we past its first branch?
     pos = 0
     continued_directive = False
+    # bytes.splitlines() on purpose: LF, CRLF and a lone CR, the line ends
+    # gcc's preprocessor knows, so a directive after a lone CR is one.
     for line in data.splitlines(keepends=True):
         start, end = pos, pos + len(line)
         pos = end

@@ -42,11 +42,17 @@ _CONTAINER_MACROS = frozenset(
 
 # What a name means by kernel convention, for code seen only in part (a
 # patch's hunk whose function header, with the parameters, is out of view):
-# ``vma``/``new_vma``/``area`` are vmas and ``vmf`` a vm_fault everywhere,
-# and so is any name whose members in view only a vma has (``tmp->anon_vma``
-# in dup_mmap()).
-_CONVENTIONAL = ((re.compile(r"\w*vma\w*|area"), "struct vm_area_struct"), (re.compile(r"vmf"), "struct vm_fault"))
-_VMA_ONLY_MEMBERS = rb"(?:vm_ops|vm_mm|vm_page_prot|vm_private_data|anon_vma|anon_vma_chain|vm_userfaultfd_ctx|vm_policy)\b"
+# ``vma``/``new_vma``/``area`` are vmas, ``vmf`` a vm_fault and ``desc`` the
+# ->mmap_prepare descriptor everywhere, and so is any name whose members in
+# view only a vma has (``tmp->anon_vma`` in dup_mmap()). vm_ops is not one of
+# those: struct vm_area_desc has it too (a .mmap_prepare conversion sets
+# desc->vm_ops), as it has vm_file and pgoff.
+_CONVENTIONAL = (
+    (re.compile(r"\w*vma\w*|area"), "struct vm_area_struct"),
+    (re.compile(r"vmf"), "struct vm_fault"),
+    (re.compile(r"desc"), "struct vm_area_desc"),
+)
+_VMA_ONLY_MEMBERS = rb"(?:vm_mm|vm_page_prot|vm_private_data|anon_vma|anon_vma_chain|vm_userfaultfd_ctx|vm_policy)\b"
 
 
 def _uses_vma_members(ident: Node, name: str) -> bool:

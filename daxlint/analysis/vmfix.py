@@ -40,10 +40,20 @@ from dataclasses import dataclass
 
 from tree_sitter import Node
 
-from daxlint.analysis.vmflags import WRAPPERS_SINCE, VmFlagsModel, VmFlagsWrite, defines_macro, undecided_conftest, wrapper_guard
-from daxlint.core.build import compat_shims, include_candidates
+from daxlint.analysis.lines import alone_on_lines, indent_of, line_span
+from daxlint.analysis.vmflags import (
+    WRAPPERS_SINCE,
+    VmFlagsModel,
+    VmFlagsWrite,
+    compat_pair,
+    defines_macro,
+    undecided_conftest,
+    wrapper_guard,
+)
+from daxlint.core.build import compat_shims
 from daxlint.core.catalog import api_history
 from daxlint.core.directives import scan
+from daxlint.core.includes import local_headers
 from daxlint.core.syntax import function_name
 from daxlint.model import SAFE, UNSAFE, Edit, Fix
 from daxlint.version import VersionRange, predecessor
@@ -154,24 +164,12 @@ def plan_fixes(model: VmFlagsModel, kernel, style: str = GUARD, abspath: str | N
 
 
 def _included_shims(kernel, abspath: str | None, data: bytes) -> set[str]:
-    """The wrappers that the headers ``data`` includes beside it shim: a
-    fix calls them as the file's own shims, and never adds a second one
-    (a redefinition that breaks the build)."""
-    if abspath is None:
-        return set()
+    """The wrappers that the headers ``data`` includes (its module's own,
+    compat.h -> compat_mm.h) shim: a fix calls them as the file's own shims,
+    and never adds a second one (a redefinition that breaks the build)."""
     out: set[str] = set()
-    seen = {abspath}
-    todo = [(data, abspath, 0)]
-    while todo:  # headers the headers include too (compat.h -> compat_mm.h), three deep
-        text, path, depth = todo.pop()
-        for inc in scan(text).includes:
-            for candidate in include_candidates(inc, path):
-                header = kernel.read(candidate) if candidate not in seen else None
-                seen.add(candidate)
-                if header is not None:
-                    out |= {name for name, _, _ in compat_shims(header, _CONVERTED)} | _macro_shims(header)
-                    if depth < 2:
-                        todo.append((header, candidate, depth + 1))
+    for header in local_headers(kernel, abspath, data):
+        out |= {name for name, _, _ in compat_shims(header.data, _CONVERTED)} | _macro_shims(header.data)
     return out
 
 
@@ -294,7 +292,7 @@ class _Planner:
             return None
         if stmt is None or stmt.type != "expression_statement" or stmt.parent is None or stmt.parent.type != "compound_statement":
             return None
-        if not _alone_on_lines(self.original, stmt) or not self.verbatim(outer):
+        if not alone_on_lines(self.original, stmt) or not self.verbatim(outer):
             return None
         vma = self.model.vma_pointer_text(w)
         own = f"{' '.join(_text(w.vma).split())}{'.' if vma.startswith('&') else '->'}vm_flags"
@@ -338,7 +336,7 @@ class _Planner:
             return False
         if last.stmt.next_named_sibling != nxt.stmt or nxt.stmt.start_point[0] != last.stmt.end_point[0] + 1:
             return False
-        if not (_alone_on_lines(self.original, last.stmt) and _alone_on_lines(self.original, nxt.stmt)):
+        if not (alone_on_lines(self.original, last.stmt) and alone_on_lines(self.original, nxt.stmt)):
             return False
         if any(c.stmt.start_point[0] != c.stmt.end_point[0] for c in (last, nxt)):
             return False  # a write laid out over several lines keeps its layout
@@ -371,14 +369,14 @@ class _Planner:
             code = self.render(first)
         else:
             wrapper, args = _fold(unit)
-            code = _wrapped(wrapper, [first.vma, *args], _indent_of(data, first.stmt.start_byte))
+            code = _wrapped(wrapper, [first.vma, *args], indent_of(data, first.stmt.start_byte))
         target = first.replaced or first.write.node
         if first.tail:
-            indent = _indent_of(data, first.stmt.start_byte)
+            indent = indent_of(data, first.stmt.start_byte)
             code = f"{code};\n{indent}{first.tail}"
         edits = [Edit(target.start_byte, target.end_byte, code)]
         for c in unit[1:]:
-            start, end = _line_span(data, c.stmt.start_byte, c.stmt.end_byte)
+            start, end = line_span(data, c.stmt.start_byte, c.stmt.end_byte)
             edits.append(Edit(start, end, ""))
         return edits
 
@@ -427,8 +425,10 @@ class _Planner:
         were under ``#else``."""
         data = self.original
         stmts = [_guarded_node(c.stmt) for u in run for c in u]
-        start, end = _line_span(data, min(s.start_byte for s in stmts), max(s.end_byte for s in stmts))
+        start, end = line_span(data, min(s.start_byte for s in stmts), max(s.end_byte for s in stmts))
         region = data[start:end].decode("utf-8", "surrogateescape")
+        # str.splitlines() on purpose: it ends lines wherever gcc does (LF,
+        # CR, CRLF) and more, so it finds every directive gcc would see.
         if any(line.lstrip().startswith("#") for line in region.splitlines()) or region.rstrip("\n").endswith("\\"):
             return None
         edits = sorted((e for u in run for e in self.plain_edits(u)), key=lambda e: e.start, reverse=True)
@@ -517,10 +517,11 @@ class _Planner:
         groups = scan(self.original).groups
         for c in list(convs):
             macro = undecided_conftest(groups, self.original, c.stmt.start_byte, self.decided)
-            if macro is not None:
+            declare = (macro, ">=6.3") if macro is not None else compat_pair(self.model.source.data, c.write)
+            if declare is not None:
                 convs.remove(c)
                 call = _squash(self.render(c))
-                out[c.write.node.start_byte] = WriteFix(call, _declare_hint(macro), None, CONFTEST)
+                out[c.write.node.start_byte] = WriteFix(call, _declare_hint(*declare), None, CONFTEST)
         units = self.units(convs)
         guard = wrapper_guard(self.original, self.decided)
         pending: list[tuple[list[list[_Conversion]], str]] = []  # (run, style)
@@ -719,10 +720,10 @@ def _fold(unit: list[_Conversion]) -> tuple[str, list[str]] | None:
     return None
 
 
-def _declare_hint(macro: str) -> str:
+def _declare_hint(macro: str, versions: str) -> str:
     return (
-        f'say what your build\'s conftest decides: [macros] {macro} = ">=6.3" in .daxlint.toml '
-        f"(or -D {macro} / -U {macro} for one build), and this #else is judged only where it is compiled"
+        f'say what your build\'s conftest decides: [macros] {macro} = "{versions}" in .daxlint.toml '
+        f"(or -D {macro} / -U {macro} for one build), and this branch is judged only where it is compiled"
     )
 
 
@@ -1078,24 +1079,6 @@ def _simple_vma(node: Node | None) -> bool:
     return n is not None and _plain_lvalue(n)
 
 
-def _line_span(data: bytes, start: int, end: int) -> tuple[int, int]:
-    """The whole lines holding bytes ``start``..``end``, with the last newline."""
-    line_start = data.rfind(b"\n", 0, start) + 1
-    nl = data.find(b"\n", end)
-    return line_start, (len(data) if nl < 0 else nl + 1)
-
-
-def _alone_on_lines(data: bytes, node: Node) -> bool:
-    start, end = _line_span(data, node.start_byte, node.end_byte)
-    return not data[start : node.start_byte].strip() and not data[node.end_byte : end].strip()
-
-
-def _indent_of(data: bytes, pos: int) -> str:
-    line_start = data.rfind(b"\n", 0, pos) + 1
-    m = re.match(rb"[ \t]*", data[line_start:pos])
-    return m.group(0).decode() if m else ""
-
-
 def _width(text: str) -> int:
     """Display width of a line's text, tabs every 8 columns."""
     col = 0
@@ -1149,9 +1132,9 @@ def drop_flag_fix(model: VmFlagsModel, w: VmFlagsWrite, flag: str, description: 
         stmt = w.node.parent
         if w.op not in ("|=", "vm_flags_set") or stmt is None or stmt.type != "expression_statement":
             return None
-        if stmt.parent is None or stmt.parent.type != "compound_statement" or not _alone_on_lines(data, stmt):
+        if stmt.parent is None or stmt.parent.type != "compound_statement" or not alone_on_lines(data, stmt):
             return None
-        start, end = _line_span(data, stmt.start_byte, stmt.end_byte)
+        start, end = line_span(data, stmt.start_byte, stmt.end_byte)
         return Fix(description, safety, (Edit(start, end, ""),))
     if i > 0:
         start, end = terms[i - 1].end_byte, terms[i].end_byte

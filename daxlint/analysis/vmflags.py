@@ -15,6 +15,7 @@ from functools import cached_property, lru_cache
 
 from tree_sitter import Node
 
+from daxlint.analysis.bits import BIT_RE
 from daxlint.analysis.callgraph import AFTER_MMAP_ROLES, MMAP, VMA_CLOSE, VMA_OPEN, CallGraph, Context
 from daxlint.analysis.driver import sibling_registrations
 from daxlint.analysis.flow import BLOCKS, exiting_guards
@@ -28,6 +29,9 @@ from daxlint.core.syntax import call_args, call_name, declarator_name, enclosing
 from daxlint.version import KernelVersion
 
 VMA_STRUCT = "vm_area_struct"
+# What ->mmap_prepare fills in before the vma exists (v6.16): its flags are
+# the new vma's, and nobody else can see them yet.
+DESC_STRUCT = "vm_area_desc"
 FLAG_FIELDS = frozenset({"vm_flags", "__vm_flags"})
 # The v6.3 wrappers (bc292ab00f6c); index of the vma argument is 0 for all.
 WRAPPERS = frozenset(
@@ -35,6 +39,31 @@ WRAPPERS = frozenset(
 )
 # Wrappers that initialise a vma nobody else can see yet: no lock needed.
 INIT_WRAPPERS = frozenset({"vm_flags_init"})
+# The kernel's own accessors of a vma's flags, every release's names and the
+# first series' (init/reset/set/clear/mod_vm_flags in the v2 and v3 of the
+# v6.3 wrappers, January 2023): their bodies are the implementation (or a
+# module's compat shim of it), never a finding.
+ACCESSORS = WRAPPERS | frozenset(
+    {
+        "init_vm_flags",
+        "reset_vm_flags",
+        "set_vm_flags",
+        "clear_vm_flags",
+        "mod_vm_flags",
+        "mod_vm_flags_nolock",
+        "vma_set_flags",
+        "vma_clear_flags",
+        "vma_set_flags_mask",
+        "vma_clear_flags_mask",
+        "vma_flags_reset_once",
+        "vma_set_atomic_flag",
+        "vma_desc_set_flags",
+        "vma_desc_clear_flags",
+        "vma_desc_set_flags_mask",
+        "vma_desc_clear_flags_mask",
+        "vm_flags_init_once",
+    }
+)
 
 # What makes a decision depend on the DAX mode of a file or mapping.
 DAX_PREDICATE_RE = re.compile(
@@ -69,7 +98,10 @@ _COND_PARENTS = frozenset({"if_statement", "while_statement", "do_statement", "f
 
 
 # Kinds of change that store into the field itself (DAX301's business on
-# v6.3+); "wrapper" and "helper" calls change it through the kernel's API.
+# v6.3+); "wrapper" and "helper" calls change it through the kernel's API,
+# "bitmap" through the v7.x bitmap helpers that take no lock
+# (vma_set_flags()); "desc" is a change of a vm_area_desc's flags in
+# ->mmap_prepare, before there is a vma.
 DIRECT_KINDS = frozenset({"direct", "pointer", "write_once", "address"})
 
 
@@ -78,8 +110,9 @@ class VmFlagsWrite:
     node: Node  # what to report: the assignment, update or call
     # "direct", "pointer" (a store through &vma->vm_flags), "write_once",
     # "address" (&vma->vm_flags handed to a function that writes through it),
-    # "wrapper" (vm_flags_*()) or "helper" (remap_pfn_range() and the other
-    # helpers the catalog says set flags)
+    # "wrapper" (vm_flags_*()), "helper" (remap_pfn_range() and the other
+    # helpers the catalog says set flags), "bitmap" (vma_set_flags() and the
+    # other helpers of the v7.x bitmap API) or "desc" (a vm_area_desc's flags)
     kind: str
     op: str  # "=", "|=", "&=", "^=", "++", "--", or the called function's name
     vma: Node | None  # the expression naming the vma
@@ -100,6 +133,29 @@ class VmFlagsWrite:
         return self.kind in DIRECT_KINDS
 
     @property
+    def change_key(self) -> str:
+        """The change as what it does, not how it is written: the vma, the
+        flags set and the flags cleared (``vma->vm_flags |= VM_IO`` and
+        ``vm_flags_set(vma, VM_IO)`` are one change)."""
+        vma = " ".join(self.vma_text.split()).lstrip("&")
+        args = call_args(self.node) if self.node.type == "call_expression" else []
+        if self.kind == "helper":
+            return f"vm_flags:{vma}:{self.op}"
+        cleared: frozenset[str] = frozenset()
+        if self.op in ("&=", "=") and self.value is not None:
+            cleared = flag_names(self.value, negated=True)
+        elif self.op == "vm_flags_clear" and len(args) > 1:
+            cleared = flag_names(args[1], negated=False)
+        elif self.op in ("vm_flags_mod", "__vm_flags_mod") and len(args) > 2:
+            cleared = flag_names(args[2], negated=False)
+        return f"vm_flags:{vma}:+{'|'.join(sorted(self.set_flags))}:-{'|'.join(sorted(cleared))}"
+
+    @property
+    def on_desc(self) -> bool:
+        """A change of ->mmap_prepare's descriptor: there is no vma yet."""
+        return self.kind == "desc"
+
+    @property
     def vma_text(self) -> str:
         return text(self.vma) if self.vma is not None else "vma"
 
@@ -107,11 +163,15 @@ class VmFlagsWrite:
     def what(self) -> str:
         """The change in words, for messages: ``vm_flags_set()`` or
         ``write '|=' to vma->vm_flags``."""
-        if self.kind == "wrapper":
+        if self.kind in ("wrapper", "bitmap") or (self.kind == "desc" and self.node.type == "call_expression"):
             return f"{self.op}()"
         if self.kind == "helper":
+            where = f" ({self.setter.defined_at})" if self.setter and self.setter.defined_at else ""
             flags = " | ".join(self.setter.always or self.setter.unless_set) if self.setter else "flags"
-            return f"{self.op}(), which sets {flags} in {self.vma_text}->vm_flags,"
+            target = f"{self.vma_text}->vma" if self.setter and self.setter.through_fault else self.vma_text
+            if not flags:
+                return f"{self.op}(){where}, which changes {target}->vm_flags,"
+            return f"{self.op}(){where}, which sets {flags} in {target}->vm_flags,"
         if self.kind == "address":
             return f"passing &{self.vma_text}->{self.field} to {self.op}(), which writes through it,"
         return f"write '{self.op}' to {self.vma_text}->{self.field}"
@@ -119,9 +179,10 @@ class VmFlagsWrite:
 
 @dataclass
 class WriteContext:
-    locked: bool  # the mmap write lock is taken earlier in the function or asserted
-    read_locked: bool  # only mmap_read_lock() is held at the write
+    locked: bool  # the mmap write lock is held at the write (taken on every path there, or asserted)
+    read_locked: bool  # only the read side is held at the write (mmap_read_lock(), the per-VMA lock)
     contexts: list[Context] = field(default_factory=list)  # roles reaching the function unlocked
+    released: bool = False  # the write lock was dropped on every path to the write (mmap_write_unlock())
 
     @property
     def in_mmap(self) -> bool:
@@ -147,6 +208,14 @@ class VmFlagsModel:
         self.partial = partial
         self._driver: tuple | None = None  # (kernel, abspath, shown path): roles from sibling files
         self.macro_renamed = _redefines_vm_flags(source.data)
+        # What the module's other files give this one (analysis.module):
+        # its helpers that change flags (name -> VmFlagSetter), the lock
+        # state its lock wrappers leave (name -> LockState), and the bytes
+        # of the headers whose function-like macros it may use.
+        self.module_attached = False
+        self.module_setters: dict[str, VmFlagSetter] = {}
+        self.module_locks = lambda _name: None
+        self.macro_sources: tuple[bytes, ...] = ()
 
     # -- trees -----------------------------------------------------------------
 
@@ -187,6 +256,7 @@ class VmFlagsModel:
     @cached_property
     def graph(self) -> CallGraph:
         g = CallGraph(self.root, self.source.data, self.resolver, fault_signatures=self.partial)
+        g.module_summary = self.module_locks
         if self._driver is not None:
             # Only changes no role of this file reaches look for one in the
             # driver's other files (gru_fault() in grumain.c).
@@ -205,11 +275,12 @@ class VmFlagsModel:
         out: list[VmFlagsWrite] = []
         seen: set[int] = set()
         aliases = self._field_pointer_aliases()
-        for n in _write_candidates(self.root, self.source.data, aliases, self._helpers()):
+        for n in _write_candidates(self.root, self.source.data, aliases, [*self._helpers(), *self._bitmap_changers()]):
             w = self._classify(n, aliases)
-            if w is not None and w.is_direct and w.function_name in WRAPPERS:
-                # A compat shim's body (a module's own vm_flags_set() for
-                # kernels before v6.3): calls to it count as the wrapper.
+            if w is not None and w.kind != "helper" and w.function_name in ACCESSORS:
+                # The kernel's own accessor (include/linux/mm.h), or a compat
+                # shim's body (a module's own vm_flags_set() for kernels
+                # before v6.3): calls to it count as the accessor.
                 continue
             if w is not None and w.node.start_byte not in seen:
                 seen.add(w.node.start_byte)
@@ -226,18 +297,23 @@ class VmFlagsModel:
         a parameter's vm_flags (``#define SET_IO(v) ((v)->vm_flags |= VM_IO)``),
         when the argument is a vma: the write happens there."""
         data = self.source.data
-        if b"define" not in data:
+        sources = [d for d in (data, *self.macro_sources) if b"define" in d and b"vm_flags" in d]
+        if not sources:
             return []
         out = []
-        for m in _MACRO_DEF_RE.finditer(data):
+        for m in (m for src in sources for m in _MACRO_DEF_RE.finditer(src)):
             body = re.sub(rb"\\\r?\n", b" ", m.group(3)).decode("utf-8", "replace")
             if "vm_flags" not in body:
                 continue
             params = [p.strip() for p in m.group(2).decode("utf-8", "replace").split(",")]
             w = _MACRO_BODY_WRITE_RE.search(body)
-            if w is None or w.group(1) not in params:
+            kind = "direct"
+            if w is None:
+                # A macro around a wrapper: vm_flags_set((v), VM_DONTCOPY)
+                w, kind = _MACRO_BODY_WRAPPER_RE.search(body), "wrapper"
+            if w is None or w.group("vma") not in params:
                 continue
-            index, op, value = params.index(w.group(1)), w.group(2), w.group(3).strip()
+            index, op, value = params.index(w.group("vma")), w.group("op"), w.group("value").strip()
             while value.count(")") > value.count("("):  # the body's own closing parenthesis
                 value = value[: value.rfind(")")].rstrip()
             name = m.group(1)
@@ -250,9 +326,9 @@ class VmFlagsModel:
                     continue
                 arg_text = text(args[index])
                 value_text = re.sub(r"\b(\w+)\b", lambda x, a=args, p=params: _macro_arg(x.group(1), p, a), value)
-                vw = VmFlagsWrite(call, "direct", op, args[index], None, "vm_flags", enclosing_function(call))
+                vw = VmFlagsWrite(call, kind, op, args[index], None, "vm_flags", enclosing_function(call))
                 vw.macro, vw.value_text = name.decode(), value_text.replace(f"({arg_text})", arg_text)
-                if op in ("|=", "="):
+                if op in ("|=", "=", "vm_flags_set", "vm_flags_mod", "vm_flags_reset", "vm_flags_init"):
                     vw.set_flags = frozenset(f for f in re.findall(r"(?<!~)\b(VM_[A-Z0-9_]+)\b", value) if _VM_FLAG_RE.match(f))
                 out.append(vw)
         return out
@@ -260,14 +336,30 @@ class VmFlagsModel:
     def _helpers(self) -> dict[str, VmFlagSetter]:
         """The catalog's flag-setting helpers this file calls and does not
         define itself (mm/memory.c's own remap_pfn_range() is the helper)."""
-        setters = self.catalog.vm_flag_setters if self.catalog is not None else {}
+        setters = {**self.module_setters, **(self.catalog.vm_flag_setters if self.catalog is not None else {})}
         data = self.source.data
         return {n: s for n, s in setters.items() if n.encode() in data}
+
+    def _bitmap_changers(self) -> dict[str, str]:
+        """The catalog's bitmap helpers that change a vma's or descriptor's
+        flags (vma_set_flags(), vma_desc_set_flags(), ...) named in this file."""
+        changes = self.catalog.flag_changes if self.catalog is not None else {}
+        data = self.source.data
+        return {n: c for n, c in changes.items() if n.encode() in data}
 
     def _classify(self, n: Node, aliases: dict[tuple[int, str], Node]) -> VmFlagsWrite | None:
         if n.type == "call_expression":
             name = call_name(n)
             args = call_args(n)
+            change = self._bitmap_changers().get(name or "")
+            if change is not None and args:
+                struct = self.resolver.struct_of(args[0])
+                if struct not in (VMA_STRUCT, DESC_STRUCT):
+                    return None
+                w = VmFlagsWrite(n, "desc" if struct == DESC_STRUCT else "bitmap", name, args[0], None, "vm_flags", enclosing_function(n))
+                if change == "set":
+                    w.set_flags = frozenset(f"VM_{b}" for a in args[1:] for b in BIT_RE.findall(text(a)))
+                return w
             setter = self._helpers().get(name or "")
             if setter is not None and len(args) > setter.vma_index and enclosing_function(n) is not None:
                 w = VmFlagsWrite(n, "helper", name, args[setter.vma_index], None, "vm_flags", enclosing_function(n), setter.flags, setter)
@@ -313,6 +405,9 @@ class VmFlagsModel:
             if target is None:
                 return None
         vma, fld = self._flags_field(target)
+        if vma is None and kind == "direct":
+            vma, fld = self._flags_field(target, desc=True)
+            kind = "desc" if vma is not None else kind
         if vma is None:
             return None
         value = n.child_by_field_name("right") if n.type == "assignment_expression" else None
@@ -333,8 +428,9 @@ class VmFlagsModel:
             return "*" in t and not t.lstrip().startswith("const ") and "const *" not in t
         return self.catalog is not None and self.catalog.writes_through(function, index)
 
-    def _flags_field(self, node: Node | None) -> tuple[Node | None, str]:
-        """(vma expression, field) when ``node`` is ``<vma>->vm_flags``."""
+    def _flags_field(self, node: Node | None, desc: bool = False) -> tuple[Node | None, str]:
+        """(vma expression, field) when ``node`` is ``<vma>->vm_flags`` (with
+        ``desc``, ``<desc>->vm_flags`` of a vm_area_desc instead)."""
         node = _strip_parens(node)
         if node is None or node.type != "field_expression":
             return None, ""
@@ -343,7 +439,7 @@ class VmFlagsModel:
         if name not in FLAG_FIELDS or (self.macro_renamed and name == "vm_flags"):
             return None, ""
         base = node.child_by_field_name("argument")
-        if base is None or self.resolver.struct_of(base) != VMA_STRUCT:
+        if base is None or self.resolver.struct_of(base) != (DESC_STRUCT if desc else VMA_STRUCT):
             return None, ""
         return base, name
 
@@ -371,12 +467,12 @@ class VmFlagsModel:
     def _expanded_flags(self, value: Node | None, at: Node) -> frozenset[str]:
         """VM_* flags a value sets; a plain local variable is followed to the
         values assigned to it earlier in the function (one level)."""
-        flags = set(_flag_names(value, negated=False))
+        flags = set(flag_names(value, negated=False))
         if value is not None and value.type == "identifier":
             fn = enclosing_function(at)
             if fn is not None:
                 for v in _assigned_values(fn, text(value), at.start_byte):
-                    flags |= _flag_names(v, negated=False)
+                    flags |= flag_names(v, negated=False)
         return frozenset(flags)
 
     # -- contexts --------------------------------------------------------------
@@ -384,18 +480,19 @@ class VmFlagsModel:
     def context(self, w: VmFlagsWrite) -> WriteContext:
         if w.function is None:
             return WriteContext(False, False)
-        facts = self.graph.locks(w.function)
-        pos = w.node.start_byte
-        return WriteContext(facts.write_locked_at(pos), facts.read_locked_at(pos), self.graph.contexts_of(w.function_name))
+        state = self.graph.locks(w.function).at(w.node.start_byte)
+        return WriteContext(
+            state.write_held, state.read_only, self.graph.contexts_of(w.function_name), state.released and not state.read_only
+        )
 
     def reported_after_mmap(self, w: VmFlagsWrite) -> bool:
         """Whether DAX302 reports this change: after ->mmap (or under the
         read lock) without the write lock. DAX304 hands its reason to that
         finding instead of making a second one on the same line."""
-        if w.op in INIT_WRAPPERS or w.function is None or w.kind == "helper" or self.is_private_vma(w):
+        if w.op in INIT_WRAPPERS or w.function is None or w.kind == "helper" or w.on_desc or self.is_private_vma(w):
             return False
         c = self.context(w)
-        return not c.locked and (c.read_locked or bool(c.after_mmap))
+        return not c.locked and (c.read_locked or c.released or bool(c.after_mmap))
 
     def wrappers_would_trip(self, w: VmFlagsWrite) -> bool:
         """Whether a vm_flags_*() call in place of ``w`` would trip the mmap
@@ -406,7 +503,7 @@ class VmFlagsModel:
         if not self.reported_after_mmap(w):
             return False
         c = self.context(w)
-        return c.read_locked or any(x.role not in (VMA_OPEN, VMA_CLOSE) for x in c.after_mmap)
+        return c.read_locked or c.released or any(x.role not in (VMA_OPEN, VMA_CLOSE) for x in c.after_mmap)
 
     def dax_dependence(self, w: VmFlagsWrite, flag: str | None = None) -> DaxDependence | None:
         """How the write depends on the DAX mode (IS_DAX(), S_DAX,
@@ -489,25 +586,6 @@ class VmFlagsModel:
                 out.setdefault(text(ref), []).append(fn)
         return out
 
-    def mmap_sets_flags(self, handler_registration, flags: frozenset[str]) -> bool | None:
-        """Whether the function that installs the vm_operations_struct a
-        handler is registered in (the ->mmap) sets all of ``flags``: True or
-        False when this file shows that function, None when it does not."""
-        if handler_registration is None or handler_registration.node.type != "initializer_pair":
-            return None
-        variable = initialized_variable(handler_registration.node)
-        installers = self.vm_ops_installs.get(variable or "", [])
-        if not installers:
-            return None
-        for fn in installers:
-            done: set[str] = set()
-            for w in self.writes:
-                if w.function is not None and w.function.start_byte == fn.start_byte and w.kind != "helper":
-                    done |= w.set_flags
-            if flags <= done:
-                return True
-        return False
-
     # -- what the vma is ---------------------------------------------------------
 
     def is_private_vma(self, w: VmFlagsWrite) -> bool:
@@ -545,7 +623,9 @@ _FRESH_VMA_CALLS = frozenset({"vm_area_alloc", "vm_area_dup"})
 # A body goes on over continuation lines: a backslash before LF, or CRLF.
 _MACRO_DEF_RE = re.compile(rb"^[ \t]*#[ \t]*define[ \t]+(\w+)\(([^)]*)\)((?:[^\n\\]|\\\r?\n|\\)*)", re.M)
 # (v)->vm_flags |= X, v->vm_flags = X, in a macro body
-_MACRO_BODY_WRITE_RE = re.compile(r"\(?\s*(\w+)\s*\)?\s*(?:->|\.)\s*vm_flags\s*([|&^]?=)(?!=)\s*([^;]*)")
+# vm_flags_set((v), X) in a macro body: (parameter, wrapper, the flags)
+_MACRO_BODY_WRAPPER_RE = re.compile(r"\b(?P<op>vm_flags_(?:set|clear|mod|reset|init))\s*\(\s*\(?\s*(?P<vma>\w+)\s*\)?\s*,(?P<value>[^;]*)")
+_MACRO_BODY_WRITE_RE = re.compile(r"\(?\s*(?P<vma>\w+)\s*\)?\s*(?:->|\.)\s*vm_flags\s*(?P<op>[|&^]?=)(?!=)\s*(?P<value>[^;]*)")
 
 
 def _macro_arg(word: str, params: list[str], args: list[Node]) -> str:
@@ -643,7 +723,7 @@ def _value_polarity(value: Node, pred: _DaxPredicate, flag: str | None) -> int:
         p = pred.polarity(cond)
         for part, sign in (("consequence", 1), ("alternative", -1)):
             branch = cx.child_by_field_name(part)
-            if branch is not None and (flag is None or flag in _flag_names(branch, negated=False)):
+            if branch is not None and (flag is None or flag in flag_names(branch, negated=False)):
                 return p * sign
     return 0
 
@@ -652,14 +732,6 @@ def model_for(source, catalog, partial: bool = False) -> VmFlagsModel:
     """The file's model, shared by every DAX3xx rule that runs on it
     (``partial``: the file is known only by a patch's hunks)."""
     return source.shared(VmFlagsModel, catalog, partial)
-
-
-def model_of(ctx) -> VmFlagsModel:
-    """The model of the file a rule checks, with its driver's other files
-    as a source of roles."""
-    model = model_for(ctx.source, ctx.catalog, ctx.partial)
-    model.attach_driver(ctx.kernel, ctx.abspath, ctx.source.path)
-    return model
 
 
 # -- candidate discovery: text search, then the node at each hit ---------------
@@ -742,7 +814,7 @@ def may_write_vm_flags(data: bytes) -> bool:
 # (every one takes a struct vm_fault, or is an ->access), a post_mmap hook,
 # or code that takes the lock for read. DAX302 reports a helper call nowhere
 # else, so this stays a superset of where it can.
-_HELPER_CALL_BYTES = re.compile(
+HELPER_CALL_BYTES = re.compile(
     rb"\b(?:remap_pfn_range|io_remap_pfn_range|remap_pfn_range_notrack|vm_iomap_memory|remap_vmalloc_range"
     rb"|remap_vmalloc_range_partial|vm_insert_pages?|vm_map_pages(?:_zero)?)\s*\("
 )
@@ -756,7 +828,7 @@ def may_call_flag_helper_after_mmap(data: bytes) -> bool:
     (they all take a struct vm_fault), a post_mmap hook or after the mmap
     lock was taken for read - the only places DAX302 reports helpers."""
     context = any(t in data for t in _READ_ONLY_CONTEXT_BYTES) or (b"down_read" in data and (b"mmap_sem" in data or b"mmap_lock" in data))
-    return context and any(n in data for n in _HELPER_NAMES) and _HELPER_CALL_BYTES.search(data) is not None
+    return context and any(n in data for n in _HELPER_NAMES) and HELPER_CALL_BYTES.search(data) is not None
 
 
 # -- helpers -------------------------------------------------------------------
@@ -783,7 +855,7 @@ def _strip_casts(node: Node | None) -> Node | None:
     return node
 
 
-def _flag_names(value: Node | None, negated: bool) -> frozenset[str]:
+def flag_names(value: Node | None, negated: bool) -> frozenset[str]:
     """VM_* identifiers in ``value`` that are (negated=True) or are not under a ``~``.
     One walk down that carries "under ~" along (an upward look from each
     identifier costs the depth of ``a | b | c | ...`` for every one)."""
@@ -1005,6 +1077,48 @@ def undecided_conftest(groups, original: bytes, pos: int, decided) -> str | None
 
 
 _WRAPPER_CALL = re.compile(rb"\bvm_flags_(?:set|clear|mod|reset|reset_once|init)\s*\(")
+# A wrapper call with its vma and the rest of its arguments.
+_WRAPPER_ARGS = re.compile(rb"\bvm_flags_(?:set|clear|mod|reset|reset_once|init)\s*\(\s*&?\s*([^,()]+?)\s*,([^;]*)\)\s*;")
+_FLAG_BYTES = re.compile(rb"\bVM_[A-Z0-9_]+\b")
+
+
+def compat_pair(view: bytes, w: VmFlagsWrite) -> tuple[str, str] | None:
+    """The macro to declare, and the versions it stands for, when ``w`` (a
+    direct write) sits in one branch of a conditional the checked build
+    leaves undecided (its directives are still in ``view``: decided groups
+    are blanked) and another branch makes the same change through a
+    vm_flags_*() wrapper or the module's shim of it - a compat switch,
+    whatever its macro is called or however it is nested or negated
+    (``#ifdef X_NOT_CONSTANT`` / ``#elif defined(X_PRESENT)`` / ``#else``):
+    the write is built only where the wrapper is missing. None when it is
+    not in such a pair."""
+    if w.vma is None:
+        return None
+    pos = w.node.start_byte
+    vma = " ".join(text(w.vma).split()).lstrip("&")
+    flags = set(_FLAG_BYTES.findall(w.node.text or b""))
+    for group in scan(view).groups:
+        ends = [(b, b.end if b.end >= 0 else len(view)) for b in group.branches]
+        here = next((b for b, end in ends if b.body <= pos < end), None)
+        if here is None:
+            continue
+        for b, end in ends:
+            if b is here:
+                continue
+            for m in _WRAPPER_ARGS.finditer(view, b.body, end):
+                same_vma = b" ".join(m.group(1).split()).decode("utf-8", "replace").lstrip("&") == vma
+                if same_vma and set(_FLAG_BYTES.findall(m.group(2))) == flags:
+                    # The branch that decides: the wrapper's, unless it is
+                    # the #else; defined there means the wrapper exists.
+                    decider, has_wrapper = (b, True) if b.kind != "else" else (here, False)
+                    negated = decider.kind in ("ifndef", "elifndef") or decider.expr.lstrip().startswith("!")
+                    names = [n for n in re.findall(r"\b[A-Z_][A-Z0-9_]*\b", decider.expr) if n not in _NOT_DECLARABLE]
+                    if names:
+                        return names[0], ">=6.3" if has_wrapper != negated else "<6.3"
+    return None
+
+
+_NOT_DECLARABLE = frozenset({"LINUX_VERSION_CODE", "KERNEL_VERSION", "IS_ENABLED", "IS_BUILTIN", "IS_MODULE"})
 
 
 def defines_macro(data: bytes, name: str) -> bool:

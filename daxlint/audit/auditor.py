@@ -41,6 +41,7 @@ class AuditOptions:
     max_bytes: int = DEFAULT_MAX_BYTES
     timeout: float = 60.0
     per_file_ignores: dict[str, list[str]] = field(default_factory=dict)
+    suppressions: bool = True  # False: --no-suppressions
     # A Dask cluster instead of the fork pool (daxlint.audit.cluster):
     # "local" or a scheduler address; the repository as its workers see it.
     scheduler: str | None = None
@@ -329,6 +330,7 @@ class Auditor:
             else:
                 base, before = {}, {}
             new = self.blobs.collect(plan)
+            _carry_unreadable(new, base)
             if plan.whole_tree:
                 state = {p: r for p, r in new.items() if remembered(r)}
                 affected = set(base) | set(state)
@@ -344,16 +346,22 @@ class Auditor:
         ca.files_checked = len(plan.items)
         delta: Counter = Counter()
         for path in sorted(affected):
-            old = {f.fingerprint: f for f in self._visible(path, old_entries[path].findings if path in old_entries else [])}
-            cur = {f.fingerprint: f for f in self._visible(path, state[path].findings if path in state else [])}
+            before_res, after_res = old_entries.get(path), state.get(path)
+            old = {f.fingerprint: f for f in self._visible(path, before_res.findings if before_res else [])}
+            cur = {f.fingerprint: f for f in self._visible(path, after_res.findings if after_res else [])}
+            old_silenced = {f.fingerprint for f in self._visible(path, before_res.suppressed if before_res else [])}
+            silenced = {f.fingerprint: f for f in self._visible(path, after_res.suppressed if after_res else [])}
             for fp, f in cur.items():
                 if fp not in old:
                     ca.introduced.append(f)
                     delta[family(f.rule_id)] += 1
             for fp, f in old.items():
                 if fp not in cur:
-                    ca.fixed.append(f)
+                    if fp not in silenced:  # a comment that silences it did not fix it
+                        ca.fixed.append(f)
                     delta[family(f.rule_id)] -= 1
+            # Findings this commit brought in silenced, or silenced here.
+            ca.suppressed.extend(f for fp, f in silenced.items() if fp not in old_silenced)
             res = new.get(path)
             if res is not None:
                 ca.skipped_files.extend(res.skipped)
@@ -364,11 +372,16 @@ class Auditor:
             def has(st: State, f: Finding) -> bool:
                 return f.path in st and any(g.fingerprint == f.fingerprint for g in st[f.path].findings)
 
+            def has_silenced(st: State, f: Finding) -> bool:
+                return f.path in st and any(g.fingerprint == f.fingerprint for g in st[f.path].suppressed)
+
             ca.introduced = [f for f in ca.introduced if not any(has(o, f) for o in others)]
             ca.fixed = [f for f in ca.fixed if all(has(o, f) for o in others)]
+            ca.suppressed = [f for f in ca.suppressed if not any(has_silenced(o, f) for o in others)]
         ca.moved = pair_moves(ca.introduced, ca.fixed)
         ca.introduced.sort(key=Finding.sort_key)
         ca.fixed.sort(key=Finding.sort_key)
+        ca.suppressed.sort(key=Finding.sort_key)
         ca.open_before = dict(before)
         after = Counter(before)
         after.update(delta)
@@ -415,7 +428,9 @@ class Auditor:
                 if oid is not None:
                     redo.append((path, oid))
         if redo:
-            new.update(self.blobs.redo(plan, redo))
+            again = self.blobs.redo(plan, redo)
+            _carry_unreadable(again, base)
+            new.update(again)
         affected = set(new) | (changed & set(base))
         old_entries = {p: base[p] for p in affected if p in base}
         # The parent's state is ours to change when no other commit needs it.
@@ -475,3 +490,18 @@ class Auditor:
         result.open_at_end = dict(sorted(by_rule.items()))
         follow_to_end(shas, audits, open_fps)
         result.commits = [audits[s] for s in shas]
+
+
+def _carry_unreadable(new: dict[str, FileResult], base: State) -> None:
+    """A file this commit could not read keeps what the parent's tree had
+    for it (its findings are not "fixed" by an unreadable blob), with the
+    note that it was skipped here."""
+    for path, res in list(new.items()):
+        if not res.unreadable:
+            continue
+        before = base.get(path)
+        new[path] = (
+            FileResult(before.findings, res.skipped, before.errors, context=before.context)
+            if before is not None
+            else FileResult(skipped=res.skipped)
+        )

@@ -22,8 +22,8 @@ from daxlint.version import VersionRange
 
 def remembered(res: FileResult) -> bool:
     """Whether a tree's state must remember a file's result: it has
-    findings, or its verdict hangs on other files."""
-    return bool(res.findings or res.context)
+    findings (suppressed ones too), or its verdict hangs on other files."""
+    return bool(res.findings or res.suppressed or res.context)
 
 
 class BlobAnalyzer:
@@ -36,8 +36,16 @@ class BlobAnalyzer:
         timeout: float = 60.0,
         per_file_ignores: dict | None = None,
         build: BuildSetup | None = None,
+        suppressions: bool = True,
     ):
-        opts = EngineOptions(jobs=1, use_cache=False, max_bytes=max_bytes, timeout=timeout, per_file_ignores=per_file_ignores or {})
+        opts = EngineOptions(
+            jobs=1,
+            use_cache=False,
+            max_bytes=max_bytes,
+            timeout=timeout,
+            per_file_ignores=per_file_ignores or {},
+            suppressions=suppressions,
+        )
         self.engine = Engine(rules, KernelContext(None, None, "default"), opts)
         self.build = build or BuildSetup()
         self.kinds = self.engine.file_kinds
@@ -72,7 +80,7 @@ class BlobAnalyzer:
         # The engine applies the per-file time limit and turns it into a skip.
         res = self.engine.analyze(path, data, f"{VIRTUAL_ROOT}/{path}", kernel)
         # What the verdict depends on is what the reader saw it read.
-        return FileResult(res.findings, res.skipped, res.errors, context=reader.deps)
+        return FileResult(res.findings, res.skipped, res.errors, context=reader.deps, suppressed=res.suppressed)
 
 
 # Worker processes: each opens the repository itself after the fork.

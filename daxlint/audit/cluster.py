@@ -90,6 +90,7 @@ class WorkerSetup:
     timeout: float
     per_file_ignores: tuple[tuple[str, tuple[str, ...]], ...]
     build: BuildSetup
+    suppressions: bool
     version: str  # daxlint's, on the client
     signature: str  # registry.ruleset_signature() on the client
 
@@ -104,6 +105,7 @@ class WorkerSetup:
             timeout=options.timeout,
             per_file_ignores=tuple(sorted((k, tuple(v)) for k, v in options.per_file_ignores.items())),
             build=options.build,
+            suppressions=options.suppressions,
             version=__version__,
             signature=ruleset_signature(),
         )
@@ -140,7 +142,9 @@ def _worker_state(setup: WorkerSetup):
     except pygit2.GitError as e:
         raise WorkerMismatch(f"the Dask worker on {host} cannot open the repository {setup.git_dir} ({e}): use --worker-repo") from None
     rules = [rule_by_id(i) for i in setup.rule_ids]
-    analyzer = BlobAnalyzer(rules, setup.max_bytes, setup.timeout, {k: list(v) for k, v in setup.per_file_ignores}, setup.build)
+    analyzer = BlobAnalyzer(
+        rules, setup.max_bytes, setup.timeout, {k: list(v) for k, v in setup.per_file_ignores}, setup.build, setup.suppressions
+    )
     state = (setup, analyzer, repo, BlobReader(repo))
     _THREAD.state = state
     return state

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pygit2
 
+from daxlint.lines import split_lines
 from daxlint.sources.git import GitRepo
 
 
@@ -41,7 +42,7 @@ def diff_excerpt(git: GitRepo, sha: str, parent: str | None, path: str, line: in
         oid = new_oid if want_new else old_oid
         if oid is None:
             return {"lines": [], "target": None, "note": f"{path} is not in {'the commit' if want_new else 'its parent'}"}
-        text = git.repo[oid].data.decode("utf-8", "replace").splitlines()
+        text = split_lines(git.repo[oid].data.decode("utf-8", "replace"))
     except (KeyError, ValueError, pygit2.GitError) as e:
         return {"lines": [], "target": None, "note": f"cannot read {path}: {e}"}
     whole_file = (old_oid is None) if want_new else (new_oid is None)

@@ -18,7 +18,7 @@ from daxlint.audit.deps import deps_hold
 from daxlint.core.catalog import newest_catalog_version
 from daxlint.core.files import file_kind
 from daxlint.core.registry import ruleset_signature
-from daxlint.model import FileResult
+from daxlint.model import FileResult, Skipped
 from daxlint.sources.git import Change, CommitInfo, GitRepo
 from daxlint.version import VersionRange
 
@@ -63,9 +63,11 @@ class BlobResults:
         self.options = options
         self.progress = progress
         self.notify = notify
-        self.analyzer = BlobAnalyzer(rules, options.max_bytes, options.timeout, options.per_file_ignores, options.build)
+        self.analyzer = BlobAnalyzer(
+            rules, options.max_bytes, options.timeout, options.per_file_ignores, options.build, options.suppressions
+        )
         enabled = sorted(r.id for r in rules)
-        self._blob_sig = digest(ruleset_signature(), enabled, options.max_bytes)
+        self._blob_sig = digest(ruleset_signature(), enabled, options.max_bytes, options.suppressions)
         # What the build defines changes verdicts, not which files match.
         self._build_key = digest(sorted((k, s.value, str(s.versions)) for k, s in options.build.macros.items()))
         self.setup = digest(
@@ -257,7 +259,8 @@ class BlobResults:
         tokens: dict[str, str] = {}
         for path, res in list(out.items()):
             if res.unreadable:
-                raise Unreadable(res.unreadable)
+                out[path] = unreadable_file(path, res)
+                continue
             # A result from the store or from another plan was reached in
             # another tree: it holds here if what it read is the same.
             reused = path in plan.cached or path in plan.shared
@@ -273,7 +276,7 @@ class BlobResults:
             data = None
         res = self.analyzer.analyze(self.git.repo, plan.tree, path, oid, data, plan.version, plan.version_source)
         if res.unreadable:
-            raise Unreadable(res.unreadable)
+            return unreadable_file(path, res)
         self.remember(path, oid, plan.version, res)
         return res
 
@@ -298,12 +301,19 @@ class BlobResults:
             for path, oid, res in handle.get():
                 if wanted.get(path) != oid:
                     continue  # sent ahead, but this commit's state did not need it
-                if res.unreadable:
-                    raise Unreadable(res.unreadable)
-                out[path] = res
+                out[path] = unreadable_file(path, res) if res.unreadable else res
         for path, oid in items:
             plan.items[path] = oid
         return out
+
+
+def unreadable_file(path: str, res: FileResult) -> FileResult:
+    """A file whose blob could not be read (too large for one read, gone
+    from a partial clone): skipped, and said so, for this commit - not the
+    commit, nor the commits after it. ``unreadable`` stays set so that the
+    auditor keeps the file's previous findings instead of calling them
+    fixed."""
+    return FileResult(skipped=[Skipped(path, f"could not be read, skipped in this commit: {res.unreadable}")], unreadable=res.unreadable)
 
 
 def digest(*parts) -> str:

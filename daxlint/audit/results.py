@@ -34,6 +34,9 @@ class CommitAudit:
     introduced: list[Finding] = field(default_factory=list)
     fixed: list[Finding] = field(default_factory=list)
     moved: list[dict] = field(default_factory=list)
+    # Findings a daxlint: ignore comment silences that this commit brought
+    # in silenced, or silenced (it did not fix them): never open, counted.
+    suppressed: list[Finding] = field(default_factory=list)
     open_before: dict[str, int] = field(default_factory=dict)  # per family
     open_after: dict[str, int] = field(default_factory=dict)
     compared_whole_tree: str | None = None  # why: "root commit", "kernel version 6.2 -> 6.3"
@@ -69,6 +72,7 @@ class CommitAudit:
             introduced=[Finding.from_dict(f) for f in d["introduced"]],
             fixed=[Finding.from_dict(f) for f in d["fixed"]],
             moved=d.get("moved", []),
+            suppressed=[Finding.from_dict(f) for f in d.get("suppressed", [])],
             open_before=d.get("open_before", {}),
             open_after=d.get("open_after", {}),
             compared_whole_tree=d.get("compared_whole_tree"),
@@ -96,6 +100,7 @@ class CommitAudit:
             "introduced": intro,
             "fixed": [f.to_dict() for f in self.fixed],
             "moved": self.moved,
+            "suppressed": [f.to_dict() for f in self.suppressed],
             "open_before": self.open_before,
             "open_after": self.open_after,
             "compared_whole_tree": self.compared_whole_tree,
@@ -178,6 +183,7 @@ class AuditResult:
             "introduced": sum(len(c.introduced) for c in self.commits),
             "fixed": sum(len(c.fixed) for c in self.commits),
             "moved": sum(len(c.moved) for c in self.commits),
+            "suppressed": sum(len(c.suppressed) for c in self.commits),
             "still_open": sum(len(c.still_open) for c in self.commits),
             "open_at_end": sum(self.open_at_end.values()),
             "elapsed_seconds": round(self.elapsed, 3),

@@ -55,6 +55,11 @@ def selection_options(f):
     )(f)
     f = click.option("--undefine", "-U", "undefines", multiple=True, metavar="NAME", help="A macro the build leaves undefined.")(f)
     f = click.option(
+        "--no-suppressions",
+        is_flag=True,
+        help="Report what 'daxlint: ignore' comments silence as findings (ruff's --ignore-noqa): for gates that must see them.",
+    )(f)
+    f = click.option(
         "--config",
         "config_path",
         type=click.Path(dir_okay=False, path_type=Path),
@@ -174,10 +179,11 @@ def version_note(kernel: KernelContext) -> str | None:
     return None
 
 
-def make_engine(cfg: Config, rules, kernel: KernelContext, jobs: int = 0, no_cache: bool = False) -> Engine:
+def make_engine(cfg: Config, rules, kernel: KernelContext, jobs: int = 0, no_cache: bool = False, no_suppressions: bool = False) -> Engine:
     opts = EngineOptions(
         jobs=jobs,
         use_cache=not no_cache,
+        suppressions=not no_suppressions,
         per_file_ignores=cfg.per_file_ignores,
         per_file_ignores_root=os.path.dirname(os.path.abspath(cfg.source)) if cfg.source else None,
     )
@@ -291,3 +297,31 @@ def write_text(text: str, output: str | None, colored: bool = False) -> None:
             raise UserError(f"cannot write standard output: {e.strerror or e}") from None
         return
     write_file(output, text)
+
+
+class FileArguments(click.Command):
+    """A command whose arguments are file names. ``--`` ends its options,
+    as for every Unix tool; an argument before it that reads as an option
+    but names an existing file is refused, as git refuses an ambiguous
+    argument: a hook that appends staged file names without ``--`` must
+    never have a file named ``--config=cfg.c`` configure the run."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        takes_value = {
+            name for p in self.params if isinstance(p, click.Option) and not p.is_flag and not p.count for name in p.opts + p.secondary_opts
+        }
+        expect_value = False
+        for arg in args:
+            if arg == "--" and not expect_value:
+                break
+            if expect_value:
+                expect_value = False
+                continue
+            if arg.startswith("-") and arg != "-":
+                if os.path.lexists(arg):
+                    raise click.UsageError(
+                        f"{arg!r} is both an option and a file name: put file names after '--' (daxlint {self.name} [OPTIONS] -- FILE...)",
+                        ctx=ctx,
+                    )
+                expect_value = arg in takes_value
+        return super().parse_args(ctx, args)

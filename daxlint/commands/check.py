@@ -11,6 +11,7 @@ import click
 
 from daxlint.commands._color import color_option, use_color
 from daxlint.commands._options import (
+    FileArguments,
     check_fix_options,
     emit,
     engine_options,
@@ -48,7 +49,7 @@ def _read_file_list() -> list[str]:
     if b"\0" in data:
         return [os.fsdecode(p) for p in data.split(b"\0") if p]
     out = []
-    for line in data.splitlines():
+    for line in data.split(b"\n"):  # a line ends where git's --name-only ends it (a CR before it is stripped)
         name = os.fsdecode(line.strip())
         if name:
             out.append(unquote_path(name) if name.startswith('"') and name.endswith('"') and not os.path.lexists(name) else name)
@@ -82,7 +83,7 @@ def _check_gate_options(diff_base, baseline_file, write_baseline_file, update_ba
         raise UserError("--write-baseline records the whole tree; it cannot be combined with --diff")
 
 
-@click.command("check")
+@click.command("check", cls=FileArguments)
 @click.argument("paths", nargs=-1, type=str)
 @selection_options
 @output_options
@@ -123,6 +124,7 @@ def command(
     defines,
     undefines,
     config_path,
+    no_suppressions,
     fmt,
     output,
     exit_zero,
@@ -160,7 +162,7 @@ def command(
     cfg, rules, kernel = load_settings(
         [Path(p) for p in plist + listed], config_path, select, ignore, kernel_version, defines, undefines, fix_style
     )
-    engine = make_engine(cfg, rules, kernel, jobs, no_cache)
+    engine = make_engine(cfg, rules, kernel, jobs, no_cache, no_suppressions)
     present, missing = _split_listed(listed, engine.file_kinds)
     plist += present
     for option, target in (("--output", output), ("--write-baseline", write_baseline_file)):
@@ -174,7 +176,7 @@ def command(
     def gated_report(updating: bool):
         """The check and the gate: (report, --diff scope, extra JSON);
         ``updating``: --update-baseline rewrites the baseline."""
-        diff = gitdiff.changed_since(diff_base, plist) if diff_base else None
+        diff = gitdiff.changed_since(diff_base, plist, engine.file_kinds) if diff_base else None
         targets = diff.files_to_check(engine.file_kinds) if diff else plist
         bar, show = progress_printer(progress_wanted(no_progress), use_color(color, sys.stderr), {"files": "files"})
         if bar is None:
@@ -211,6 +213,7 @@ def command(
             shown = [f for f in report.findings if diff.covers(f.path, f.line, f.end_line)]
             hidden = len(report.findings) - len(shown)
             report.findings = shown
+            report.suppressed = [f for f in report.suppressed if diff.covers(f.path, f.line, f.end_line)]
             report.notes.append(diff.describe(hidden))
             extra["diff"] = diff.as_json(hidden)
         return report, diff, extra

@@ -12,6 +12,7 @@ import click
 
 from daxlint.commands._color import color_option
 from daxlint.commands._options import (
+    FileArguments,
     check_fix_options,
     emit,
     exit_status,
@@ -40,7 +41,7 @@ def _default(ctx: click.Context, name: str) -> bool:
     return ctx.get_parameter_source(name) in (click.core.ParameterSource.DEFAULT, None)
 
 
-@click.command("patch")
+@click.command("patch", cls=FileArguments)
 @click.argument("files", nargs=-1, type=str)
 @click.option(
     "--tree",
@@ -97,6 +98,7 @@ def command(
     defines,
     undefines,
     config_path,
+    no_suppressions,
     fmt,
     output,
     exit_zero,
@@ -176,7 +178,7 @@ def command(
         mode = "tree" if tree_dir else "hunks"
         where = Path(tree_dir) if tree_dir else Path.cwd()
     cfg, rules, kernel = load_settings([where], config_path, select, ignore, kernel_version, defines, undefines, fix_style)
-    engine = make_engine(cfg, rules, kernel, jobs=1, no_cache=True)
+    engine = make_engine(cfg, rules, kernel, jobs=1, no_cache=True, no_suppressions=no_suppressions)
     options = engine.options
     if output is not None and (tree_dir or repo is not None):
         # The tree the series is checked against is read too: a report

@@ -12,7 +12,6 @@ files without conditions or shims are one view of themselves."""
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -296,12 +295,3 @@ def _header_defines(read: Callable[[Include], bytes | None], lookup, cache: dict
         return cache[key]
 
     return header_defines
-
-
-def include_candidates(inc: Include, including: str) -> list[str]:
-    """Where ``#include "..."`` finds a header of the checked code: beside
-    the including file. <...> headers are the kernel's: their macros are the
-    build's (-D, Kbuild), not read from the tree."""
-    if inc.angled:
-        return []
-    return [os.path.normpath(os.path.join(os.path.dirname(including), inc.name))]

@@ -18,8 +18,13 @@ from daxlint.version import KernelVersion
 _FILE_RE = re.compile(r"^linux-(\d+)\.(\d+)\.h$")
 _COMMENT_RE = re.compile(r"/\*.*?\*/|//[^\n]*", re.S)
 # ``/* daxlint: sets-vm-flags VM_IO VM_PFNMAP */`` above a declaration: what a
-# helper writes into vm_flags (kernel behaviour no C declaration can say).
-_ANNOTATION_RE = re.compile(r"/\*\s*daxlint:\s*(sets-vm-flags(?:-unless-set)?)\s+([A-Z0-9_ ]+?)\s*\*/")
+# helper writes into vm_flags; ``vma-lock takes|asserts|none``: how it locks
+# the vma while it changes its flags; ``changes-vma-flags set|clear|reset``:
+# a bitmap helper that changes a vma's (or a descriptor's) flags - kernel
+# behaviour no C declaration can say.
+_ANNOTATION_RE = re.compile(r"/\*\s*daxlint:\s*(sets-vm-flags(?:-unless-set)?|vma-lock|changes-vma-flags)\s+([A-Za-z0-9_ ]+?)\s*\*/")
+VMA_LOCKS = ("takes", "asserts", "none")
+FLAG_CHANGES = ("set", "clear", "reset")
 _DECLARED_NAME_RE = re.compile(r"\s*(?:/\*.*?\*/\s*)*[^;/]*?\b(\w+)\s*\(", re.S)
 
 
@@ -35,6 +40,7 @@ class FunctionInfo:
     name: str
     returns: str
     params: tuple[tuple[str, str], ...]  # (name, type)
+    variadic: bool = False  # ends in "...": a kernel macro taking a list (bit numbers)
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,14 @@ class VmFlagSetter:
     always: tuple[str, ...]  # set on every call (in the kernel's order)
     unless_set: tuple[str, ...]  # set only when the vma does not have them yet
     vma_index: int  # which argument is the vma
+    # A helper of the checked module (a header's static inline, a sibling
+    # file's function) rather than the kernel's: where it is defined, and
+    # whether it changes the flags itself (a store or a vm_flags_*() call:
+    # a change wherever it runs, as if written at the call).
+    defined_at: str | None = None
+    direct: bool = False
+    via: str | None = None  # the kernel helper a module helper changes the flags with
+    through_fault: bool = False  # the argument is a vm_fault: the change is to its ->vma
 
     @property
     def flags(self) -> frozenset[str]:
@@ -61,6 +75,13 @@ class Catalog:
     typedefs: set[str] = field(default_factory=set)
     constants: dict[str, int] = field(default_factory=dict)
     vm_flag_setters: dict[str, VmFlagSetter] = field(default_factory=dict)
+    # How a function that changes vma flags locks the vma: "takes"
+    # (vma_start_write(), which asserts the mmap write lock), "asserts" (the
+    # vma must be write-locked already) or "none".
+    vma_locks: dict[str, str] = field(default_factory=dict)
+    # Bitmap helpers that change a vma's or descriptor's flags: "set",
+    # "clear" or "reset".
+    flag_changes: dict[str, str] = field(default_factory=dict)
 
     def struct_field(self, struct: str, name: str) -> FieldInfo | None:
         return self.structs.get(struct, {}).get(name)
@@ -74,6 +95,23 @@ class Catalog:
 
     def has_type(self, name: str) -> bool:
         return name in self.typedefs or name in self.structs
+
+    def bit_parameters(self, function: str) -> tuple[int, bool] | None:
+        """Where ``function`` takes VMA flag bit numbers (``vma_flag_t``):
+        the index of the first such parameter and whether the ones after it
+        (``...``) are bit numbers too; None when it takes none."""
+        info = self.functions.get(function)
+        if info is None:
+            return None
+        for i, (_, t) in enumerate(info.params):
+            if t.split()[-1:] == ["vma_flag_t"]:
+                return i, info.variadic
+        return None
+
+    def mask_parameters(self, function: str) -> list[int]:
+        """The parameters of ``function`` that take legacy VM_* masks (``vm_flags_t``)."""
+        info = self.functions.get(function)
+        return [i for i, (_, t) in enumerate(info.params) if t.split()[-1:] == ["vm_flags_t"]] if info is not None else []
 
     def writes_through(self, function: str, index: int) -> bool:
         """Whether ``function`` may store through its ``index``-th argument:
@@ -97,10 +135,15 @@ def _is_const(decl_type) -> bool:
 def _params(funcdecl: c_ast.FuncDecl) -> tuple[tuple[str, str], ...]:
     out = []
     for p in funcdecl.args.params if funcdecl.args else []:
-        if isinstance(p, c_ast.Typename):  # (void)
+        if isinstance(p, (c_ast.Typename, c_ast.EllipsisParam)):  # (void), ...
             continue
         out.append((p.name or "", _type_string(p.type)))
     return tuple(out)
+
+
+def _variadic(funcdecl: c_ast.FuncDecl) -> bool:
+    params = funcdecl.args.params if funcdecl.args else []
+    return bool(params) and isinstance(params[-1], c_ast.EllipsisParam)
 
 
 def parse_catalog(path: Path, version: KernelVersion) -> Catalog:
@@ -115,7 +158,7 @@ def parse_catalog(path: Path, version: KernelVersion) -> Catalog:
         if isinstance(ext, c_ast.Decl):
             t = ext.type
             if isinstance(t, c_ast.FuncDecl):
-                cat.functions[ext.name] = FunctionInfo(ext.name, _type_string(t.type), _params(t))
+                cat.functions[ext.name] = FunctionInfo(ext.name, _type_string(t.type), _params(t), _variadic(t))
                 continue
             if isinstance(t, c_ast.Enum) and t.values:
                 for e in t.values.enumerators:
@@ -137,12 +180,23 @@ def _annotations(text: str, cat: Catalog) -> None:
         decl = _DECLARED_NAME_RE.match(text, m.end())
         if decl is None:
             raise ValueError(f"{cat.path}: '{m.group(0)}' is not followed by a declaration")
-        kinds = found.setdefault(decl.group(1), {"sets-vm-flags": [], "sets-vm-flags-unless-set": []})
-        kinds[m.group(1)].extend(f for f in m.group(2).split() if f not in kinds[m.group(1)])
-    for name, kinds in found.items():
-        info = cat.functions.get(name)
-        if info is None:
+        name, kind, words = decl.group(1), m.group(1), m.group(2).split()
+        if cat.functions.get(name) is None:
             raise ValueError(f"{cat.path}: annotation for {name}, which the catalog does not declare as a function")
+        if kind == "vma-lock":
+            if words[0] not in VMA_LOCKS:
+                raise ValueError(f"{cat.path}: {m.group(0)}: the lock is one of {', '.join(VMA_LOCKS)}")
+            cat.vma_locks[name] = words[0]
+            continue
+        if kind == "changes-vma-flags":
+            if words[0] not in FLAG_CHANGES:
+                raise ValueError(f"{cat.path}: {m.group(0)}: the change is one of {', '.join(FLAG_CHANGES)}")
+            cat.flag_changes[name] = words[0]
+            continue
+        kinds = found.setdefault(name, {"sets-vm-flags": [], "sets-vm-flags-unless-set": []})
+        kinds[kind].extend(f for f in words if f not in kinds[kind])
+    for name, kinds in found.items():
+        info = cat.functions[name]
         vma = next((i for i, (_, t) in enumerate(info.params) if "vm_area_struct" in t), 0)
         cat.vm_flag_setters[name] = VmFlagSetter(name, tuple(kinds["sets-vm-flags"]), tuple(kinds["sets-vm-flags-unless-set"]), vma)
 
@@ -192,6 +246,7 @@ class ApiHistory:
 
     macros: dict[str, Lifetime]
     functions: dict[str, Lifetime]
+    kconfig: dict[str, Lifetime] = field(default_factory=dict)
 
     def macro_defined(self, name: str, version: KernelVersion) -> bool | None:
         life = self.macros.get(name)
@@ -220,4 +275,4 @@ def api_history() -> ApiHistory:
             )
         return out
 
-    return ApiHistory(lifetimes(data.get("macros", {})), lifetimes(data.get("functions", {})))
+    return ApiHistory(lifetimes(data.get("macros", {})), lifetimes(data.get("functions", {})), lifetimes(data.get("kconfig", {})))

@@ -10,11 +10,12 @@ import os
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from daxlint.core.build import View, include_candidates, views
+from daxlint.core.build import View, views
 from daxlint.core.files import DEFAULT_MAX_BYTES, SCAN_LIMIT_BYTES, file_kind, read_source_stat, source_bytes
 from daxlint.core.fingerprint import assign_fingerprints
+from daxlint.core.includes import include_candidates, include_dirs
 from daxlint.core.kernel import KernelContext
 from daxlint.core.prefilter import TokenMatcher
 from daxlint.core.rule import Rule, RuleContext
@@ -37,6 +38,9 @@ class EngineOptions:
     # The directory of the config that gave per_file_ignores: its patterns
     # are paths below it, wherever daxlint runs from (as ruff's).
     per_file_ignores_root: str | None = None
+    # False (--no-suppressions): what ``daxlint: ignore`` comments would
+    # silence is reported as findings, as ruff's --ignore-noqa does.
+    suppressions: bool = True
     # What the time limit reads and what interrupts code that reaches no
     # checkpoint (core/timelimit.py: SIGALRM or a watchdog thread); tests
     # give fakes.
@@ -77,6 +81,16 @@ class Engine:
             out += [r for r in self._followers if kind in r.file_kinds and (not r.tokens or any(t in data for t in r.tokens))]
         return out
 
+    def _with_module_rules(self, applicable: list[Rule], data: bytes, kind: str, kernel: KernelContext, abspath: str) -> list[Rule]:
+        """``applicable`` and the rules whose byte test declined the file but
+        that the module around it brings back (Rule.could_match_in: a fault
+        handler calling a header's helper that changes vm_flags)."""
+        more = [r for r in self._finders if r not in applicable and kind in r.file_kinds and r.could_match_in(data, kernel, abspath)]
+        if not more:
+            return applicable
+        followers = [r for r in self._followers if r not in applicable and kind in r.file_kinds]
+        return [r for r in self.rules if r in applicable or r in more or r in followers]
+
     def needs_analysis(self, data: bytes, kind: str = "c") -> bool:
         """Whether some rule that finds things on its own could match ``data``."""
         return any(not r.reports_unused_suppressions for r in self.rules_for(data, kind))
@@ -92,13 +106,15 @@ class Engine:
         res = FileResult()
         kind = file_kind(display)
         data, bad = source_bytes(data)  # any encoding: never a way to hide code
+        kernel = kernel or self.kernel
         applicable = self.rules_for(data, kind)
+        if not bad and abspath is not None:
+            applicable = self._with_module_rules(applicable, data, kind, kernel, abspath)
         if all(r.reports_unused_suppressions for r in applicable):
             return res
         if bad:
             res.skipped.append(Skipped(display, bad))
             return res
-        kernel = kernel or self.kernel
         limit = TimeLimit(self.options.timeout, self.options.clock, self.options.alarm)
         try:
             with limit, parent_index():
@@ -139,17 +155,24 @@ class Engine:
                     key = (f.fingerprint, f.severity.value)
                     if key not in merged:
                         merged[key] = (f, [])
-                    elif version > merged[key][1][-1]:
-                        merged[key] = (f, merged[key][1])  # the newest release words it
+                    else:
+                        # The newest release words it - and a build in which no
+                        # comment silences it (the comment is in a dead branch) reports it.
+                        was = merged[key][0]
+                        unsilenced = was.suppression is not None and f.suppression is None
+                        newer = version > merged[key][1][-1] and (f.suppression is None or was.suppression is not None)
+                        if unsilenced or newer:
+                            merged[key] = (f, merged[key][1])
                     merged[key][1].extend(served)
         # A suppression one build needs is not unused because another build
         # has nothing for it to silence (the write is legal before v6.3).
         unused_ids = {r.id for r in applicable if r.reports_unused_suppressions}
-        res.findings = [f for f, _ in merged.values() if not (f.rule_id in unused_ids and (f.line, f.column) in used)]
+        found = [f for f, _ in merged.values() if not (f.rule_id in unused_ids and (f.line, f.column) in used)]
         if kernel.versions is not None:
             for f, served in merged.values():
                 f.versions = describe_versions(sorted(served))
-        res.findings.sort(key=Finding.sort_key)
+        res.findings = sorted((f for f in found if f.suppression is None), key=Finding.sort_key)
+        res.suppressed = sorted((f for f in found if f.suppression is not None), key=Finding.sort_key)
         return res
 
     def _depend_on(self, res: FileResult, kernel: KernelContext, path: str) -> None:
@@ -162,13 +185,14 @@ class Engine:
             res.context[d] = kernel.reader.signature(d)
 
     def _include_reader(self, res: FileResult, kernel: KernelContext, abspath: str | None):
-        """Reads the headers a file includes beside it (their #defines
-        count), recording them as context."""
+        """Reads the headers a file includes beside it or from its module's
+        -I directories (their #defines count), recording them as context."""
         if abspath is None:
             return None
+        dirs = include_dirs(kernel, os.path.dirname(abspath))
 
         def read(inc) -> bytes | None:
-            for candidate in include_candidates(inc, abspath):
+            for candidate in include_candidates(inc, abspath, dirs):
                 data = kernel.reader.read(candidate)
                 self._depend_on(res, kernel, candidate)
                 if data is not None:
@@ -220,6 +244,10 @@ class Engine:
         if used is not None:
             used.update((x.line, x.column) for x in suppressions if x.used)
         findings = sup.kept
+        if self.options.suppressions:
+            findings += sup.suppressed  # kept apart by their suppression: counted, never reported
+        else:
+            findings += [replace(f, suppression=None) for f in sup.suppressed]
         for rule in applicable:
             if rule.reports_unused_suppressions:
                 ctx = RuleContext(rule, source, kernel, abspath, frozenset(self.enabled_ids))

@@ -13,7 +13,8 @@ become spaces, so byte offsets and line numbers stay those of the file.
 Unknown stays in, as it always did: ``#ifdef CONFIG_X`` is unknown unless
 the build's configuration is given.
 
-What the evaluator knows: integer arithmetic, comparisons, ``&& || ! ?:``,
+What the evaluator knows: integer arithmetic as C's preprocessor does it
+(``intmax_t``/``uintmax_t``, see ``cinteger``), comparisons, ``&& || ! ?:``,
 ``defined()``, ``LINUX_VERSION_CODE``, ``KERNEL_VERSION(a,b,c)``,
 ``LINUX_VERSION_MAJOR/PATCHLEVEL/SUBLEVEL``, ``IS_ENABLED()``,
 ``IS_BUILTIN()``, ``IS_MODULE()``, ``CONFIG_*``, object-like macros defined
@@ -26,6 +27,8 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from daxlint.core import cinteger
+from daxlint.core.cinteger import Char
 from daxlint.core.directives import Branch, Define, Directives, Group, Include
 from daxlint.version import KernelVersion
 
@@ -54,8 +57,11 @@ class Interval:
 
 # -- expressions -----------------------------------------------------------------
 
+# A preprocessing number (C11 6.4.8: "1u", "0x1F", "08", "1.0" - the last
+# two are no integer constant, which evaluating it finds), a character
+# constant ('a', '\\n', 'ab'), an identifier or an operator.
 _TOKEN = re.compile(
-    r"\s*(?:(?P<num>0[xX][0-9a-fA-F]+|\d+)[uUlL]*|(?P<char>'(?:\\.|[^'\\])')|(?P<id>[A-Za-z_]\w*)"
+    r"\s*(?:(?P<num>\.?[0-9](?:[eEpP][-+]|[0-9A-Za-z_.])*)|(?P<char>'(?:\\.|[^'\\])*')|(?P<id>[A-Za-z_]\w*)"
     r"|(?P<op>&&|\|\||<<|>>|<=|>=|==|!=|[-+*/%<>&|^!~?:(),]))"
 )
 _BINARY = {
@@ -73,10 +79,7 @@ def tokens(expr: str) -> list[str] | None:
         m = _TOKEN.match(expr, pos)
         if m is None or m.end() == pos:
             return None
-        if m.group("num") is not None:
-            out.append(m.group("num"))
-        else:
-            out.append(m.group(m.lastgroup))
+        out.append(m.group(m.lastgroup))
         pos = m.end()
         while pos < len(expr) and expr[pos].isspace():
             pos += 1
@@ -127,20 +130,24 @@ class _Parser:
             raise ValueError(f"expected {tok!r}")
         self.pos += 1
 
+    def comma(self):
+        """An expression with comma operators (gcc takes them in ``#if``): the last value."""
+        value = self.expression()
+        while self.peek() == ",":
+            self.take()
+            value = self.expression()
+        return value
+
     def expression(self, floor: int = 0):
         left = self.unary()
         while True:
             op = self.peek()
             if op == "?" and floor == 0:
                 self.take()
-                yes = self.expression()
+                yes = self.comma()
                 self.expect(":")
                 no = self.expression()
-                t = truth(left)
-                if t is UNKNOWN:
-                    left = yes if yes == no and yes is not UNKNOWN else UNKNOWN
-                else:
-                    left = yes if t else no
+                left = _conditional(left, yes, no)
                 continue
             prec = _BINARY.get(op)
             if prec is None or prec <= floor:
@@ -158,16 +165,17 @@ class _Parser:
                 return UNKNOWN if t is UNKNOWN else int(not t)
             if not isinstance(value, int):
                 return UNKNOWN
-            return {"-": -value, "+": value, "~": ~value}[tok]
+            if tok == "+":
+                return value
+            return _by_char_type(cinteger.negate if tok == "-" else cinteger.complement, value)
         if tok == "(":
-            value = self.expression()
+            value = self.comma()
             self.expect(")")
             return value
-        if tok[0].isdigit():
-            return int(tok, 0) if not (len(tok) > 1 and tok[0] == "0" and tok[1] not in "xX") else int(tok, 8)
+        if tok[0].isdigit() or tok[0] == ".":
+            return cinteger.integer_literal(tok)
         if tok[0] == "'":
-            body = tok[1:-1]
-            return ord(body[-1]) if body else 0
+            return cinteger.char_literal(tok)
         if tok == "defined":
             paren = self.peek() == "("
             if paren:
@@ -201,10 +209,11 @@ class _Parser:
     def call(self, name: str):
         args = self.arguments()
         if name == "KERNEL_VERSION" and len(args) == 3:
-            parts = [self.sub(a) for a in args]
-            if all(isinstance(p, int) for p in parts):
-                return kernel_version_code(*parts)
-            return UNKNOWN
+            # The kernel's own definition, computed as C does:
+            # (((a) << 16) + ((b) << 8) + ((c) > 255 ? 255 : (c)))
+            a, b, c = (self.sub(a) for a in args)
+            sublevel = _conditional(_binary(">", c, 255), 255, c)
+            return _binary("+", _binary("+", _binary("<<", a, 16), _binary("<<", b, 8)), sublevel)
         if name in ("IS_ENABLED", "IS_BUILTIN", "IS_MODULE", "IS_REACHABLE") and len(args) == 1 and len(args[0]) == 1:
             symbol = args[0][0]
             builtin, value = self.macros.lookup(symbol)
@@ -253,26 +262,62 @@ def _binary(op: str, a, b):
         if ta is True or tb is True:
             return 1
         return 0 if ta is False and tb is False else UNKNOWN
-    if op in ("<", ">", "<=", ">=", "==", "!="):
-        return _compare(op, a, b)
-    if not isinstance(a, int) or not isinstance(b, int):
+    if a is UNKNOWN or b is UNKNOWN:
         return UNKNOWN
-    if op in ("/", "%") and b == 0:
+    if isinstance(a, Interval) or isinstance(b, Interval):
+        return _compare(op, a, b) if op in _COMPARISONS else UNKNOWN
+    try:
+        return _by_char_type(lambda x, y: cinteger.binary(op, x, y), a, b)
+    except ZeroDivisionError:
+        return UNKNOWN  # an error for the compiler: no build decides it
+
+
+_COMPARISONS = ("<", ">", "<=", ">=", "==", "!=")
+
+
+def _by_char_type(operation, *values):
+    """``operation`` on C values, one of which may be a character constant
+    whose signedness the build decides (``-funsigned-char``): its result
+    when both readings agree, else UNKNOWN."""
+    if not any(isinstance(v, Char) for v in values):
+        return operation(*values)
+    signed = operation(*(v.as_signed() if isinstance(v, Char) else v for v in values))
+    unsigned = operation(*(v.as_unsigned() if isinstance(v, Char) else v for v in values))
+    return signed if cinteger.same(signed, unsigned) else UNKNOWN
+
+
+def _conditional(cond, yes, no):
+    """``cond ? yes : no``. The result has the type the usual arithmetic
+    conversions give both arms (``1 ? -1 : 0u`` is unsigned), so an arm
+    whose value is unknown leaves the result's type unknown too."""
+    t = truth(cond)
+    if yes is UNKNOWN or no is UNKNOWN:
         return UNKNOWN
-    if op in ("<<", ">>") and not 0 <= b < 64:
-        return UNKNOWN
-    return {
-        "|": lambda: a | b, "^": lambda: a ^ b, "&": lambda: a & b, "<<": lambda: a << b, ">>": lambda: a >> b,
-        "+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b,
-        "/": lambda: int(a / b), "%": lambda: a - b * int(a / b),
-    }[op]()  # fmt: skip
+    if isinstance(yes, Interval) or isinstance(no, Interval):
+        if cinteger.is_unsigned(yes) or cinteger.is_unsigned(no):
+            return UNKNOWN
+        if t is UNKNOWN:
+            return yes if yes == no else UNKNOWN
+        return yes if t else no
+    first = _by_char_type(lambda y, n: cinteger.select(True, y, n), yes, no)
+    second = _by_char_type(lambda y, n: cinteger.select(False, y, n), yes, no)
+    if t is UNKNOWN:
+        return first if cinteger.same(first, second) else UNKNOWN
+    return first if t else second
 
 
 def _compare(op: str, a, b):
-    if a is UNKNOWN or b is UNKNOWN:
-        return UNKNOWN
+    """A comparison where one side is an Interval (LINUX_VERSION_CODE of an
+    unknown sublevel, a signed value in a known range)."""
+    if isinstance(a, Char) or isinstance(b, Char):
+        return _by_char_type(lambda x, y: _compare(op, x, y), a, b)
     lo_a, hi_a = (a.lo, a.hi) if isinstance(a, Interval) else (a, a)
     lo_b, hi_b = (b.lo, b.hi) if isinstance(b, Interval) else (b, b)
+    if cinteger.is_unsigned(a) or cinteger.is_unsigned(b):
+        # Compared as uintmax_t: a range stays ordered only on one side of 0.
+        if any(lo < 0 <= hi for lo, hi in ((lo_a, hi_a), (lo_b, hi_b))):
+            return UNKNOWN
+        lo_a, hi_a, lo_b, hi_b = (v % (1 << cinteger.WIDTH) for v in (lo_a, hi_a, lo_b, hi_b))
     if op in (">", ">="):
         op, (lo_a, hi_a, lo_b, hi_b) = ("<" if op == ">" else "<="), (lo_b, hi_b, lo_a, hi_a)
     if op == "<":
@@ -289,7 +334,7 @@ def _compare(op: str, a, b):
 def evaluate_tokens(toks: list[str], macros: Macros, depth: int = 0):
     try:
         parser = _Parser(toks, macros, depth)
-        value = parser.expression()
+        value = parser.comma()
         return value if parser.peek() is None else UNKNOWN
     except (ValueError, IndexError, KeyError, TypeError, OverflowError):
         return UNKNOWN

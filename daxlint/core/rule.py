@@ -58,6 +58,13 @@ class Rule:
         half of them); it must never say False where check() would report."""
         return True
 
+    def could_match_in(self, data: bytes, kernel: KernelContext, abspath: str) -> bool:
+        """A second chance for a file ``could_match()`` (or the tokens)
+        declined, with the file's module in view: True when a helper of its
+        headers or other files may make it a finding after all. Cheap: a
+        look at bytes the kernel reader gives, nothing parsed."""
+        return False
+
     def context_files(self, path: str) -> list[str]:
         """Files besides ``path`` whose content changes this rule's verdict on
         it (e.g. the directory's Kconfig); a cached result is reused only while
@@ -145,10 +152,12 @@ class RuleContext:
         fix: str | None = None,
         confidence: str | None = None,
         autofix: Fix | None = None,
+        construct: str | None = None,
     ) -> Finding:
         """Record a finding at ``node`` (or an explicit line/column).
         ``fix`` says in words or code what to change; ``autofix`` gives the
-        edits (byte offsets in the file as written) when they are mechanical."""
+        edits (byte offsets in the file as written) when they are mechanical;
+        ``construct`` names what the line spells (Finding.construct)."""
         if node is not None:
             line = node.start_point[0] + 1 if line is None else line
             column = node.start_point[1] + 1 if column is None else column
@@ -173,6 +182,7 @@ class RuleContext:
             fix=fix,
             confidence=confidence or self.rule.confidence,
             autofix=autofix,
+            construct=construct,
         )
         self.findings.append(f)
         return f

@@ -43,7 +43,10 @@ def _init_worker(initializer, initargs) -> None:
 
 def key_prefix(engine: Engine) -> bytes:
     """What every cache key of a run shares: rules, their code, version."""
-    return json.dumps([ruleset_signature(), sorted(engine.enabled_ids), engine.kernel.setup_key(), engine.options.max_bytes]).encode()
+    options = engine.options
+    return json.dumps(
+        [ruleset_signature(), sorted(engine.enabled_ids), engine.kernel.setup_key(), options.max_bytes, options.suppressions]
+    ).encode()
 
 
 def cache_key(prefix: bytes, sha: str, display: str) -> str:
@@ -150,6 +153,7 @@ def check_paths(engine: Engine, paths: list[str], progress=None) -> Report:
         report.files_parsed += int(res.parsed)
         ignored = engine.per_file_ignores(display)
         report.findings.extend(f for f in res.findings if not (ignored and rule_matches(f.rule_id, ignored)))
+        report.suppressed.extend(f for f in res.suppressed if not (ignored and rule_matches(f.rule_id, ignored)))
         report.skipped.extend(res.skipped)
         report.errors.extend(res.errors)
     report.sort()

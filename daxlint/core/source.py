@@ -9,6 +9,7 @@ import tree_sitter
 import tree_sitter_c
 
 from daxlint.core.syntax import index_tree
+from daxlint.lines import split_lines
 
 C_LANGUAGE = tree_sitter.Language(tree_sitter_c.language())
 _parser: _Parser | None = None
@@ -65,7 +66,7 @@ class SourceFile:
 
     @cached_property
     def lines(self) -> list[str]:
-        return self.text.splitlines()
+        return split_lines(self.text)
 
     def line_text(self, line: int) -> str:
         """1-based line, '' past the end."""

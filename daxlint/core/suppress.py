@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from daxlint.core.syntax import walk
 from daxlint.model import Finding
 
-_SUPPRESS_RE = re.compile(r"daxlint:\s*ignore(?:\[([^\]]*)\])?", re.I)
+SUPPRESSION = re.compile(r"daxlint:\s*ignore(?:\[([^\]]*)\])?", re.I)
 
 
 @dataclass
@@ -44,7 +44,7 @@ def find_suppressions(source, kind: str = "c") -> list[Suppression]:
         for i, raw in enumerate(source.data.split(b"\n"), 1):
             line = raw.decode("utf-8", "replace")
             hash_at = line.find("#")
-            m = _SUPPRESS_RE.search(line, hash_at) if hash_at >= 0 else None
+            m = SUPPRESSION.search(line, hash_at) if hash_at >= 0 else None
             if m:
                 rules = [r.strip().upper() for r in m.group(1).split(",") if r.strip()] if m.group(1) is not None else None
                 start = pos + len(line[:hash_at].encode())
@@ -53,7 +53,7 @@ def find_suppressions(source, kind: str = "c") -> list[Suppression]:
         return out
     for node in walk(source.root, {"comment"}):
         body = source.node_text(node)
-        m = _SUPPRESS_RE.search(body)
+        m = SUPPRESSION.search(body)
         if not m:
             continue
         rules = None
@@ -81,11 +81,17 @@ class SuppressionResult:
 
 
 def apply_suppressions(findings: list[Finding], suppressions: list[Suppression]) -> SuppressionResult:
+    """Findings split into kept and suppressed; a suppressed one carries
+    the comment that silenced it (``Finding.suppression``)."""
     res = SuppressionResult()
     for f in findings:
         hit = [s for s in suppressions if s.covers(f)]
         for s in hit:
             s.used = True
-        (res.suppressed if hit else res.kept).append(f)
+        if hit:
+            f.suppression = {"line": hit[0].line, "comment": hit[0].text}
+            res.suppressed.append(f)
+        else:
+            res.kept.append(f)
     res.unused = [s for s in suppressions if not s.used]
     return res

@@ -9,6 +9,9 @@ from __future__ import annotations
 import difflib
 import re
 
+from daxlint.core.files import source_bytes
+from daxlint.lines import split_lines
+
 _FUNCNAME = re.compile(r"^[A-Za-z_$]")  # git's default hunk-header pattern
 
 
@@ -22,8 +25,8 @@ def unified_diff(old: bytes, new: bytes, path: str, context: int = 3) -> str:
 
 def hunks_text(old: bytes, new: bytes, context: int = 3) -> list[str]:
     """The hunks (``@@`` lines and their lines) turning ``old`` into ``new``."""
-    a = old.decode("utf-8", "surrogateescape").splitlines(keepends=True)
-    b = new.decode("utf-8", "surrogateescape").splitlines(keepends=True)
+    a = split_lines(old.decode("utf-8", "surrogateescape"), keepends=True)
+    b = split_lines(new.decode("utf-8", "surrogateescape"), keepends=True)
     out: list[str] = []
     matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
     for group in matcher.get_grouped_opcodes(context):
@@ -67,3 +70,15 @@ def _function_line(lines: list[str], before: int) -> str:
         if _FUNCNAME.match(lines[i]):
             return lines[i].rstrip("\r\n")[:80].rstrip()
     return ""
+
+
+def changed_lines(old: bytes, new: bytes) -> frozenset[int] | None:
+    """The lines of ``new`` (1-based, as git counts them) that are not in
+    ``old``, both read as the parser reads them (UTF-16 transcoded, NUL
+    bytes as spaces) - for files git shows only as "Binary files differ".
+    None when either cannot be read as text (the analysis says why)."""
+    (old_text, old_why), (new_text, new_why) = source_bytes(old), source_bytes(new)
+    if old_why or new_why:
+        return None
+    matcher = difflib.SequenceMatcher(None, old_text.split(b"\n"), new_text.split(b"\n"), autojunk=False)
+    return frozenset(n + 1 for tag, _i1, _i2, j1, j2 in matcher.get_opcodes() if tag in ("replace", "insert") for n in range(j1, j2))

@@ -13,6 +13,7 @@ from daxlint.core.kernel import KernelContext
 from daxlint.core.registry import select_rules
 from daxlint.corpus.entries import STATES, CorpusError, Entry
 from daxlint.corpus.results import EntryResult, StateResult, UpstreamResult, UpstreamSide
+from daxlint.lines import split_lines
 from daxlint.model import FileResult, Finding, Skipped
 from daxlint.sources.git import VIRTUAL_ROOT, GitTreeReader
 from daxlint.sources.tree import TreeReader
@@ -114,7 +115,7 @@ class KernelGit:
         if commit is None:
             return UpstreamResult("missing", f"commit {entry.upstream_commit} is not in {self.path}")
         full = str(commit.id)
-        subject = commit.message.splitlines()[0] if commit.message else ""
+        subject = split_lines(commit.message)[0] if commit.message.strip("\n") else ""
         try:
             parent = commit.parents[0] if commit.parents else None
         except (KeyError, pygit2.GitError):

@@ -116,11 +116,13 @@ def _relative(path: str, root: str) -> str:
     return os.path.relpath(os.path.abspath(path), root).replace(os.sep, "/")
 
 
-def baseline_fingerprints(findings: list[Finding], root: str) -> list[str]:
+def baseline_fingerprints(findings: list[Finding], root: str, spelled: bool = False) -> list[str]:
     """Fingerprints of ``findings`` with their paths made relative to
-    ``root``, in the same order. Independent of the current directory."""
+    ``root``, in the same order. Independent of the current directory.
+    ``spelled``: as baselines recorded them before findings named their
+    construct (see assign_fingerprints)."""
     moved = [dataclasses.replace(f, path=_relative(f.path, root), fingerprint="") for f in findings]
-    assign_fingerprints(moved)
+    assign_fingerprints(moved, spelled=spelled)
     return [m.fingerprint for m in moved]
 
 
@@ -181,7 +183,12 @@ def apply_baseline(baseline: Baseline, findings: list[Finding], scope: Scope) ->
         available[e.fingerprint] = available.get(e.fingerprint, 0) + 1
     used: dict[str, int] = {}
     new, suppressed = [], []
-    for f, fp in zip(findings, baseline_fingerprints(findings, baseline.root)):
+    prints = baseline_fingerprints(findings, baseline.root)
+    # An entry recorded before its finding named its construct carries the
+    # fingerprint of the line as spelled: it still matches.
+    spelled = baseline_fingerprints(findings, baseline.root, spelled=True)
+    for f, fp, old in zip(findings, prints, spelled):
+        fp = fp if used.get(fp, 0) < available.get(fp, 0) or old == fp else old
         if used.get(fp, 0) < available.get(fp, 0):
             used[fp] = used.get(fp, 0) + 1
             suppressed.append(f)

@@ -15,9 +15,11 @@ import os
 from dataclasses import dataclass, field
 
 from unidiff import PatchSet
+from unidiff.constants import DEV_NULL
 from unidiff.errors import UnidiffParseError
 
-from daxlint.core.files import wanted
+from daxlint.core.files import DEFAULT_MAX_BYTES, wanted
+from daxlint.core.textdiff import changed_lines
 from daxlint.errors import InputError
 from daxlint.sources.git import first_line, run_git, unquote_path
 
@@ -136,7 +138,7 @@ def _pathspecs(paths: list[str], root: str) -> list[str]:
     return specs
 
 
-def _parse_diff(text: str, root: str) -> tuple[dict[str, ChangedFile], list[str]]:
+def _parse_diff(text: str, root: str, commit: str, kinds: tuple[str, ...]) -> tuple[dict[str, ChangedFile], list[str]]:
     try:
         patch = PatchSet(text)
     except UnidiffParseError as e:
@@ -150,13 +152,46 @@ def _parse_diff(text: str, root: str) -> tuple[dict[str, ChangedFile], list[str]
         if pf.is_removed_file:
             deleted.append(abspath)
             continue
-        if pf.is_symlink or pf.is_binary_file:
+        if pf.is_symlink:
             continue  # a link's target is diffed (and checked) under its own name
-        lines = frozenset(line.target_line_no for hunk in pf for line in hunk if line.is_added)
-        if not lines:
+        if pf.is_binary_file:
+            if not wanted(abspath, kinds):
+                continue
+            old = None if pf.is_added_file or pf.source_file == DEV_NULL else _repo_path(pf.source_file)
+            lines = _changed_lines_of_binary(commit, old, abspath, root)
+        else:
+            lines = frozenset(line.target_line_no for hunk in pf for line in hunk if line.is_added)
+        if not lines and lines is not None:
             continue  # a pure rename or a mode change: no line to report on
         changed[abspath] = ChangedFile(abspath, lines)
     return changed, deleted
+
+
+def _repo_path(name: str) -> str:
+    """A diff header's file name as a path from the repository's top (git
+    writes it with its a/ or b/ prefix, quoted when it must be)."""
+    return unquote_path(name).split("/", 1)[-1]
+
+
+def _changed_lines_of_binary(commit: str, old_rel: str | None, abspath: str, root: str) -> frozenset[int] | None:
+    """The changed lines of a file git calls binary (``.gitattributes``
+    ``-diff`` or ``binary``, a NUL byte, UTF-16): its blob at ``commit``
+    against the work tree's file (``changed_lines()``). None - every line -
+    when either side cannot be read as text (the analysis then says why),
+    or for a file ``commit`` does not have."""
+    if old_rel is None:
+        return None
+    proc = run_git(["cat-file", "blob", f"{commit}:{old_rel}"], cwd=root, purpose="--diff")
+    if proc.returncode != 0:
+        return None
+    try:
+        with open(abspath, "rb") as fh:
+            new = fh.read(DEFAULT_MAX_BYTES + 1)
+    except OSError:
+        return None
+    if len(new) > DEFAULT_MAX_BYTES or len(proc.stdout) > DEFAULT_MAX_BYTES:
+        return None
+    return changed_lines(proc.stdout, new)
 
 
 def _unborn_head(root: str) -> bool:
@@ -177,9 +212,10 @@ def _all_files(specs: list[str], root: str) -> dict[str, ChangedFile]:
     return {os.path.join(root, n): ChangedFile(os.path.join(root, n), None) for n in sorted(names)}
 
 
-def changed_since(base: str, paths: list[str]) -> DiffScope:
+def changed_since(base: str, paths: list[str], kinds: tuple[str, ...] = ("c",)) -> DiffScope:
     """Changed lines since ``base`` of the files under ``paths`` (which must
-    all be in one git work tree)."""
+    all be in one git work tree); ``kinds`` are the files the engine reads,
+    whose changed lines are found even when git calls them binary."""
     paths = paths or ["."]
     for p in paths:
         if not os.path.exists(p):
@@ -217,7 +253,7 @@ def changed_since(base: str, paths: list[str]) -> DiffScope:
         raise GitDiffError(f"--diff: git diff failed: {first_line(proc.stderr)}")
     # Names are bytes: one that is not UTF-8 must reach the engine as the
     # same file, not as U+FFFD (which names no file and would drop it).
-    changed, deleted = _parse_diff(proc.stdout.decode("utf-8", "surrogateescape"), root)
+    changed, deleted = _parse_diff(proc.stdout.decode("utf-8", "surrogateescape"), root, commit, kinds)
     proc = run_git(["--literal-pathspecs", "ls-files", "-z", "--others", "--exclude-standard", "--", *specs], cwd=root, purpose="--diff")
     if proc.returncode != 0:
         raise GitDiffError(f"--diff: git ls-files failed: {first_line(proc.stderr)}")

@@ -17,7 +17,8 @@ import re
 
 from daxlint.kconfig.parser import Symbol, parse_expr, parse_kconfig_symbols
 
-# Line breaks other than "\n" that str.splitlines() (and so the parser) honours.
+# Characters str.splitlines() would end a line at (the parser, like git,
+# ends lines at "\n" only): a file holding one is left to the parser.
 _ODD_BREAKS = ("\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029")
 # Where a source statement may be (what precedes the keyword is checked
 # apart), and the statement on a line.

@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from daxlint.lines import split_lines
+
 _ENTRY = re.compile(r"^\s*(menuconfig|config)\s+(\w+)\s*$")
 # First word -> (pattern, block kind, opens): the blocks whose conditions
 # apply to the entries inside them.
@@ -77,9 +79,10 @@ class Symbol:
 def joined_lines(text: str):
     """Lines with backslash continuations folded, keeping the first line number."""
     buf, start = "", 0
-    for n, line in enumerate(text.splitlines(), 1):
+    for n, line in enumerate(split_lines(text), 1):
         if not buf:
             start = n
+        line = line.removesuffix("\r")  # CRLF: the backslash still ends the line
         if line.endswith("\\"):
             buf += line[:-1] + " "
             continue
@@ -99,7 +102,7 @@ def parse_kconfig_symbols(text: str, path: str = "Kconfig") -> tuple[list[Symbol
     help_indent: int | None = None  # inside a help text indented deeper than this
     deeper: tuple[str, str] = ("", "")  # the help line's own indentation and one blank more
     # Without a backslash there is nothing to fold: the plain lines will do.
-    lines = enumerate(text.splitlines(), 1) if "\\" not in text else joined_lines(text)
+    lines = ((n, line.removesuffix("\r")) for n, line in enumerate(split_lines(text), 1)) if "\\" not in text else joined_lines(text)
     for lineno, line in lines:
         if help_indent is not None:
             # Most help lines start with the help line's indentation and a

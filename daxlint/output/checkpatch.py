@@ -50,19 +50,20 @@ def _notes(report: Report) -> list[str]:
     return out
 
 
-def totals(findings) -> str:
+def totals(findings, suppressed: int = 0) -> str:
     e = sum(f.severity is Severity.ERROR for f in findings)
     w = sum(f.severity is Severity.WARNING for f in findings)
     c = sum(f.severity is Severity.INFO for f in findings)
-    return f"total: {e} errors, {w} warnings, {c} checks"
+    return f"total: {e} errors, {w} warnings, {c} checks" + (f", {suppressed} suppressed" if suppressed else "")
 
 
-def _series_totals(findings, lines_checked: int) -> str:
+def _series_totals(findings, lines_checked: int, suppressed: int = 0) -> str:
     e = sum(f.severity is Severity.ERROR for f in findings)
     w = sum(f.severity is Severity.WARNING for f in findings)
     c = sum(f.severity is Severity.INFO for f in findings)
     checks = f"{c} checks, " if c else ""
-    return f"total: {e} errors, {w} warnings, {checks}{lines_checked} lines checked"
+    silenced = f"{suppressed} suppressed, " if suppressed else ""
+    return f"total: {e} errors, {w} warnings, {checks}{silenced}{lines_checked} lines checked"
 
 
 def _input_name(p: dict) -> str:
@@ -112,7 +113,8 @@ def render_series(
             for note in p.get("notes", []):
                 out += [f"NOTE: {printable(note)}", ""]
         if summary and (found or not quiet):
-            out.append(_series_totals(found, p.get("lines_checked", 0)))
+            silenced = sum(f.patch == p["index"] for f in report.suppressed)
+            out.append(_series_totals(found, p.get("lines_checked", 0), silenced))
         if not quiet:
             out.append("")
             incomplete = any(x.patch == p["index"] for x in (*report.skipped, *report.errors))
@@ -159,7 +161,7 @@ def render(
             out.extend(_one(f, terse, show_types, report.kernel_version))
     out.extend(_notes(report))
     if not terse or not report.findings:
-        tail = totals(report.findings)
+        tail = totals(report.findings, len(report.suppressed))
         if lines_checked is not None:
             tail += f", {lines_checked} lines checked"
         out.append(tail)

@@ -18,11 +18,13 @@ def as_dict(report: Report, extra: dict | None = None) -> dict:
         "findings": [f.to_dict() for f in report.findings],
         "skipped": [s.to_dict() for s in report.skipped],
         "errors": [e.to_dict() for e in report.errors],
+        "suppressed": [f.to_dict() for f in report.suppressed],
         "summary": {
             "files_checked": report.files_checked,
             "files_parsed": report.files_parsed,
             "findings": len(report.findings),
             "by_severity": c,
+            "suppressed": len(report.suppressed),
         },
         "kernel_version": report.kernel_version,
         "notes": report.notes,

@@ -70,6 +70,9 @@ def artifact_location(path: str) -> dict:
 
 
 def _result(f, index: dict[str, int]) -> dict:
+    """One finding as a SARIF result; one a ``daxlint: ignore`` comment
+    silenced carries an inSource suppression (SARIF 2.1.0 3.27.23), which
+    code scanning shows as dismissed rather than open."""
     region = {"startLine": max(1, f.line), "startColumn": max(1, f.column)}
     if f.end_line and f.end_line >= f.line:
         region["endLine"] = f.end_line
@@ -84,6 +87,9 @@ def _result(f, index: dict[str, int]) -> dict:
     }
     if f.rule_id in index:
         r["ruleIndex"] = index[f.rule_id]
+    if f.suppression:
+        where = f" at line {f.suppression['line']}" if f.suppression.get("line") else ""
+        r["suppressions"] = [{"kind": "inSource", "justification": f"{f.suppression.get('comment', '')}{where}"}]
     if f.autofix is not None and f.autofix.edits:
         r["fixes"] = [_fix(f.path, f.autofix)]
     props = {}
@@ -135,7 +141,9 @@ def as_dict(report: Report, limit: int = GITHUB_RESULT_LIMIT) -> dict:
             }
         )
         findings = findings[:limit]
-    results = [_result(f, index) for f in findings]
+    # Suppressed findings after the open ones, within the same cap.
+    silenced = sorted(report.suppressed, key=lambda f: (-f.severity.rank, f.path, f.line, f.column, f.rule_id))
+    results = [_result(f, index) for f in (findings + silenced)[:limit]]
     for s in report.skipped:
         # A file daxlint could not analyse is a hole in the gate: a warning.
         level = "note" if s.missing else "warning"

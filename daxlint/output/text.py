@@ -33,15 +33,21 @@ def fix_lines(hint: str, indent: str) -> list[str]:
     return [f"{indent}fix: {printable(first)}"] + [f"{indent}     {printable(line)}" for line in rest]
 
 
+def suppressed_text(count: int) -> str:
+    """How many findings ``daxlint: ignore`` comments silenced, for a summary."""
+    return f"{count} suppressed by daxlint: ignore comments"
+
+
 def summary_line(report: Report) -> str:
     c = report.counts()
     n = len(report.findings)
     files = f"{report.files_checked} file{'s' if report.files_checked != 1 else ''}"
+    silenced = f"; {suppressed_text(len(report.suppressed))}" if report.suppressed else ""
     if n == 0:
-        return f"No findings in {files} (kernel {report.kernel_version})."
+        return f"No findings in {files} (kernel {report.kernel_version}){silenced}."
     return (
         f"Found {n} finding{'s' if n != 1 else ''} ({c['error']} error, {c['warning']} warning, {c['info']} info) "
-        f"in {files} (kernel {report.kernel_version})."
+        f"in {files} (kernel {report.kernel_version}){silenced}."
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from daxlint.lines import split_lines
 from daxlint.patch.mail import FileDiff
 
 
@@ -58,7 +59,7 @@ def apply_hunks(old: bytes, fd: FileDiff) -> tuple[bytes, list[Placement]]:
     """Apply ``fd``'s hunks to ``old`` the way ``git apply`` does without
     fuzz: context must match exactly, a hunk may land at an offset."""
     text = old.decode("utf-8", "surrogateescape")
-    lines = text.splitlines(keepends=True)
+    lines = split_lines(text, keepends=True)
     keys = [_key(x) for x in lines]
     out: list[str] = []
     placements: list[Placement] = []

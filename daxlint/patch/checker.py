@@ -15,6 +15,9 @@ from daxlint.core.files import wanted
 from daxlint.core.fingerprint import identity, normalise_code
 from daxlint.core.kernel import KernelContext
 from daxlint.core.registry import rule_matches
+from daxlint.core.suppress import SUPPRESSION
+from daxlint.core.textdiff import changed_lines
+from daxlint.lines import split_lines
 from daxlint.model import Finding, InternalError, Report, Skipped
 from daxlint.patch.apply import added_lines, declared_placements, map_line, new_side_lines, shown_lines
 from daxlint.patch.mail import Patch
@@ -82,7 +85,7 @@ class SeriesChecker:
             if report.kernel_version is None:
                 report.kernel_version = outcome.kernel_version
             for st in states:
-                found, after = self._check_file(engine, patch, st, series.tree, report)
+                found, after = self._check_file(engine, patch, st, series.tree, report, outcome)
                 if after is not None:
                     open_findings = _still_there(open_findings, st.diff.new_path, after, patch.index)
                 report.findings.extend(found)
@@ -91,19 +94,30 @@ class SeriesChecker:
             report.notes.extend(f"{patch.describe()} {note}" for note in outcome.notes)
         for f, (line, column, snippet, diff_lines) in self._moves:
             f.line, f.column, f.snippet, f.diff_lines = line, column, snippet, diff_lines
-        report.findings.sort(key=lambda f: (f.patch or 0, f.path, f.line, f.column, f.rule_id))
+        for found in (report.findings, report.suppressed):
+            found.sort(key=lambda f: (f.patch or 0, f.path, f.line, f.column, f.rule_id))
         return SeriesResult(report, outcomes)
 
     def _check_file(
-        self, engine: Engine, patch: Patch, st: FileState, tree: SeriesTree, report: Report
+        self, engine: Engine, patch: Patch, st: FileState, tree: SeriesTree, report: Report, outcome: PatchOutcome
     ) -> tuple[list[Finding], _Visible | None]:
-        """The findings this patch brings into one file, and what the rules
-        see in the file after it (to tell which earlier findings it fixed)."""
+        """The findings this patch brings into one file (those a ``daxlint:
+        ignore`` comment silences go to ``report.suppressed``, and a comment
+        the patch adds is a note of ``outcome``), and what the rules see in
+        the file after it (to tell which earlier findings it fixed)."""
         fd = st.diff
-        if fd.new_path is None or fd.binary or fd.is_symlink or not wanted(fd.new_path, engine.file_kinds):
+        if fd.new_path is None or fd.is_symlink or not wanted(fd.new_path, engine.file_kinds):
             return [], None
         placements = st.placements
-        added = added_lines(placements)
+        if fd.binary:
+            added, unknown = _binary_lines(st)
+        elif fd.status == "copied":
+            added, unknown = _copied_lines(st)
+        else:
+            added, unknown = added_lines(placements), None
+        if unknown:
+            report.files_checked += not added
+            report.skipped.append(Skipped(fd.new_path, f"{unknown} ({patch.describe()})", patch=patch.index))
         if not added:
             return [], None  # a pure rename or a deletion introduces nothing
         whole = isinstance(st.new_data, bytes)
@@ -123,10 +137,11 @@ class SeriesChecker:
         report.errors.extend(InternalError(e.path, e.rule_id, f"{e.message} ({patch.describe()})", patch.index) for e in res.errors)
         ignored = engine.per_file_ignores(fd.new_path)
         before = None  # what the file had flagged before the patch, and its lines now: read when needed
-        new_lines: list[str] = []
+        new_lines = _lines(data)
+        outcome.notes.extend(_added_suppressions(fd.new_path, new_lines, added, res.suppressed))
         shown = None
         kept = []
-        for f in res.findings:
+        for f in res.findings + res.suppressed:
             if ignored and rule_matches(f.rule_id, ignored):
                 continue
             span = range(f.line, max(f.end_line or f.line, f.line) + 1)
@@ -139,23 +154,25 @@ class SeriesChecker:
                 # (a continuation line it edits makes it the patch's).
                 if before is None:
                     before = self._findings_before(engine, st, tree.root)
-                    new_lines = _lines(data)
                 if (identity(f), _span_text(new_lines, f)) in before:
                     continue
             f.patch = patch.index
             f.subject = patch.subject
-            if not whole:
+            if not whole or fd.binary:
                 # Its edits would be offsets in the hunks daxlint pieced
-                # together, not in any file: only words here (patch --fix
-                # says which files it cannot fix without the tree).
+                # together (or in a binary patch), not in any hunk it can
+                # write again: only words here (patch --fix says which
+                # files it cannot fix without the tree).
                 f.autofix = None
             first_added = next(n for n in span if n in added)
-            f.patch_line = fd.line_base + added[first_added].diff_line_no
+            diff_line = added[first_added]
+            f.patch_line = fd.line_base + diff_line.diff_line_no if diff_line is not None else fd.header_line
             shown = shown if shown is not None else new_side_lines(placements)
             self._moves.append((f, _resting_place(f, first_added, shown)))
-            kept.append(f)
+            (kept if f.suppression is None else report.suppressed).append(f)
         lines = None if whole else shown_lines(placements)
-        return kept, _Visible(lines, {(identity(f), f.line) for f in res.findings})
+        # A finding a later comment silences is still there: not fixed.
+        return kept, _Visible(lines, {(identity(f), f.line) for f in res.findings + res.suppressed})
 
     def _findings_before(self, engine: Engine, st: FileState, root: str) -> set:
         fd = st.diff
@@ -164,11 +181,61 @@ class SeriesChecker:
         old = st.old_data if isinstance(st.old_data, bytes) else partial_text(fd, declared_placements(fd), "old")
         res = engine.analyze(fd.old_path, old, os.path.join(root, fd.old_path))
         old_lines = _lines(old)
-        return {(identity(f), _span_text(old_lines, f)) for f in res.findings}
+        return {(identity(f), _span_text(old_lines, f)) for f in res.findings + res.suppressed}
+
+
+UNKNOWN_BINARY = (
+    'GIT binary patch (or "Binary files differ"): its new content is not known without its blob '
+    "(check the series with --git, or in the checkout it came from), so it was not analysed"
+)
+
+
+def _binary_lines(st: FileState) -> tuple[dict[int, None], str | None]:
+    """The lines a patch whose diff git wrote as binary ("GIT binary
+    patch", "Binary files differ") adds, when the file after it is known:
+    every line of a new file, else the lines that differ from the file
+    before it as the parser reads them; and why they are not known."""
+    if not isinstance(st.new_data, bytes):
+        return {}, UNKNOWN_BINARY
+    old = st.old_data if isinstance(st.old_data, bytes) else None
+    lines = changed_lines(old, st.new_data) if old is not None else None
+    return dict.fromkeys(lines if lines is not None else _every_line(st.new_data)), None
+
+
+def _copied_lines(st: FileState) -> tuple[dict[int, object], str | None]:
+    """The lines a copy adds to the tree: all of the new file's - a copy
+    (``git format-patch -C``, whose diff may show no hunk at all) brings
+    its code to a new place, as a new file does - each with the diff line
+    that shows it where a hunk does; and why they are not all known."""
+    hunks = added_lines(st.placements)
+    if not isinstance(st.new_data, bytes):
+        shown = "; only its hunks were checked" if hunks else ""
+        why = f"copy of {st.diff.old_path}: its content is not known without the tree (--tree, --git or its checkout){shown}"
+        return hunks, why
+    return {n: hunks.get(n) for n in _every_line(st.new_data)}, None
+
+
+def _every_line(data: bytes) -> range:
+    return range(1, data.count(b"\n") + 1 + (not data.endswith(b"\n")))
+
+
+def _added_suppressions(path: str, lines: list[str], added, suppressed: list[Finding]) -> list[str]:
+    """Notes on the ``daxlint: ignore`` comments among the lines a patch
+    adds, each with what it silences: a patch that silences its own (or an
+    older) finding says so, in every format."""
+    notes = []
+    for n in sorted(added):
+        m = SUPPRESSION.search(lines[n - 1]) if n <= len(lines) else None
+        if m is None:
+            continue
+        silenced = [f"{f.rule_id} at line {f.line}" for f in suppressed if f.suppression and f.suppression.get("line") == n]
+        tail = f", which silences {', '.join(silenced)}" if silenced else ""
+        notes.append(f"adds a suppression comment at {path}:{n} ({m.group(0)}){tail}")
+    return notes
 
 
 def _lines(data: bytes) -> list[str]:
-    return data.decode("utf-8", "surrogateescape").splitlines()
+    return split_lines(data.decode("utf-8", "surrogateescape"))
 
 
 def _span_text(lines: list[str], f: Finding) -> str:

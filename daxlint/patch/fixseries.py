@@ -25,6 +25,7 @@ from daxlint.core.engine import Engine
 from daxlint.core.registry import rule_matches
 from daxlint.core.spans import ChangedLines
 from daxlint.core.textdiff import hunks_text
+from daxlint.lines import split_lines
 from daxlint.model import Finding
 from daxlint.patch.apply import added_lines, map_line
 from daxlint.patch.mail import Patch
@@ -187,7 +188,7 @@ def _file_rewrite(fd, fixed_old: bytes, fixed_new: bytes, source: bytes | None) 
     whole file diff dropped when the fixed images are equal."""
     if source is None or not fd.hunks:
         return None
-    text = source.decode("utf-8", "surrogateescape").splitlines(keepends=True)
+    text = split_lines(source.decode("utf-8", "surrogateescape"), keepends=True)
     first = fd.line_base + fd.hunks[0][0].diff_line_no - 1  # the first @@ line
     last = fd.line_base + fd.hunks[-1][-1].diff_line_no
     if first < 1 or last > len(text) or not text[first - 1].startswith("@@"):
@@ -245,7 +246,7 @@ def _blob_id(data: bytes, length: int) -> str:
 
 
 def _apply_rewrites(source: bytes, rewrites: list[_Rewrite]) -> bytes:
-    text = source.decode("utf-8", "surrogateescape").splitlines(keepends=True)
+    text = split_lines(source.decode("utf-8", "surrogateescape"), keepends=True)
     for r in sorted(rewrites, key=lambda r: r.first, reverse=True):
         text[r.first - 1 : r.last] = r.lines
     return "".join(text).encode("utf-8", "surrogateescape")

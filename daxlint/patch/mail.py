@@ -21,6 +21,7 @@ from unidiff.errors import UnidiffParseError
 
 from daxlint.core.files import wide_text_as_utf8
 from daxlint.errors import InputError
+from daxlint.lines import split_lines
 from daxlint.sources.git import format_patches, unquote_path
 
 MAX_INPUT_BYTES = 256 * 1024 * 1024
@@ -31,6 +32,15 @@ SYMLINK_MODE = "120000"
 _SUBJECT_PREFIX = re.compile(r"^(?:\s*(?:re|aw|fwd?)\s*:|\s*\[[^\]]*\])+\s*", re.I)
 _INDEX_LINE = re.compile(r"^index ([0-9a-f]+)\.\.([0-9a-f]+)")
 _ENVELOPE_COMMIT = re.compile(r"^From ([0-9a-f]{40})\b")
+# A multipart part's header, as the mail parser finds it (the header name
+# at a line's start; the type may follow on a folded line).
+_MULTIPART_HEADER = re.compile(rb"^content-type:\s*multipart/", re.I | re.M)
+# Real patch mail nests a text part in two or three multipart parts; the
+# standard library's parser recurses once per level.
+MAX_MULTIPARTS = 64
+# A hunk header as git apply reads it (what follows the second @@ is the
+# function git names); any other line starting "@@ -" is a corrupt patch.
+_HUNK_HEADER = re.compile(r"^@@ -\d+(?:,\d+)? \+\d+(?:,\d+)? @@")
 _BASE64_DEFECTS = (
     email.errors.InvalidBase64PaddingDefect,
     email.errors.InvalidBase64CharactersDefect,
@@ -57,6 +67,7 @@ class FileDiff:
     new_mode: str | None = None
     line_base: int = 0  # source line number = line_base + unidiff's diff_line_no
     where: str = ""  # "source:line" of the file's diff header
+    header_line: int = 0  # that line's number in the source
 
     @property
     def path(self) -> str:
@@ -132,6 +143,11 @@ def parse_series(sources: list[tuple[str, bytes]], lines_per_mail: bool = False)
             raise PatchError(f"{name}: binary data, not a patch or mail")
         in_source: list[Patch] = []
         for raw, offset, envelope in _split_mails(data):
+            multiparts = len(_MULTIPART_HEADER.findall(raw))
+            if multiparts > MAX_MULTIPARTS:
+                raise PatchError(
+                    f"{name}:{offset + 1}: mail has more than {MAX_MULTIPARTS} multipart parts ({multiparts}): not read as a patch mail"
+                )
             patch = _mail_to_patch(name, raw, 0 if lines_per_mail else offset, envelope, lines_per_mail)
             if patch is not None:
                 patch.index = len(patches) + len(in_source) + 1
@@ -288,16 +304,23 @@ def _patch_start(lines: list[str]) -> int | None:
 
 
 def _parse_diff(text: str, source: str, body_line: int, subject: str) -> list[FileDiff]:
-    lines = text.replace("\r\n", "\n").splitlines(keepends=True)
+    # CRLF ends a line as LF does (git am strips the CR: am.keepcr is off);
+    # any other character is text, as it is to git.
+    lines = split_lines(text.replace("\r\n", "\n"), keepends=True)
     start = _patch_start(lines)
     if start is None:
         return []
     feed = _LineFeed(lines[start:])
     base = body_line + start
+    about = f' in patch "{subject}"' if subject else ""
+    for i, line in enumerate(feed.lines):
+        if line.startswith("@@ -") and not _HUNK_HEADER.match(line):
+            # unidiff would pass it over as text, and the file's hunks with it.
+            header = line.rstrip("\n")
+            raise PatchError(f"{source}:{base + i + 1}: corrupt patch{about}: hunk header {header!r} (git apply: corrupt patch)")
     try:
         parsed = PatchSet(feed)
     except UnidiffParseError as e:
-        about = f' in patch "{subject}"' if subject else ""
         detail = str(e).strip().rstrip(":")
         at = feed.open_hunk("line expected" in detail)
         if at is not None and "hunk" in detail.lower():
@@ -306,12 +329,12 @@ def _parse_diff(text: str, source: str, body_line: int, subject: str) -> list[Fi
         raise PatchError(f"{source}:{base + feed.pos + 1}: malformed diff{about}: {detail}") from None
     files = []
     for pf in parsed:
-        where = f"{source}:{base + (pf.diff_line_no or 1)}"
-        files.append(_file_diff(pf, base, where))
+        header_line = base + (pf.diff_line_no or 1)
+        files.append(_file_diff(pf, base, f"{source}:{header_line}", header_line))
     return files
 
 
-def _file_diff(pf, base: int, where: str) -> FileDiff:
+def _file_diff(pf, base: int, where: str, header_line: int) -> FileDiff:
     info = list(pf.patch_info or [])
     old_blob = new_blob = None
     for line in info:
@@ -334,6 +357,7 @@ def _file_diff(pf, base: int, where: str) -> FileDiff:
         new_mode=pf.target_mode or pf.source_mode,
         line_base=base,
         where=where,
+        header_line=header_line,
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 
 from daxlint.core.files import file_kind
+from daxlint.lines import split_lines
 from daxlint.patch.apply import Placement
 from daxlint.patch.mail import FileDiff
 
@@ -30,7 +31,7 @@ def _unopened_blocks(code: str) -> int:
     they open. A ``}`` in column 0 closes the function itself (kernel style)
     and is not one of them."""
     depth = low = blocks = 0
-    for line in code.splitlines():
+    for line in split_lines(code):
         for ch in line:
             if ch == "{":
                 depth += 1
@@ -73,7 +74,7 @@ def _continues_declarator(section: str, code: str) -> bool:
     opened = section.count("(") - section.count(")")
     if opened <= 0 or section.rstrip().endswith(";"):
         return False
-    lines = [x for x in code.splitlines() if x.strip()]
+    lines = [x for x in split_lines(code) if x.strip()]
     for i, line in enumerate(lines):
         if ";" in line or line.startswith("{"):
             return False
@@ -97,7 +98,7 @@ def _reopen(body: str, section: str) -> tuple[str, int, str]:
     close, open_ = body.find("*/"), body.find("/*")
     in_comment = close >= 0 and (open_ < 0 or close < open_)
     code = _code_of("/*" + body if in_comment else body)
-    first = next((x for x in code.splitlines() if x.strip() and not x.lstrip().startswith("#")), "")
+    first = next((x for x in split_lines(code) if x.strip() and not x.lstrip().startswith("#")), "")
     signature = _signature(section)
     text, depth = "", 0
     if _continues_declarator(section, code):
@@ -120,7 +121,7 @@ def _reopen(body: str, section: str) -> tuple[str, int, str]:
 def _reopen_kconfig(body: str, section: str) -> str:
     """For Kconfig: the ``config FOO`` line of the entry an indented hunk
     continues, so its ``select`` and ``depends on`` lines have an owner."""
-    first = next((x for x in body.splitlines() if x.strip() and not x.lstrip().startswith("#")), "")
+    first = next((x for x in split_lines(body) if x.strip() and not x.lstrip().startswith("#")), "")
     if first[:1] in (" ", "\t") and _KCONFIG_ENTRY.match(section):
         return section
     return ""

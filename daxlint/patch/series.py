@@ -281,7 +281,12 @@ class AppliedSeries:
         declared = declared_placements(fd)
         old = None if fd.old_path is None else self._pre_image(fd)
         if fd.binary:
-            return FileState(fd, [], old, UNKNOWN if fd.new_path else None)
+            # The new content is known when this repository has the blob the
+            # "index" line names (as git am -3 finds it); else it is not.
+            if fd.new_path is None:
+                return FileState(fd, [], old, None)
+            new = self._blob(fd.new_blob)
+            return FileState(fd, [], old, new if new is not None else UNKNOWN)
         if fd.new_path is None:
             return FileState(fd, declared, old, None)
         if old is UNKNOWN:

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta, timezone
 import pygit2
 
 from daxlint.errors import InputError
+from daxlint.lines import split_lines
 from daxlint.sources.tree import TreeReader
 from daxlint.version import KernelVersion, makefile_version
 
@@ -27,6 +28,14 @@ VIRTUAL_ROOT = "/.daxlint-git-tree"
 REGULAR_MODES = (pygit2.enums.FileMode.BLOB, pygit2.enums.FileMode.BLOB_EXECUTABLE)
 
 
+# One view of history for everything daxlint reads: the objects as they are
+# stored, the history a clone gets (replace refs are not fetched by
+# default). pygit2 (libgit2) does not follow `git replace` refs; git must
+# not either, or rev-list would walk a grafted history whose commits pygit2
+# then reads unreplaced - a commit hidden by a graft would never be audited.
+GIT_ENV = {"GIT_NO_REPLACE_OBJECTS": "1", "GIT_TERMINAL_PROMPT": "0"}
+
+
 class RepositoryError(InputError):
     """Not a repository, a repository that cannot be opened, a bad range,
     or no git to ask."""
@@ -35,10 +44,11 @@ class RepositoryError(InputError):
 def run_git(
     args: list[str], *, cwd: str | None = None, git_dir: str | None = None, purpose: str = "daxlint"
 ) -> subprocess.CompletedProcess:
-    """``git args`` with output captured as bytes, no prompt and no pager;
-    paths are not quoted (core.quotepath=false) and diffs get a/ b/
-    prefixes whatever the user's configuration says. ``purpose`` names
-    what needs git, for the error when it is not installed."""
+    """``git args`` with output captured as bytes, no prompt and no pager,
+    replace refs not followed (``GIT_ENV``); paths are not quoted
+    (core.quotepath=false) and diffs get a/ b/ prefixes whatever the
+    user's configuration says. ``purpose`` names what needs git, for the
+    error when it is not installed."""
     cmd = ["git", "-c", "core.quotepath=false", "-c", "diff.noprefix=false", "-c", "diff.mnemonicPrefix=false"]
     if git_dir is not None:
         cmd += ["--git-dir", git_dir]
@@ -48,7 +58,7 @@ def run_git(
             cwd=cwd,
             capture_output=True,
             stdin=subprocess.DEVNULL,
-            env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
+            env={**os.environ, **GIT_ENV},
         )
     except FileNotFoundError:
         raise RepositoryError(f"{purpose} needs git, and git is not installed") from None
@@ -95,9 +105,10 @@ def format_patches(repo_dir: str, log_args: list[str], purpose: str) -> list[tup
             raise RepositoryError(f"{purpose}: git {args[0]} failed: {msg[0] if msg else 'exit ' + str(proc.returncode)}")
         return proc.stdout
 
-    shas = git(["log", "--no-color", "--no-merges", "--format=%H", *log_args]).decode().split()
+    # "--" ends the revisions: a file named like one (HEAD~2) is no ambiguity.
+    shas = git(["log", "--no-color", "--no-merges", "--format=%H", *log_args, "--"]).decode().split()
     return [
-        (sha, git(["format-patch", "-M", "--stdout", "--no-color", "--src-prefix=a/", "--dst-prefix=b/", "-1", sha]))
+        (sha, git(["format-patch", "-M", "--stdout", "--no-color", "--src-prefix=a/", "--dst-prefix=b/", "-1", sha, "--"]))
         for sha in reversed(shas)
     ]
 
@@ -220,7 +231,7 @@ class GitRepo:
         if proc.returncode != 0:
             raise RepositoryError(f"--refs {pattern!r}: {first_line(proc.stderr)}")
         out = []
-        for line in proc.stdout.decode("utf-8", "surrogateescape").splitlines():
+        for line in split_lines(proc.stdout.decode("utf-8", "surrogateescape")):
             name, _, short = line.partition("\0")
             try:
                 target = self.repo.revparse_single(name).peel(pygit2.Commit)
@@ -454,6 +465,7 @@ class BlobReader:
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
+                env={**os.environ, **GIT_ENV},
             )
         except OSError:
             self.proc = None

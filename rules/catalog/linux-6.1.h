@@ -82,7 +82,8 @@ bool vma_is_dax(struct vm_area_struct *vma);
 struct vm_area_struct *find_vma(struct mm_struct *mm, unsigned long addr);
 struct vm_area_struct *find_vma_prev(struct mm_struct *mm, unsigned long addr, struct vm_area_struct **pprev);
 struct vm_area_struct *find_vma_intersection(struct mm_struct *mm, unsigned long start, unsigned long end);
-struct vm_area_struct *find_extend_vma(struct mm_struct *mm, unsigned long addr);
+/* find_extend_vma() until the 2023 stack expansion rework (backported to 6.1.y). */
+struct vm_area_struct *find_extend_vma_locked(struct mm_struct *mm, unsigned long addr);
 struct vm_area_struct *vma_lookup(struct mm_struct *mm, unsigned long addr);
 struct vm_area_struct *vm_area_alloc(struct mm_struct *mm);
 struct vm_area_struct *vm_area_dup(struct vm_area_struct *orig);
@@ -92,30 +93,41 @@ struct mm_walk { struct mm_struct *mm; struct vm_area_struct *vma; void *private
  * mm/memory.c, mm/vmalloc.c). "daxlint: sets-vm-flags" lists the flags a
  * helper always ORs into vm_flags; "sets-vm-flags-unless-set" the ones it
  * sets only when the vma does not have them yet (vm_insert_page() sets
- * VM_MIXEDMAP unless ->mmap already did - then it needs no lock). A caller
+ * VM_MIXEDMAP unless ->mmap already did - then it needs no lock);
+ * "vma-lock" how it locks the vma while it does (see README.md). A caller
  * outside ->mmap without the write lock changes the flags through them. */
 typedef unsigned long pgprot_t;
 /* daxlint: sets-vm-flags VM_IO VM_PFNMAP VM_DONTEXPAND VM_DONTDUMP */
+/* daxlint: vma-lock none */
 int remap_pfn_range(struct vm_area_struct *vma, unsigned long addr, unsigned long pfn, unsigned long size, pgprot_t prot);
 /* daxlint: sets-vm-flags VM_IO VM_PFNMAP VM_DONTEXPAND VM_DONTDUMP */
+/* daxlint: vma-lock none */
 int io_remap_pfn_range(struct vm_area_struct *vma, unsigned long addr, unsigned long pfn, unsigned long size, pgprot_t prot);
 /* daxlint: sets-vm-flags VM_IO VM_PFNMAP VM_DONTEXPAND VM_DONTDUMP */
+/* daxlint: vma-lock none */
 int vm_iomap_memory(struct vm_area_struct *vma, phys_addr_t start, unsigned long len);
 /* daxlint: sets-vm-flags VM_DONTEXPAND VM_DONTDUMP */
 /* daxlint: sets-vm-flags-unless-set VM_MIXEDMAP */
+/* daxlint: vma-lock none */
 int remap_vmalloc_range_partial(struct vm_area_struct *vma, unsigned long uaddr, void *kaddr, unsigned long pgoff, unsigned long size);
 /* daxlint: sets-vm-flags VM_DONTEXPAND VM_DONTDUMP */
 /* daxlint: sets-vm-flags-unless-set VM_MIXEDMAP */
+/* daxlint: vma-lock none */
 int remap_vmalloc_range(struct vm_area_struct *vma, void *addr, unsigned long pgoff);
 /* daxlint: sets-vm-flags-unless-set VM_MIXEDMAP */
+/* daxlint: vma-lock none */
 int vm_insert_page(struct vm_area_struct *vma, unsigned long addr, struct page *page);
 /* daxlint: sets-vm-flags VM_IO VM_PFNMAP VM_DONTEXPAND VM_DONTDUMP */
+/* daxlint: vma-lock none */
 int remap_pfn_range_notrack(struct vm_area_struct *vma, unsigned long addr, unsigned long pfn, unsigned long size, pgprot_t prot);
 /* daxlint: sets-vm-flags-unless-set VM_MIXEDMAP */
+/* daxlint: vma-lock none */
 int vm_insert_pages(struct vm_area_struct *vma, unsigned long addr, struct page **pages, unsigned long *num);
 /* daxlint: sets-vm-flags-unless-set VM_MIXEDMAP */
+/* daxlint: vma-lock none */
 int vm_map_pages(struct vm_area_struct *vma, struct page **pages, unsigned long num);
 /* daxlint: sets-vm-flags-unless-set VM_MIXEDMAP */
+/* daxlint: vma-lock none */
 int vm_map_pages_zero(struct vm_area_struct *vma, struct page **pages, unsigned long num);
 
 /* include/linux/ksm.h: writes the new flags through its last argument. */

@@ -1,4 +1,4 @@
-/* daxlint kernel API catalog, v6.17: pfn_t.h is gone; ->direct_access returns unsigned long *pfn.
+/* daxlint kernel API catalog, v6.17: pfn_t.h is gone; ->direct_access returns unsigned long *pfn; generic_file_mmap_prepare().
  * Declarations written by the daxlint authors; see README.md. */
 
 typedef unsigned long long u64;
@@ -13,6 +13,7 @@ typedef unsigned int vm_fault_t;
 typedef unsigned int gfp_t;
 typedef int bool;
 typedef long loff_t;
+typedef unsigned long pgprot_t;
 struct page;
 struct file;
 struct inode;
@@ -37,12 +38,20 @@ struct vm_area_struct {
     struct file *vm_file;
     void *vm_private_data;
 };
+/* daxlint: vma-lock none */
 void vm_flags_init(struct vm_area_struct *vma, vm_flags_t flags);
+/* daxlint: vma-lock asserts */
 void vm_flags_reset(struct vm_area_struct *vma, vm_flags_t flags);
+/* daxlint: vma-lock asserts */
 void vm_flags_reset_once(struct vm_area_struct *vma, vm_flags_t flags);
+/* daxlint: vma-lock takes */
 void vm_flags_set(struct vm_area_struct *vma, vm_flags_t flags);
+/* daxlint: vma-lock takes */
 void vm_flags_clear(struct vm_area_struct *vma, vm_flags_t flags);
+/* daxlint: vma-lock takes */
 void vm_flags_mod(struct vm_area_struct *vma, vm_flags_t set, vm_flags_t clear);
+/* daxlint: vma-lock none */
+void __vm_flags_mod(struct vm_area_struct *vma, vm_flags_t set, vm_flags_t clear);
 
 /* Other structs with a vm_flags member: writes to these are not vma writes. */
 struct vm_region { vm_flags_t vm_flags; unsigned long vm_start; unsigned long vm_end; };
@@ -56,12 +65,26 @@ struct vm_operations_struct {
     vm_fault_t (*page_mkwrite)(struct vm_fault *vmf);
     vm_fault_t (*pfn_mkwrite)(struct vm_fault *vmf);
 };
+/* include/linux/mm_types.h since c84bf6dd2b83 (v6.16): what ->mmap_prepare
+ * fills in before the vma exists; the mm core makes the vma from it. */
+struct vm_area_desc {
+    struct mm_struct *mm;
+    unsigned long start;
+    unsigned long end;
+    pgoff_t pgoff;
+    struct file *file;
+    vm_flags_t vm_flags;
+    pgprot_t page_prot;
+    const struct vm_operations_struct *vm_ops;
+    void *private_data;
+};
 struct file_operations {
     int (*mmap)(struct file *file, struct vm_area_struct *vma);
     long (*unlocked_ioctl)(struct file *file, unsigned int cmd, unsigned long arg);
     int (*open)(struct inode *inode, struct file *file);
     int (*release)(struct inode *inode, struct file *file);
     unsigned long (*get_unmapped_area)(struct file *file, unsigned long a, unsigned long b, unsigned long c, unsigned long d);
+    int (*mmap_prepare)(struct vm_area_desc *desc);
 };
 void mmap_write_lock(struct mm_struct *mm);
 void mmap_write_unlock(struct mm_struct *mm);
@@ -78,33 +101,50 @@ struct mm_walk { struct mm_struct *mm; struct vm_area_struct *vma; void *private
 
 /* Helpers that change a vma's flags themselves (include/linux/mm.h,
  * mm/memory.c, mm/vmalloc.c). "daxlint: sets-vm-flags" lists the flags a
- * helper always ORs into vm_flags (through vm_flags_set(), which takes the vma write lock); "sets-vm-flags-unless-set" the ones it
+ * helper always ORs into vm_flags; "sets-vm-flags-unless-set" the ones it
  * sets only when the vma does not have them yet (vm_insert_page() sets
- * VM_MIXEDMAP unless ->mmap already did - then it needs no lock). A caller
+ * VM_MIXEDMAP unless ->mmap already did - then it needs no lock);
+ * "vma-lock" how it locks the vma while it does (see README.md). A caller
  * outside ->mmap without the write lock changes the flags through them. */
-typedef unsigned long pgprot_t;
 /* daxlint: sets-vm-flags VM_IO VM_PFNMAP VM_DONTEXPAND VM_DONTDUMP */
+/* daxlint: vma-lock takes */
 int remap_pfn_range(struct vm_area_struct *vma, unsigned long addr, unsigned long pfn, unsigned long size, pgprot_t prot);
 /* daxlint: sets-vm-flags VM_IO VM_PFNMAP VM_DONTEXPAND VM_DONTDUMP */
+/* daxlint: vma-lock takes */
 int io_remap_pfn_range(struct vm_area_struct *vma, unsigned long addr, unsigned long pfn, unsigned long size, pgprot_t prot);
 /* daxlint: sets-vm-flags VM_IO VM_PFNMAP VM_DONTEXPAND VM_DONTDUMP */
+/* daxlint: vma-lock takes */
 int vm_iomap_memory(struct vm_area_struct *vma, phys_addr_t start, unsigned long len);
 /* daxlint: sets-vm-flags VM_DONTEXPAND VM_DONTDUMP */
 /* daxlint: sets-vm-flags-unless-set VM_MIXEDMAP */
+/* daxlint: vma-lock takes */
 int remap_vmalloc_range_partial(struct vm_area_struct *vma, unsigned long uaddr, void *kaddr, unsigned long pgoff, unsigned long size);
 /* daxlint: sets-vm-flags VM_DONTEXPAND VM_DONTDUMP */
 /* daxlint: sets-vm-flags-unless-set VM_MIXEDMAP */
+/* daxlint: vma-lock takes */
 int remap_vmalloc_range(struct vm_area_struct *vma, void *addr, unsigned long pgoff);
 /* daxlint: sets-vm-flags-unless-set VM_MIXEDMAP */
+/* daxlint: vma-lock takes */
 int vm_insert_page(struct vm_area_struct *vma, unsigned long addr, struct page *page);
 /* daxlint: sets-vm-flags VM_IO VM_PFNMAP VM_DONTEXPAND VM_DONTDUMP */
+/* daxlint: vma-lock takes */
 int remap_pfn_range_notrack(struct vm_area_struct *vma, unsigned long addr, unsigned long pfn, unsigned long size, pgprot_t prot);
 /* daxlint: sets-vm-flags-unless-set VM_MIXEDMAP */
+/* daxlint: vma-lock takes */
 int vm_insert_pages(struct vm_area_struct *vma, unsigned long addr, struct page **pages, unsigned long *num);
 /* daxlint: sets-vm-flags-unless-set VM_MIXEDMAP */
+/* daxlint: vma-lock takes */
 int vm_map_pages(struct vm_area_struct *vma, struct page **pages, unsigned long num);
 /* daxlint: sets-vm-flags-unless-set VM_MIXEDMAP */
+/* daxlint: vma-lock takes */
 int vm_map_pages_zero(struct vm_area_struct *vma, struct page **pages, unsigned long num);
+
+/* mm/filemap.c: the ->mmap_prepare forms of the generic handlers (the
+ * file system conversions of v6.17; generic_file_mmap() stays). */
+int generic_file_mmap(struct file *file, struct vm_area_struct *vma);
+int generic_file_readonly_mmap(struct file *file, struct vm_area_struct *vma);
+int generic_file_mmap_prepare(struct vm_area_desc *desc);
+int generic_file_readonly_mmap_prepare(struct vm_area_desc *desc);
 
 /* include/linux/ksm.h: writes the new flags through its last argument. */
 int ksm_madvise(struct vm_area_struct *vma, unsigned long start, unsigned long end, int advice, unsigned long *vm_flags);

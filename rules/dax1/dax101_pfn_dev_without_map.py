@@ -1,6 +1,6 @@
 from daxlint.analysis.kconfig_facts import fs_dax_limited_opt_in, kconfig_context_files
 from daxlint.analysis.pfn import PFN_SPECIAL, includes_local_headers, page_required, pfn_analysis_of, pfn_t_exists, strongest
-from daxlint.core.files import headers_beside
+from daxlint.core.includes import module_header_files
 from daxlint.core.rule import Rule
 from daxlint.core.syntax import enclosing_function, text
 from daxlint.model import Severity
@@ -172,7 +172,7 @@ class PfnDevWithoutMap(Rule):
     def context_files(self, path):
         # The Kconfig (FS_DAX_LIMITED) and the headers beside the file, whose
         # macros may carry the flags.
-        return kconfig_context_files(path) + headers_beside(path)
+        return kconfig_context_files(path) + module_header_files(path)
 
     def check(self, ctx):
         self._constructions(ctx)

@@ -1,14 +1,16 @@
 import os
 import re
 
-from daxlint.analysis.dax import config_gates, directory_facts, read_facts
+from daxlint.analysis.dax import config_gates, directory_facts, gates_by_function, read_facts
 from daxlint.analysis.pfn import page_required
+from daxlint.core.catalog import api_history
 from daxlint.core.rule import Rule
 from daxlint.kconfig.index import entry_guarantees, kconfig_index, symbol_guarantees
 from daxlint.kconfig.makefile import makefile_objects
 from daxlint.kconfig.parser import FS_DAX_DEPENDS_SINCE_4_15, Symbol, parse_kconfig_symbols
 from daxlint.model import Severity
 
+_SYMBOL = re.compile(r"\b[A-Z][A-Z0-9_]*\b")
 PAGE_BACKING = frozenset({"ZONE_DEVICE", "FS_DAX_LIMITED"})
 # devm_memremap_pages() itself needs ZONE_DEVICE: FS_DAX_LIMITED is the
 # fs-dax opt-in to page-less memory and does nothing for device-dax.
@@ -118,17 +120,23 @@ class KconfigDaxWithoutZoneDevice(Rule):
             backing = PAGE_BACKING if fsdax else PAGEMAP_BACKING
             if entry_guarantees(sym, backing, index, local):
                 continue
-            if level != Severity.ERROR and self._gated(ctx, objects.get(sym.name, set()), directory, index, local, backing):
+            if level != Severity.ERROR and self._gated(ctx, sym, objects, directory, index, local, backing):
                 continue
-            if fsdax:
+            # FS_DAX_LIMITED, the page-less fs-dax opt-in, went in v6.15
+            # (history.toml): from then on only ZONE_DEVICE backs fs-dax.
+            limited = api_history().kconfig["FS_DAX_LIMITED"].exists_in(ctx.kernel.effective_version)
+            if fsdax and limited:
                 needs = "ZONE_DEVICE (or selects FS_DAX_LIMITED)"
                 fix = "add 'depends on ZONE_DEVICE' (or, for page-less fs-dax memory, 'select FS_DAX_LIMITED')"
-            else:
+            elif limited:
                 needs = "ZONE_DEVICE"
                 fix = (
                     "add 'depends on ZONE_DEVICE' (select FS_DAX_LIMITED would not help: it is the fs-dax opt-in to "
                     "page-less memory, and devm_memremap_pages() needs ZONE_DEVICE)"
                 )
+            else:
+                needs = "ZONE_DEVICE"
+                fix = "add 'depends on ZONE_DEVICE' (since v6.15 no fs-dax memory goes without struct pages: FS_DAX_LIMITED is gone)"
             ctx.report(
                 None,
                 f"config {sym.name} {reason}, but nothing in its dependencies requires {needs}: {consequence}; {fix}",
@@ -178,14 +186,23 @@ class KconfigDaxWithoutZoneDevice(Rule):
         return None, Severity.WARNING, ""
 
     @staticmethod
-    def _gated(ctx, files: set[str], directory: str, index, local, backing=PAGE_BACKING) -> bool:
+    def _gated(ctx, sym: Symbol, objects: dict[str, set[str]], directory: str, index, local, backing=PAGE_BACKING) -> bool:
         """Whether the driver's C code enables its DAX part only under a
-        CONFIG_ option that itself requires ZONE_DEVICE."""
-        gates: set[str] = set()
-        for d in {os.path.dirname(p) for p in files} or {directory}:
-            for name in ctx.kernel.listdir(d):
-                if name.endswith(".c"):
-                    data = ctx.kernel.read(os.path.join(d, name))
-                    if data is not None:
-                        gates |= config_gates(data)
+        CONFIG_ option that itself requires ZONE_DEVICE: a test in the files
+        the entry builds, or in a function of a symbol it depends on that
+        those files call (pmem.c calls libnvdimm's pmem_should_map_pages(),
+        which tests ZONE_DEVICE) - not a test of a symbol that depends on it
+        (7.x DEV_DAX_FSDEV's fsdev.c gates nothing of DEV_DAX's device.c),
+        nor one of an unrelated function (super.c's FS_DAX part)."""
+        own = sorted(objects.get(sym.name, set()))
+        if not own:
+            own = [os.path.join(directory, n) for n in ctx.kernel.listdir(directory) if n.endswith(".c")]
+        texts = [d for d in (ctx.kernel.read(p) for p in own) if d is not None]
+        gates = {g for data in texts for g in config_gates(data)}
+        deps = {n for expr in sym.all_depends for n in _SYMBOL.findall(expr)} - {sym.name}
+        for path in sorted(set().union(*(objects.get(n, set()) for n in deps)) - set(own)):
+            data = ctx.kernel.read(path)
+            for function, tested in gates_by_function(data).items() if data is not None else ():
+                if function is not None and any(function.encode() in t for t in texts):
+                    gates |= tested
         return any(symbol_guarantees(g, backing, index, local) for g in gates)

@@ -1,8 +1,12 @@
+from daxlint.analysis.bits import bit_names
+from daxlint.analysis.module import model_of
+from daxlint.analysis.relock import move_before_release
 from daxlint.analysis.vmfix import CONFTEST, GUARD, SHIM, plan_fixes
-from daxlint.analysis.vmflags import build_fix, may_write_vm_flags, model_of
-from daxlint.core.files import headers_beside
+from daxlint.analysis.vmflags import build_fix, may_write_vm_flags
+from daxlint.core.includes import module_header_files
 from daxlint.core.rule import Rule
-from daxlint.model import Severity
+from daxlint.core.syntax import text as text_of
+from daxlint.model import SAFE, Edit, Fix, Severity
 
 
 class DirectVmFlagsWrite(Rule):
@@ -102,9 +106,11 @@ class DirectVmFlagsWrite(Rule):
 
     def context_files(self, path):
         # A compat.h beside the file may shim the wrappers: the fix calls it.
-        return headers_beside(path)
+        return module_header_files(path)
 
     def check(self, ctx):
+        if ctx.catalog.structs.get("vm_area_desc") and not ctx.catalog.struct_field("vm_area_desc", "vm_flags"):
+            self._desc_writes(ctx)
         if not ctx.catalog.field_is_const("vm_area_struct", "vm_flags"):
             return  # before v6.3 a write under the mmap write lock is legal (DAX302 covers where)
         # tools/ is userspace: tools/testing/vma builds mock vmas and must set
@@ -134,6 +140,20 @@ class DirectVmFlagsWrite(Rule):
                 what = f"direct write '{w.op}' to {target} in the body of macro {w.macro}()"
             else:
                 what = f"direct write '{w.op}' to {target}"
+            if model.context(w).released:
+                # The code dropped the lock just before: the wrapper call goes
+                # back under it, or there is no fix (DAX302 says where).
+                moved, why = move_before_release(model, w, call) if planned is not None and not style else (None, "")
+                if moved is None and not why:
+                    why = "the checked range needs the call under a version guard" if style else "the write has no plain wrapper form"
+                ctx.report(
+                    w.node,
+                    f"{what}: vm_flags is const since v6.3 (bc292ab00f6c) and only the vm_flags_*() wrappers may change it, "
+                    f"but {call} asserts the mmap write lock, which is no longer held here: make the change before the unlock",
+                    fix=f"{call}, before the unlock" + ("" if moved is not None else f" (not done automatically: {why})"),
+                    autofix=moved,
+                )
+                continue
             if model.wrappers_would_trip(w):
                 # The wrapper asserts the mmap write lock, which this code
                 # does not hold (a fault handler, read-locked code: DAX302
@@ -151,6 +171,38 @@ class DirectVmFlagsWrite(Rule):
                 f"{what}: vm_flags is const since v6.3 (bc292ab00f6c) and only "
                 f"the vm_flags_*() wrappers may change it; use {call}{_what_it_checks(call)}" + _range_note(style, ctx.kernel.whole_range),
                 fix=fix,
+                autofix=autofix,
+                # The old side of a compat switch the build may never compile
+                # on v6.3+: info until its macro is declared, never an error.
+                severity=Severity.INFO if style == CONFTEST else None,
+            )
+
+    @staticmethod
+    def _desc_writes(ctx) -> None:
+        """``desc->vm_flags`` in ->mmap_prepare on releases whose struct
+        vm_area_desc has only the vma_flags bitmap (v7.2): it no longer
+        builds; the bitmap helpers take bit numbers."""
+        model = model_of(ctx)
+        assumed = ctx.kernel.version_source == "default"
+        for w in model.writes:
+            if not w.on_desc or w.node.type == "call_expression":
+                continue
+            desc = w.vma_text
+            helper = {"|=": "vma_desc_set_flags", "&=": "vma_desc_clear_flags"}.get(w.op)
+            cleared = w.value is not None and w.op == "&=" and text_of(w.value).lstrip("( ").startswith("~")
+            flags = (bit_names(ctx.catalog, w.value) if w.value is not None else None) if helper and (w.op == "|=" or cleared) else None
+            call = f"{helper}({desc}, {', '.join(flags)})" if flags else None
+            use = call or f"vma_desc_set_flags({desc}, VMA_..._BIT, ...) / vma_desc_clear_flags() with bit numbers"
+            autofix = None
+            if call is not None and not assumed and ctx.kernel.whole_range.first >= ctx.catalog.version:
+                autofix = Fix(f"Replace the write with {call}", SAFE, (Edit(w.node.start_byte, w.node.end_byte, call),))
+            ctx.report(
+                w.node,
+                f"write '{w.op}' to {desc}->vm_flags, which struct vm_area_desc does not have on v{ctx.catalog.version} "
+                f"(its flags are the vma_flags bitmap, set by bit number): use {use}"
+                + (" - if the patch is for an earlier kernel, say which with --kernel-version" if assumed else ""),
+                severity=Severity.INFO if assumed else Severity.ERROR,
+                fix=use,
                 autofix=autofix,
             )
 
@@ -173,7 +225,10 @@ def _what_it_checks(fix: str) -> str:
 def _range_note(style: str, checked) -> str:
     """How the fix keeps building on the kernels of the range that lack the wrapper."""
     if style == CONFTEST:
-        return " - if this #else is compiled on v6.3+ at all, which daxlint cannot tell: it is the #else of a conftest macro nobody declared (see fix)"
+        return (
+            " - if this branch is compiled on v6.3+ at all, which daxlint cannot tell: it is the old side of a compat switch "
+            "whose macro nobody declared (see fix)"
+        )
     if style == GUARD:
         return f" (under a version guard: the checked range {checked} reaches kernels without it)"
     if style == SHIM:

@@ -1,6 +1,9 @@
 from daxlint.analysis.callgraph import FAULT, POST_MMAP, ROLE_WHY, VMA_CLOSE, VMA_OPEN
 from daxlint.analysis.dax import driver_source_files
-from daxlint.analysis.vmflags import INIT_WRAPPERS, may_call_flag_helper_after_mmap, may_write_vm_flags, model_of
+from daxlint.analysis.module import mmap_presets, model_of, module_may_change_flags
+from daxlint.analysis.relock import move_before_release, release_before
+from daxlint.analysis.vmflags import INIT_WRAPPERS, may_call_flag_helper_after_mmap, may_write_vm_flags
+from daxlint.core.includes import module_header_files
 from daxlint.core.rule import Rule
 from daxlint.model import Severity
 
@@ -21,6 +24,21 @@ def _dax_reason(ctx, model, w) -> str:
         f" It also depends on the DAX mode ('{dep.text}', DAX304): the DAX mode must be decided once, at mmap time, "
         "and a mapping's flags must not follow a later mode change"
     )
+
+
+def _how_helpers_change(catalog, helper: str) -> str:
+    """How the kernel of the version makes a helper's flag change, as the
+    catalog says it locks (vma-lock): what goes wrong when it runs unlocked."""
+    lock = catalog.vma_locks.get(helper)
+    if lock == "takes":
+        return "it does so through vm_flags_set(), whose vma_start_write() asserts the mmap write lock"
+    if catalog.has_function("vm_flags_set"):
+        # 7.2+: vma_set_flags_mask(), which takes no lock and asserts none.
+        return (
+            "it does so with vma_set_flags_mask(), which takes no lock and asserts none: nothing catches it at run time, "
+            "and the store races with page faults under the per-VMA lock and with get_user_pages()"
+        )
+    return "a store under the read lock that races with concurrent faults and get_user_pages()"
 
 
 # Where a flag-setting helper (remap_pfn_range() and kin) is reported: code
@@ -144,45 +162,61 @@ class VmFlagsWriteOutsideMmap(Rule):
     name = "vm-flags-write-outside-mmap"
     severity = Severity.ERROR
     summary = "vm_flags changed outside ->mmap without the mmap write lock (fault, ioctl, open, post-mmap hook)"
-    fix_note = "Moving the flags into `->mmap`, or taking the mmap write lock, changes the driver's locking and design."
+    fix_safety = "safe"
+    fix_note = (
+        "A change made right after the code dropped the write lock (`mmap_write_unlock()`, or a wrapper of it) moves "
+        "back before the unlock, when it is a statement of its own and nothing in between sets what it reads or names "
+        "its vma. Other findings have no automatic fix: moving the flags into `->mmap`, or taking the mmap write lock, "
+        "changes the driver's locking and design."
+    )
     # vm_flags for the writes; the helpers' names (substrings cover
     # io_remap_pfn_range, remap_pfn_range_notrack, vm_insert_pages, ...).
     tokens = (b"vm_flags", b"remap_pfn_range", b"vm_iomap_memory", b"remap_vmalloc_range", b"vm_insert_page", b"vm_map_pages")
 
     def context_files(self, path):
-        return driver_source_files(path)
+        return driver_source_files(path) + module_header_files(path)
 
     def could_match(self, data):
         return may_write_vm_flags(data) or may_call_flag_helper_after_mmap(data)
 
+    def could_match_in(self, data, kernel, abspath):
+        return module_may_change_flags(kernel, abspath, data)
+
     def check(self, ctx):
         model = model_of(ctx)
         for w in model.writes:
-            if w.op in INIT_WRAPPERS or w.function is None or model.is_private_vma(w):
+            if w.op in INIT_WRAPPERS or w.function is None or w.on_desc or model.is_private_vma(w):
                 continue
             c = model.context(w)
             if c.locked:
                 continue
-            if w.kind == "helper":
+            if w.kind == "helper" and not w.setter.direct:
                 self._helper(ctx, model, w, c)
                 continue
             fn = w.function_name
             what = w.what
             fix = "decide the flags once in ->mmap(), or take mmap_write_lock() around the change"
+            if c.released:
+                self._released(ctx, model, w)
+                continue
             if c.read_locked:
                 dax = _dax_reason(ctx, model, w)
                 ctx.report(
                     w.node,
                     f"{what} in {fn}() after mmap_read_lock(): vm_flags may only change with the mmap lock held for write{dax}",
                     fix="take mmap_write_lock() instead, or move the change into ->mmap()",
+                    construct=w.change_key,
                 )
                 continue
             after = c.after_mmap
             if not after:
                 continue
             dax = _dax_reason(ctx, model, w)
-            first = after[0]
-            # A role known by the signature alone (a patch's hunks) is likely, not certain.
+            # One site, one voice: the role that decides the severity is the
+            # one the message names (a helper reached from ->open and from
+            # .fault is an error because of the fault). A role known by the
+            # signature alone (a patch's hunks) is likely, not certain.
+            first = next((x for x in after if x.role not in _WARNING_ROLES and not x.by_signature), after[0])
             severity = Severity.WARNING if all(x.role in _WARNING_ROLES or x.by_signature for x in after) else Severity.ERROR
             also = ""
             roles = sorted({x.role for x in after} - {first.role})
@@ -194,7 +228,26 @@ class VmFlagsWriteOutsideMmap(Rule):
                 f"{what} in {fn}(), {ROLE_WHY[first.role]}: {first.describe()}{also}.{mmap_too}{dax}",
                 severity=severity,
                 fix=fix if not dax else "decide the DAX-dependent flags once, in ->mmap()",
+                construct=w.change_key,
             )
+
+    @staticmethod
+    def _released(ctx, model, w) -> None:
+        """A change after the function dropped the write lock on every path
+        to it: no lock is held, whatever role the function plays."""
+        release = release_before(model, w)
+        name = (release.child_by_field_name("function").text or b"").decode() if release is not None else "the unlock"
+        where = f"{name}() on line {release.start_point[0] + 1}" if release is not None else name
+        autofix, why = move_before_release(model, w)
+        dax = _dax_reason(ctx, model, w)
+        ctx.report(
+            w.node,
+            f"{w.what} in {w.function_name}() after {where} dropped the mmap write lock: nothing holds it here, so the change "
+            f"races with page faults and other mmap users, and on v6.3+ the vm_flags_*() wrappers' lock assertion fires{dax}",
+            fix=f"make the change before {name}()" + ("" if autofix is not None else f" (not done automatically: {why})"),
+            autofix=autofix,
+            construct=w.change_key,
+        )
 
     @staticmethod
     def _helper(ctx, model, w, c) -> None:
@@ -202,17 +255,35 @@ class VmFlagsWriteOutsideMmap(Rule):
         where only the read lock is held: a fault handler or read-locked code."""
         setter = w.setter
         fn = w.function_name
-        how = (
-            "on v6.3+ it does so through vm_flags_set(), whose vma_start_write() asserts the mmap write lock"
-            if ctx.catalog.has_function("vm_flags_set")
-            else "a store under the read lock that races with concurrent faults and get_user_pages()"
-        )
+        how = _how_helpers_change(ctx.catalog, setter.via or w.op)
         fix = (
             "set up the mapping in ->mmap(), or insert single pfns/pages from the fault handler with "
             "vmf_insert_pfn()/vmf_insert_page(), which change no flags"
         )
         if c.read_locked:
-            ctx.report(w.node, f"{w.what} in {fn}() after mmap_read_lock(): {how}", fix=fix)
+            condition, severity, confidence = "", Severity.ERROR, None
+            if not setter.always:
+                # vm_insert_page() and kin: a change only when the vma lacks
+                # the flag; the vmas this code sees are the module's own.
+                flags = frozenset(setter.unless_set)
+                preset = mmap_presets(ctx.kernel, ctx.abspath, None, flags)
+                if preset:
+                    return
+                severity, confidence = Severity.WARNING, "medium"
+                condition = (
+                    f"; it changes the flags unless every ->mmap of the module sets {' | '.join(setter.unless_set)} (not all in view)"
+                )
+            ctx.report(
+                w.node,
+                f"{w.what} in {fn}() after mmap_read_lock(){condition}: {how}",
+                fix=fix,
+                severity=severity,
+                confidence=confidence,
+                construct=w.change_key,
+            )
+            return
+        if c.released and setter.always:
+            VmFlagsWriteOutsideMmap._released(ctx, model, w)
             return
         # ->access runs under the read lock too, but takes no struct vm_fault
         # and maps nothing: helpers are looked for in the other fault handlers.
@@ -223,13 +294,13 @@ class VmFlagsWriteOutsideMmap(Rule):
         severity, confidence, condition = Severity.ERROR, None, ""
         if not setter.always:
             # vm_insert_page() and kin set VM_MIXEDMAP only when ->mmap did not.
-            preset = model.mmap_sets_flags(first.registration, frozenset(setter.unless_set)) if first.registration else None
+            preset = mmap_presets(ctx.kernel, ctx.abspath, first.registration, frozenset(setter.unless_set))
             flags = " | ".join(setter.unless_set)
             if preset:
                 return
             if preset is None:
                 severity, confidence = Severity.WARNING, "medium"
-                condition = f"; it changes the flags unless the ->mmap that installs the handler set {flags} first (not in this file)"
+                condition = f"; it changes the flags unless the ->mmap that installs the handler set {flags} first (not in view)"
             else:
                 condition = f"; the ->mmap that installs the handler does not set {flags} first"
         ctx.report(
@@ -238,4 +309,5 @@ class VmFlagsWriteOutsideMmap(Rule):
             severity=severity,
             fix=fix,
             confidence=confidence,
+            construct=w.change_key,
         )

@@ -4,7 +4,8 @@ from daxlint.analysis.callgraph import POST_MMAP
 from daxlint.analysis.dax import driver_source_files
 from daxlint.analysis.flow import exclusive_branches
 from daxlint.analysis.locate import identifier_nodes
-from daxlint.analysis.vmflags import INIT_WRAPPERS, may_write_vm_flags, model_of
+from daxlint.analysis.module import model_of
+from daxlint.analysis.vmflags import INIT_WRAPPERS, may_write_vm_flags
 from daxlint.core.rule import Rule
 from daxlint.core.syntax import declarator_name, parent_of, text
 from daxlint.model import Severity
@@ -124,7 +125,7 @@ class PostMmapHook(Rule):
 
     def _writes_after_nested_mmap(self, ctx, model):
         for w in model.writes:
-            if w.function is None or w.op in INIT_WRAPPERS or w.kind == "helper":
+            if w.function is None or w.op in INIT_WRAPPERS or w.kind == "helper" or w.on_desc:
                 continue
             c = model.context(w)
             if not c.in_mmap:
@@ -138,6 +139,7 @@ class PostMmapHook(Rule):
                 f"(line {nested.start_point[0] + 1}): a post-mmap fix-up that overrides the decision the "
                 "lower file made",
                 fix="set the flags before the nested ->mmap() call, or leave them to the lower file",
+                construct=w.change_key,
             )
 
 

@@ -2,7 +2,8 @@ import re
 
 from daxlint.analysis.callgraph import ROLE_WHY
 from daxlint.analysis.dax import driver_source_files
-from daxlint.analysis.vmflags import DAX_PREDICATE_BYTES_RE, INIT_WRAPPERS, may_write_vm_flags, model_of
+from daxlint.analysis.module import model_of
+from daxlint.analysis.vmflags import DAX_PREDICATE_BYTES_RE, INIT_WRAPPERS, may_write_vm_flags
 from daxlint.core.rule import Rule
 from daxlint.model import Severity
 
@@ -106,7 +107,7 @@ class DaxModeDependentVmFlags(Rule):
     def check(self, ctx):
         model = model_of(ctx)
         for w in model.writes:
-            if w.op in INIT_WRAPPERS or w.function is None or w.kind == "helper" or model.is_private_vma(w):
+            if w.op in INIT_WRAPPERS or w.function is None or w.kind == "helper" or w.on_desc or model.is_private_vma(w):
                 continue
             dep = model.dax_dependence(w)
             if dep is None:
@@ -125,6 +126,7 @@ class DaxModeDependentVmFlags(Rule):
                     f"{what} depends on the DAX mode ('{cond}') in {w.function_name}(), {ROLE_WHY[first.role]}: "
                     f"{first.describe()}. The DAX mode must be decided once, at mmap time",
                     fix=fix,
+                    construct=w.change_key,
                 )
                 continue
             if c.in_mmap or _MMAP_NAME.search(w.function_name or ""):
@@ -139,4 +141,5 @@ class DaxModeDependentVmFlags(Rule):
                 "reaches: flags changed after mmap from IS_DAX() need a post-mmap fix-up",
                 fix=fix,
                 confidence="medium",
+                construct=w.change_key,
             )

@@ -4,8 +4,9 @@ from daxlint.analysis.callgraph import FAULT
 from daxlint.analysis.dax import driver_source_files
 from daxlint.analysis.flow import exclusive_branches
 from daxlint.analysis.locate import identifier_nodes
+from daxlint.analysis.module import model_of
 from daxlint.analysis.vmfix import drop_flag_fix
-from daxlint.analysis.vmflags import initialized_variable, may_write_vm_flags, model_of
+from daxlint.analysis.vmflags import initialized_variable, may_write_vm_flags
 from daxlint.core.rule import Rule
 from daxlint.core.syntax import function_name, text
 from daxlint.model import Severity
@@ -140,6 +141,7 @@ class MixedmapOnDax(Rule):
                     MIXEDMAP,
                     "Drop VM_MIXEDMAP from the flags: unsafe, right only where the mapping's pfns all have struct pages",
                 ),
+                construct=w.change_key,
             )
 
 

@@ -44,8 +44,9 @@ class SafeWriter:
 
 
 def render_csv(result: AuditResult) -> str:
-    """One row per event: a finding introduced, fixed or moved by a commit,
-    or a commit that could not be audited."""
+    """One row per event: a finding introduced, fixed, moved or suppressed
+    (silenced by a daxlint: ignore comment) by a commit, or a commit that
+    could not be audited."""
     buf = io.StringIO()
     w = SafeWriter(buf)
     w.writerow(CSV_COLUMNS)
@@ -68,6 +69,8 @@ def event_rows(result: AuditResult):
             yield base + finding_cells(f, "introduced", still_open="yes" if f.fingerprint in c.still_open else "no")
         for f in c.fixed:
             yield base + finding_cells(f, "fixed")
+        for f in c.suppressed:
+            yield base + finding_cells(f, "suppressed")
         for m in c.moved:
             yield base + [
                 "moved",

@@ -16,17 +16,18 @@ from daxlint.output.audit.csv_out import CSV_COLUMNS, SafeWriter, event_rows, fi
 from daxlint.output.audit.html import environment, range_context
 from daxlint.output.audit.text import commit_lines
 from daxlint.output.escape import json_safe, printable
-from daxlint.output.text import finding_line
+from daxlint.output.text import finding_line, suppressed_text
 
 
 def fleet_summary_line(fleet: FleetResult) -> str:
     s = fleet.summary()
     stored = f", {s['from_store']} from the store" if s["from_store"] else ""
     rate = f" ({s['commits_per_second']:g} commits/s)" if s["commits_per_second"] else ""
+    silenced = f"; {suppressed_text(s['suppressed'])}" if s["suppressed"] else ""
     return (
         f"Audited {counted(s['branches'], 'branch', 'branches')} ({counted(s['commits'], 'distinct commit')}{stored}) "
         f"in {fleet.elapsed:.1f}s{rate}: {s['introduced']} introduced, {s['fixed']} fixed, "
-        f"{s['open_at_tips']} open at the tips, {counted(s['missing_backports'], 'missing backport')}."
+        f"{s['open_at_tips']} open at the tips, {counted(s['missing_backports'], 'missing backport')}{silenced}."
     )
 
 

@@ -27,6 +27,9 @@ def commit_lines(result: AuditResult) -> list[str]:
             out.append(f"  + {finding_line(f, c.kernel_version)}{' [still open]' if f.fingerprint in c.still_open else ''}")
         for f in c.fixed:
             out.append(f"  - {finding_line(f, c.kernel_version)}")
+        for f in c.suppressed:
+            comment = printable((f.suppression or {}).get("comment", ""))
+            out.append(f"  = {finding_line(f, c.kernel_version)} [suppressed: {comment}]")
         for m in c.moved:
             out.append(
                 f"  ~ {m['rule_id']} moved {printable(m['from']['path'])}:{m['from']['line']} -> {printable(m['to']['path'])}:{m['to']['line']}"

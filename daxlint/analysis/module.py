@@ -1,0 +1,433 @@
+"""A module's ->mmap handlers, across its files: what each one installs and
+which flags it sets on every path that maps.
+
+Real drivers spread a vma's life over files: binder_mmap() (binder.c) sets
+VM_MIXEDMAP with vm_flags_mod(), binder_page_insert() (binder_alloc.c) calls
+vm_insert_page() under the read lock; a DRM driver's ->mmap calls
+drm_gem_mmap() and then sets VM_MIXEDMAP, while its GEM object's .fault,
+installed by drm_gem_mmap() from the object's funcs, calls vm_insert_page().
+vm_insert_page() and its kin change the flags only when VM_MIXEDMAP is
+missing, so whether they change anything is a question about the ->mmap
+that made the vma: the one that installs the handler's vm_operations_struct
+when the module shows it, else every ->mmap of the module (a vma the
+module's code can see is one of its own mappings).
+
+The module is the files kbuild links together (analysis.driver: the
+Makefile's obj-m / obj-$(CONFIG_X) objects and their composite parts, with
+the Kconfig symbols tied to them; else the directory). Each file is parsed
+once per run (kernel.memo); a file known only by a patch's hunks makes the
+module's answer unknown."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+
+from tree_sitter import Node
+
+from daxlint.analysis.bits import BIT_RE
+from daxlint.analysis.callgraph import MMAP
+from daxlint.analysis.driver import DEFINES_ANY, defines_any, driver_files
+from daxlint.analysis.locks import LOCK_NAMES, LockState
+from daxlint.analysis.vmflags import (
+    ACCESSORS,
+    HELPER_CALL_BYTES,
+    VmFlagsModel,
+    VmFlagsWrite,
+    flag_names,
+    initialized_variable,
+    may_write_vm_flags,
+    model_for,
+)
+from daxlint.core.catalog import VmFlagSetter
+from daxlint.core.includes import local_headers
+from daxlint.core.source import SourceFile
+from daxlint.core.syntax import call_args, call_name, function_name, text, walk
+
+
+@dataclass(frozen=True)
+class MmapHandler:
+    path: str
+    function: str
+    member: str  # "mmap", "mmap_prepare", "fb_mmap", ... ("vm_ops": it installs one, registered out of view)
+    sets: frozenset[str]  # flags set on every path that maps
+    installs: frozenset[str]  # the vm_operations_struct variables it installs
+
+
+def must_set(model: VmFlagsModel, fn: Node, seen: frozenset[int] = frozenset()) -> frozenset[str]:
+    """The flags ``fn`` sets on every path that maps: its statements in
+    order, an ``if`` that leaves the function (an error return) a guard and
+    not a branch, other conditional code not counted, the functions of the
+    file it calls followed."""
+    if fn.start_byte in seen:
+        return frozenset()
+    seen = seen | {fn.start_byte}
+    changes = [w for w in model.writes if w.function is not None and w.function.start_byte == fn.start_byte]
+    flags: set[str] = set()
+    body = fn.child_by_field_name("body")
+    for stmt in _straight_line(body) if body is not None else []:
+        for n in sorted(
+            _changes_and_calls(model, stmt, changes), key=lambda n: n.node.start_byte if isinstance(n, VmFlagsWrite) else n.start_byte
+        ):
+            if isinstance(n, VmFlagsWrite):
+                _apply(flags, n)
+            else:
+                for callee in model.graph.definitions.get(call_name(n) or "", []):
+                    flags |= must_set(model, callee, seen)
+        if stmt.type == "return_statement":
+            break
+    return frozenset(flags)
+
+
+def _straight_line(block: Node):
+    """The statements of a block that run on every path through it, in
+    order; an ``if`` whose body always leaves (a guard) is passed over."""
+    stack = [iter(block.named_children)]
+    while stack:
+        for stmt in stack[-1]:
+            if stmt.type == "compound_statement":
+                stack.append(iter(stmt.named_children))
+                break
+            if stmt.type == "labeled_statement":
+                stack.append(iter([c for c in stmt.named_children if c.type != "statement_identifier"]))
+                break
+            if stmt.type in ("expression_statement", "declaration", "return_statement"):
+                yield stmt
+                if stmt.type == "return_statement":
+                    return
+        else:
+            stack.pop()
+
+
+def _changes_and_calls(model: VmFlagsModel, stmt: Node, changes: list[VmFlagsWrite]):
+    for w in changes:
+        if stmt.start_byte <= w.node.start_byte < stmt.end_byte:
+            yield w
+    for call in walk(stmt, {"call_expression"}):
+        if call_name(call) in model.graph.definitions and not any(w.node == call for w in changes):
+            yield call
+
+
+def _apply(flags: set[str], w: VmFlagsWrite) -> None:
+    """A flag change's effect on the flags a path has set."""
+    op, args = w.op, call_args(w.node) if w.node.type == "call_expression" else []
+    if w.kind == "helper":
+        flags |= w.set_flags
+    elif w.kind in ("bitmap", "desc") and w.node.type == "call_expression":
+        bits = frozenset(f"VM_{b}" for a in args[1:] for b in BIT_RE.findall(text(a)))
+        if "clear" in op:
+            flags -= bits
+        else:
+            flags |= bits
+    elif w.kind == "wrapper":
+        if op == "vm_flags_clear" and len(args) > 1:
+            flags -= flag_names(args[1], negated=False)
+        elif op in ("vm_flags_mod", "__vm_flags_mod") and len(args) > 2:
+            flags |= flag_names(args[1], negated=False)
+            flags -= flag_names(args[2], negated=False)
+        elif op in ("vm_flags_set",):
+            flags |= w.set_flags
+        else:  # reset, init: the value is all there is
+            flags.clear()
+            flags |= w.set_flags
+    elif op == "|=":
+        flags |= w.set_flags
+    elif op == "&=":
+        flags -= flag_names(w.value, negated=True)
+    elif op == "=":
+        flags.clear()
+        flags |= w.set_flags
+
+
+def _installs(model: VmFlagsModel, handler: str) -> frozenset[str]:
+    """The vm_operations_struct variables ``handler`` (or a function of the
+    file it calls) stores into vm_ops."""
+    out = set()
+    for variable, fns in model.vm_ops_installs.items():
+        for fn in fns:
+            name = function_name(fn)
+            if name == handler or any(c.role == MMAP and c.entry == handler for c in model.graph.contexts_of(name)):
+                out.add(variable)
+    return frozenset(out)
+
+
+def file_handlers(kernel, path: str) -> list[MmapHandler] | None:
+    """The ->mmap handlers one file registers (None when the file is not
+    known whole)."""
+
+    def scan() -> list[MmapHandler] | None:
+        if not kernel.knows(path):
+            return None
+        data = kernel.read(path)
+        if data is None:
+            return []
+        model = VmFlagsModel(SourceFile(path, data), kernel.catalog)
+        # Registered ->mmap handlers, and the functions that install a
+        # vm_operations_struct (that is what an ->mmap does, registered in
+        # this file or not).
+        members = {r.function: r.member for r in model.graph.registrations if r.role == MMAP}
+        for fns in model.vm_ops_installs.values():
+            for fn in fns:
+                members.setdefault(function_name(fn), "vm_ops")
+        out = []
+        for name, member in members.items():
+            for fn in model.graph.definitions.get(name, []):
+                out.append(MmapHandler(path, name, member, must_set(model, fn), _installs(model, name)))
+        return out
+
+    return kernel.memo(("mmap-handlers", os.path.normpath(path), str(kernel.effective_version)), scan)
+
+
+def module_handlers(kernel, path: str) -> list[MmapHandler] | None:
+    """Every ->mmap handler of ``path``'s module, None when a file of the
+    module is known only in part."""
+    out: list[MmapHandler] = []
+    for f in driver_files(kernel, os.path.abspath(path)):
+        found = file_handlers(kernel, f)
+        if found is None:
+            return None
+        out.extend(found)
+    return out
+
+
+def mmap_presets(kernel, path: str | None, registration, flags: frozenset[str]) -> bool | None:
+    """Whether the vmas a handler (or, without a registration, any code of
+    the module) can see come from ->mmap handlers that all set ``flags``
+    first: the handlers that install the registration's vm_operations_struct
+    when the module has them, else every handler of the module. None when
+    the module shows no handler (or not all of its files)."""
+    if path is None:
+        return None
+    handlers = module_handlers(kernel, path)
+    if not handlers:
+        return None
+    variable = (
+        initialized_variable(registration.node) if registration is not None and registration.node.type == "initializer_pair" else None
+    )
+    installing = [h for h in handlers if variable is not None and variable in h.installs]
+    if installing:
+        return all(flags <= h.sets for h in installing)
+    # Installed out of view (drm_gem_mmap() installs the GEM object's
+    # vm_ops) or looked up (read-locked code): any of the module's mappings.
+    return True if all(flags <= h.sets for h in handlers) else None
+
+
+def handler_evidence(kernel, path: str | None, flags: frozenset[str]) -> str:
+    """Which ->mmap set ``flags``, for messages."""
+    handlers = module_handlers(kernel, path) if path is not None else None
+    names = sorted({f"{h.function}() ({os.path.basename(h.path)})" for h in handlers or [] if flags <= h.sets})
+    return ", ".join(names[:3]) + (" and others" if len(names) > 3 else "")
+
+
+# -- the module's helpers, followed from the file that calls them ---------------
+
+
+def model_of(ctx) -> VmFlagsModel:
+    """The model of the file a rule checks, with its module around it: the
+    roles its other files give this file's functions, the helpers of its
+    headers and other files that change a vma's flags or take the lock
+    (followed like the kernel's), and its headers' function-like macros."""
+    model = model_for(ctx.source, ctx.catalog, ctx.partial)
+    model.attach_driver(ctx.kernel, ctx.abspath, ctx.source.path)
+    if ctx.abspath is not None and "graph" not in model.__dict__ and not model.module_attached:
+        model.module_attached = True
+        model.macro_sources = tuple(h.data for h in local_headers(ctx.kernel, ctx.abspath, ctx.source.original))
+        wanted = _wanted(ctx.source.data, ctx.catalog)
+        if wanted:
+            helpers = module_helpers(ctx.kernel, ctx.abspath, ctx.source.original, wanted)
+            model.module_setters = {n: h.setter for n, h in helpers.items() if h.setter is not None}
+            model.module_locks = {n: h.locks for n, h in helpers.items() if h.locks is not None}.get
+    return model
+
+
+# A call that hands on a vma (or a vm_fault), or one of a lock's names: what
+# may be a module helper that changes flags or takes the lock.
+_VMA_CALL = re.compile(rb"\b([A-Za-z_]\w*)\s*\(\s*&?\s*\(?\s*(?:\w*vma\w*|vmf|area)\b")
+_LOCKISH_CALL = re.compile(rb"\b([A-Za-z_]\w*lock\w*)\s*\(")
+
+
+def _wanted(data: bytes, catalog) -> set[str]:
+    """The functions a file calls with a vma or like a lock and does not
+    define - nor does the kernel API catalog, the accessors or the lock
+    API: the names a module helper may have."""
+    called = {m.decode() for m in _VMA_CALL.findall(data)} | {m.decode() for m in _LOCKISH_CALL.findall(data)}
+    known = set(catalog.functions) | ACCESSORS | LOCK_NAMES | _defined_names(data) if catalog is not None else set()
+    return {n for n in called if n not in known}
+
+
+@dataclass(frozen=True)
+class ModuleHelper:
+    setter: VmFlagSetter | None  # what it does to the flags of the vma it is given
+    locks: LockState | None  # the lock state it leaves its caller in
+
+
+def module_helpers(kernel, abspath: str, data: bytes | None, wanted: set[str]) -> dict[str, ModuleHelper]:
+    """The functions of the module among ``wanted`` (names a file calls and
+    does not define): its headers' (static inline helpers too), then the
+    other files' (not static), each file summarised once per run. A sibling
+    is read only when it defines one of them (a weak dependency: an edit
+    that defines none does not make the verdict stale)."""
+    out: dict[str, ModuleHelper] = {}
+    for header in local_headers(kernel, abspath, data):
+        for name, helper in _file_helpers(kernel, header.path, header.data, exported_only=False).items():
+            if name in wanted:
+                out.setdefault(name, helper)
+    me = os.path.normpath(abspath)
+    why = DEFINES_ANY + " ".join(sorted(wanted))
+    for path in driver_files(kernel, abspath):
+        if os.path.normpath(path) == me or not kernel.knows(path):
+            continue
+        sibling = kernel.read_if(path, lambda d: defines_any(d, wanted), why)
+        if sibling is None:
+            continue
+        for name, helper in _file_helpers(kernel, path, sibling, exported_only=True).items():
+            if name in wanted:
+                out.setdefault(name, helper)
+    return out
+
+
+def _file_helpers(kernel, path: str, data: bytes, exported_only: bool) -> dict[str, ModuleHelper]:
+    """Summaries of a file's functions that change the flags of a vma they
+    are given or change the mmap lock (a cheap look at the bytes first)."""
+    if not (b"vm_flags" in data or b"vma" in data or any(n.encode() in data for n in LOCK_NAMES)):
+        return {}
+
+    def summarise() -> dict[str, ModuleHelper]:
+        model = VmFlagsModel(SourceFile(path, data), kernel.catalog)
+        out: dict[str, ModuleHelper] = {}
+        for name, defs in model.graph.definitions.items():
+            if len(defs) != 1 or (exported_only and _is_static(defs[0])):
+                continue
+            fn = defs[0]
+            setter = _summary(model, fn, name, f"{os.path.basename(path)}:{fn.start_point[0] + 1}", set())
+            locks = model.graph.summary(name)
+            if setter is not None or locks is not None:
+                out[name] = ModuleHelper(setter, locks)
+        return out
+
+    return kernel.memo(("module-helpers", os.path.normpath(path), exported_only, str(kernel.effective_version)), summarise)
+
+
+def _summary(model: VmFlagsModel, fn: Node, name: str, where: str, seen: set[int]) -> VmFlagSetter | None:
+    """What ``fn`` does to the flags of the vma it is given: a VmFlagSetter
+    whose vma_index is the parameter (a vma, or a vm_fault whose ->vma it
+    changes), or None when it changes no parameter's flags."""
+    if fn.start_byte in seen:
+        return None
+    seen.add(fn.start_byte)
+    params = _vma_parameters(fn)
+    if not params:
+        return None
+    always: set[str] = set()
+    unless: set[str] = set()
+    direct = False
+    via: str | None = None
+    for w in model.writes:
+        if w.function is None or w.function.start_byte != fn.start_byte or w.vma is None:
+            continue
+        index = params.get(_root(w.vma))
+        if index is None:
+            continue
+        if w.kind == "helper" and w.setter is not None:
+            always |= set(w.setter.always)
+            unless |= set(w.setter.unless_set)
+            direct = direct or w.setter.direct
+            via = via or w.setter.via or w.op
+        else:
+            always |= w.set_flags
+            direct = True
+    # The file's functions it hands the vma on to.
+    for call in walk(fn, {"call_expression"}):
+        callees = model.graph.definitions.get(call_name(call) or "", [])
+        args = call_args(call)
+        if len(callees) != 1 or not any(_root(a) in params for a in args):
+            continue
+        inner = _summary(model, callees[0], call_name(call), where, seen)
+        if inner is not None:
+            always |= set(inner.always)
+            unless |= set(inner.unless_set)
+            direct = direct or inner.direct
+            via = via or inner.via
+    if not (always or unless or direct):
+        return None
+    param = min(params, key=params.get)
+    return VmFlagSetter(
+        name, tuple(sorted(always)), tuple(sorted(unless - always)), params[param], where, direct, via, param in _fault_parameters(fn)
+    )
+
+
+def _vma_parameters(fn: Node) -> dict[str, int]:
+    """Parameter name -> index for the vma (or vm_fault) parameters of ``fn``;
+    a vm_fault parameter ``vmf`` stands for ``vmf->vma``."""
+    d = fn.child_by_field_name("declarator")
+    while d is not None and d.type != "function_declarator":
+        d = d.child_by_field_name("declarator")
+    plist = d.child_by_field_name("parameters") if d is not None else None
+    out: dict[str, int] = {}
+    for i, p in enumerate(c for c in (plist.named_children if plist is not None else []) if c.type == "parameter_declaration"):
+        t = text(p.child_by_field_name("type"))
+        names = [text(n) for n in walk(p, {"identifier"})]
+        if names and ("vm_area_struct" in t or "vm_fault" in t):
+            out[names[-1]] = i
+    return out
+
+
+def _fault_parameters(fn: Node) -> set[str]:
+    """The parameters of ``fn`` that are a struct vm_fault."""
+    return {name for name, _ in _vma_parameters(fn).items() if name in _typed(fn, "vm_fault")}
+
+
+def _typed(fn: Node, struct: str) -> set[str]:
+    return {
+        text(p.child_by_field_name("declarator")).lstrip("*")
+        for p in walk(fn, {"parameter_declaration"})
+        if struct in text(p.child_by_field_name("type"))
+    }
+
+
+def _root(expr: Node) -> str:
+    """The variable at the root of ``vma``, ``vmf->vma``, ``(vma)``."""
+    code = text(expr).strip("()& \t")
+    return code.split("->", 1)[0].split(".", 1)[0].strip()
+
+
+def _is_static(fn: Node) -> bool:
+    return any(c.type == "storage_class_specifier" and text(c) == "static" for c in fn.children)
+
+
+def _defined_names(data: bytes) -> set[str]:
+    """Names the file defines as functions, by a cheap look at its bytes
+    (a definition starts a line: ``name(`` after its type)."""
+    return {m.decode() for m in _DEFINITION_RE.findall(data)}
+
+
+_DEFINITION_RE = re.compile(rb"(?m)^[A-Za-z_][\w \t*]*?\b(\w+)\s*\([^;]*$")
+
+
+_CONTEXT_BYTES = re.compile(rb"vm_fault|ioctl|mmap_read_|lock_vma_under_rcu|post_mmap|mmap_write_unlock|mmap_write_downgrade")
+
+
+def module_may_change_flags(kernel, abspath: str, data: bytes) -> bool:
+    """Whether a file that shows no change of vm_flags itself may make one
+    through its module: it has code that runs after ->mmap (a fault
+    handler, an ioctl, read-locked or unlocked code) and a header it
+    includes or another file of its module changes flags or calls a helper
+    that does - by their bytes."""
+    if b"vma" not in data or _CONTEXT_BYTES.search(data) is None:
+        return False
+
+    def changes(path: str, text: bytes) -> bool:
+        return kernel.memo(
+            ("may-change-flags", os.path.normpath(path)), lambda: may_write_vm_flags(text) or bool(HELPER_CALL_BYTES.search(text))
+        )
+
+    if any(changes(h.path, h.data) for h in local_headers(kernel, abspath)):
+        return True
+    me = os.path.normpath(abspath)
+    for path in driver_files(kernel, abspath):
+        if os.path.normpath(path) != me:
+            sibling = kernel.read(path)
+            if sibling is not None and changes(path, sibling):
+                return True
+    return False

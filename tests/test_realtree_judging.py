@@ -1,0 +1,59 @@
+"""The comparison the whole-tree tests make (tests/realtree.py), on made-up
+findings: what fails, what is only listed."""
+
+from __future__ import annotations
+
+from realtree import judge
+
+
+def verdict(function="f", snippet="vma->vm_flags |= VM_IO;", verdict="true", severity="error", line=10):
+    return {
+        "rule": "DAX301",
+        "path": "a.c",
+        "line": line,
+        "function": function,
+        "snippet": snippet,
+        "severity": severity,
+        "verdict": verdict,
+    }
+
+
+def finding(function="f", snippet="vma->vm_flags  |=  VM_IO;", severity="error", line=99):
+    return {
+        "rule_id": "DAX301",
+        "path": "a.c",
+        "line": line,
+        "function": function,
+        "snippet": snippet,
+        "severity": severity,
+        "message": "m",
+    }
+
+
+def test_lines_and_white_space_do_not_matter():
+    assert judge([finding(line=400)], [verdict(line=10)]).failures == []
+
+
+def test_a_lost_true_finding_fails_and_a_new_one_is_listed():
+    j = judge([finding(function="g")], [verdict()])
+    assert [e["function"] for e in j.lost] == ["f"]
+    assert [f["function"] for f in j.unjudged] == ["g"]
+    assert len(j.failures) == 1 and "no longer reported" in j.failures[0]
+
+
+def test_severity_change_fails():
+    j = judge([finding(severity="warning")], [verdict()])
+    assert j.severity_changed and "severity changed to warning" in j.failures[0]
+
+
+def test_a_false_construct_that_comes_back_fails():
+    assert judge([], [verdict(verdict="false")]).failures == []
+    j = judge([finding()], [verdict(verdict="false")])
+    assert j.came_back and "reported again" in j.failures[0]
+
+
+def test_the_same_construct_twice_is_counted():
+    two = [verdict(), verdict()]
+    assert judge([finding(), finding(), finding()], two).failures == []
+    assert len(judge([finding(), finding(), finding()], two).unjudged) == 1
+    assert len(judge([finding()], two).lost) == 1
