@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_daxlint
+from conftest import FIXTURES, run_daxlint
 
 BASE = """#include <linux/mm.h>
 
@@ -224,3 +224,39 @@ def test_hunk_only_findings_carry_no_edits(tmp_path):
         "safety": "display-only",
         "edits": [],
     }
+
+
+# A driver's ->mmap for Linux 7.3, and what DAX310's conversion makes of it.
+PREPARE_DRIVER = FIXTURES / "fix" / "prepare_iomap_7_3.c"
+
+
+def test_patch_fix_sends_the_conversion(tmp_path):
+    """A series adding a driver to a 7.3 tree, written again by ``patch
+    --fix --unsafe-fixes``: the patch carries the converted handler, ``git
+    am`` applies it, and the result checks clean."""
+    repo = tmp_path / "tree"
+    (repo / "drivers" / "toy").mkdir(parents=True)
+    git(repo, "init", "-q")
+    (repo / "Makefile").write_text("VERSION = 7\nPATCHLEVEL = 3\nSUBLEVEL = 0\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "base")
+    (repo / "drivers" / "toy" / "toy.c").write_bytes(PREPARE_DRIVER.read_bytes())
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "toy: a register window", "-m", "Userspace maps the device's registers.")
+    out_dir = tmp_path / "out"
+    git(repo, "format-patch", "-q", "-1", "-o", str(out_dir))
+    git(repo, "reset", "-q", "--hard", "HEAD~1")
+    [patch] = sorted(out_dir.iterdir())
+    fixed = tmp_path / "fixed"
+    code, out, err = run_daxlint(
+        "patch", "--tree", str(repo), "--select", "DAX310", "--fix", "--unsafe-fixes", "--fix-dir", str(fixed), str(patch), cwd=tmp_path
+    )
+    assert code == 0, out + err
+    [written] = sorted(fixed.iterdir())
+    text = written.read_text()
+    assert text.startswith(patch.read_text().split("\n---\n", 1)[0])  # headers and message kept
+    assert "+static int toy_mmap_prepare(struct vm_area_desc *desc)" in text and "+\t.mmap_prepare\t= toy_mmap_prepare," in text
+    git(repo, "am", "-q", str(written))
+    assert (repo / "drivers" / "toy" / "toy.c").read_bytes() == PREPARE_DRIVER.with_name("prepare_iomap_7_3.fixed.c").read_bytes()
+    code, out, err = run_daxlint("check", "--no-cache", "--select", "DAX310", "drivers/toy/toy.c", cwd=repo)
+    assert code == 0 and "No findings" in out, out + err

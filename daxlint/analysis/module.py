@@ -213,13 +213,6 @@ def mmap_presets(kernel, path: str | None, registration, flags: frozenset[str]) 
     return True if all(flags <= h.sets for h in handlers) else None
 
 
-def handler_evidence(kernel, path: str | None, flags: frozenset[str]) -> str:
-    """Which ->mmap set ``flags``, for messages."""
-    handlers = module_handlers(kernel, path) if path is not None else None
-    names = sorted({f"{h.function}() ({os.path.basename(h.path)})" for h in handlers or [] if flags <= h.sets})
-    return ", ".join(names[:3]) + (" and others" if len(names) > 3 else "")
-
-
 # -- the module's helpers, followed from the file that calls them ---------------
 
 

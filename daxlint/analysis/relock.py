@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from tree_sitter import Node
 
-from daxlint.analysis.lines import alone_on_lines, line_span
+from daxlint.analysis.layout import alone_on_lines, line_span
 from daxlint.analysis.locate import IDENT_RE
 from daxlint.model import SAFE, Edit, Fix
 

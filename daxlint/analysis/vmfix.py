@@ -40,7 +40,12 @@ from dataclasses import dataclass
 
 from tree_sitter import Node
 
-from daxlint.analysis.lines import alone_on_lines, indent_of, line_span
+from daxlint.analysis.layout import alone_on_lines, indent_of, line_span, uses_crlf, with_line_ends
+from daxlint.analysis.layout import indent as _indent
+from daxlint.analysis.layout import preamble_pos as _preamble_pos
+from daxlint.analysis.layout import realign as _realign
+from daxlint.analysis.layout import width as _width
+from daxlint.analysis.layout import wrapped as _wrapped
 from daxlint.analysis.vmflags import (
     WRAPPERS_SINCE,
     VmFlagsModel,
@@ -189,7 +194,7 @@ class _Planner:
         self.new_shims: set[str] = set()
         self.needs_version_h = False
         # A file with CRLF line ends gets them in the lines fixes add too.
-        self.crlf = self.original.count(b"\r\n") * 2 > self.original.count(b"\n")
+        self.crlf = uses_crlf(self.original)
 
     # -- conversions ---------------------------------------------------------
 
@@ -227,7 +232,11 @@ class _Planner:
         if value is None:
             return None
         if w.kind == "write_once":
-            return _Conversion(w, stmt, "vm_flags_reset_once", vma, [_arg(value)])
+            # vm_flags_reset_once() went in v7.2 (vma_flags_reset_once()
+            # takes a bitmap): where the span reaches it, vm_flags_reset(),
+            # the same assertion without the WRITE_ONCE().
+            once = self.history.functions["vm_flags_reset_once"].exists_in(span.last)
+            return _Conversion(w, stmt, "vm_flags_reset_once" if once else "vm_flags_reset", vma, [_arg(value)])
         op = w.op
         if op == "|=":
             terms = _or_terms(value)
@@ -601,9 +610,7 @@ class _Planner:
 
     def line_ends(self, edits: list[Edit]) -> tuple[Edit, ...]:
         """The edits with the file's own line ends."""
-        if not self.crlf:
-            return tuple(edits)
-        return tuple(Edit(e.start, e.end, e.replacement.replace("\r\n", "\n").replace("\n", "\r\n")) for e in edits)
+        return with_line_ends(edits, self.crlf)
 
     def alone_description(self, c: _Conversion, style: str, guard: str) -> str:
         desc = f"Replace the direct write with {_squash(self.render(c))}"
@@ -789,50 +796,6 @@ def _fold_code(unit: list[_Conversion]) -> str:
     return f"{wrapper}({unit[0].vma}, {', '.join(args)})"
 
 
-_MAX_COLUMNS = 80
-
-
-def _wrapped(wrapper: str, args: list[str], indent: str) -> str:
-    """``wrapper(args...)`` for a statement indented by ``indent``, broken
-    over lines aligned with the parenthesis where it would pass 80 columns:
-    between arguments first, between ``|``-terms of an argument that does
-    not fit a line of its own."""
-    one = f"{wrapper}({', '.join(args)})"
-    start = _width(indent)
-    if start + len(one) + 1 <= _MAX_COLUMNS:
-        return one
-    col = start + len(wrapper) + 1
-    lines: list[str] = []
-    line, width = f"{wrapper}(", start + len(wrapper) + 1
-
-    def put(piece: str, room: int) -> None:
-        nonlocal line, width
-        sep = "" if line.endswith("(") or not line.strip() else " "
-        if width + len(sep) + len(piece) + room > _MAX_COLUMNS and line.strip() and not line.endswith("("):
-            lines.append(line)
-            line, width, sep = _indent(col, indent), col, ""
-        line += sep + piece
-        width += len(sep) + len(piece)
-
-    for i, a in enumerate(args):
-        last = i == len(args) - 1
-        whole = a + (")" if last else ",")
-        room = 1 if last else 0  # the statement's ";"
-        sep = 0 if line.endswith("(") else 1
-        if width + sep + len(whole) + room <= _MAX_COLUMNS or col + len(whole) + room > _MAX_COLUMNS and " | " not in a:
-            put(whole, room)
-            continue
-        if col + len(whole) + room <= _MAX_COLUMNS:
-            put(whole, room)  # on a line of its own
-            continue
-        terms = a.split(" | ")
-        for j, t in enumerate(terms):
-            end = j == len(terms) - 1
-            put(t + ((")" if last else ",") if end else " |"), room if end else 0)
-    lines.append(line)
-    return "\n".join(lines)
-
-
 def _disjoint(a: list[str], b: list[str]) -> bool:
     """Whether two lists of flags provably share no bit."""
     bits_a, bits_b = _bits(a), _bits(b)
@@ -887,50 +850,6 @@ _MACRO_SHIM = re.compile(rb"^[ \t]*#[ \t]*define[ \t]+(vm_flags_(?:set|clear|mod
 def _macro_shims(data: bytes) -> set[str]:
     """Wrappers the file defines as macros (``#define vm_flags_set(v, f) ...``)."""
     return {m.group(1).decode() for m in _MACRO_SHIM.finditer(data)} if b"define" in data else set()
-
-
-_LEADING_COMMENT = re.compile(rb"[ \t\r\n]*(?:/\*.*?\*/|//[^\n]*)", re.S)
-
-
-def _preamble_pos(data: bytes, first_use: int, linux_only: bool) -> tuple[int, bool]:
-    """Where new includes and shims go: after the last #include before the
-    first fixed write that is not inside a conditional (a header's include
-    guard aside); else at the top, after the leading comment (and a
-    header's include guard). Returns the offset and whether it is the top."""
-    directives = scan(data)
-    guard_branch = _include_guard(directives, data)
-    last = None
-    for inc in directives.includes:
-        if inc.pos < first_use and (inc.parent is None or inc.parent is guard_branch):
-            if not linux_only or (inc.angled and inc.name.startswith("linux/")):
-                last = inc
-    if last is not None:
-        end = data.find(b"\n", last.pos)
-        return (len(data) if end < 0 else end + 1), False
-    if guard_branch is not None:
-        m = re.compile(rb"[ \t\r\n]*#[ \t]*define[^\n]*\n?").match(data, guard_branch.body)
-        return (m.end() if m else guard_branch.body), True
-    pos = 0
-    while (m := _LEADING_COMMENT.match(data, pos)) is not None and m.end() > pos:
-        pos = m.end()
-    nl = data.find(b"\n", pos)
-    if nl >= 0 and not data[pos:nl].strip():
-        pos = nl + 1
-    return pos, True
-
-
-def _include_guard(directives, data: bytes):
-    """The ``#ifndef X`` branch of a header's include guard, if any: the
-    file's first directive, only comments before it, ``#define X`` next."""
-    if not directives.groups:
-        return None
-    b = directives.groups[0].branches[0]
-    before = re.sub(rb"/\*.*?\*/|//[^\n]*", b"", data[: b.start], flags=re.S)
-    if b.kind != "ifndef" or before.strip():
-        return None
-    name = b.expr.strip().encode()
-    follows = re.compile(rb"[ \t\r\n]*#[ \t]*define[ \t]+" + re.escape(name) + rb"\b").match(data, b.body)
-    return b if follows else None
 
 
 # -- syntax helpers ---------------------------------------------------------------------------
@@ -1077,34 +996,6 @@ def _simple_vma(node: Node | None) -> bool:
     if n is not None and n.type == "pointer_expression" and _text(n).startswith("&"):
         n = n.child_by_field_name("argument")
     return n is not None and _plain_lvalue(n)
-
-
-def _width(text: str) -> int:
-    """Display width of a line's text, tabs every 8 columns."""
-    col = 0
-    for ch in text:
-        col = (col // 8 + 1) * 8 if ch == "\t" else col + 1
-    return col
-
-
-def _realign(arg: str, old_col: int, new_col: int) -> str:
-    """Continuation lines of ``arg`` that lined up with its start line up
-    with its new start (tabs, then spaces, as kernel style has it)."""
-    if old_col == new_col:
-        return arg
-    lines = arg.split("\n")
-    for i in range(1, len(lines)):
-        m = re.match(r"[ \t]*", lines[i])
-        ws = m.group(0) if m else ""
-        if ws and _width(ws) == old_col:
-            lines[i] = _indent(new_col, ws) + lines[i][len(ws) :]
-    return "\n".join(lines)
-
-
-def _indent(col: int, like: str) -> str:
-    """White space reaching ``col``: tabs then spaces, as kernel style has
-    it, or spaces only where ``like`` used no tab."""
-    return "\t" * (col // 8) + " " * (col % 8) if "\t" in like else " " * col
 
 
 # -- dropping a flag (DAX305) -------------------------------------------------------------

@@ -1002,6 +1002,8 @@ def build_fix(model: VmFlagsModel, w: VmFlagsWrite, kernel) -> tuple[str, str]:
     the older kernels - unless the file has a compat shim for the wrapper,
     which makes the plain call build everywhere. Returns (the call, the fix)."""
     call = _with_existing_flags(wrapper_fix(model, w), kernel.effective_version, model.source.original)
+    if call.startswith("vm_flags_reset_once(") and not api_history().functions["vm_flags_reset_once"].exists_in(kernel.whole_range.last):
+        call = "vm_flags_reset(" + call[len("vm_flags_reset_once(") :]  # gone in v7.2
     if kernel.whole_range.first >= WRAPPERS_SINCE:
         return call, call
     wrapper = call.split("(", 1)[0]

@@ -214,6 +214,12 @@ def newest_catalog_version() -> KernelVersion:
     return _available()[-1][0]
 
 
+def catalog_versions() -> list[KernelVersion]:
+    """The releases a catalog file starts at, oldest first: between two of
+    them every release has the same catalog."""
+    return [v for v, _ in _available()]
+
+
 @cache
 def catalog_for(version: KernelVersion) -> Catalog:
     """The catalog of the newest file not above ``version`` (the oldest file

@@ -244,14 +244,3 @@ def _wide_encoding(data: bytes, sample: int = 4096) -> str | None:
         if nul_share(text_at, step) < 0.1 and all(nul_share(o, step) > 0.9 for o in zero):
             return codec
     return None
-
-
-def headers_beside(path: str) -> list[str]:
-    """The ``.h`` files in ``path``'s directory: those its ``#include
-    "..."`` finds (their macros and compat shims count), for the cache's
-    context of a verdict."""
-    d = os.path.dirname(path)
-    try:
-        return [os.path.join(d, n) for n in sorted(os.listdir(d)) if n.endswith(".h")]
-    except OSError:
-        return []

@@ -253,6 +253,16 @@ int generic_file_mmap(struct file *file, struct vm_area_struct *vma);
 int generic_file_readonly_mmap(struct file *file, struct vm_area_struct *vma);
 int generic_file_mmap_prepare(struct vm_area_desc *desc);
 int generic_file_readonly_mmap_prepare(struct vm_area_desc *desc);
+/* include/linux/mm.h: the descriptor's size in bytes and pages (the file
+ * system conversions of v6.17, beside generic_file_mmap_prepare()). */
+unsigned long vma_desc_size(const struct vm_area_desc *desc);
+unsigned long vma_desc_pages(const struct vm_area_desc *desc);
+/* What ->mmap_prepare calls where ->mmap called the vma forms: /dev/zero's
+ * private mapping, the nommu sharing test, and the DAX sync-mapping check
+ * (which takes the inode since the descriptor has no vma). */
+void vma_desc_set_anonymous(struct vm_area_desc *desc);
+bool is_nommu_shared_vma_flags(const vma_flags_t *flags);
+bool daxdev_mapping_supported(const struct vm_area_desc *desc, const struct inode *inode, struct dax_device *dax_dev);
 
 /* include/linux/mm.h: what ->mmap_prepare asks the mm core to do once the
  * vma is set up (desc->action); each replaces a call of the ->mmap days. */

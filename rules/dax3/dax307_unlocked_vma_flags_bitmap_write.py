@@ -1,4 +1,4 @@
-from daxlint.analysis.lines import alone_on_lines, indent_of, line_span
+from daxlint.analysis.layout import alone_on_lines, indent_of, line_span
 from daxlint.analysis.module import model_of
 from daxlint.core.rule import Rule
 from daxlint.model import SAFE, Edit, Fix, Severity
