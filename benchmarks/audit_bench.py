@@ -25,12 +25,13 @@ Cases:
              the client becomes the limit. --scheduler ADDRESS measures a
              real cluster instead of local scheduler and worker processes
              (its workers must see ~/.cache/daxlint-bench at the same path).
-             Needs pip install 'daxlint[dask]'.
+             Needs dask.distributed (pip install '.[dask]' here).
 
 For each case: a cold audit (fresh store; the base tree is analysed first),
 then for the synthetic history an extension by 100 commits and a warm re-run
 (everything from the store). The yardstick is ``git log -p`` over the same
-range. Results are printed and written to benchmarks/results/audit.json.
+range. Results are printed and written to benchmarks/results/local/audit.json
+(untracked; --record: the recorded benchmarks/results/audit.json).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
+from figures import add_output_options, output_path  # noqa: E402
 from kernel_tree import kernel_tree  # noqa: E402
 
 BENCH = Path(os.environ.get("DAXLINT_BENCH_DIR", Path.home() / ".cache" / "daxlint-bench"))
@@ -348,7 +350,7 @@ def dask_case(commits: int, seed: int, jobs: int, tmp: Path, repeat: int = 1, sc
     try:
         import distributed
     except ImportError:
-        sys.exit("the dask case needs dask.distributed: pip install 'daxlint[dask]'")
+        sys.exit("the dask case needs dask.distributed: pip install '.[dask]' in daxlint's checkout")
     logging.getLogger("distributed").setLevel(logging.CRITICAL)
     repo, base = build_synthetic(commits, seed)
     walk = [f"{base}..main"]
@@ -438,7 +440,7 @@ def main() -> None:
     ap.add_argument("--dask-commits", type=int, default=600)
     ap.add_argument("--repeat", type=int, default=1, help="dask case: runs of each measurement (the median is reported)")
     ap.add_argument("--scheduler", help="dask case: a real cluster's scheduler instead of local scheduler and worker processes")
-    ap.add_argument("--json", default=str(HERE / "results" / "audit.json"))
+    add_output_options(ap, "audit.json", flag="--json")
     args = ap.parse_args()
     results: dict = {
         "machine": {
@@ -501,7 +503,7 @@ def main() -> None:
                 flush=True,
             )
     results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
-    out = Path(args.json)
+    out = output_path(args, "audit.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.exists():  # keep the cases this run did not measure
         try:

@@ -18,8 +18,9 @@ make runs only the checker, once per file (-j1):
 
 A checker's cost per file is (case - true) / files, in wall time and in
 CPU time (of make and everything it ran: steady when other work shares
-the machine). Medians of --repeat runs; written to
-benchmarks/results/kbuild.json with the machine."""
+the machine). Medians of --repeat runs; written with the machine to
+benchmarks/results/local/kbuild.json (untracked; --record: the recorded
+benchmarks/results/kbuild.json)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,10 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from figures import add_output_options, output_path  # noqa: E402
+
 FIXTURE = HERE.parent / "tests" / "fixtures" / "kbuild" / "daxmod"
 
 
@@ -122,7 +127,7 @@ def main() -> int:
     ap.add_argument("--headers", action="append", help="a linux-headers build directory (default: every /usr/src/linux-headers-*-amd64)")
     ap.add_argument("--files", type=int, default=20)
     ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--output", default=str(HERE / "results" / "kbuild.json"))
+    add_output_options(ap, "kbuild.json")
     args = ap.parse_args()
     headers = args.headers or sorted(glob.glob("/usr/src/linux-headers-*-amd64"))
     if not headers or shutil.which("make") is None:
@@ -140,7 +145,9 @@ def main() -> int:
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "system": platform.platform()},
         "results": results,
     }
-    Path(args.output).write_text(json.dumps(report, indent=2) + "\n")
+    output = output_path(args, "kbuild.json")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(report, indent=2) + "\n")
     return 0
 
 

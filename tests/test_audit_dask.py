@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+import tomllib
 from collections import Counter
 from pathlib import Path
 
@@ -24,7 +25,7 @@ import pytest
 distributed = pytest.importorskip("distributed")
 
 from audit_repo import synthetic_history, without_volatile  # noqa: E402
-from conftest import run_daxlint  # noqa: E402
+from conftest import REPO, run_daxlint  # noqa: E402
 from daxlint.audit import cluster  # noqa: E402
 from daxlint.audit.auditor import AuditOptions, Auditor  # noqa: E402
 from daxlint.audit.cluster import ClusterError, DaskWorkers  # noqa: E402
@@ -363,7 +364,14 @@ def test_missing_dask_is_one_line(small, tmp_path):
     env = {"PYTHONPATH": os.pathsep.join([str(blocker.parent), *sys.path])}
     code, out, err = run_daxlint("audit", "--repo", str(path), "--no-cache", "--scheduler", "local", f"{base}..main", env=env)
     assert code == 2 and out == ""
-    assert len(err.strip().splitlines()) == 1 and "pip install 'daxlint[dask]'" in err and "Traceback" not in err, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert "pip install 'dask[distributed]>=2024.8' (or pip install '.[dask]' in daxlint's checkout)" in err
+
+
+def test_the_dask_requirement_named_is_the_extras():
+    """The error above names what pyproject.toml's dask extra installs."""
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert extras["dask"] == [cluster.DASK_REQUIREMENT]
 
 
 def test_worker_repositories_that_cannot_serve(small, tmp_path):

@@ -554,10 +554,6 @@ def test_action_is_a_composite_action_whose_inputs_exist():
     assert action["inputs"]["format"]["default"] in ("github", "sarif", "json", "text", "checkpatch")
 
 
-def _run_step(action: dict) -> dict:
-    return next(s for s in action["runs"]["steps"] if s.get("id") == "check")
-
-
 @pytest.fixture
 def daxlint_on_path(tmp_path):
     """A ``daxlint`` executable that runs this checkout's package."""
@@ -569,72 +565,137 @@ def daxlint_on_path(tmp_path):
     return bindir
 
 
+class ActionRun:
+    """The action's shell steps from the check on, run as GitHub runs them
+    (bash -e, inputs and earlier steps' outputs in each step's environment,
+    RUNNER_TEMP, GITHUB_OUTPUT and GITHUB_STEP_SUMMARY files); the install
+    and the uses: steps (cache, upload-artifact) are GitHub's."""
+
+    def __init__(self, cwd: Path, tmp: Path, bindir: Path, inputs: dict[str, str]):
+        self.cwd, self.inputs = cwd, inputs
+        self.temp = tmp / "runner-temp"
+        self.temp.mkdir(parents=True)
+        self.summary = tmp / "step-summary.md"
+        self.outputs: dict[str, dict[str, str]] = {}
+        self.env = {**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}", "NO_COLOR": "1", "RUNNER_TEMP": str(self.temp)}
+        self.env["GITHUB_STEP_SUMMARY"] = str(self.summary)
+        action = _load_yaml("action.yml")
+        steps = action["runs"]["steps"]
+        first = next(i for i, st in enumerate(steps) if st.get("id") == "check")
+        self.steps = [st for st in steps[first:] if "run" in st]
+        self.results: list[subprocess.CompletedProcess] = []
+
+    def value(self, expr: str) -> str:
+        expr = expr.strip()
+        if expr.startswith("inputs."):
+            return self.inputs[expr.removeprefix("inputs.")]
+        m = re.fullmatch(r"steps\.([\w-]+)\.outputs\.([\w-]+)", expr)
+        assert m, expr
+        return self.outputs.get(m.group(1), {}).get(m.group(2), "")
+
+    def run(self) -> list[subprocess.CompletedProcess]:
+        for n, step in enumerate(self.steps):
+            out = self.temp / f"output-{n}"
+            out.write_text("")
+            env = {**self.env, "GITHUB_OUTPUT": str(out)}
+            env.update({k: EXPR.sub(lambda m: self.value(m.group(1)), v) for k, v in step.get("env", {}).items()})
+            proc = subprocess.run(
+                ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
+                cwd=self.cwd,
+                env=env,
+                capture_output=True,
+                text=True,
+            )
+            self.results.append(proc)
+            if "id" in step:
+                self.outputs[step["id"]] = dict(line.split("=", 1) for line in out.read_text().splitlines())
+            if proc.returncode != 0:
+                break
+        return self.results
+
+
+ACTION_INPUTS = {
+    "paths": "drivers",
+    "base-ref": "",
+    "baseline": "",
+    "format": "json",
+    "output": "",
+    "fail-on": "error",
+    "kernel-version": "",
+    "args": "",
+    "working-directory": ".",
+    "strict": "true",
+    "artifact-name": "daxlint-report",
+}
+
+
 def test_action_script_runs_daxlint_with_the_inputs(repo, daxlint_on_path, tmp_path):
     """The action's run step, executed as GitHub would (bash -e) with the
-    inputs in its environment."""
-    step = _run_step(_load_yaml("action.yml"))
+    inputs in its environment; the step that fails the action as daxlint
+    did comes last."""
     write(repo, "drivers/misc/new.c", mmap_fn("new_mmap"))
     run_daxlint("check", "--write-baseline", "bl.json", "drivers/misc/old.c", cwd=repo)
-    outputs = tmp_path / "github_output"
-    outputs.write_text("")
-    env = {**os.environ, "PATH": f"{daxlint_on_path}{os.pathsep}{os.environ['PATH']}", "GITHUB_OUTPUT": str(outputs), "NO_COLOR": "1"}
-    inputs = {
-        "paths": "drivers",
-        "base-ref": "",
-        "baseline": "bl.json",
-        "format": "json",
-        "output": "",
-        "fail-on": "error",
-        "kernel-version": "",
-        "args": "--select DAX3",
-        "working-directory": ".",
-        "strict": "true",
-    }
-    for key, value in step["env"].items():
-        name = EXPR.search(value).group(1).strip().removeprefix("inputs.")
-        env[key] = inputs[name]
-    proc = subprocess.run(
-        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]], cwd=repo, env=env, capture_output=True, text=True
-    )
-    assert proc.returncode == 1, proc.stderr
-    assert findings_of(proc.stdout) == [("DAX301", "drivers/misc/new.c", 3)]
-    assert json.loads(proc.stdout)["baseline"]["suppressed"] == 1
-    assert "exit-code=1" in outputs.read_text()
+    action = ActionRun(repo, tmp_path, daxlint_on_path, {**ACTION_INPUTS, "baseline": "bl.json", "args": "--select DAX3"})
+    *done, failed = action.run()
+    assert [p.returncode for p in done] == [0, 0] and failed.returncode == 1, failed.stderr
+    assert findings_of(done[0].stdout) == [("DAX301", "drivers/misc/new.c", 3)]
+    assert json.loads(done[0].stdout)["baseline"]["suppressed"] == 1
+    assert action.outputs["check"]["exit-code"] == "1"
     # With a base ref, only the changed lines; a clean result exits 0.
     git(repo, "add", ".")
     git(repo, "commit", "-q", "-m", "new")
-    env["DAXLINT_BASE_REF"] = "HEAD"
-    env["DAXLINT_FORMAT"] = "github"
-    proc = subprocess.run(
-        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]], cwd=repo, env=env, capture_output=True, text=True
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "exit-code=0" in outputs.read_text().splitlines()[-1]
+    action = ActionRun(repo, tmp_path / "again", daxlint_on_path, {**ACTION_INPUTS, "base-ref": "HEAD", "format": "github"})
+    assert [p.returncode for p in action.run()] == [0, 0, 0]
+    assert action.outputs["check"]["exit-code"] == "0"
+
+
+def test_action_summary_and_artifact_carry_every_finding(repo, daxlint_on_path, tmp_path):
+    """More findings than GitHub shows annotations of a step (10 errors):
+    the job summary and the report files hold all of them, the report's
+    own output file too."""
+    for i in range(12):
+        write(repo, f"drivers/many/m{i:02}.c", mmap_fn(f"m{i}_mmap"))
+    action = ActionRun(repo, tmp_path, daxlint_on_path, {**ACTION_INPUTS, "format": "sarif", "output": "daxlint.sarif"})
+    *_, failed = action.run()
+    assert failed.returncode == 1
+    report = Path(action.outputs["report"]["dir"])
+    assert sorted(p.name for p in report.iterdir()) == ["daxlint.json", "daxlint.sarif", "daxlint.txt"]
+    assert len(json.loads((report / "daxlint.json").read_text())["findings"]) == 13
+    summary = action.summary.read_text()
+    assert summary.startswith("## daxlint\nFound 13 findings (13 error, 0 warning, 0 info) in 14 files")
+    for i in range(12):
+        assert f"drivers/many/m{i:02}.c:3:2: error[DAX301]" in summary
+    assert "The artifact **daxlint-report** holds the report as text and JSON and daxlint.sarif." in summary
+    # Annotations: the limit is said where they are the report.
+    action = ActionRun(repo, tmp_path / "github", daxlint_on_path, {**ACTION_INPUTS, "format": "github"})
+    action.run()
+    summary = action.summary.read_text()
+    assert "at most 10 error and 10 warning annotations of a step" in summary and "drivers/many/m11.c:3:2" in summary
+
+
+def test_action_summary_when_daxlint_cannot_run(repo, daxlint_on_path, tmp_path):
+    action = ActionRun(repo, tmp_path, daxlint_on_path, {**ACTION_INPUTS, "paths": "no/such/dir"})
+    *_, failed = action.run()
+    assert failed.returncode == 2 and action.outputs["check"]["exit-code"] == "2"
+    assert "daxlint could not check: see the step's log." in action.summary.read_text()
+    assert "no/such/dir" in (Path(action.outputs["report"]["dir"]) / "daxlint.stderr").read_text()
 
 
 def test_action_fails_on_a_file_it_could_not_analyse(repo, daxlint_on_path, tmp_path):
     """The action passes --strict unless told otherwise: a file daxlint
     skips (here over the configured max-file-size) fails the step with
     exit code 2; strict "false" lets it through with the warning."""
-    step = _run_step(_load_yaml("action.yml"))
     write(repo, ".daxlint.toml", "max-file-size = 64\n")
     write(repo, "drivers/misc/big.c", mmap_fn("big_mmap"))
-    outputs = tmp_path / "github_output"
-    outputs.write_text("")
-    env = {**os.environ, "PATH": f"{daxlint_on_path}{os.pathsep}{os.environ['PATH']}", "GITHUB_OUTPUT": str(outputs), "NO_COLOR": "1"}
     defaults = {name: spec.get("default", "") for name, spec in _load_yaml("action.yml")["inputs"].items()}
     for strict, status in (("true", 2), ("false", 0)):
         inputs = dict(defaults, paths="drivers/misc/big.c", format="github", strict=strict)
-        for key, value in step["env"].items():
-            env[key] = inputs[EXPR.search(value).group(1).strip().removeprefix("inputs.")]
-        proc = subprocess.run(
-            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]], cwd=repo, env=env, capture_output=True, text=True
-        )
-        assert proc.returncode == status, proc.stdout + proc.stderr
-        assert f"exit-code={status}" in outputs.read_text().splitlines()[-1]
-        assert "::warning file=drivers/misc/big.c" in proc.stdout and "too large" in proc.stdout, proc.stdout
+        action = ActionRun(repo, tmp_path / strict, daxlint_on_path, inputs)
+        check, *_, last = action.run()
+        assert last.returncode == status and action.outputs["check"]["exit-code"] == str(status), check.stdout + check.stderr
+        assert "::warning file=drivers/misc/big.c" in check.stdout and "too large" in check.stdout, check.stdout
         if status:
-            assert "1 file could not be analysed (--strict): drivers/misc/big.c: too large" in only_line(proc.stderr)
+            assert "1 file could not be analysed (--strict): drivers/misc/big.c: too large" in only_line(check.stderr)
 
 
 def _on(workflow: dict) -> dict:
@@ -669,11 +730,64 @@ def test_example_workflow_uploads_sarif_from_the_action():
     assert upload["with"]["sarif_file"].endswith(lint["with"]["output"])
     assert "always()" in upload["if"]
     checkout = steps[0]
-    assert checkout["uses"].startswith("actions/checkout") and checkout["with"]["fetch-depth"] == 0
+    assert checkout["uses"].startswith("actions/checkout") and checkout["with"]["fetch-depth"] == 1  # shallow
+    assert "format('origin/{0}...', github.base_ref)" in lint["with"]["base-ref"]  # the merge base
     step_ids = {s["id"] for s in steps if "id" in s}
     for expr in _expressions(wf):
         for ref in re.findall(r"steps\.([\w-]+)\.", expr):
             assert ref in step_ids
+
+
+@pytest.mark.parametrize("checked_out", ["merge", "head"])
+def test_example_workflow_deepens_a_shallow_clone_to_the_merge_base(tmp_path, checked_out):
+    """A pull request as GitHub checks it out - its merge commit (or, in a
+    workflow that asks for it, its head), one commit deep - and the
+    example's step that fetches the base branch and deepens both until they
+    meet: the clone holds a fraction of the history, and --diff against the
+    merge base reports the pull request's finding, not the base branch's
+    newer one."""
+    up = tmp_path / "fork"
+    write(up, "Makefile", "VERSION = 6\nPATCHLEVEL = 3\nSUBLEVEL = 0\n")
+    write(up, "drivers/misc/old.c", mmap_fn("old_mmap"))
+    git(up, "init", "-q", "-b", "main")
+
+    def commits(prefix: str, n: int) -> None:
+        for i in range(n):
+            write(up, f"drivers/{prefix}/f{i}.c", f"int {prefix}{i};\n")
+            git(up, "add", ".")
+            git(up, "commit", "-q", "-m", f"{prefix} {i}")
+
+    commits("base", 100)
+    git(up, "checkout", "-q", "-b", "topic", "main~25")
+    write(up, "drivers/misc/topic.c", mmap_fn("topic_mmap"))
+    commits("topic", 40)
+    git(up, "checkout", "-q", "main")
+    write(up, "drivers/misc/later.c", mmap_fn("later_mmap"))
+    commits("later", 10)
+    git(up, "merge", "-q", "--no-ff", "-m", "Merge topic", "topic")
+    merge = git(up, "rev-parse", "HEAD").strip()
+    git(up, "update-ref", "refs/pull/1/merge", merge)
+    git(up, "reset", "-q", "--hard", "HEAD~1")
+    # actions/checkout of a pull request with fetch-depth 1
+    commit = merge if checked_out == "merge" else git(up, "rev-parse", "topic").strip()
+    clone = tmp_path / "linux"
+    clone.mkdir()
+    git(clone, "init", "-q")
+    git(clone, "remote", "add", "origin", up.as_uri())
+    git(clone, "fetch", "-q", "--no-tags", "--depth=1", "origin", f"+{commit}:refs/remotes/pull/1/{checked_out}")
+    git(clone, "checkout", "-q", commit)
+    wf = _load_yaml(".github/workflows/kernel-fork-example.yml")
+    [step] = [st for st in wf["jobs"]["daxlint"]["steps"] if st.get("name") == "Fetch the base branch down to the merge base"]
+    env = {**os.environ, "BASE_REF": "main", "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
+    proc = subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]], cwd=clone, env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    root = git(up, "rev-list", "--max-parents=0", "HEAD").strip()
+    assert subprocess.run(["git", "cat-file", "-e", f"{root}^{{commit}}"], cwd=clone, capture_output=True).returncode != 0  # shallow still
+    code, out, err = run_daxlint("check", "--no-cache", "--format", "json", "--diff", "origin/main...", ".", cwd=clone)
+    assert code == 1, err
+    assert findings_of(out) == [("DAX301", "drivers/misc/topic.c", 3)]
 
 
 def test_pre_commit_hook_definition():

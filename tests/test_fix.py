@@ -196,6 +196,62 @@ def test_fix_reports_what_is_left_and_exits_1(tmp_path):
     assert "1 finding without an automatic fix" in doc["notes"]
 
 
+TOY_FAULT = """#include <linux/mm.h>
+
+vm_fault_t toy_fault(struct vm_fault *vmf)
+{
+\tstruct vm_area_struct *vma = vmf->vma;
+
+\tif (remap_pfn_range(vma, vma->vm_start, 0, PAGE_SIZE, vma->vm_page_prot))
+\t\treturn VM_FAULT_SIGBUS;
+\treturn VM_FAULT_NOPAGE;
+}
+"""
+TOY_MAIN = """#include <linux/mm.h>
+
+vm_fault_t toy_fault(struct vm_fault *vmf);
+
+static const struct vm_operations_struct toy_vm_ops;
+
+static int toy_mmap(struct file *file, struct vm_area_struct *vma)
+{
+\tvma->vm_flags |= VM_IO;
+\tvma->vm_ops = &toy_vm_ops;
+\treturn 0;
+}
+
+static const struct vm_operations_struct toy_vm_ops = {
+\t.fault = toy_fault,
+};
+"""
+
+
+@pytest.mark.parametrize("cache", [["--no-cache"], []], ids=["no-cache", "cache"])
+def test_the_report_after_a_fix_has_the_fixed_files_lines(tmp_path, cache):
+    """A finding in a file the fix did not touch names a line of one it did
+    (the fault handler's registration in the driver's other file): the
+    report after the fix names the line it is on now."""
+    drv = tmp_path / "drivers" / "misc" / "toy"
+    drv.mkdir(parents=True)
+    (drv / "Makefile").write_text("obj-m += toy.o\ntoy-y := toy_main.o toy_fault.o\n")
+    (drv / "toy_fault.c").write_text(TOY_FAULT)
+    (drv / "toy_main.c").write_text(TOY_MAIN)
+    args = ["check", *cache, "--kernel-version", "6.1..6.8", "--format", "json", "."]
+    code, out, err = run_daxlint(*args, cwd=tmp_path)
+    [(rule, path, line, message)] = [
+        (f["rule_id"], f["path"], f["line"], f["message"]) for f in json.loads(out)["findings"] if f["rule_id"] == "DAX302"
+    ]
+    assert (rule, path, line) == ("DAX302", "drivers/misc/toy/toy_fault.c", 7) and "toy_main.c:15" in message
+    code, out, err = run_daxlint(*args[:-1], "--fix", ".", cwd=tmp_path)
+    assert code == 1, err
+    fixed = (drv / "toy_main.c").read_text().splitlines()
+    assert fixed.index("\t.fault = toy_fault,") + 1 == 20  # the guarded call took four lines more
+    doc = json.loads(out)
+    assert [(f["rule_id"], f["path"], f["line"]) for f in doc["findings"]] == [("DAX302", "drivers/misc/toy/toy_fault.c", 7)]
+    assert "toy_main.c:20" in doc["findings"][0]["message"]
+    assert doc["fix"]["fixed"] == 1 and "1 finding without an automatic fix" in doc["notes"]
+
+
 def test_dry_run_writes_nothing(tmp_path):
     (tmp_path / "drv.c").write_text(DRIVER)
     code, out, err = check(tmp_path, "--fix", "--dry-run", "drv.c")

@@ -15,6 +15,8 @@ from collections.abc import Iterable, Iterator
 
 from tree_sitter import Node
 
+from daxlint.core.timelimit import checkpoint
+
 IDENT_RE = re.compile(rb"[A-Za-z_]\w*")
 # Nodes that can hold function definitions (kernel code defines functions
 # under #ifdef, and tree-sitter sometimes wraps them in ERROR nodes).
@@ -47,6 +49,7 @@ def word_starts(data: bytes, word: bytes, lo: int = 0, end: int | None = None, w
     """Offsets of ``word`` in ``data[lo:end]`` that no identifier byte
     precedes; with ``whole``, that none follows either (without it ``word``
     is a prefix, as ``MEMORY_DEVICE_`` is of the enumerators)."""
+    checkpoint()  # one pass over the bytes: a look at the clock per call is enough
     n = len(word)
     end = len(data) if end is None else end
     pos = data.find(word, lo, end)
@@ -62,6 +65,7 @@ def identifier_hits(data: bytes, names: Iterable[bytes], lo: int = 0, hi: int | 
     """(name, byte offset) of every whole-word occurrence of one of ``names``.
     A few names are searched for directly; many (a file's function names)
     by one pass over all identifiers with a set lookup."""
+    checkpoint()  # one pass over the bytes: a look at the clock per call is enough
     names = frozenset(names)
     if not names:
         return
@@ -93,6 +97,7 @@ def function_definitions(root: Node) -> list[Node]:
     out: list[Node] = []
     stack = [root]
     while stack:
+        checkpoint()
         n = stack.pop()
         for child in reversed(n.children):
             if child.type == "function_definition":

@@ -491,7 +491,33 @@ class _Planner:
         if not region.endswith("\n"):
             region += "\n"
             fixed += "\n"
-        return Edit(start, end, f"{guard}\n{fixed}#else\n{region}#endif\n")
+        return self.joined_edit(start, end, fixed, region, guard) or Edit(start, end, f"{guard}\n{fixed}#else\n{region}#endif\n")
+
+    def joined_edit(self, start: int, end: int, fixed: str, old: str, guard: str) -> Edit | None:
+        """The run's lines ``start``..``end`` put into the block of ``guard``
+        the file has right above or right below them - the new lines in its
+        first branch, the old ones in its ``#else`` - rather than in a twin
+        block beside it. Only a block of whole statements: its branches'
+        braces and parentheses balance and end a statement."""
+        data = self.original
+        for group in _groups_testing(scan(data).groups, guard):
+            if group.endif is None or len(group.branches) > 2 or (len(group.branches) == 2 and group.branches[1].kind != "else"):
+                continue
+            first, other = group.branches[0], group.branches[1] if len(group.branches) == 2 else None
+            bodies = [data[b.body : b.end] for b in group.branches]
+            if not all(_whole_statements(b) for b in bodies):
+                continue
+            if_line = data[first.start : first.body].decode("utf-8", "surrogateescape")
+            else_line = data[other.start : other.body].decode("utf-8", "surrogateescape") if other else "#else\n"
+            endif_line = data[group.endif[0] : group.endif[1]].decode("utf-8", "surrogateescape")
+            new_body, old_body = (b.decode("utf-8", "surrogateescape") for b in (bodies + [b""])[:2])
+            if not endif_line.endswith("\n"):
+                endif_line += "\n"
+            if group.endif[1] == start:  # the block ends where the run starts
+                return Edit(first.start, end, f"{if_line}{new_body}{fixed}{else_line}{old_body}{old}{endif_line}")
+            if first.start == end:  # the run ends where the block starts
+                return Edit(start, group.endif[1], f"{if_line}{fixed}{new_body}{else_line}{old}{old_body}{endif_line}")
+        return None
 
     def old_side(self, code: str) -> str:
         """``code`` as the ``#else`` of a guarded fix keeps it, for the
@@ -769,17 +795,35 @@ def _declare_hint(macro: str, versions: str) -> str:
 def _under_other_branch(data: bytes, pos: int, guard: str) -> bool:
     """Whether ``pos`` is in a later branch of a conditional whose first
     branch tests ``guard`` (``#ifdef HAVE_VM_FLAGS_SET ... #else <pos>``)."""
+    return any(
+        b.body <= pos < (b.end if b.end >= 0 else len(data))
+        for group in _groups_testing(scan(data).groups, guard)
+        for b in group.branches[1:]
+    )
+
+
+def _groups_testing(groups, guard: str) -> list:
+    """The conditionals among ``groups`` whose first branch is the directive
+    ``guard`` (white space aside)."""
     m = re.match(r"#\s*(\w+)\s+(.*)", guard)
     if not m:
-        return False
+        return []
     kind, expr = m.group(1), "".join(m.group(2).split())
-    for group in scan(data).groups:
-        first = group.branches[0]
-        if first.kind != kind or "".join(first.expr.split()) != expr:
-            continue
-        if any(b.body <= pos < (b.end if b.end >= 0 else len(data)) for b in group.branches[1:]):
-            return True
-    return False
+    return [g for g in groups if g.branches[0].kind == kind and "".join(g.branches[0].expr.split()) == expr]
+
+
+_COMMENT_OR_LITERAL = re.compile(rb'/\*.*?\*/|//[^\n]*|"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\'', re.S)
+
+
+def _whole_statements(code: bytes) -> bool:
+    """Whether ``code`` (a branch of a conditional) is whole statements:
+    braces and parentheses balance and the last line ends one (or there is
+    no code) - not half a function's header or an ``if`` without its body."""
+    bare = _COMMENT_OR_LITERAL.sub(b" ", code)
+    if bare.count(b"{") != bare.count(b"}") or bare.count(b"(") != bare.count(b")"):
+        return False
+    last = bare.rstrip()
+    return not last or last.endswith((b";", b"}"))
 
 
 def _safety(unit: list[_Conversion]) -> str:

@@ -19,7 +19,8 @@ graph) and every worker need the client's daxlint; a probe checks that
 before any work is sent, because a worker that cannot unpickle a task
 neither runs nor fails it.
 
-``dask[distributed]`` is optional (``pip install 'daxlint[dask]'``):
+``dask[distributed]`` is optional (the ``dask`` extra: ``pip install
+'.[dask]'`` in daxlint's checkout, or DASK_REQUIREMENT on its own):
 imported here only, and this module only when ``--scheduler`` asks.
 """
 
@@ -60,12 +61,21 @@ class WorkerMismatch(Exception):
     """Raised on a worker that cannot produce results the client may store."""
 
 
+# What the dask extra installs (pyproject.toml; a test keeps them equal).
+# Said as itself: daxlint is installed from a checkout, not from PyPI, so
+# 'daxlint[dask]' names nothing pip can find.
+DASK_REQUIREMENT = "dask[distributed]>=2024.8"
+
+
 def import_distributed():
     """dask.distributed, or a one-line error saying how to get it."""
     try:
         import distributed
     except ImportError as e:
-        raise ClusterError(f"--scheduler needs dask.distributed, which is not installed ({e}): pip install 'daxlint[dask]'") from None
+        raise ClusterError(
+            f"--scheduler needs dask.distributed, which is not installed ({e}): pip install '{DASK_REQUIREMENT}' "
+            "(or pip install '.[dask]' in daxlint's checkout)"
+        ) from None
     return distributed
 
 

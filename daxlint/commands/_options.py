@@ -4,6 +4,7 @@ agrees on formats, exit codes, rule selection and the kernel version."""
 from __future__ import annotations
 
 import functools
+import io
 import os
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import click
 
 from daxlint.analysis.vmfix import FIX_STYLES, GUARD
+from daxlint.commands._color import rich_console, use_color
 from daxlint.core.build import BuildSetup, parse_define, parse_undefine
 from daxlint.core.config import Config, load_config
 from daxlint.core.dkms import dkms_range, find_dkms_conf
@@ -232,33 +234,80 @@ def check_strict(skipped: list[tuple[str, str]], what: tuple[str, str] = ("file"
     raise UserError(f"{n} {noun} could not be analysed (--strict): {first}" + (f" (and {n - 1} more)" if n > 1 else ""))
 
 
-def rich_terminal(fmt: str, output: str | None) -> bool:
-    """Whether text goes to a colour terminal (drawn by rich). Python sets
-    sys.stdout to None when descriptor 1 was closed: then it is not."""
-    return fmt == "text" and output is None and sys.stdout is not None and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+def rich_terminal(fmt: str, output: str | None, color: str) -> bool:
+    """Whether text is drawn by rich on standard output: coloured text
+    (see use_color()). Python sets sys.stdout to None when descriptor 1 was
+    closed: then it is not."""
+    return fmt == "text" and output is None and sys.stdout is not None and use_color(color, sys.stdout)
 
 
-def emit(report: Report, fmt: str, output: str | None, **render_kw) -> None:
-    """Write the report where the user asked; rich draws text on a terminal."""
-    if rich_terminal(fmt, output):
+def emit(report: Report, fmt: str, output: str | None, color: str = "auto", **render_kw) -> None:
+    """Write the report where the user asked; rich draws coloured text (on
+    a terminal, or wherever --color always sends it)."""
+    if fmt == "text" and use_color(color, sys.stdout if output is None else None):
         from daxlint.output.rich_text import print_report
 
-        print_report(report)
+        if output is None and sys.stdout is not None and sys.stdout.isatty():
+            print_report(report, rich_console(sys.stdout, True))
+            return
+        buf = io.StringIO()
+        print_report(report, rich_console(buf, True))
+        write_text(buf.getvalue(), output, colored=True)
         return
     write_text(render(report, fmt, **render_kw), output)
 
 
-def write_text(text: str, output: str | None) -> None:
+def progress_printer(enabled: bool, color: bool, labels: dict[str, str]):
+    """(a rich progress display on standard error, update(kind, done,
+    total, detail=None)) - (None, None) when not ``enabled`` (standard error
+    is not a terminal, or the user said no). ``labels`` name the kinds of
+    work; ``detail`` of a "snapshot" names its tree. It redraws when told
+    (no thread of its own: the runs it shows fork worker processes)."""
+    if not enabled:
+        return None, None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=rich_console(sys.stderr, color, live=True),
+        transient=True,
+        auto_refresh=False,
+    )
+    tasks: dict[str, int] = {}
+
+    def update(kind: str, done: int, total: int, detail=None):
+        if kind not in tasks:
+            tasks[kind] = progress.add_task(labels.get(kind, kind), total=total)
+        if kind == "snapshot" and detail:
+            progress.update(tasks[kind], description=f"tree of {str(detail)[:12]}")
+        progress.update(tasks[kind], completed=done, total=total)
+        progress.refresh()
+
+    return progress, update
+
+
+def progress_wanted(no_progress: bool) -> bool:
+    """A progress display goes to standard error when it is a terminal."""
+    return not no_progress and sys.stderr is not None and sys.stderr.isatty()
+
+
+def write_text(text: str, output: str | None, colored: bool = False) -> None:
     """Print ``text``, or write it to the file ``output`` (atomically for a
     regular file, through a device or FIFO: see core/outfiles.py). The
     renderers escape what they print; an undecodable byte that reaches
-    here anyway is shown as \\xNN rather than failing the run."""
+    here anyway is shown as \\xNN rather than failing the run.
+    ``colored``: the text holds the colours --color asked for, which
+    click would otherwise strip from a pipe."""
     text = utf8_safe(text)
     if output is None:
         if sys.stdout is None:  # descriptor 1 was closed when Python started; click.echo would drop the text
             raise UserError("cannot write standard output: it is closed (use -o FILE)")
         try:
-            click.echo(text, nl=False)
+            click.echo(text, nl=False, color=True if colored else None)
         except BrokenPipeError:
             raise  # the reader went away (| head): cli.main ends quietly
         except OSError as e:  # a full disk, an I/O error

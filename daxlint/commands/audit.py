@@ -10,10 +10,13 @@ from pathlib import Path
 
 import click
 
+from daxlint.commands._color import color_option, rich_console, use_color
 from daxlint.commands._options import (
     check_strict,
     engine_options,
     load_settings,
+    progress_printer,
+    progress_wanted,
     rich_terminal,
     selection_options,
     strict_option,
@@ -28,33 +31,8 @@ from daxlint.model import Severity
 _SCHEDULER_ADDRESS = re.compile(r"^(?:(?:tcp|tls|ucx|ws|wss|inproc)://\S+|[\w.\-\[\]:]+:\d+)$")
 
 
-def _progress_printer(enabled: bool):
-    """A rich progress bar on stderr (a no-op when stderr is not a terminal)."""
-    if not enabled:
-        return None, None
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    )
-    tasks: dict[str, int] = {}
-
-    def update(kind: str, done: int, total: int, detail=None):
-        label = {"commits": "commits", "tasks": "dask tasks"}.get(kind, "base tree files")
-        if kind not in tasks:
-            tasks[kind] = progress.add_task(label, total=total)
-        if kind == "snapshot" and detail:
-            progress.update(tasks[kind], description=f"tree of {str(detail)[:12]}")
-        progress.update(tasks[kind], completed=done, total=total)
-
-    return progress, update
+# What audit's progress display calls each kind of work it counts.
+_PROGRESS_LABELS = {"commits": "commits", "tasks": "dask tasks", "snapshot": "base tree files"}
 
 
 @click.command("audit")
@@ -96,13 +74,14 @@ def _progress_printer(enabled: bool):
     help="Lowest severity that makes the exit status 1 (info findings only with --fail-on info).",
 )
 @strict_option
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option("--quiet", "-q", "--no-progress", "quiet", is_flag=True, help="No progress bar.")
+@color_option
 @click.option(
     "--scheduler",
     envvar="DASK_SCHEDULER_ADDRESS",
     metavar="ADDRESS",
     help="Analyse on a Dask cluster: tcp://host:8786, or 'local' for a LocalCluster of --jobs processes "
-    "(env DASK_SCHEDULER_ADDRESS; needs pip install 'daxlint[dask]').",
+    "(env DASK_SCHEDULER_ADDRESS; needs dask.distributed: pip install '.[dask]' in daxlint's checkout).",
 )
 @click.option("--worker-repo", metavar="PATH", help="The repository as the Dask workers see it (default: --repo's git directory).")
 @click.option("--dashboard", is_flag=True, help="Print the Dask dashboard's address.")
@@ -131,6 +110,7 @@ def command(
     fail_on,
     strict,
     quiet,
+    color,
     scheduler,
     worker_repo,
     dashboard,
@@ -194,7 +174,7 @@ def command(
         store = AuditStore(db)
     except StoreError as e:
         raise UserError(str(e)) from None
-    bar, update = _progress_printer(not quiet and sys.stderr is not None and sys.stderr.isatty())
+    bar, update = progress_printer(progress_wanted(quiet), use_color(color, sys.stderr), _PROGRESS_LABELS)
 
     def notify(text: str) -> None:
         if bar is not None:
@@ -244,7 +224,7 @@ def command(
         commits = result.commits
         failing = result.introduced_still_open(floor)
         renderers = (print_audit, render_text, render_json, render_csv, render_html)
-    _emit(result, renderers, fmt, output, html_path, excerpt, diff_url)
+    _emit(result, renderers, fmt, output, color, html_path, excerpt, diff_url)
     if strict:
         _check_audited(commits)
     if exit_zero:
@@ -252,11 +232,11 @@ def command(
     return EXIT_FINDINGS if failing else EXIT_CLEAN
 
 
-def _emit(result, renderers, fmt: str, output, html_path, excerpt, diff_url) -> None:
+def _emit(result, renderers, fmt: str, output, color: str, html_path, excerpt, diff_url) -> None:
     """Rich view on a colour terminal, else the chosen text format; the HTML report beside either."""
     print_rich, render_text, render_json, render_csv, render_html = renderers
-    if rich_terminal(fmt, output):
-        print_rich(result)
+    if rich_terminal(fmt, output, color):
+        print_rich(result, rich_console(sys.stdout, True))
     else:
         render = {"text": render_text, "json": render_json, "csv": render_csv}[fmt]
         write_text(render(result), output)

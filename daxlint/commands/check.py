@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from daxlint.commands._color import color_option, use_color
 from daxlint.commands._options import (
     FileArguments,
     check_fix_options,
@@ -20,6 +21,8 @@ from daxlint.commands._options import (
     load_settings,
     make_engine,
     output_options,
+    progress_printer,
+    progress_wanted,
     selection_options,
     user_errors,
     version_note,
@@ -111,6 +114,8 @@ def _check_gate_options(diff_base, baseline_file, write_baseline_file, update_ba
     help="With --baseline: rewrite FILE without its fixed entries (new findings are not added; use --write-baseline for that).",
 )
 @fix_options
+@click.option("--no-progress", is_flag=True, help="No progress display (it goes to standard error when that is a terminal).")
+@color_option
 @user_errors
 def command(
     paths,
@@ -137,6 +142,8 @@ def command(
     dry_run,
     unsafe_fixes,
     fix_style,
+    no_progress,
+    color,
 ):
     """Check C files, directories or a kernel tree (default: current directory).
 
@@ -165,45 +172,56 @@ def command(
 
     if diff_base and not plist:
         raise UserError("--diff: none of the paths listed on standard input exists")
-    diff = gitdiff.changed_since(diff_base, plist, engine.file_kinds) if diff_base else None
-    targets = diff.files_to_check(engine.file_kinds) if diff else plist
-    report = check_paths(engine, targets)
-    report.skipped[:0] = missing
-    note = version_note(kernel)
-    if note:
-        report.notes.append(note)
-    # With --diff only the changed (and deleted) files were looked at, so
-    # only their baseline entries can be judged fixed.
-    # A listed file that does not exist was deleted: its entries are fixed.
-    gone = [s.path for s in missing]
-    scope = baselines.Scope(
-        targets + gone + (diff.deleted if diff else []), engine.enabled_ids, {s.path for s in report.skipped if not s.missing}
-    )
+    base = baselines.Baseline.load(baseline_file) if baseline_file else None
 
-    if write_baseline_file:
-        written, kept = baselines.write_baseline(write_baseline_file, report.findings, scope)
-        tail = f" ({kept} kept for paths or rules not checked)" if kept else ""
-        click.echo(f"daxlint: wrote {len(written.entries)} entries to baseline {printable(write_baseline_file)}{tail}", err=True)
+    def gated_report(updating: bool):
+        """The check and the gate: (report, --diff scope, extra JSON);
+        ``updating``: --update-baseline rewrites the baseline."""
+        diff = gitdiff.changed_since(diff_base, plist, engine.file_kinds) if diff_base else None
+        targets = diff.files_to_check(engine.file_kinds) if diff else plist
+        bar, show = progress_printer(progress_wanted(no_progress), use_color(color, sys.stderr), {"files": "files"})
+        if bar is None:
+            report = check_paths(engine, targets)
+        else:
+            with bar:
+                report = check_paths(engine, targets, lambda done, found: show("files", done, found))
+        report.skipped[:0] = missing
+        note = version_note(kernel)
+        if note:
+            report.notes.append(note)
+        # With --diff only the changed (and deleted) files were looked at, so
+        # only their baseline entries can be judged fixed.
+        # A listed file that does not exist was deleted: its entries are fixed.
+        gone = [s.path for s in missing]
+        scope = baselines.Scope(
+            targets + gone + (diff.deleted if diff else []), engine.enabled_ids, {s.path for s in report.skipped if not s.missing}
+        )
+        if write_baseline_file:
+            written, kept = baselines.write_baseline(write_baseline_file, report.findings, scope)
+            tail = f" ({kept} kept for paths or rules not checked)" if kept else ""
+            click.echo(f"daxlint: wrote {len(written.entries)} entries to baseline {printable(write_baseline_file)}{tail}", err=True)
+            return report, diff, None
+        extra: dict = {}
+        if base is not None:
+            result = baselines.apply_baseline(base, report.findings, scope)
+            report.findings = result.new
+            if updating and result.fixed:
+                base.entries = result.kept
+                base.save()
+            report.notes.extend(baselines.describe(result, base, updated=updating))
+            extra["baseline"] = baselines.as_json(result, base, updated=updating)
+        if diff:
+            shown = [f for f in report.findings if diff.covers(f.path, f.line, f.end_line)]
+            hidden = len(report.findings) - len(shown)
+            report.findings = shown
+            report.suppressed = [f for f in report.suppressed if diff.covers(f.path, f.line, f.end_line)]
+            report.notes.append(diff.describe(hidden))
+            extra["diff"] = diff.as_json(hidden)
+        return report, diff, extra
+
+    report, diff, extra = gated_report(update_baseline)
+    if extra is None:  # --write-baseline
         return exit_status(report, fail_on, True, strict)
-
-    extra: dict = {}
-    base = None
-    if baseline_file:
-        base = baselines.Baseline.load(baseline_file)
-        result = baselines.apply_baseline(base, report.findings, scope)
-        report.findings = result.new
-        if update_baseline and result.fixed:
-            base.entries = result.kept
-            base.save()
-        report.notes.extend(baselines.describe(result, base, updated=update_baseline))
-        extra["baseline"] = baselines.as_json(result, base, updated=update_baseline)
-    if diff:
-        shown = [f for f in report.findings if diff.covers(f.path, f.line, f.end_line)]
-        hidden = len(report.findings) - len(shown)
-        report.findings = shown
-        report.suppressed = [f for f in report.suppressed if diff.covers(f.path, f.line, f.end_line)]
-        report.notes.append(diff.describe(hidden))
-        extra["diff"] = diff.as_json(hidden)
 
     if fix:
         fixer = Fixer(engine, FixScope(diff, base, engine.enabled_ids) if (diff or base) else None, unsafe=unsafe_fixes)
@@ -211,13 +229,21 @@ def command(
         root = fix_root(kernel.root, plist)
         if dry_run:
             # The version note matters most here: it decides plain or guarded fixes.
-            notes = report.notes + result.notes + summary_notes(result, report, dry_run=True)
+            notes = report.notes + result.notes + summary_notes(result, result.left(report), dry_run=True)
             write_text(result.diff(root), output)
             dry_run_notes(report, notes, strict)
             return EXIT_FINDINGS if result.changed and not exit_zero else EXIT_CLEAN
         notes = write_fixed(result, plist)
-        report.notes.extend(result.notes + notes + summary_notes(result, report, dry_run=False))
-        result.leave_in(report)
+        left = result.left(report)
+        if result.changed:
+            # What is left, as the same check of the fixed files says it:
+            # their lines, and those of every finding that read one of them
+            # (a registration in a sibling file, a Kconfig's driver).
+            kernel.forget()
+            report, _diff, extra = gated_report(False)
+            left = report.findings
+        report.errors.extend(e for e in result.errors if e not in report.errors)
+        report.notes.extend(result.notes + notes + summary_notes(result, left, dry_run=False))
         extra["fix"] = result.as_json(root)
 
     if fmt == "sarif" and len(report.findings) > GITHUB_RESULT_LIMIT:
@@ -226,5 +252,5 @@ def command(
             "(GitHub code scanning's limit per run), errors first",
             err=True,
         )
-    emit(report, fmt, output, terse=terse, extra=extra or None)
+    emit(report, fmt, output, color, terse=terse, extra=extra or None)
     return exit_status(report, fail_on, exit_zero, strict)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from daxlint.commands._color import color_option, rich_console, use_color
 from daxlint.commands._options import rich_terminal, user_errors, write_text
 from daxlint.corpus.entries import load_corpus, select_entries
 from daxlint.corpus.results import EntryResult, StateResult, rule_summary, to_json
@@ -218,15 +219,6 @@ def render_rich(results: list[EntryResult], console, verbose: bool = False) -> N
     console.print(summary)
 
 
-def _console(file, tty: bool):
-    from rich.console import Console
-
-    if tty:
-        return Console(file=file)
-    # Not a terminal: no colour, and a width that keeps the tables readable in logs.
-    return Console(file=file, width=160, no_color=True, force_terminal=False, highlight=False)
-
-
 def _list_entries(entries) -> None:
     for e in entries:
         click.echo(f"{e.id:<28} {e.short_commit:<28} {e.version_label:<12} {e.side:<10} {e.subject}")
@@ -245,8 +237,9 @@ def _list_entries(entries) -> None:
 @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), help="Write the report to FILE instead of stdout.")
 @click.option("--list", "list_only", is_flag=True, help="List the entries and exit.")
 @click.option("--verbose", "-v", is_flag=True, help="Show every entry's summary and findings, not only mismatches.")
+@color_option
 @user_errors
-def command(entries, corpus_path, kernel_git, fmt, output, list_only, verbose):
+def command(entries, corpus_path, kernel_git, fmt, output, list_only, verbose, color):
     """Run the historical corpus: each upstream DAX change, reproduced before
     and after, checked against what the policy says the rules must find.
 
@@ -262,14 +255,14 @@ def command(entries, corpus_path, kernel_git, fmt, output, list_only, verbose):
     status = EXIT_CLEAN if all(r.status == "match" for r in results) else EXIT_FINDINGS
 
     if fmt == "json":
-        text = json.dumps(to_json(results), indent=2) + "\n"
-    else:
-        tty = rich_terminal("text", output)
-        if tty:
-            render_rich(results, _console(sys.stdout, True), verbose)
-            return status
-        buf = io.StringIO()
-        render_rich(results, _console(buf, False), verbose)
-        text = buf.getvalue()
-    write_text(text, output)
+        write_text(json.dumps(to_json(results), indent=2) + "\n", output)
+        return status
+    if rich_terminal("text", output, color) and sys.stdout.isatty():
+        render_rich(results, rich_console(sys.stdout, True), verbose)
+        return status
+    # Not a terminal: a width that keeps the tables readable in logs.
+    colored = use_color(color, sys.stdout if output is None else None)
+    buf = io.StringIO()
+    render_rich(results, rich_console(buf, colored, width=160), verbose)
+    write_text(buf.getvalue(), output, colored)
     return status

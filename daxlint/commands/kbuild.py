@@ -63,6 +63,9 @@ def command(args: list[str]) -> int:
       --config FILE              config file (default: .daxlint.toml or
                                  pyproject.toml found upward from the file)
       --no-cache                 neither read nor write the result cache
+      --color auto|always|never  colour the diagnostics as gcc does (gcc's
+                                 -fdiagnostics-color[=WHEN] is read too;
+                                 auto: when standard error is a terminal)
     """
     from daxlint.core.kbuild import parse_command_line
 
@@ -75,12 +78,14 @@ def command(args: list[str]) -> int:
         return EXIT_CLEAN
     if not cmd.sources:
         raise UserError("no C file given (Kbuild runs $(CHECK) $(CHECKFLAGS) $(c_flags) file.c)")
+    from daxlint.commands._color import use_color
     from daxlint.output.compiler import render
 
+    color = use_color(cmd.color, sys.stderr)
     failed = False
     for source in cmd.sources:
         report = _check(cmd, source)
-        sys.stderr.write(render(report, cmd.fail_on))
+        sys.stderr.write(render(report, cmd.fail_on, color))
         if cmd.fail_on is not None:
             failed |= bool(report.skipped or report.errors)
             failed |= any(f.severity.rank >= cmd.fail_on.rank for f in report.findings)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from daxlint.commands._color import color_option
 from daxlint.commands._options import (
     FileArguments,
     check_fix_options,
@@ -85,6 +86,7 @@ def _default(ctx: click.Context, name: str) -> bool:
     "NNNN-subject.patch per commit with --git. Input files are never overwritten.",
 )
 @click.option("--in-place", is_flag=True, help="With --fix: rewrite the input patch files themselves.")
+@color_option
 @user_errors
 def command(
     files,
@@ -114,6 +116,7 @@ def command(
     fix_style,
     fix_dir,
     in_place,
+    color,
 ):
     """Check a patch series: FILE is an mbox, a git format-patch file or a
     diff; '-' reads standard input.
@@ -216,7 +219,7 @@ def command(
         report.notes.append(summary)
     patch_info = [o.as_dict() for o in result.outcomes]
     extra = {"mode": mode, "tree": tree_info, "patches": patch_info, "lines_checked": result.lines_checked}
-    emit(report, fmt, output, terse=terse, extra=extra, patches=patch_info, lines_checked=result.lines_checked, patch_style=style)
+    emit(report, fmt, output, color, terse=terse, extra=extra, patches=patch_info, lines_checked=result.lines_checked, patch_style=style)
     return exit_status(report, fail_on, exit_zero, strict)
 
 

@@ -3,24 +3,30 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import click
 
+from daxlint.commands._color import color_option, rich_console, use_color
 from daxlint.core.registry import all_rules, rule_by_id
 from daxlint.errors import UserError
 
 
 @click.command("rules")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def rules_command(fmt):
+@color_option
+def rules_command(fmt, color):
     """List every rule: id, name, severity, summary."""
     rules = all_rules()
     if fmt == "json":
         click.echo(json.dumps([r.metadata() for r in rules], indent=2))
         return 0
+    from daxlint.output.rich_text import rule_line
+
+    console = rich_console(sys.stdout, use_color(color, sys.stdout))
     width = max(len(r.name) for r in rules)
     for r in rules:
-        click.echo(f"{r.id}  {r.name:<{width}}  {r.severity.value:<7}  {r.summary}")
+        console.print(rule_line(r, width), soft_wrap=True)
     return 0
 
 
@@ -48,7 +54,8 @@ def _corpus_section(rule_id: str) -> str:
 @click.command("explain")
 @click.argument("rule_id")
 @click.option("--plain", is_flag=True, help="Print the Markdown source instead of rendering it.")
-def explain_command(rule_id, plain):
+@color_option
+def explain_command(rule_id, plain, color):
     """Print a rule's documentation (e.g. daxlint explain DAX301)."""
     cls = rule_by_id(rule_id)
     if cls is None:
@@ -67,8 +74,7 @@ def explain_command(rule_id, plain):
     if plain:
         click.echo(text)
         return 0
-    from rich.console import Console
     from rich.markdown import Markdown
 
-    Console().print(Markdown(text))
+    rich_console(sys.stdout, use_color(color, sys.stdout)).print(Markdown(text))
     return 0

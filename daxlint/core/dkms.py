@@ -10,7 +10,7 @@ from pathlib import Path
 
 from daxlint.core.catalog import newest_catalog_version
 from daxlint.core.config import MAX_CONFIG_BYTES
-from daxlint.core.engine import FileTimeout, time_limit
+from daxlint.core.timelimit import FileTimeout, TimeLimit
 from daxlint.errors import InputError
 from daxlint.sources.tree import read_regular
 from daxlint.version import KernelVersion, VersionRange, successor
@@ -44,23 +44,30 @@ def dkms_range(conf: Path) -> VersionRange | None:
         return None
     expr = next(g for g in m.groups() if g is not None)
     shown = expr if len(expr) <= 60 else expr[:57] + "..."
-    admitted = []
-    v, last = _OLDEST, newest_catalog_version()
+    last = newest_catalog_version()
+
+    def admitted_versions() -> list:
+        admitted, v = [], _OLDEST
+        pattern = re.compile(expr)
+        while v <= last:
+            # Release strings as distributions spell them: 6.1.0-13-amd64, 6.12.5.
+            if any(pattern.match(release) for release in (f"{v}.0", f"{v}.0-1-amd64", f"{v}.10")):
+                admitted.append(v)
+            v = successor(v)
+        return admitted
+
     # The pattern is the module's to write, not ours to trust: Python's
     # backtracking engine can take exponential time on it (^(((.*)*)*)*X$),
     # and its parser raises on repeats and nesting past its limits.
+    limit = TimeLimit(_MATCH_SECONDS)
     try:
-        with time_limit(_MATCH_SECONDS):
-            pattern = re.compile(expr)
-            while v <= last:
-                # Release strings as distributions spell them: 6.1.0-13-amd64, 6.12.5.
-                if any(pattern.match(release) for release in (f"{v}.0", f"{v}.0-1-amd64", f"{v}.10")):
-                    admitted.append(v)
-                v = successor(v)
+        with limit:
+            admitted = limit.run(admitted_versions)
     except (re.error, OverflowError, RecursionError) as e:
         why = "nested too deep" if isinstance(e, RecursionError) else str(e)
         raise InputError(f"{conf}: BUILD_EXCLUSIVE_KERNEL {shown!r} is not a regular expression daxlint can use ({why})") from None
     except FileTimeout:
+        limit.close()
         raise InputError(
             f"{conf}: BUILD_EXCLUSIVE_KERNEL {shown!r} took longer than {_MATCH_SECONDS:g}s to match a release string "
             "(nested repeats backtrack exponentially); simplify it"

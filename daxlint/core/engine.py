@@ -5,13 +5,11 @@ parsed. Running it over many files (processes, cache) is
 
 from __future__ import annotations
 
-import ctypes
 import fnmatch
 import os
-import signal
-import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from daxlint.core.build import View, views
@@ -24,6 +22,7 @@ from daxlint.core.rule import Rule, RuleContext
 from daxlint.core.source import SourceFile
 from daxlint.core.suppress import apply_suppressions, find_suppressions
 from daxlint.core.syntax import parent_index
+from daxlint.core.timelimit import Alarm, FileTimeout, TimeLimit, checkpoint
 from daxlint.model import FileResult, Finding, InternalError, Skipped
 from daxlint.version import describe_versions
 
@@ -46,10 +45,11 @@ class EngineOptions:
     # False (--no-suppressions): what ``daxlint: ignore`` comments would
     # silence is reported as findings, as ruff's --ignore-noqa does.
     suppressions: bool = True
-
-
-class FileTimeout(Exception):
-    pass
+    # What the time limit reads and what interrupts code that reaches no
+    # checkpoint (core/timelimit.py: SIGALRM or a watchdog thread); tests
+    # give fakes.
+    clock: Callable[[], float] = time.monotonic
+    alarm: Alarm | None = None
 
 
 class Engine:
@@ -70,6 +70,7 @@ class Engine:
         }
         self._finder_tokens = {t for r in self._finders for t in r.tokens}
         self._module_tokens = {t for r in self._finders for t in r.module_tokens}
+        self._applying_key = ("applying-rules", tuple(sorted(r.id for r in self._finders)))
         self._tokenless = any(not r.tokens for r in self._finders)
 
     def rules_for(self, data: bytes, kind: str = "c", kernel: KernelContext | None = None) -> list[Rule]:
@@ -83,17 +84,19 @@ class Engine:
         """rules_for() once the prefilter found ``present`` in ``data``."""
         if not (present & self._finder_tokens) and not self._tokenless:  # most files of a tree
             return []
-        finders = self._finders if kernel is None else self._applying(kernel)
+        followers = [r for r in self._followers if kind in r.file_kinds and (not r.tokens or any(t in data for t in r.tokens))]
+        # A file with a suppression comment runs every finder that matches
+        # it: a suppression of a rule that cannot apply to these versions
+        # is an unused one, which only a run of the rule shows.
+        finders = self._finders if kernel is None or followers else self._applying(kernel)
         out = [r for r in finders if kind in r.file_kinds and (not r.tokens or any(t in present for t in r.tokens)) and r.could_match(data)]
-        if out:
-            out += [r for r in self._followers if kind in r.file_kinds and (not r.tokens or any(t in data for t in r.tokens))]
-        return out
+        return out + followers if out else out
 
     def _applying(self, kernel: KernelContext) -> list[Rule]:
-        """The finders that can apply to some version ``kernel`` checks."""
-        return kernel.memo(
-            ("applying-rules", tuple(r.id for r in self._finders)), lambda: [r for r in self._finders if r.could_apply(kernel)]
-        )
+        """The finders that can apply to some version ``kernel`` checks (the
+        kernel's memo keeps their ids: engines may share a context)."""
+        ids = kernel.memo(self._applying_key, lambda: frozenset(r.id for r in self._finders if r.could_apply(kernel)))
+        return [r for r in self._finders if r.id in ids]
 
     def _with_module_rules(
         self, applicable: list[Rule], present: set[bytes], data: bytes, kind: str, kernel: KernelContext, abspath: str
@@ -141,13 +144,16 @@ class Engine:
         if bad:
             res.skipped.append(Skipped(display, bad))
             return res
-        with time_limit(self.options.timeout), parent_index():
-            try:
-                return self._analyze_views(res, kind, applicable, display, data, abspath, kernel)
-            except FileTimeout:
-                return FileResult(skipped=[Skipped(display, f"took longer than {self.options.timeout:g}s, skipped")])
-            except RecursionError:
-                return FileResult(skipped=[Skipped(display, "nesting too deep to analyse")])
+        limit = TimeLimit(self.options.timeout, self.options.clock, self.options.alarm)
+        try:
+            with limit, parent_index():
+                try:
+                    return limit.run(self._analyze_views, res, kind, applicable, display, data, abspath, kernel)
+                except RecursionError:
+                    return FileResult(skipped=[Skipped(display, "nesting too deep to analyse")])
+        except FileTimeout:
+            limit.close()
+            return FileResult(skipped=[Skipped(display, f"took longer than {self.options.timeout:g}s, skipped")])
 
     def _analyze_views(
         self, res: FileResult, kind: str, applicable: list[Rule], display: str, data: bytes, abspath: str | None, kernel: KernelContext
@@ -168,6 +174,7 @@ class Engine:
         merged: dict[tuple[str, str], tuple[Finding, list]] = {}
         used: set[tuple[int, int]] = set()  # suppressions that silenced something in some build
         for view in file_views:
+            checkpoint()
             source = SourceFile(display, view.data, original=data)
             if kind == "c":
                 _ = source.tree
@@ -242,7 +249,7 @@ class Engine:
         for rule in applicable:
             if rule.reports_unused_suppressions:
                 continue
-            _check_time()
+            checkpoint()
             ctx = RuleContext(rule, source, kernel, abspath, frozenset(self.enabled_ids))
             try:
                 out = rule.check(ctx)
@@ -250,8 +257,6 @@ class Engine:
                     for f in out:
                         if f is not None and f not in ctx.findings:
                             ctx.findings.append(f)
-            except FileTimeout:
-                raise
             except RecursionError:  # the input, not the rule: a skip that --strict and every format show
                 skip = Skipped(display, f"nesting too deep for {rule.id} to analyse")
                 if skip not in res.skipped:
@@ -323,85 +328,3 @@ def _tree_path(kernel: KernelContext, abspath: str | None) -> str | None:
         return None
     rel = os.path.relpath(os.path.realpath(abspath), os.path.realpath(kernel.root))
     return None if rel.startswith("..") else rel.replace(os.sep, "/")
-
-
-# The limit of the file being analysed in this thread (see time_limit).
-_LIMITS = threading.local()
-
-
-def _check_time() -> None:
-    """Raise FileTimeout if this thread's file is past its limit: checked
-    before each rule, so a timeout that got lost (caught by a rule's own
-    ``except Exception``, or delivered inside a garbage collector callback)
-    still ends the file at the next rule."""
-    limit = getattr(_LIMITS, "current", None)
-    if limit is not None and time.monotonic() > limit:
-        raise FileTimeout()
-
-
-class time_limit:
-    """The per-file limit. In the main thread SIGALRM interrupts the
-    analysis; in any other thread (Dask workers run tasks on a thread pool)
-    a timer thread raises FileTimeout in the analysing one. Either lands
-    between bytecodes only, so _check_time() backs both up."""
-
-    def __init__(self, seconds: float):
-        self.seconds = seconds
-        self.active = False
-        self.timer = None
-
-    def __enter__(self):
-        if not self.seconds:
-            return self
-        self.outer = getattr(_LIMITS, "current", None)
-        _LIMITS.current = time.monotonic() + self.seconds
-        if threading.current_thread() is threading.main_thread():
-            self.active = True
-            self.old = signal.signal(signal.SIGALRM, self._raise)
-            signal.setitimer(signal.ITIMER_REAL, self.seconds)
-        else:
-            self.thread = threading.get_ident()
-            self.lock = threading.Lock()
-            self.armed, self.fired = True, False
-            self.timer = threading.Timer(self.seconds, self._fire)
-            self.timer.daemon = True
-            self.timer.start()
-        return self
-
-    @staticmethod
-    def _raise(_signum, _frame):
-        raise FileTimeout()
-
-    def _fire(self) -> None:
-        with self.lock:
-            if self.armed:
-                self.fired = True
-                _async_raise(self.thread, FileTimeout)
-
-    def _disarm(self) -> None:
-        _LIMITS.current = self.outer
-        if self.active:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, self.old)
-            self.active = False
-        elif self.timer is not None:
-            with self.lock:
-                self.armed = False
-            self.timer.cancel()
-            if self.fired:
-                _async_raise(self.thread, None)  # fired but not delivered yet: take it back
-
-    def __exit__(self, *_exc):
-        if not self.seconds:
-            return False
-        try:
-            self._disarm()
-        except FileTimeout:  # it landed while disarming: the file was done in time
-            self._disarm()
-        return False
-
-
-def _async_raise(thread: int, exc) -> None:
-    """Raise ``exc`` in the thread ``thread`` at its next bytecode (None
-    cancels a pending one)."""
-    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread), ctypes.py_object(exc) if exc is not None else None)

@@ -73,6 +73,7 @@ class KbuildCommand:
     no_cache: bool = False
     config_path: str | None = None
     want_help: bool = False
+    color: str = "auto"  # --color, or gcc's -fdiagnostics-color: auto, always or never
 
     def absolute(self, path: str) -> str:
         """``path`` as the compiler, run in ``cwd``, opens it."""
@@ -141,6 +142,12 @@ def parse_command_line(args: list[str], cwd: str) -> KbuildCommand:
             cmd.config_path = cmd.absolute(a.partition("=")[2] or value(a))
         elif a in ("-h", "--help"):
             cmd.want_help = True
+        elif a == "--color" or a.startswith(("--color=", "-fdiagnostics-color")) or a == "-fno-diagnostics-color":
+            # gcc's own flag too: KCFLAGS=-fdiagnostics-color=always colours both.
+            when = "never" if a.startswith("-fno-") else a.partition("=")[2] or (value(a) if a == "--color" else "always")
+            if when not in ("auto", "always", "never"):
+                raise InputError(f"{a}: the colour is auto, always or never")
+            cmd.color = when
         elif a in _TAKES_VALUE:
             value(a)
         elif a.startswith("-") and a != "-":

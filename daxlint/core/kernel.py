@@ -131,6 +131,12 @@ class KernelContext:
             ),
         )
 
+    def forget(self) -> None:
+        """Forget what the run learnt about the tree (``--fix`` changed it;
+        the report after the fix is a run of its own)."""
+        self._memo.clear()
+        self.reader.forget()
+
     def memo(self, key, factory: Callable[[], Any]):
         """``factory()``, computed once per run for ``key``."""
         try:

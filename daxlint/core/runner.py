@@ -78,8 +78,10 @@ def analyse_for_run(engine: Engine, display: str, abspath: str, known: tuple | N
     return sha, (None if res.is_empty else res), False, trusted
 
 
-def check_paths(engine: Engine, paths: list[str]) -> Report:
-    """Every wanted file under ``paths``, analysed (or answered by the cache)."""
+def check_paths(engine: Engine, paths: list[str], progress=None) -> Report:
+    """Every wanted file under ``paths``, analysed (or answered by the cache).
+    ``progress(done, found)`` hears how many files are done of those the
+    walk found so far."""
     walk = FileWalk(paths, engine.file_kinds)
     report = Report()
     report.kernel_version = engine.kernel.version_label
@@ -93,8 +95,18 @@ def check_paths(engine: Engine, paths: list[str]) -> Report:
             report.notes.append(f"cache disabled: {e}")
             cache = None
     results: list[tuple[str, FileResult]] = []  # files with something to report
-    deferred: list[tuple[str, str, str]] = []  # unchanged since a run that found something
+    # Unchanged since a run that found something, and whether the progress
+    # already counted the file (it was read to learn that).
+    deferred: list[tuple[str, str, str, bool]] = []
     checked = 0
+    answered = 0  # by the cache from the file's stat alone, in the walk
+    done = 0  # analysed, or answered by the cache after the walk
+
+    def advance(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress is not None:
+            progress(answered + done, checked)
 
     def to_analyse():
         """The walk, minus the files the cache answers from their stamp
@@ -103,16 +115,17 @@ def check_paths(engine: Engine, paths: list[str]) -> Report:
         so that workers start on the first directories while the walk goes
         on; it must not touch SQLite (the connection belongs to this
         thread)."""
-        nonlocal checked
+        nonlocal checked, answered
         for display, abspath in walk:
             checked += 1
             known = cache.known(abspath) if cache is not None else None
             if known is not None and known[3] is not None and stamp_of(abspath) == known[3]:
                 sha, stored_key, empty, _stamp = known
                 if not empty:
-                    deferred.append((display, abspath, sha))
+                    deferred.append((display, abspath, sha, False))
                     continue
                 if cache_key(prefix, sha, display) == stored_key:
+                    answered += 1
                     continue
             yield display, abspath, known
 
@@ -123,7 +136,7 @@ def check_paths(engine: Engine, paths: list[str]) -> Report:
             if not cache.known(abspath)[2]:
                 # Unchanged since a run that found something: its result
                 # stands while the files it depends on are unchanged too.
-                deferred.append((display, abspath, sha))
+                deferred.append((display, abspath, sha, True))
             return
         if res is not None:
             results.append((display, res))
@@ -131,17 +144,19 @@ def check_paths(engine: Engine, paths: list[str]) -> Report:
             cache.put(cache_key(prefix, sha, display), abspath, sha, res or FileResult(), stamp=trusted)
 
     try:
-        for item in _run(engine, to_analyse()):
+        for item in _run(engine, to_analyse(), advance):
             record(*item)
         sig_memo: dict[str, object] = {}
         stale: list[tuple[str, str, None]] = []
-        for display, abspath, sha in deferred:
+        for display, abspath, sha, counted in deferred:
+            if not counted:
+                advance(1)
             hit = cache.get(cache_key(prefix, sha, display))
             if hit is not None and _context_unchanged(engine, hit.context, sig_memo, cache):
                 results.append((display, hit))
             else:
                 stale.append((display, abspath, None))
-        for item in _run(engine, stale):
+        for item in _run(engine, stale, lambda _n: None):  # counted above
             record(*item)
     finally:
         if cache is not None:
@@ -173,10 +188,11 @@ def _context_unchanged(engine: Engine, context: dict, memo: dict, cache: ResultC
     return True
 
 
-def _run(engine: Engine, items):
+def _run(engine: Engine, items, advance):
     """(display, abspath, sha, result or None, reusable, stamp) for each item
-    (display, abspath, what the cache recorded), in no particular order.
-    Fewer than a handful of files are not worth starting processes for."""
+    (display, abspath, what the cache recorded), in no particular order;
+    ``advance(n)`` as n more files are done. Fewer than a handful of files
+    are not worth starting processes for."""
     jobs = engine.options.jobs or os.cpu_count() or 1
     items = iter(items)
     head = list(itertools.islice(items, _SERIAL_BELOW))
@@ -185,10 +201,12 @@ def _run(engine: Engine, items):
             out = _outcome(engine, display, abspath, known)
             if out is not None:
                 yield out
+            advance(1)
         return
     with fork_pool(jobs, _set_worker_engine, (engine,)) as pool:
-        for out in pool.imap_unordered(_worker, _batches(itertools.chain(head, items), _BATCH)):
+        for n, out in pool.imap_unordered(_worker, _batches(itertools.chain(head, items), _BATCH)):
             yield from out
+            advance(n)
 
 
 _WORKER_ENGINE: Engine | None = None  # in a worker process: the engine it forked with
@@ -205,7 +223,7 @@ def _batches(items, size: int):
 
 
 def _worker(batch: list[tuple[str, str, tuple | None]]):
-    return [out for item in batch if (out := _outcome(_WORKER_ENGINE, *item)) is not None]
+    return len(batch), [out for item in batch if (out := _outcome(_WORKER_ENGINE, *item)) is not None]
 
 
 def _outcome(engine: Engine, display: str, abspath: str, known: tuple | None):

@@ -9,8 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from itertools import repeat
 
 from tree_sitter import Node
+
+from daxlint.core.timelimit import CHECK_EVERY, checkpoint
 
 # -- parents in linear time ----------------------------------------------------
 #
@@ -46,7 +49,11 @@ class Ancestry:
             return False
         record = self._parent
         n = self.root
+        steps = 0
         while True:
+            steps += 1
+            if not steps & CHECK_EVERY:
+                checkpoint()
             child = n.child_with_descendant(node)
             if child is None:
                 return False
@@ -96,19 +103,29 @@ def parent_of(node: Node) -> Node | None:
 def ancestors(node: Node) -> Iterator[Node]:
     """``node``'s ancestors, innermost first."""
     n = parent_of(node)
+    steps = 0
     while n is not None:
         yield n
         n = parent_of(n)
+        steps += 1
+        if not steps & CHECK_EVERY:
+            checkpoint()
 
 
 def walk(node: Node, types: set[str] | frozenset[str] | None = None) -> Iterator[Node]:
     """Pre-order walk of ``node``'s subtree, optionally only nodes of ``types``."""
     stack = [node]
     while stack:
-        n = stack.pop()
-        if types is None or n.type in types:
-            yield n
-        stack.extend(reversed(n.children))
+        checkpoint()
+        # Nodes between two checkpoints, counted by the loop itself: a
+        # counter of our own would cost a tenth of the walk.
+        for _ in repeat(None, CHECK_EVERY):
+            if not stack:
+                break
+            n = stack.pop()
+            if types is None or n.type in types:
+                yield n
+            stack.extend(reversed(n.children))
 
 
 def text(node: Node | None) -> str:

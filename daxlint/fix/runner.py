@@ -74,13 +74,17 @@ class FixResult:
     def fixed_count(self) -> int:
         return sum(len(f.fixed_findings) for f in self.files)
 
-    def leave_in(self, report: Report) -> None:
-        """Make ``report`` say what is left: the fixed files' findings are
-        those of their last analysis."""
+    def left(self, report: Report) -> list[Finding]:
+        """What would be left of ``report``'s findings once fixed: the fixed
+        files' findings (and their other names') are those of their last
+        analysis (in memory: the files around them as they are on disk)."""
         fixed_paths = {f.display for f in self.files} | set(self.aliases)
-        report.findings = [f for f in report.findings if f.path not in fixed_paths] + [r for f in self.files for r in f.remaining]
-        report.errors.extend(e for f in self.files for e in f.errors)
-        report.sort()
+        return [f for f in report.findings if f.path not in fixed_paths] + [r for f in self.files for r in f.remaining]
+
+    @property
+    def errors(self) -> list:
+        """Internal errors of the fixer's own analyses."""
+        return [e for f in self.files for e in f.errors]
 
     def as_json(self, root: str) -> dict:
         return {
@@ -258,10 +262,8 @@ def fix_root(kernel_root, paths: list[str]) -> str:
     return os.path.realpath(first if os.path.isdir(first) else os.path.dirname(first))
 
 
-def summary_notes(result: FixResult, report: Report, dry_run: bool) -> list[str]:
-    """What was fixed and what was left, and why."""
-    fixed_paths = {f.display for f in result.files} | set(result.aliases)
-    left = [f for f in report.findings if f.path not in fixed_paths] + [r for f in result.files for r in f.remaining]
+def summary_notes(result: FixResult, left: list[Finding], dry_run: bool) -> list[str]:
+    """What was fixed and what was ``left``, and why."""
     n, files = result.fixed_count, len(result.changed)
     verb = "would fix" if dry_run else "fixed"
     notes = [f"{verb} {n} finding{'s' if n != 1 else ''} in {files} file{'s' if files != 1 else ''}"]

@@ -56,3 +56,12 @@ def print_report(report: Report, console: Console | None = None) -> None:
             t.add_row(rid, Text(sev.value, style=_STYLE[sev]), str(n))
         console.print(t)
     console.print(Text(summary_line(report), style="bold"))
+
+
+def rule_line(rule, name_width: int) -> Text:
+    """A rule in ``daxlint rules``: id, name, severity (coloured as in
+    reports) and summary."""
+    line = Text(f"{rule.id}  {rule.name:<{name_width}}  ")
+    line.append(f"{rule.severity.value:<7}", style=_STYLE[rule.severity])
+    line.append(f"  {rule.summary}")
+    return line

@@ -152,6 +152,7 @@ class SeriesReader(TreeReader):
     anything outside it."""
 
     def __init__(self, tree: SeriesTree):
+        super().__init__()
         self.tree = tree
 
     def _rel(self, path: str) -> str | None:

@@ -377,6 +377,7 @@ class GitTreeReader(TreeReader):
     A symbolic link is never followed: its blob holds a path, not a file."""
 
     def __init__(self, repo: pygit2.Repository, tree, blobs: dict[str, bytes] | None = None):
+        super().__init__()
         self.repo = repo
         self.tree = tree
         self.deps: dict[str, str] = {}
