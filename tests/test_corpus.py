@@ -62,7 +62,7 @@ def test_corpus_covers_the_history_the_policy_names():
     for proposal in ("005-post-mmap-proposal", "025-unlocked-vma-set-flags"):
         assert by_id[proposal].pseudo and not by_id[proposal].merged
     topics = ("per-file-dax", "cramfs", "dcssblk", "device-dax", "virtio-fs", "pfn-t-removal")
-    topics += ("mmap-prepare-introduction", "devdax-mmap-prepare", "vma-flags-bitmap", "fs-dax-limited-removal", "zone-device")
+    topics += ("mmap-prepare-introduction", "devdax-mmap-prepare", "vma-flags-bitmap", "dcssblk-dax-broken", "zone-device")
     for topic in topics:
         assert any(topic in e.id for e in entries), f"no entry about {topic}"
     families = {r[:4] for e in entries for s in STATES for r in e.expected[s]}
