@@ -41,15 +41,38 @@ def test_corpus_covers_the_history_the_policy_names():
     entries = load_corpus(CORPUS)
     assert len(entries) >= 15
     commits = {e.upstream_commit[:12] for e in entries}
-    for required in ("34c0fd540e79", "569d0365f571", "785a3fab4adb", "e1fb4a086495", "bc292ab00f6c"):
+    required_commits = (
+        "34c0fd540e79",
+        "569d0365f571",
+        "785a3fab4adb",
+        "e1fb4a086495",
+        "bc292ab00f6c",
+        # the 6.13-7.3 history: .mmap_prepare, its conversions, the VMA flags bitmap, FS_DAX_LIMITED's end
+        "c84bf6dd2b83",
+        "8e18a7f43557",
+        "5bd2c0650a90",
+        "d8bc7934db0c",
+        "653d7825c149",
+        "9d5403b1036c",
+        "4995c67d4ed3",
+    )
+    for required in required_commits:
         assert required in commits, f"no corpus entry for {required}"
     by_id = {e.id: e for e in entries}
-    post_mmap = by_id["005-post-mmap-proposal"]
-    assert post_mmap.pseudo and not post_mmap.merged
-    for topic in ("per-file-dax", "cramfs", "dcssblk", "device-dax", "virtio-fs", "pfn-t-removal"):
+    for proposal in ("005-post-mmap-proposal", "025-unlocked-vma-set-flags"):
+        assert by_id[proposal].pseudo and not by_id[proposal].merged
+    topics = ("per-file-dax", "cramfs", "dcssblk", "device-dax", "virtio-fs", "pfn-t-removal")
+    topics += ("mmap-prepare-introduction", "devdax-mmap-prepare", "vma-flags-bitmap", "dcssblk-dax-broken", "zone-device")
+    for topic in topics:
         assert any(topic in e.id for e in entries), f"no entry about {topic}"
     families = {r[:4] for e in entries for s in STATES for r in e.expected[s]}
     assert {"DAX1", "DAX2", "DAX3"} <= families
+    # The 7.x rules are held to real history too: the state each one must report.
+    assert "DAX310" in by_id["018-devdax-mmap-prepare"].expected["before"]
+    assert "DAX308" in by_id["023-stateful-mmap-prepare"].expected["after"]
+    assert "DAX307" in by_id["025-unlocked-vma-set-flags"].expected["after"]
+    for complying in ("017-mmap-prepare-introduction", "019-vma-flags-bitmap-users", "024-mmap-prepare-mapped-hook"):
+        assert not by_id[complying].expected["after"], complying
     assert {"violates", "fixes"} <= {e.side for e in entries}
     assert any(not e.expected["before"] and not e.expected["after"] for e in entries)
     assert any(e.expected["before"] and not e.expected["after"] for e in entries)
@@ -253,6 +276,9 @@ def test_explain_links_rules_to_the_corpus():
     assert code == 0, err
     assert "## In the corpus" in out
     assert "015-vm-flags-wrappers" in out and "bc292ab00f6c" in out
+    code, out, err = run_daxlint("explain", "DAX308", "--plain")
+    assert code == 0, err
+    assert "023-stateful-mmap-prepare" in out and "9d5403b1036c" in out
 
 
 # -- --kernel-git -----------------------------------------------------------
