@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from tree_sitter import Node
 
 from daxlint.analysis.locate import function_definitions, identifier_hits, node_at
-from daxlint.analysis.locks import LOCK_NAMES, FunctionLocks, LockState
-from daxlint.core.syntax import declarator_name, function_declarator, text
+from daxlint.analysis.locks import ENTRY, LOCK_NAMES, FunctionLocks, LockState
+from daxlint.core.syntax import declarator_name, function_declarator, is_static, text
 
 # -- roles -------------------------------------------------------------------
 
@@ -214,6 +214,7 @@ class CallGraph:
                 edges.extend(self.calls_in[fn.start_byte])
         self._locks: dict[int, FunctionLocks] = {}
         self._summaries: dict[str, LockState | None] = {}
+        self._locked_by_callers: dict[str, bool] = {}
         # Lock summaries of functions defined in other files of the module
         # (analysis.module): wrappers such as foo_lock_mm() in a header.
         self.module_summary = lambda _name: None
@@ -377,6 +378,40 @@ class CallGraph:
         self._contexts = out
         return out
 
+    def write_locked_by_callers(self, name: str | None) -> bool:
+        """Whether the static function ``name`` runs under the mmap write
+        lock its callers in this file take - every call of it is made with
+        the lock held (by the caller, or the caller's callers in turn) and
+        before the caller write-locked any vma - and nothing else runs it:
+        it has no role and no other file can call it."""
+        if not name:
+            return False
+        if name not in self._locked_by_callers:
+            self._locked_by_callers[name] = False  # a recursive call proves nothing
+            self._locked_by_callers[name] = self._all_calls_write_locked(name)
+        return self._locked_by_callers[name]
+
+    def _all_calls_write_locked(self, name: str) -> bool:
+        defs = self.definitions.get(name, [])
+        if len(defs) != 1 or not is_static(defs[0]) or self.contexts_of(name):
+            return False
+        if any(r.function == name for r in (*self.registrations, *self.external)):
+            return False  # stored in a struct: called from anywhere
+        sites = [(caller, pos) for caller, edges in self.calls.items() for callee, pos in edges if callee == name and caller != name]
+        if not sites:
+            return False
+        for caller, pos in sites:
+            fns = self.definitions.get(caller, [])
+            if len(fns) != 1:
+                return False
+            locks = self.locks(fns[0])
+            state = locks.at(pos)
+            if locks.vma_locked_before(pos):
+                return False  # the caller may have write-locked the vma it hands on
+            if not (state.write_held or (state.write == ENTRY and self.write_locked_by_callers(caller))):
+                return False
+        return True
+
     def forget_contexts(self) -> None:
         """Compute the contexts again (after ``external`` changed)."""
         self._contexts = None
@@ -399,7 +434,7 @@ class CallGraph:
                 if c not in seen:
                     seen.add(c)
                     todo.append(c)
-        return {n for n in seen if any(not _is_static(fn) for fn in self.definitions.get(n, []))}
+        return {n for n in seen if any(not is_static(fn) for fn in self.definitions.get(n, []))}
 
 
 def mmap_prepare_entries(graph: CallGraph, name: str | None) -> list[Context]:
@@ -419,10 +454,6 @@ def _fault_signature(fn: Node) -> bool:
     d = function_declarator(fn)
     params = d.child_by_field_name("parameters") if d is not None else None
     return ret is not None and text(ret) == "vm_fault_t" and params is not None and "struct vm_fault" in text(params)
-
-
-def _is_static(fn: Node) -> bool:
-    return any(c.type == "storage_class_specifier" and text(c) == "static" for c in fn.children)
 
 
 def _function_name(fn: Node) -> str | None:

@@ -43,7 +43,7 @@ from daxlint.analysis.vmflags import (
 from daxlint.core.catalog import VmFlagSetter
 from daxlint.core.includes import local_headers
 from daxlint.core.source import SourceFile
-from daxlint.core.syntax import call_args, call_name, function_name, text, walk
+from daxlint.core.syntax import call_args, call_name, function_name, is_static, text, walk
 
 
 @dataclass(frozen=True)
@@ -306,7 +306,7 @@ def _file_helpers(kernel, path: str, data: bytes, exported_only: bool) -> dict[s
         model = VmFlagsModel(SourceFile(path, data), kernel.catalog)
         out: dict[str, ModuleHelper] = {}
         for name, defs in model.graph.definitions.items():
-            if len(defs) != 1 or (exported_only and _is_static(defs[0])):
+            if len(defs) != 1 or (exported_only and is_static(defs[0])):
                 continue
             fn = defs[0]
             setter = _summary(model, fn, name, f"{os.path.basename(path)}:{fn.start_point[0] + 1}", set())
@@ -399,10 +399,6 @@ def _root(expr: Node) -> str:
     """The variable at the root of ``vma``, ``vmf->vma``, ``(vma)``."""
     code = text(expr).strip("()& \t")
     return code.split("->", 1)[0].split(".", 1)[0].strip()
-
-
-def _is_static(fn: Node) -> bool:
-    return any(c.type == "storage_class_specifier" and text(c) == "static" for c in fn.children)
 
 
 # Literal tests (bytes ``in``) rather than one regex alternation: this runs

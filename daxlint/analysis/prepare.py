@@ -33,7 +33,7 @@ from daxlint.analysis.prepare_body import GENERIC, FunctionConverter, Need, Refu
 from daxlint.core.catalog import catalog_for, catalog_versions
 from daxlint.core.directives import scan
 from daxlint.core.preprocessor import UNKNOWN, evaluate_file
-from daxlint.core.syntax import call_args, call_name, declarator_name, function_declarator, parent_of, text, walk
+from daxlint.core.syntax import call_args, call_name, declarator_name, function_declarator, is_static, parent_of, text, walk
 from daxlint.model import UNSAFE, Edit, Fix
 from daxlint.version import KernelVersion, VersionRange
 
@@ -141,7 +141,7 @@ class _Planner:
                 return self._generic(name, regs)
             raise Refusal("it is defined in another file; convert it there")
         for fn in defs:
-            if not _is_static(fn):
+            if not is_static(fn):
                 raise Refusal("it is not static: the other files that call it or declare it change with it", _line(fn))
         units = {name: (prepare_name(name, True), 1, 0)}
         self._helpers(defs, units, 0)
@@ -213,7 +213,7 @@ class _Planner:
                     raise Refusal(f"it hands the vma down more than {_MAX_HELPER_DEPTH} calls deep ({callee}())", _line(call))
                 helper_defs = self.graph.definitions[callee]
                 for d in helper_defs:
-                    if not _is_static(d):
+                    if not is_static(d):
                         raise Refusal(f"it hands the vma to {callee}(), which is not static", _line(call))
                 units[callee] = (prepare_name(callee, False), index, None)
                 self._helpers(helper_defs, units, depth + 1)
@@ -684,11 +684,6 @@ def _designated(pair: Node) -> str | None:
         return None
     ident = _member_ident(pair)
     return text(ident) if ident is not None else None
-
-
-def _is_static(fn: Node) -> bool:
-    """``static``, or XFS's ``STATIC`` (static but for debug builds)."""
-    return any(c.type == "storage_class_specifier" and text(c) == "static" or text(c) == "STATIC" for c in fn.children)
 
 
 def _function_name(fn: Node) -> str | None:

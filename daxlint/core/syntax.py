@@ -196,3 +196,9 @@ def parameters(fn: Node) -> list[tuple[str | None, str, Node]]:
         t = p.child_by_field_name("type")
         out.append((declarator_name(p.child_by_field_name("declarator")), text(t), p))
     return out
+
+
+def is_static(fn: Node) -> bool:
+    """Whether a function definition is ``static`` (or XFS's ``STATIC``:
+    static but for debug builds): no other file can call it."""
+    return any(c.type == "storage_class_specifier" and text(c) == "static" or text(c) == "STATIC" for c in fn.children)

@@ -29,7 +29,10 @@ class UnlockedVmaFlagsBitmapWrite(Rule):
     mod()` call (which write-locks the vma until the mmap write lock is
     dropped), in functions that only assert the mmap write lock (their caller
     took it, and may have write-locked the vma), and in functions whose
-    callers live in other files (their lock is not in view).
+    callers live in other files (their lock is not in view). A static
+    function that only callers of its file run, each with the mmap write
+    lock held and no vma write-locked yet (mm/mseal.c's `do_mseal()` calling
+    `mseal_apply()`), is judged as if it took the lock itself.
 
     ## Why is this bad
     `vm_flags_set()` calls `vma_start_write()`, which waits for the page
@@ -96,15 +99,19 @@ class UnlockedVmaFlagsBitmapWrite(Rule):
             unlocked = model.reported_after_mmap(w)
             if unlocked and "DAX302" in ctx.enabled:
                 continue  # DAX302 reports the change and where it runs
-            # The function took the mmap write lock itself: the vma it looked
-            # up is not write-locked unless it does it. (An assertion says the
-            # caller holds the lock - and may have locked the vma: not in view.)
-            if c.locked and not locks.asserts_write and not (c.in_mmap and not c.after_mmap):
+            # The function took the mmap write lock itself, or runs only
+            # under its static callers' lock: the vma it looked up is not
+            # write-locked unless it does it. (An assertion says a caller
+            # elsewhere holds the lock - and may have locked the vma: not in
+            # view.)
+            by_callers = not c.locked and model.graph.write_locked_by_callers(w.function_name)
+            if (c.locked or by_callers) and not locks.asserts_write and not (c.in_mmap and not c.after_mmap):
                 first.setdefault((w.function.start_byte, w.vma_text), w)
+                held = "its callers hold the mmap write lock" if by_callers else "the mmap write lock is held"
                 ctx.report(
                     w.node,
                     f"{w.op}() in {w.function_name}() changes the flags of a vma other code can see without write-locking it: "
-                    "the mmap write lock is held, but page faults under the per-VMA lock still read the flags, and the helper "
+                    f"{held}, but page faults under the per-VMA lock still read the flags, and the helper "
                     f"takes no lock of its own; call vma_start_write({w.vma_text}) first (vm_flags_*() do)",
                     fix=f"vma_start_write({w.vma_text}); before {w.op}()",
                     autofix=_start_write_before(model, w, first.get((w.function.start_byte, w.vma_text), w)),

@@ -6,16 +6,14 @@
 #include <linux/mm.h>
 #include <linux/mmap_lock.h>
 
-int rangeseal(unsigned long start, unsigned long end)
+/* Runs under the mmap write lock its caller, rangeseal(), takes. */
+static int rangeseal_apply(struct mm_struct *mm, unsigned long start,
+			   unsigned long end)
 {
-	struct mm_struct *mm = current->mm;
 	struct vm_area_struct *vma, *prev;
 	VMA_ITERATOR(vmi, mm, start);
 	unsigned long curr_start = start;
 	int ret = 0;
-
-	if (mmap_write_lock_killable(mm))
-		return -EINTR;
 
 	vma = vma_iter_load(&vmi);
 	prev = vma_prev(&vmi);
@@ -40,7 +38,17 @@ int rangeseal(unsigned long start, unsigned long end)
 		prev = vma;
 		curr_start = curr_end;
 	}
+	return ret;
+}
 
+int rangeseal(unsigned long start, unsigned long end)
+{
+	struct mm_struct *mm = current->mm;
+	int ret;
+
+	if (mmap_write_lock_killable(mm))
+		return -EINTR;
+	ret = rangeseal_apply(mm, start, end);
 	mmap_write_unlock(mm);
 	return ret;
 }
