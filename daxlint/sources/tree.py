@@ -18,7 +18,7 @@ MAX_READ_BYTES = 64 * 1024 * 1024
 # read again for each file of the module checked (its helpers, its flag
 # changes), and reading them again cost a whole-tree check more than its
 # analysis did.
-RECENT_READS_BYTES = 128 * 1024 * 1024
+RECENT_READS_BYTES = 64 * 1024 * 1024
 
 
 def read_regular(path: str, limit: int = MAX_READ_BYTES) -> bytes:
