@@ -588,3 +588,65 @@ def test_respelling_a_change_keeps_its_finding(tmp_path):
     code, doc = audit_json(r, "HEAD~2..HEAD")
     assert [e for e in events(doc) if e[2] == "DAX303"] == [("stackfs: mmap", "introduced", "DAX303", "fs/stackfs/file.c", 7)]
     assert ("stackfs: use vm_flags_set", "fixed", "DAX301", "fs/stackfs/file.c", 7) in events(doc)
+
+
+TOY_CALLER = """\
+vm_fault_t toy_fault(struct vm_fault *vmf)
+{
+	toy_mark(vmf->vma);
+	return VM_FAULT_NOPAGE;
+}
+
+static const struct vm_operations_struct toy_vm_ops = {
+	.fault = toy_fault,
+};
+"""
+TOY_MARKS_NOTHING = """\
+void toy_mark(struct vm_area_struct *vma)
+{
+	pr_debug("toy: %lx\\n", vma->vm_start);
+}
+"""
+TOY_MARKS = TOY_MARKS_NOTHING.replace('\tpr_debug("toy: %lx\\n", vma->vm_start);\n', "\tvm_flags_set(vma, VM_IO);\n")
+
+
+def test_a_module_helper_that_starts_changing_flags_redoes_its_callers(tmp_path, monkeypatch):
+    """toy_main.c's fault handler calls toy_mark() of toy_helpers.c, a file
+    it has no token of DAX302's in: its verdict is the module's. An edit of
+    the helper's file that leaves it changing no flags re-analyses nothing
+    (the verdict read the file's helpers, not its bytes); the edit that
+    makes toy_mark() change flags makes the call a DAX302 in toy_main.c, and
+    taking it back fixes it - the audit agrees with a check of each tree."""
+    from daxlint.audit.planning import BlobResults
+
+    r = ScratchRepo(tmp_path / "linux", version="6.3")
+    r.write("drivers/toy/toy_main.c", TOY_CALLER)
+    r.write("drivers/toy/toy_helpers.c", TOY_MARKS_NOTHING)
+    r.commit("toy: base")
+    r.write("drivers/toy/toy_helpers.c", "/* toy_mark() is called by the fault handler */\n" + TOY_MARKS_NOTHING)
+    r.commit("toy: a comment")
+    r.write("drivers/toy/toy_helpers.c", TOY_MARKS)
+    r.commit("toy: mark the vma for I/O")
+    r.write("drivers/toy/toy_helpers.c", TOY_MARKS_NOTHING)
+    r.commit("toy: do not")
+    redone = []
+    real_redo = BlobResults.redo
+
+    def redo(self, plan, items):
+        redone.append((plan.info.subject, sorted(path for path, _ in items)))
+        return real_redo(self, plan, items)
+
+    monkeypatch.setattr(BlobResults, "redo", redo)
+    store = AuditStore(tmp_path / "store.sqlite")
+    try:
+        result = Auditor(GitRepo(r.path), select_rules(), store, AuditOptions(jobs=1)).run(["HEAD~3..HEAD"])
+    finally:
+        store.close()
+    assert redone == [
+        ("toy: mark the vma for I/O", ["drivers/toy/toy_main.c"]),
+        ("toy: do not", ["drivers/toy/toy_main.c"]),
+    ]
+    assert events(result.to_dict()) == [
+        ("toy: mark the vma for I/O", "introduced", "DAX302", "drivers/toy/toy_main.c", 3),
+        ("toy: do not", "fixed", "DAX302", "drivers/toy/toy_main.c", 3),
+    ]

@@ -32,7 +32,6 @@ from daxlint.analysis.driver import defined_names, definitions, driver_files
 from daxlint.analysis.locks import LOCK_NAMES, LockState
 from daxlint.analysis.vmflags import (
     ACCESSORS,
-    CHANGES_FLAGS,
     VmFlagsModel,
     VmFlagsWrite,
     changes_flags,
@@ -280,7 +279,7 @@ def module_helpers(kernel, abspath: str, data: bytes | None, wanted: set[str]) -
     (see _module_index)."""
     out: dict[str, ModuleHelper] = {}
     for header in local_headers(kernel, abspath, data):
-        if not wanted & (_flag_helpers(kernel, header.path, header.data) | _lock_helpers(kernel, header.path, header.data)):
+        if not wanted & (_flag_helpers(kernel, header.data) | _lock_helpers(kernel, header.data)):
             continue
         for name, helper in _file_helpers(kernel, header.path, header.data, exported_only=False).items():
             if name in wanted:
@@ -315,7 +314,10 @@ def _file_helpers(kernel, path: str, data: bytes, exported_only: bool) -> dict[s
                 out[name] = ModuleHelper(setter, locks)
         return out
 
-    return kernel.memo(("module-helpers", os.path.normpath(path), exported_only, str(kernel.effective_version)), summarise)
+    # By content (and the name its findings give the file): an audit's
+    # verdicts read the same sibling at each commit that leaves it alone.
+    what = f"module-helpers {os.path.basename(path)} {exported_only} {kernel.effective_version}"
+    return kernel.memo_of_bytes(what, data, lambda _data: summarise())
 
 
 def _summary(model: VmFlagsModel, fn: Node, name: str, where: str, seen: set[int]) -> VmFlagSetter | None:
@@ -407,6 +409,15 @@ def _root(expr: Node) -> str:
 _CONTEXT_BYTES = (b"vm_fault", b"ioctl", b"mmap_read_", b"lock_vma_under_rcu", b"post_mmap", b"mmap_write_unlock", b"mmap_write_downgrade")
 
 
+def calls_module_helpers_after_mmap(data: bytes) -> bool:
+    """The part of module_may_change_flags() that reads only the file: code
+    that runs after ->mmap, and a call with a vma of a function the file
+    does not define."""
+    if b"vma" not in data or not any(t in data for t in _CONTEXT_BYTES):
+        return False
+    return bool(_called_names(data) - defined_names(data))
+
+
 def module_may_change_flags(kernel, abspath: str, data: bytes) -> bool:
     """Whether a file that shows no change of vm_flags itself may make one
     through its module: it has code that runs after ->mmap (a fault
@@ -414,14 +425,14 @@ def module_may_change_flags(kernel, abspath: str, data: bytes) -> bool:
     a function or macro that a header it includes or another file of its
     module defines and whose definition changes flags or calls a helper
     that does - by their bytes, each file scanned once per run."""
-    if b"vma" not in data or not any(t in data for t in _CONTEXT_BYTES):
+    if not calls_module_helpers_after_mmap(data):
         return False
     wanted = _wanted(data, kernel.catalog)
     if not wanted:
         return False
-    if any(wanted & _flag_helpers(kernel, h.path, h.data) for h in local_headers(kernel, abspath)):
+    if any(wanted & _flag_helpers(kernel, h.data) for h in local_headers(kernel, abspath)):
         return True
-    own = _flag_helpers(kernel, abspath, data)
+    own = _flag_helpers(kernel, data)
     return any(n in wanted and n not in own for n in _module_index(kernel, abspath, FLAGS))
 
 
@@ -445,26 +456,22 @@ def _module_index(kernel, abspath: str, kind: str) -> dict[str, str]:
 
 def _directory_index(kernel, directory: str, kind: str) -> dict[str, tuple[str, ...]]:
     """Name -> the C files of ``directory`` that define it as a helper of
-    ``kind`` (by bytes): each file read once per run, and one that defines
-    none only tested (a weak dependency: an edit that leaves it so does not
-    make a verdict stale). The files of a module are a subset: modules of
-    one directory share it."""
-    test, why, helpers = (
-        (changes_flags, CHANGES_FLAGS, _flag_helpers) if kind == FLAGS else (defines_lock_helper, LOCK_HELPERS, _lock_helpers)
-    )
+    ``kind`` (by bytes): each file read once per run and recorded as the
+    names it defines (a fact: an edit that leaves them the same does not make
+    a verdict stale). The files of a module are a subset: modules of one
+    directory share it."""
+    fact, pure = (_flag_helpers, flag_helper_definitions) if kind == FLAGS else (_lock_helpers, lock_helper_definitions)
 
     def scan() -> dict[str, tuple[str, ...]]:
         out: dict[str, tuple[str, ...]] = {}
         for name in kernel.listdir(directory):
-            path = os.path.normpath(os.path.join(directory, name))
-            if not name.endswith(".c"):
-                continue
-            data = kernel.read_if(path, test, why)
-            for helper in sorted(helpers(kernel, path, data)) if data is not None else ():
-                out[helper] = (*out.get(helper, ()), path)
+            if name.endswith(".c"):
+                path = os.path.normpath(os.path.join(directory, name))
+                for helper in sorted(kernel.read_fact(path, pure.__name__, lambda d: fact(kernel, d)) or ()):
+                    out[helper] = (*out.get(helper, ()), path)
         return out
 
-    return kernel.memo(("directory-index", kind, directory), scan)
+    return kernel.memo_for_directory(directory, f"directory-index {kind}", scan)
 
 
 _LOCK_NAME_BYTES = tuple(sorted(n.encode() for n in LOCK_NAMES))
@@ -514,20 +521,11 @@ def lock_helper_definitions(data: bytes) -> frozenset[str]:
     return _with_callers(texts, {n for n, ts in texts.items() if any(t in x for x in ts for t in names)})
 
 
-# How _module_index() describes its test of a sibling for locks (see
-# kernel.read_if); weak.weak_test() reads it back.
-LOCK_HELPERS = "defines a lock helper"
+def _flag_helpers(kernel, data: bytes) -> frozenset[str]:
+    """flag_helper_definitions(), once per content and run."""
+    return kernel.memo_of_bytes("flag-helpers", data, flag_helper_definitions)
 
 
-def defines_lock_helper(data: bytes) -> bool:
-    return bool(lock_helper_definitions(data))
-
-
-def _flag_helpers(kernel, path: str, data: bytes) -> frozenset[str]:
-    """flag_helper_definitions(), memoised per file content and run."""
-    return kernel.memo(("flag-helpers", os.path.normpath(path), hash(data)), lambda: flag_helper_definitions(data))
-
-
-def _lock_helpers(kernel, path: str, data: bytes) -> frozenset[str]:
-    """lock_helper_definitions(), memoised per file content and run."""
-    return kernel.memo(("lock-helpers", os.path.normpath(path), hash(data)), lambda: lock_helper_definitions(data))
+def _lock_helpers(kernel, data: bytes) -> frozenset[str]:
+    """lock_helper_definitions(), once per content and run."""
+    return kernel.memo_of_bytes("lock-helpers", data, lock_helper_definitions)

@@ -831,12 +831,6 @@ def may_call_flag_helper_after_mmap(data: bytes) -> bool:
     return context and any(n in data for n in _HELPER_NAMES) and HELPER_CALL_BYTES.search(data) is not None
 
 
-# How a read of a file found not to change flags is described (read_if():
-# an edit that leaves it so does not make a verdict stale); weak_test() of
-# analysis.weak reads it back.
-CHANGES_FLAGS = "changes vm_flags"
-
-
 def changes_flags(data: bytes) -> bool:
     """Whether ``data`` may change a vma's flags: a store, a vm_flags_*()
     call, or a call of a helper that sets flags (by its bytes)."""

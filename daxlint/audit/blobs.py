@@ -17,6 +17,7 @@ from daxlint.core.runner import fork_pool
 from daxlint.kconfig.index import kconfig_index
 from daxlint.model import FileResult, InternalError, Skipped
 from daxlint.sources.git import VIRTUAL_ROOT, BlobReader, GitRepo, GitTreeReader
+from daxlint.sources.tree import RECENT_READS_BYTES, RecentBytes
 from daxlint.version import VersionRange
 
 
@@ -51,6 +52,14 @@ class BlobAnalyzer:
         self.kinds = self.engine.file_kinds
         self.max_bytes = max_bytes
         self.indexes = TreeIndexes()
+        # What the analyses learn from a file's bytes alone (the helpers it
+        # defines), by content: shared by the fresh context of every file.
+        self.facts_of_bytes: dict = {}
+        # What the analyses learn of a directory's files (the helpers they
+        # define), by the directory's tree id, with the reads that learnt it.
+        self.facts_of_directories: dict = {}
+        # The siblings and headers verdicts read: the same few per directory.
+        self.recent_blobs = RecentBytes(RECENT_READS_BYTES)
 
     def wanted(self, name: str) -> bool:
         """Whether a file of this name is one the enabled rules read."""
@@ -68,14 +77,22 @@ class BlobAnalyzer:
             return FileResult(skipped=[Skipped(path, f"too large ({len(data)} bytes, limit {self.max_bytes})")])
         if not self.needs_rules(data, path):
             return FileResult(unmatched=True)
-        reader = GitTreeReader(repo, tree)
+        reader = GitTreeReader(repo, tree, self.recent_blobs)
         # Each file gets a fresh context, so that memos kept per context (a
         # directory's Kconfig, its siblings' summaries) cannot hide from the
         # reader which files this file's verdict read. The tree's Kconfig
         # index is shared, through a view that records this file's lookups.
         view = _IndexView(self.indexes, repo, tree, reader.deps)
         kernel = KernelContext(
-            Path(VIRTUAL_ROOT), version.last, version_source, reader, memo={kconfig_index: view}, versions=version, build=self.build
+            Path(VIRTUAL_ROOT),
+            version.last,
+            version_source,
+            reader,
+            memo={kconfig_index: view},
+            versions=version,
+            build=self.build,
+            content_memo=self.facts_of_bytes,
+            directory_memo=self.facts_of_directories,
         )
         # The engine applies the per-file time limit and turns it into a skip.
         res = self.engine.analyze(path, data, f"{VIRTUAL_ROOT}/{path}", kernel)

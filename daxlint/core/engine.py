@@ -73,15 +73,14 @@ class Engine:
         self._applying_key = ("applying-rules", tuple(sorted(r.id for r in self._finders)))
         self._tokenless = any(not r.tokens for r in self._finders)
 
-    def rules_for(self, data: bytes, kind: str = "c", kernel: KernelContext | None = None) -> list[Rule]:
+    def rules_for(self, data: bytes, kind: str = "c", kernel: KernelContext | None = None, present: set[bytes] | None = None) -> list[Rule]:
         """Rules whose trigger tokens occur in ``data`` and that could match
         it: the prefilter. The unused-suppression rule comes last, and only
         with another rule. Rules that cannot apply to any version ``kernel``
-        checks (an API the versions lack) are not asked."""
-        return self._rules_present(self._matchers[kind].present(data), data, kind, kernel)
-
-    def _rules_present(self, present: set[bytes], data: bytes, kind: str, kernel: KernelContext | None) -> list[Rule]:
-        """rules_for() once the prefilter found ``present`` in ``data``."""
+        checks (an API the versions lack) are not asked. ``present``: the
+        tokens the prefilter found, when the caller scanned already."""
+        if present is None:
+            present = self._matchers[kind].present(data)
         if not (present & self._finder_tokens) and not self._tokenless:  # most files of a tree
             return []
         followers = [r for r in self._followers if kind in r.file_kinds and (not r.tokens or any(t in data for t in r.tokens))]
@@ -120,8 +119,14 @@ class Engine:
         return [r for r in self.rules if r in applicable or r in more or r in followers]
 
     def needs_analysis(self, data: bytes, kind: str = "c") -> bool:
-        """Whether some rule that finds things on its own could match ``data``."""
-        return any(not r.reports_unused_suppressions for r in self.rules_for(data, kind))
+        """Whether some rule that finds things on its own could match
+        ``data``, alone or with the module around it."""
+        present = self._matchers[kind].present(data)
+        if any(not r.reports_unused_suppressions for r in self.rules_for(data, kind, present=present)):
+            return True
+        return bool(present & self._module_tokens) and any(
+            kind in r.file_kinds and any(t in present for t in r.module_tokens) and r.could_need_module(data) for r in self._finders
+        )
 
     @property
     def file_kinds(self) -> tuple[str, ...]:
@@ -136,7 +141,7 @@ class Engine:
         data, bad = source_bytes(data)  # any encoding: never a way to hide code
         kernel = kernel or self.kernel
         present = self._matchers[kind].present(data)
-        applicable = self._rules_present(present, data, kind, kernel)
+        applicable = self.rules_for(data, kind, kernel, present)
         if not bad and abspath is not None:
             applicable = self._with_module_rules(applicable, present, data, kind, kernel, abspath)
         if all(r.reports_unused_suppressions for r in applicable):

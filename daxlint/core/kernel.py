@@ -29,6 +29,10 @@ def find_tree_root(path: Path) -> Path | None:
     return None
 
 
+# Directory facts an audit keeps (each a few names and the reads behind them).
+_DIRECTORY_FACTS_KEPT = 4096
+
+
 class KernelContext:
     """Per-run facts about the tree: version, catalog, Kconfig of directories.
 
@@ -53,6 +57,8 @@ class KernelContext:
         build: BuildSetup | None = None,
         within: VersionRange | None = None,
         fix_style: str = "guard",
+        content_memo: dict | None = None,
+        directory_memo: dict | None = None,
     ):
         self.root = root
         self.versions = versions if versions is not None and not versions.is_single else None
@@ -63,6 +69,14 @@ class KernelContext:
         # The range a context for one of its releases belongs to (at()).
         self.within = within
         self._memo: dict = memo if memo is not None else {}
+        # Facts that are a function of a file's bytes alone (the helpers a
+        # file defines), kept by content: shared where the memo is not - an
+        # audit gives each file a fresh memo, so that its reader sees every
+        # file the verdict reads, but a fact of bytes needs no reading.
+        self._content_memo: dict = content_memo if content_memo is not None else self._memo
+        # Facts of a directory's files (the helpers they define), kept by the
+        # directory's contents with the reads that made them.
+        self._directory_memo = directory_memo
         self._catalog = None
         # How fixes keep code building on kernels before an API it adopts:
         # "guard" (a version test around the new call) or "shim" (one
@@ -128,6 +142,8 @@ class KernelContext:
                 build=self.build,
                 within=self.checked,
                 fix_style=self.fix_style,
+                content_memo=self._content_memo,
+                directory_memo=self._directory_memo,
             ),
         )
 
@@ -136,6 +152,36 @@ class KernelContext:
         the report after the fix is a run of its own)."""
         self._memo.clear()
         self.reader.forget()
+
+    def memo_of_bytes(self, what: str, data: bytes, fact: Callable[[bytes], Any]):
+        """``fact(data)`` - a function of the bytes alone, never of what
+        else the tree holds - computed once per content and run."""
+        # Python's hash of the bytes (kept on the object, so a file the
+        # reader hands out again costs nothing) and their length: 64 bits.
+        key = ("bytes", what, len(data), hash(data))
+        try:
+            return self._content_memo[key]
+        except KeyError:
+            value = self._content_memo[key] = fact(data)
+            return value
+
+    def memo_for_directory(self, directory: str, what: str, factory: Callable[[], Any]):
+        """``factory()``, a fact of ``directory``'s files, once per contents
+        of the directory: where each file has a memo of its own (an audit),
+        shared by the verdicts of every commit with the same directory, and
+        what the factory read recorded for each verdict that uses it."""
+        contents = self.reader.directory_key(directory)
+        if self._directory_memo is None or contents is None:
+            return self.memo((what, directory), factory)
+        key = (what, directory, contents)
+        if key in self._directory_memo:
+            value, reads = self._directory_memo[key]
+            self.reader.replay(reads)
+            return value
+        while len(self._directory_memo) >= _DIRECTORY_FACTS_KEPT:
+            del self._directory_memo[next(iter(self._directory_memo))]  # the oldest
+        value, reads = self._directory_memo[key] = self.reader.reads_during(factory)
+        return value
 
     def memo(self, key, factory: Callable[[], Any]):
         """``factory()``, computed once per run for ``key``."""
@@ -179,6 +225,9 @@ class KernelContext:
 
     def read_if(self, path: str, relevant, why: str) -> bytes | None:
         return self.reader.read_if(path, relevant, why)
+
+    def read_fact(self, path: str, name: str, fact):
+        return self.reader.read_fact(path, name, fact)
 
     def listdir(self, directory: str) -> list[str]:
         return self.reader.listdir(directory)

@@ -69,6 +69,13 @@ class Rule:
         hard-coded number."""
         return True
 
+    def could_need_module(self, data: bytes) -> bool:
+        """The half of could_match_in() that reads only ``data``: False when
+        no module around the file could make it a finding. What decides,
+        without the tree, whether a file needs analysing at all (an audit
+        keeps that answer by content)."""
+        return False
+
     def could_match_in(self, data: bytes, kernel: KernelContext, abspath: str) -> bool:
         """A second chance for a file ``could_match()`` (or the tokens)
         declined, with the file's module in view: True when a helper of its

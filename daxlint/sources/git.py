@@ -17,7 +17,7 @@ import pygit2
 
 from daxlint.errors import InputError
 from daxlint.lines import split_lines
-from daxlint.sources.tree import TreeReader
+from daxlint.sources.tree import RecentBytes, TreeReader
 from daxlint.version import KernelVersion, makefile_version
 
 # Where rules believe a tree read from git objects lives. It exists nowhere
@@ -356,6 +356,13 @@ def lookup(tree, rel: str):
 # contents (GitTreeReader.read_if).
 WEAK = "~"
 
+# How a fact of a file is described (read_fact()): its name and its value.
+FACT = "fact "
+
+
+def fact_description(name: str, value) -> str:
+    return f"{FACT}{name} = {' '.join(sorted(value))}"
+
 
 def tree_token(tree, key: str) -> str:
     """What a file ("f:path": its blob id) or a directory ("d:path": a hash
@@ -376,12 +383,38 @@ class GitTreeReader(TreeReader):
     (``deps``) so a result is reused only where those files are unchanged.
     A symbolic link is never followed: its blob holds a path, not a file."""
 
-    def __init__(self, repo: pygit2.Repository, tree, blobs: dict[str, bytes] | None = None):
+    def __init__(self, repo: pygit2.Repository, tree, blobs: dict[str, bytes] | RecentBytes | None = None):
         super().__init__()
         self.repo = repo
         self.tree = tree
         self.deps: dict[str, str] = {}
         self.blobs = blobs  # contents by blob id, shared by readers that reread the same files
+        self._recording: list[dict[str, str]] = []  # what reads_during() blocks read
+
+    def directory_key(self, directory: str) -> str:
+        rel = self.relative(directory)
+        obj = lookup(self.tree, rel) if rel is not None else None
+        return str(obj.id) if obj is not None else "-"
+
+    def _note(self, key: str, token: str) -> None:
+        """Record a dependency, for the verdict and the reads_during() blocks."""
+        self.deps[key] = token
+        for recording in self._recording:
+            recording[key] = token
+
+    def reads_during(self, compute):
+        self._recording.append({})
+        try:
+            value = compute()
+        finally:
+            reads = self._recording.pop()
+        return value, reads
+
+    def replay(self, reads: dict[str, str]) -> None:
+        for key, token in reads.items():
+            # A test of a file (weak) does not replace a full read of it.
+            if not (key.startswith("f:") and token.startswith(WEAK)) or self.deps.get(key) in (None, token):
+                self._note(key, token)
 
     @staticmethod
     def relative(path: str) -> str | None:
@@ -402,9 +435,10 @@ class GitTreeReader(TreeReader):
             return None
         obj = lookup(self.tree, rel)
         if obj is None or obj.type_str != "blob":
-            self.deps["f:" + rel] = "-"
+            self._note("f:" + rel, "-")
             return None
-        oid = self.deps["f:" + rel] = str(obj.id)
+        oid = str(obj.id)
+        self._note("f:" + rel, oid)
         if obj.filemode == pygit2.enums.FileMode.LINK:
             return None
         if self.blobs is not None and oid in self.blobs:
@@ -423,24 +457,42 @@ class GitTreeReader(TreeReader):
         # daxlint.audit.deps to test the file of another tree the same way.
         # What the verdict read in full (or tested another way) stays
         # recorded by its contents.
-        rel = self.relative(path)
-        key = None if rel is None else "f:" + rel
-        before = self.deps.get(key)
+        key, befores = self._before_a_test(path)
         data = self.read(path)
         if data is None or relevant(data):
             return data
-        token = WEAK + hashlib.sha1(why.encode("utf-8", "surrogateescape")).hexdigest()[:16]
-        if key is not None and before in (None, token):
-            self.deps[key] = token
-            self.deps[token] = why
+        self._tested(key, befores, why)
         return None
+
+    def read_fact(self, path: str, name: str, fact):
+        key, befores = self._before_a_test(path)
+        data = self.read(path)
+        if data is None:
+            return None
+        value = fact(data)
+        self._tested(key, befores, fact_description(name, value))
+        return value
+
+    def _before_a_test(self, path: str):
+        rel = self.relative(path)
+        key = None if rel is None else "f:" + rel
+        return key, [t.get(key) for t in (self.deps, *self._recording)]
+
+    def _tested(self, key: str | None, befores: list, why: str) -> None:
+        """Record a file read only for a test, as the test, where nothing
+        read the file in full before (read() recorded its contents)."""
+        token = WEAK + hashlib.sha1(why.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+        for target, before in zip((self.deps, *self._recording), befores):
+            if key is not None and before in (None, token):
+                target[key] = token
+                target[token] = why
 
     def listdir(self, directory: str) -> list[str]:
         rel = self.relative(directory)
         if rel is None:
             return []
         key = "d:" + rel
-        self.deps[key] = tree_token(self.tree, key)
+        self._note(key, tree_token(self.tree, key))
         obj = lookup(self.tree, rel)
         return sorted(e.name for e in obj) if obj is not None and obj.type_str == "tree" else []
 

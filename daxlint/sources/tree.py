@@ -52,6 +52,37 @@ def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+class RecentBytes:
+    """The contents last stored, up to ``budget`` bytes in all (the least
+    recently used go first): a mapping for readers that read a module's
+    files again for each file of it."""
+
+    def __init__(self, budget: int):
+        self.budget = budget
+        self._items: OrderedDict[str, bytes | None] = OrderedDict()
+        self._size = 0
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._items
+
+    def __getitem__(self, key: str) -> bytes | None:
+        self._items.move_to_end(key)
+        return self._items[key]
+
+    def __setitem__(self, key: str, data: bytes | None) -> None:
+        if key in self._items:
+            self._size -= len(self._items.pop(key) or b"")
+        self._items[key] = data
+        self._size += len(data or b"")
+        while self._size > self.budget and len(self._items) > 1:
+            _, old = self._items.popitem(last=False)
+            self._size -= len(old or b"")
+
+    def clear(self) -> None:
+        self._items.clear()
+        self._size = 0
+
+
 class TreeReader:
     """How rules read files other than the one being checked (a directory's
     Kconfig, sibling sources). The default reads the disk; patch and audit
@@ -59,34 +90,48 @@ class TreeReader:
 
     def __init__(self):
         self._signatures: dict[str, str | None] = {}  # the disk does not change under one run
-        self._recent: OrderedDict[str, bytes | None] = OrderedDict()
-        self._recent_bytes = 0
+        self._recent = RecentBytes(RECENT_READS_BYTES)
 
     def read(self, path: str) -> bytes | None:
         """The file's bytes; None when it is missing, unreadable, not a
         regular file (``#include "/dev/zero"``) or too large. The files read
         last are kept, up to RECENT_READS_BYTES."""
-        try:
-            self._recent.move_to_end(path)
+        if path in self._recent:
             return self._recent[path]
-        except KeyError:
-            pass
         try:
             data = read_regular(path)
         except OSError:
             data = None
         self._recent[path] = data
-        self._recent_bytes += len(data or b"")
-        while self._recent_bytes > RECENT_READS_BYTES and len(self._recent) > 1:
-            _, old = self._recent.popitem(last=False)
-            self._recent_bytes -= len(old or b"")
         return data
+
+    def read_fact(self, path: str, name: str, fact):
+        """``fact(data)`` of the file - a set of names, a function of its
+        bytes alone that ``name`` stands for (analysis.weak knows it) - or
+        None when it cannot be read. A reader that records what a verdict
+        read (GitTreeReader) records the fact, not the bytes: an edit that
+        leaves it the same does not make the verdict stale."""
+        data = self.read(path)
+        return None if data is None else fact(data)
+
+    def directory_key(self, directory: str) -> str | None:
+        """What names the contents of ``directory`` (git's tree id), for
+        facts shared by the verdicts that read it, in any commit that has
+        the same directory (KernelContext.memo_for_directory); None: the
+        disk, whose run memo every verdict shares already."""
+        return None
+
+    def reads_during(self, compute):
+        """``compute()`` and what it read, as replay() takes it."""
+        return compute(), {}
+
+    def replay(self, reads) -> None:
+        """Record ``reads`` as this verdict's own (a shared fact it used)."""
 
     def forget(self) -> None:
         """Forget the files read so far (a fix changed the tree)."""
         self._signatures.clear()
         self._recent.clear()
-        self._recent_bytes = 0
 
     def read_if(self, path: str, relevant, why: str) -> bytes | None:
         """The file's bytes when ``relevant(data)``, else None (also when it

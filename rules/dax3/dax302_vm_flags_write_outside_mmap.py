@@ -1,6 +1,6 @@
 from daxlint.analysis.callgraph import FAULT, POST_MMAP, ROLE_WHY, VMA_CLOSE, VMA_OPEN
 from daxlint.analysis.dax import driver_source_files
-from daxlint.analysis.module import mmap_presets, model_of, module_may_change_flags
+from daxlint.analysis.module import calls_module_helpers_after_mmap, mmap_presets, model_of, module_may_change_flags
 from daxlint.analysis.relock import move_before_release, release_before
 from daxlint.analysis.vmflags import INIT_WRAPPERS, may_call_flag_helper_after_mmap, may_write_vm_flags
 from daxlint.core.includes import module_header_files
@@ -179,6 +179,9 @@ class VmFlagsWriteOutsideMmap(Rule):
 
     def could_match(self, data):
         return may_write_vm_flags(data) or may_call_flag_helper_after_mmap(data)
+
+    def could_need_module(self, data):
+        return calls_module_helpers_after_mmap(data)
 
     def could_match_in(self, data, kernel, abspath):
         return module_may_change_flags(kernel, abspath, data)
