@@ -540,6 +540,46 @@ def test_a_weak_dependency_holds_only_while_the_test_does(tmp_path):
     assert not reader.deps["f:drivers/toy/toy_file.c"].startswith("~")
 
 
+def test_two_tests_of_one_file_both_hold_or_the_verdict_is_redone(tmp_path):
+    """A verdict that tested a file twice - found it irrelevant, and read a
+    fact of it - records both tests; another tree's file must pass both, and
+    a replayed read joins the tests already made rather than replacing them."""
+    from daxlint.analysis.driver import registers_any
+    from daxlint.analysis.module import flag_helper_definitions
+    from daxlint.audit.deps import holds
+    from daxlint.sources.git import GitTreeReader
+
+    r = ScratchRepo(tmp_path / "linux", version="6.1")
+    r.write("drivers/toy/toy_file.c", TOY_FOPS)
+    r.commit("base")
+    git = GitRepo(r.path)
+    tree = git.repo.revparse_single("HEAD").peel(pygit2.Tree)
+    key = "f:drivers/toy/toy_file.c"
+    # One verdict's reader tested it for registering a handler; another's
+    # read a fact of it, then replays the first one's reads (a memo).
+    first = GitTreeReader(git.repo, tree)
+    found, replayed = first.reads_during(
+        lambda: first.read_if("drivers/toy/toy_file.c", lambda data: registers_any(data, {"toy_fault"}), "registers one of: toy_fault")
+    )
+    assert found is None
+    reader = GitTreeReader(git.repo, tree)
+    assert reader.read_fact("drivers/toy/toy_file.c", "flag_helper_definitions", flag_helper_definitions) == frozenset()
+    reader.replay(replayed)
+    token = reader.deps[key]
+    assert reader.deps[token].splitlines() == ["fact flag_helper_definitions = ", "registers one of: toy_fault"]
+    deps = dict(reader.deps)
+
+    def tree_with(text):
+        r.write("drivers/toy/toy_file.c", text)
+        r.commit("edit")
+        return git.repo.revparse_single("HEAD").peel(pygit2.Tree)
+
+    assert holds(git.repo, tree_with("int x;\n" + TOY_FOPS), key, token, deps)
+    helper = "static void toy_set(struct vm_area_struct *vma)\n{\n\tvma->vm_flags |= VM_IO;\n}\n"
+    assert not holds(git.repo, tree_with(helper + TOY_FOPS), key, token, deps)  # the fact changed
+    assert not holds(git.repo, tree_with(TOY_REGISTERS), key, token, deps)  # the file became relevant
+
+
 def test_scheduler_address_checked_and_an_unused_cluster_said(history, tmp_path):
     """A --scheduler that is no address is a usage error before any work; a
     range wholly in the store never reaches the cluster, and says so (a

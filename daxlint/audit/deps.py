@@ -19,7 +19,7 @@ import pygit2
 from daxlint.analysis.weak import weak_test
 from daxlint.kconfig.index import KconfigIndex
 from daxlint.kconfig.parser import parse_kconfig_symbols
-from daxlint.sources.git import VIRTUAL_ROOT, WEAK, Change, GitTreeReader, lookup, tree_changes, tree_token
+from daxlint.sources.git import VIRTUAL_ROOT, WEAK, WEAK_TESTS_APART, Change, GitTreeReader, lookup, tree_changes, tree_token
 
 
 def dep_token(repo: pygit2.Repository, tree, key: str, indexes: TreeIndexes | None = None) -> str:
@@ -48,19 +48,34 @@ def holds(repo: pygit2.Repository, tree, key: str, recorded: str, deps: dict[str
     if key.startswith(WEAK):
         return True  # the description of a test, not something read
     if recorded.startswith(WEAK):
-        return _still_irrelevant(repo, tree, key[2:], deps.get(recorded))
+        return _still_irrelevant(repo, tree, key[2:], deps.get(recorded), indexes.weak_answers if indexes is not None else None)
     return dep_token(repo, tree, key, indexes) == recorded
 
 
-def _still_irrelevant(repo: pygit2.Repository, tree, rel: str, why: str | None) -> bool:
-    test = weak_test(why) if why is not None else None
+def _still_irrelevant(repo: pygit2.Repository, tree, rel: str, why: str | None, answers: dict | None = None) -> bool:
     obj = lookup(tree, rel)
-    if test is None or obj is None or obj.type_str != "blob" or obj.filemode == pygit2.enums.FileMode.LINK:
-        return False  # a test this daxlint does not know, or no longer a file: read it again
+    if why is None or obj is None or obj.type_str != "blob" or obj.filemode == pygit2.enums.FileMode.LINK:
+        return False  # no test recorded, or no longer a file: read it again
+    # The answer depends on the file's contents and the tests alone, and
+    # most files stay the same over a walk of commits.
+    memo = (obj.id, why)
+    if answers is not None and memo in answers:
+        return answers[memo]
+    # Every test the verdict made of the file, one per line, must still
+    # find it irrelevant.
+    tests = [weak_test(w) for w in why.split(WEAK_TESTS_APART)]
+    if None in tests:
+        return False  # a test this daxlint does not know
     try:
-        return not test(obj.data)
+        data = obj.data
     except (KeyError, pygit2.GitError):
         return False
+    answer = not any(test(data) for test in tests)
+    if answers is not None:
+        if len(answers) > 200000:
+            answers.clear()
+        answers[memo] = answer
+    return answer
 
 
 def deps_hold(repo: pygit2.Repository, tree, deps: dict[str, str], indexes: TreeIndexes | None = None, memo: dict | None = None) -> bool:
@@ -102,6 +117,9 @@ class TreeIndexes:
         self._indexes: dict[str, tuple[object, GitTreeReader]] = {}
         self._parsed: dict[tuple[bytes, str], object] = {}
         self._blobs: dict[str, bytes] = {}  # Kconfig files by blob id
+        # Whether a file is still irrelevant to a verdict's tests, by its
+        # blob id and the tests (_still_irrelevant).
+        self.weak_answers: dict[tuple, bool] = {}
 
     def parse(self, text: str, path: str):
         """parse_kconfig_symbols, remembered by text and path."""

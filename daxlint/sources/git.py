@@ -356,6 +356,17 @@ def lookup(tree, rel: str):
 # contents (GitTreeReader.read_if).
 WEAK = "~"
 
+# The tests made of one file, in the description a weak token stands for.
+WEAK_TESTS_APART = "\n"
+
+
+def _record_tests(target: dict[str, str], key: str, tests: set[str]) -> None:
+    why = WEAK_TESTS_APART.join(sorted(tests))
+    token = WEAK + hashlib.sha1(why.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    target[key] = token
+    target[token] = why
+
+
 # How a fact of a file is described (read_fact()): its name and its value.
 FACT = "fact "
 
@@ -412,8 +423,11 @@ class GitTreeReader(TreeReader):
 
     def replay(self, reads: dict[str, str]) -> None:
         for key, token in reads.items():
-            # A test of a file (weak) does not replace a full read of it.
-            if not (key.startswith("f:") and token.startswith(WEAK)) or self.deps.get(key) in (None, token):
+            if token.startswith(WEAK) and key.startswith("f:"):
+                # Tests of a file join the tests made of it here; a full
+                # read of it stands.
+                self._tested(key, [t.get(key) for t in (self.deps, *self._recording)], reads[token])
+            elif not key.startswith(WEAK):
                 self._note(key, token)
 
     @staticmethod
@@ -479,13 +493,17 @@ class GitTreeReader(TreeReader):
         return key, [t.get(key) for t in (self.deps, *self._recording)]
 
     def _tested(self, key: str | None, befores: list, why: str) -> None:
-        """Record a file read only for a test, as the test, where nothing
-        read the file in full before (read() recorded its contents)."""
-        token = WEAK + hashlib.sha1(why.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+        """Record a file read only for a test, as the test - with the tests
+        made of it before, if any - where nothing read the file in full
+        before (read() recorded its contents)."""
+        if key is None:
+            return
         for target, before in zip((self.deps, *self._recording), befores):
-            if key is not None and before in (None, token):
-                target[key] = token
-                target[token] = why
+            if before is None or before.startswith(WEAK):
+                tests = set(target[before].split(WEAK_TESTS_APART)) if before is not None and before in target else set()
+                _record_tests(target, key, tests | {why})
+            else:
+                target[key] = before  # read in full: its contents count
 
     def listdir(self, directory: str) -> list[str]:
         rel = self.relative(directory)
