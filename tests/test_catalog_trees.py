@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import kernel_tree_module
-from daxlint.core.catalog import api_history, catalog_for
+from daxlint.core.catalog import api_history, catalog_for, catalog_versions
 from daxlint.version import KernelVersion
 
 TREES = ["6.1", "6.12", "7.2", "7.3"]
@@ -156,3 +156,51 @@ def test_how_the_helpers_lock(version):
         assert lock == "none" and "vma->vm_flags |= VM_IO | VM_PFNMAP" in memory
     else:
         assert sets_with[lock] in memory, (version, lock)
+
+
+def test_every_catalog_agrees_with_history():
+    """Between the trees (6.19, 7.0, 7.1 are dated from list mail) the
+    catalog files and history.toml must tell the same story: a dated
+    function is declared in exactly the catalogs of the releases it lives in."""
+    history = api_history()
+    wrong = [
+        (str(v), name)
+        for v in catalog_versions()
+        for name, life in history.functions.items()
+        if (name in catalog_for(v).functions) != life.exists_in(v)
+    ]
+    assert not wrong, f"catalog files and history.toml disagree: {wrong}"
+
+
+@pytest.mark.parametrize(
+    "version, member, present",
+    [
+        # 53f1d9364451 "mm: make vm_area_desc utilise vma_flags_t only" (v7.0)
+        ("6.19", "vm_area_desc.vm_flags", True),
+        ("7.0", "vm_area_desc.vm_flags", False),
+        # ac0a3fc9c07d "mm: add ability to take further action in vm_area_desc" (v6.19)
+        ("6.17", "vm_area_desc.action", False),
+        ("6.19", "vm_area_desc.action", True),
+        # 9ea35a25d51b "mm: introduce VMA flags bitmap type" (v6.19)
+        ("6.19", "vm_area_desc.vma_flags", True),
+        ("6.19", "vm_area_struct.flags", True),
+        # c50ca15dd496 "mm: add vm_ops->mapped hook" (v7.1)
+        ("7.0", "vm_operations_struct.mapped", False),
+        ("7.1", "vm_operations_struct.mapped", True),
+        # 4f5b8759262e: error_hook became error_override (v7.2)
+        ("7.1", "mmap_action.error_override", False),
+        ("7.2", "mmap_action.error_override", True),
+    ],
+)
+def test_members_between_the_trees(version, member, present):
+    struct, _, name = member.partition(".")
+    assert (catalog_of(version).struct_field(struct, name) is not None) == present
+
+
+def test_bit_numbers_before_their_helpers():
+    """2b6a3f061f11 numbered the flags in v6.19; the helpers that take the
+    numbers (bae0ba7c7c0a) came in v7.0."""
+    assert catalog_of("6.17").constants.get("VMA_IO_BIT") is None
+    assert catalog_of("6.19").constants.get("VMA_IO_BIT") == 14
+    assert not catalog_of("6.19").has_function("vma_desc_set_flags")
+    assert catalog_of("7.0").has_function("vma_desc_set_flags")

@@ -30,7 +30,7 @@ from tree_sitter import Node
 from daxlint.analysis.layout import indent, line_span, preamble_pos, uses_crlf, width, with_line_ends, wrapped
 from daxlint.analysis.locate import identifier_hits, node_at
 from daxlint.analysis.prepare_body import GENERIC, FunctionConverter, Need, Refusal, Spelling, prepare_name
-from daxlint.core.catalog import catalog_for, catalog_versions
+from daxlint.core.catalog import catalog_for, catalog_versions, first_version_where
 from daxlint.core.directives import scan
 from daxlint.core.preprocessor import UNKNOWN, evaluate_file
 from daxlint.core.syntax import call_args, call_name, declarator_name, function_declarator, is_static, parent_of, text, walk
@@ -66,12 +66,7 @@ def deprecated_since() -> KernelVersion | None:
 
 def first_release(need: Need) -> KernelVersion | None:
     """The first release whose catalog has ``need`` (and every later one)."""
-    found = None
-    for v in reversed(catalog_versions()):
-        if not need.met(catalog_for(v)):
-            break
-        found = v
-    return found
+    return first_version_where(need.met)
 
 
 class _Plans:

@@ -485,7 +485,9 @@ class FunctionConverter:
                 return
         # Any other read: the same bits as a legacy value.
         if not self.catalog.has_function("vma_flags_to_legacy"):
-            raise Refusal(f"it reads {self.vma}->vm_flags as a value ({_squash(test)})", self._line(fe))
+            raise Refusal(
+                f"it reads {self.vma}->vm_flags as a value ({_squash(test)})", self._line(fe), Need("function", "vma_flags_to_legacy")
+            )
         self._need("function", "vma_flags_to_legacy")
         self._need("member", "vm_area_desc.vma_flags")
         self._inner(fe, f"vma_flags_to_legacy({DESC}->vma_flags)")
@@ -677,13 +679,26 @@ class FunctionConverter:
                 raise Refusal(f"it calls {name}() in a loop", self._line(call))
         self.maps.append((call, name))
         stmt, drop_after, error = self._mapping_statement(call, name)
+        override = error is not None and _ERRNO.fullmatch(error) is not None
+        if override:
+            # Before 4f5b8759262e (v7.2) an action's failure went through a
+            # function (desc->action.error_hook), which the conversion does not write.
+            need = Need("member", "mmap_action.error_override")
+            if not need.met(self.catalog):
+                raise Refusal(
+                    f"it returns {error} when {name}() fails, which this kernel's mmap actions cannot return "
+                    "(no desc->action.error_override)",
+                    self._line(call),
+                    need,
+                )
+            self._need(need.kind, need.name)
         lead = _indent_at(self.code, stmt.start_byte)
         self.mapping_ends.append(stmt.end_byte)
         self.mapping_statements.append(stmt)
 
-        def lines(call=call, name=name, args=args, stmt=stmt, error=error, lead=lead) -> list[str]:
+        def lines(call=call, name=name, args=args, stmt=stmt, error=error, lead=lead, override=override) -> list[str]:
             out = self._action(call, name, args, error, lead)
-            if error is not None and _ERRNO.fullmatch(error) and self.catalog.struct_field("mmap_action", "error_override") is not None:
+            if override:
                 out.append(f"{DESC}->action.error_override = {error};")
             if stmt.type == "return_statement":
                 out.append("return 0;")

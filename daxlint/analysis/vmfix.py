@@ -65,8 +65,9 @@ from daxlint.version import VersionRange, predecessor
 
 GUARD = "guard"
 SHIM = "shim"
-# The VMA flags bitmap of v7.0: vma_start_write() and vma_set_flags() with
-# bit numbers, where the whole checked range has them.
+# The VMA flags bitmap helpers (v7.0; vma_clear_flags() v7.1):
+# vma_start_write() and vma_set_flags() with bit numbers, where the whole
+# checked range has them.
 BITS = "bits"
 FIX_STYLES = (GUARD, SHIM, BITS)
 # Not a style: the write is the #else of a conftest macro nobody declared.
@@ -415,6 +416,8 @@ class _Planner:
         names = {t: f"VMA_{t[3:]}_BIT" for t in sets + clears}
         if not names or any(not t.startswith("VM_") or n not in self.bitmap.constants for t, n in names.items()):
             return None
+        if clears and not self.bitmap.has_function("vma_clear_flags"):
+            return None  # v7.0 sets by bit number but clears only through the wrappers (vma_clear_flags() is v7.1)
         indent = indent_of(self.original, stmt.start_byte)
         code = f"vma_start_write({first.vma})"
         if sets:

@@ -220,6 +220,17 @@ def catalog_versions() -> list[KernelVersion]:
     return [v for v, _ in _available()]
 
 
+def first_version_where(holds) -> KernelVersion | None:
+    """The first release from which the catalog of every release satisfies
+    ``holds(catalog)`` (None when the newest one does not)."""
+    found = None
+    for v in reversed(catalog_versions()):
+        if not holds(catalog_for(v)):
+            break
+        found = v
+    return found
+
+
 @cache
 def catalog_for(version: KernelVersion) -> Catalog:
     """The catalog of the newest file not above ``version`` (the oldest file

@@ -145,10 +145,6 @@ int generic_file_mmap(struct file *file, struct vm_area_struct *vma);
 int generic_file_readonly_mmap(struct file *file, struct vm_area_struct *vma);
 int generic_file_mmap_prepare(struct vm_area_desc *desc);
 int generic_file_readonly_mmap_prepare(struct vm_area_desc *desc);
-/* include/linux/mm.h: the descriptor's size in bytes and pages (the file
- * system conversions of v6.17, beside generic_file_mmap_prepare()). */
-unsigned long vma_desc_size(const struct vm_area_desc *desc);
-unsigned long vma_desc_pages(const struct vm_area_desc *desc);
 
 /* include/linux/ksm.h: writes the new flags through its last argument. */
 int ksm_madvise(struct vm_area_struct *vma, unsigned long start, unsigned long end, int advice, unsigned long *vm_flags);

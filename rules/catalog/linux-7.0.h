@@ -1,4 +1,4 @@
-/* daxlint kernel API catalog, v7.0: the VMA flags bitmap (vma_flags_t, VMA_*_BIT, vma_*flags*() helpers that take no lock); vm_area_desc has vma_flags beside vm_flags.
+/* daxlint kernel API catalog, v7.0: the helpers of the VMA flags bitmap that take bit numbers (none takes a lock); vm_area_desc has only vma_flags (53f1d9364451); desc->action with the remap forms of mmap_action_*().
  * Declarations written by the daxlint authors; see README.md. */
 
 typedef unsigned long long u64;
@@ -28,8 +28,8 @@ struct range { u64 start; u64 end; };
 
 
 /* include/linux/mm_types.h: vm_flags is const since bc292ab00f6c (v6.3) and
- * shares a union with the flags bitmap since v7.0 (before, the private
- * __vm_flags the wrappers wrote). */
+ * shares a union with the flags bitmap since 9ea35a25d51b (v6.19; before, the
+ * private __vm_flags the wrappers wrote). */
 struct vm_area_struct {
     unsigned long vm_start;
     unsigned long vm_end;
@@ -56,8 +56,9 @@ void vm_flags_mod(struct vm_area_struct *vma, vm_flags_t set, vm_flags_t clear);
 /* daxlint: vma-lock none */
 void __vm_flags_mod(struct vm_area_struct *vma, vm_flags_t set, vm_flags_t clear);
 
-/* include/linux/mm.h: VMA flags by bit number, enumerators of the sparse
- * __bitwise type vma_flag_t (the VM_* masks are 1 << these). */
+/* include/linux/mm.h since 2b6a3f061f11 (v6.19): VMA flags by bit number,
+ * enumerators of the sparse __bitwise type vma_flag_t (the VM_* masks are
+ * 1 << these). */
 enum vma_flag_bits {
     VMA_READ_BIT = 0,
     VMA_WRITE_BIT = 1,
@@ -104,14 +105,13 @@ enum vma_flag_bits {
     VMA_UFFD_MINOR_BIT = 41,
     VMA_SEALED_BIT = 42
 };
-/* include/linux/mm.h: the VMA flags bitmap API (v7.0, "mm: introduce VMA
- * flags bitmap type"). Variadic macros of bit numbers are declared with a
+/* include/linux/mm.h: the VMA flags bitmap API as v7.0 has it (1c628004e0de,
+ * bae0ba7c7c0a; vma_clear_flags(), append_vma_flags() and the legacy
+ * conversions came in v7.1). Variadic macros of bit numbers are declared with a
  * vma_flag_t parameter and "..."; the _mask forms take a vma_flags_t. None
  * of them takes or asserts a lock ("appropriate locks must be held, this
  * function does not acquire them for you"). */
 vma_flags_t mk_vma_flags(vma_flag_t bit, ...);
-vma_flags_t append_vma_flags(vma_flags_t flags, vma_flag_t bit, ...);
-void vma_flags_set_flag(vma_flags_t *flags, vma_flag_t bit);
 void vma_flags_set(vma_flags_t *flags, vma_flag_t bit, ...);
 void vma_flags_clear(vma_flags_t *flags, vma_flag_t bit, ...);
 void vma_flags_set_mask(vma_flags_t *flags, vma_flags_t to_set);
@@ -119,15 +119,9 @@ void vma_flags_clear_mask(vma_flags_t *flags, vma_flags_t to_clear);
 /* daxlint: changes-vma-flags set */
 /* daxlint: vma-lock none */
 void vma_set_flags(struct vm_area_struct *vma, vma_flag_t bit, ...);
-/* daxlint: changes-vma-flags clear */
-/* daxlint: vma-lock none */
-void vma_clear_flags(struct vm_area_struct *vma, vma_flag_t bit, ...);
 /* daxlint: changes-vma-flags set */
 /* daxlint: vma-lock none */
 void vma_set_flags_mask(struct vm_area_struct *vma, vma_flags_t flags);
-/* daxlint: changes-vma-flags clear */
-/* daxlint: vma-lock none */
-void vma_clear_flags_mask(struct vm_area_struct *vma, vma_flags_t flags);
 /* daxlint: changes-vma-flags set */
 void vma_desc_set_flags(struct vm_area_desc *desc, vma_flag_t bit, ...);
 /* daxlint: changes-vma-flags clear */
@@ -136,12 +130,14 @@ void vma_desc_clear_flags(struct vm_area_desc *desc, vma_flag_t bit, ...);
 void vma_desc_set_flags_mask(struct vm_area_desc *desc, vma_flags_t flags);
 /* daxlint: changes-vma-flags clear */
 void vma_desc_clear_flags_mask(struct vm_area_desc *desc, vma_flags_t flags);
-vm_flags_t vma_flags_to_legacy(vma_flags_t flags);
-vma_flags_t legacy_to_vma_flags(vm_flags_t flags);
-/* The tests before "mm: rename VMA flag helpers to be more readable". */
+/* The tests before "mm: rename VMA flag helpers to be more readable" (v7.1):
+ * vma_flags_test() tests whether any of the bits is set. */
 bool vma_flags_test(const vma_flags_t *flags, vma_flag_t bit, ...);
+bool vma_flags_test_all(const vma_flags_t *flags, vma_flag_t bit, ...);
 bool vma_desc_test_flags(const struct vm_area_desc *desc, vma_flag_t bit, ...);
 bool vma_test_all_flags(const struct vm_area_struct *vma, vma_flag_t bit, ...);
+/* Only the bits VM_ATOMIC_SET_ALLOWED lists (MAYBE_GUARD), under any lock. */
+void vma_set_atomic_flag(struct vm_area_struct *vma, vma_flag_t bit);
 
 /* Other structs with a vm_flags member: writes to these are not vma writes. */
 struct vm_region { vm_flags_t vm_flags; unsigned long vm_start; unsigned long vm_end; };
@@ -155,19 +151,27 @@ struct vm_operations_struct {
     vm_fault_t (*page_mkwrite)(struct vm_fault *vmf);
     vm_fault_t (*pfn_mkwrite)(struct vm_fault *vmf);
 };
-/* include/linux/mm_types.h since c84bf6dd2b83 (v6.16): what ->mmap_prepare
- * fills in before the vma exists; the mm core makes the vma from it. */
+/* include/linux/mm_types.h: what ->mmap_prepare (c84bf6dd2b83, v6.16) fills
+ * in before the vma exists. Since 53f1d9364451 (v7.0) the descriptor has
+ * only the bitmap (vma_flags; no vm_flags); the action the mm core performs
+ * once the vma exists (ac0a3fc9c07d, v6.19) reports failure through
+ * error_hook until v7.2. */
+struct mmap_action {
+    int type;
+    int (*error_hook)(int err);
+    int (*success_hook)(const struct vm_area_struct *vma);
+};
 struct vm_area_desc {
     struct mm_struct *mm;
     unsigned long start;
     unsigned long end;
     pgoff_t pgoff;
     struct file *file;
-    vm_flags_t vm_flags;
     vma_flags_t vma_flags;
     pgprot_t page_prot;
     const struct vm_operations_struct *vm_ops;
     void *private_data;
+    struct mmap_action action;
 };
 struct file_operations {
     int (*mmap)(struct file *file, struct vm_area_struct *vma);
@@ -236,10 +240,16 @@ int generic_file_mmap(struct file *file, struct vm_area_struct *vma);
 int generic_file_readonly_mmap(struct file *file, struct vm_area_struct *vma);
 int generic_file_mmap_prepare(struct vm_area_desc *desc);
 int generic_file_readonly_mmap_prepare(struct vm_area_desc *desc);
-/* include/linux/mm.h: the descriptor's size in bytes and pages (the file
- * system conversions of v6.17, beside generic_file_mmap_prepare()). */
+/* include/linux/mm.h: the descriptor's size in bytes and pages (54c58a2f5fa1, v6.19). */
 unsigned long vma_desc_size(const struct vm_area_desc *desc);
 unsigned long vma_desc_pages(const struct vm_area_desc *desc);
+
+/* include/linux/mm.h: what ->mmap_prepare asks the mm core to do once the
+ * vma is set up (desc->action, ac0a3fc9c07d, v6.19): the remap forms only. */
+void mmap_action_remap(struct vm_area_desc *desc, unsigned long start, unsigned long start_pfn, unsigned long size);
+void mmap_action_remap_full(struct vm_area_desc *desc, unsigned long start_pfn);
+void mmap_action_ioremap(struct vm_area_desc *desc, unsigned long start, unsigned long start_pfn, unsigned long size);
+void mmap_action_ioremap_full(struct vm_area_desc *desc, unsigned long start_pfn);
 
 /* include/linux/ksm.h: writes the new flags through its last argument. */
 int ksm_madvise(struct vm_area_struct *vma, unsigned long start, unsigned long end, int advice, unsigned long *vm_flags);

@@ -28,8 +28,8 @@ struct range { u64 start; u64 end; };
 
 
 /* include/linux/mm_types.h: vm_flags is const since bc292ab00f6c (v6.3) and
- * shares a union with the flags bitmap since v7.0 (before, the private
- * __vm_flags the wrappers wrote). */
+ * shares a union with the flags bitmap since 9ea35a25d51b (v6.19; before, the
+ * private __vm_flags the wrappers wrote). */
 struct vm_area_struct {
     unsigned long vm_start;
     unsigned long vm_end;
@@ -54,8 +54,9 @@ void vm_flags_mod(struct vm_area_struct *vma, vm_flags_t set, vm_flags_t clear);
 /* daxlint: vma-lock none */
 void __vm_flags_mod(struct vm_area_struct *vma, vm_flags_t set, vm_flags_t clear);
 
-/* include/linux/mm.h: VMA flags by bit number, enumerators of the sparse
- * __bitwise type vma_flag_t (the VM_* masks are 1 << these). */
+/* include/linux/mm.h since 2b6a3f061f11 (v6.19): VMA flags by bit number,
+ * enumerators of the sparse __bitwise type vma_flag_t (the VM_* masks are
+ * 1 << these). */
 enum vma_flag_bits {
     VMA_READ_BIT = 0,
     VMA_WRITE_BIT = 1,
@@ -102,8 +103,8 @@ enum vma_flag_bits {
     VMA_UFFD_MINOR_BIT = 41,
     VMA_SEALED_BIT = 42
 };
-/* include/linux/mm.h: the VMA flags bitmap API (v7.0, "mm: introduce VMA
- * flags bitmap type"). Variadic macros of bit numbers are declared with a
+/* include/linux/mm.h: the VMA flags bitmap API (v7.0 and v7.1; see
+ * linux-7.1.h). Variadic macros of bit numbers are declared with a
  * vma_flag_t parameter and "..."; the _mask forms take a vma_flags_t. None
  * of them takes or asserts a lock ("appropriate locks must be held, this
  * function does not acquire them for you"). */
@@ -166,8 +167,9 @@ struct vm_operations_struct {
     int (*mapped)(unsigned long start, unsigned long end, pgoff_t pgoff, const struct file *file, void **vm_private_data);
 };
 /* include/linux/mm_types.h in v7.2: the descriptor has only the bitmap
- * (vma_flags; no vm_flags), the file it maps (vm_file) and the action the
- * mm core performs once the vma exists. */
+ * (vma_flags; no vm_flags since v7.0), the file it maps (vm_file) and the
+ * action the mm core performs once the vma exists, whose failure is now
+ * error_override (4f5b8759262e; error_hook before). */
 struct mmap_action {
     int type;
     int error_override;
@@ -252,8 +254,7 @@ int generic_file_mmap(struct file *file, struct vm_area_struct *vma);
 int generic_file_readonly_mmap(struct file *file, struct vm_area_struct *vma);
 int generic_file_mmap_prepare(struct vm_area_desc *desc);
 int generic_file_readonly_mmap_prepare(struct vm_area_desc *desc);
-/* include/linux/mm.h: the descriptor's size in bytes and pages (the file
- * system conversions of v6.17, beside generic_file_mmap_prepare()). */
+/* include/linux/mm.h: the descriptor's size in bytes and pages (54c58a2f5fa1, v6.19). */
 unsigned long vma_desc_size(const struct vm_area_desc *desc);
 unsigned long vma_desc_pages(const struct vm_area_desc *desc);
 /* What ->mmap_prepare calls where ->mmap called the vma forms: /dev/zero's

@@ -3,7 +3,8 @@ import re
 
 from daxlint.analysis.dax import directory_facts, driver_context_files, facts_for, may_assign_direct_access, out_of_view
 from daxlint.analysis.kconfig_facts import display_path, fs_dax_limited_opt_in
-from daxlint.analysis.pfn import page_required, pfn_analysis
+from daxlint.analysis.pfn import page_required, pfn_analysis, pfn_t_exists
+from daxlint.core.catalog import api_history
 from daxlint.core.rule import Rule
 from daxlint.core.syntax import enclosing_function, function_name
 from daxlint.model import Severity
@@ -128,9 +129,14 @@ class DaxProviderWithoutPages(Rule):
             if said_by_pfns:
                 why = f"hands out page-less pfns (PFN_DEV without PFN_MAP, in view), whatever the rest of its driver sets up{where}"
             else:
+                opt_in = (
+                    " and no select FS_DAX_LIMITED"
+                    if api_history().kconfig["FS_DAX_LIMITED"].exists_in(ctx.kernel.effective_version)
+                    else ""
+                )
                 why = (
                     "establishes no struct pages: no devm_memremap_pages()/memremap_pages() in this file or the other "
-                    f"files of its driver ({_shown_dir(ctx)}) and no select FS_DAX_LIMITED{where}"
+                    f"files of its driver ({_shown_dir(ctx)}){opt_in}{where}"
                 )
             ctx.report(
                 impl.site,
@@ -138,7 +144,7 @@ class DaxProviderWithoutPages(Rule):
                 "(569d0365f571), without it the mapping cannot be forked, pinned by get_user_pages or used for O_DIRECT"
                 + ("" if level == Severity.ERROR else " (allowed before v4.15)"),
                 severity=level,
-                fix="map the memory with devm_memremap_pages() and a MEMORY_DEVICE_FS_DAX dev_pagemap, and hand out PFN_DEV | PFN_MAP pfns",
+                fix=_pages_fix(ctx.catalog),
             )
 
     @staticmethod
@@ -156,6 +162,16 @@ class DaxProviderWithoutPages(Rule):
 
 
 _ESTABLISH_RE = re.compile(r"\b(?:devm_)?memremap_pages\s*\(")
+
+
+def _pages_fix(catalog) -> str:
+    """How to give the memory pages, in the kernel's spelling of the pfns
+    ->direct_access hands out: pfn_t flags while pfn_t exists, plain pfns
+    of the pages after its removal."""
+    fix = "map the memory with devm_memremap_pages() and a MEMORY_DEVICE_FS_DAX dev_pagemap"
+    if pfn_t_exists(catalog):
+        return fix + ", and hand out PFN_DEV | PFN_MAP pfns"
+    return fix + ", and hand out the pfns of those pages"
 
 
 def _series_shows_pages(ctx) -> bool:

@@ -122,9 +122,10 @@ class KconfigDaxWithoutZoneDevice(Rule):
                 continue
             if level != Severity.ERROR and self._gated(ctx, sym, objects, directory, index, local, backing):
                 continue
-            # FS_DAX_LIMITED, the page-less fs-dax opt-in, went in v6.15
-            # (history.toml): from then on only ZONE_DEVICE backs fs-dax.
-            limited = api_history().kconfig["FS_DAX_LIMITED"].exists_in(ctx.kernel.effective_version)
+            # FS_DAX_LIMITED, the page-less fs-dax opt-in, is gone since the
+            # release history.toml dates: from then on only ZONE_DEVICE backs fs-dax.
+            life = api_history().kconfig["FS_DAX_LIMITED"]
+            limited = life.exists_in(ctx.kernel.effective_version)
             if fsdax and limited:
                 needs = "ZONE_DEVICE (or selects FS_DAX_LIMITED)"
                 fix = "add 'depends on ZONE_DEVICE' (or, for page-less fs-dax memory, 'select FS_DAX_LIMITED')"
@@ -134,9 +135,14 @@ class KconfigDaxWithoutZoneDevice(Rule):
                     "add 'depends on ZONE_DEVICE' (select FS_DAX_LIMITED would not help: it is the fs-dax opt-in to "
                     "page-less memory, and devm_memremap_pages() needs ZONE_DEVICE)"
                 )
+            elif life.until is not None and ctx.kernel.effective_version >= life.until:
+                needs = "ZONE_DEVICE"
+                fix = (
+                    f"add 'depends on ZONE_DEVICE' (since v{life.until} no fs-dax memory goes without struct pages: FS_DAX_LIMITED is gone)"
+                )
             else:
                 needs = "ZONE_DEVICE"
-                fix = "add 'depends on ZONE_DEVICE' (since v6.15 no fs-dax memory goes without struct pages: FS_DAX_LIMITED is gone)"
+                fix = "add 'depends on ZONE_DEVICE'"
             ctx.report(
                 None,
                 f"config {sym.name} {reason}, but nothing in its dependencies requires {needs}: {consequence}; {fix}",

@@ -3,7 +3,7 @@ from daxlint.analysis.module import model_of
 from daxlint.analysis.relock import move_before_release
 from daxlint.analysis.vmfix import BITS, CONFTEST, GUARD, SHIM, plan_fixes
 from daxlint.analysis.vmflags import build_fix, may_write_vm_flags
-from daxlint.core.catalog import catalog_for
+from daxlint.core.catalog import catalog_for, first_version_where
 from daxlint.core.includes import module_header_files
 from daxlint.core.rule import Rule
 from daxlint.core.syntax import text as text_of
@@ -186,8 +186,8 @@ class DirectVmFlagsWrite(Rule):
     @staticmethod
     def _desc_writes(ctx) -> None:
         """``desc->vm_flags`` in ->mmap_prepare on releases whose struct
-        vm_area_desc has only the vma_flags bitmap (v7.2): it no longer
-        builds; the bitmap helpers take bit numbers."""
+        vm_area_desc has only the vma_flags bitmap (53f1d9364451, v7.0): it
+        no longer builds; the bitmap helpers take bit numbers."""
         model = model_of(ctx)
         assumed = ctx.kernel.version_source == "default"
         for w in model.writes:
@@ -204,7 +204,7 @@ class DirectVmFlagsWrite(Rule):
                 autofix = Fix(f"Replace the write with {call}", SAFE, (Edit(w.node.start_byte, w.node.end_byte, call),))
             ctx.report(
                 w.node,
-                f"write '{w.op}' to {desc}->vm_flags, which struct vm_area_desc does not have on v{ctx.catalog.version} "
+                f"write '{w.op}' to {desc}->vm_flags, which struct vm_area_desc does not have since v{_desc_flags_gone()} "
                 f"(its flags are the vma_flags bitmap, set by bit number): use {use}"
                 + (" - if the patch is for an earlier kernel, say which with --kernel-version" if assumed else ""),
                 severity=Severity.INFO if assumed else Severity.ERROR,
@@ -214,6 +214,11 @@ class DirectVmFlagsWrite(Rule):
 
 
 _NO_WRAPPER_HERE = "decide the flags once in ->mmap(), or take mmap_write_lock() around the change"
+
+
+def _desc_flags_gone():
+    """The first release whose struct vm_area_desc has no vm_flags (53f1d9364451)."""
+    return first_version_where(lambda cat: cat.structs.get("vm_area_desc") and cat.struct_field("vm_area_desc", "vm_flags") is None)
 
 
 def _what_it_checks(fix: str) -> str:
@@ -229,14 +234,17 @@ def _what_it_checks(fix: str) -> str:
 
 
 def _bitmap_note(ctx, w, style: str) -> str:
-    """On kernels with the VMA flags bitmap (v7.0), its spelling of the same
-    change, which --fix-style bits writes."""
+    """On kernels with the VMA flags bitmap helpers, their spelling of the
+    same change, which --fix-style bits writes (a clear needs
+    vma_clear_flags(), which came a release after vma_set_flags())."""
     if style == BITS or not ctx.catalog.has_function("vma_set_flags") or w.value is None or w.op not in ("|=", "&="):
         return ""
     bits = bit_names(ctx.catalog, w.value)
     if bits is None or (w.op == "&=" and not text_of(w.value).lstrip("( ").startswith("~")):
         return ""
     helper = "vma_set_flags" if w.op == "|=" else "vma_clear_flags"
+    if not ctx.catalog.has_function(helper):
+        return ""
     vma = model_of(ctx).vma_pointer_text(w)
     return f"; with the VMA flags bitmap: vma_start_write({vma}); {helper}({vma}, {', '.join(bits)}) (--fix-style bits)"
 

@@ -22,8 +22,8 @@ class VmaFlagBitMaskConfusion(Rule):
     """
     ## What it does
     Flags a VMA flag spelled as a mask where the kernel expects a bit
-    number, and the other way round, on kernels with the VMA flags bitmap
-    (v7.0 and later):
+    number, and the other way round, on kernels that number the VMA flags
+    (`VMA_*_BIT`, v6.19 and later; the helpers that take them came in v7.0):
 
     - a `VM_*` mask (`VM_IO`, `VM_PFNMAP`, ...) as an argument that the
       kernel API catalog of the version declares a bit number (`vma_flag_t`):
@@ -67,14 +67,15 @@ class VmaFlagBitMaskConfusion(Rule):
     ```
 
     ## References
-    - "mm: introduce VMA flags bitmap type" (Lorenzo Stoakes, v7.0): `vma_flag_t` is `typedef int __bitwise`, the `VM_*` masks are `1 << VMA_*_BIT`
+    - 2b6a3f061f11 "mm: declare VMA flags by bit" (v6.19): `vma_flag_t` is `typedef int __bitwise`, the `VM_*` masks are `1 << VMA_*_BIT`
+    - bae0ba7c7c0a "mm: add basic VMA flag operation helper functions" (v7.0): the helpers that take bit numbers
     - Documentation/filesystems/mmap_prepare.rst (7.3): "reference flags by their bit number, defined as a `VMA_xxx_BIT` macro"
     """
 
     id = "DAX306"
     name = "vma-flag-bit-mask-confusion"
     severity = Severity.ERROR
-    summary = "A VM_* mask where a VMA_*_BIT number is expected, or a bit number where a mask is expected (v7.0+)"
+    summary = "A VM_* mask where a VMA_*_BIT number is expected, or a bit number where a mask is expected (v6.19+)"
     fix_safety = "unsafe"
     fix_note = (
         "Each mask or bit becomes the other spelling of the same flag (`VM_IO` <-> `VMA_IO_BIT`) when every term of the "
@@ -94,7 +95,7 @@ class VmaFlagBitMaskConfusion(Rule):
     def check(self, ctx):
         catalog = ctx.catalog
         if not catalog.has_type("vma_flag_t"):
-            return  # no bitmap before v7.0: the bit names do not exist
+            return  # no bit numbers before v6.19: the bit names do not exist
         data = ctx.source.data
         macros = {d.name: (d.value or "") for d in scan(data).defines if d.value is not None}
         self._calls(ctx, macros)

@@ -2,6 +2,8 @@ import re
 
 from daxlint.analysis.callgraph import mmap_prepare_entries
 from daxlint.analysis.module import model_of
+from daxlint.analysis.prepare import first_release
+from daxlint.analysis.prepare_body import Need
 from daxlint.core.catalog import catalog_for
 from daxlint.core.rule import Rule
 from daxlint.core.syntax import call_name, function_name, text, walk
@@ -48,7 +50,7 @@ class StatefulMmapPrepare(Rule):
     (Documentation/filesystems/mmap_prepare.rst). Nothing undoes what it did
     when the mapping is merged into a neighbour or fails - a leak, or a
     count that never drops - and the descriptor is gone once it returns.
-    Per-mapping state belongs in `vm_ops->mapped` (v7.2), which runs only
+    Per-mapping state belongs in `vm_ops->mapped` (v7.1), which runs only
     once a new mapping exists and may fail it; before that release, a
     handler that needs state keeps `.mmap`.
 
@@ -111,11 +113,11 @@ class StatefulMmapPrepare(Rule):
             return
         model = model_of(ctx)
         graph = model.graph
-        has_mapped = ctx.catalog.struct_field("vm_operations_struct", "mapped") is not None
+        mapped = Need("member", "vm_operations_struct.mapped")
         where = (
             "move it to vm_ops->mapped, which runs only once a new mapping exists"
-            if has_mapped
-            else "keep .mmap for a handler that needs state until the kernel has vm_ops->mapped (v7.2)"
+            if mapped.met(ctx.catalog)
+            else f"keep .mmap for a handler that needs state until the kernel has vm_ops->mapped (v{first_release(mapped)})"
         )
         for name, defs in graph.definitions.items():
             entries = mmap_prepare_entries(graph, name)

@@ -11,9 +11,11 @@ from daxlint.model import Severity
 
 # A store into something's action member: ``x->action.type =``, ``x->action =``.
 _ACTION_STORE = re.compile(rb"desc\w*\s*->\s*action\b[\w.\s\[\]]*=(?!=)")
-# Members of desc->action that mm/ documents as the caller's to set: the
-# error mmap() returns when the action fails (/dev/mem sets it).
-_SETTABLE = frozenset({"error_override"})
+# What an mmap_action_*() helper sets: the type and the parts the type
+# reads. The other members are the caller's to set: the error mmap()
+# returns when the action fails (error_override since v7.2, which /dev/mem
+# sets; error_hook and success_hook before) and the rmap option.
+_HELPER_SET = frozenset({"type", "remap", "simple_ioremap", "map_kernel"})
 
 
 class DirectMmapActionWrite(Rule):
@@ -25,9 +27,11 @@ class DirectMmapActionWrite(Rule):
     `mmap_action_remap()`, `mmap_action_remap_full()`,
     `mmap_action_ioremap()`, `mmap_action_ioremap_full()`,
     `mmap_action_simple_ioremap()`, `mmap_action_map_kernel_pages()`,
-    `mmap_action_map_kernel_pages_full()`. `desc->action.error_override`
-    (the error mmap() returns if the action fails, which /dev/mem sets) is
-    not a finding.
+    `mmap_action_map_kernel_pages_full()` (the remap forms since v6.19, the
+    others since v7.1). The members the helpers leave to the caller are not
+    findings: `desc->action.error_override` (the error mmap() returns if the
+    action fails, which /dev/mem sets; v7.2), `error_hook` and
+    `success_hook` (v6.19 to v7.1, which /dev/mem and /dev/zero set).
 
     ## Why is this bad
     "The `action` field should never normally be manipulated directly,
@@ -90,7 +94,7 @@ class DirectMmapActionWrite(Rule):
             if parent is None or parent.type != "assignment_expression" or parent.child_by_field_name("left") != node:
                 continue
             fn = enclosing_function(parent)
-            if member in _SETTABLE or fn is None or not in_mmap_prepare(model.graph, function_name(fn)):
+            if (member is not None and member not in _HELPER_SET) or fn is None or not in_mmap_prepare(model.graph, function_name(fn)):
                 continue  # the mm core's own setup of actions (mm/util.c) is the implementation
             ctx.report(
                 parent,

@@ -34,14 +34,16 @@ class DeprecatedMmapHandler(Rule):
       `vma_desc_test()`, `vma_desc_test_any()`, `vma_desc_test_all()`;
     - the final `remap_pfn_range()`, `io_remap_pfn_range()`,
       `vm_iomap_memory()`, `vm_map_pages()` or `vm_map_pages_zero()` becomes
-      the matching `mmap_action_*()` (v7.2+) and the handler returns 0; an
-      error the old code returned instead of the call's own is kept as
-      `desc->action.error_override`;
+      the matching `mmap_action_*()` (the remap forms since v6.19,
+      `mmap_action_simple_ioremap()` and `mmap_action_map_kernel_pages*()`
+      since v7.1) and the handler returns 0; an error the old code returned
+      instead of the call's own is kept as `desc->action.error_override`
+      (v7.2+; before, a failure went through a function, `error_hook`);
     - `generic_file_mmap` and `generic_file_readonly_mmap` - as the member
       or called from a wrapper - become their `_prepare` forms;
     - state taken per mapping (a reference, an allocation, a counter) moves
       to a new `vm_ops->mapped` callback of the vm_operations_struct the
-      handler installs (v7.2+), as upstream did for stm and vme_user.
+      handler installs (v7.1+), as upstream did for stm and vme_user.
 
     When the checked range reaches kernels without something the new code
     uses, the old handler stays for them: the new definitions and the
@@ -109,7 +111,8 @@ class DeprecatedMmapHandler(Rule):
     ## References
     - c84bf6dd2b83 "mm: introduce new .mmap_prepare() file callback" (v6.16)
     - Documentation/filesystems/mmap_prepare.rst (v7.3)
-    - "mm: add ability to take further action in vm_area_desc" (Lorenzo Stoakes, 2025): `mmap_action_*()`
+    - ac0a3fc9c07d "mm: add ability to take further action in vm_area_desc" (v6.19): `mmap_action_remap*()`, `mmap_action_ioremap*()`
+    - a1b7fb40cb71 "mm: add mmap_action_simple_ioremap()", 62c65fd740e9 "mm: add mmap_action_map_kernel_pages[_full]()", c50ca15dd496 "mm: add vm_ops->mapped hook" (v7.1)
     - 4f5b8759262e "mm/vma: eliminate mmap_action->error_hook, introduce error_override" (v7.2)
     """
 
