@@ -409,8 +409,6 @@ def test_files_that_read_a_changed_sibling_are_sent_ahead(tmp_path, monkeypatch,
     newest state: the commits in between fill the planning window), so
     finishing the commit does not wait for a new task; with one job nothing
     is guessed. Either way the events are the same."""
-    from daxlint.audit.planning import BlobResults
-
     r = ScratchRepo(tmp_path / "linux")
     r.write("drivers/foo/foo.c", mmap_writer("foo_mmap"))
     r.commit("base")
@@ -421,19 +419,14 @@ def test_files_that_read_a_changed_sibling_are_sent_ahead(tmp_path, monkeypatch,
         r.commit(f"misc: m{i}")
     r.write("drivers/toy/toy_pages.c", SIBLING_PAGES)
     r.commit("toy: map pages in a sibling file")
-    redone = []
-    real_redo = BlobResults.redo
-
-    def redo(self, plan, items):
-        redone.append({path: plan.ahead.get(path, ("",))[0] == oid for path, oid in items})
-        return real_redo(self, plan, items)
-
-    monkeypatch.setattr(BlobResults, "redo", redo)
-    store = AuditStore(tmp_path / "store.sqlite")
-    try:
-        result = Auditor(GitRepo(r.path), select_rules(), store, AuditOptions(jobs=jobs)).run(["HEAD~42..HEAD"])
-    finally:
-        store.close()
+    redone, result = _audit_noting_redone(
+        r,
+        monkeypatch,
+        tmp_path,
+        "HEAD~42..HEAD",
+        jobs,
+        lambda plan, items: {path: plan.ahead.get(path, ("",))[0] == oid for path, oid in items},
+    )
     assert redone == [{"drivers/toy/toy_core.c": jobs > 1}]
     doc = result.to_dict()
     assert ("toy: map pages in a sibling file", "fixed", "DAX201", "drivers/toy/toy_core.c", 14) in events(doc)
@@ -461,14 +454,36 @@ TOY_REGISTERS = TOY_FOPS.replace(
 )
 
 
+def _redone_files(plan, items):
+    return plan.info.subject, sorted(path for path, _ in items)
+
+
+def _audit_noting_redone(r: ScratchRepo, monkeypatch, tmp_path, rng: str, jobs: int = 1, note=_redone_files):
+    """Audit ``rng`` of ``r``: (``note`` of each analysis again - by default
+    the commit's subject and the files; the audit's result)."""
+    from daxlint.audit.planning import BlobResults
+
+    redone = []
+    real_redo = BlobResults.redo
+
+    def redo(self, plan, items):
+        redone.append(note(plan, items))
+        return real_redo(self, plan, items)
+
+    monkeypatch.setattr(BlobResults, "redo", redo)
+    store = AuditStore(tmp_path / "store.sqlite")
+    try:
+        return redone, Auditor(GitRepo(r.path), select_rules(), store, AuditOptions(jobs=jobs)).run([rng])
+    finally:
+        store.close()
+
+
 def test_a_sibling_edit_that_registers_nothing_leaves_the_verdict(tmp_path, monkeypatch):
     """toy_main.c's verdict read toy_file.c only to learn that it does not
     register toy_fault: an edit of toy_file.c that still does not (even one
     that names toy_fault) re-analyses nothing; the edit that registers it as
     ->fault makes the write a DAX302 in toy_main.c (the SGI GRU shape), and
     dropping the registration fixes it."""
-    from daxlint.audit.planning import BlobResults
-
     r = ScratchRepo(tmp_path / "linux", version="6.1")
     r.write("drivers/toy/toy_main.c", TOY_HANDLER)
     r.write("drivers/toy/toy_file.c", TOY_FOPS)
@@ -479,19 +494,7 @@ def test_a_sibling_edit_that_registers_nothing_leaves_the_verdict(tmp_path, monk
     r.commit("toy: register the fault handler")
     r.write("drivers/toy/toy_file.c", TOY_FOPS)
     r.commit("toy: drop the fault handler")
-    redone = []
-    real_redo = BlobResults.redo
-
-    def redo(self, plan, items):
-        redone.append((plan.info.subject, sorted(path for path, _ in items)))
-        return real_redo(self, plan, items)
-
-    monkeypatch.setattr(BlobResults, "redo", redo)
-    store = AuditStore(tmp_path / "store.sqlite")
-    try:
-        result = Auditor(GitRepo(r.path), select_rules(), store, AuditOptions(jobs=1)).run(["HEAD~3..HEAD"])
-    finally:
-        store.close()
+    redone, result = _audit_noting_redone(r, monkeypatch, tmp_path, "HEAD~3..HEAD")
     assert redone == [
         ("toy: register the fault handler", ["drivers/toy/toy_main.c"]),
         ("toy: drop the fault handler", ["drivers/toy/toy_main.c"]),
@@ -657,8 +660,6 @@ def test_a_module_helper_that_starts_changing_flags_redoes_its_callers(tmp_path,
     (the verdict read the file's helpers, not its bytes); the edit that
     makes toy_mark() change flags makes the call a DAX302 in toy_main.c, and
     taking it back fixes it - the audit agrees with a check of each tree."""
-    from daxlint.audit.planning import BlobResults
-
     r = ScratchRepo(tmp_path / "linux", version="6.3")
     r.write("drivers/toy/toy_main.c", TOY_CALLER)
     r.write("drivers/toy/toy_helpers.c", TOY_MARKS_NOTHING)
@@ -669,19 +670,7 @@ def test_a_module_helper_that_starts_changing_flags_redoes_its_callers(tmp_path,
     r.commit("toy: mark the vma for I/O")
     r.write("drivers/toy/toy_helpers.c", TOY_MARKS_NOTHING)
     r.commit("toy: do not")
-    redone = []
-    real_redo = BlobResults.redo
-
-    def redo(self, plan, items):
-        redone.append((plan.info.subject, sorted(path for path, _ in items)))
-        return real_redo(self, plan, items)
-
-    monkeypatch.setattr(BlobResults, "redo", redo)
-    store = AuditStore(tmp_path / "store.sqlite")
-    try:
-        result = Auditor(GitRepo(r.path), select_rules(), store, AuditOptions(jobs=1)).run(["HEAD~3..HEAD"])
-    finally:
-        store.close()
+    redone, result = _audit_noting_redone(r, monkeypatch, tmp_path, "HEAD~3..HEAD")
     assert redone == [
         ("toy: mark the vma for I/O", ["drivers/toy/toy_main.c"]),
         ("toy: do not", ["drivers/toy/toy_main.c"]),
