@@ -51,3 +51,29 @@ def test_byte_tests_keep_every_finding(version, as_version):
     # Findings the trees are known to have: gru_fault until SGI GRU went
     # (7.x), virtiofs's VM_MIXEDMAP on every tree.
     assert reported >= ({"DAX302", "DAX305"} if version != "7.3" else {"DAX305"}), reported
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("version", ["6.1", "6.12", "7.3"])
+def test_names_taken_for_the_kernels_are_no_module_helpers(version):
+    """The names the module analysis never looks for in a module (C's
+    keywords, kernel functions that take a vma and change neither its flags
+    nor the mmap lock, other locks' functions) are defined by no file of a
+    tree's drivers, filesystems, sound, networking or samples (not the BPF
+    ones: user-space programs) - except where the kernel itself defines
+    that lock (rtnl in net/core)."""
+    from daxlint.analysis.driver import definitions
+    from daxlint.analysis.module import _NOT_HELPERS, _OTHER_LOCKS
+
+    tree = kernel_tree_or_skip(version)
+    defined = set()
+    for top in ("drivers", "fs", "sound", "net", "virt", "samples"):
+        for dirpath, _dirs, names in os.walk(os.path.join(tree, top)):
+            for name in names:
+                if name.endswith((".c", ".h")) and not dirpath.startswith(os.path.join(tree, "samples", "bpf")):
+                    with open(os.path.join(dirpath, name), "rb") as fh:
+                        data = fh.read()
+                    rel = os.path.relpath(os.path.join(dirpath, name), tree)
+                    defined |= {(rel, n) for _, n in definitions(data) if n in _NOT_HELPERS or _OTHER_LOCKS.fullmatch(n)}
+    assert defined <= {("net/core/rtnetlink.c", "rtnl_lock"), ("net/core/rtnetlink.c", "rtnl_unlock")}
+    assert _OTHER_LOCKS.fullmatch("mutex_lock") and not _OTHER_LOCKS.fullmatch("lock_pages")  # a module's name

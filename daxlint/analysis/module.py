@@ -244,25 +244,50 @@ _NAME_BEFORE = re.compile(rb"(?<!\w)([A-Za-z_]\w*)\s*$")
 _LONGEST_CALLEE = 128
 
 
-def _called_names(data: bytes) -> set[str]:
+def _called_names(data: bytes, locks: bool = True) -> set[str]:
     """The names ``data`` calls with a vma (or a vm_fault) as the first
-    argument, and the names with ``lock`` in them it calls."""
+    argument, and (``locks``) the names with ``lock`` in them it calls."""
     out: set[str] = set()
-    for pattern, end_of_name in ((_VMA_ARGUMENT, lambda m: m.start()), (_LOCK_NAME_TAIL, lambda m: m.end() - 1)):
+    patterns = ((_VMA_ARGUMENT, lambda m: m.start()), (_LOCK_NAME_TAIL, lambda m: m.end() - 1))
+    for pattern, end_of_name in patterns if locks else patterns[:1]:
         for m in pattern.finditer(data):
             name = _NAME_BEFORE.search(data, max(0, m.start() - _LONGEST_CALLEE), end_of_name(m))
             if name is not None and (pattern is _VMA_ARGUMENT or b"lock" in name.group(1)):
                 out.add(name.group(1).decode())
-    return out
+    return out - _NOT_HELPERS
 
 
-def _wanted(data: bytes, catalog) -> set[str]:
-    """The functions a file calls with a vma or like a lock and does not
-    define - nor does the kernel API catalog, the accessors or the lock
-    API: the names a module helper may have."""
-    called = _called_names(data)
+# Names a module cannot define as its own helper: C's keywords before a
+# parenthesis (``if (vma``), and kernel functions that take a vma and change
+# neither its flags nor the mmap lock, or lock something else - the kernel
+# declares them, so a module's function of that name would not build. Not
+# a complete list: the common ones, which would otherwise send most files
+# that mention a vma to read their whole module.
+_NOT_HELPERS = frozenset(
+    {"if", "while", "for", "switch", "return", "sizeof", "typeof", "__typeof__", "defined"}
+    | {"IS_ERR", "PTR_ERR", "IS_ERR_OR_NULL", "ERR_CAST", "likely", "unlikely", "EXPORT_SYMBOL", "EXPORT_SYMBOL_GPL", "min", "max"}
+    | {"BUG_ON", "WARN_ON", "WARN_ON_ONCE", "VM_BUG_ON", "VM_BUG_ON_VMA", "VM_WARN_ON_ONCE", "READ_ONCE", "WRITE_ONCE", "kfree"}
+    | {"vma_pages", "is_vm_hugetlb_page", "handle_mm_fault", "vm_get_page_prot", "vma_kernel_pagesize", "vma_is_anonymous"}
+    | {"vma_is_dax", "vma_is_fsdax", "find_vma", "vma_lookup", "find_extend_vma", "zap_vma_ptes", "pgprot_noncached"}
+    | {"pgprot_writecombine", "pgprot_device", "pgprot_decrypted", "file_inode", "vma_policy", "vma_is_shmem"}
+)
+# Kernel locks other than the mmap lock and a vma's: their names have
+# ``lock`` in them, and module helpers are not called so.
+_OTHER_LOCKS = re.compile(
+    r"(?:raw_)?spin_(?:(?:un)?lock(?:_irq|_irqsave|_irqrestore|_bh|_nested)?|lock_init|trylock)"
+    r"|mutex_(?:(?:un)?lock(?:_interruptible|_killable|_nested)?|trylock)|s?rcu_read_(?:un)?lock(?:_bh|_sched)?"
+    r"|(?:read|write)_(?:un)?lock(?:_irq|_irqsave|_irqrestore|_bh)?|lockdep_(?:assert_held|is_held|assert_not_held)"
+    r"|(?:inode|rtnl|folio)_(?:un)?lock|(?:un)?lock_page|pte_offset_map_lock|pte_unmap_unlock|pmd_lock"
+)
+
+
+def _wanted(data: bytes, catalog, locks: bool = True) -> set[str]:
+    """The functions a file calls with a vma or (``locks``) like a lock and
+    does not define - nor does the kernel API catalog, the accessors or the
+    lock API: the names a module helper may have."""
+    called = _called_names(data, locks)
     known = set(catalog.functions) | ACCESSORS | LOCK_NAMES | defined_names(data) if catalog is not None else set()
-    return {n for n in called if n not in known}
+    return {n for n in called if n not in known and not _OTHER_LOCKS.fullmatch(n)}
 
 
 @dataclass(frozen=True)
@@ -415,7 +440,7 @@ def calls_module_helpers_after_mmap(data: bytes) -> bool:
     does not define."""
     if b"vma" not in data or not any(t in data for t in _CONTEXT_BYTES):
         return False
-    return bool(_called_names(data) - defined_names(data))
+    return bool(_called_names(data, locks=False) - defined_names(data))
 
 
 def module_may_change_flags(kernel, abspath: str, data: bytes) -> bool:
@@ -427,7 +452,9 @@ def module_may_change_flags(kernel, abspath: str, data: bytes) -> bool:
     that does - by their bytes, each file scanned once per run."""
     if not calls_module_helpers_after_mmap(data):
         return False
-    wanted = _wanted(data, kernel.catalog)
+    # Only a function given the vma can change its flags: the lock-named
+    # calls matter to a flag change the file makes itself.
+    wanted = _wanted(data, kernel.catalog, locks=False)
     if not wanted:
         return False
     if any(wanted & _flag_helpers(kernel, h.data) for h in local_headers(kernel, abspath)):
@@ -515,6 +542,10 @@ def lock_helper_definitions(data: bytes) -> frozenset[str]:
     if b"mmap_" not in data and b"vma" not in data:
         return frozenset()  # no lock of a vma's: an rwsem or a guard() of another lock
     names = [t for t in _LOCK_NAME_BYTES if t in data]
+    if b"mmap_" not in data:
+        # The rwsem calls, guard() and lockdep are the mmap lock's only on
+        # mm->mmap_lock (mmap_sem before v5.8); without it, a vma's own lock.
+        names = [t for t in names if b"vma" in t]
     if not names:
         return frozenset()
     texts = _definition_texts(data)
