@@ -32,7 +32,7 @@ from daxlint.audit.results import pair_moves
 from daxlint.audit.store import AuditStore
 from daxlint.core.registry import select_rules
 from daxlint.model import Finding, Severity
-from daxlint.sources.git import GitRepo
+from daxlint.sources.git import GitRepo, lookup
 from daxlint.version import KernelVersion
 
 
@@ -521,7 +521,8 @@ def test_a_weak_dependency_holds_only_while_the_test_does(tmp_path):
     why = "registers one of: toy_fault"
     assert reader.read_if("drivers/toy/toy_file.c", lambda data: registers_any(data, {"toy_fault"}), why) is None
     (token,) = [v for k, v in reader.deps.items() if k == "f:drivers/toy/toy_file.c"]
-    assert token.startswith("~") and reader.deps[token] == why
+    blob = f"blob {lookup(tree, 'drivers/toy/toy_file.c').id}"
+    assert token.startswith("~") and reader.deps[token].splitlines() == [blob, why]
     deps = dict(reader.deps)
 
     def tree_with(text):
@@ -536,8 +537,11 @@ def test_a_weak_dependency_holds_only_while_the_test_does(tmp_path):
     assert deps_hold(git.repo, tree_with("int x;\n" + TOY_FOPS), deps, memo={})
     assert not holds(git.repo, tree_with(TOY_REGISTERS), "f:drivers/toy/toy_file.c", token, deps)
     assert not holds(git.repo, tree_with(None), "f:drivers/toy/toy_file.c", token, deps)
-    # A test this daxlint does not know (a newer one's): read the file again.
+    # A test this daxlint does not know (a newer one's): read the file again
+    # - unless it is the blob the test was made on.
     assert not holds(git.repo, tree, "f:drivers/toy/toy_file.c", token, {token: "some other test"})
+    assert holds(git.repo, tree, "f:drivers/toy/toy_file.c", token, {token: f"some other test\n{blob}"})
+    assert not holds(git.repo, tree_with("int y;\n" + TOY_FOPS), "f:drivers/toy/toy_file.c", token, {token: f"some other test\n{blob}"})
     # Read in full as well: the blob id is what counts.
     reader.read("drivers/toy/toy_file.c")
     assert not reader.deps["f:drivers/toy/toy_file.c"].startswith("~")
@@ -569,7 +573,8 @@ def test_two_tests_of_one_file_both_hold_or_the_verdict_is_redone(tmp_path):
     assert reader.read_fact("drivers/toy/toy_file.c", "flag_helper_definitions", flag_helper_definitions) == frozenset()
     reader.replay(replayed)
     token = reader.deps[key]
-    assert reader.deps[token].splitlines() == ["fact flag_helper_definitions = ", "registers one of: toy_fault"]
+    blob = f"blob {lookup(tree, 'drivers/toy/toy_file.c').id}"
+    assert reader.deps[token].splitlines() == [blob, "fact flag_helper_definitions = ", "registers one of: toy_fault"]
     deps = dict(reader.deps)
 
     def tree_with(text):

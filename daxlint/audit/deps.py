@@ -19,7 +19,7 @@ import pygit2
 from daxlint.analysis.weak import weak_test
 from daxlint.kconfig.index import KconfigIndex
 from daxlint.kconfig.parser import parse_kconfig_symbols
-from daxlint.sources.git import VIRTUAL_ROOT, WEAK, WEAK_TESTS_APART, Change, GitTreeReader, lookup, tree_changes, tree_token
+from daxlint.sources.git import BLOB, VIRTUAL_ROOT, WEAK, WEAK_TESTS_APART, Change, GitTreeReader, lookup, tree_changes, tree_token
 
 
 def dep_token(repo: pygit2.Repository, tree, key: str, indexes: TreeIndexes | None = None) -> str:
@@ -61,9 +61,13 @@ def _still_irrelevant(repo: pygit2.Repository, tree, rel: str, why: str | None, 
     memo = (obj.id, why)
     if answers is not None and memo in answers:
         return answers[memo]
+    lines = why.split(WEAK_TESTS_APART)
+    blobs = [line[len(BLOB) :] for line in lines if line.startswith(BLOB)]
+    if len(blobs) == 1 and blobs[0] == str(obj.id):
+        return True  # the contents the tests were made on
     # Every test the verdict made of the file, one per line, must still
     # find it irrelevant.
-    tests = [weak_test(w) for w in why.split(WEAK_TESTS_APART)]
+    tests = [weak_test(w) for w in lines if not w.startswith(BLOB)]
     if None in tests:
         return False  # a test this daxlint does not know
     try:

@@ -356,12 +356,15 @@ def lookup(tree, rel: str):
 # contents (GitTreeReader.read_if).
 WEAK = "~"
 
-# The tests made of one file, in the description a weak token stands for.
+# The tests made of one file, in the description a weak token stands for:
+# one a line, and a line naming the blob they were made on (BLOB) - the same
+# blob in another tree needs no test.
 WEAK_TESTS_APART = "\n"
+BLOB = "blob "
 
 
-def _record_tests(target: dict[str, str], key: str, tests: set[str]) -> None:
-    why = WEAK_TESTS_APART.join(sorted(tests))
+def _record_tests(target: dict[str, str], key: str, lines: set[str]) -> None:
+    why = WEAK_TESTS_APART.join(sorted(lines))
     token = WEAK + hashlib.sha1(why.encode("utf-8", "surrogateescape")).hexdigest()[:16]
     target[key] = token
     target[token] = why
@@ -426,7 +429,7 @@ class GitTreeReader(TreeReader):
             if token.startswith(WEAK) and key.startswith("f:"):
                 # Tests of a file join the tests made of it here; a full
                 # read of it stands.
-                self._tested(key, [t.get(key) for t in (self.deps, *self._recording)], reads[token])
+                self._tested(key, [t.get(key) for t in (self.deps, *self._recording)], set(reads[token].split(WEAK_TESTS_APART)))
             elif not key.startswith(WEAK):
                 self._note(key, token)
 
@@ -467,15 +470,16 @@ class GitTreeReader(TreeReader):
 
     def read_if(self, path: str, relevant, why: str) -> bytes | None:
         # A file found irrelevant is recorded as "f:path" -> WEAK + digest
-        # of ``why``, and ``why`` itself under WEAK + digest, for
-        # daxlint.audit.deps to test the file of another tree the same way.
+        # of ``why`` and the blob's id, and those under WEAK + digest, for
+        # daxlint.audit.deps to test the file of another tree the same way
+        # (unless it is the same blob).
         # What the verdict read in full (or tested another way) stays
         # recorded by its contents.
         key, befores = self._before_a_test(path)
         data = self.read(path)
         if data is None or relevant(data):
             return data
-        self._tested(key, befores, why)
+        self._tested(key, befores, {why, BLOB + self.deps[key]})
         return None
 
     def read_fact(self, path: str, name: str, fact):
@@ -484,7 +488,7 @@ class GitTreeReader(TreeReader):
         if data is None:
             return None
         value = fact(data)
-        self._tested(key, befores, fact_description(name, value))
+        self._tested(key, befores, {fact_description(name, value), BLOB + self.deps[key]})
         return value
 
     def _before_a_test(self, path: str):
@@ -492,16 +496,16 @@ class GitTreeReader(TreeReader):
         key = None if rel is None else "f:" + rel
         return key, [t.get(key) for t in (self.deps, *self._recording)]
 
-    def _tested(self, key: str | None, befores: list, why: str) -> None:
-        """Record a file read only for a test, as the test - with the tests
-        made of it before, if any - where nothing read the file in full
-        before (read() recorded its contents)."""
+    def _tested(self, key: str | None, befores: list, lines: set[str]) -> None:
+        """Record a file read only for a test, as the test and its blob -
+        with the tests made of it before, if any - where nothing read the
+        file in full before (read() recorded its contents)."""
         if key is None:
             return
         for target, before in zip((self.deps, *self._recording), befores):
             if before is None or before.startswith(WEAK):
                 tests = set(target[before].split(WEAK_TESTS_APART)) if before is not None and before in target else set()
-                _record_tests(target, key, tests | {why})
+                _record_tests(target, key, tests | lines)
             else:
                 target[key] = before  # read in full: its contents count
 
