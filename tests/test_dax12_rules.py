@@ -88,6 +88,10 @@ def test_dax101_version_awareness():
     new = findings("DAX101/removed_pfn_t/new_spelling.c", "DAX101", "6.17")
     (stale,) = new.values()
     assert "pfn_t no longer exists in v6.17" in stale.message
+    # No flags to pass after pfn_t's removal: the fix asks for the pages.
+    assert stale.fix == "map the memory with devm_memremap_pages() (MEMORY_DEVICE_FS_DAX dev_pagemap) and hand out the pfns of those pages"
+    (before,) = findings("DAX101/removed_pfn_t/new_spelling.c", "DAX101", "6.16").values()
+    assert before.fix.endswith("and pass PFN_DEV | PFN_MAP") and "no longer exists" not in before.message
 
 
 def test_dax102_and_dax103_severities():

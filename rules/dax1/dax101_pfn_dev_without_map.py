@@ -230,12 +230,15 @@ class PfnDevWithoutMap(Rule):
                 template += " (allowed before v4.15, an error from 569d0365f571 on)"
             others = [g.line for g in group if g is not at]
             same = f" (built the same way at line {', '.join(map(str, others))})" if others else ""
+            # After pfn_t's removal the fix cannot name its flags: the pages
+            # themselves are what the kernel of the checked release asks for.
+            add_map = "add PFN_MAP" if not note else "hand out the pfns of those pages"
             if level is Severity.ERROR:
-                fix = "map the memory with devm_memremap_pages() (MEMORY_DEVICE_FS_DAX dev_pagemap) and pass PFN_DEV | PFN_MAP"
+                fix = f"map the memory with devm_memremap_pages() (MEMORY_DEVICE_FS_DAX dev_pagemap) and {'pass PFN_DEV | PFN_MAP' if not note else add_map}"
             elif level is Severity.INFO:
                 fix = _INFO_FIX
             else:
-                fix = "if the memory has no struct page, keep it out of DAX and GUP paths; otherwise give it pages and add PFN_MAP"
+                fix = f"if the memory has no struct page, keep it out of DAX and GUP paths; otherwise give it pages and {add_map}"
             ctx.report(
                 at.call,
                 f"{at.what}: flags {flags.spelled()} ({flags_source(at)}) lack PFN_MAP; "

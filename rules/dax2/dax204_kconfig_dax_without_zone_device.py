@@ -172,7 +172,7 @@ class KconfigDaxWithoutZoneDevice(Rule):
         """Why ``sym`` is a DAX driver entry (None when it is not one), how bad
         missing page backing is for it, and what goes wrong without it."""
         if any(sel == "FS_DAX" for sel, _ in sym.selects):
-            return "selects FS_DAX (select ignores FS_DAX's own 'depends on ZONE_DEVICE || FS_DAX_LIMITED')", Severity.ERROR, _FSDAX
+            return f"selects FS_DAX (select ignores FS_DAX's own {_fs_dax_depends(ctx)})", Severity.ERROR, _FSDAX
         if any(re.search(r"\bFS_DAX\b", d) for d in sym.depends):
             return "depends on FS_DAX", Severity.WARNING, _FSDAX
         for path in sorted(files):
@@ -212,3 +212,16 @@ class KconfigDaxWithoutZoneDevice(Rule):
                 if function is not None and any(function.encode() in t for t in texts):
                     gates |= tested
         return any(symbol_guarantees(g, backing, index, local) for g in gates)
+
+
+def _fs_dax_depends(ctx) -> str:
+    """FS_DAX's dependency on backing in the checked release: page-less
+    memory through FS_DAX_LIMITED while that exists (v4.15 on), ZONE_DEVICE
+    alone after its removal."""
+    life = api_history().kconfig["FS_DAX_LIMITED"]
+    version = ctx.kernel.effective_version
+    if life.exists_in(version):
+        return "'depends on ZONE_DEVICE || FS_DAX_LIMITED'"
+    if life.until is not None and version >= life.until:
+        return "'depends on ZONE_DEVICE'"
+    return "dependencies"
