@@ -278,3 +278,45 @@ def test_a_declared_compat_macro_decides_the_switch(tmp_path):
     (tmp_path / ".daxlint.toml").write_text('[macros]\nTOY_VM_FLAGS_NOT_CONSTANT = "<6.3"\n')
     code, out, _ = run_daxlint("check", "--no-cache", "--format", "json", "--kernel-version", "6.1..7.3", str(tmp_path))
     assert code == 0 and json.loads(out)["findings"] == []
+
+
+SPLIT_SWITCH = (
+    "#include <linux/mm.h>\n"
+    "static int toy_mmap(struct file *file, struct vm_area_struct *vma)\n{\n"
+    "#if defined(TOY_HAVE_VM_FLAGS_SET)\n\tvm_flags_set(vma, VM_IO);\n\tvm_flags_set(vma, VM_DONTEXPAND);\n"
+    "#else\n\tvma->vm_flags |= VM_IO | VM_DONTEXPAND;\n#endif\n\treturn 0;\n}\n"
+)
+DESC_SWITCH = (
+    "#include <linux/mm.h>\n"
+    "static int toy_mmap_prepare(struct vm_area_desc *desc)\n{\n"
+    "#ifdef TOY_HAVE_VMA_DESC_SET_FLAGS\n\tvma_desc_set_flags(desc, VMA_IO_BIT, VMA_DONTEXPAND_BIT);\n"
+    "#else\n\tdesc->vm_flags |= VM_IO | VM_DONTEXPAND;\n#endif\n\treturn 0;\n}\n"
+    "static const struct file_operations toy_fops = { .mmap_prepare = toy_mmap_prepare, };\n"
+)
+
+
+@pytest.mark.parametrize(
+    "src,line,macro,versions",
+    [(SPLIT_SWITCH, 8, "TOY_HAVE_VM_FLAGS_SET", ">=6.3"), (DESC_SWITCH, 7, "TOY_HAVE_VMA_DESC_SET_FLAGS", ">=7.0")],
+    ids=["wrappers-split-differently", "bitmap-helpers-of-the-descriptor"],
+)
+def test_a_compat_switch_is_one_however_its_sides_spell_the_change(tmp_path, src, line, macro, versions):
+    """The sides of a conftest switch that make the same change - the same
+    flags of the same vma, in one statement or several, with masks or with
+    the bitmap helpers' bit numbers - are a compat switch: the old side is
+    info naming the macro to declare, --fix leaves it alone, and declaring
+    the macro as hinted decides it."""
+    (tmp_path / "toy.c").write_text(src)
+    code, out, _ = run_daxlint(
+        "check", "--no-cache", "--format", "json", "--select", "DAX301", "--kernel-version", "6.1..7.3", str(tmp_path)
+    )
+    (finding,) = json.loads(out)["findings"]
+    assert (finding["line"], finding["severity"], code) == (line, "info", 0)
+    assert f'[macros] {macro} = "{versions}"' in finding["fix"]["description"]
+    run_daxlint("check", "--no-cache", "--fix", "--select", "DAX301", "--kernel-version", "6.1..7.3", str(tmp_path))
+    assert (tmp_path / "toy.c").read_text() == src
+    (tmp_path / ".daxlint.toml").write_text(f'[macros]\n{macro} = "{versions}"\n')
+    code, out, _ = run_daxlint(
+        "check", "--no-cache", "--format", "json", "--select", "DAX301", "--kernel-version", "6.1..7.3", str(tmp_path)
+    )
+    assert code == 0 and json.loads(out)["findings"] == []

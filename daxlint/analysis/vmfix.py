@@ -571,11 +571,11 @@ class _Planner:
         groups = scan(self.original).groups
         for c in list(convs):
             macro = undecided_conftest(groups, self.original, c.stmt.start_byte, self.decided)
-            declare = (macro, ">=6.3") if macro is not None else compat_pair(self.model.source.data, c.write)
+            declare = (macro, ">=6.3") if macro is not None else compat_pair(self.model.source.data, c.write, self.model.writes)
             if declare is not None:
                 convs.remove(c)
                 call = _squash(self.render(c))
-                out[c.write.node.start_byte] = WriteFix(call, _declare_hint(*declare), None, CONFTEST)
+                out[c.write.node.start_byte] = WriteFix(call, declare_hint(*declare), None, CONFTEST)
         units = self.units(convs)
         guard = wrapper_guard(self.original, self.decided)
         pending: list[tuple[list[list[_Conversion]], str]] = []  # (run, style)
@@ -788,7 +788,7 @@ def _fold(unit: list[_Conversion]) -> tuple[str, list[str]] | None:
     return None
 
 
-def _declare_hint(macro: str, versions: str) -> str:
+def declare_hint(macro: str, versions: str) -> str:
     return (
         f'say what your build\'s conftest decides: [macros] {macro} = "{versions}" in .daxlint.toml '
         f"(or -D {macro} / -U {macro} for one build), and this branch is judged only where it is compiled"

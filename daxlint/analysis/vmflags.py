@@ -1088,44 +1088,72 @@ def undecided_conftest(groups, original: bytes, pos: int, decided) -> str | None
 
 
 _WRAPPER_CALL = re.compile(rb"\bvm_flags_(?:set|clear|mod|reset|reset_once|init)\s*\(")
-# A wrapper call with its vma and the rest of its arguments.
-_WRAPPER_ARGS = re.compile(rb"\bvm_flags_(?:set|clear|mod|reset|reset_once|init)\s*\(\s*&?\s*([^,()]+?)\s*,([^;]*)\)\s*;")
+# A call that changes flags the sanctioned way, with its vma (or
+# descriptor) and the rest of its arguments: the vm_flags_*() wrappers and
+# the VMA flags bitmap's helpers, which take bit numbers (VMA_IO_BIT for
+# VM_IO).
+_WRAPPER_ARGS = re.compile(
+    rb"\b(?:vm_flags_(?:set|clear|mod|reset|reset_once|init)|vma_(?:desc_)?(?:set|clear)_flags)\s*\(\s*&?\s*([^,()]+?)\s*,([^;]*)\)\s*;"
+)
 _FLAG_BYTES = re.compile(rb"\bVM_[A-Z0-9_]+\b")
+_BIT_BYTES = re.compile(rb"\bVMA_([A-Z0-9_]+)_BIT\b")
 
 
-def compat_pair(view: bytes, w: VmFlagsWrite) -> tuple[str, str] | None:
+def _flags_named(code: bytes) -> set[bytes]:
+    """The VM_* flags ``code`` names, a bit number VMA_X_BIT as VM_X."""
+    return set(_FLAG_BYTES.findall(code)) | {b"VM_" + m for m in _BIT_BYTES.findall(code)}
+
+
+def _vma_words(code: str | bytes) -> str:
+    if isinstance(code, bytes):
+        code = code.decode("utf-8", "replace")
+    return " ".join(code.split()).lstrip("&")
+
+
+def compat_pair(view: bytes, w: VmFlagsWrite, writes: list[VmFlagsWrite], since: str = "6.3") -> tuple[str, str] | None:
     """The macro to declare, and the versions it stands for, when ``w`` (a
     direct write) sits in one branch of a conditional the checked build
     leaves undecided (its directives are still in ``view``: decided groups
     are blanked) and another branch makes the same change through a
-    vm_flags_*() wrapper or the module's shim of it - a compat switch,
-    whatever its macro is called or however it is nested or negated
-    (``#ifdef X_NOT_CONSTANT`` / ``#elif defined(X_PRESENT)`` / ``#else``):
-    the write is built only where the wrapper is missing. None when it is
-    not in such a pair."""
+    vm_flags_*() wrapper, the module's shim of it or the bitmap helpers - a
+    compat switch, whatever its macro is called or however it is nested or
+    negated (``#ifdef X_NOT_CONSTANT`` / ``#elif defined(X_PRESENT)`` /
+    ``#else``): the write is built only where the wrapper is missing. The
+    same change is the same flags of the same vma, in one statement or
+    split over several on either side (``writes``: the file's writes).
+    ``since``: the release from which the direct form no longer builds.
+    None when it is not in such a pair."""
     if w.vma is None:
         return None
     pos = w.node.start_byte
-    vma = " ".join(text(w.vma).split()).lstrip("&")
-    flags = set(_FLAG_BYTES.findall(w.node.text or b""))
+    vma = _vma_words(text(w.vma))
+    flags = _flags_named(w.node.text or b"")
     for group in scan(view).groups:
         ends = [(b, b.end if b.end >= 0 else len(view)) for b in group.branches]
-        here = next((b for b, end in ends if b.body <= pos < end), None)
+        here = next(((b, end) for b, end in ends if b.body <= pos < end), None)
         if here is None:
             continue
+        # Every direct write to this vma's flags in this branch, together.
+        together = set().union(
+            *(
+                _flags_named(x.node.text or b"")
+                for x in writes
+                if x.is_direct and x.vma is not None and here[0].body <= x.node.start_byte < here[1] and _vma_words(text(x.vma)) == vma
+            )
+        )
         for b, end in ends:
-            if b is here:
+            if b is here[0]:
                 continue
-            for m in _WRAPPER_ARGS.finditer(view, b.body, end):
-                same_vma = b" ".join(m.group(1).split()).decode("utf-8", "replace").lstrip("&") == vma
-                if same_vma and set(_FLAG_BYTES.findall(m.group(2))) == flags:
-                    # The branch that decides: the wrapper's, unless it is
-                    # the #else; defined there means the wrapper exists.
-                    decider, has_wrapper = (b, True) if b.kind != "else" else (here, False)
-                    negated = decider.kind in ("ifndef", "elifndef") or decider.expr.lstrip().startswith("!")
-                    names = [n for n in re.findall(r"\b[A-Z_][A-Z0-9_]*\b", decider.expr) if n not in _NOT_DECLARABLE]
-                    if names:
-                        return names[0], ">=6.3" if has_wrapper != negated else "<6.3"
+            calls = [set(_flags_named(m.group(2))) for m in _WRAPPER_ARGS.finditer(view, b.body, end) if _vma_words(m.group(1)) == vma]
+            if not calls or not (flags in calls or set().union(*calls) == together):
+                continue
+            # The branch that decides: the wrapper's, unless it is the
+            # #else; defined there means the wrapper exists.
+            decider, has_wrapper = (b, True) if b.kind != "else" else (here[0], False)
+            negated = decider.kind in ("ifndef", "elifndef") or decider.expr.lstrip().startswith("!")
+            names = [n for n in re.findall(r"\b[A-Z_][A-Z0-9_]*\b", decider.expr) if n not in _NOT_DECLARABLE]
+            if names:
+                return names[0], f">={since}" if has_wrapper != negated else f"<{since}"
     return None
 
 

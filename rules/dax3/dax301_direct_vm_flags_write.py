@@ -1,8 +1,8 @@
 from daxlint.analysis.bits import bit_names
 from daxlint.analysis.module import model_of
 from daxlint.analysis.relock import move_before_release
-from daxlint.analysis.vmfix import BITS, CONFTEST, GUARD, SHIM, plan_fixes
-from daxlint.analysis.vmflags import build_fix, may_write_vm_flags
+from daxlint.analysis.vmfix import BITS, CONFTEST, GUARD, SHIM, declare_hint, plan_fixes
+from daxlint.analysis.vmflags import build_fix, compat_pair, may_write_vm_flags
 from daxlint.core.catalog import catalog_for, first_version_where
 from daxlint.core.includes import module_header_files
 from daxlint.core.rule import Rule
@@ -194,6 +194,19 @@ class DirectVmFlagsWrite(Rule):
             if not w.on_desc or w.node.type == "call_expression":
                 continue
             desc = w.vma_text
+            pair = compat_pair(model.source.data, w, model.writes, str(_desc_flags_gone()))
+            if pair is not None:
+                # The old side of a switch between the bitmap helpers and
+                # the member: info until its macro is declared, never rewritten.
+                ctx.report(
+                    w.node,
+                    f"write '{w.op}' to {desc}->vm_flags, which struct vm_area_desc does not have since v{_desc_flags_gone()} "
+                    "- if this branch is compiled there at all, which daxlint cannot tell: it is the old side of a compat switch "
+                    "whose macro nobody declared (see fix)",
+                    severity=Severity.INFO,
+                    fix=declare_hint(*pair),
+                )
+                continue
             helper = {"|=": "vma_desc_set_flags", "&=": "vma_desc_clear_flags"}.get(w.op)
             cleared = w.value is not None and w.op == "&=" and text_of(w.value).lstrip("( ").startswith("~")
             flags = (bit_names(ctx.catalog, w.value) if w.value is not None else None) if helper and (w.op == "|=" or cleared) else None
