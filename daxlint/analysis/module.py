@@ -39,6 +39,7 @@ from daxlint.analysis.vmflags import (
     initialized_variable,
     model_for,
 )
+from daxlint.core.build import build_view
 from daxlint.core.catalog import VmFlagSetter
 from daxlint.core.includes import local_headers
 from daxlint.core.source import SourceFile
@@ -57,15 +58,34 @@ class MmapHandler:
 def must_set(model: VmFlagsModel, fn: Node, seen: frozenset[int] = frozenset()) -> frozenset[str]:
     """The flags ``fn`` sets on every path that maps: its statements in
     order, an ``if`` that leaves the function (an error return) a guard and
-    not a branch, other conditional code not counted, the functions of the
-    file it calls followed."""
+    not a branch, other conditional code not counted, an ``#if`` the build
+    leaves undecided counted for what all its branches set (a compat switch
+    between the wrapper and the write), the functions of the file it calls
+    followed."""
     if fn.start_byte in seen:
         return frozenset()
     seen = seen | {fn.start_byte}
     changes = [w for w in model.writes if w.function is not None and w.function.start_byte == fn.start_byte]
     flags: set[str] = set()
     body = fn.child_by_field_name("body")
-    for stmt in _straight_line(body) if body is not None else []:
+    _set_along(model, body.named_children if body is not None else [], changes, seen, flags)
+    return frozenset(flags)
+
+
+def _set_along(model: VmFlagsModel, statements, changes: list[VmFlagsWrite], seen: frozenset[int], flags: set[str]) -> bool:
+    """Apply to ``flags`` what ``statements`` set on every path, in order;
+    whether they return."""
+    for stmt in _straight_line(statements):
+        if stmt.type in _PREPROC_CONDITIONALS:
+            # Each branch from the flags so far; what all of them leave set.
+            after = []
+            for branch in _preproc_branches(stmt):
+                branch_flags = set(flags)
+                _set_along(model, branch, changes, seen, branch_flags)
+                after.append(branch_flags)
+            flags.clear()
+            flags.update(set.intersection(*after))
+            continue
         for n in sorted(
             _changes_and_calls(model, stmt, changes), key=lambda n: n.node.start_byte if isinstance(n, VmFlagsWrite) else n.start_byte
         ):
@@ -75,14 +95,36 @@ def must_set(model: VmFlagsModel, fn: Node, seen: frozenset[int] = frozenset()) 
                 for callee in model.graph.definitions.get(call_name(n) or "", []):
                     flags |= must_set(model, callee, seen)
         if stmt.type == "return_statement":
+            return True
+    return False
+
+
+_PREPROC_CONDITIONALS = frozenset({"preproc_if", "preproc_ifdef"})
+
+
+def _preproc_branches(node: Node) -> list[list[Node]]:
+    """The statements of each branch of an ``#if``/``#ifdef`` chain; an
+    empty one for a missing ``#else``."""
+    branches = []
+    while node is not None:
+        alternative = node.child_by_field_name("alternative")
+        skip = {c.id for c in (node.child_by_field_name("condition"), node.child_by_field_name("name"), alternative) if c is not None}
+        branches.append([c for c in node.named_children if c.id not in skip])
+        if alternative is None:
+            branches.append([])
             break
-    return frozenset(flags)
+        if alternative.type == "preproc_else":
+            branches.append(list(alternative.named_children))
+            break
+        node = alternative  # preproc_elif / preproc_elifdef
+    return branches
 
 
-def _straight_line(block: Node):
-    """The statements of a block that run on every path through it, in
-    order; an ``if`` whose body always leaves (a guard) is passed over."""
-    stack = [iter(block.named_children)]
+def _straight_line(statements):
+    """The statements that run on every path through ``statements``, in
+    order (an undecided ``#if`` as one: must_set() weighs its branches); an
+    ``if`` whose body always leaves (a guard) is passed over."""
+    stack = [iter(statements)]
     while stack:
         for stmt in stack[-1]:
             if stmt.type == "compound_statement":
@@ -91,7 +133,7 @@ def _straight_line(block: Node):
             if stmt.type == "labeled_statement":
                 stack.append(iter([c for c in stmt.named_children if c.type != "statement_identifier"]))
                 break
-            if stmt.type in ("expression_statement", "declaration", "return_statement"):
+            if stmt.type in ("expression_statement", "declaration", "return_statement") or stmt.type in _PREPROC_CONDITIONALS:
                 yield stmt
                 if stmt.type == "return_statement":
                     return
@@ -161,7 +203,10 @@ def file_handlers(kernel, path: str) -> list[MmapHandler] | None:
         data = kernel.read(path)
         if data is None:
             return []
-        model = VmFlagsModel(SourceFile(path, data), kernel.catalog)
+        # The file as this build compiles it: a decided #if is plain code
+        # (or gone), an undecided one weighed branch by branch (must_set).
+        view = build_view(data, kernel.effective_version, kernel.build)
+        model = VmFlagsModel(SourceFile(path, view, original=data), kernel.catalog)
         # Registered ->mmap handlers, and the functions that install a
         # vm_operations_struct (that is what an ->mmap does, registered in
         # this file or not).
