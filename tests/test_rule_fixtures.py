@@ -89,14 +89,16 @@ def test_fixture_with_crlf_line_ends(path: Path, tmp_path: Path):
     checked out with core.autocrlf do: macro bodies continue over
     backslash-CRLF, directives end at CR."""
     exp = parse_expectations(path)
-    copy = tmp_path / path.parent.name
-    for f in path.parent.rglob("*"):
+    # The whole module: a source in a subdirectory has its Kbuild above.
+    module = next((d for d in (path.parent, path.parent.parent) if (d / "Kbuild").exists() or (d / "Makefile").exists()), path.parent)
+    copy = tmp_path / module.name
+    for f in module.rglob("*"):
         if f.is_file():
-            target = copy / f.relative_to(path.parent)
+            target = copy / f.relative_to(module)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(f.read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))
     lf = analyse_fixture(path, exp.rules, exp.config)
-    crlf = analyse_fixture(copy / path.name, exp.rules, exp.config)
+    crlf = analyse_fixture(copy / path.relative_to(module), exp.rules, exp.config)
     assert not crlf.errors, crlf.errors
     assert sorted((f.rule_id, f.line, f.severity.value) for f in crlf.findings) == sorted(
         (f.rule_id, f.line, f.severity.value) for f in lf.findings

@@ -43,7 +43,7 @@ from daxlint.core.build import build_view
 from daxlint.core.catalog import VmFlagSetter
 from daxlint.core.includes import local_headers
 from daxlint.core.source import SourceFile
-from daxlint.core.syntax import call_args, call_name, function_name, is_static, text, walk
+from daxlint.core.syntax import call_args, call_name, function_name, is_static, parameters, text, walk
 
 
 @dataclass(frozen=True)
@@ -55,66 +55,120 @@ class MmapHandler:
     installs: frozenset[str]  # the vm_operations_struct variables it installs
 
 
-def must_set(model: VmFlagsModel, fn: Node, seen: frozenset[int] = frozenset()) -> frozenset[str]:
+def must_set(model: VmFlagsModel, fn: Node, headers=list) -> frozenset[str]:
     """The flags ``fn`` sets on every path that maps: its statements in
     order, an ``if`` that leaves the function (an error return) a guard and
     not a branch, other conditional code not counted, an ``#if`` the build
     leaves undecided counted for what all its branches set (a compat switch
-    between the wrapper and the write), the functions of the file it calls
-    followed."""
-    if fn.start_byte in seen:
-        return frozenset()
-    seen = seen | {fn.start_byte}
-    changes = [w for w in model.writes if w.function is not None and w.function.start_byte == fn.start_byte]
-    flags: set[str] = set()
-    body = fn.child_by_field_name("body")
-    _set_along(model, body.named_children if body is not None else [], changes, seen, flags)
-    return frozenset(flags)
+    between the wrapper and the write), the functions of the file - and of
+    the module's headers it includes (``headers``: their models, asked for
+    only when a call needs them) - followed with the flags the caller passes
+    for a parameter (a module's own vm_flags_set() forwarding its flags)."""
+    return _FlagsSet(model, headers).of(model, fn, frozenset(), {})
 
 
-def _set_along(model: VmFlagsModel, statements, changes: list[VmFlagsWrite], seen: frozenset[int], flags: set[str]) -> bool:
-    """Apply to ``flags`` what ``statements`` set on every path, in order;
-    whether they return."""
-    for stmt in _straight_line(statements):
-        if stmt.type in _PREPROC_CONDITIONALS:
-            # Each branch from the flags so far; what all of them leave set.
-            after = []
-            for branch in _preproc_branches(stmt):
-                branch_flags = set(flags)
-                _set_along(model, branch, changes, seen, branch_flags)
-                after.append(branch_flags)
-            flags.clear()
-            flags.update(set.intersection(*after))
-            continue
-        for n in sorted(
-            _changes_and_calls(model, stmt, changes), key=lambda n: n.node.start_byte if isinstance(n, VmFlagsWrite) else n.start_byte
-        ):
-            if isinstance(n, VmFlagsWrite):
-                _apply(flags, n)
-            else:
-                for callee in model.graph.definitions.get(call_name(n) or "", []):
-                    flags |= must_set(model, callee, seen)
-        if stmt.type == "return_statement":
-            return True
-    return False
+class _FlagsSet:
+    """must_set() over a file and the headers it includes."""
+
+    def __init__(self, model: VmFlagsModel, headers):
+        self.model = model
+        self._headers = headers
+        self._header_list = None
+        self._header_models: dict[str, VmFlagsModel] = {}
+
+    def definitions(self, name: str) -> list[tuple[VmFlagsModel, Node]]:
+        found = self.model.graph.definitions.get(name)
+        if found:
+            return [(self.model, fn) for fn in found]
+        if self._header_list is None:
+            self._header_list = self._headers()
+        for header in self._header_list:
+            # Parsed only when its bytes define the name.
+            if name not in defined_names(header.original):
+                continue
+            if header.path not in self._header_models:
+                self._header_models[header.path] = self._build(header)
+            m = self._header_models[header.path]
+            if name in m.graph.definitions:
+                return [(m, fn) for fn in m.graph.definitions[name]]
+        return []
+
+    def _build(self, header: SourceFile) -> VmFlagsModel:
+        return VmFlagsModel(header, self.model.catalog)
+
+    def of(self, model: VmFlagsModel, fn: Node, seen: frozenset, bound: dict) -> frozenset[str]:
+        key = (id(model), fn.start_byte)
+        if key in seen:
+            return frozenset()
+        changes = [w for w in model.writes if w.function is not None and w.function.start_byte == fn.start_byte]
+        flags: set[str] = set()
+        body = fn.child_by_field_name("body")
+        self._along(model, body.named_children if body is not None else [], changes, seen | {key}, flags, bound)
+        return frozenset(flags)
+
+    def _along(self, model: VmFlagsModel, statements, changes: list[VmFlagsWrite], seen: frozenset, flags: set[str], bound: dict) -> bool:
+        """Apply to ``flags`` what ``statements`` set on every path, in
+        order; whether they return."""
+        for stmt in _straight_line(statements):
+            if stmt.type in _PREPROC_CONDITIONALS:
+                # Each branch from the flags so far; what all of them leave set.
+                after = []
+                for branch in _preproc_branches(stmt, model.source):
+                    branch_flags = set(flags)
+                    self._along(model, branch, changes, seen, branch_flags, bound)
+                    after.append(branch_flags)
+                flags.clear()
+                flags.update(set.intersection(*after))
+                continue
+            for n in sorted(
+                _changes_and_calls(stmt, changes), key=lambda n: n.node.start_byte if isinstance(n, VmFlagsWrite) else n.start_byte
+            ):
+                if isinstance(n, VmFlagsWrite):
+                    _apply(flags, n, bound)
+                    continue
+                for callee_model, callee in self.definitions(call_name(n) or ""):
+                    passed = {name: _named(arg, bound) for (name, _, _), arg in zip(parameters(callee), call_args(n)) if name}
+                    flags |= self.of(callee_model, callee, seen, passed)
+            if stmt.type == "return_statement":
+                return True
+        return False
+
+
+def _named(value: Node | None, bound: dict) -> frozenset[str]:
+    """The VM_* flags ``value`` names, a parameter as what its caller passed."""
+    if value is not None and value.type == "identifier" and text(value) in bound:
+        return bound[text(value)]
+    return flag_names(value, negated=False)
 
 
 _PREPROC_CONDITIONALS = frozenset({"preproc_if", "preproc_ifdef"})
 
 
-def _preproc_branches(node: Node) -> list[list[Node]]:
-    """The statements of each branch of an ``#if``/``#ifdef`` chain; an
-    empty one for a missing ``#else``."""
+def _preproc_branches(node: Node, source: SourceFile) -> list[list[Node]]:
+    """The statements of each branch of an ``#if``/``#ifdef`` chain that
+    the build may compile - a branch the view blanked (its condition decided
+    false: ``#if !X`` with X defined 1) is none - and an empty one for a
+    missing ``#else``."""
     branches = []
+
+    def add(statements: list[Node], start: int, end: int) -> None:
+        if statements or source.data[start:end] == source.original[start:end]:
+            branches.append(statements)
+
     while node is not None:
         alternative = node.child_by_field_name("alternative")
         skip = {c.id for c in (node.child_by_field_name("condition"), node.child_by_field_name("name"), alternative) if c is not None}
-        branches.append([c for c in node.named_children if c.id not in skip])
+        head = node.child_by_field_name("condition") or node.child_by_field_name("name")
+        add(
+            [c for c in node.named_children if c.id not in skip],
+            head.end_byte if head else node.start_byte,
+            alternative.start_byte if alternative else node.end_byte,
+        )
         if alternative is None:
             branches.append([])
             break
         if alternative.type == "preproc_else":
-            branches.append(list(alternative.named_children))
+            add(list(alternative.named_children), alternative.start_byte + len("#else"), alternative.end_byte)
             break
         node = alternative  # preproc_elif / preproc_elifdef
     return branches
@@ -141,17 +195,18 @@ def _straight_line(statements):
             stack.pop()
 
 
-def _changes_and_calls(model: VmFlagsModel, stmt: Node, changes: list[VmFlagsWrite]):
+def _changes_and_calls(stmt: Node, changes: list[VmFlagsWrite]):
     for w in changes:
         if stmt.start_byte <= w.node.start_byte < stmt.end_byte:
             yield w
     for call in walk(stmt, {"call_expression"}):
-        if call_name(call) in model.graph.definitions and not any(w.node == call for w in changes):
+        if not any(w.node == call for w in changes):
             yield call
 
 
-def _apply(flags: set[str], w: VmFlagsWrite) -> None:
-    """A flag change's effect on the flags a path has set."""
+def _apply(flags: set[str], w: VmFlagsWrite, bound: dict) -> None:
+    """A flag change's effect on the flags a path has set (``bound``: the
+    flags the callers passed for the function's parameters)."""
     op, args = w.op, call_args(w.node) if w.node.type == "call_expression" else []
     if w.kind == "helper":
         flags |= w.set_flags
@@ -163,17 +218,17 @@ def _apply(flags: set[str], w: VmFlagsWrite) -> None:
             flags |= bits
     elif w.kind == "wrapper":
         if op == "vm_flags_clear" and len(args) > 1:
-            flags -= flag_names(args[1], negated=False)
+            flags -= _named(args[1], bound)
         elif op in ("vm_flags_mod", "__vm_flags_mod") and len(args) > 2:
-            flags |= flag_names(args[1], negated=False)
-            flags -= flag_names(args[2], negated=False)
+            flags |= _named(args[1], bound)
+            flags -= _named(args[2], bound)
         elif op in ("vm_flags_set",):
-            flags |= w.set_flags
+            flags |= w.set_flags or (_named(args[1], bound) if len(args) > 1 else frozenset())
         else:  # reset, init: the value is all there is
             flags.clear()
             flags |= w.set_flags
     elif op == "|=":
-        flags |= w.set_flags
+        flags |= w.set_flags or _named(w.value, bound)
     elif op == "&=":
         flags -= flag_names(w.value, negated=True)
     elif op == "=":
@@ -207,17 +262,30 @@ def file_handlers(kernel, path: str) -> list[MmapHandler] | None:
         # (or gone), an undecided one weighed branch by branch (must_set).
         view = build_view(data, kernel.effective_version, kernel.build)
         model = VmFlagsModel(SourceFile(path, view, original=data), kernel.catalog)
+
+        def headers():
+            # The module's headers it includes, as this build compiles them:
+            # a static inline helper the handler calls (nv_vm_flags_set()).
+            return [
+                SourceFile(h.path, build_view(h.data, kernel.effective_version, kernel.build), original=h.data)
+                for h in local_headers(kernel, path, data)
+            ]
+
         # Registered ->mmap handlers, and the functions that install a
         # vm_operations_struct (that is what an ->mmap does, registered in
         # this file or not).
         members = {r.function: r.member for r in model.graph.registrations if r.role == MMAP}
         for fns in model.vm_ops_installs.values():
             for fn in fns:
-                members.setdefault(function_name(fn), "vm_ops")
+                name = function_name(fn)
+                # A helper the file's ->mmap calls installs for it: the
+                # flags are its caller's (the caller installs it: _installs).
+                if not any(c.role == MMAP and c.entry != name for c in model.graph.contexts_of(name)):
+                    members.setdefault(name, "vm_ops")
         out = []
         for name, member in members.items():
             for fn in model.graph.definitions.get(name, []):
-                out.append(MmapHandler(path, name, member, must_set(model, fn), _installs(model, name)))
+                out.append(MmapHandler(path, name, member, must_set(model, fn, headers), _installs(model, name)))
         return out
 
     return kernel.memo(("mmap-handlers", os.path.normpath(path), str(kernel.effective_version)), scan)

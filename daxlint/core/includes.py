@@ -54,14 +54,27 @@ class Header:
 
 
 def include_dirs(kernel, directory: str) -> list[str]:
-    """The directories a module's Kbuild file (or Makefile) adds with -I."""
+    """The directories a module's Kbuild file (or Makefile) adds with -I:
+    the one beside the file, or - a module whose sources sit in a
+    subdirectory, ``nvidia-uvm-y := nvidia-uvm/uvm.o`` - the nearest one
+    above that names the subdirectory (two levels up at most)."""
 
     def read() -> list[str]:
-        for name in ("Kbuild", "Makefile"):
-            data = kernel.read(os.path.join(directory, name))
-            if data is not None:
-                root = str(kernel.root) if kernel.root is not None else None
-                return kbuild_include_dirs(data.decode("utf-8", "replace"), directory, root)
+        root = str(kernel.root) if kernel.root is not None else None
+        here = os.path.normpath(directory)
+        for up in range(3):
+            for name in ("Kbuild", "Makefile"):
+                data = kernel.read(os.path.join(here, name))
+                if data is None:
+                    continue
+                text = data.decode("utf-8", "replace")
+                if up and os.path.relpath(directory, here) + "/" not in text:
+                    return []  # another directory's build, not this one's
+                return kbuild_include_dirs(text, here, root)
+            parent = os.path.dirname(here)
+            if parent == here or (root is not None and not parent.startswith(os.path.normpath(root))):
+                break
+            here = parent
         return []
 
     return kernel.memo(("kbuild-include-dirs", os.path.normpath(directory)), read)
