@@ -248,33 +248,45 @@ def _installs(model: VmFlagsModel, handler: str) -> frozenset[str]:
     return frozenset(out)
 
 
-def file_handlers(kernel, path: str) -> list[MmapHandler] | None:
-    """The ->mmap handlers one file registers (None when the file is not
-    known whole)."""
+def _compiled_model(kernel, path: str) -> VmFlagsModel | None:
+    """The model of a file of the module as this build compiles it (a
+    decided #if is plain code or gone; must_set() weighs an undecided one
+    branch by branch), once per run and version; None when the file is
+    not known whole."""
 
-    def scan() -> list[MmapHandler] | None:
+    def build() -> VmFlagsModel | None:
         if not kernel.knows(path):
             return None
         data = kernel.read(path)
-        if data is None:
-            return []
-        # The file as this build compiles it: a decided #if is plain code
-        # (or gone), an undecided one weighed branch by branch (must_set).
-        view = build_view(data, kernel.effective_version, kernel.build)
-        model = VmFlagsModel(SourceFile(path, view, original=data), kernel.catalog)
+        view = build_view(data or b"", kernel.effective_version, kernel.build)
+        return VmFlagsModel(SourceFile(path, view, original=data or b""), kernel.catalog)
+
+    return kernel.memo(("compiled-model", os.path.normpath(path), str(kernel.effective_version)), build)
+
+
+def file_handlers(kernel, path: str, registered_elsewhere: frozenset[tuple[str, str]] = frozenset()) -> list[MmapHandler] | None:
+    """The ->mmap handlers one file defines: those it registers, those
+    another file of the module registers (``registered_elsewhere``: name,
+    member - a DRM driver's fops in one file, its GEM ->mmap in another),
+    and the functions that install a vm_operations_struct (None when the
+    file is not known whole)."""
+
+    def scan() -> list[MmapHandler] | None:
+        model = _compiled_model(kernel, path)
+        if model is None:
+            return None
 
         def headers():
             # The module's headers it includes, as this build compiles them:
             # a static inline helper the handler calls (nv_vm_flags_set()).
             return [
                 SourceFile(h.path, build_view(h.data, kernel.effective_version, kernel.build), original=h.data)
-                for h in local_headers(kernel, path, data)
+                for h in local_headers(kernel, path, model.source.original)
             ]
 
-        # Registered ->mmap handlers, and the functions that install a
-        # vm_operations_struct (that is what an ->mmap does, registered in
-        # this file or not).
         members = {r.function: r.member for r in model.graph.registrations if r.role == MMAP}
+        for name, member in registered_elsewhere:
+            members.setdefault(name, member)
         for fns in model.vm_ops_installs.values():
             for fn in fns:
                 name = function_name(fn)
@@ -288,18 +300,23 @@ def file_handlers(kernel, path: str) -> list[MmapHandler] | None:
                 out.append(MmapHandler(path, name, member, must_set(model, fn, headers), _installs(model, name)))
         return out
 
-    return kernel.memo(("mmap-handlers", os.path.normpath(path), str(kernel.effective_version)), scan)
+    return kernel.memo(("mmap-handlers", os.path.normpath(path), str(kernel.effective_version), registered_elsewhere), scan)
 
 
 def module_handlers(kernel, path: str) -> list[MmapHandler] | None:
     """Every ->mmap handler of ``path``'s module, None when a file of the
     module is known only in part."""
+    files = driver_files(kernel, os.path.abspath(path))
+    models = [_compiled_model(kernel, f) for f in files]
+    if any(m is None for m in models):
+        return None
+    registered = frozenset((r.function, r.member) for m in models for r in m.graph.registrations if r.role == MMAP)
     out: list[MmapHandler] = []
-    for f in driver_files(kernel, os.path.abspath(path)):
-        found = file_handlers(kernel, f)
-        if found is None:
-            return None
-        out.extend(found)
+    for f, m in zip(files, models):
+        # What the file registers itself it finds on its own; the names
+        # other files register, where it defines them.
+        elsewhere = frozenset((name, member) for name, member in registered if name in m.graph.definitions)
+        out.extend(file_handlers(kernel, f, elsewhere) or [])
     return out
 
 
