@@ -139,8 +139,9 @@ def weak_test(why: str):
 
 
 # A definition starts a line: ``name(`` after its type, its parameter list
-# not ended by a semicolon on that line; or ``#define name(``.
-_DEFINITION_OR_MACRO = re.compile(rb"(?m)^(?:#[ \t]*define[ \t]+(\w+)\(|[A-Za-z_][\w \t*]*?\b(\w+)\s*\([^;]*$)")
+# not ended by a semicolon on that line (or its body opened on it: a
+# one-line ``static inline`` helper); or ``#define name(``.
+_DEFINITION_OR_MACRO = re.compile(rb"(?m)^(?:#[ \t]*define[ \t]+(\w+)\(|[A-Za-z_][\w \t*]*?\b(\w+)\s*\([^;{]*(?:\{|$))")
 
 
 def definitions(data: bytes):
