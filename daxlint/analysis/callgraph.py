@@ -25,11 +25,13 @@ import re
 from bisect import bisect_right
 from collections import deque
 from dataclasses import dataclass
+from functools import cached_property
 
 from tree_sitter import Node
 
 from daxlint.analysis.locate import function_definitions, identifier_hits, node_at
-from daxlint.analysis.locks import ENTRY, LOCK_NAMES, FunctionLocks, LockState
+from daxlint.analysis.locks import ENTRY, LOCK_NAMES, FunctionLocks, LockState, macro_lock_state
+from daxlint.core.directives import scan
 from daxlint.core.syntax import declarator_name, function_declarator, is_static, text
 
 # -- roles -------------------------------------------------------------------
@@ -218,6 +220,9 @@ class CallGraph:
         # Lock summaries of functions defined in other files of the module
         # (analysis.module): wrappers such as foo_lock_mm() in a header.
         self.module_summary = lambda _name: None
+        # The module's headers, for their function-like macros that wrap a
+        # lock call (set by the model: VmFlagsModel.macro_sources).
+        self.macro_sources: tuple[bytes, ...] = ()
         self.registrations: list[Registration] = self._registrations()
         self._contexts: dict[str, list[Context]] | None = None
 
@@ -306,7 +311,7 @@ class CallGraph:
             return self._summaries[name]
         defs = self.definitions.get(name, [])
         if len(defs) != 1:
-            found = self.module_summary(name) if not defs else None
+            found = (self.module_summary(name) or self._macro_locks.get(name)) if not defs else None
             self._summaries[name] = found
             return found
         self._summaries[name] = None  # a recursive call passes the state through
@@ -317,6 +322,20 @@ class CallGraph:
             found = state if state != LockState() else None
         self._summaries[name] = found
         return found
+
+    @cached_property
+    def _macro_locks(self) -> dict[str, LockState]:
+        """Function-like macros of the file and its headers that wrap one
+        lock call, by name (a version switch that defines one twice, the
+        same way, counts; two ways, neither)."""
+        found: dict[str, set[LockState | None]] = {}
+        for data in (self.data, *self.macro_sources):
+            if b"define" not in data or not any(t in data for t in _LOCK_NAMES):
+                continue
+            for d in scan(data).defines:
+                if d.function_like and d.value:
+                    found.setdefault(d.name, set()).add(macro_lock_state(d.value))
+        return {name: next(iter(states)) for name, states in found.items() if len(states) == 1 and None not in states}
 
     def contexts(self) -> dict[str, list[Context]]:
         """For every function, the roles that reach it without passing

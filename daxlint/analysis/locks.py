@@ -147,10 +147,24 @@ _ASSERTED = LockState(HELD, ENTRY)
 def _lock_effect(call: Node, name: str) -> str | None:
     """What a call does to the lock: "write", "write_unlock", "read",
     "read_unlock", "downgrade", "assert", or None."""
+    return _named_effect(name, lambda: text(call))
+
+
+def macro_lock_state(body: str) -> LockState | None:
+    """The state a function-like macro whose body is a lock call leaves
+    its caller in (``#define foo_lock(mm) mmap_write_lock(mm)``), or None."""
+    m = re.match(r"\s*\(?\s*(\w+)\s*\(", body)
+    effect = _named_effect(m.group(1), lambda: body) if m else None
+    return _apply(LockState(), effect) if effect not in (None, "assert") else None
+
+
+def _named_effect(name: str, code) -> str | None:
+    """_lock_effect() by the called name, ``code()`` the call's text (the
+    rwsem calls and lockdep are the mmap lock's only on mm->mmap_lock)."""
     if name in ASSERT_WRITE:
         return "assert"
     if name == "lockdep_assert_held_write":
-        return "assert" if _MMAP_SEM_RE.search(text(call)) else None
+        return "assert" if _MMAP_SEM_RE.search(code()) else None
     if name in _WRITE_LOCK:
         return "write"
     if name in _WRITE_UNLOCK:
@@ -162,7 +176,7 @@ def _lock_effect(call: Node, name: str) -> str | None:
     if name in _READ_UNLOCK:
         return "read_unlock"
     kind = _RWSEM.get(name)
-    if kind is not None and _MMAP_SEM_RE.search(text(call)):
+    if kind is not None and _MMAP_SEM_RE.search(code()):
         return kind
     return None
 

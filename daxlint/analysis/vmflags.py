@@ -257,6 +257,7 @@ class VmFlagsModel:
     def graph(self) -> CallGraph:
         g = CallGraph(self.root, self.source.data, self.resolver, fault_signatures=self.partial)
         g.module_summary = self.module_locks
+        g.macro_sources = self.macro_sources
         if self._driver is not None:
             # Only changes no role of this file reaches look for one in the
             # driver's other files (gru_fault() in grumain.c).
