@@ -454,6 +454,28 @@ TOY_REGISTERS = TOY_FOPS.replace(
 )
 
 
+def _only_the_edit_that_matters_redoes(tmp_path, monkeypatch, version: str, main: str, sibling: tuple, subjects: tuple[str, str]):
+    """toy_main.c (``main``) beside a sibling (path, base text, an edit that
+    should change nothing, the text that makes a DAX302 at toy_main.c:3):
+    after the base, the harmless edit, the one that matters (``subjects[0]``)
+    and back (``subjects[1]``), only the last two analyse toy_main.c again,
+    introducing and fixing the finding."""
+    path, base, harmless, finding = sibling
+    r = ScratchRepo(tmp_path / "linux", version=version)
+    r.write("drivers/toy/toy_main.c", main)
+    r.write(path, base)
+    r.commit("toy: base")
+    for text, subject in ((harmless, "toy: a comment"), (finding, subjects[0]), (base, subjects[1])):
+        r.write(path, text)
+        r.commit(subject)
+    redone, result = _audit_noting_redone(r, monkeypatch, tmp_path, "HEAD~3..HEAD")
+    assert redone == [(subject, ["drivers/toy/toy_main.c"]) for subject in subjects]
+    assert events(result.to_dict()) == [
+        (subjects[0], "introduced", "DAX302", "drivers/toy/toy_main.c", 3),
+        (subjects[1], "fixed", "DAX302", "drivers/toy/toy_main.c", 3),
+    ]
+
+
 def _redone_files(plan, items):
     return plan.info.subject, sorted(path for path, _ in items)
 
@@ -484,25 +506,14 @@ def test_a_sibling_edit_that_registers_nothing_leaves_the_verdict(tmp_path, monk
     that names toy_fault) re-analyses nothing; the edit that registers it as
     ->fault makes the write a DAX302 in toy_main.c (the SGI GRU shape), and
     dropping the registration fixes it."""
-    r = ScratchRepo(tmp_path / "linux", version="6.1")
-    r.write("drivers/toy/toy_main.c", TOY_HANDLER)
-    r.write("drivers/toy/toy_file.c", TOY_FOPS)
-    r.commit("toy: base")
-    r.write("drivers/toy/toy_file.c", "/* toy_fault() lives in toy_main.c */\n" + TOY_FOPS)
-    r.commit("toy: a comment")
-    r.write("drivers/toy/toy_file.c", TOY_REGISTERS)
-    r.commit("toy: register the fault handler")
-    r.write("drivers/toy/toy_file.c", TOY_FOPS)
-    r.commit("toy: drop the fault handler")
-    redone, result = _audit_noting_redone(r, monkeypatch, tmp_path, "HEAD~3..HEAD")
-    assert redone == [
-        ("toy: register the fault handler", ["drivers/toy/toy_main.c"]),
-        ("toy: drop the fault handler", ["drivers/toy/toy_main.c"]),
-    ]
-    assert events(result.to_dict()) == [
-        ("toy: register the fault handler", "introduced", "DAX302", "drivers/toy/toy_main.c", 3),
-        ("toy: drop the fault handler", "fixed", "DAX302", "drivers/toy/toy_main.c", 3),
-    ]
+    _only_the_edit_that_matters_redoes(
+        tmp_path,
+        monkeypatch,
+        "6.1",
+        TOY_HANDLER,
+        ("drivers/toy/toy_file.c", TOY_FOPS, "/* toy_fault() lives in toy_main.c */\n" + TOY_FOPS, TOY_REGISTERS),
+        ("toy: register the fault handler", "toy: drop the fault handler"),
+    )
 
 
 def test_a_weak_dependency_holds_only_while_the_test_does(tmp_path):
@@ -665,22 +676,16 @@ def test_a_module_helper_that_starts_changing_flags_redoes_its_callers(tmp_path,
     (the verdict read the file's helpers, not its bytes); the edit that
     makes toy_mark() change flags makes the call a DAX302 in toy_main.c, and
     taking it back fixes it - the audit agrees with a check of each tree."""
-    r = ScratchRepo(tmp_path / "linux", version="6.3")
-    r.write("drivers/toy/toy_main.c", TOY_CALLER)
-    r.write("drivers/toy/toy_helpers.c", TOY_MARKS_NOTHING)
-    r.commit("toy: base")
-    r.write("drivers/toy/toy_helpers.c", "/* toy_mark() is called by the fault handler */\n" + TOY_MARKS_NOTHING)
-    r.commit("toy: a comment")
-    r.write("drivers/toy/toy_helpers.c", TOY_MARKS)
-    r.commit("toy: mark the vma for I/O")
-    r.write("drivers/toy/toy_helpers.c", TOY_MARKS_NOTHING)
-    r.commit("toy: do not")
-    redone, result = _audit_noting_redone(r, monkeypatch, tmp_path, "HEAD~3..HEAD")
-    assert redone == [
-        ("toy: mark the vma for I/O", ["drivers/toy/toy_main.c"]),
-        ("toy: do not", ["drivers/toy/toy_main.c"]),
-    ]
-    assert events(result.to_dict()) == [
-        ("toy: mark the vma for I/O", "introduced", "DAX302", "drivers/toy/toy_main.c", 3),
-        ("toy: do not", "fixed", "DAX302", "drivers/toy/toy_main.c", 3),
-    ]
+    _only_the_edit_that_matters_redoes(
+        tmp_path,
+        monkeypatch,
+        "6.3",
+        TOY_CALLER,
+        (
+            "drivers/toy/toy_helpers.c",
+            TOY_MARKS_NOTHING,
+            "/* toy_mark() is called by the fault handler */\n" + TOY_MARKS_NOTHING,
+            TOY_MARKS,
+        ),
+        ("toy: mark the vma for I/O", "toy: do not"),
+    )
