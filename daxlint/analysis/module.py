@@ -55,46 +55,32 @@ class MmapHandler:
     installs: frozenset[str]  # the vm_operations_struct variables it installs
 
 
-def must_set(model: VmFlagsModel, fn: Node, headers=list) -> frozenset[str]:
+def must_set(model: VmFlagsModel, fn: Node, header_model=lambda _name: None) -> frozenset[str]:
     """The flags ``fn`` sets on every path that maps: its statements in
     order, an ``if`` that leaves the function (an error return) a guard and
     not a branch, other conditional code not counted, an ``#if`` the build
     leaves undecided counted for what all its branches set (a compat switch
     between the wrapper and the write), the functions of the file - and of
-    the module's headers it includes (``headers``: their models, asked for
-    only when a call needs them) - followed with the flags the caller passes
-    for a parameter (a module's own vm_flags_set() forwarding its flags)."""
-    return _FlagsSet(model, headers).of(model, fn, frozenset(), {})
+    the module's headers it includes (``header_model(name)``: the model of
+    the header that defines ``name``) - followed with the flags the caller
+    passes for a parameter (a module's own vm_flags_set() forwarding its
+    flags)."""
+    return _FlagsSet(model, header_model).of(model, fn, frozenset(), {})
 
 
 class _FlagsSet:
     """must_set() over a file and the headers it includes."""
 
-    def __init__(self, model: VmFlagsModel, headers):
+    def __init__(self, model: VmFlagsModel, header_model):
         self.model = model
-        self._headers = headers
-        self._header_list = None
-        self._header_models: dict[str, VmFlagsModel] = {}
+        self.header_model = header_model
 
     def definitions(self, name: str) -> list[tuple[VmFlagsModel, Node]]:
         found = self.model.graph.definitions.get(name)
         if found:
             return [(self.model, fn) for fn in found]
-        if self._header_list is None:
-            self._header_list = self._headers()
-        for header in self._header_list:
-            # Parsed only when its bytes define the name.
-            if name not in defined_names(header.original):
-                continue
-            if header.path not in self._header_models:
-                self._header_models[header.path] = self._build(header)
-            m = self._header_models[header.path]
-            if name in m.graph.definitions:
-                return [(m, fn) for fn in m.graph.definitions[name]]
-        return []
-
-    def _build(self, header: SourceFile) -> VmFlagsModel:
-        return VmFlagsModel(header, self.model.catalog)
+        m = self.header_model(name)
+        return [(m, fn) for fn in m.graph.definitions.get(name, [])] if m is not None else []
 
     def of(self, model: VmFlagsModel, fn: Node, seen: frozenset, bound: dict) -> frozenset[str]:
         key = (id(model), fn.start_byte)
@@ -168,7 +154,7 @@ def _preproc_branches(node: Node, source: SourceFile) -> list[list[Node]]:
             branches.append([])
             break
         if alternative.type == "preproc_else":
-            add(list(alternative.named_children), alternative.start_byte + len("#else"), alternative.end_byte)
+            add(list(alternative.named_children), alternative.children[0].end_byte, alternative.end_byte)
             break
         node = alternative  # preproc_elif / preproc_elifdef
     return branches
@@ -264,6 +250,21 @@ def _compiled_model(kernel, path: str) -> VmFlagsModel | None:
     return kernel.memo(("compiled-model", os.path.normpath(path), str(kernel.effective_version)), build)
 
 
+def _header_definitions(kernel, path: str) -> dict[str, str]:
+    """Name -> the module header ``path`` (as the reader has it) includes
+    that defines it, by its bytes (the first one included), once per file
+    and run."""
+
+    def index() -> dict[str, str]:
+        out: dict[str, str] = {}
+        for h in local_headers(kernel, path):
+            for name in defined_names(h.data):
+                out.setdefault(name, h.path)
+        return out
+
+    return kernel.memo(("header-definitions", os.path.normpath(path)), index)
+
+
 def file_handlers(kernel, path: str, registered_elsewhere: frozenset[tuple[str, str]] = frozenset()) -> list[MmapHandler] | None:
     """The ->mmap handlers one file defines: those it registers, those
     another file of the module registers (``registered_elsewhere``: name,
@@ -276,13 +277,11 @@ def file_handlers(kernel, path: str, registered_elsewhere: frozenset[tuple[str, 
         if model is None:
             return None
 
-        def headers():
-            # The module's headers it includes, as this build compiles them:
-            # a static inline helper the handler calls (nv_vm_flags_set()).
-            return [
-                SourceFile(h.path, build_view(h.data, kernel.effective_version, kernel.build), original=h.data)
-                for h in local_headers(kernel, path, model.source.original)
-            ]
+        def header_model(name: str) -> VmFlagsModel | None:
+            # A static inline helper of a module header the handler calls
+            # (nv_vm_flags_set()), as this build compiles the header.
+            where = _header_definitions(kernel, path).get(name)
+            return _compiled_model(kernel, where) if where is not None else None
 
         members = {r.function: r.member for r in model.graph.registrations if r.role == MMAP}
         for name, member in registered_elsewhere:
@@ -297,7 +296,7 @@ def file_handlers(kernel, path: str, registered_elsewhere: frozenset[tuple[str, 
         out = []
         for name, member in members.items():
             for fn in model.graph.definitions.get(name, []):
-                out.append(MmapHandler(path, name, member, must_set(model, fn, headers), _installs(model, name)))
+                out.append(MmapHandler(path, name, member, must_set(model, fn, header_model), _installs(model, name)))
         return out
 
     return kernel.memo(("mmap-handlers", os.path.normpath(path), str(kernel.effective_version), registered_elsewhere), scan)

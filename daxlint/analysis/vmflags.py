@@ -137,7 +137,7 @@ class VmFlagsWrite:
         """The change as what it does, not how it is written: the vma, the
         flags set and the flags cleared (``vma->vm_flags |= VM_IO`` and
         ``vm_flags_set(vma, VM_IO)`` are one change)."""
-        vma = " ".join(self.vma_text.split()).lstrip("&")
+        vma = self.vma_key
         args = call_args(self.node) if self.node.type == "call_expression" else []
         if self.kind == "helper":
             return f"vm_flags:{vma}:{self.op}"
@@ -158,6 +158,11 @@ class VmFlagsWrite:
     @property
     def vma_text(self) -> str:
         return text(self.vma) if self.vma is not None else "vma"
+
+    @property
+    def vma_key(self) -> str:
+        """The vma as written, white space and a leading ``&`` aside."""
+        return _vma_words(self.vma_text)
 
     @property
     def what(self) -> str:
@@ -1127,7 +1132,7 @@ def compat_pair(view: bytes, w: VmFlagsWrite, writes: list[VmFlagsWrite], since:
     if w.vma is None:
         return None
     pos = w.node.start_byte
-    vma = _vma_words(text(w.vma))
+    vma = w.vma_key
     flags = _flags_named(w.node.text or b"")
     for group in scan(view).groups:
         ends = [(b, b.end if b.end >= 0 else len(view)) for b in group.branches]
@@ -1139,7 +1144,7 @@ def compat_pair(view: bytes, w: VmFlagsWrite, writes: list[VmFlagsWrite], since:
             *(
                 _flags_named(x.node.text or b"")
                 for x in writes
-                if x.is_direct and x.vma is not None and here[0].body <= x.node.start_byte < here[1] and _vma_words(text(x.vma)) == vma
+                if x.is_direct and x.vma is not None and here[0].body <= x.node.start_byte < here[1] and x.vma_key == vma
             )
         )
         for b, end in ends:
