@@ -29,8 +29,8 @@ from functools import cached_property
 
 from tree_sitter import Node
 
-from daxlint.analysis.locate import function_definitions, identifier_hits, node_at
-from daxlint.analysis.locks import ENTRY, LOCK_NAMES, FunctionLocks, LockState, macro_lock_state
+from daxlint.analysis.locate import function_definitions, identifier_hits, node_at, word_starts
+from daxlint.analysis.locks import ENTRY, LOCK_NAMES, VMA_WRITE_LOCKS, FunctionLocks, LockState, macro_lock_state
 from daxlint.core.directives import scan
 from daxlint.core.syntax import declarator_name, function_declarator, is_static, text
 
@@ -219,7 +219,7 @@ class CallGraph:
         self._locked_by_callers: dict[str, bool] = {}
         # Lock summaries of functions defined in other files of the module
         # (analysis.module): wrappers such as foo_lock_mm() in a header.
-        self.module_summary = lambda _name: None
+        self.module_locks: dict[str, LockState] = {}
         # The module's headers, for their function-like macros that wrap a
         # lock call (set by the model: VmFlagsModel.macro_sources).
         self.macro_sources: tuple[bytes, ...] = ()
@@ -300,8 +300,22 @@ class CallGraph:
         """The lock states along ``fn`` (analysis.locks)."""
         key = fn.start_byte
         if key not in self._locks:
-            self._locks[key] = FunctionLocks(fn, self.summary)
+            self._locks[key] = FunctionLocks(fn, self.summary, walk=self._may_change_locks(fn))
         return self._locks[key]
+
+    def _may_change_locks(self, fn: Node) -> bool:
+        """Whether ``fn`` calls anything that changes or asserts the lock or
+        write-locks a vma: a lock function, a function of this file with a
+        summary, or (by its bytes) a module's or macro's lock wrapper or a
+        vm_flags_*() wrapper. Most functions call none, and need no walk."""
+        if fn.start_byte in self.lock_callers or any(self.summary(c) is not None for c, _ in self.calls_in.get(fn.start_byte, ())):
+            return True
+        body = fn.text or b""
+        return any(n in body for n in self._outside_lock_names)
+
+    @cached_property
+    def _outside_lock_names(self) -> tuple[bytes, ...]:
+        return tuple(n.encode() for n in (*self.module_locks, *self._macro_locks, *VMA_WRITE_LOCKS))
 
     def summary(self, name: str) -> LockState | None:
         """The lock state a call of ``name`` leaves its caller in, when it
@@ -311,7 +325,7 @@ class CallGraph:
             return self._summaries[name]
         defs = self.definitions.get(name, [])
         if len(defs) != 1:
-            found = (self.module_summary(name) or self._macro_locks.get(name)) if not defs else None
+            found = (self.module_locks.get(name) or self._macro_locks.get(name)) if not defs else None
             self._summaries[name] = found
             return found
         self._summaries[name] = None  # a recursive call passes the state through
@@ -330,7 +344,7 @@ class CallGraph:
         same way, counts; two ways, neither)."""
         found: dict[str, set[LockState | None]] = {}
         for data in (self.data, *self.macro_sources):
-            if b"define" not in data or not any(t in data for t in _LOCK_NAMES):
+            if b"define" not in data or not _lock_call_in_a_define(data):
                 continue
             for d in scan(data).defines:
                 if d.function_like and d.value:
@@ -508,3 +522,24 @@ def _struct_of_type(t: Node | None) -> str | None:
         name = t.child_by_field_name("name")
         return text(name) if name is not None else None
     return None
+
+
+_DEFINE_START = re.compile(rb"[ \t]*#[ \t]*define\b")
+
+
+def _lock_call_in_a_define(data: bytes) -> bool:
+    """Whether a lock function's name stands in a ``#define``'s logical
+    line (continued lines joined): the only place a lock-wrapping macro can
+    have it. Found by the names, so that a file without one is never read
+    for all its directives."""
+    for name in _LOCK_NAMES:
+        for pos in word_starts(data, name):
+            start = data.rfind(b"\n", 0, pos) + 1
+            while start >= 2:  # back over lines the one before continues
+                k = start - 2 if data[start - 2] != 0x0D else start - 3
+                if k < 0 or data[k] != 0x5C:
+                    break
+                start = data.rfind(b"\n", 0, k) + 1
+            if _DEFINE_START.match(data, start):
+                return True
+    return False

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from daxlint.analysis.callgraph import CallGraph, could_have_role
 from daxlint.analysis.kconfig_facts import display_path, driver_kconfig_dir
@@ -140,14 +141,17 @@ def weak_test(why: str):
 
 # A definition starts a line: ``name(`` after its type, its parameter list
 # not ended by a semicolon on that line (or its body opened on it: a
-# one-line ``static inline`` helper); or ``#define name(``.
-_DEFINITION_OR_MACRO = re.compile(rb"(?m)^(?:#[ \t]*define[ \t]+(\w+)\(|[A-Za-z_][\w \t*]*?\b(\w+)\s*\([^;{]*(?:\{|$))")
+# one-line ``static inline`` helper); or ``#define name(``. The pattern
+# starts with the newline before the line (the file gets one in front): a
+# literal the regex engine jumps between, where ``^`` is tried at every byte.
+_DEFINITION_OR_MACRO = re.compile(rb"(?m)\n(?:#[ \t]*define[ \t]+(\w+)\(|[A-Za-z_][\w \t*]*?\b(\w+)\s*\([^;{]*(?:\{|$))")
 
 
-def definitions(data: bytes):
+@lru_cache(maxsize=8)
+def definitions(data: bytes) -> tuple[tuple[int, str], ...]:
     """(offset, name) of each function and function-like macro ``data``
-    defines, in order (by its bytes)."""
-    return [(m.start(), (m.group(1) or m.group(2)).decode()) for m in _DEFINITION_OR_MACRO.finditer(data)]
+    defines, in order (by its bytes); once for the few files asked again."""
+    return tuple((m.start(), (m.group(1) or m.group(2)).decode()) for m in _DEFINITION_OR_MACRO.finditer(b"\n" + data))
 
 
 def defined_names(data: bytes) -> frozenset[str]:

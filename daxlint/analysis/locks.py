@@ -223,7 +223,9 @@ class FunctionLocks:
     ``callee(name)``: the summary (LockState at exit) of a function the
     module defines, or None for one it does not."""
 
-    def __init__(self, fn: Node, callee: Callable[[str], LockState | None] = lambda _n: None):
+    def __init__(self, fn: Node, callee: Callable[[str], LockState | None] = lambda _n: None, walk: bool = True):
+        """``walk``: False for a function the caller knows calls nothing that
+        changes or asserts the lock (every state is ENTRY)."""
         self.fn = fn
         self.callee = callee
         # State before each call and assignment the walk reached, by its start byte.
@@ -239,7 +241,7 @@ class FunctionLocks:
         # vm_flags_*() wrapper that does it), by start byte.
         self.vma_locks: list[int] = []
         self.asserts_write = False
-        body = fn.child_by_field_name("body")
+        body = fn.child_by_field_name("body") if walk else None
         state = _ENTRY_STATE
         if body is not None:
             if self._asserts(body):

@@ -22,16 +22,20 @@ from __future__ import annotations
 
 import os
 import re
+from bisect import bisect_right
 from dataclasses import dataclass
+from functools import lru_cache
 
 from tree_sitter import Node
 
 from daxlint.analysis.bits import BIT_RE
 from daxlint.analysis.callgraph import MMAP
 from daxlint.analysis.driver import defined_names, definitions, driver_files
+from daxlint.analysis.locate import word_starts
 from daxlint.analysis.locks import LOCK_NAMES, LockState
 from daxlint.analysis.vmflags import (
     ACCESSORS,
+    FLAG_HELPER_NAMES,
     VmFlagsModel,
     VmFlagsWrite,
     changes_flags,
@@ -42,6 +46,7 @@ from daxlint.analysis.vmflags import (
 from daxlint.core.build import build_view
 from daxlint.core.catalog import VmFlagSetter
 from daxlint.core.includes import local_headers
+from daxlint.core.prefilter import TokenMatcher
 from daxlint.core.source import SourceFile
 from daxlint.core.syntax import call_args, call_name, function_name, is_static, parameters, text, walk
 
@@ -358,7 +363,7 @@ def model_of(ctx) -> VmFlagsModel:
         if wanted:
             helpers = module_helpers(ctx.kernel, ctx.abspath, ctx.source.original, wanted)
             model.module_setters = {n: h.setter for n, h in helpers.items() if h.setter is not None}
-            model.module_locks = {n: h.locks for n, h in helpers.items() if h.locks is not None}.get
+            model.module_locks = {n: h.locks for n, h in helpers.items() if h.locks is not None}
     return model
 
 
@@ -452,14 +457,20 @@ def module_helpers(kernel, abspath: str, data: bytes | None, wanted: set[str]) -
 def _file_helpers(kernel, path: str, data: bytes, exported_only: bool) -> dict[str, ModuleHelper]:
     """Summaries of a file's functions that change the flags of a vma they
     are given or change the mmap lock (a cheap look at the bytes first)."""
-    if not (b"vm_flags" in data or b"vma" in data or any(n.encode() in data for n in LOCK_NAMES)):
+    present = _tokens_in(data)
+    if b"vm_flags" not in present and b"vma" not in present and present.isdisjoint(_LOCK_NAME_BYTES):
         return {}
 
     def summarise() -> dict[str, ModuleHelper]:
+        # Only what the bytes say may be a helper (the module index asks no
+        # other name of a file): the rest of a large file is never walked.
+        candidates = _flag_helpers(kernel, data) | _lock_helpers(kernel, data)
+        if not candidates:
+            return {}
         model = VmFlagsModel(SourceFile(path, data), kernel.catalog)
         out: dict[str, ModuleHelper] = {}
         for name, defs in model.graph.definitions.items():
-            if len(defs) != 1 or (exported_only and is_static(defs[0])):
+            if name not in candidates or len(defs) != 1 or (exported_only and is_static(defs[0])):
                 continue
             fn = defs[0]
             setter = _summary(model, fn, name, f"{os.path.basename(path)}:{fn.start_point[0] + 1}", set())
@@ -557,17 +568,20 @@ def _root(expr: Node) -> str:
     return code.split("->", 1)[0].split(".", 1)[0].strip()
 
 
-# Literal tests (bytes ``in``) rather than one regex alternation: this runs
-# on every file of a tree that mentions a vma, and CPython's regex engine
-# tries each alternative at each position.
-_CONTEXT_BYTES = (b"vm_fault", b"ioctl", b"mmap_read_", b"lock_vma_under_rcu", b"post_mmap", b"mmap_write_unlock", b"mmap_write_downgrade")
+# Literal tests rather than one regex alternation: this runs on every file
+# of a tree that mentions a vma, and CPython's regex engine tries each
+# alternative at each position.
+_CONTEXT_BYTES = frozenset(
+    {b"vm_fault", b"ioctl", b"mmap_read_", b"lock_vma_under_rcu", b"post_mmap", b"mmap_write_unlock", b"mmap_write_downgrade"}
+)
 
 
 def calls_module_helpers_after_mmap(data: bytes) -> bool:
     """The part of module_may_change_flags() that reads only the file: code
     that runs after ->mmap, and a call with a vma of a function the file
     does not define."""
-    if b"vma" not in data or not any(t in data for t in _CONTEXT_BYTES):
+    present = _tokens_in(data)
+    if b"vma" not in present or present.isdisjoint(_CONTEXT_BYTES):
         return False
     return bool(_called_names(data, locks=False) - defined_names(data))
 
@@ -630,55 +644,89 @@ def _directory_index(kernel, directory: str, kind: str) -> dict[str, tuple[str, 
     return kernel.memo_for_directory(directory, f"directory-index {kind}", scan)
 
 
-_LOCK_NAME_BYTES = tuple(sorted(n.encode() for n in LOCK_NAMES))
-_CALLED = re.compile(rb"\b([A-Za-z_]\w*)\s*\(")
+_LOCK_NAME_BYTES = frozenset(n.encode() for n in LOCK_NAMES)
+# Every literal this module tests a file's bytes for, found in one
+# hyperscan pass (the tests run on thousands of sibling files a run, and
+# each ``in`` is a pass of its own).
+_ASKED = TokenMatcher([b"vm_flags", b"vma", b"mmap_", *FLAG_HELPER_NAMES, *_CONTEXT_BYTES, *_LOCK_NAME_BYTES])
 
 
-def _definition_texts(data: bytes) -> dict[str, list[bytes]]:
-    """Name -> the text of each definition of it in ``data``, up to the next
-    definition (by bytes)."""
-    starts = definitions(data)
-    out: dict[str, list[bytes]] = {}
-    for k, (pos, name) in enumerate(starts):
-        out.setdefault(name, []).append(data[pos : starts[k + 1][0] if k + 1 < len(starts) else len(data)])
-    return out
+@lru_cache(maxsize=4)
+def _tokens_in(data: bytes) -> frozenset[bytes]:
+    """Which of the literals above ``data`` holds (the last few files are
+    asked again: a sibling's flag and lock facts, a file's own tests)."""
+    return frozenset(_ASKED.present(data))
 
 
-def _with_callers(texts: dict[str, list[bytes]], direct: set[str]) -> frozenset[str]:
-    """``direct`` and the definitions that call one of them, transitively
-    (by name, within the file: as the parsed file's summaries follow)."""
-    if not direct:
-        return frozenset()
-    calls = {n: {m.decode() for t in ts for m in _CALLED.findall(t)} - {n} for n, ts in texts.items()}
-    found = set(direct)
-    while more := {n for n, called in calls.items() if n not in found and called & found}:
-        found |= more
-    return frozenset(found)
+class _Definitions:
+    """The functions and function-like macros a file defines, by bytes: each
+    runs from its start to the next one's."""
+
+    def __init__(self, data: bytes):
+        self.data = data
+        found = definitions(data)
+        self.starts = [pos for pos, _ in found]
+        self.names = [name for _, name in found]
+
+    def texts(self):
+        """(name, text) of each definition."""
+        ends = [*self.starts[1:], len(self.data)]
+        return ((name, self.data[start:end]) for name, start, end in zip(self.names, self.starts, ends))
+
+    def _at(self, pos: int) -> str | None:
+        k = bisect_right(self.starts, pos) - 1
+        return self.names[k] if k >= 0 else None
+
+    def holding(self, words) -> set[str]:
+        """The definitions whose text holds one of ``words`` (bytes)."""
+        return {name for w in words for pos in word_starts(self.data, w, whole=False) if (name := self._at(pos))}
+
+    def with_callers(self, direct: set[str]) -> frozenset[str]:
+        """``direct`` and the definitions that call one of them, transitively
+        (by name, within the file: as the parsed file's summaries follow).
+        bytes.find() per name: a regex alternation tries every position."""
+        found = set(direct)
+        frontier = found
+        while frontier:
+            calls = {
+                name
+                for callee in frontier
+                for pos in word_starts(self.data, callee.encode())
+                if _CALL_PARENTHESIS.match(self.data, pos + len(callee)) and (name := self._at(pos))
+            }
+            frontier = calls - found
+            found |= frontier
+        return frozenset(found)
+
+
+_CALL_PARENTHESIS = re.compile(rb"\s*\(")
 
 
 def flag_helper_definitions(data: bytes) -> frozenset[str]:
     """By bytes: the functions and function-like macros ``data`` defines
     that change vm_flags or call a helper that does."""
-    if not changes_flags(data):
+    present = _tokens_in(data)
+    if (b"vm_flags" not in present and present.isdisjoint(FLAG_HELPER_NAMES)) or not changes_flags(data):
         return frozenset()
-    texts = _definition_texts(data)
-    return _with_callers(texts, {n for n, ts in texts.items() if any(changes_flags(t) for t in ts)})
+    defs = _Definitions(data)
+    return defs.with_callers({n for n, t in defs.texts() if changes_flags(t)})
 
 
 def lock_helper_definitions(data: bytes) -> frozenset[str]:
     """By bytes: the functions and function-like macros ``data`` defines
     that take, drop or assert an mmap/vma lock."""
-    if b"mmap_" not in data and b"vma" not in data:
+    present = _tokens_in(data)
+    if b"mmap_" not in present and b"vma" not in present:
         return frozenset()  # no lock of a vma's: an rwsem or a guard() of another lock
-    names = [t for t in _LOCK_NAME_BYTES if t in data]
-    if b"mmap_" not in data:
+    names = sorted(present & _LOCK_NAME_BYTES)
+    if b"mmap_" not in present:
         # The rwsem calls, guard() and lockdep are the mmap lock's only on
         # mm->mmap_lock (mmap_sem before v5.8); without it, a vma's own lock.
         names = [t for t in names if b"vma" in t]
     if not names:
         return frozenset()
-    texts = _definition_texts(data)
-    return _with_callers(texts, {n for n, ts in texts.items() if any(t in x for x in ts for t in names)})
+    defs = _Definitions(data)
+    return defs.with_callers(defs.holding(names))
 
 
 def _flag_helpers(kernel, data: bytes) -> frozenset[str]:

@@ -20,6 +20,7 @@ from daxlint.analysis.callgraph import AFTER_MMAP_ROLES, MMAP, VMA_CLOSE, VMA_OP
 from daxlint.analysis.driver import sibling_registrations
 from daxlint.analysis.flow import BLOCKS, exiting_guards
 from daxlint.analysis.locate import identifier_hits, identifier_nodes, is_word_byte
+from daxlint.analysis.locks import LockState
 from daxlint.analysis.preproc import ATTRIBUTE_MACROS, blank_attributes, first_branch_only
 from daxlint.analysis.types import TypeResolver
 from daxlint.core.build import compat_shims
@@ -219,7 +220,7 @@ class VmFlagsModel:
         # of the headers whose function-like macros it may use.
         self.module_attached = False
         self.module_setters: dict[str, VmFlagSetter] = {}
-        self.module_locks = lambda _name: None
+        self.module_locks: dict[str, LockState] = {}
         self.macro_sources: tuple[bytes, ...] = ()
 
     # -- trees -----------------------------------------------------------------
@@ -261,7 +262,7 @@ class VmFlagsModel:
     @cached_property
     def graph(self) -> CallGraph:
         g = CallGraph(self.root, self.source.data, self.resolver, fault_signatures=self.partial)
-        g.module_summary = self.module_locks
+        g.module_locks = self.module_locks
         g.macro_sources = self.macro_sources
         if self._driver is not None:
             # Only changes no role of this file reaches look for one in the
@@ -824,7 +825,7 @@ HELPER_CALL_BYTES = re.compile(
     rb"\b(?:remap_pfn_range|io_remap_pfn_range|remap_pfn_range_notrack|vm_iomap_memory|remap_vmalloc_range"
     rb"|remap_vmalloc_range_partial|vm_insert_pages?|vm_map_pages(?:_zero)?)\s*\("
 )
-_HELPER_NAMES = (b"remap_pfn_range", b"vm_iomap_memory", b"remap_vmalloc_range", b"vm_insert_page", b"vm_map_pages")
+FLAG_HELPER_NAMES = (b"remap_pfn_range", b"vm_iomap_memory", b"remap_vmalloc_range", b"vm_insert_page", b"vm_map_pages")
 _READ_ONLY_CONTEXT_BYTES = (b"vm_fault", b"post_mmap", b"mmap_read_", b"lock_vma_under_rcu")
 
 
@@ -834,7 +835,7 @@ def may_call_flag_helper_after_mmap(data: bytes) -> bool:
     (they all take a struct vm_fault), a post_mmap hook or after the mmap
     lock was taken for read - the only places DAX302 reports helpers."""
     context = any(t in data for t in _READ_ONLY_CONTEXT_BYTES) or (b"down_read" in data and (b"mmap_sem" in data or b"mmap_lock" in data))
-    return context and any(n in data for n in _HELPER_NAMES) and HELPER_CALL_BYTES.search(data) is not None
+    return context and any(n in data for n in FLAG_HELPER_NAMES) and HELPER_CALL_BYTES.search(data) is not None
 
 
 def changes_flags(data: bytes) -> bool:
@@ -843,7 +844,7 @@ def changes_flags(data: bytes) -> bool:
     if b"vm_flags" in data and may_write_vm_flags(data):
         return True
     # The literal test first: the regex alone costs a scan per position.
-    return any(name in data for name in _HELPER_NAMES) and HELPER_CALL_BYTES.search(data) is not None
+    return any(name in data for name in FLAG_HELPER_NAMES) and HELPER_CALL_BYTES.search(data) is not None
 
 
 # -- helpers -------------------------------------------------------------------

@@ -64,14 +64,35 @@ class Engine:
         # them, so its token is looked for in the few files they match.
         self._finders = [r for r in self.rules if not r.reports_unused_suppressions]
         self._followers = [r for r in self.rules if r.reports_unused_suppressions]
-        self._matchers = {
-            kind: TokenMatcher([t for r in self._finders if kind in r.file_kinds for t in (*r.tokens, *r.module_tokens)])
-            for kind in ("c", "kconfig")
-        }
+        self._matchers = {kind: self._matcher(kind, self._finders) for kind in ("c", "kconfig")}
+        # The matchers of the rules that can apply to a run's versions (a
+        # 6.1 tree never needs the 7.x API's short tokens, which cost a
+        # third of the scan), by kind and rule ids; built when first asked.
+        self._applying_matchers: dict[tuple[str, frozenset[str]], TokenMatcher] = {}
+        self._rule_tokens = {r.id: frozenset(r.tokens) for r in self.rules}
+        self._rule_module_tokens = {r.id: frozenset(r.module_tokens) for r in self.rules}
+        self._follower_tokens = frozenset(t for r in self._followers for t in r.tokens)
         self._finder_tokens = {t for r in self._finders for t in r.tokens}
         self._module_tokens = {t for r in self._finders for t in r.module_tokens}
         self._applying_key = ("applying-rules", tuple(sorted(r.id for r in self._finders)))
         self._tokenless = any(not r.tokens for r in self._finders)
+
+    def _matcher(self, kind: str, finders: list[Rule], more: frozenset[bytes] = frozenset()) -> TokenMatcher:
+        return TokenMatcher([*more, *(t for r in finders if kind in r.file_kinds for t in (*r.tokens, *r.module_tokens))])
+
+    def _present(self, data: bytes, kind: str, kernel: KernelContext) -> set[bytes]:
+        """The trigger tokens in ``data`` of the rules that can apply to
+        ``kernel``'s versions - all finders' when the file names daxlint (a
+        suppression of a rule that cannot apply is an unused one)."""
+        ids = self._applying_ids(kernel)
+        matcher = self._applying_matchers.get((kind, ids))
+        if matcher is None:
+            finders = [r for r in self._finders if r.id in ids]
+            matcher = self._applying_matchers[(kind, ids)] = self._matcher(kind, finders, self._follower_tokens)
+        present = matcher.present(data)
+        if present & self._follower_tokens:
+            return self._matchers[kind].present(data)
+        return present
 
     def rules_for(self, data: bytes, kind: str = "c", kernel: KernelContext | None = None, present: set[bytes] | None = None) -> list[Rule]:
         """Rules whose trigger tokens occur in ``data`` and that could match
@@ -88,14 +109,20 @@ class Engine:
         # it: a suppression of a rule that cannot apply to these versions
         # is an unused one, which only a run of the rule shows.
         finders = self._finders if kernel is None or followers else self._applying(kernel)
-        out = [r for r in finders if kind in r.file_kinds and (not r.tokens or any(t in present for t in r.tokens)) and r.could_match(data)]
+        tokens = self._rule_tokens
+        out = [
+            r for r in finders if kind in r.file_kinds and (not r.tokens or not tokens[r.id].isdisjoint(present)) and r.could_match(data)
+        ]
         return out + followers if out else out
 
     def _applying(self, kernel: KernelContext) -> list[Rule]:
         """The finders that can apply to some version ``kernel`` checks (the
         kernel's memo keeps their ids: engines may share a context)."""
-        ids = kernel.memo(self._applying_key, lambda: frozenset(r.id for r in self._finders if r.could_apply(kernel)))
+        ids = self._applying_ids(kernel)
         return [r for r in self._finders if r.id in ids]
+
+    def _applying_ids(self, kernel: KernelContext) -> frozenset[str]:
+        return kernel.memo(self._applying_key, lambda: frozenset(r.id for r in self._finders if r.could_apply(kernel)))
 
     def _with_module_rules(
         self, applicable: list[Rule], present: set[bytes], data: bytes, kind: str, kernel: KernelContext, abspath: str
@@ -110,7 +137,7 @@ class Engine:
             for r in self._applying(kernel)
             if r not in applicable
             and kind in r.file_kinds
-            and any(t in present for t in r.module_tokens)
+            and not self._rule_module_tokens[r.id].isdisjoint(present)
             and r.could_match_in(data, kernel, abspath)
         ]
         if not more:
@@ -140,7 +167,7 @@ class Engine:
         kind = file_kind(display)
         data, bad = source_bytes(data)  # any encoding: never a way to hide code
         kernel = kernel or self.kernel
-        present = self._matchers[kind].present(data)
+        present = self._present(data, kind, kernel)
         applicable = self.rules_for(data, kind, kernel, present)
         if not bad and abspath is not None:
             applicable = self._with_module_rules(applicable, present, data, kind, kernel, abspath)
