@@ -23,6 +23,7 @@ from functools import lru_cache
 
 from daxlint.analysis.callgraph import CallGraph, could_have_role
 from daxlint.analysis.kconfig_facts import display_path, driver_kconfig_dir
+from daxlint.analysis.locate import word_starts
 from daxlint.analysis.types import TypeResolver
 from daxlint.core.source import SourceFile
 from daxlint.kconfig.makefile import makefile_objects
@@ -157,6 +158,20 @@ def definitions(data: bytes) -> tuple[tuple[int, str], ...]:
 def defined_names(data: bytes) -> frozenset[str]:
     """The functions and function-like macros ``data`` defines."""
     return frozenset(name for _, name in definitions(data))
+
+
+_DEFINITION_LINE = re.compile(_DEFINITION_OR_MACRO.pattern[len(rb"(?m)\n") :], re.M)
+
+
+def defines(data: bytes, name: str) -> bool:
+    """Whether ``data`` defines ``name`` as a function or function-like
+    macro: the lines that name it read as definitions() reads a line (a few
+    names asked of a file cost less than all its definitions)."""
+    for pos in word_starts(data, name.encode()):
+        m = _DEFINITION_LINE.match(data, data.rfind(b"\n", 0, pos) + 1)
+        if m is not None and pos in (m.start(1), m.start(2)):
+            return True
+    return False
 
 
 def registers_any(data: bytes, names, stores=None) -> bool:

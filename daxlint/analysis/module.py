@@ -30,7 +30,7 @@ from tree_sitter import Node
 
 from daxlint.analysis.bits import BIT_RE
 from daxlint.analysis.callgraph import MMAP
-from daxlint.analysis.driver import defined_names, definitions, driver_files
+from daxlint.analysis.driver import defined_names, defines, definitions, driver_files
 from daxlint.analysis.locate import word_starts
 from daxlint.analysis.locks import LOCK_NAMES, LockState
 from daxlint.analysis.vmflags import (
@@ -420,8 +420,8 @@ def _wanted(data: bytes, catalog, locks: bool = True) -> set[str]:
     does not define - nor does the kernel API catalog, the accessors or the
     lock API: the names a module helper may have."""
     called = _called_names(data, locks)
-    known = set(catalog.functions) | ACCESSORS | LOCK_NAMES | defined_names(data) if catalog is not None else set()
-    return {n for n in called if n not in known and not _OTHER_LOCKS.fullmatch(n)}
+    known = set(catalog.functions) | ACCESSORS | LOCK_NAMES if catalog is not None else set()
+    return {n for n in called if n not in known and not _OTHER_LOCKS.fullmatch(n) and not defines(data, n)}
 
 
 @dataclass(frozen=True)
@@ -583,7 +583,7 @@ def calls_module_helpers_after_mmap(data: bytes) -> bool:
     present = _tokens_in(data)
     if b"vma" not in present or present.isdisjoint(_CONTEXT_BYTES):
         return False
-    return bool(_called_names(data, locks=False) - defined_names(data))
+    return any(not defines(data, n) for n in _called_names(data, locks=False))
 
 
 def module_may_change_flags(kernel, abspath: str, data: bytes) -> bool:

@@ -69,6 +69,7 @@ class Engine:
         # 6.1 tree never needs the 7.x API's short tokens, which cost a
         # third of the scan), by kind and rule ids; built when first asked.
         self._applying_matchers: dict[tuple[str, frozenset[str]], TokenMatcher] = {}
+        self._last_matcher: tuple[KernelContext, str, TokenMatcher] | None = None
         self._rule_tokens = {r.id: frozenset(r.tokens) for r in self.rules}
         self._rule_module_tokens = {r.id: frozenset(r.module_tokens) for r in self.rules}
         self._follower_tokens = frozenset(t for r in self._followers for t in r.tokens)
@@ -84,11 +85,16 @@ class Engine:
         """The trigger tokens in ``data`` of the rules that can apply to
         ``kernel``'s versions - all finders' when the file names daxlint (a
         suppression of a rule that cannot apply is an unused one)."""
-        ids = self._applying_ids(kernel)
-        matcher = self._applying_matchers.get((kind, ids))
-        if matcher is None:
-            finders = [r for r in self._finders if r.id in ids]
-            matcher = self._applying_matchers[(kind, ids)] = self._matcher(kind, finders, self._follower_tokens)
+        last = self._last_matcher
+        if last is not None and last[0] is kernel and last[1] == kind:
+            matcher = last[2]  # nearly every call: the run's one kernel
+        else:
+            ids = self._applying_ids(kernel)
+            matcher = self._applying_matchers.get((kind, ids))
+            if matcher is None:
+                finders = [r for r in self._finders if r.id in ids]
+                matcher = self._applying_matchers[(kind, ids)] = self._matcher(kind, finders, self._follower_tokens)
+            self._last_matcher = (kernel, kind, matcher)
         present = matcher.present(data)
         if present & self._follower_tokens:
             return self._matchers[kind].present(data)

@@ -173,6 +173,7 @@ _BOMS = (
     (codecs.BOM_UTF16_LE, "utf-16-le"),
     (codecs.BOM_UTF16_BE, "utf-16-be"),
 )
+_BOM_FIRST_BYTES = frozenset(bom[:1] for bom, _ in _BOMS)
 # Control bytes a C source has no business containing in numbers (tab, LF,
 # VT, FF and CR are white space): more than 1% of them (NUL included) is
 # a binary file.
@@ -206,6 +207,8 @@ class WideText:
 def wide_text(data: bytes) -> WideText | None:
     """The UTF-16 or UTF-32 encoding of ``data`` (a byte order mark, or
     recognisable by its NUL bytes), None for anything else."""
+    if b"\x00" not in data and data[:1] not in _BOM_FIRST_BYTES:  # nearly every file: one memchr
+        return None
     for bom, codec in _BOMS:
         if data.startswith(bom):
             return WideText(codec, bom)

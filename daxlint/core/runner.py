@@ -218,7 +218,17 @@ def _set_worker_engine(engine: Engine) -> None:
 
 
 def _batches(items, size: int):
-    while batch := list(itertools.islice(items, size)):
+    """Batches of about ``size`` items that end where a directory does, up
+    to four times that: the files of one directory share what a worker
+    learns of their module (its helpers, its siblings' facts), which the
+    other worker would otherwise learn again."""
+    batch: list = []
+    for item in items:
+        if len(batch) >= size and (len(batch) >= 4 * size or os.path.dirname(item[1]) != os.path.dirname(batch[-1][1])):
+            yield batch
+            batch = []
+        batch.append(item)
+    if batch:
         yield batch
 
 
