@@ -614,34 +614,33 @@ def _module_index(kernel, abspath: str, kind: str) -> dict[str, str]:
     """Name -> file, for the helpers the other files of ``abspath``'s module
     define (by bytes) that change flags (FLAGS) or a lock (LOCKS)."""
     me = os.path.normpath(abspath)
-    files = {os.path.normpath(f) for f in driver_files(kernel, abspath)} - {me}
+    module = tuple(sorted({os.path.normpath(f) for f in driver_files(kernel, abspath)} | {me}))
     out: dict[str, str] = {}
-    for directory in sorted({os.path.dirname(f) for f in files}):
-        for name, paths in _directory_index(kernel, directory, kind).items():
-            path = next((p for p in paths if p in files), None)
-            if path is not None:
-                out.setdefault(name, path)
+    for name, paths in _files_index(kernel, module, kind).items():
+        path = next((p for p in paths if p != me), None)
+        if path is not None:
+            out[name] = path
     return out
 
 
-def _directory_index(kernel, directory: str, kind: str) -> dict[str, tuple[str, ...]]:
-    """Name -> the C files of ``directory`` that define it as a helper of
-    ``kind`` (by bytes): each file read once per run and recorded as the
-    names it defines (a fact: an edit that leaves them the same does not make
-    a verdict stale). The files of a module are a subset: modules of one
-    directory share it."""
+def _files_index(kernel, files: tuple[str, ...], kind: str) -> dict[str, tuple[str, ...]]:
+    """Name -> the files among ``files`` (one module's, in one directory)
+    that define it as a helper of ``kind`` (by bytes): each file read and
+    recorded as the names it defines (a fact: an edit that leaves them the
+    same does not make a verdict stale), once per module and run. Only the
+    module's files: a directory of many one-file modules (fbdev, scsi) is
+    not read whole for each."""
     fact, pure = (_flag_helpers, flag_helper_definitions) if kind == FLAGS else (_lock_helpers, lock_helper_definitions)
 
     def scan() -> dict[str, tuple[str, ...]]:
         out: dict[str, tuple[str, ...]] = {}
-        for name in kernel.listdir(directory):
-            if name.endswith(".c"):
-                path = os.path.normpath(os.path.join(directory, name))
-                for helper in sorted(kernel.read_fact(path, pure.__name__, lambda d: fact(kernel, d)) or ()):
-                    out[helper] = (*out.get(helper, ()), path)
+        for path in files:
+            for helper in sorted(kernel.read_fact(path, pure.__name__, lambda d: fact(kernel, d)) or ()):
+                out[helper] = (*out.get(helper, ()), path)
         return out
 
-    return kernel.memo_for_directory(directory, f"directory-index {kind}", scan)
+    key = f"module-index {kind} " + " ".join(os.path.basename(f) for f in files)
+    return kernel.memo_for_directory(os.path.dirname(files[0]), key, scan)
 
 
 _LOCK_NAME_BYTES = frozenset(n.encode() for n in LOCK_NAMES)
