@@ -30,7 +30,7 @@ from functools import cached_property
 from tree_sitter import Node
 
 from daxlint.analysis.locate import function_definitions, identifier_hits, node_at, word_starts
-from daxlint.analysis.locks import ENTRY, LOCK_NAMES, VMA_WRITE_LOCKS, FunctionLocks, LockState, macro_lock_state
+from daxlint.analysis.locks import ENTRY, LOCK_NAMES, VMA_WRITE_LOCKS, FunctionLocks, LockState, Outcome, macro_lock_state
 from daxlint.core.directives import scan
 from daxlint.core.syntax import declarator_name, function_declarator, is_static, text
 
@@ -220,6 +220,8 @@ class CallGraph:
         # Lock summaries of functions defined in other files of the module
         # (analysis.module): wrappers such as foo_lock_mm() in a header.
         self.module_locks: dict[str, LockState] = {}
+        # And the states they leave on success and on failure (analysis.locks.Outcome).
+        self.module_outcomes: dict[str, Outcome] = {}
         # The module's headers, for their function-like macros that wrap a
         # lock call (set by the model: VmFlagsModel.macro_sources).
         self.macro_sources: tuple[bytes, ...] = ()
@@ -300,7 +302,7 @@ class CallGraph:
         """The lock states along ``fn`` (analysis.locks)."""
         key = fn.start_byte
         if key not in self._locks:
-            self._locks[key] = FunctionLocks(fn, self.summary, walk=self._may_change_locks(fn))
+            self._locks[key] = FunctionLocks(fn, self.summary, walk=self._may_change_locks(fn), outcome=self.outcome)
         return self._locks[key]
 
     def _may_change_locks(self, fn: Node) -> bool:
@@ -336,6 +338,17 @@ class CallGraph:
             found = state if state != LockState() else None
         self._summaries[name] = found
         return found
+
+    def outcome(self, name: str) -> Outcome | None:
+        """The states a function of this file (defined once) or of its
+        module leaves on success and on failure, when they differ: a lookup
+        that returns the vma with the lock held, or NULL after dropping it."""
+        defs = self.definitions.get(name, [])
+        if not defs:
+            return self.module_outcomes.get(name)
+        if len(defs) != 1 or self.summary(name) is None:
+            return None
+        return self.locks(defs[0]).outcome
 
     @cached_property
     def _macro_locks(self) -> dict[str, LockState]:

@@ -223,11 +223,27 @@ class FunctionLocks:
     ``callee(name)``: the summary (LockState at exit) of a function the
     module defines, or None for one it does not."""
 
-    def __init__(self, fn: Node, callee: Callable[[str], LockState | None] = lambda _n: None, walk: bool = True):
+    def __init__(
+        self,
+        fn: Node,
+        callee: Callable[[str], LockState | None] = lambda _n: None,
+        walk: bool = True,
+        outcome: Callable[[str], Outcome | None] = lambda _n: None,
+    ):
         """``walk``: False for a function the caller knows calls nothing that
-        changes or asserts the lock (every state is ENTRY)."""
+        changes or asserts the lock (every state is ENTRY). ``outcome(name)``:
+        the states a function of the module leaves on success and on failure,
+        when they differ (see Outcome)."""
         self.fn = fn
         self.callee = callee
+        self.outcome_of = outcome
+        # Results of calls whose lock state depends on success, by the
+        # variable that holds them: (outcome, state on success, on failure,
+        # state after the call) - a test of the variable picks a side.
+        self._results: dict[str, tuple[Outcome, LockState, LockState, LockState]] = {}
+        self._pointer = _returns_pointer(fn)
+        self._returns_ok: LockState | None = None
+        self._returns_failed: LockState | None = None
         # State before each call and assignment the walk reached, by its start byte.
         self._points: list[int] = []
         self._states: dict[int, LockState] = {}
@@ -280,6 +296,16 @@ class FunctionLocks:
     def exit(self) -> LockState:
         """The state the function leaves its caller in (its summary)."""
         return self._returns if self._returns is not None else _ENTRY_STATE
+
+    @property
+    def outcome(self) -> Outcome | None:
+        """The states the function leaves on success and on failure, when
+        its returns say which is which and the two differ (a lookup that
+        returns the vma locked, or NULL after dropping the lock)."""
+        ok, failed = self._returns_ok, self._returns_failed
+        if ok is None or failed is None or ok == failed:
+            return None
+        return Outcome(ok, failed, self._pointer)
 
     # -- the walk ----------------------------------------------------------------
 
@@ -376,6 +402,13 @@ class FunctionLocks:
         if t == "return_statement":
             state = self._expression(node, state)
             self._returns = state.join(self._returns) if state is not None else self._returns
+            if state is not None:
+                value = next((c for c in node.named_children if c.type != "comment"), None)
+                side = _return_side(value, self._pointer)
+                if side != "failed":
+                    self._returns_ok = state.join(self._returns_ok)
+                if side != "ok":
+                    self._returns_failed = state.join(self._returns_failed)
             return None
         if t == "goto_statement":
             label = node.child_by_field_name("label")
@@ -451,6 +484,11 @@ class FunctionLocks:
                 inner = inner.child_by_field_name("argument")
             else:
                 break
+        split = self._result_test(inner, state)
+        if split is not None:
+            failed_when_true, on_ok, on_failed = split
+            taken, failed = (on_failed, on_ok) if failed_when_true else (on_ok, on_failed)
+            return (failed, taken) if negated else (taken, failed)
         name = call_name(inner) if inner is not None and inner.type == "call_expression" else None
         if name in _TRYLOCK or name in _KILLABLE:
             args = inner.child_by_field_name("arguments")
@@ -462,6 +500,48 @@ class FunctionLocks:
             return (failed, taken) if negated else (taken, failed)
         after = self._expression(cond, state)
         return after, after
+
+    def _result_test(self, cond: Node | None, state: LockState) -> tuple[bool, LockState, LockState] | None:
+        """For a condition that tests whether a call with an Outcome
+        succeeded - its result held in a variable (``!vma``, ``IS_ERR(vma)``,
+        ``ret``, ``ret < 0``) or the call itself - (whether true means it
+        failed, the state on success, on failure); None for anything else
+        or when the lock changed since the call."""
+        if cond is None:
+            return None
+        if cond.type == "call_expression" and (call_name(cond) or "") in ("IS_ERR", "IS_ERR_OR_NULL"):
+            args = call_args(cond)
+            found = self._results.get(text(args[0]).strip("() ")) if len(args) == 1 else None
+            if found is None or found[3] != state:
+                return None
+            return True, found[1], found[2]
+        if cond.type == "call_expression":
+            outcome = self.outcome_of(call_name(cond) or "")
+            if outcome is None:
+                return None
+            args = cond.child_by_field_name("arguments")
+            before = self._expression(args, state) if args is not None else state
+            self._record(cond, before)
+            return not outcome.pointer, before.then(outcome.ok), before.then(outcome.failed)
+        compared = None
+        if cond.type == "binary_expression":
+            left, right = cond.child_by_field_name("left"), cond.child_by_field_name("right")
+            op = text(cond.child_by_field_name("operator"))
+            if left is not None and right is not None and text(right) in ("0", "NULL") and op in ("==", "!=", "<"):
+                compared, cond = op, left
+        if cond.type != "identifier" or text(cond) not in self._results:
+            return None
+        outcome, on_ok, on_failed, after = self._results[text(cond)]
+        if after != state:
+            return None
+        # What a true ``v`` means: a pointer is there (success); an int is an
+        # error code (failure). ``v == 0``/``v == NULL`` is its negation.
+        failed_when_true = not outcome.pointer
+        if compared == "==":
+            failed_when_true = not failed_when_true
+        elif compared == "<" and outcome.pointer:
+            return None
+        return failed_when_true, on_ok, on_failed
 
     def _expression(self, node: Node | None, state: LockState | None) -> LockState | None:
         """Calls and stores in ``node``, in order of their position: each
@@ -487,13 +567,76 @@ class FunctionLocks:
                 state = _apply(state, effect)
             elif summary is not None:
                 state = state.then(summary)
+                self._hold_result(n, name, before, state)
             if state.write == FREE and before.write != FREE:
                 self.releases.append(n)
         return state
 
+    def _hold_result(self, call: Node, name: str, before: LockState, after: LockState) -> None:
+        """Remember the variable a call with an Outcome stores its result in
+        (``vma = foo_get_vma(...)``, ``int ret = foo_lock(mm)``)."""
+        outcome = self.outcome_of(name)
+        holder = parent_of(call)
+        while holder is not None and holder.type in ("parenthesized_expression", "cast_expression"):
+            holder = parent_of(holder)
+        if holder is None:
+            return
+        var = None
+        if holder.type == "assignment_expression" and text(holder.child_by_field_name("operator")) == "=":
+            left = holder.child_by_field_name("left")
+            var = text(left) if left is not None and left.type == "identifier" else None
+        elif holder.type == "init_declarator":
+            d = holder.child_by_field_name("declarator")
+            while d is not None and d.type == "pointer_declarator":
+                d = d.child_by_field_name("declarator")
+            var = text(d) if d is not None and d.type == "identifier" else None
+        if var is None:
+            return
+        if outcome is None:
+            self._results.pop(var, None)
+            return
+        self._results[var] = (outcome, before.then(outcome.ok), before.then(outcome.failed), after)
+
     def _record(self, node: Node, state: LockState) -> None:
         old = self._states.get(node.start_byte)
         self._states[node.start_byte] = state if old is None else old.join(state)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The states a function leaves its caller in when it succeeds and when
+    it fails, told apart by what it returns: a pointer (NULL, ERR_PTR() on
+    failure) or an int (0 on success, a negative errno on failure)."""
+
+    ok: LockState
+    failed: LockState
+    pointer: bool
+
+
+def _returns_pointer(fn: Node) -> bool:
+    d = fn.child_by_field_name("declarator")
+    return d is not None and d.type == "pointer_declarator"
+
+
+_FAILED_POINTERS = frozenset({"NULL", "0"})
+_ERROR_POINTER_CALLS = frozenset({"ERR_PTR", "ERR_CAST"})
+
+
+def _return_side(value: Node | None, pointer: bool) -> str | None:
+    """Whether a returned value says success ("ok") or failure ("failed"),
+    or None when it may be either (a variable of an int function)."""
+    if value is None:
+        return None
+    code = text(value).strip()
+    if pointer:
+        if code in _FAILED_POINTERS or (value.type == "call_expression" and call_name(value) in _ERROR_POINTER_CALLS):
+            return "failed"
+        return "ok"
+    if code in ("0", "false"):
+        return "ok" if code == "0" else "failed"
+    if code.startswith("-") or code == "true":
+        return "failed" if code.startswith("-") else "ok"
+    return None
 
 
 def _either(a: LockState | None, b: LockState | None) -> LockState | None:

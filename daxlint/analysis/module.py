@@ -32,7 +32,7 @@ from daxlint.analysis.bits import BIT_RE
 from daxlint.analysis.callgraph import MMAP
 from daxlint.analysis.driver import defined_names, defines, definitions, driver_files
 from daxlint.analysis.locate import word_starts
-from daxlint.analysis.locks import LOCK_NAMES, LockState
+from daxlint.analysis.locks import LOCK_NAMES, LockState, Outcome
 from daxlint.analysis.vmflags import (
     ACCESSORS,
     FLAG_HELPER_NAMES,
@@ -364,6 +364,7 @@ def model_of(ctx) -> VmFlagsModel:
             helpers = module_helpers(ctx.kernel, ctx.abspath, ctx.source.original, wanted)
             model.module_setters = {n: h.setter for n, h in helpers.items() if h.setter is not None}
             model.module_locks = {n: h.locks for n, h in helpers.items() if h.locks is not None}
+            model.module_outcomes = {n: h.outcome for n, h in helpers.items() if h.outcome is not None}
     return model
 
 
@@ -428,6 +429,7 @@ def _wanted(data: bytes, catalog, locks: bool = True) -> set[str]:
 class ModuleHelper:
     setter: VmFlagSetter | None  # what it does to the flags of the vma it is given
     locks: LockState | None  # the lock state it leaves its caller in
+    outcome: Outcome | None = None  # that state on success and on failure, when they differ
 
 
 def module_helpers(kernel, abspath: str, data: bytes | None, wanted: set[str]) -> dict[str, ModuleHelper]:
@@ -476,7 +478,7 @@ def _file_helpers(kernel, path: str, data: bytes, exported_only: bool) -> dict[s
             setter = _summary(model, fn, name, f"{os.path.basename(path)}:{fn.start_point[0] + 1}", set())
             locks = model.graph.summary(name)
             if setter is not None or locks is not None:
-                out[name] = ModuleHelper(setter, locks)
+                out[name] = ModuleHelper(setter, locks, model.graph.outcome(name))
         return out
 
     # By content (and the name its findings give the file): an audit's

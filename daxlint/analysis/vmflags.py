@@ -20,7 +20,7 @@ from daxlint.analysis.callgraph import AFTER_MMAP_ROLES, MMAP, VMA_CLOSE, VMA_OP
 from daxlint.analysis.driver import sibling_registrations
 from daxlint.analysis.flow import BLOCKS, exiting_guards
 from daxlint.analysis.locate import identifier_hits, identifier_nodes, is_word_byte
-from daxlint.analysis.locks import LockState
+from daxlint.analysis.locks import LockState, Outcome
 from daxlint.analysis.preproc import ATTRIBUTE_MACROS, blank_attributes, first_branch_only
 from daxlint.analysis.types import TypeResolver
 from daxlint.core.build import compat_shims
@@ -221,6 +221,7 @@ class VmFlagsModel:
         self.module_attached = False
         self.module_setters: dict[str, VmFlagSetter] = {}
         self.module_locks: dict[str, LockState] = {}
+        self.module_outcomes: dict[str, Outcome] = {}
         self.macro_sources: tuple[bytes, ...] = ()
 
     # -- trees -----------------------------------------------------------------
@@ -263,6 +264,7 @@ class VmFlagsModel:
     def graph(self) -> CallGraph:
         g = CallGraph(self.root, self.source.data, self.resolver, fault_signatures=self.partial)
         g.module_locks = self.module_locks
+        g.module_outcomes = self.module_outcomes
         g.macro_sources = self.macro_sources
         if self._driver is not None:
             # Only changes no role of this file reaches look for one in the
