@@ -253,6 +253,9 @@ class FunctionLocks:
         # Calls after which the write lock is known dropped (an unlock, a
         # downgrade, a wrapper of them), by start byte.
         self.releases: list[Node] = []
+        # Calls after which the read side is known held (mmap_read_lock(),
+        # down_read(&mm->mmap_lock), a wrapper of them): what a message names.
+        self.read_takers: list[Node] = []
         # Where the function write-locks a vma (vma_start_write(), or a
         # vm_flags_*() wrapper that does it), by start byte.
         self.vma_locks: list[int] = []
@@ -270,7 +273,7 @@ class FunctionLocks:
             except RecursionError:
                 # Statements nested deeper than Python recursion (hostile
                 # input): nothing is known, and nothing concluded from it.
-                self._states, self._returns, self.releases, self.vma_locks = {}, LockState(MAYBE, MAYBE), [], []
+                self._states, self._returns, self.releases, self.vma_locks, self.read_takers = {}, LockState(MAYBE, MAYBE), [], [], []
         self._points = sorted(self._states)
 
     # -- answers ---------------------------------------------------------------
@@ -289,8 +292,11 @@ class FunctionLocks:
 
     def release_before(self, pos: int) -> Node | None:
         """The last call before byte ``pos`` that dropped the write lock."""
-        found = [n for n in self.releases if n.end_byte <= pos]
-        return max(found, key=lambda n: n.start_byte) if found else None
+        return _last_before(self.releases, pos)
+
+    def read_lock_before(self, pos: int) -> Node | None:
+        """The last call before byte ``pos`` that took the lock for read."""
+        return _last_before(self.read_takers, pos)
 
     @property
     def exit(self) -> LockState:
@@ -570,6 +576,8 @@ class FunctionLocks:
                 self._hold_result(n, name, before, state)
             if state.write == FREE and before.write != FREE:
                 self.releases.append(n)
+            if state.read == HELD and before.read != HELD:
+                self.read_takers.append(n)
         return state
 
     def _hold_result(self, call: Node, name: str, before: LockState, after: LockState) -> None:
@@ -637,6 +645,11 @@ def _return_side(value: Node | None, pointer: bool) -> str | None:
     if code.startswith("-") or code == "true":
         return "failed" if code.startswith("-") else "ok"
     return None
+
+
+def _last_before(calls: list[Node], pos: int) -> Node | None:
+    found = [n for n in calls if n.end_byte <= pos]
+    return max(found, key=lambda n: n.start_byte) if found else None
 
 
 def _either(a: LockState | None, b: LockState | None) -> LockState | None:

@@ -3,6 +3,7 @@ from daxlint.analysis.dax import driver_source_files
 from daxlint.analysis.module import calls_module_helpers_after_mmap, mmap_presets, model_of, module_may_change_flags
 from daxlint.analysis.relock import move_before_release, release_before
 from daxlint.analysis.vmflags import INIT_WRAPPERS, may_call_flag_helper_after_mmap, may_write_vm_flags
+from daxlint.core.catalog import catalog_for, catalog_versions
 from daxlint.core.includes import module_header_files
 from daxlint.core.rule import Rule
 from daxlint.model import Severity
@@ -26,9 +27,28 @@ def _dax_reason(ctx, model, w) -> str:
     )
 
 
-def _how_helpers_change(catalog, helper: str) -> str:
-    """How the kernel of the version makes a helper's flag change, as the
-    catalog says it locks (vma-lock): what goes wrong when it runs unlocked."""
+def _how_helpers_change(kernel, helper: str) -> str:
+    """How the kernels checked make a helper's flag change, as their
+    catalogs say it locks (vma-lock): what goes wrong when it runs unlocked.
+    One finding stands for the releases of a range it applies to, and the
+    newest of them words it: the releases from the range's first up to this
+    one that do it differently are said for each part ("before v6.3 ...;
+    from v6.3 ...")."""
+    first, mine = kernel.whole_range.first, kernel.effective_version
+    starts = [first] + [v for v in catalog_versions() if first < v <= mine]
+    parts: list[tuple[object, str]] = []
+    for v in starts:
+        words = _how_one_release(catalog_for(v), helper)
+        if not parts or parts[-1][1] != words:
+            parts.append((v, words))
+    if len(parts) == 1:
+        return parts[0][1]
+    out = [f"before v{parts[1][0]} {parts[0][1]}"]
+    out += [f"from v{v} {words}" for v, words in parts[1:]]
+    return "; ".join(out)
+
+
+def _how_one_release(catalog, helper: str) -> str:
     lock = catalog.vma_locks.get(helper)
     if lock == "takes":
         return "it does so through vm_flags_set(), whose vma_start_write() asserts the mmap write lock"
@@ -39,6 +59,15 @@ def _how_helpers_change(catalog, helper: str) -> str:
             "and the store races with page faults under the per-VMA lock and with get_user_pages()"
         )
     return "a store under the read lock that races with concurrent faults and get_user_pages()"
+
+
+def _read_locked(model, w) -> str:
+    """Where the read lock the change runs under was taken, in words."""
+    taker = model.graph.locks(w.function).read_lock_before(w.node.start_byte) if w.function is not None else None
+    if taker is None:
+        return "under the mmap read lock"
+    name = (taker.child_by_field_name("function").text or b"").decode()
+    return f"after {name}() on line {taker.start_point[0] + 1}"
 
 
 # Where a flag-setting helper (remap_pfn_range() and kin) is reported: code
@@ -207,7 +236,7 @@ class VmFlagsWriteOutsideMmap(Rule):
                 dax = _dax_reason(ctx, model, w)
                 ctx.report(
                     w.node,
-                    f"{what} in {fn}() after mmap_read_lock(): vm_flags may only change with the mmap lock held for write{dax}",
+                    f"{what} in {fn}() {_read_locked(model, w)}: vm_flags may only change with the mmap lock held for write{dax}",
                     fix="take mmap_write_lock() instead, or move the change into ->mmap()",
                     construct=w.change_key,
                 )
@@ -259,7 +288,7 @@ class VmFlagsWriteOutsideMmap(Rule):
         where only the read lock is held: a fault handler or read-locked code."""
         setter = w.setter
         fn = w.function_name
-        how = _how_helpers_change(ctx.catalog, setter.via or w.op)
+        how = _how_helpers_change(ctx.kernel, setter.via or w.op)
         fix = (
             "set up the mapping in ->mmap(), or insert single pfns/pages from the fault handler with "
             "vmf_insert_pfn()/vmf_insert_page(), which change no flags"
@@ -279,7 +308,7 @@ class VmFlagsWriteOutsideMmap(Rule):
                 )
             ctx.report(
                 w.node,
-                f"{w.what} in {fn}() after mmap_read_lock(){condition}: {how}",
+                f"{w.what} in {fn}() {_read_locked(model, w)}{condition}: {how}",
                 fix=fix,
                 severity=severity,
                 confidence=confidence,
