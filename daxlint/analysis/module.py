@@ -41,6 +41,7 @@ from daxlint.analysis.vmflags import (
     changes_flags,
     flag_names,
     initialized_variable,
+    macros_writing_flags,
     model_for,
 )
 from daxlint.core.build import build_view
@@ -606,6 +607,18 @@ def module_may_change_flags(kernel, abspath: str, data: bytes) -> bool:
         return True
     own = _flag_helpers(kernel, data)
     return any(n in wanted and n not in own for n in _module_index(kernel, abspath, FLAGS))
+
+
+def uses_header_flag_macros(kernel, abspath: str, data: bytes) -> bool:
+    """Whether ``data`` names a function-like macro of one of its module's
+    headers whose body writes a parameter's vm_flags directly: the write
+    happens in this file, which need not spell the field (by bytes, each
+    header once per content and run)."""
+    for header in local_headers(kernel, abspath, data):
+        names = kernel.memo_of_bytes("flag-macros", header.data, macros_writing_flags)
+        if any(next(word_starts(data, n.encode()), None) is not None for n in names):
+            return True
+    return False
 
 
 FLAGS = "flags"

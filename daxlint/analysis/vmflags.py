@@ -637,6 +637,20 @@ _MACRO_BODY_WRAPPER_RE = re.compile(r"\b(?P<op>vm_flags_(?:set|clear|mod|reset|i
 _MACRO_BODY_WRITE_RE = re.compile(r"\(?\s*(?P<vma>\w+)\s*\)?\s*(?:->|\.)\s*vm_flags\s*(?P<op>[|&^]?=)(?!=)\s*(?P<value>[^;]*)")
 
 
+def macros_writing_flags(data: bytes) -> frozenset[str]:
+    """By bytes: the function-like macros ``data`` defines whose body writes
+    a parameter's vm_flags directly (``#define SET_IO(v) ((v)->vm_flags |= VM_IO)``)."""
+    if b"define" not in data or b"vm_flags" not in data:
+        return frozenset()
+    out = set()
+    for m in _MACRO_DEF_RE.finditer(data):
+        body = re.sub(rb"\\\r?\n", b" ", m.group(3)).decode("utf-8", "replace")
+        w = _MACRO_BODY_WRITE_RE.search(body) if "vm_flags" in body else None
+        if w is not None and w.group("vma") in (p.strip() for p in m.group(2).decode("utf-8", "replace").split(",")):
+            out.add(m.group(1).decode())
+    return frozenset(out)
+
+
 def _macro_arg(word: str, params: list[str], args: list[Node]) -> str:
     if word in params and params.index(word) < len(args):
         return text(args[params.index(word)])

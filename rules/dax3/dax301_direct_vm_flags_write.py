@@ -1,5 +1,6 @@
 from daxlint.analysis.bits import bit_names
-from daxlint.analysis.module import model_of
+from daxlint.analysis.module import model_of, uses_header_flag_macros
+from daxlint.analysis.pfn import includes_local_headers
 from daxlint.analysis.relock import move_before_release
 from daxlint.analysis.vmfix import BITS, CONFTEST, GUARD, SHIM, declare_hint, plan_fixes
 from daxlint.analysis.vmflags import build_fix, compat_pair, may_write_vm_flags
@@ -101,9 +102,18 @@ class DirectVmFlagsWrite(Rule):
         "as upstream did in mm/."
     )
     tokens = (b"vm_flags",)
+    # A file that uses its header's flag macro (TOY_SET_IO(vma)) need not
+    # spell the field: its module brings it back (could_match_in).
+    module_tokens = (b"vma",)
 
     def could_match(self, data):
         return may_write_vm_flags(data)
+
+    def could_need_module(self, data):
+        return includes_local_headers(data)
+
+    def could_match_in(self, data, kernel, abspath):
+        return includes_local_headers(data) and uses_header_flag_macros(kernel, abspath, data)
 
     def could_apply(self, kernel):
         return catalog_for(kernel.whole_range.last).field_is_const("vm_area_struct", "vm_flags")
