@@ -374,6 +374,18 @@ def test_suppression_needed_by_part_of_the_range_is_not_unused(tmp_path):
     assert code == 1 and "DAX001" in out
 
 
+def test_suppression_of_a_rule_the_versions_lack_is_unused(tmp_path):
+    """The prefilter of a 6.1 run does not look for the 7.x rules' tokens,
+    but a file that names daxlint is scanned for every finder's: its
+    suppression of DAX308 (mmap_prepare, v6.17+) silences nothing on 6.1."""
+    (tmp_path / "s.c").write_text(
+        "static int f(struct vm_area_desc *desc)\n{\n\t/* daxlint: ignore[DAX308] */\n\treturn 0;\n}\n"
+        "static const struct file_operations fops = {\n\t.mmap_prepare = f,\n};\n"
+    )
+    code, out, err = run_daxlint("check", "--no-cache", "--kernel-version", "6.1", "--fail-on", "info", "s.c", cwd=tmp_path)
+    assert code == 1 and "s.c:3:" in out and "DAX001" in out, out
+
+
 def test_json_and_sarif_carry_the_structured_fix(tmp_path):
     (tmp_path / "drv.c").write_text(DRIVER)
     data = (tmp_path / "drv.c").read_bytes()
