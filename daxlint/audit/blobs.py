@@ -17,7 +17,7 @@ from daxlint.core.runner import fork_pool
 from daxlint.kconfig.index import kconfig_index
 from daxlint.model import FileResult, InternalError, Skipped
 from daxlint.sources.git import VIRTUAL_ROOT, BlobReader, GitRepo, GitTreeReader
-from daxlint.sources.tree import RECENT_READS_BYTES, RecentBytes
+from daxlint.sources.tree import RECENT_BLOBS_BYTES, RecentBytes
 from daxlint.version import VersionRange
 
 
@@ -59,7 +59,7 @@ class BlobAnalyzer:
         # define), by the directory's tree id, with the reads that learnt it.
         self.facts_of_directories: dict = {}
         # The siblings and headers verdicts read: the same few per directory.
-        self.recent_blobs = RecentBytes(RECENT_READS_BYTES)
+        self.recent_blobs = RecentBytes(RECENT_BLOBS_BYTES)
 
     def wanted(self, name: str) -> bool:
         """Whether a file of this name is one the enabled rules read."""
