@@ -241,6 +241,7 @@ class FunctionLocks:
         # variable that holds them: (outcome, state on success, on failure,
         # state after the call) - a test of the variable picks a side.
         self._results: dict[str, tuple[Outcome, LockState, LockState, LockState]] = {}
+        self._result_calls: dict[str, int] = {}  # the call each result came from, by start byte
         self._pointer = _returns_pointer(fn)
         self._returns_ok: LockState | None = None
         self._returns_failed: LockState | None = None
@@ -557,6 +558,8 @@ class FunctionLocks:
             return state
         for n in _calls_and_stores(node):
             self._record(n, state)
+            if n.type == "assignment_expression":
+                self._forget_reassigned(n)
             if n.type != "call_expression":
                 continue
             name = call_name(n)
@@ -604,6 +607,18 @@ class FunctionLocks:
             self._results.pop(var, None)
             return
         self._results[var] = (outcome, before.then(outcome.ok), before.then(outcome.failed), after)
+        self._result_calls[var] = call.start_byte
+
+    def _forget_reassigned(self, assignment: Node) -> None:
+        """A variable that held a call's result and is given another value
+        (``vma = find_vma(...)`` after ``vma = foo_get_vma(...)``) no longer
+        says which side that call took."""
+        left = assignment.child_by_field_name("left")
+        var = text(left) if left is not None and left.type == "identifier" else None
+        if var is None or var not in self._results:
+            return
+        if not assignment.start_byte <= self._result_calls.get(var, -1) < assignment.end_byte:
+            self._results.pop(var)
 
     def _record(self, node: Node, state: LockState) -> None:
         old = self._states.get(node.start_byte)
