@@ -36,10 +36,11 @@ import re
 from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from tree_sitter import Node
 
-from daxlint.core.syntax import call_args, call_name, parent_of, text
+from daxlint.core.syntax import call_args, call_name, declarator_name, parent_of, text
 
 HELD = "held"
 FREE = "free"
@@ -238,10 +239,8 @@ class FunctionLocks:
         self.callee = callee
         self.outcome_of = outcome
         # Results of calls whose lock state depends on success, by the
-        # variable that holds them: (outcome, state on success, on failure,
-        # state after the call) - a test of the variable picks a side.
-        self._results: dict[str, tuple[Outcome, LockState, LockState, LockState]] = {}
-        self._result_calls: dict[str, int] = {}  # the call each result came from, by start byte
+        # variable that holds them: a test of the variable picks a side.
+        self._results: dict[str, _HeldResult] = {}
         self._pointer = _returns_pointer(fn)
         self._returns_ok: LockState | None = None
         self._returns_failed: LockState | None = None
@@ -519,9 +518,9 @@ class FunctionLocks:
         if cond.type == "call_expression" and (call_name(cond) or "") in ("IS_ERR", "IS_ERR_OR_NULL"):
             args = call_args(cond)
             found = self._results.get(text(args[0]).strip("() ")) if len(args) == 1 else None
-            if found is None or found[3] != state:
+            if found is None or found.after != state:
                 return None
-            return True, found[1], found[2]
+            return True, found.on_ok, found.on_failed
         if cond.type == "call_expression":
             outcome = self.outcome_of(call_name(cond) or "")
             if outcome is None:
@@ -538,17 +537,17 @@ class FunctionLocks:
                 compared, cond = op, left
         if cond.type != "identifier" or text(cond) not in self._results:
             return None
-        outcome, on_ok, on_failed, after = self._results[text(cond)]
-        if after != state:
+        held = self._results[text(cond)]
+        if held.after != state:
             return None
         # What a true ``v`` means: a pointer is there (success); an int is an
         # error code (failure). ``v == 0``/``v == NULL`` is its negation.
-        failed_when_true = not outcome.pointer
+        failed_when_true = not held.pointer
         if compared == "==":
             failed_when_true = not failed_when_true
-        elif compared == "<" and outcome.pointer:
+        elif compared == "<" and held.pointer:
             return None
-        return failed_when_true, on_ok, on_failed
+        return failed_when_true, held.on_ok, held.on_failed
 
     def _expression(self, node: Node | None, state: LockState | None) -> LockState | None:
         """Calls and stores in ``node``, in order of their position: each
@@ -594,30 +593,22 @@ class FunctionLocks:
             return
         var = None
         if holder.type == "assignment_expression" and text(holder.child_by_field_name("operator")) == "=":
-            left = holder.child_by_field_name("left")
-            var = text(left) if left is not None and left.type == "identifier" else None
+            var = _assigned_variable(holder)
         elif holder.type == "init_declarator":
-            d = holder.child_by_field_name("declarator")
-            while d is not None and d.type == "pointer_declarator":
-                d = d.child_by_field_name("declarator")
-            var = text(d) if d is not None and d.type == "identifier" else None
+            var = declarator_name(holder.child_by_field_name("declarator"))
         if var is None:
             return
         if outcome is None:
             self._results.pop(var, None)
             return
-        self._results[var] = (outcome, before.then(outcome.ok), before.then(outcome.failed), after)
-        self._result_calls[var] = call.start_byte
+        self._results[var] = _HeldResult(before.then(outcome.ok), before.then(outcome.failed), after, outcome.pointer, call.start_byte)
 
     def _forget_reassigned(self, assignment: Node) -> None:
         """A variable that held a call's result and is given another value
         (``vma = find_vma(...)`` after ``vma = foo_get_vma(...)``) no longer
         says which side that call took."""
-        left = assignment.child_by_field_name("left")
-        var = text(left) if left is not None and left.type == "identifier" else None
-        if var is None or var not in self._results:
-            return
-        if not assignment.start_byte <= self._result_calls.get(var, -1) < assignment.end_byte:
+        var = _assigned_variable(assignment)
+        if var in self._results and not assignment.start_byte <= self._results[var].call < assignment.end_byte:
             self._results.pop(var)
 
     def _record(self, node: Node, state: LockState) -> None:
@@ -636,6 +627,23 @@ class Outcome:
     pointer: bool
 
 
+class _HeldResult(NamedTuple):
+    """A call's result held in a variable: the states on each side of a
+    test of it, the state right after the call, what kind of value it is,
+    and where the call starts (a later value in the variable is not it)."""
+
+    on_ok: LockState
+    on_failed: LockState
+    after: LockState
+    pointer: bool
+    call: int
+
+
+def _assigned_variable(assignment: Node) -> str | None:
+    left = assignment.child_by_field_name("left")
+    return text(left) if left is not None and left.type == "identifier" else None
+
+
 def _returns_pointer(fn: Node) -> bool:
     d = fn.child_by_field_name("declarator")
     return d is not None and d.type == "pointer_declarator"
@@ -643,6 +651,7 @@ def _returns_pointer(fn: Node) -> bool:
 
 _FAILED_POINTERS = frozenset({"NULL", "0"})
 _ERROR_POINTER_CALLS = frozenset({"ERR_PTR", "ERR_CAST"})
+_INT_SIDES = {"0": "ok", "true": "ok", "false": "failed"}
 
 
 def _return_side(value: Node | None, pointer: bool) -> str | None:
@@ -655,11 +664,7 @@ def _return_side(value: Node | None, pointer: bool) -> str | None:
         if code in _FAILED_POINTERS or (value.type == "call_expression" and call_name(value) in _ERROR_POINTER_CALLS):
             return "failed"
         return "ok"
-    if code in ("0", "false"):
-        return "ok" if code == "0" else "failed"
-    if code.startswith("-") or code == "true":
-        return "failed" if code.startswith("-") else "ok"
-    return None
+    return "failed" if code.startswith("-") else _INT_SIDES.get(code)
 
 
 def _last_before(calls: list[Node], pos: int) -> Node | None:

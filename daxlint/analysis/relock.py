@@ -26,6 +26,23 @@ def release_before(model, w) -> Node | None:
     return model.graph.locks(w.function).release_before(w.node.start_byte)
 
 
+def read_lock_before(model, w) -> Node | None:
+    """The call before ``w`` in its function that took the lock for read."""
+    if w.function is None:
+        return None
+    return model.graph.locks(w.function).read_lock_before(w.node.start_byte)
+
+
+def called(call: Node) -> str:
+    """The name a lock call calls, as written (``mmap_write_unlock``)."""
+    return (call.child_by_field_name("function").text or b"").decode()
+
+
+def called_where(call: Node) -> str:
+    """``mmap_write_unlock() on line 12``: a lock call, for messages."""
+    return f"{called(call)}() on line {call.start_point[0] + 1}"
+
+
 def move_before_release(model, w, code: str | None = None) -> tuple[Fix | None, str]:
     """The fix that moves the statement of change ``w`` to just before the
     unlock that precedes it (as ``code`` when given: the change respelled,
@@ -61,7 +78,7 @@ def move_before_release(model, w, code: str | None = None) -> tuple[Fix | None, 
         moved = head + code + ";" + data[change.end_byte : end].decode("utf-8", "surrogateescape")
     at = line_span(data, unlock.start_byte, unlock.end_byte)[0]
     fix = Fix(
-        f"Move the change before {(release.child_by_field_name('function').text or b'').decode()}() on line {release.start_point[0] + 1}",
+        f"Move the change before {called_where(release)}",
         SAFE,
         (Edit(at, at, moved), Edit(start, end, "")),
     )

@@ -1,12 +1,13 @@
 from daxlint.analysis.callgraph import FAULT, POST_MMAP, ROLE_WHY, VMA_CLOSE, VMA_OPEN
 from daxlint.analysis.dax import driver_source_files
 from daxlint.analysis.module import calls_module_helpers_after_mmap, mmap_presets, model_of, module_may_change_flags
-from daxlint.analysis.relock import move_before_release, release_before
+from daxlint.analysis.relock import called, called_where, move_before_release, read_lock_before, release_before
 from daxlint.analysis.vmflags import INIT_WRAPPERS, may_call_flag_helper_after_mmap, may_write_vm_flags
 from daxlint.core.catalog import catalog_for, catalog_versions
 from daxlint.core.includes import module_header_files
 from daxlint.core.rule import Rule
 from daxlint.model import Severity
+from daxlint.version import KernelVersion
 
 # The vma's own ->open/->close run with the lock held for write (split, fork,
 # munmap before any downgrade): wrong place, but no data race.
@@ -36,7 +37,7 @@ def _how_helpers_change(kernel, helper: str) -> str:
     from v6.3 ...")."""
     first, mine = kernel.whole_range.first, kernel.effective_version
     starts = [first] + [v for v in catalog_versions() if first < v <= mine]
-    parts: list[tuple[object, str]] = []
+    parts: list[tuple[KernelVersion, str]] = []
     for v in starts:
         words = _how_one_release(catalog_for(v), helper)
         if not parts or parts[-1][1] != words:
@@ -63,11 +64,8 @@ def _how_one_release(catalog, helper: str) -> str:
 
 def _read_locked(model, w) -> str:
     """Where the read lock the change runs under was taken, in words."""
-    taker = model.graph.locks(w.function).read_lock_before(w.node.start_byte) if w.function is not None else None
-    if taker is None:
-        return "under the mmap read lock"
-    name = (taker.child_by_field_name("function").text or b"").decode()
-    return f"after {name}() on line {taker.start_point[0] + 1}"
+    taker = read_lock_before(model, w)
+    return f"after {called_where(taker)}" if taker is not None else "under the mmap read lock"
 
 
 # Where a flag-setting helper (remap_pfn_range() and kin) is reported: code
@@ -269,8 +267,8 @@ class VmFlagsWriteOutsideMmap(Rule):
         """A change after the function dropped the write lock on every path
         to it: no lock is held, whatever role the function plays."""
         release = release_before(model, w)
-        name = (release.child_by_field_name("function").text or b"").decode() if release is not None else "the unlock"
-        where = f"{name}() on line {release.start_point[0] + 1}" if release is not None else name
+        name = called(release) if release is not None else "the unlock"
+        where = called_where(release) if release is not None else name
         autofix, why = move_before_release(model, w)
         dax = _dax_reason(ctx, model, w)
         ctx.report(
