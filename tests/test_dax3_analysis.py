@@ -5,6 +5,7 @@ write depends on the DAX mode, and which wrapper call replaces it."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -419,3 +420,56 @@ def test_dax302_and_dax304_on_one_line_are_one_finding():
     assert both[0].fix == "decide the DAX-dependent flags once, in ->mmap()"
     alone = [f for f in analyse_fixture(path, {"DAX304"}, {"kernel-version": "6.1"}).findings if f.line == line]
     assert [f.rule_id for f in alone] == ["DAX304"]
+
+
+_TOY_MAIN = """\
+#include <linux/mm.h>
+#include "toy.h"
+
+static vm_fault_t toy_fault(struct vm_fault *vmf)
+{
+	toy_util_set(vmf->vma);
+	toy_core_mark(vmf->vma);
+	return VM_FAULT_NOPAGE;
+}
+
+static const struct vm_operations_struct toy_vm_ops = {
+	.fault = toy_fault,
+};
+"""
+
+
+def _toy_module(directory: Path) -> None:
+    """A fault handler calling two functions of other files of its module
+    that change the vma's flags: toy_util_set(), declared in the module's
+    header, and toy_core_mark(), which no file of the module declares."""
+    directory.mkdir(parents=True)
+    (directory / "Makefile").write_text("obj-m := toy.o\ntoy-y := toy_main.o toy_util.o toy_core.o\n")
+    (directory / "toy.h").write_text("void toy_util_set(struct vm_area_struct *vma);\n")
+    (directory / "toy_main.c").write_text(_TOY_MAIN)
+    for name in ("toy_util_set", "toy_core_mark"):
+        stem = name.split("_")[1]
+        (directory / f"toy_{stem}.c").write_text(f"void {name}(struct vm_area_struct *vma)\n{{\n\tvm_flags_set(vma, VM_IO);\n}}\n")
+
+
+def _dax302_lines(path: Path) -> list[tuple[str, int, str]]:
+    code, out, err = run_daxlint("check", "--no-cache", "--select", "DAX302", "--kernel-version", "6.12", "--format", "json", str(path))
+    assert code in (0, 1), err
+    return sorted((Path(f["path"]).name, f["line"], f["message"].split("(")[0]) for f in json.loads(out)["findings"])
+
+
+def test_module_helpers_are_what_the_module_declares_in_a_kernel_tree(tmp_path):
+    # In a kernel tree every function is declared before it is called: one
+    # the module's file and headers do not declare is the kernel's (here
+    # include/linux/mm.h), whose effect is the catalog's business - not
+    # looked for in every other file of the directory.
+    tree = tmp_path / "linux"
+    (tree / "include" / "linux").mkdir(parents=True)
+    (tree / "Makefile").write_text("VERSION = 6\nPATCHLEVEL = 12\nSUBLEVEL = 0\n")
+    (tree / "include" / "linux" / "mm.h").write_text("void toy_core_mark(struct vm_area_struct *vma);\n")
+    _toy_module(tree / "drivers" / "toy")
+    assert _dax302_lines(tree / "drivers" / "toy" / "toy_main.c") == [("toy_main.c", 6, "toy_util_set")]
+    # An out-of-tree module checked on its own may lean on declarations
+    # daxlint cannot see: both calls are followed.
+    _toy_module(tmp_path / "module")
+    assert _dax302_lines(tmp_path / "module" / "toy_main.c") == [("toy_main.c", 6, "toy_util_set"), ("toy_main.c", 7, "toy_core_mark")]

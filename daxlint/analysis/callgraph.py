@@ -25,13 +25,14 @@ import re
 from bisect import bisect_right
 from collections import deque
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from tree_sitter import Node
 
 from daxlint.analysis.locate import function_definitions, identifier_hits, node_at, word_starts
 from daxlint.analysis.locks import ENTRY, LOCK_NAMES, VMA_WRITE_LOCKS, FunctionLocks, LockState, Outcome, macro_lock_state
 from daxlint.core.directives import scan
+from daxlint.core.prefilter import TokenMatcher
 from daxlint.core.syntax import declarator_name, function_declarator, is_static, text
 
 # -- roles -------------------------------------------------------------------
@@ -118,6 +119,7 @@ def could_have_role(member: str) -> bool:
 
 _MEMBER_STORE_RE = re.compile(rb"(?:\.|->)\s*([A-Za-z_]\w*)\s*=(?!=)")
 _LOCK_NAMES = frozenset(n.encode() for n in LOCK_NAMES)
+_LOCK_NAME_MATCHER = TokenMatcher(list(_LOCK_NAMES))
 
 
 @dataclass
@@ -540,12 +542,14 @@ def _struct_of_type(t: Node | None) -> str | None:
 _DEFINE_START = re.compile(rb"[ \t]*#[ \t]*define\b")
 
 
+@lru_cache(maxsize=64)
 def _lock_call_in_a_define(data: bytes) -> bool:
     """Whether a lock function's name stands in a ``#define``'s logical
     line (continued lines joined): the only place a lock-wrapping macro can
     have it. Found by the names, so that a file without one is never read
-    for all its directives."""
-    for name in _LOCK_NAMES:
+    for all its directives; the names present by one pass, and each header
+    once while the files that include it are checked."""
+    for name in _LOCK_NAME_MATCHER.present(data):
         for pos in word_starts(data, name):
             start = data.rfind(b"\n", 0, pos) + 1
             while start >= 2:  # back over lines the one before continues

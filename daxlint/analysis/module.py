@@ -46,7 +46,7 @@ from daxlint.analysis.vmflags import (
 )
 from daxlint.core.build import build_view
 from daxlint.core.catalog import VmFlagSetter
-from daxlint.core.includes import local_headers
+from daxlint.core.includes import Header, local_headers
 from daxlint.core.prefilter import TokenMatcher
 from daxlint.core.source import SourceFile
 from daxlint.core.syntax import call_args, call_name, function_name, is_static, parameters, text, walk
@@ -426,6 +426,47 @@ def _wanted(data: bytes, catalog, locks: bool = True) -> set[str]:
     return {n for n in called if n not in known and not _OTHER_LOCKS.fullmatch(n) and not defines(data, n)}
 
 
+def declared_by_module(kernel, abspath: str, data: bytes, headers: list[Header], names: set[str]) -> set[str]:
+    """The names among ``names`` (called, defined nowhere the file sees)
+    that another file of its module may define. In a kernel tree every
+    function is declared before it is called (Kbuild builds with
+    -Werror=implicit-function-declaration): one that neither the file nor
+    its module's headers declare is declared in the kernel's include/ -
+    kernel API, which the catalog describes, not a module helper. So mm/'s
+    and the DRM core's functions (include/linux/mm.h, include/drm/) are not
+    looked for in every other file of their directory. An out-of-tree
+    module checked on its own may lean on declarations daxlint cannot see:
+    all its names are looked for."""
+    if not names or not _in_kernel_tree(kernel, abspath):
+        return names
+    return {n for n in names if _declared_in(data, n.encode()) or any(_names(h.data, n.encode()) for h in headers)}
+
+
+def _in_kernel_tree(kernel, abspath: str) -> bool:
+    """Whether ``abspath`` lies in a kernel tree with the kernel's headers."""
+    root = kernel.root
+    if root is None or not os.path.normpath(abspath).startswith(os.path.join(os.path.normpath(str(root)), "")):
+        return False
+    return kernel.memo_for_directory(
+        str(root), "kernel-headers", lambda: "mm.h" in kernel.listdir(os.path.join(str(root), "include", "linux"))
+    )
+
+
+def _names(data: bytes, name: bytes) -> bool:
+    return next(word_starts(data, name), None) is not None
+
+
+def _declared_in(data: bytes, name: bytes) -> bool:
+    """Whether ``name`` stands on a line that starts in the first column: a
+    declaration at file scope or a macro (kernel style indents every
+    statement of a function body)."""
+    for pos in word_starts(data, name):
+        line = data.rfind(b"\n", 0, pos) + 1
+        if data[line : line + 1] not in (b" ", b"\t"):
+            return True
+    return False
+
+
 @dataclass(frozen=True)
 class ModuleHelper:
     setter: VmFlagSetter | None  # what it does to the flags of the vma it is given
@@ -440,12 +481,16 @@ def module_helpers(kernel, abspath: str, data: bytes | None, wanted: set[str]) -
     file whose bytes define one of them as a flag or lock helper is parsed
     (see _module_index)."""
     out: dict[str, ModuleHelper] = {}
-    for header in local_headers(kernel, abspath, data):
+    headers = local_headers(kernel, abspath, data)
+    for header in headers:
         if not wanted & (_flag_helpers(kernel, header.data) | _lock_helpers(kernel, header.data)):
             continue
         for name, helper in _file_helpers(kernel, header.path, header.data, exported_only=False).items():
             if name in wanted:
                 out.setdefault(name, helper)
+    wanted = declared_by_module(kernel, abspath, data if data is not None else kernel.read(abspath) or b"", headers, wanted)
+    if not wanted:
+        return out
     flags, locks = _module_index(kernel, abspath, FLAGS), _module_index(kernel, abspath, LOCKS)
     for path in sorted({index[n] for index in (flags, locks) for n in wanted if n in index}):
         sibling = kernel.read(path) if kernel.knows(path) else None
@@ -603,8 +648,12 @@ def module_may_change_flags(kernel, abspath: str, data: bytes) -> bool:
     wanted = _wanted(data, kernel.catalog, locks=False)
     if not wanted:
         return False
-    if any(wanted & _flag_helpers(kernel, h.data) for h in local_headers(kernel, abspath)):
+    headers = local_headers(kernel, abspath)
+    if any(wanted & _flag_helpers(kernel, h.data) for h in headers):
         return True
+    wanted = declared_by_module(kernel, abspath, data, headers, wanted)
+    if not wanted:
+        return False
     own = _flag_helpers(kernel, data)
     return any(n in wanted and n not in own for n in _module_index(kernel, abspath, FLAGS))
 
