@@ -473,3 +473,18 @@ def test_module_helpers_are_what_the_module_declares_in_a_kernel_tree(tmp_path):
     # daxlint cannot see: both calls are followed.
     _toy_module(tmp_path / "module")
     assert _dax302_lines(tmp_path / "module" / "toy_main.c") == [("toy_main.c", 6, "toy_util_set"), ("toy_main.c", 7, "toy_core_mark")]
+
+
+def test_rwsem_calls_make_a_lock_helper_only_on_the_mmap_lock():
+    # down_write() and friends take the mmap lock only on mm->mmap_lock
+    # (mmap_sem before v5.8): a sibling whose function takes another rwsem
+    # is no lock helper, and is never parsed to learn so.
+    from daxlint.analysis.module import lock_helper_definitions
+
+    data = (
+        b"int toy_take(struct mm_struct *mm)\n{\n\tdown_write(&mm->mmap_lock);\n\treturn 0;\n}\n\n"
+        b"int toy_old(struct mm_struct *mm)\n{\n\tup_read(&mm->mmap_sem);\n\treturn 0;\n}\n\n"
+        b"int toy_other(struct toy_dev *t)\n{\n\tdown_write(&t->sem);\n\treturn 0;\n}\n\n"
+        b"int toy_calls(struct mm_struct *mm)\n{\n\treturn toy_take(mm);\n}\n"
+    )
+    assert lock_helper_definitions(data) == {"toy_take", "toy_old", "toy_calls"}

@@ -90,6 +90,9 @@ VMA_WRITE_LOCKS = frozenset(
 _MMAP_SEM_RE = re.compile(r"\bmmap_(?:lock|sem)\b")
 _BUG_ON_RE = re.compile(r"^(?:VM_)?(?:BUG_ON|WARN_ON|WARN_ON_ONCE|VM_WARN_ON|VM_WARN_ON_ONCE)$")
 _GUARD_CALLS = frozenset({"guard", "scoped_guard", "scoped_cond_guard"})
+# Names that are the mmap lock's only on mm->mmap_lock (mmap_sem before
+# v5.8): the rwsem calls, guards and lockdep's assertion.
+GENERIC_LOCK_NAMES = frozenset(_RWSEM) | _GUARD_CALLS | {"lockdep_assert_held_write"}
 # Every name that can change or assert the lock: what a function's bytes
 # must hold for the analysis to have anything to do.
 LOCK_NAMES = (
@@ -99,9 +102,7 @@ LOCK_NAMES = (
     | _READ_LOCK
     | _READ_UNLOCK
     | ASSERT_WRITE
-    | frozenset(_RWSEM)
-    | _GUARD_CALLS
-    | {"lockdep_assert_held_write"}
+    | GENERIC_LOCK_NAMES
 )
 
 

@@ -32,7 +32,7 @@ from daxlint.analysis.bits import BIT_RE
 from daxlint.analysis.callgraph import MMAP
 from daxlint.analysis.driver import defined_names, defines, definitions, driver_files
 from daxlint.analysis.locate import word_starts
-from daxlint.analysis.locks import LOCK_NAMES, LockState, Outcome
+from daxlint.analysis.locks import GENERIC_LOCK_NAMES, LOCK_NAMES, LockState, Outcome
 from daxlint.analysis.vmflags import (
     ACCESSORS,
     FLAG_HELPER_NAMES,
@@ -708,6 +708,7 @@ def _files_index(kernel, files: tuple[str, ...], kind: str) -> dict[str, tuple[s
 
 
 _LOCK_NAME_BYTES = frozenset(n.encode() for n in LOCK_NAMES)
+_GENERIC_LOCK_NAME_BYTES = frozenset(n.encode() for n in GENERIC_LOCK_NAMES)
 # Every literal this module tests a file's bytes for, found in one
 # hyperscan pass (the tests run on thousands of sibling files a run, and
 # each ``in`` is a pass of its own).
@@ -789,7 +790,13 @@ def lock_helper_definitions(data: bytes) -> frozenset[str]:
     if not names:
         return frozenset()
     defs = _Definitions(data)
-    return defs.with_callers(defs.holding(names))
+    held = defs.holding([n for n in names if n not in _GENERIC_LOCK_NAME_BYTES])
+    generic = [n for n in names if n in _GENERIC_LOCK_NAME_BYTES]
+    if generic:
+        # down_write(), guard(), lockdep: the mmap lock's only where the
+        # definition names it (the parsed walk asks the same of each call).
+        held |= defs.holding(generic) & defs.holding((b"mmap_lock", b"mmap_sem"))
+    return defs.with_callers(held)
 
 
 def _flag_helpers(kernel, data: bytes) -> frozenset[str]:

@@ -39,12 +39,17 @@ def read_regular(path: str, limit: int = MAX_READ_BYTES) -> bytes:
         too_large = OSError(errno.EFBIG, f"larger than {limit} bytes")
         if st.st_size > limit:
             raise too_large
-        chunks, size = [], 0
-        while chunk := os.read(fd, max(1, limit + 1 - size)):
+        # One read of what fstat promised and a byte more: exactly that
+        # much is the whole file, with no second read to meet the end.
+        data = os.read(fd, st.st_size + 1)
+        if len(data) == st.st_size:
+            return data
+        chunks, size = [data], len(data)  # it grew, shrank or came short: read to the end
+        while size <= limit and (chunk := os.read(fd, limit + 1 - size)):
             chunks.append(chunk)
             size += len(chunk)
-            if size > limit:  # it grew since fstat
-                raise too_large
+        if size > limit:  # it grew since fstat
+            raise too_large
         return b"".join(chunks)
     finally:
         os.close(fd)
