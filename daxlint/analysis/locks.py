@@ -95,15 +95,7 @@ _GUARD_CALLS = frozenset({"guard", "scoped_guard", "scoped_cond_guard"})
 GENERIC_LOCK_NAMES = frozenset(_RWSEM) | _GUARD_CALLS | {"lockdep_assert_held_write"}
 # Every name that can change or assert the lock: what a function's bytes
 # must hold for the analysis to have anything to do.
-LOCK_NAMES = (
-    _WRITE_LOCK
-    | _WRITE_UNLOCK
-    | _DOWNGRADE
-    | _READ_LOCK
-    | _READ_UNLOCK
-    | ASSERT_WRITE
-    | GENERIC_LOCK_NAMES
-)
+LOCK_NAMES = _WRITE_LOCK | _WRITE_UNLOCK | _DOWNGRADE | _READ_LOCK | _READ_UNLOCK | ASSERT_WRITE | GENERIC_LOCK_NAMES
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from tree_sitter import Node
 from daxlint.analysis.bits import BIT_RE
 from daxlint.analysis.callgraph import MMAP
 from daxlint.analysis.driver import defined_names, defines, definitions, driver_files
-from daxlint.analysis.locate import word_starts
+from daxlint.analysis.locate import IDENT_RE, word_starts
 from daxlint.analysis.locks import GENERIC_LOCK_NAMES, LOCK_NAMES, LockState, Outcome
 from daxlint.analysis.vmflags import (
     ACCESSORS,
@@ -423,7 +423,8 @@ def _wanted(data: bytes, catalog, locks: bool = True) -> set[str]:
     lock API: the names a module helper may have."""
     called = _called_names(data, locks)
     known = set(catalog.functions) | ACCESSORS | LOCK_NAMES if catalog is not None else set()
-    return {n for n in called if n not in known and not _OTHER_LOCKS.fullmatch(n) and not defines(data, n)}
+    scope = _file_scope_words(data)  # a definition starts in the first column
+    return {n for n in called if n not in known and not _OTHER_LOCKS.fullmatch(n) and not (n.encode() in scope and defines(data, n))}
 
 
 def declared_by_module(kernel, abspath: str, data: bytes, headers: list[Header], names: set[str]) -> set[str]:
@@ -439,7 +440,9 @@ def declared_by_module(kernel, abspath: str, data: bytes, headers: list[Header],
     all its names are looked for."""
     if not names or not _in_kernel_tree(kernel, abspath):
         return names
-    return {n for n in names if _declared_in(data, n.encode()) or any(_names(h.data, n.encode()) for h in headers)}
+    scope = _file_scope_words(data)
+    named = [kernel.memo_of_bytes("identifiers", h.data, _identifiers) for h in headers]
+    return {n for n in names if n.encode() in scope or any(n.encode() in words for words in named)}
 
 
 def _in_kernel_tree(kernel, abspath: str) -> bool:
@@ -452,19 +455,16 @@ def _in_kernel_tree(kernel, abspath: str) -> bool:
     )
 
 
-def _names(data: bytes, name: bytes) -> bool:
-    return next(word_starts(data, name), None) is not None
+def _identifiers(data: bytes) -> frozenset[bytes]:
+    return frozenset(IDENT_RE.findall(data))
 
 
-def _declared_in(data: bytes, name: bytes) -> bool:
-    """Whether ``name`` stands on a line that starts in the first column: a
-    declaration at file scope or a macro (kernel style indents every
-    statement of a function body)."""
-    for pos in word_starts(data, name):
-        line = data.rfind(b"\n", 0, pos) + 1
-        if data[line : line + 1] not in (b" ", b"\t"):
-            return True
-    return False
+@lru_cache(maxsize=8)
+def _file_scope_words(data: bytes) -> frozenset[bytes]:
+    """The identifiers on lines that start in the first column: what a file
+    declares or defines at file scope, and its macros (kernel style indents
+    every statement of a function body)."""
+    return _identifiers(b"\n".join(line for line in data.split(b"\n") if line[:1] not in b" \t"))
 
 
 @dataclass(frozen=True)
