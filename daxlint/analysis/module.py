@@ -441,8 +441,9 @@ def declared_by_module(kernel, abspath: str, data: bytes, headers: list[Header],
     if not names or not _in_kernel_tree(kernel, abspath):
         return names
     scope = _file_scope_words(data)
-    named = [kernel.memo_of_bytes("identifiers", h.data, _identifiers) for h in headers]
-    return {n for n in names if n.encode() in scope or any(n.encode() in words for words in named)}
+    # A header by bytes.find() per name: register headers run to megabytes,
+    # and a module includes hundreds of them (habanalabs).
+    return {n for n in names if n.encode() in scope or any(next(word_starts(h.data, n.encode()), None) is not None for h in headers)}
 
 
 def _in_kernel_tree(kernel, abspath: str) -> bool:
@@ -455,16 +456,12 @@ def _in_kernel_tree(kernel, abspath: str) -> bool:
     )
 
 
-def _identifiers(data: bytes) -> frozenset[bytes]:
-    return frozenset(IDENT_RE.findall(data))
-
-
 @lru_cache(maxsize=8)
 def _file_scope_words(data: bytes) -> frozenset[bytes]:
     """The identifiers on lines that start in the first column: what a file
     declares or defines at file scope, and its macros (kernel style indents
     every statement of a function body)."""
-    return _identifiers(b"\n".join(line for line in data.split(b"\n") if line[:1] not in b" \t"))
+    return frozenset(IDENT_RE.findall(b"\n".join(line for line in data.split(b"\n") if line[:1] not in b" \t")))
 
 
 @dataclass(frozen=True)
