@@ -380,17 +380,25 @@ _NAME_BEFORE = re.compile(rb"(?<!\w)([A-Za-z_]\w*)\s*$")
 _LONGEST_CALLEE = 128
 
 
-def _called_names(data: bytes, locks: bool = True) -> set[str]:
+def _called_names(data: bytes, locks: bool = True) -> frozenset[str]:
     """The names ``data`` calls with a vma (or a vm_fault) as the first
     argument, and (``locks``) the names with ``lock`` in them it calls."""
+    if locks:
+        return _callees(data, _VMA_ARGUMENT) | _callees(data, _LOCK_NAME_TAIL)
+    return _callees(data, _VMA_ARGUMENT)
+
+
+@lru_cache(maxsize=16)
+def _callees(data: bytes, pattern: re.Pattern) -> frozenset[str]:
+    """The names before ``pattern``'s matches (once per file: a file's own
+    test, its model and its module's ask the same)."""
     out: set[str] = set()
-    patterns = ((_VMA_ARGUMENT, lambda m: m.start()), (_LOCK_NAME_TAIL, lambda m: m.end() - 1))
-    for pattern, end_of_name in patterns if locks else patterns[:1]:
-        for m in pattern.finditer(data):
-            name = _NAME_BEFORE.search(data, max(0, m.start() - _LONGEST_CALLEE), end_of_name(m))
-            if name is not None and (pattern is _VMA_ARGUMENT or b"lock" in name.group(1)):
-                out.add(name.group(1).decode())
-    return out - _NOT_HELPERS
+    for m in pattern.finditer(data):
+        end = m.start() if pattern is _VMA_ARGUMENT else m.end() - 1
+        name = _NAME_BEFORE.search(data, max(0, m.start() - _LONGEST_CALLEE), end)
+        if name is not None and (pattern is _VMA_ARGUMENT or b"lock" in name.group(1)):
+            out.add(name.group(1).decode())
+    return frozenset(out - _NOT_HELPERS)
 
 
 # Names a module cannot define as its own helper: C's keywords before a
@@ -461,7 +469,12 @@ def _file_scope_words(data: bytes) -> frozenset[bytes]:
     """The identifiers on lines that start in the first column: what a file
     declares or defines at file scope, and its macros (kernel style indents
     every statement of a function body)."""
-    return frozenset(IDENT_RE.findall(b"\n".join(line for line in data.split(b"\n") if line[:1] not in b" \t")))
+    return frozenset(IDENT_RE.findall(b"".join(_FIRST_COLUMN_LINE.findall(b"\n" + data))))
+
+
+# From the newline before a line (a literal the regex engine jumps between:
+# ``^`` would be tried at every byte), a line that starts in the first column.
+_FIRST_COLUMN_LINE = re.compile(rb"\n[^ \t\n][^\n]*")
 
 
 @dataclass(frozen=True)
@@ -621,12 +634,16 @@ _CONTEXT_BYTES = frozenset(
 )
 
 
+_CONTEXT = TokenMatcher(list(_CONTEXT_BYTES))
+
+
 def calls_module_helpers_after_mmap(data: bytes) -> bool:
     """The part of module_may_change_flags() that reads only the file: code
     that runs after ->mmap, and a call with a vma of a function the file
     does not define."""
-    present = _tokens_in(data)
-    if b"vma" not in present or present.isdisjoint(_CONTEXT_BYTES):
+    # Its own pass, not _tokens_in()'s: this runs on every file of a tree
+    # that mentions a vma, and a few literals scan faster than forty.
+    if b"vma" not in data or not _CONTEXT.present(data):
         return False
     return any(not defines(data, n) for n in _called_names(data, locks=False))
 
@@ -709,7 +726,7 @@ _GENERIC_LOCK_NAME_BYTES = frozenset(n.encode() for n in GENERIC_LOCK_NAMES)
 # Every literal this module tests a file's bytes for, found in one
 # hyperscan pass (the tests run on thousands of sibling files a run, and
 # each ``in`` is a pass of its own).
-_ASKED = TokenMatcher([b"vm_flags", b"vma", b"mmap_", *FLAG_HELPER_NAMES, *_CONTEXT_BYTES, *_LOCK_NAME_BYTES])
+_ASKED = TokenMatcher([b"vm_flags", b"vma", b"mmap_", *FLAG_HELPER_NAMES, *_LOCK_NAME_BYTES])
 
 
 @lru_cache(maxsize=4)
