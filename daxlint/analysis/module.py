@@ -710,10 +710,18 @@ def _files_index(kernel, files: tuple[str, ...], kind: str) -> dict[str, tuple[s
     not read whole for each."""
     fact, pure = (_flag_helpers, flag_helper_definitions) if kind == FLAGS else (_lock_helpers, lock_helper_definitions)
 
+    def helpers_of(path: str) -> frozenset[str]:
+        # Once per file and run, though modules of one directory overlap
+        # (mm/'s nommu.c and memory.c lists differ in one file).
+        what = f"{pure.__name__} {os.path.basename(path)}"
+        return kernel.memo_for_directory(
+            os.path.dirname(path), what, lambda: kernel.read_fact(path, pure.__name__, lambda d: fact(kernel, d))
+        )
+
     def scan() -> dict[str, tuple[str, ...]]:
         out: dict[str, tuple[str, ...]] = {}
         for path in files:
-            for helper in sorted(kernel.read_fact(path, pure.__name__, lambda d: fact(kernel, d)) or ()):
+            for helper in sorted(helpers_of(path) or ()):
                 out[helper] = (*out.get(helper, ()), path)
         return out
 

@@ -174,6 +174,7 @@ _BOMS = (
     (codecs.BOM_UTF16_BE, "utf-16-be"),
 )
 _BOM_FIRST_BYTES = frozenset(bom[:1] for bom, _ in _BOMS)
+_SPECIAL_FIRST_BYTES = _BOM_FIRST_BYTES | {codecs.BOM_UTF8[:1]}
 # Control bytes a C source has no business containing in numbers (tab, LF,
 # VT, FF and CR are white space): more than 1% of them (NUL included) is
 # a binary file.
@@ -228,6 +229,8 @@ def source_bytes(data: bytes) -> tuple[bytes, str | None]:
     - a UTF-8 byte order mark becomes three spaces (columns stay put);
     - stray NUL bytes in text become spaces, as gcc ignores them;
     - a file that is mostly NUL or control bytes is binary: the reason."""
+    if b"\x00" not in data and data[:1] not in _SPECIAL_FIRST_BYTES:
+        return data, None  # nearly every file: one memchr
     if data.startswith(codecs.BOM_UTF8):
         data = b"   " + data[3:]
     wide = wide_text(data)
