@@ -542,7 +542,7 @@ def _struct_of_type(t: Node | None) -> str | None:
 _DEFINE_START = re.compile(rb"[ \t]*#[ \t]*define\b")
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=16)  # the key keeps a header alive: register headers run to megabytes
 def _lock_call_in_a_define(data: bytes) -> bool:
     """Whether a lock function's name stands in a ``#define``'s logical
     line (continued lines joined): the only place a lock-wrapping macro can
