@@ -431,8 +431,13 @@ def _wanted(data: bytes, catalog, locks: bool = True) -> set[str]:
     lock API: the names a module helper may have."""
     called = _called_names(data, locks)
     known = set(catalog.functions) | ACCESSORS | LOCK_NAMES if catalog is not None else set()
-    scope = _file_scope_words(data)  # a definition starts in the first column
-    return {n for n in called if n not in known and not _OTHER_LOCKS.fullmatch(n) and not (n.encode() in scope and defines(data, n))}
+    return {n for n in called if n not in known and not _OTHER_LOCKS.fullmatch(n) and not _defined_here(data, n)}
+
+
+def _defined_here(data: bytes, name: str) -> bool:
+    """defines(), asked only of a name on a first-column line: where every
+    definition starts."""
+    return name.encode() in _file_scope_words(data) and defines(data, name)
 
 
 def declared_by_module(kernel, abspath: str, data: bytes, headers: list[Header], names: set[str]) -> set[str]:
@@ -645,7 +650,7 @@ def calls_module_helpers_after_mmap(data: bytes) -> bool:
     # that mentions a vma, and a few literals scan faster than forty.
     if b"vma" not in data or not _CONTEXT.present(data):
         return False
-    return any(not defines(data, n) for n in _called_names(data, locks=False))
+    return any(not _defined_here(data, n) for n in _called_names(data, locks=False))
 
 
 def module_may_change_flags(kernel, abspath: str, data: bytes) -> bool:

@@ -118,9 +118,13 @@ def local_headers(kernel, abspath: str | None, data: bytes | None = None) -> lis
                     break
         return out
 
-    if data is not None:
-        return walk()
-    return kernel.memo(("local-headers", os.path.normpath(abspath)), walk)
+    if data is None:
+        return kernel.memo(("local-headers", os.path.normpath(abspath)), walk)
+    # Given bytes (a patch's version, a rule's view) count only through the
+    # headers they include: the rules and the module model that walk them
+    # for one file share one walk.
+    included = tuple(inc.name for inc in _quoted_includes(data)) if b"include" in data else ()
+    return kernel.memo(("local-headers", os.path.normpath(abspath), included), walk)
 
 
 def module_header_files(path: str) -> list[str]:
