@@ -31,7 +31,7 @@ from tree_sitter import Node
 from daxlint.analysis.bits import BIT_RE
 from daxlint.analysis.callgraph import MMAP
 from daxlint.analysis.driver import defined_names, defines, definitions, driver_files
-from daxlint.analysis.locate import IDENT_RE, word_starts
+from daxlint.analysis.locate import is_word_byte, word_starts
 from daxlint.analysis.locks import GENERIC_LOCK_NAMES, LOCK_NAMES, LockState, Outcome
 from daxlint.analysis.vmflags import (
     ACCESSORS,
@@ -47,7 +47,7 @@ from daxlint.analysis.vmflags import (
 from daxlint.core.build import build_view
 from daxlint.core.catalog import VmFlagSetter
 from daxlint.core.includes import Header, local_headers
-from daxlint.core.prefilter import TokenMatcher
+from daxlint.core.prefilter import PatternStarts, TokenMatcher
 from daxlint.core.source import SourceFile
 from daxlint.core.syntax import call_args, call_name, function_name, is_static, parameters, text, walk
 
@@ -374,31 +374,50 @@ def model_of(ctx) -> VmFlagsModel:
 # starts with a literal and the name is read backwards from it: a pattern
 # that starts with the name is tried at every identifier of the file, and
 # this runs on every file of a tree that mentions a vma.
-_VMA_ARGUMENT = re.compile(rb"\(\s*&?\s*\(?\s*(?:\w*vma\w*|vmf|area)\b")
+_VMA_ARGUMENT = PatternStarts(rb"\(\s*&?\s*\(?\s*(?:\w*vma\w*|vmf|area)\b")
 _LOCK_NAME_TAIL = re.compile(rb"lock\w*\s*\(")
-_NAME_BEFORE = re.compile(rb"(?<!\w)([A-Za-z_]\w*)\s*$")
 _LONGEST_CALLEE = 128
+_SPACE = frozenset(b" \t\n\r\f\v")
+_WORD_BYTES = frozenset(b for b in range(128) if is_word_byte(b))
 
 
 def _called_names(data: bytes, locks: bool = True) -> frozenset[str]:
     """The names ``data`` calls with a vma (or a vm_fault) as the first
     argument, and (``locks``) the names with ``lock`` in them it calls."""
     if locks:
-        return _callees(data, _VMA_ARGUMENT) | _callees(data, _LOCK_NAME_TAIL)
-    return _callees(data, _VMA_ARGUMENT)
+        return _vma_callees(data) | _lock_callees(data)
+    return _vma_callees(data)
 
 
 @lru_cache(maxsize=16)
-def _callees(data: bytes, pattern: re.Pattern) -> frozenset[str]:
-    """The names before ``pattern``'s matches (once per file: a file's own
-    test, its model and its module's ask the same)."""
-    out: set[str] = set()
-    for m in pattern.finditer(data):
-        end = m.start() if pattern is _VMA_ARGUMENT else m.end() - 1
-        name = _NAME_BEFORE.search(data, max(0, m.start() - _LONGEST_CALLEE), end)
-        if name is not None and (pattern is _VMA_ARGUMENT or b"lock" in name.group(1)):
-            out.add(name.group(1).decode())
-    return frozenset(out - _NOT_HELPERS)
+def _vma_callees(data: bytes) -> frozenset[str]:
+    """The names called with a vma first (once per file: a file's own test,
+    its model and its module's ask the same)."""
+    names = (_name_before(data, start) for start in _VMA_ARGUMENT.starts(data))
+    return frozenset(n for n in names if n is not None) - _NOT_HELPERS
+
+
+@lru_cache(maxsize=16)
+def _lock_callees(data: bytes) -> frozenset[str]:
+    """The names with ``lock`` in them that ``data`` calls."""
+    names = (_name_before(data, m.end() - 1) for m in _LOCK_NAME_TAIL.finditer(data))
+    return frozenset(n for n in names if n is not None and "lock" in n) - _NOT_HELPERS
+
+
+def _name_before(data: bytes, end: int) -> str | None:
+    """The identifier that ends, but for blanks, at ``end`` (a call's
+    parenthesis), within _LONGEST_CALLEE bytes; None if there is none."""
+    lo = max(0, end - _LONGEST_CALLEE)
+    stop = end
+    while stop > lo and data[stop - 1] in _SPACE:
+        stop -= 1
+    start = stop
+    while start > lo and data[start - 1] in _WORD_BYTES:
+        start -= 1
+    cut = start == lo and start > 0 and data[start - 1] in _WORD_BYTES  # longer than the window
+    if start == stop or cut or 0x30 <= data[start] <= 0x39:
+        return None
+    return data[start:stop].decode()
 
 
 # Names a module cannot define as its own helper: C's keywords before a
@@ -437,7 +456,18 @@ def _wanted(data: bytes, catalog, locks: bool = True) -> set[str]:
 def _defined_here(data: bytes, name: str) -> bool:
     """defines(), asked only of a name on a first-column line: where every
     definition starts."""
-    return name.encode() in _file_scope_words(data) and defines(data, name)
+    return _at_file_scope(data, name) and defines(data, name)
+
+
+def _at_file_scope(data: bytes, name: str) -> bool:
+    """Whether ``name`` occurs on a line that starts in the first column:
+    what a file declares or defines at file scope, and its macros (kernel
+    style indents every statement of a function body). By bytes.find() per
+    name: a few names are asked of a file."""
+    return any(data[data.rfind(b"\n", 0, pos) + 1] not in _INDENT for pos in word_starts(data, name.encode()))
+
+
+_INDENT = frozenset(b" \t\n")
 
 
 def declared_by_module(kernel, abspath: str, data: bytes, headers: list[Header], names: set[str]) -> set[str]:
@@ -453,10 +483,9 @@ def declared_by_module(kernel, abspath: str, data: bytes, headers: list[Header],
     all its names are looked for."""
     if not names or not _in_kernel_tree(kernel, abspath):
         return names
-    scope = _file_scope_words(data)
     # A header by bytes.find() per name: register headers run to megabytes,
     # and a module includes hundreds of them (habanalabs).
-    return {n for n in names if n.encode() in scope or any(next(word_starts(h.data, n.encode()), None) is not None for h in headers)}
+    return {n for n in names if _at_file_scope(data, n) or any(next(word_starts(h.data, n.encode()), None) is not None for h in headers)}
 
 
 def _in_kernel_tree(kernel, abspath: str) -> bool:
@@ -467,19 +496,6 @@ def _in_kernel_tree(kernel, abspath: str) -> bool:
     return kernel.memo_for_directory(
         str(root), "kernel-headers", lambda: "mm.h" in kernel.listdir(os.path.join(str(root), "include", "linux"))
     )
-
-
-@lru_cache(maxsize=8)
-def _file_scope_words(data: bytes) -> frozenset[bytes]:
-    """The identifiers on lines that start in the first column: what a file
-    declares or defines at file scope, and its macros (kernel style indents
-    every statement of a function body)."""
-    return frozenset(IDENT_RE.findall(b"".join(_FIRST_COLUMN_LINE.findall(b"\n" + data))))
-
-
-# From the newline before a line (a literal the regex engine jumps between:
-# ``^`` would be tried at every byte), a line that starts in the first column.
-_FIRST_COLUMN_LINE = re.compile(rb"\n[^ \t\n][^\n]*")
 
 
 @dataclass(frozen=True)

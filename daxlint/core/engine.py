@@ -135,9 +135,8 @@ class Engine:
     ) -> list[Rule]:
         """``applicable`` and the rules whose byte test declined the file but
         that the module around it brings back (Rule.could_match_in: a fault
-        handler calling a header's helper that changes vm_flags)."""
-        if not present & self._module_tokens:  # most files of a tree
-            return applicable
+        handler calling a header's helper that changes vm_flags); asked
+        only of a file that holds a module token."""
         more = [
             r
             for r in self._applying(kernel)
@@ -175,7 +174,7 @@ class Engine:
         kernel = kernel or self.kernel
         present = self._present(data, kind, kernel)
         applicable = self.rules_for(data, kind, kernel, present)
-        if not bad and abspath is not None:
+        if not bad and abspath is not None and not self._module_tokens.isdisjoint(present):
             applicable = self._with_module_rules(applicable, present, data, kind, kernel, abspath)
         if all(r.reports_unused_suppressions for r in applicable):
             return res
