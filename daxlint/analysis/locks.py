@@ -38,8 +38,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from tree_sitter import Node
+from tree_sitter import Node, Query, QueryCursor
 
+from daxlint.core.source import C_LANGUAGE
 from daxlint.core.syntax import call_args, call_name, declarator_name, parent_of, text
 
 HELD = "held"
@@ -680,21 +681,21 @@ def _calls(node: Node):
         stack.extend(reversed(n.children))
 
 
-_STORES = frozenset({"call_expression", "assignment_expression", "update_expression"})
+# Calls, assignments and updates, and the blocks whose statements are not
+# the expression's own (a statement expression's, a nested function's): one
+# query run in tree-sitter, where a walk in Python touched every node.
+_STORES_AND_BLOCKS = Query(
+    C_LANGUAGE,
+    "[(call_expression) (assignment_expression) (update_expression)] @store [(compound_statement) (function_definition)] @block",
+)
 
 
 def _calls_and_stores(node: Node) -> list[Node]:
     """Calls, assignments and updates in ``node``, by position (a call's
     arguments are evaluated before it: an inner call comes first)."""
-    out: list[Node] = []
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        if n.type in _STORES:
-            out.append(n)
-        if n.type in ("compound_statement", "function_definition"):
-            continue  # a statement expression's block: not ours to order
-        stack.extend(reversed(n.children))
+    found = QueryCursor(_STORES_AND_BLOCKS).captures(node)
+    blocks = found.get("block", ())
+    out = [n for n in found.get("store", ()) if not any(b.start_byte <= n.start_byte and n.end_byte <= b.end_byte for b in blocks)]
     out.sort(key=lambda n: (n.start_byte, -n.end_byte))
     # Arguments before the call that takes them.
     ordered: list[Node] = []

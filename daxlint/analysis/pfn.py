@@ -42,6 +42,7 @@ from daxlint.analysis.fileindex import (
     unwrap,
     value_parent,
 )
+from daxlint.core.directives import directive_matches
 from daxlint.core.includes import local_headers
 from daxlint.core.source import SourceFile
 from daxlint.core.syntax import call_args, declarator_name, enclosing_function, function_name, parameters, text, walk
@@ -751,13 +752,21 @@ def included_macro(kernel, abspath: str, data: bytes, name: str) -> tuple[str, i
     return None
 
 
-_INCLUDE_RE = re.compile(rb'^[ \t]*#[ \t]*include[ \t]*"([^"\n]+)"', re.M)
-_DEFINE_RE = re.compile(rb"^[ \t]*#[ \t]*define[ \t]+(\w+)(?![\w(])[ \t]*((?:[^\n\\]|\\\r?\n|\\)*)", re.M)
+# From the '#': a literal the regex engine jumps between, where ``^`` would
+# be tried at every byte (register headers run to megabytes).
+_INCLUDE_RE = re.compile(rb'#[ \t]*include[ \t]*"[^"\n]+"')
+_DEFINE_RE = re.compile(rb"#[ \t]*define[ \t]+(\w+)(?![\w(])[ \t]*((?:[^\n\\]|\\\r?\n|\\)*)")
 
 
 def includes_local_headers(data: bytes) -> bool:
     """Whether the file includes a header of its own (``#include "..."``)."""
-    return b"include" in data and _INCLUDE_RE.search(data) is not None
+    if b"include" not in data:
+        return False
+    for m in _INCLUDE_RE.finditer(data):
+        line_start = data.rfind(b"\n", 0, m.start()) + 1
+        if not data[line_start : m.start()].strip(b" \t"):
+            return True
+    return False
 
 
 def _object_macros(data: bytes | None) -> dict[str, tuple[str, int]]:
@@ -765,7 +774,7 @@ def _object_macros(data: bytes | None) -> dict[str, tuple[str, int]]:
     if data is None or b"define" not in data:
         return {}
     out: dict[str, tuple[str, int]] = {}
-    for m in _DEFINE_RE.finditer(data):
+    for _, m in directive_matches(_DEFINE_RE, data):
         body = re.sub(r"\\\r?\n", " ", m.group(2).decode("utf-8", "replace")).replace("\r", "")
         body = re.sub(r"/\*.*?\*/|//.*$", "", body).strip()
         if body:

@@ -57,7 +57,7 @@ from daxlint.analysis.vmflags import (
 )
 from daxlint.core.build import compat_shims
 from daxlint.core.catalog import api_history, catalog_for
-from daxlint.core.directives import scan
+from daxlint.core.directives import directive_matches, scan
 from daxlint.core.includes import local_headers
 from daxlint.core.syntax import function_name
 from daxlint.model import SAFE, UNSAFE, Edit, Fix
@@ -905,12 +905,12 @@ def _shim_text(names: list[str]) -> str:
     return "\n".join(out) + "\n"
 
 
-_MACRO_SHIM = re.compile(rb"^[ \t]*#[ \t]*define[ \t]+(vm_flags_(?:set|clear|mod|reset|init|reset_once))\b", re.M)
+_MACRO_SHIM = re.compile(rb"#[ \t]*define[ \t]+(vm_flags_(?:set|clear|mod|reset|init|reset_once))\b")
 
 
 def _macro_shims(data: bytes) -> set[str]:
     """Wrappers the file defines as macros (``#define vm_flags_set(v, f) ...``)."""
-    return {m.group(1).decode() for m in _MACRO_SHIM.finditer(data)} if b"define" in data else set()
+    return {m.group(1).decode() for _, m in directive_matches(_MACRO_SHIM, data)} if b"define" in data else set()
 
 
 # -- syntax helpers ---------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from daxlint.analysis.preproc import ATTRIBUTE_MACROS, blank_attributes, first_b
 from daxlint.analysis.types import TypeResolver
 from daxlint.core.build import compat_shims
 from daxlint.core.catalog import VmFlagSetter, api_history
-from daxlint.core.directives import scan
+from daxlint.core.directives import directive_matches, scan
 from daxlint.core.syntax import call_args, call_name, declarator_name, enclosing_function, function_name, parent_of, text, walk
 from daxlint.version import KernelVersion
 
@@ -310,7 +310,7 @@ class VmFlagsModel:
         if not sources:
             return []
         out = []
-        for m in (m for src in sources for m in _MACRO_DEF_RE.finditer(src)):
+        for m in (m for src in sources for _, m in directive_matches(_MACRO_DEF_RE, src)):
             body = re.sub(rb"\\\r?\n", b" ", m.group(3)).decode("utf-8", "replace")
             if "vm_flags" not in body:
                 continue
@@ -630,7 +630,7 @@ class VmFlagsModel:
 
 _FRESH_VMA_CALLS = frozenset({"vm_area_alloc", "vm_area_dup"})
 # A body goes on over continuation lines: a backslash before LF, or CRLF.
-_MACRO_DEF_RE = re.compile(rb"^[ \t]*#[ \t]*define[ \t]+(\w+)\(([^)]*)\)((?:[^\n\\]|\\\r?\n|\\)*)", re.M)
+_MACRO_DEF_RE = re.compile(rb"#[ \t]*define[ \t]+(\w+)\(([^)]*)\)((?:[^\n\\]|\\\r?\n|\\)*)")
 # (v)->vm_flags |= X, v->vm_flags = X, in a macro body
 # vm_flags_set((v), X) in a macro body: (parameter, wrapper, the flags)
 _MACRO_BODY_WRAPPER_RE = re.compile(r"\b(?P<op>vm_flags_(?:set|clear|mod|reset|init))\s*\(\s*\(?\s*(?P<vma>\w+)\s*\)?\s*,(?P<value>[^;]*)")
@@ -643,7 +643,7 @@ def macros_writing_flags(data: bytes) -> frozenset[str]:
     if b"define" not in data or b"vm_flags" not in data:
         return frozenset()
     out = set()
-    for m in _MACRO_DEF_RE.finditer(data):
+    for _, m in directive_matches(_MACRO_DEF_RE, data):
         body = re.sub(rb"\\\r?\n", b" ", m.group(3)).decode("utf-8", "replace")
         w = _MACRO_BODY_WRITE_RE.search(body) if "vm_flags" in body else None
         if w is not None and w.group("vma") in (p.strip() for p in m.group(2).decode("utf-8", "replace").split(",")):
@@ -865,13 +865,13 @@ def changes_flags(data: bytes) -> bool:
 
 # -- helpers -------------------------------------------------------------------
 
-_RENAME_RE = re.compile(rb"^[ \t]*#[ \t]*define[ \t]+vm_flags\b", re.M)
+_RENAME_RE = re.compile(rb"#[ \t]*define[ \t]+vm_flags\b")
 
 
 def _redefines_vm_flags(data: bytes) -> bool:
     """``#define vm_flags vm_start`` (a BPF selftest does this): in such a
     file ``->vm_flags`` is not the field at all."""
-    return b"define" in data and _RENAME_RE.search(data) is not None
+    return b"define" in data and next(directive_matches(_RENAME_RE, data), None) is not None
 
 
 def _strip_parens(node: Node | None) -> Node | None:

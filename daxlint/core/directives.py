@@ -7,9 +7,10 @@ conditional groups (``#if``/``#ifdef``/``#ifndef``/``#elif``/``#else``/
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-_DIRECTIVE = re.compile(rb"^[ \t]*#[ \t]*([a-z_]+)\b", re.M)
+_DIRECTIVE = re.compile(rb"#[ \t]*([a-z_]+)\b")
 
 _COMMENTS = re.compile(r"/\*.*?\*/|//.*$", re.S | re.M)
 _DEFINE = re.compile(r"^([A-Za-z_]\w*)(\([^)]*\))?(?:\s+(.*))?$", re.S)
@@ -62,11 +63,28 @@ class Directives:
     includes: list[Include] = field(default_factory=list)
 
 
+def directive_matches(pattern: re.Pattern, data: bytes) -> Iterator[tuple[int, re.Match]]:
+    """(line start, match) of each match of ``pattern`` - a pattern that
+    starts at a directive's ``#`` - that only blanks precede on its line:
+    what ``^[ \t]*#`` means with re.M, found from the ``#``, a byte the
+    regex engine jumps between, where ``^`` is tried at every byte (register
+    headers run to megabytes). A ``#`` elsewhere (a string, a comment) is
+    passed over without taking the bytes after it."""
+    pos = 0
+    while (m := pattern.search(data, pos)) is not None:
+        hash_at = m.start()
+        line = data.rfind(b"\n", 0, hash_at) + 1
+        if data[line:hash_at].strip(b" \t"):
+            pos = hash_at + 1
+            continue
+        yield line, m
+        pos = max(m.end(), hash_at + 1)
+
+
 def _directive_lines(data: bytes):
     """(kind, text after the keyword, line start, end of the directive
     including continuation lines) for every directive of ``data``."""
-    for m in _DIRECTIVE.finditer(data):
-        start = m.start()
+    for start, m in directive_matches(_DIRECTIVE, data):
         end = data.find(b"\n", m.end())
         while end >= 0 and data[start:end].rstrip(b"\r").endswith(b"\\"):
             end = data.find(b"\n", end + 1)
