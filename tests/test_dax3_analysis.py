@@ -475,6 +475,34 @@ def test_module_helpers_are_what_the_module_declares_in_a_kernel_tree(tmp_path):
     assert _dax302_lines(tmp_path / "module" / "toy_main.c") == [("toy_main.c", 6, "toy_util_set"), ("toy_main.c", 7, "toy_core_mark")]
 
 
+def test_a_file_declares_a_helper_with_its_type_not_by_naming_it_at_file_scope(tmp_path):
+    # The file's own prototype counts as the module's declaration, its type
+    # on the line before as GNU and xfs style write it; a macro invoked at
+    # file scope with the name (an export, an initcall) declares nothing.
+    tree = tmp_path / "linux"
+    (tree / "include" / "linux").mkdir(parents=True)
+    (tree / "Makefile").write_text("VERSION = 6\nPATCHLEVEL = 12\nSUBLEVEL = 0\n")
+    (tree / "include" / "linux" / "mm.h").write_text("")
+    toy = tree / "drivers" / "toy"
+    _toy_module(toy)
+    main = toy / "toy_main.c"
+    main.write_text(_TOY_MAIN + "\nTOY_EXPORT(toy_core_mark);\n")
+    assert _dax302_lines(main) == [("toy_main.c", 6, "toy_util_set")]
+    main.write_text(_TOY_MAIN.replace('"toy.h"\n', '"toy.h"\n\nvoid\ntoy_core_mark(struct vm_area_struct *vma);\n'))
+    assert _dax302_lines(main) == [("toy_main.c", 9, "toy_util_set"), ("toy_main.c", 10, "toy_core_mark")]
+
+
+def test_a_member_called_with_a_vma_is_no_helper_of_the_module():
+    # vma->vm_ops->open(vma) calls a function pointer: no file of the module
+    # defines a function named open for it to look for.
+    from daxlint.analysis.module import calls_module_helpers_after_mmap
+
+    fault = b"static vm_fault_t toy_fault(struct vm_fault *vmf)\n{\n\t%s(vmf->vma);\n\treturn 0;\n}\n"
+    assert calls_module_helpers_after_mmap(fault % b"toy_mark")
+    assert not calls_module_helpers_after_mmap(fault % b"vmf->vma->vm_ops->open")
+    assert not calls_module_helpers_after_mmap(fault % b"toy->ops . open")
+
+
 def test_rwsem_calls_make_a_lock_helper_only_on_the_mmap_lock():
     # down_write() and friends take the mmap lock only on mm->mmap_lock
     # (mmap_sem before v5.8): a sibling whose function takes another rwsem

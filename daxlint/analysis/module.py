@@ -406,7 +406,9 @@ def _lock_callees(data: bytes) -> frozenset[str]:
 
 def _name_before(data: bytes, end: int) -> str | None:
     """The identifier that ends, but for blanks, at ``end`` (a call's
-    parenthesis), within _LONGEST_CALLEE bytes; None if there is none."""
+    parenthesis), within _LONGEST_CALLEE bytes; None if there is none, or
+    if it is a member (``vma->vm_ops->open(vma)``: a function pointer, no
+    function of the module by that name)."""
     lo = max(0, end - _LONGEST_CALLEE)
     stop = end
     while stop > lo and data[stop - 1] in _SPACE:
@@ -416,6 +418,9 @@ def _name_before(data: bytes, end: int) -> str | None:
         start -= 1
     cut = start == lo and start > 0 and data[start - 1] in _WORD_BYTES  # longer than the window
     if start == stop or cut or 0x30 <= data[start] <= 0x39:
+        return None
+    before = data[max(0, start - 16) : start].rstrip()
+    if before.endswith((b".", b"->")):
         return None
     return data[start:stop].decode()
 
@@ -467,7 +472,26 @@ def _at_file_scope(data: bytes, name: str) -> bool:
     return any(data[data.rfind(b"\n", 0, pos) + 1] not in _INDENT for pos in word_starts(data, name.encode()))
 
 
+def _declared_here(data: bytes, name: str) -> bool:
+    """Whether ``data`` declares (or defines) ``name`` as a function at file
+    scope: ``name(`` on a first-column line after its type, or at the start
+    of one whose line before ends in its type (``STATIC int`` / ``xfs_...(``).
+    A macro invoked at file scope (``arch_initcall(x);``, ``EXPORT_SYMBOL``)
+    declares nothing."""
+    for pos in word_starts(data, name.encode()):
+        line = data.rfind(b"\n", 0, pos) + 1
+        if data[line] in _INDENT or not _CALL_PARENTHESIS.match(data, pos + len(name)):
+            continue
+        if data[line:pos].strip():
+            return True  # its type before it
+        above = data[max(0, line - 80) : line].rstrip()
+        if above and above[-1] in _TYPE_END:
+            return True
+    return False
+
+
 _INDENT = frozenset(b" \t\n")
+_TYPE_END = frozenset(b"*") | frozenset(b for b in range(128) if is_word_byte(b))
 
 
 def declared_by_module(kernel, abspath: str, data: bytes, headers: list[Header], names: set[str]) -> set[str]:
@@ -485,7 +509,7 @@ def declared_by_module(kernel, abspath: str, data: bytes, headers: list[Header],
         return names
     # A header by bytes.find() per name: register headers run to megabytes,
     # and a module includes hundreds of them (habanalabs).
-    return {n for n in names if _at_file_scope(data, n) or any(next(word_starts(h.data, n.encode()), None) is not None for h in headers)}
+    return {n for n in names if _declared_here(data, n) or any(next(word_starts(h.data, n.encode()), None) is not None for h in headers)}
 
 
 def _in_kernel_tree(kernel, abspath: str) -> bool:
