@@ -150,14 +150,18 @@ class Engine:
         followers = [r for r in self._followers if r not in applicable and kind in r.file_kinds]
         return [r for r in self.rules if r in applicable or r in more or r in followers]
 
-    def needs_analysis(self, data: bytes, kind: str = "c") -> bool:
+    def needs_analysis(self, data: bytes, kind: str = "c", kernel: KernelContext | None = None) -> bool:
         """Whether some rule that finds things on its own could match
-        ``data``, alone or with the module around it."""
-        present = self._matchers[kind].present(data)
-        if any(not r.reports_unused_suppressions for r in self.rules_for(data, kind, present=present)):
+        ``data``, alone or with the module around it: of the rules that can
+        apply to ``kernel``'s versions (a file of a run too large to
+        analyse: register headers run to megabytes), else of all (an audit
+        keeps the answer by content, whatever a commit's version)."""
+        present = self._matchers[kind].present(data) if kernel is None else self._present(data, kind, kernel)
+        if any(not r.reports_unused_suppressions for r in self.rules_for(data, kind, kernel, present)):
             return True
+        finders = self._finders if kernel is None else self._applying(kernel)
         return bool(present & self._module_tokens) and any(
-            kind in r.file_kinds and any(t in present for t in r.module_tokens) and r.could_need_module(data) for r in self._finders
+            kind in r.file_kinds and any(t in present for t in r.module_tokens) and r.could_need_module(data) for r in finders
         )
 
     @property
@@ -335,7 +339,7 @@ class Engine:
         if data is None:
             return FileResult(skipped=[Skipped(display, why)])
         if why is not None:  # too large to analyse: only say so if it mattered
-            matters = self.needs_analysis(data, file_kind(display))
+            matters = self.needs_analysis(data, file_kind(display), self.kernel)
             return FileResult(skipped=[Skipped(display, why)] if matters else [])
         return self.analyze(display, data, abspath)
 
