@@ -38,9 +38,10 @@ class EngineOptions:
     # The directory of the config that gave per_file_ignores: its patterns
     # are paths below it, wherever daxlint runs from (as ruff's).
     per_file_ignores_root: str | None = None
-    # Whether a result records the signatures (content hashes) of the files
-    # its verdict read, which the result cache and the audit compare; a
-    # check without the cache need not hash them.
+    # Whether a result records the files its verdict read with their
+    # signatures (content hashes), which the result cache and the audit
+    # compare; a check without the cache records none (naming a module's
+    # files and headers for it costs a walk of its includes per file).
     context_signatures: bool = True
     # False (--no-suppressions): what ``daxlint: ignore`` comments would
     # silence is reported as findings, as ruff's --ignore-noqa does.
@@ -202,7 +203,7 @@ class Engine:
         """Each view of the file the checked versions compile is parsed once
         and checked for the versions it serves; a finding of several
         versions is reported once, with the versions it applies to."""
-        if abspath is not None:
+        if abspath is not None and self.options.context_signatures:
             for rule in applicable:
                 for p in rule.context_files(abspath):
                     self._depend_on(res, kernel, p)
@@ -247,7 +248,7 @@ class Engine:
 
     def _depend_on(self, res: FileResult, kernel: KernelContext, path: str) -> None:
         """Record a file the verdict read, for the cache."""
-        signature = kernel.reader.signature if self.options.context_signatures else _unsigned
+        signature = kernel.reader.signature
         res.context[path] = signature(path)
         # The directory too: its listing changes when a sibling
         # appears or goes, which the file list alone misses.
@@ -265,7 +266,8 @@ class Engine:
         def read(inc) -> bytes | None:
             for candidate in include_candidates(inc, abspath, dirs):
                 data = kernel.reader.read(candidate)
-                self._depend_on(res, kernel, candidate)
+                if self.options.context_signatures:
+                    self._depend_on(res, kernel, candidate)
                 if data is not None:
                     return data
             return None
@@ -356,10 +358,6 @@ class Engine:
             if any(fnmatch.fnmatch(name, pattern) or fnmatch.fnmatch(name, "*/" + pattern) for name in names):
                 out.extend(ids)
         return out
-
-
-def _unsigned(_path: str) -> None:
-    return None
 
 
 def _tree_path(kernel: KernelContext, abspath: str | None) -> str | None:
