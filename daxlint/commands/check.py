@@ -39,7 +39,7 @@ from daxlint.gate.fixscope import FixScope
 from daxlint.model import Skipped
 from daxlint.output.escape import printable
 from daxlint.output.sarif import GITHUB_RESULT_LIMIT
-from daxlint.sources.git import unquote_path
+from daxlint.sources.gitcommand import unquote_path
 
 
 def _read_file_list() -> list[str]:

@@ -22,7 +22,6 @@ from daxlint.core.textdiff import unified_diff
 from daxlint.fix.edits import apply_fixes, choose
 from daxlint.fix.write import inside, replace_file
 from daxlint.model import SAFE, Finding, InternalError, Report
-from daxlint.sources.git import open_repository
 
 MAX_ROUNDS = 10
 _PARALLEL_FROM = 4  # files: fewer are not worth starting processes for
@@ -252,6 +251,10 @@ def fix_root(kernel_root, paths: list[str]) -> str:
     below it, else the first path's directory."""
     if kernel_root is not None:
         return os.path.realpath(str(kernel_root))
+    # Here, not at the top: pygit2 takes 50 ms to import, and only a fix
+    # asks git where the tree's root is (every check imports this module).
+    from daxlint.sources.git import open_repository
+
     first = os.path.abspath(paths[0] if paths else ".")
     repo = open_repository(first if os.path.isdir(first) else os.path.dirname(first))
     if repo is not None and repo.workdir:

@@ -21,7 +21,7 @@ from unidiff.errors import UnidiffParseError
 from daxlint.core.files import DEFAULT_MAX_BYTES, wanted
 from daxlint.core.textdiff import changed_lines
 from daxlint.errors import InputError
-from daxlint.sources.git import first_line, run_git, unquote_path
+from daxlint.sources.gitcommand import first_line, run_git, unquote_path
 
 # "origin/main..." means "since this branch left origin/main", as in
 # ``git diff origin/main...``: the merge base of the revision and HEAD.

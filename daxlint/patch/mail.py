@@ -22,7 +22,8 @@ from unidiff.errors import UnidiffParseError
 from daxlint.core.files import wide_text_as_utf8
 from daxlint.errors import InputError
 from daxlint.lines import split_lines
-from daxlint.sources.git import format_patches, unquote_path
+from daxlint.sources.git import format_patches
+from daxlint.sources.gitcommand import unquote_path
 
 MAX_INPUT_BYTES = 256 * 1024 * 1024
 STDIN_NAME = "<stdin>"
