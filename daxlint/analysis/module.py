@@ -503,7 +503,7 @@ def _declared_here(data: bytes, name: str) -> bool:
 
 
 _INDENT = frozenset(b" \t\n")
-_TYPE_END = frozenset(b"*") | frozenset(b for b in range(128) if is_word_byte(b))
+_TYPE_END = _WORD_BYTES | frozenset(b"*")
 
 
 def declared_by_module(kernel, abspath: str, data: bytes, headers: list[Header], names: set[str]) -> set[str]:

@@ -760,13 +760,7 @@ _DEFINE_RE = re.compile(rb"#[ \t]*define[ \t]+(\w+)(?![\w(])[ \t]*((?:[^\n\\]|\\
 
 def includes_local_headers(data: bytes) -> bool:
     """Whether the file includes a header of its own (``#include "..."``)."""
-    if b"include" not in data:
-        return False
-    for m in _INCLUDE_RE.finditer(data):
-        line_start = data.rfind(b"\n", 0, m.start()) + 1
-        if not data[line_start : m.start()].strip(b" \t"):
-            return True
-    return False
+    return b"include" in data and next(directive_matches(_INCLUDE_RE, data), None) is not None
 
 
 def _object_macros(data: bytes | None) -> dict[str, tuple[str, int]]:

@@ -15,33 +15,39 @@ except ImportError:  # pragma: no cover - depends on the platform
     hyperscan = None
 
 
-class TokenMatcher:
-    def __init__(self, tokens: list[bytes]):
-        self.tokens = sorted(set(tokens))
+class _PerProcess:
+    """A hyperscan database compiled in each process that uses it: a
+    compiled database holds scratch space that must not be shared across
+    fork. None without hyperscan or without patterns."""
+
+    def __init__(self, expressions: list[bytes], flags: list[int]):
+        self._expressions = expressions
+        self._flags = flags
         self._db = None
         self._pid = None
 
-    def _database(self):
-        # Build per process: a compiled database holds scratch space that
-        # must not be shared across fork.
+    def database(self):
         if self._pid != os.getpid():
             self._pid = os.getpid()
             self._db = None
-            if hyperscan is not None and self.tokens:
+            if hyperscan is not None and self._expressions:
                 db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-                db.compile(
-                    expressions=[_literal(t) for t in self.tokens],
-                    ids=list(range(len(self.tokens))),
-                    elements=len(self.tokens),
-                    flags=[hyperscan.HS_FLAG_SINGLEMATCH] * len(self.tokens),
-                )
+                n = len(self._expressions)
+                db.compile(expressions=self._expressions, ids=list(range(n)), elements=n, flags=self._flags)
                 self._db = db
         return self._db
+
+
+class TokenMatcher:
+    def __init__(self, tokens: list[bytes]):
+        self.tokens = sorted(set(tokens))
+        single = hyperscan.HS_FLAG_SINGLEMATCH if hyperscan is not None else 0
+        self._db = _PerProcess([_literal(t) for t in self.tokens], [single] * len(self.tokens))
 
     def present(self, data: bytes) -> set[bytes]:
         if not self.tokens:
             return set()
-        db = self._database()
+        db = self._db.database()
         if db is None:
             return {t for t in self.tokens if t in data}
         found: set[int] = set()
@@ -62,23 +68,12 @@ class PatternStarts:
     ``re``'s matches."""
 
     def __init__(self, pattern: bytes):
-        self.pattern = pattern
         self._compiled = re.compile(pattern)
-        self._db = None
-        self._pid = None
-
-    def _database(self):
-        if self._pid != os.getpid():  # per process, as TokenMatcher's
-            self._pid = os.getpid()
-            self._db = None
-            if hyperscan is not None:
-                db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-                db.compile(expressions=[self.pattern], ids=[0], elements=1, flags=[hyperscan.HS_FLAG_SOM_LEFTMOST])
-                self._db = db
-        return self._db
+        leftmost = hyperscan.HS_FLAG_SOM_LEFTMOST if hyperscan is not None else 0
+        self._db = _PerProcess([pattern], [leftmost])
 
     def starts(self, data: bytes) -> list[int]:
-        db = self._database()
+        db = self._db.database()
         if db is None:
             return [m.start() for m in self._compiled.finditer(data)]
         found: set[int] = set()
